@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Build the dashboard with trunk into dist/ (pass --release for the optimised
+# build). Uses the wasm toolchain that scripts/setup.sh chose.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+source target/tools.env
+start=$(date +%s)
+# --offline: trunk must not try to download tools; they are on PATH.
+env $KITE_WASM_ENV CARGO_TARGET_DIR="$KITE_WASM_TARGET_DIR" trunk build --offline "$@"
+wasm=$(ls -S dist/*.wasm | head -1)
+echo "[dashboard] built in $(( $(date +%s) - start )) s: $wasm ($(stat -c %s "$wasm") bytes)"

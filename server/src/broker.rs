@@ -1,0 +1,184 @@
+//! The broker: shared state (router, retained store, client registry,
+//! counters) and `run`, which starts the listeners and waits for shutdown.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    io,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Instant,
+};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    config::Config,
+    http,
+    listener,
+    message::{Message, Outbound},
+    retained::{MemoryRetained, RetainedStore},
+    router::Router,
+};
+
+/// Why the broker could not run.
+#[derive(thiserror::Error, Debug)]
+pub enum BrokerError {
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Http(io::Error),
+}
+
+/// Counters behind `$SYS` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub clients_connected: AtomicU64,
+    pub clients_total: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub messages_dropped: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The handle of a connected client, for takeover.
+#[derive(Debug, Clone)]
+struct Registered {
+    connection: u64,
+    tx: mpsc::Sender<Outbound>,
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub config: Config,
+    pub router: Router,
+    pub retained: Box<dyn RetainedStore>,
+    pub stats: Stats,
+    pub started: Instant,
+    clients: Mutex<HashMap<Arc<str>, Registered>>,
+    next_connection: AtomicU64,
+    /// Flips to true when the broker shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Register a connection under `client_id`, taking over (closing) any
+    /// previous connection with the same id. Returns the connection number.
+    pub fn register(&self, client_id: &Arc<str>, tx: mpsc::Sender<Outbound>) -> u64 {
+        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let previous = self
+            .clients
+            .lock()
+            .expect("clients lock")
+            .insert(client_id.clone(), Registered { connection, tx });
+        if let Some(previous) = previous {
+            tracing::info!(client_id = %client_id, "client id taken over by a new connection");
+            // The old task may be gone already; then there is nothing to close.
+            let _ = previous.tx.try_send(Outbound::TakenOver);
+        }
+        Stats::add(&self.stats.clients_connected, 1);
+        Stats::add(&self.stats.clients_total, 1);
+        connection
+    }
+
+    /// Forget a closed connection, unless a newer one took its client id.
+    pub fn unregister(&self, client_id: &Arc<str>, connection: u64) {
+        let mut clients = self.clients.lock().expect("clients lock");
+        if clients.get(client_id).map(|r| r.connection) == Some(connection) {
+            clients.remove(client_id);
+        }
+        self.stats.clients_connected.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Route a message: store it if retained, then hand it to each matching
+    /// subscriber's queue. A full queue drops the message for that subscriber only.
+    pub fn publish(&self, message: Message) {
+        Stats::add(&self.stats.messages_received, 1);
+        let message = Arc::new(message);
+        if message.retain {
+            self.retained.retain(&message);
+        }
+        for m in self.router.matches(&message.topic) {
+            if m.options.no_local && *m.client_id == *message.origin {
+                continue;
+            }
+            let outbound = Outbound::Deliver {
+                message: message.clone(),
+                qos: message.qos.min(m.options.qos),
+                // MQTT-3.3.1-12: retain is cleared unless retain-as-published.
+                retain: message.retain && m.options.retain_as_published,
+            };
+            if m.subscriber.tx.try_send(outbound).is_err() {
+                Stats::add(&self.stats.messages_dropped, 1);
+                tracing::debug!(client_id = %m.client_id, "queue full, message dropped");
+            }
+        }
+    }
+}
+
+/// The Kite broker.
+pub struct Broker {
+    config: Config,
+}
+
+impl Broker {
+    pub fn new(config: Config) -> Broker {
+        Broker { config }
+    }
+
+    /// Bind every listener, serve until `shutdown` completes, then close all
+    /// connections (v5 clients get DISCONNECT 0x8B).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config: self.config.clone(),
+            router: Router::default(),
+            retained: Box::new(MemoryRetained::default()),
+            stats: Stats::default(),
+            started: Instant::now(),
+            clients: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+            shutdown: stop_rx,
+        });
+        let tcp = tokio::net::TcpListener::bind(self.config.tcp)
+            .await
+            .map_err(|source| BrokerError::Bind {
+                what: "MQTT over TCP",
+                addr: self.config.tcp,
+                source,
+            })?;
+        let web = tokio::net::TcpListener::bind(self.config.http)
+            .await
+            .map_err(|source| BrokerError::Bind {
+                what: "HTTP and WebSocket",
+                addr: self.config.http,
+                source,
+            })?;
+        tracing::info!(
+            tcp = %tcp.local_addr().map_err(BrokerError::Http)?,
+            http = %web.local_addr().map_err(BrokerError::Http)?,
+            "kite-server {} listening (MQTT over TCP; HTTP with WebSocket at /mqtt)",
+            env!("CARGO_PKG_VERSION")
+        );
+        let tcp_task = tokio::spawn(listener::accept_tcp(tcp, shared.clone()));
+        let http_task = tokio::spawn(http::serve(web, shared.clone()));
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        tcp_task.abort();
+        let _ = http_task.await;
+        Ok(())
+    }
+}

@@ -1,0 +1,408 @@
+//! One client connection: wait for CONNECT, answer CONNACK, then move bytes
+//! between the transport, the sans-I/O [`Session`] and the broker until the
+//! connection ends. Every way a connection ends passes through [`finish`].
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use mqtt::{ConnAck, Connect, Disconnect, Packet, Properties, Protocol, ReasonCode};
+use tokio::{
+    sync::mpsc,
+    time::{sleep_until, timeout, Instant},
+};
+
+use crate::{
+    broker::{Shared, Stats},
+    message::{Message, Outbound},
+    router::Subscriber,
+    session::{Action, ProtocolError, ServerLimits, Session},
+    transport::Transport,
+};
+
+/// How a connection ended.
+enum End {
+    /// DISCONNECT from the client; the will is published only on request (v5 0x04).
+    Normal { publish_will: bool },
+    /// The peer closed or the transport failed: the will is published.
+    Closed(String),
+    /// We close because of this error; the will is published.
+    Error(ProtocolError),
+}
+
+/// Serve one connection to its end. Never panics on client input: whatever
+/// the client sends, only this connection is affected.
+pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut input = BytesMut::with_capacity(4096);
+    let connect_timeout = Duration::from_secs(shared.config.connect_timeout);
+    let connect = match timeout(
+        connect_timeout,
+        read_connect(&mut transport, &mut input, &shared),
+    )
+    .await
+    {
+        Ok(Ok(connect)) => connect,
+        Ok(Err(reason)) => {
+            tracing::info!(%peer, transport = transport.kind(), "closed before CONNECT: {reason}");
+            transport.close().await;
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, transport = transport.kind(), "no CONNECT within {connect_timeout:?}; closed");
+            transport.close().await;
+            return;
+        }
+    };
+    let protocol = connect.protocol;
+    let Some((client_id, assigned)) = client_id_for(&connect) else {
+        tracing::info!(%peer, "refused: empty client id with a persistent session");
+        let connack = refusal(ReasonCode::ClientIdentifierNotValid);
+        let _ = write_packet(&mut transport, &connack, protocol, &shared).await;
+        transport.close().await;
+        return;
+    };
+    let (tx, rx) = mpsc::channel(shared.config.max_queued_messages.max(1));
+    let connection = shared.register(&client_id, tx.clone());
+    let limits = ServerLimits::default();
+    let mut session = Session::new(&connect, client_id.clone(), limits);
+    let connack = Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: ReasonCode::Success,
+        properties: connack_properties(&connect, assigned.then_some(&client_id), limits, &shared),
+    });
+    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, ?protocol, "client connected");
+    let end = match write_packet(&mut transport, &connack, protocol, &shared).await {
+        Ok(()) => {
+            let subscriber = Subscriber { connection, tx };
+            run(
+                &mut transport,
+                &mut session,
+                &mut input,
+                rx,
+                subscriber,
+                &shared,
+            )
+            .await
+        }
+        Err(err) => End::Closed(err.to_string()),
+    };
+    finish(transport, session, connection, end, peer, &shared).await;
+}
+
+/// Read until a whole CONNECT arrives. Anything else first is a protocol error.
+async fn read_connect(
+    transport: &mut Transport,
+    input: &mut BytesMut,
+    shared: &Shared,
+) -> Result<Connect, String> {
+    loop {
+        match mqtt::decode(input, Protocol::V311, shared.config.max_packet_size) {
+            Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
+            Ok(Some(other)) => {
+                return Err(format!(
+                    "first packet was {:?}, not CONNECT",
+                    other.packet_type()
+                ))
+            }
+            Ok(None) => {}
+            Err(err) => {
+                if err.reason_code() == ReasonCode::UnsupportedProtocolVersion {
+                    // MQTT-3.1.2-2: answer with return code 0x01 (3.1.1 form), then close.
+                    let refusal = refusal(ReasonCode::UnsupportedProtocolVersion);
+                    let _ = write_packet(transport, &refusal, Protocol::V311, shared).await;
+                }
+                return Err(format!("malformed CONNECT: {err}"));
+            }
+        }
+        match transport.read(input).await {
+            Ok(0) => return Err("peer closed".into()),
+            Ok(n) => Stats::add(&shared.stats.bytes_received, n as u64),
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+}
+
+/// The session's main loop: returns how the connection ended.
+async fn run(
+    transport: &mut Transport,
+    session: &mut Session,
+    input: &mut BytesMut,
+    mut rx: mpsc::Receiver<Outbound>,
+    subscriber: Subscriber,
+    shared: &Arc<Shared>,
+) -> End {
+    let protocol = session.protocol;
+    let mut output = BytesMut::with_capacity(4096);
+    let keep_alive = keep_alive_limit(session.keep_alive);
+    let mut deadline = keep_alive.map(|k| Instant::now() + k);
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        // Packets that arrived together with CONNECT, or in the last read.
+        loop {
+            let packet = match mqtt::decode(input, protocol, shared.config.max_packet_size) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => break,
+                Err(err) => return End::Error(err.into()),
+            };
+            let actions = match session.handle(packet) {
+                Ok(actions) => actions,
+                Err(err) => return End::Error(err),
+            };
+            for action in actions {
+                if let Some(end) = apply(action, session, &subscriber, &mut output, shared) {
+                    flush(transport, &mut output, shared).await.ok();
+                    return end;
+                }
+            }
+        }
+        if let Err(err) = flush(transport, &mut output, shared).await {
+            return End::Closed(err.to_string());
+        }
+        tokio::select! {
+            read = transport.read(input) => match read {
+                Ok(0) => return End::Closed("peer closed the connection".into()),
+                Ok(n) => {
+                    Stats::add(&shared.stats.bytes_received, n as u64);
+                    deadline = keep_alive.map(|k| Instant::now() + k);
+                }
+                Err(err) => return End::Closed(err.to_string()),
+            },
+            outbound = rx.recv() => {
+                let Some(outbound) = outbound else {
+                    return End::Closed("broker queue closed".into());
+                };
+                // Drain what else is queued so one write carries many messages.
+                let mut next = Some(outbound);
+                let mut batch = 0;
+                while let Some(outbound) = next.take() {
+                    if let Some(end) = deliver(outbound, session, &mut output, shared) {
+                        return end;
+                    }
+                    batch += 1;
+                    if batch < 256 {
+                        next = rx.try_recv().ok();
+                    }
+                }
+            },
+            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                return End::Error(ProtocolError::KeepAliveTimeout);
+            },
+            _ = shutdown.wait_for(|stopped| *stopped) => {
+                return End::Error(ProtocolError::ServerShuttingDown);
+            },
+        }
+    }
+}
+
+/// Keep alive enforced at 1.5 times the client's value (MQTT-3.1.2-24); 0 turns it off.
+fn keep_alive_limit(keep_alive: u16) -> Option<Duration> {
+    (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500))
+}
+
+/// Carry out one action of the session; `Some` ends the connection.
+fn apply(
+    action: Action,
+    session: &mut Session,
+    subscriber: &Subscriber,
+    output: &mut BytesMut,
+    shared: &Arc<Shared>,
+) -> Option<End> {
+    match action {
+        Action::Send(packet) => encode(&packet, session.protocol, output),
+        Action::Route(message) => shared.publish(message),
+        Action::Subscribe { filter, options } => {
+            let is_new =
+                shared
+                    .router
+                    .subscribe(&session.client_id, &filter, options, subscriber.clone());
+            let send_retained = match options.retain_handling {
+                mqtt::RetainHandling::SendAtSubscribe => true,
+                mqtt::RetainHandling::SendIfNew => is_new,
+                mqtt::RetainHandling::DoNotSend => false,
+            };
+            if send_retained {
+                for message in shared.retained.matching(&filter) {
+                    // MQTT-3.3.1-9: retained messages keep the retain flag.
+                    let qos = message.qos.min(options.qos);
+                    let _ = subscriber.tx.try_send(Outbound::Deliver {
+                        message,
+                        qos,
+                        retain: true,
+                    });
+                }
+            }
+        }
+        Action::Unsubscribe(filter) => {
+            shared.router.unsubscribe(&session.client_id, &filter);
+        }
+        Action::Disconnect { publish_will } => return Some(End::Normal { publish_will }),
+    }
+    None
+}
+
+/// Hand one queued item to the session; `Some` ends the connection.
+fn deliver(
+    outbound: Outbound,
+    session: &mut Session,
+    output: &mut BytesMut,
+    shared: &Shared,
+) -> Option<End> {
+    match outbound {
+        Outbound::Deliver {
+            message,
+            qos,
+            retain,
+        } => {
+            for packet in session.deliver(&message, qos, retain) {
+                Stats::add(&shared.stats.messages_sent, 1);
+                encode(&packet, session.protocol, output);
+            }
+            None
+        }
+        Outbound::TakenOver => Some(End::Error(ProtocolError::SessionTakenOver)),
+    }
+}
+
+fn encode(packet: &Packet, protocol: Protocol, output: &mut BytesMut) {
+    if let Err(err) = mqtt::encode(packet, protocol, output) {
+        // Only our own packets are encoded here; a failure is a broker bug.
+        tracing::error!(%err, ?packet, "cannot encode an outgoing packet");
+    }
+}
+
+async fn flush(
+    transport: &mut Transport,
+    output: &mut BytesMut,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    let bytes = output.split().freeze();
+    Stats::add(&shared.stats.bytes_sent, bytes.len() as u64);
+    transport.write(bytes).await
+}
+
+async fn write_packet(
+    transport: &mut Transport,
+    packet: &Packet,
+    protocol: Protocol,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let mut output = BytesMut::new();
+    encode(packet, protocol, &mut output);
+    flush(transport, &mut output, shared).await
+}
+
+/// The one place a connection ends: tell a v5 client why, publish the will
+/// when the end was abnormal, and forget the client.
+async fn finish(
+    mut transport: Transport,
+    session: Session,
+    connection: u64,
+    end: End,
+    peer: SocketAddr,
+    shared: &Shared,
+) {
+    let client_id = session.client_id.clone();
+    let publish_will = match &end {
+        End::Normal { publish_will } => {
+            tracing::info!(%peer, client_id = %client_id, "client disconnected");
+            *publish_will
+        }
+        End::Closed(reason) => {
+            tracing::info!(%peer, client_id = %client_id, "connection closed: {reason}");
+            true
+        }
+        End::Error(err) => {
+            tracing::info!(%peer, client_id = %client_id, reason = ?err.reason_code(), "closing connection: {err}");
+            if session.protocol.is_v5() {
+                let disconnect = Packet::Disconnect(Disconnect {
+                    reason: err.reason_code(),
+                    properties: Properties {
+                        reason_string: Some(err.to_string().into()),
+                        ..Properties::default()
+                    },
+                });
+                let _ = write_packet(&mut transport, &disconnect, session.protocol, shared).await;
+            }
+            !matches!(err, ProtocolError::ServerShuttingDown)
+        }
+    };
+    transport.close().await;
+    let filters: Vec<Box<str>> = session.filters().map(|f| (**f).into()).collect();
+    shared
+        .router
+        .unsubscribe_all(&client_id, &filters, connection);
+    shared.unregister(&client_id, connection);
+    if publish_will {
+        if let Some(will) = session.will {
+            shared.publish(Message {
+                topic: will.topic,
+                payload: will.payload,
+                qos: will.qos,
+                retain: will.retain,
+                properties: will.properties,
+                origin: client_id,
+            });
+        }
+    }
+}
+
+/// The client id to use, and whether we assigned it. `None` refuses the
+/// connection: an empty id needs a clean session (MQTT-3.1.3-8) before v5,
+/// and MQTT 3.1 does not allow it at all.
+fn client_id_for(connect: &Connect) -> Option<(Arc<str>, bool)> {
+    if !connect.client_id.is_empty() {
+        return Some((Arc::from(&*connect.client_id), false));
+    }
+    let allowed = match connect.protocol {
+        Protocol::V31 => false,
+        Protocol::V311 => connect.clean_start,
+        Protocol::V5 => true,
+    };
+    allowed.then(|| (Arc::from(format!("kite-{:016x}", rand_id()).as_str()), true))
+}
+
+/// A cheap unique-enough number for assigned client ids.
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
+}
+
+fn refusal(code: ReasonCode) -> Packet {
+    Packet::ConnAck(ConnAck {
+        session_present: false,
+        code,
+        properties: Properties::default(),
+    })
+}
+
+/// What a v5 CONNACK tells the client about us (empty before v5).
+fn connack_properties(
+    connect: &Connect,
+    assigned: Option<&Arc<str>>,
+    limits: ServerLimits,
+    shared: &Shared,
+) -> Properties {
+    if !connect.protocol.is_v5() {
+        return Properties::default();
+    }
+    Properties {
+        assigned_client_identifier: assigned.map(|id| (**id).into()),
+        receive_maximum: Some(limits.receive_maximum),
+        topic_alias_maximum: Some(limits.topic_alias_maximum),
+        maximum_packet_size: Some(shared.config.max_packet_size),
+        retain_available: Some(1),
+        wildcard_subscription_available: Some(1),
+        subscription_identifier_available: Some(0),
+        shared_subscription_available: Some(0),
+        ..Properties::default()
+    }
+}

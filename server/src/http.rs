@@ -1,0 +1,76 @@
+//! The HTTP listener: MQTT over WebSocket at `/mqtt` and the built dashboard
+//! at `/`.
+
+use std::{io, net::SocketAddr, sync::Arc};
+
+use axum::{
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
+        ConnectInfo, State,
+    },
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use tokio::net::TcpListener;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::{broker::Shared, connection, transport::Transport};
+
+/// The WebSocket subprotocols we accept: `mqtt` (3.1.1 and 5.0) and `mqttv3.1`.
+pub const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
+
+/// Serve HTTP until the broker shuts down.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
+    let dir = shared.config.dashboard_dir.clone();
+    let mut app = Router::new().route("/mqtt", get(upgrade));
+    let index = dir.join("index.html");
+    if index.is_file() {
+        app = app.fallback_service(ServeDir::new(&dir).fallback(ServeFile::new(index)));
+    } else {
+        tracing::warn!(dir = %dir.display(), "no built dashboard (index.html) there; serving a notice at /");
+        app = app.fallback(not_built);
+    }
+    let mut stop = shared.shutdown.clone();
+    let app = app.with_state(shared);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    })
+    .await
+}
+
+/// `GET /mqtt`: upgrade to WebSocket and run an MQTT connection over it. A
+/// plain request without the upgrade gets an error response and a log line.
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match upgrade {
+        Ok(upgrade) => upgrade
+            .protocols(SUBPROTOCOLS)
+            .on_upgrade(move |socket| {
+                connection::serve(Transport::WebSocket(Box::new(socket)), peer, shared)
+            }),
+        Err(rejection) => {
+            tracing::warn!(%peer, %rejection, "rejected a request to /mqtt that is not a WebSocket upgrade");
+            rejection.into_response()
+        }
+    }
+}
+
+async fn not_built() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><title>Kite</title><h1>Kite</h1>\
+             <p>The dashboard is not built. Run <code>make run</code>, \
+             or pass <code>--dashboard-dir</code>.</p>",
+        ),
+    )
+}

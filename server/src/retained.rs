@@ -1,0 +1,84 @@
+//! Retained messages, behind a trait so a persistent or clustered store can
+//! replace the in-memory one without touching the connection code.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use bytestring::ByteString;
+
+use crate::message::Message;
+
+/// Where retained messages live.
+pub trait RetainedStore: Send + Sync + 'static {
+    /// Store `message` as the retained message of its topic; an empty payload deletes it.
+    fn retain(&self, message: &Arc<Message>);
+    /// Every retained message whose topic matches `filter`.
+    fn matching(&self, filter: &str) -> Vec<Arc<Message>>;
+    /// Number of retained messages.
+    fn count(&self) -> usize;
+}
+
+/// The default store: a map from topic to message.
+#[derive(Debug, Default)]
+pub struct MemoryRetained {
+    messages: RwLock<HashMap<ByteString, Arc<Message>>>,
+}
+
+impl RetainedStore for MemoryRetained {
+    fn retain(&self, message: &Arc<Message>) {
+        let mut messages = self.messages.write().expect("retained lock");
+        if message.payload.is_empty() {
+            messages.remove(&message.topic);
+        } else {
+            messages.insert(message.topic.clone(), message.clone());
+        }
+    }
+
+    fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        let messages = self.messages.read().expect("retained lock");
+        if mqtt::topic::validate_topic_name(filter).is_ok() {
+            // A filter without wildcards names one topic: no scan.
+            return messages.get(filter).cloned().into_iter().collect();
+        }
+        messages
+            .values()
+            .filter(|m| mqtt::topic::matches(filter, &m.topic))
+            .cloned()
+            .collect()
+    }
+
+    fn count(&self) -> usize {
+        self.messages.read().expect("retained lock").len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use mqtt::{Properties, QoS};
+
+    fn message(topic: &str, payload: &'static [u8]) -> Arc<Message> {
+        Arc::new(Message {
+            topic: topic.into(),
+            payload: Bytes::from_static(payload),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: Properties::default(),
+            origin: Arc::from("c"),
+        })
+    }
+
+    #[test]
+    fn retained_message_is_replaced_and_deleted_by_an_empty_payload() {
+        let store = MemoryRetained::default();
+        store.retain(&message("a/b", b"1"));
+        store.retain(&message("a/b", b"2"));
+        assert_eq!(store.matching("a/b")[0].payload, "2");
+        assert_eq!(store.matching("a/+").len(), 1);
+        store.retain(&message("a/b", b""));
+        assert_eq!(store.count(), 0);
+    }
+}

@@ -1,0 +1,369 @@
+//! The broker side of one MQTT connection after CONNECT, as a state machine
+//! with no I/O: a packet in, actions out; a message to deliver in, packets
+//! out. `connection.rs` moves the bytes and carries out the actions.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
+};
+
+use bytestring::ByteString;
+use mqtt::{
+    Ack, DecodeError, Disconnect, LastWill, Packet, Pid, Properties, Protocol, Publish, QoS,
+    ReasonCode, SubAck, SubscriptionOptions, UnsubAck,
+};
+
+use crate::message::Message;
+
+/// Why a connection must end; mapped to a DISCONNECT reason code in one place,
+/// [`ProtocolError::reason_code`].
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("malformed packet: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("a second CONNECT on the same connection")]
+    SecondConnect,
+    #[error("{0} is a packet a server never receives")]
+    UnexpectedPacket(&'static str),
+    #[error("topic alias {0} is zero, above the maximum, or was never set")]
+    TopicAliasInvalid(u16),
+    #[error("no packet within 1.5 times the keepalive")]
+    KeepAliveTimeout,
+    #[error("more QoS 1/2 publishes in flight than our receive maximum")]
+    ReceiveMaximumExceeded,
+    #[error("enhanced authentication is not supported")]
+    BadAuthenticationMethod,
+    #[error("the client id was taken over by a new connection")]
+    SessionTakenOver,
+    #[error("the broker is shutting down")]
+    ServerShuttingDown,
+}
+
+impl ProtocolError {
+    /// The MQTT 5 reason code of the DISCONNECT sent for this error.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            ProtocolError::Decode(err) => err.reason_code(),
+            ProtocolError::SecondConnect | ProtocolError::UnexpectedPacket(_) => {
+                ReasonCode::ProtocolError
+            }
+            ProtocolError::TopicAliasInvalid(_) => ReasonCode::TopicAliasInvalid,
+            ProtocolError::KeepAliveTimeout => ReasonCode::KeepAliveTimeout,
+            ProtocolError::ReceiveMaximumExceeded => ReasonCode::ReceiveMaximumExceeded,
+            ProtocolError::BadAuthenticationMethod => ReasonCode::BadAuthenticationMethod,
+            ProtocolError::SessionTakenOver => ReasonCode::SessionTakenOver,
+            ProtocolError::ServerShuttingDown => ReasonCode::ServerShuttingDown,
+        }
+    }
+}
+
+/// What the connection must do after a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this packet to the client.
+    Send(Packet),
+    /// Route this message to the subscribers (and the retained store).
+    Route(Message),
+    /// Add a subscription, then deliver retained messages per `options`.
+    Subscribe {
+        filter: ByteString,
+        options: SubscriptionOptions,
+    },
+    /// Remove a subscription.
+    Unsubscribe(ByteString),
+    /// The client disconnected normally; publish the will only if asked (v5 reason 0x04).
+    Disconnect { publish_will: bool },
+}
+
+/// Limits we announce in CONNACK and enforce.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Incoming QoS 1/2 publishes we accept unacknowledged.
+    pub receive_maximum: u16,
+    /// Topic aliases a client may set towards us.
+    pub topic_alias_maximum: u16,
+}
+
+impl Default for ServerLimits {
+    fn default() -> ServerLimits {
+        ServerLimits {
+            receive_maximum: 1024,
+            topic_alias_maximum: 64,
+        }
+    }
+}
+
+/// One of our QoS 1/2 publishes to the client, awaiting its acknowledgement.
+#[derive(Debug, Clone)]
+enum Outgoing {
+    /// Waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Sent(Publish),
+    /// PUBREL sent, waiting for PUBCOMP.
+    Released,
+}
+
+/// The broker's state for one connected client.
+#[derive(Debug)]
+pub struct Session {
+    pub client_id: Arc<str>,
+    pub protocol: Protocol,
+    pub will: Option<LastWill>,
+    /// Seconds, from CONNECT; 0 turns keepalive off.
+    pub keep_alive: u16,
+    limits: ServerLimits,
+    /// The client's own receive maximum: our outgoing inflight window.
+    client_receive_maximum: u16,
+    /// The largest packet the client accepts.
+    client_max_packet_size: u32,
+    subscriptions: HashMap<ByteString, SubscriptionOptions>,
+    outgoing: HashMap<Pid, Outgoing>,
+    /// Messages waiting for room in the inflight window.
+    pending: VecDeque<Publish>,
+    incoming_qos2: HashSet<Pid>,
+    topic_aliases: HashMap<u16, ByteString>,
+    next_pid: u16,
+    /// Deliveries dropped because they exceeded the client's maximum packet size.
+    pub dropped_too_large: u64,
+}
+
+impl Session {
+    /// A session for an accepted CONNECT.
+    pub fn new(connect: &mqtt::Connect, client_id: Arc<str>, limits: ServerLimits) -> Session {
+        let props = &connect.properties;
+        Session {
+            client_id,
+            protocol: connect.protocol,
+            will: connect.will.clone(),
+            keep_alive: connect.keep_alive,
+            limits,
+            client_receive_maximum: props.receive_maximum.unwrap_or(u16::MAX),
+            client_max_packet_size: props.maximum_packet_size.unwrap_or(u32::MAX),
+            subscriptions: HashMap::new(),
+            outgoing: HashMap::new(),
+            pending: VecDeque::new(),
+            incoming_qos2: HashSet::new(),
+            topic_aliases: HashMap::new(),
+            next_pid: 0,
+            dropped_too_large: 0,
+        }
+    }
+
+    /// The filters this session subscribes to.
+    pub fn filters(&self) -> impl Iterator<Item = &ByteString> {
+        self.subscriptions.keys()
+    }
+
+    /// Handle one packet from the client.
+    pub fn handle(&mut self, packet: Packet) -> Result<Vec<Action>, ProtocolError> {
+        match packet {
+            Packet::Publish(publish) => self.handle_publish(publish),
+            Packet::PubAck(ack) => Ok(self.complete(ack.pid)),
+            Packet::PubRec(ack) => {
+                if !self.outgoing.contains_key(&ack.pid) {
+                    return Ok(vec![]);
+                }
+                if !ack.reason.is_success() {
+                    return Ok(self.complete(ack.pid));
+                }
+                self.outgoing.insert(ack.pid, Outgoing::Released);
+                Ok(vec![Action::Send(Packet::PubRel(Ack::new(ack.pid)))])
+            }
+            Packet::PubComp(ack) => Ok(self.complete(ack.pid)),
+            Packet::PubRel(ack) => {
+                let reason = if self.incoming_qos2.remove(&ack.pid) {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::PacketIdentifierNotFound
+                };
+                let mut comp = Ack::new(ack.pid);
+                if self.protocol.is_v5() {
+                    comp.reason = reason;
+                }
+                Ok(vec![Action::Send(Packet::PubComp(comp))])
+            }
+            Packet::Subscribe(subscribe) => {
+                let mut actions = Vec::with_capacity(subscribe.filters.len() + 1);
+                let mut reasons = Vec::with_capacity(subscribe.filters.len());
+                for sub in subscribe.filters {
+                    reasons.push(ReasonCode::granted(sub.options.qos));
+                    self.subscriptions.insert(sub.filter.clone(), sub.options);
+                    actions.push(Action::Subscribe {
+                        filter: sub.filter,
+                        options: sub.options,
+                    });
+                }
+                actions.push(Action::Send(Packet::SubAck(SubAck {
+                    pid: subscribe.pid,
+                    properties: Properties::default(),
+                    reasons,
+                })));
+                Ok(actions)
+            }
+            Packet::Unsubscribe(unsubscribe) => {
+                let mut actions = Vec::with_capacity(unsubscribe.filters.len() + 1);
+                let mut reasons = Vec::new();
+                for filter in unsubscribe.filters {
+                    let existed = self.subscriptions.remove(&filter).is_some();
+                    if self.protocol.is_v5() {
+                        reasons.push(if existed {
+                            ReasonCode::Success
+                        } else {
+                            ReasonCode::NoSubscriptionExisted
+                        });
+                    }
+                    actions.push(Action::Unsubscribe(filter));
+                }
+                actions.push(Action::Send(Packet::UnsubAck(UnsubAck {
+                    pid: unsubscribe.pid,
+                    properties: Properties::default(),
+                    reasons,
+                })));
+                Ok(actions)
+            }
+            Packet::PingReq => Ok(vec![Action::Send(Packet::PingResp)]),
+            Packet::Disconnect(Disconnect { reason, .. }) => Ok(vec![Action::Disconnect {
+                publish_will: reason == ReasonCode::DisconnectWithWillMessage,
+            }]),
+            Packet::Connect(_) => Err(ProtocolError::SecondConnect),
+            Packet::Auth(_) => Err(ProtocolError::BadAuthenticationMethod),
+            Packet::ConnAck(_) => Err(ProtocolError::UnexpectedPacket("CONNACK")),
+            Packet::SubAck(_) => Err(ProtocolError::UnexpectedPacket("SUBACK")),
+            Packet::UnsubAck(_) => Err(ProtocolError::UnexpectedPacket("UNSUBACK")),
+            Packet::PingResp => Err(ProtocolError::UnexpectedPacket("PINGRESP")),
+        }
+    }
+
+    fn handle_publish(&mut self, mut publish: Publish) -> Result<Vec<Action>, ProtocolError> {
+        if let Some(alias) = publish.properties.topic_alias {
+            if alias == 0 || alias > self.limits.topic_alias_maximum {
+                return Err(ProtocolError::TopicAliasInvalid(alias));
+            }
+            if publish.topic.is_empty() {
+                publish.topic = self
+                    .topic_aliases
+                    .get(&alias)
+                    .cloned()
+                    .ok_or(ProtocolError::TopicAliasInvalid(alias))?;
+            } else {
+                self.topic_aliases.insert(alias, publish.topic.clone());
+            }
+        }
+        let pid = publish.pid;
+        let qos = publish.qos;
+        let message = Message::from_publish(publish, self.client_id.clone());
+        match (qos, pid) {
+            (QoS::AtLeastOnce, Some(pid)) => Ok(vec![
+                Action::Route(message),
+                Action::Send(Packet::PubAck(Ack::new(pid))),
+            ]),
+            (QoS::ExactlyOnce, Some(pid)) => {
+                let first = self.incoming_qos2.insert(pid);
+                if first && self.incoming_qos2.len() > usize::from(self.limits.receive_maximum) {
+                    return Err(ProtocolError::ReceiveMaximumExceeded);
+                }
+                let rec = Action::Send(Packet::PubRec(Ack::new(pid)));
+                // A resent QoS 2 message (same id before PUBREL) is routed only once.
+                Ok(if first {
+                    vec![Action::Route(message), rec]
+                } else {
+                    vec![rec]
+                })
+            }
+            _ => Ok(vec![Action::Route(message)]),
+        }
+    }
+
+    /// A message for this client at the granted `qos`: the packets to write now
+    /// (none when the inflight window is full; it is queued).
+    pub fn deliver(&mut self, message: &Message, qos: QoS, retain: bool) -> Vec<Packet> {
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain,
+            topic: message.topic.clone(),
+            pid: None,
+            properties: if self.protocol.is_v5() {
+                message.properties.clone()
+            } else {
+                Properties::default()
+            },
+            payload: message.payload.clone(),
+        };
+        if mqtt::encoded_len(&Packet::Publish(publish.clone()), self.protocol)
+            > self.client_max_packet_size as usize
+        {
+            // MQTT-3.1.2-25: too large for this client; dropped for it alone.
+            self.dropped_too_large += 1;
+            return vec![];
+        }
+        if qos == QoS::AtMostOnce {
+            return vec![Packet::Publish(publish)];
+        }
+        if self.outgoing.len() >= usize::from(self.client_receive_maximum) {
+            self.pending.push_back(publish);
+            return vec![];
+        }
+        vec![self.send_inflight(publish)]
+    }
+
+    /// Messages waiting for inflight room.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn send_inflight(&mut self, mut publish: Publish) -> Packet {
+        let pid = self.allocate_pid();
+        publish.pid = Some(pid);
+        self.outgoing.insert(pid, Outgoing::Sent(publish.clone()));
+        Packet::Publish(publish)
+    }
+
+    /// An acknowledgement finished a flow: free its id and send what waited.
+    fn complete(&mut self, pid: Pid) -> Vec<Action> {
+        if self.outgoing.remove(&pid).is_none() {
+            return vec![];
+        }
+        let mut actions = Vec::new();
+        while self.outgoing.len() < usize::from(self.client_receive_maximum) {
+            let Some(publish) = self.pending.pop_front() else {
+                break;
+            };
+            actions.push(Action::Send(self.send_inflight(publish)));
+        }
+        actions
+    }
+
+    fn allocate_pid(&mut self) -> Pid {
+        // The window is at most 65,535 wide, so a free id always exists.
+        loop {
+            self.next_pid = self.next_pid.wrapping_add(1).max(1);
+            let pid = Pid::new(self.next_pid).expect("never zero");
+            if !self.outgoing.contains_key(&pid) {
+                return pid;
+            }
+        }
+    }
+
+    /// Our publishes the client has not acknowledged yet, oldest id first:
+    /// what a resumed session sends again with DUP.
+    pub fn unacknowledged(&self) -> Vec<&Publish> {
+        let mut sent: Vec<&Publish> = self
+            .outgoing
+            .values()
+            .filter_map(|o| match o {
+                Outgoing::Sent(publish) => Some(publish),
+                Outgoing::Released => None,
+            })
+            .collect();
+        sent.sort_by_key(|p| p.pid);
+        sent
+    }
+
+    /// Unacknowledged outgoing publishes (for metrics and tests).
+    pub fn inflight(&self) -> usize {
+        self.outgoing.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! Session state machine tests: packets in, actions out, no sockets.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mqtt::{
+    Ack, Connect, Packet, Pid, Properties, Protocol, Publish, QoS, ReasonCode, Subscribe,
+    SubscribeFilter, SubscriptionOptions,
+};
+
+use super::*;
+
+fn session(protocol: Protocol, receive_maximum: Option<u16>) -> Session {
+    let connect = Connect {
+        protocol,
+        clean_start: true,
+        keep_alive: 30,
+        client_id: "c1".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties {
+            receive_maximum,
+            ..Properties::default()
+        },
+    };
+    Session::new(&connect, Arc::from("c1"), ServerLimits::default())
+}
+
+fn pid(n: u16) -> Pid {
+    Pid::new(n).unwrap()
+}
+
+fn publish(qos: QoS, id: Option<u16>) -> Publish {
+    Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: "a/b".into(),
+        pid: id.map(pid),
+        properties: Properties::default(),
+        payload: Bytes::from_static(b"hello"),
+    }
+}
+
+fn message(qos: QoS) -> Message {
+    Message::from_publish(publish(qos, None), Arc::from("other"))
+}
+
+#[test]
+fn qos0_publish_is_routed_without_acknowledgement() {
+    let mut s = session(Protocol::V311, None);
+    let actions = s.handle(Packet::Publish(publish(QoS::AtMostOnce, None))).unwrap();
+    assert!(matches!(&actions[..], [Action::Route(m)] if m.topic == "a/b"));
+}
+
+#[test]
+fn qos1_publish_is_routed_and_acknowledged() {
+    let mut s = session(Protocol::V311, None);
+    let actions = s
+        .handle(Packet::Publish(publish(QoS::AtLeastOnce, Some(7))))
+        .unwrap();
+    assert!(matches!(&actions[0], Action::Route(_)));
+    assert_eq!(actions[1], Action::Send(Packet::PubAck(Ack::new(pid(7)))));
+}
+
+#[test]
+fn qos2_resent_before_pubrel_is_routed_once() {
+    let mut s = session(Protocol::V311, None);
+    let first = s
+        .handle(Packet::Publish(publish(QoS::ExactlyOnce, Some(3))))
+        .unwrap();
+    let mut again = publish(QoS::ExactlyOnce, Some(3));
+    again.dup = true;
+    let second = s.handle(Packet::Publish(again)).unwrap();
+    assert_eq!(first.len(), 2, "route + PUBREC");
+    assert_eq!(second, vec![Action::Send(Packet::PubRec(Ack::new(pid(3))))]);
+    let comp = s.handle(Packet::PubRel(Ack::new(pid(3)))).unwrap();
+    assert_eq!(comp, vec![Action::Send(Packet::PubComp(Ack::new(pid(3))))]);
+}
+
+#[test]
+fn subscribe_grants_the_requested_qos_and_adds_the_subscription() {
+    let mut s = session(Protocol::V5, None);
+    let options = SubscriptionOptions {
+        qos: QoS::AtLeastOnce,
+        ..SubscriptionOptions::default()
+    };
+    let actions = s
+        .handle(Packet::Subscribe(Subscribe {
+            pid: pid(1),
+            properties: Properties::default(),
+            filters: vec![SubscribeFilter {
+                filter: "devices/#".into(),
+                options,
+            }],
+        }))
+        .unwrap();
+    assert!(matches!(&actions[0], Action::Subscribe { filter, .. } if filter == "devices/#"));
+    assert!(
+        matches!(&actions[1], Action::Send(Packet::SubAck(ack)) if ack.reasons == [ReasonCode::GrantedQoS1])
+    );
+    assert_eq!(s.filters().count(), 1);
+}
+
+#[test]
+fn outgoing_window_is_bounded_by_the_clients_receive_maximum() {
+    let mut s = session(Protocol::V5, Some(2));
+    assert_eq!(s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false).len(), 1);
+    assert_eq!(s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false).len(), 1);
+    assert!(s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false).is_empty());
+    assert_eq!((s.inflight(), s.pending()), (2, 1));
+    let actions = s.handle(Packet::PubAck(Ack::new(pid(1)))).unwrap();
+    assert!(matches!(&actions[..], [Action::Send(Packet::Publish(p))] if p.pid == Some(pid(3))));
+    assert_eq!((s.inflight(), s.pending()), (2, 0));
+}
+
+#[test]
+fn qos2_delivery_sends_pubrel_after_pubrec_and_completes_on_pubcomp() {
+    let mut s = session(Protocol::V311, None);
+    s.deliver(&message(QoS::ExactlyOnce), QoS::ExactlyOnce, false);
+    let rel = s.handle(Packet::PubRec(Ack::new(pid(1)))).unwrap();
+    assert_eq!(rel, vec![Action::Send(Packet::PubRel(Ack::new(pid(1))))]);
+    assert!(s.unacknowledged().is_empty());
+    s.handle(Packet::PubComp(Ack::new(pid(1)))).unwrap();
+    assert_eq!(s.inflight(), 0);
+}
+
+#[test]
+fn topic_alias_is_remembered_and_unknown_alias_is_an_error() {
+    let mut s = session(Protocol::V5, None);
+    let mut first = publish(QoS::AtMostOnce, None);
+    first.properties.topic_alias = Some(1);
+    s.handle(Packet::Publish(first)).unwrap();
+    let mut aliased = publish(QoS::AtMostOnce, None);
+    aliased.topic = "".into();
+    aliased.properties.topic_alias = Some(1);
+    let actions = s.handle(Packet::Publish(aliased.clone())).unwrap();
+    assert!(matches!(&actions[..], [Action::Route(m)] if m.topic == "a/b"));
+    aliased.properties.topic_alias = Some(2);
+    assert_eq!(
+        s.handle(Packet::Publish(aliased)),
+        Err(ProtocolError::TopicAliasInvalid(2))
+    );
+}
+
+#[test]
+fn too_large_for_the_client_is_dropped_for_it_alone() {
+    let connect = Connect {
+        protocol: Protocol::V5,
+        clean_start: true,
+        keep_alive: 0,
+        client_id: "small".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties {
+            maximum_packet_size: Some(10),
+            ..Properties::default()
+        },
+    };
+    let mut s = Session::new(&connect, Arc::from("small"), ServerLimits::default());
+    assert!(s.deliver(&message(QoS::AtMostOnce), QoS::AtMostOnce, false).is_empty());
+    assert_eq!(s.dropped_too_large, 1);
+}
+
+#[test]
+fn second_connect_is_a_protocol_error() {
+    let mut s = session(Protocol::V5, None);
+    let connect = Connect {
+        protocol: Protocol::V5,
+        clean_start: true,
+        keep_alive: 0,
+        client_id: "x".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    };
+    let err = s.handle(Packet::Connect(Box::new(connect))).unwrap_err();
+    assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
+}

@@ -1,0 +1,84 @@
+//! The byte pipe under a connection: raw TCP or WebSocket binary frames. The
+//! connection code above it never knows which.
+
+use std::io;
+
+use axum::extract::ws::{self, WebSocket};
+use bytes::{Bytes, BytesMut};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// A client's transport.
+pub enum Transport {
+    Tcp(TcpStream),
+    WebSocket(Box<WebSocket>),
+}
+
+impl Transport {
+    /// Append what arrives to `buf`; `Ok(0)` means the peer closed. Cancel-safe,
+    /// so it can sit in a `select!` beside the outbound queue.
+    pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(stream) => {
+                buf.reserve(4096);
+                stream.read_buf(buf).await
+            }
+            Transport::WebSocket(socket) => loop {
+                let Some(frame) = socket.recv().await else {
+                    return Ok(0);
+                };
+                match frame.map_err(io::Error::other)? {
+                    ws::Message::Binary(data) => {
+                        if data.is_empty() {
+                            continue;
+                        }
+                        buf.extend_from_slice(&data);
+                        return Ok(data.len());
+                    }
+                    ws::Message::Close(_) => return Ok(0),
+                    // MQTT-6.0.0-1: MQTT travels in binary frames only.
+                    ws::Message::Text(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "text WebSocket frame (MQTT needs binary frames)",
+                        ))
+                    }
+                    ws::Message::Ping(_) | ws::Message::Pong(_) => continue,
+                }
+            },
+        }
+    }
+
+    /// Write bytes (one WebSocket frame) and flush.
+    pub async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
+        match self {
+            Transport::Tcp(stream) => stream.write_all(&bytes).await,
+            Transport::WebSocket(socket) => socket
+                .send(ws::Message::Binary(bytes))
+                .await
+                .map_err(io::Error::other),
+        }
+    }
+
+    /// Close the transport politely where it has a way to.
+    pub async fn close(&mut self) {
+        match self {
+            Transport::Tcp(stream) => {
+                let _ = stream.shutdown().await;
+            }
+            Transport::WebSocket(socket) => {
+                let _ = socket.send(ws::Message::Close(None)).await;
+            }
+        }
+    }
+
+    /// "tcp" or "ws", for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Tcp(_) => "tcp",
+            Transport::WebSocket(_) => "ws",
+        }
+    }
+}

@@ -1,0 +1,73 @@
+"""Bad input closes only the offending connection; everyone else carries on."""
+
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+
+from mqtt_helpers import Client
+
+
+def closed_by_peer(s: socket.socket, timeout: float = 5.0) -> bool:
+    s.settimeout(timeout)
+    try:
+        while True:
+            data = s.recv(1024)
+            if not data:
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_random_bytes_close_only_that_connection(broker):
+    sub = Client(broker.tcp_port, "bystander-sub")
+    sub.subscribe("still/#")
+    pub = Client(broker.tcp_port, "bystander-pub")
+    with socket.create_connection(("127.0.0.1", broker.tcp_port)) as bad:
+        bad.sendall(os.urandom(64) + b"\xff\xff\xff\xff\xff")
+        assert closed_by_peer(bad), "the broker kept a connection that sent garbage"
+    pub.publish("still/alive", b"yes")
+    assert sub.expect().payload == b"yes"
+    assert "closed before CONNECT" in broker.log()
+
+
+def test_packet_after_connect_that_is_malformed_closes_that_client(broker):
+    sub = Client(broker.tcp_port, "bystander")
+    sub.subscribe("t")
+    with socket.create_connection(("127.0.0.1", broker.tcp_port)) as bad:
+        bad.sendall(bytes([0x10, 13, 0, 4]) + b"MQTT" + bytes([4, 0x02, 0, 60, 0, 1]) + b"x")
+        assert bad.recv(4) == bytes([0x20, 2, 0, 0])
+        # PUBLISH QoS 3: reserved, malformed.
+        bad.sendall(bytes([0x36, 5, 0, 1]) + b"t" + b"xy")
+        assert closed_by_peer(bad)
+    Client(broker.tcp_port, "pub").publish("t", b"ok")
+    assert sub.expect().payload == b"ok"
+
+
+def test_plain_http_to_mqtt_path_is_refused_and_logged(broker):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{broker.http_port}/mqtt", timeout=5)
+        raise AssertionError("a plain GET /mqtt must not succeed")
+    except urllib.error.HTTPError as err:
+        assert 400 <= err.code < 500
+    time.sleep(0.2)
+    assert "not a WebSocket upgrade" in broker.log()
+    # The broker still serves MQTT.
+    c = Client(broker.tcp_port, "after-http")
+    c.subscribe("x")
+    c.publish("x", b"1")
+    assert c.expect().payload == b"1"
+
+
+def test_connect_timeout_closes_a_silent_connection(request):
+    from conftest import Broker
+    b = Broker(f"kite-server-{request.node.name}", ["--connect-timeout", "1"])
+    try:
+        with socket.create_connection(("127.0.0.1", b.tcp_port)) as silent:
+            assert closed_by_peer(silent, timeout=5)
+        assert "no CONNECT within" in b.log()
+    finally:
+        assert b.stop() == 0
