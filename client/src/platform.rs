@@ -41,10 +41,11 @@ pub fn utc_offset_minutes() -> i32 {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub fn random_unit() -> f64 {
-    f64::from(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos()))
-        / 1e9
+    f64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    ) / 1e9
 }
 
 #[cfg(not(target_arch = "wasm32"))]

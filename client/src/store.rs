@@ -54,7 +54,8 @@ impl Store {
         let url = url.trim();
         self.broker_url.set(url.to_owned());
         self.last_error.set(None);
-        self.connection.with_value(|connection| connection.connect(url));
+        self.connection
+            .with_value(|connection| connection.connect(url));
     }
 
     /// Publish `payload` to `topic` at QoS 0, not retained.

@@ -70,13 +70,23 @@ pub enum ClientEvent {
     /// A message for one of our subscriptions.
     Message(Publish),
     /// SUBACK: one reason per filter.
-    Subscribed { pid: Pid, reasons: Vec<ReasonCode> },
-    Unsubscribed { pid: Pid },
+    Subscribed {
+        pid: Pid,
+        reasons: Vec<ReasonCode>,
+    },
+    Unsubscribed {
+        pid: Pid,
+    },
     /// A QoS 1 or 2 publish of ours completed its flow.
-    Published { pid: Pid, reason: ReasonCode },
+    Published {
+        pid: Pid,
+        reason: ReasonCode,
+    },
     PingResponse,
     /// The server disconnected us (v5 DISCONNECT) or refused the CONNECT.
-    Disconnected { reason: ReasonCode },
+    Disconnected {
+        reason: ReasonCode,
+    },
 }
 
 /// Why the session cannot go on; the transport should be closed.
@@ -288,11 +298,9 @@ impl ClientSession {
     pub fn receive(&mut self, bytes: &[u8], now_ms: u64) -> Result<Vec<ClientEvent>, ClientError> {
         self.input.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some(packet) = decode(
-            &mut self.input,
-            self.options.protocol,
-            self.max_packet_size,
-        )? {
+        while let Some(packet) =
+            decode(&mut self.input, self.options.protocol, self.max_packet_size)?
+        {
             if let Some(event) = self.handle(packet, now_ms)? {
                 events.push(event);
             }
@@ -337,13 +345,15 @@ impl ClientSession {
                 }))
             }
             Packet::Publish(publish) => self.handle_publish(publish, now_ms),
-            Packet::PubAck(ack) => Ok(self
-                .outgoing
-                .remove(&ack.pid)
-                .map(|_| ClientEvent::Published {
-                    pid: ack.pid,
-                    reason: ack.reason,
-                })),
+            Packet::PubAck(ack) => {
+                Ok(self
+                    .outgoing
+                    .remove(&ack.pid)
+                    .map(|_| ClientEvent::Published {
+                        pid: ack.pid,
+                        reason: ack.reason,
+                    }))
+            }
             Packet::PubRec(ack) => {
                 if !ack.reason.is_success() {
                     self.outgoing.remove(&ack.pid);
@@ -356,13 +366,15 @@ impl ClientSession {
                 self.send(&Packet::PubRel(Ack::new(ack.pid)), now_ms)?;
                 Ok(None)
             }
-            Packet::PubComp(ack) => Ok(self
-                .outgoing
-                .remove(&ack.pid)
-                .map(|_| ClientEvent::Published {
-                    pid: ack.pid,
-                    reason: ack.reason,
-                })),
+            Packet::PubComp(ack) => {
+                Ok(self
+                    .outgoing
+                    .remove(&ack.pid)
+                    .map(|_| ClientEvent::Published {
+                        pid: ack.pid,
+                        reason: ack.reason,
+                    }))
+            }
             Packet::PubRel(ack) => {
                 self.incoming_qos2.remove(&ack.pid);
                 self.send(&Packet::PubComp(Ack::new(ack.pid)), now_ms)?;
@@ -372,9 +384,7 @@ impl ClientSession {
                 pid: suback.pid,
                 reasons: suback.reasons,
             })),
-            Packet::UnsubAck(unsuback) => {
-                Ok(Some(ClientEvent::Unsubscribed { pid: unsuback.pid }))
-            }
+            Packet::UnsubAck(unsuback) => Ok(Some(ClientEvent::Unsubscribed { pid: unsuback.pid })),
             Packet::PingResp => {
                 self.ping_sent_ms = None;
                 Ok(Some(ClientEvent::PingResponse))
@@ -562,7 +572,10 @@ mod tests {
             .unwrap();
         assert_eq!(session.inflight(), 1);
         let events = session
-            .receive(&server_sends(Packet::PubAck(Ack::new(pid)), Protocol::V5), 3)
+            .receive(
+                &server_sends(Packet::PubAck(Ack::new(pid)), Protocol::V5),
+                3,
+            )
             .unwrap();
         assert_eq!(
             events,
@@ -583,12 +596,18 @@ mod tests {
             .unwrap();
         session.take_outgoing();
         session
-            .receive(&server_sends(Packet::PubRec(Ack::new(pid)), Protocol::V311), 3)
+            .receive(
+                &server_sends(Packet::PubRec(Ack::new(pid)), Protocol::V311),
+                3,
+            )
             .unwrap();
         let sent = decode_all(session.take_outgoing().unwrap(), Protocol::V311);
         assert_eq!(sent, vec![Packet::PubRel(Ack::new(pid))]);
         let events = session
-            .receive(&server_sends(Packet::PubComp(Ack::new(pid)), Protocol::V311), 4)
+            .receive(
+                &server_sends(Packet::PubComp(Ack::new(pid)), Protocol::V311),
+                4,
+            )
             .unwrap();
         assert!(matches!(events[..], [ClientEvent::Published { .. }]));
     }

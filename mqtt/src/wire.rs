@@ -136,10 +136,19 @@ mod tests {
     fn fields_past_the_end_are_truncated() {
         let mut buf = Bytes::from_static(&[0x00, 0x05, b'a']);
         assert_eq!(read_string(&mut buf), Err(DecodeError::Truncated));
-        assert_eq!(read_u16(&mut Bytes::from_static(&[1])), Err(DecodeError::Truncated));
-        assert_eq!(read_u32(&mut Bytes::from_static(&[1, 2, 3])), Err(DecodeError::Truncated));
+        assert_eq!(
+            read_u16(&mut Bytes::from_static(&[1])),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            read_u32(&mut Bytes::from_static(&[1, 2, 3])),
+            Err(DecodeError::Truncated)
+        );
         assert_eq!(read_u8(&mut Bytes::new()), Err(DecodeError::Truncated));
-        assert_eq!(read_varint(&mut Bytes::from_static(&[0x80])), Err(DecodeError::Truncated));
+        assert_eq!(
+            read_varint(&mut Bytes::from_static(&[0x80])),
+            Err(DecodeError::Truncated)
+        );
         assert_eq!(
             read_varint(&mut Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x01])),
             Err(DecodeError::MalformedVariableByteInteger)
@@ -161,7 +170,9 @@ mod tests {
         let long = vec![b'a'; MAX_FIELD_LEN + 1];
         assert_eq!(
             write_field(&long, &mut out),
-            Err(EncodeError::StringTooLong { len: MAX_FIELD_LEN + 1 })
+            Err(EncodeError::StringTooLong {
+                len: MAX_FIELD_LEN + 1
+            })
         );
         assert!(write_string("a\0", &mut out).is_err());
         write_field(&long[..MAX_FIELD_LEN], &mut out).unwrap();

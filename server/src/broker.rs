@@ -16,11 +16,11 @@ use tokio::sync::{mpsc, watch};
 
 use crate::{
     config::Config,
-    http,
-    listener,
+    http, listener,
     message::{Message, Outbound},
     retained::{MemoryRetained, RetainedStore},
     router::Router,
+    sys,
 };
 
 /// Why the broker could not run.
@@ -107,6 +107,11 @@ impl Shared {
     /// subscriber's queue. A full queue drops the message for that subscriber only.
     pub fn publish(&self, message: Message) {
         Stats::add(&self.stats.messages_received, 1);
+        self.publish_internal(message);
+    }
+
+    /// Route a message the broker itself made (`$SYS`), without counting it as received.
+    pub fn publish_internal(&self, message: Message) {
         let message = Arc::new(message);
         if message.retain {
             self.retained.retain(&message);
@@ -175,6 +180,10 @@ impl Broker {
         );
         let tcp_task = tokio::spawn(listener::accept_tcp(tcp, shared.clone()));
         let http_task = tokio::spawn(http::serve(web, shared.clone()));
+        tokio::spawn(sys::publish_periodically(
+            shared.clone(),
+            std::time::Duration::from_secs(self.config.sys_interval),
+        ));
         shutdown.await;
         let _ = stop_tx.send(true);
         tcp_task.abort();

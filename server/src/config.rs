@@ -30,6 +30,10 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
 
+    /// Seconds between two publications of the `$SYS/broker/...` tree; 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub sys_interval: u64,
+
     /// Messages queued per client before further QoS 0 messages to it are dropped.
     #[arg(long, value_name = "COUNT", default_value_t = 1000)]
     pub max_queued_messages: usize,

@@ -24,7 +24,9 @@ pub const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 /// Serve HTTP until the broker shuts down.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
     let dir = shared.config.dashboard_dir.clone();
-    let mut app = Router::new().route("/mqtt", get(upgrade));
+    let mut app = Router::new()
+        .route("/mqtt", get(upgrade))
+        .route("/metrics", get(metrics));
     let index = dir.join("index.html");
     if index.is_file() {
         app = app.fallback_service(ServeDir::new(&dir).fallback(ServeFile::new(index)));
@@ -52,16 +54,25 @@ async fn upgrade(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => upgrade
-            .protocols(SUBPROTOCOLS)
-            .on_upgrade(move |socket| {
-                connection::serve(Transport::WebSocket(Box::new(socket)), peer, shared)
-            }),
+        Ok(upgrade) => upgrade.protocols(SUBPROTOCOLS).on_upgrade(move |socket| {
+            connection::serve(Transport::WebSocket(Box::new(socket)), peer, shared)
+        }),
         Err(rejection) => {
             tracing::warn!(%peer, %rejection, "rejected a request to /mqtt that is not a WebSocket upgrade");
             rejection.into_response()
         }
     }
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::sys::prometheus(&shared),
+    )
 }
 
 async fn not_built() -> impl IntoResponse {

@@ -11,6 +11,7 @@
 //!   and `ProtocolError`, mapped to a DISCONNECT reason code in one place.
 //! - [`router`]: the subscription tree (`+`, `#`, `$` rule), read-locked per publish.
 //! - [`retained`]: retained messages behind the `RetainedStore` trait.
+//! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
 //! - [`message`]: the routed message and what a connection's queue carries.
 //!
 //! # How a PUBLISH travels
@@ -30,6 +31,7 @@ pub mod message;
 pub mod retained;
 pub mod router;
 pub mod session;
+pub mod sys;
 pub mod transport;
 
 pub use broker::{Broker, BrokerError, Shared};

@@ -111,7 +111,10 @@ impl Router {
             .map(|(client_id, (entry, qos))| Match {
                 client_id,
                 subscriber: entry.subscriber,
-                options: SubscriptionOptions { qos, ..entry.options },
+                options: SubscriptionOptions {
+                    qos,
+                    ..entry.options
+                },
             })
             .collect()
     }

@@ -66,3 +66,20 @@ def test_pingreq_is_answered(broker):
         assert s.recv(4) == bytes([0x20, 2, 0, 0])  # CONNACK, accepted
         s.sendall(bytes([0xC0, 0]))  # PINGREQ
         assert s.recv(2) == bytes([0xD0, 0])  # PINGRESP
+
+
+def test_sys_tree_and_metrics_count_clients(request):
+    import urllib.request
+    from conftest import Broker
+    b = Broker(f"kite-server-{request.node.name}", ["--sys-interval", "1"])
+    try:
+        sub = Client(b.tcp_port, "sys-watcher")
+        sub.subscribe("$SYS/broker/clients/connected")
+        # The retained value may predate us (0); the next one, a second later, counts us.
+        counts = [int(sub.expect(timeout=5).payload) for _ in range(2)]
+        assert counts[-1] == 1, counts
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{b.http_port}/metrics", timeout=5).read().decode()
+        assert "kite_clients_connected 1" in metrics, metrics
+        sub.close()
+    finally:
+        assert b.stop() == 0

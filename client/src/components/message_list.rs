@@ -10,7 +10,11 @@ use crate::store::Store;
 /// `.msg-topic`, `.msg-payload` and `.msg-time`.
 #[component]
 pub fn MessageList(store: Store) -> impl IntoView {
-    let rows = move || store.messages.with(|log| log.iter().cloned().collect::<Vec<_>>());
+    let rows = move || {
+        store
+            .messages
+            .with(|log| log.iter().cloned().collect::<Vec<_>>())
+    };
     let capacity = store.messages.with_untracked(|log| log.capacity());
 
     view! {

@@ -134,7 +134,8 @@ impl Driver {
     fn handle(&mut self, event: ClientEvent, now_ms: u64, step: &mut Step) {
         match event {
             ClientEvent::Connected { .. } => {
-                step.events.push(TransportEvent::State(ConnState::Connected));
+                step.events
+                    .push(TransportEvent::State(ConnState::Connected));
                 if let Err(e) = self.session.subscribe(&SUBSCRIPTIONS, now_ms) {
                     step.fail(e);
                 }
@@ -312,7 +313,13 @@ mod tests {
         );
         let (mut driver, _) = connected();
         let sent = driver
-            .publish("t/1", Bytes::from_static(b"hello"), QoS::AtMostOnce, false, 3)
+            .publish(
+                "t/1",
+                Bytes::from_static(b"hello"),
+                QoS::AtMostOnce,
+                false,
+                3,
+            )
             .unwrap();
         match &packets(sent)[..] {
             [Packet::Publish(p)] => {
@@ -345,7 +352,10 @@ mod tests {
     fn a_closed_driver_ignores_input_and_reconnects_cleanly() {
         let (mut driver, _) = connected();
         driver.closed();
-        assert_eq!(driver.received(&connack(ReasonCode::Success), 2), Step::default());
+        assert_eq!(
+            driver.received(&connack(ReasonCode::Success), 2),
+            Step::default()
+        );
         assert_eq!(driver.tick(1_000_000), Step::default());
         let step = driver.opened(3);
         assert!(matches!(&packets(step.send)[..], [Packet::Connect(_)]));

@@ -198,7 +198,14 @@ mod tests {
         let mut log = MessageLog::default();
         assert_eq!(log.capacity(), DEFAULT_CAPACITY);
         let record = log
-            .push("$SYS/broker/uptime", b"42", true, 1, 1_700_000_000_000, "12:34:56".into())
+            .push(
+                "$SYS/broker/uptime",
+                b"42",
+                true,
+                1,
+                1_700_000_000_000,
+                "12:34:56".into(),
+            )
             .clone();
         assert_eq!(
             record,

@@ -14,7 +14,11 @@ use crate::reason::ReasonCode;
 use crate::types::{Ack, PacketType, Protocol};
 use crate::wire;
 
-pub(super) fn decode(packet: PacketType, mut buf: Bytes, protocol: Protocol) -> Result<Ack, DecodeError> {
+pub(super) fn decode(
+    packet: PacketType,
+    mut buf: Bytes,
+    protocol: Protocol,
+) -> Result<Ack, DecodeError> {
     let pid = read_pid(&mut buf)?;
     let mut ack = Ack::new(pid);
     if protocol.is_v5() && !buf.is_empty() {
@@ -80,7 +84,8 @@ mod tests {
     #[test]
     fn v311_all_four() {
         // PUBACK, PUBREC, PUBREL (flags 0b0010), PUBCOMP of packet id 0x0102.
-        let cases: [(u8, fn(Ack) -> Packet); 4] = [
+        type Make = fn(Ack) -> Packet;
+        let cases: [(u8, Make); 4] = [
             (0x40, Packet::PubAck),
             (0x50, Packet::PubRec),
             (0x62, Packet::PubRel),
@@ -131,7 +136,10 @@ mod tests {
         assert_codec(bytes, Protocol::V5, Packet::PubRec(ack));
         // A success reason byte with an empty property block decodes the same.
         let long = &[0x40, 0x04, 0x00, 0x05, 0x00, 0x00];
-        assert_eq!(decode_err(long, Protocol::V5), Ok(Packet::PubAck(Ack::new(pid(5)))));
+        assert_eq!(
+            decode_err(long, Protocol::V5),
+            Ok(Packet::PubAck(Ack::new(pid(5))))
+        );
     }
 
     #[test]
@@ -162,9 +170,15 @@ mod tests {
             // Packet id cut short.
             (&[0x40, 0x01, 0x00], DecodeError::Truncated),
             // PUBREL cannot carry "quota exceeded".
-            (&[0x62, 0x03, 0x00, 0x01, 0x97], DecodeError::InvalidReasonCode(0x97)),
+            (
+                &[0x62, 0x03, 0x00, 0x01, 0x97],
+                DecodeError::InvalidReasonCode(0x97),
+            ),
             // Undefined reason code.
-            (&[0x40, 0x03, 0x00, 0x01, 0x05], DecodeError::InvalidReasonCode(0x05)),
+            (
+                &[0x40, 0x03, 0x00, 0x01, 0x05],
+                DecodeError::InvalidReasonCode(0x05),
+            ),
             // Session expiry is not a PUBACK property.
             (
                 &[0x40, 0x09, 0x00, 0x01, 0x00, 0x05, 0x11, 0, 0, 0, 1],
@@ -174,10 +188,17 @@ mod tests {
                 },
             ),
             // Trailing byte after the properties.
-            (&[0x40, 0x05, 0x00, 0x01, 0x00, 0x00, 0xFF], DecodeError::TrailingBytes),
+            (
+                &[0x40, 0x05, 0x00, 0x01, 0x00, 0x00, 0xFF],
+                DecodeError::TrailingBytes,
+            ),
         ];
         for (bytes, expected) in cases {
-            assert_eq!(decode_err(bytes, Protocol::V5).as_ref(), Err(expected), "{bytes:x?}");
+            assert_eq!(
+                decode_err(bytes, Protocol::V5).as_ref(),
+                Err(expected),
+                "{bytes:x?}"
+            );
         }
     }
 

@@ -91,14 +91,20 @@ mod tests {
             properties: Properties::default(),
         };
         assert_codec(bytes, Protocol::V5, Packet::Auth(packet.clone()));
-        assert_eq!(decode_err(&[0xF0, 0x01, 0x19], Protocol::V5), Ok(Packet::Auth(packet)));
+        assert_eq!(
+            decode_err(&[0xF0, 0x01, 0x19], Protocol::V5),
+            Ok(Packet::Auth(packet))
+        );
     }
 
     #[test]
     fn invalid() {
         let cases: &[(&[u8], DecodeError)] = &[
             // Not authorized is not an AUTH reason code.
-            (&[0xF0, 0x02, 0x87, 0x00], DecodeError::InvalidReasonCode(0x87)),
+            (
+                &[0xF0, 0x02, 0x87, 0x00],
+                DecodeError::InvalidReasonCode(0x87),
+            ),
             // Session expiry is not an AUTH property.
             (
                 &[0xF0, 0x07, 0x18, 0x05, 0x11, 0, 0, 0, 1],
@@ -109,7 +115,11 @@ mod tests {
             ),
         ];
         for (bytes, expected) in cases {
-            assert_eq!(decode_err(bytes, Protocol::V5).as_ref(), Err(expected), "{bytes:x?}");
+            assert_eq!(
+                decode_err(bytes, Protocol::V5).as_ref(),
+                Err(expected),
+                "{bytes:x?}"
+            );
         }
     }
 }

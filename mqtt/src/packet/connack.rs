@@ -128,8 +128,8 @@ mod tests {
         ];
         for (byte, code) in codes.into_iter().enumerate() {
             let bytes = &[
-                0x20, 0x02, // fixed header: CONNACK, remaining length 2
-                0x00, // acknowledge flags: none
+                0x20, 0x02,       // fixed header: CONNACK, remaining length 2
+                0x00,       // acknowledge flags: none
                 byte as u8, // return code
             ];
             assert_codec(bytes, Protocol::V31, connack(false, code));
@@ -163,9 +163,9 @@ mod tests {
             0x00, // acknowledge flags: none
             0x00, // reason code: success
             0x08, // property length 8
+            0x13, 0x00, 0x1E, // server keep alive 30 s
             0x21, 0x00, 0x14, // receive maximum 20
             0x24, 0x01, // maximum QoS 1
-            0x13, 0x00, 0x1E, // server keep alive 30 s
         ];
         let packet = Packet::ConnAck(ConnAck {
             session_present: false,
@@ -188,22 +188,38 @@ mod tests {
             0x86, // reason code: bad user name or password
             0x00, // property length 0
         ];
-        assert_codec(bytes, Protocol::V5, connack(false, ReasonCode::BadUserNameOrPassword));
+        assert_codec(
+            bytes,
+            Protocol::V5,
+            connack(false, ReasonCode::BadUserNameOrPassword),
+        );
     }
 
     #[test]
     fn v5_invalid() {
         let cases: &[(&[u8], DecodeError)] = &[
             // Reserved acknowledge flag bit.
-            (&[0x20, 0x03, 0x02, 0x00, 0x00], DecodeError::InvalidConnAckFlags),
+            (
+                &[0x20, 0x03, 0x02, 0x00, 0x00],
+                DecodeError::InvalidConnAckFlags,
+            ),
             // Session present with a refusal.
-            (&[0x20, 0x03, 0x01, 0x87, 0x00], DecodeError::InvalidConnAckFlags),
+            (
+                &[0x20, 0x03, 0x01, 0x87, 0x00],
+                DecodeError::InvalidConnAckFlags,
+            ),
             // Reason code not allowed in CONNACK (granted QoS 1).
-            (&[0x20, 0x03, 0x00, 0x01, 0x00], DecodeError::InvalidReasonCode(1)),
+            (
+                &[0x20, 0x03, 0x00, 0x01, 0x00],
+                DecodeError::InvalidReasonCode(1),
+            ),
             // Property length missing.
             (&[0x20, 0x02, 0x00, 0x00], DecodeError::Truncated),
             // Maximum QoS 2 is a protocol error.
-            (&[0x20, 0x05, 0x00, 0x00, 0x02, 0x24, 0x02], DecodeError::InvalidPropertyValue(0x24)),
+            (
+                &[0x20, 0x05, 0x00, 0x00, 0x02, 0x24, 0x02],
+                DecodeError::InvalidPropertyValue(0x24),
+            ),
             // Topic alias is a PUBLISH property.
             (
                 &[0x20, 0x06, 0x00, 0x00, 0x03, 0x23, 0x00, 0x01],
@@ -214,7 +230,11 @@ mod tests {
             ),
         ];
         for (bytes, expected) in cases {
-            assert_eq!(decode_err(bytes, Protocol::V5).as_ref(), Err(expected), "{bytes:x?}");
+            assert_eq!(
+                decode_err(bytes, Protocol::V5).as_ref(),
+                Err(expected),
+                "{bytes:x?}"
+            );
         }
     }
 }

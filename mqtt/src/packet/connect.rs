@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{check_topic_name, properties_len, read_properties, write_properties};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::{Properties, PropertyOwner};
+use crate::properties::PropertyOwner;
 use crate::topic;
 use crate::types::{Connect, LastWill, PacketType, Protocol, QoS};
 use crate::wire;
@@ -155,31 +155,31 @@ pub(super) fn write(connect: &Connect, out: &mut BytesMut) -> Result<(), EncodeE
     Ok(())
 }
 
-/// A CONNECT with the given protocol and nothing optional, for tests.
-#[cfg(test)]
-fn minimal(protocol: Protocol, client_id: &str) -> Connect {
-    Connect {
-        protocol,
-        clean_start: true,
-        keep_alive: 60,
-        client_id: client_id.into(),
-        will: None,
-        username: None,
-        password: None,
-        properties: Properties::default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::packet::tests::{assert_codec, decode_err};
+    use crate::properties::Properties;
     use crate::types::Packet;
+
+    /// A CONNECT with the given protocol and nothing optional, for tests.
+    fn minimal(protocol: Protocol, client_id: &str) -> Connect {
+        Connect {
+            protocol,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: client_id.into(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+        }
+    }
 
     #[test]
     fn v311_with_will_username_password() {
         let bytes = &[
-            0x10, 0x27, // fixed header: CONNECT, remaining length 39
+            0x10, 0x25, // fixed header: CONNECT, remaining length 37
             0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
             0x04, // protocol level 4
             0xEE, // flags: username, password, will retain, will QoS 1, will, clean session
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn v5_with_properties_and_will_properties() {
         let bytes = &[
-            0x10, 0x23, // fixed header: CONNECT, remaining length 35
+            0x10, 0x21, // fixed header: CONNECT, remaining length 33
             0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
             0x05, // protocol level 5
             0x46, // flags: password (no user name: allowed in v5), will, clean start
@@ -263,7 +263,7 @@ mod tests {
     fn with_flags(flags: u8) -> Vec<u8> {
         vec![
             0x10, 0x0E, // fixed header: CONNECT, remaining length 14
-            0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+            0x00, 0x04, b'M', b'Q', b'T', b'T',  // protocol name "MQTT"
             0x04,  // protocol level 4
             flags, // connect flags
             0x00, 0x3C, // keep alive 60 s
@@ -280,7 +280,10 @@ mod tests {
         assert_eq!(decode_err(&with_flags(0x42), Protocol::V311), err); // password, no user
         let qos3 = 0x1E; // will, will QoS 3, clean session
         let bytes = with_flags(qos3);
-        assert_eq!(decode_err(&bytes, Protocol::V311), Err(DecodeError::InvalidQoS));
+        assert_eq!(
+            decode_err(&bytes, Protocol::V311),
+            Err(DecodeError::InvalidQoS)
+        );
     }
 
     #[test]
@@ -295,7 +298,10 @@ mod tests {
                 level: 6
             }
         );
-        assert_eq!(err.reason_code(), crate::ReasonCode::UnsupportedProtocolVersion);
+        assert_eq!(
+            err.reason_code(),
+            crate::ReasonCode::UnsupportedProtocolVersion
+        );
         let mut wrong_name = with_flags(0x02);
         wrong_name[4] = b'X';
         assert!(matches!(
@@ -307,7 +313,7 @@ mod tests {
     #[test]
     fn will_topic_with_wildcard() {
         let bytes = &[
-            0x10, 0x15, // fixed header: CONNECT, remaining length 21
+            0x10, 0x13, // fixed header: CONNECT, remaining length 19
             0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
             0x04, // protocol level 4
             0x06, // flags: will, clean session
@@ -326,13 +332,16 @@ mod tests {
         let mut bytes = with_flags(0x02);
         bytes[1] += 1;
         bytes.push(0x00);
-        assert_eq!(decode_err(&bytes, Protocol::V311), Err(DecodeError::TrailingBytes));
+        assert_eq!(
+            decode_err(&bytes, Protocol::V311),
+            Err(DecodeError::TrailingBytes)
+        );
     }
 
     #[test]
     fn will_property_not_allowed_in_connect() {
         let bytes = &[
-            0x10, 0x13, // fixed header: CONNECT, remaining length 19
+            0x10, 0x12, // fixed header: CONNECT, remaining length 18
             0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
             0x05, // protocol level 5
             0x02, // flags: clean start

@@ -42,7 +42,12 @@ pub(super) fn write(
         write_reason(disconnect.reason, PacketType::Disconnect, out)?;
     }
     if len > 1 {
-        write_properties(&disconnect.properties, protocol, PacketType::Disconnect, out)?;
+        write_properties(
+            &disconnect.properties,
+            protocol,
+            PacketType::Disconnect,
+            out,
+        )?;
     }
     Ok(())
 }
@@ -77,7 +82,10 @@ mod tests {
         };
         assert_codec(bytes, Protocol::V5, Packet::Disconnect(packet.clone()));
         // Before v5 the reason is not sent.
-        assert_eq!(encode_vec(&Packet::Disconnect(packet), Protocol::V311), [0xE0, 0x00]);
+        assert_eq!(
+            encode_vec(&Packet::Disconnect(packet), Protocol::V311),
+            [0xE0, 0x00]
+        );
     }
 
     #[test]
@@ -109,12 +117,18 @@ mod tests {
             (&[0xE0, 0x02, 0x00, 0x03], DecodeError::Truncated),
             // Reason string twice.
             (
-                &[0xE0, 0x0A, 0x00, 0x08, 0x1F, 0x00, 0x01, b'a', 0x1F, 0x00, 0x01, b'b'],
+                &[
+                    0xE0, 0x0A, 0x00, 0x08, 0x1F, 0x00, 0x01, b'a', 0x1F, 0x00, 0x01, b'b',
+                ],
                 DecodeError::DuplicateProperty(0x1F),
             ),
         ];
         for (bytes, expected) in cases {
-            assert_eq!(decode_err(bytes, Protocol::V5).as_ref(), Err(expected), "{bytes:x?}");
+            assert_eq!(
+                decode_err(bytes, Protocol::V5).as_ref(),
+                Err(expected),
+                "{bytes:x?}"
+            );
         }
     }
 }

@@ -193,10 +193,9 @@ fn encode_unchecked(
         Packet::Connect(connect) => connect::write(connect, out)?,
         Packet::ConnAck(connack) => connack::write(connack, protocol, out)?,
         Packet::Publish(publish) => publish::write(publish, protocol, out)?,
-        Packet::PubAck(ack)
-        | Packet::PubRec(ack)
-        | Packet::PubRel(ack)
-        | Packet::PubComp(ack) => ack::write(packet_type, ack, protocol, out)?,
+        Packet::PubAck(ack) | Packet::PubRec(ack) | Packet::PubRel(ack) | Packet::PubComp(ack) => {
+            ack::write(packet_type, ack, protocol, out)?
+        }
         Packet::Subscribe(subscribe) => subscribe::write(subscribe, protocol, out)?,
         Packet::SubAck(suback) => suback::write(suback, protocol, out)?,
         Packet::Unsubscribe(unsubscribe) => unsubscribe::write(unsubscribe, protocol, out)?,
@@ -250,7 +249,11 @@ fn read_reason(buf: &mut Bytes, packet: PacketType) -> Result<ReasonCode, Decode
 }
 
 /// Writes a v5 reason code after checking `packet` may carry it.
-fn write_reason(code: ReasonCode, packet: PacketType, out: &mut BytesMut) -> Result<(), EncodeError> {
+fn write_reason(
+    code: ReasonCode,
+    packet: PacketType,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     if !reason_allowed(packet, code) {
         return Err(EncodeError::InvalidReasonCode { code, packet });
     }

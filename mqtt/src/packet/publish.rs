@@ -13,7 +13,11 @@ const DUP: u8 = 0x08;
 const QOS_SHIFT: u8 = 1;
 const RETAIN: u8 = 0x01;
 
-pub(super) fn decode(flags: u8, mut buf: Bytes, protocol: Protocol) -> Result<Publish, DecodeError> {
+pub(super) fn decode(
+    flags: u8,
+    mut buf: Bytes,
+    protocol: Protocol,
+) -> Result<Publish, DecodeError> {
     let dup = flags & DUP != 0;
     let qos = QoS::from_u8((flags >> QOS_SHIFT) & 0x03).ok_or(DecodeError::InvalidQoS)?;
     if dup && qos == QoS::AtMostOnce {
@@ -64,7 +68,11 @@ pub(super) fn len(publish: &Publish, protocol: Protocol) -> usize {
         + publish.payload.len()
 }
 
-pub(super) fn write(publish: &Publish, protocol: Protocol, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub(super) fn write(
+    publish: &Publish,
+    protocol: Protocol,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     if publish.dup && publish.qos == QoS::AtMostOnce {
         return Err(EncodeError::InvalidValue("DUP on a QoS 0 PUBLISH"));
     }
@@ -77,10 +85,14 @@ pub(super) fn write(publish: &Publish, protocol: Protocol, out: &mut BytesMut) -
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(pid)) => out.put_u16(pid.get()),
         (QoS::AtMostOnce, Some(_)) => {
-            return Err(EncodeError::InvalidValue("QoS 0 PUBLISH with a packet identifier"))
+            return Err(EncodeError::InvalidValue(
+                "QoS 0 PUBLISH with a packet identifier",
+            ))
         }
         (_, None) => {
-            return Err(EncodeError::InvalidValue("QoS > 0 PUBLISH without a packet identifier"))
+            return Err(EncodeError::InvalidValue(
+                "QoS > 0 PUBLISH without a packet identifier",
+            ))
         }
     }
     write_properties(&publish.properties, protocol, PacketType::Publish, out)?;
@@ -143,12 +155,13 @@ mod tests {
             0x34, 0x13, // fixed header: PUBLISH, QoS 2; remaining length 19
             0x00, 0x01, b't', // topic "t"
             0x12, 0x34, // packet id 0x1234
-            0x0C, // property length 12
+            0x0D, // property length 13
             0x01, 0x01, // payload format indicator: UTF-8
             0x0B, 0x80, 0x01, // subscription identifier 128
             0x0B, 0x02, // subscription identifier 2 (repeats in PUBLISH)
-            0x26, 0x00, 0x01, b'k', 0x00, 0x00, // user property ("k", "")
-            // payload: empty
+            0x26, 0x00, 0x01, b'k', 0x00,
+            0x00, // user property ("k", "")
+                  // payload: empty
         ];
         let packet = Publish {
             pid: Some(pid(0x1234)),
@@ -188,37 +201,79 @@ mod tests {
         let v3 = Protocol::V311;
         let cases: &[(&[u8], Protocol, DecodeError)] = &[
             // QoS 3.
-            (&[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01], v3, DecodeError::InvalidQoS),
+            (
+                &[0x36, 0x05, 0x00, 0x01, b't', 0x00, 0x01],
+                v3,
+                DecodeError::InvalidQoS,
+            ),
             // DUP on QoS 0.
             (&[0x38, 0x03, 0x00, 0x01, b't'], v3, DecodeError::DupOnQoS0),
             // Packet id 0.
-            (&[0x32, 0x05, 0x00, 0x01, b't', 0x00, 0x00], v3, DecodeError::ZeroPacketId),
+            (
+                &[0x32, 0x05, 0x00, 0x01, b't', 0x00, 0x00],
+                v3,
+                DecodeError::ZeroPacketId,
+            ),
             // Wildcards in the topic name.
-            (&[0x30, 0x03, 0x00, 0x01, b'#'], v3, DecodeError::WildcardInTopicName),
-            (&[0x30, 0x05, 0x00, 0x03, b'a', b'/', b'+'], v3, DecodeError::WildcardInTopicName),
+            (
+                &[0x30, 0x03, 0x00, 0x01, b'#'],
+                v3,
+                DecodeError::WildcardInTopicName,
+            ),
+            (
+                &[0x30, 0x05, 0x00, 0x03, b'a', b'/', b'+'],
+                v3,
+                DecodeError::WildcardInTopicName,
+            ),
             // Empty topic: before v5, and in v5 without an alias.
             (&[0x30, 0x02, 0x00, 0x00], v3, DecodeError::EmptyTopic),
             (&[0x30, 0x03, 0x00, 0x00, 0x00], v5, DecodeError::EmptyTopic),
             // Topic alias 0.
-            (&[0x30, 0x06, 0x00, 0x00, 0x03, 0x23, 0x00, 0x00], v5, DecodeError::InvalidPropertyValue(0x23)),
+            (
+                &[0x30, 0x06, 0x00, 0x00, 0x03, 0x23, 0x00, 0x00],
+                v5,
+                DecodeError::InvalidPropertyValue(0x23),
+            ),
             // Payload format indicator 2.
-            (&[0x30, 0x06, 0x00, 0x01, b't', 0x02, 0x01, 0x02], v5, DecodeError::InvalidPropertyValue(0x01)),
+            (
+                &[0x30, 0x06, 0x00, 0x01, b't', 0x02, 0x01, 0x02],
+                v5,
+                DecodeError::InvalidPropertyValue(0x01),
+            ),
             // Message expiry twice.
             (
-                &[0x30, 0x0E, 0x00, 0x01, b't', 0x0A, 0x02, 0, 0, 0, 1, 0x02, 0, 0, 0, 1],
+                &[
+                    0x30, 0x0E, 0x00, 0x01, b't', 0x0A, 0x02, 0, 0, 0, 1, 0x02, 0, 0, 0, 1,
+                ],
                 v5,
                 DecodeError::DuplicateProperty(0x02),
             ),
             // Unknown property 0x7F.
-            (&[0x30, 0x06, 0x00, 0x01, b't', 0x02, 0x7F, 0x00], v5, DecodeError::UnknownProperty(0x7F)),
+            (
+                &[0x30, 0x06, 0x00, 0x01, b't', 0x02, 0x7F, 0x00],
+                v5,
+                DecodeError::UnknownProperty(0x7F),
+            ),
             // Property length past the end.
-            (&[0x30, 0x04, 0x00, 0x01, b't', 0x05], v5, DecodeError::Truncated),
+            (
+                &[0x30, 0x04, 0x00, 0x01, b't', 0x05],
+                v5,
+                DecodeError::Truncated,
+            ),
             // Topic length past the end.
             (&[0x30, 0x03, 0x00, 0x05, b't'], v3, DecodeError::Truncated),
             // U+0000 in the topic.
-            (&[0x30, 0x03, 0x00, 0x01, 0x00], v3, DecodeError::NullCharacter),
+            (
+                &[0x30, 0x03, 0x00, 0x01, 0x00],
+                v3,
+                DecodeError::NullCharacter,
+            ),
             // Invalid UTF-8 in the topic.
-            (&[0x30, 0x03, 0x00, 0x01, 0xC0], v3, DecodeError::InvalidUtf8),
+            (
+                &[0x30, 0x03, 0x00, 0x01, 0xC0],
+                v3,
+                DecodeError::InvalidUtf8,
+            ),
         ];
         for (bytes, protocol, expected) in cases {
             let got = decode_err(bytes, *protocol);
@@ -244,7 +299,10 @@ mod tests {
         ];
         for publish in bad {
             let packet = Packet::Publish(publish);
-            assert!(crate::encode(&packet, Protocol::V5, &mut out).is_err(), "{packet:?}");
+            assert!(
+                crate::encode(&packet, Protocol::V5, &mut out).is_err(),
+                "{packet:?}"
+            );
             assert!(out.is_empty());
         }
     }

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{properties_len, read_pid, read_properties, read_reason, write_properties, write_reason};
+use super::{
+    properties_len, read_pid, read_properties, read_reason, write_properties, write_reason,
+};
 use crate::error::{DecodeError, EncodeError};
 use crate::reason::ReasonCode;
 use crate::types::{PacketType, Protocol, SubAck};
@@ -44,7 +46,11 @@ pub(super) fn len(suback: &SubAck, protocol: Protocol) -> usize {
     2 + properties_len(&suback.properties, protocol) + suback.reasons.len()
 }
 
-pub(super) fn write(suback: &SubAck, protocol: Protocol, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub(super) fn write(
+    suback: &SubAck,
+    protocol: Protocol,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     if suback.reasons.is_empty() {
         return Err(EncodeError::InvalidValue("SUBACK without reason codes"));
     }
@@ -65,7 +71,9 @@ pub(super) fn write(suback: &SubAck, protocol: Protocol, out: &mut BytesMut) -> 
 /// codes throughout.
 fn to_return_code(reason: ReasonCode) -> Result<u8, EncodeError> {
     match reason {
-        ReasonCode::Success | ReasonCode::GrantedQoS1 | ReasonCode::GrantedQoS2 => Ok(reason.as_u8()),
+        ReasonCode::Success | ReasonCode::GrantedQoS1 | ReasonCode::GrantedQoS2 => {
+            Ok(reason.as_u8())
+        }
         reason if !reason.is_success() => Ok(FAILURE),
         code => Err(EncodeError::InvalidReasonCode {
             code,
@@ -146,16 +154,36 @@ mod tests {
     fn invalid() {
         let cases: &[(&[u8], Protocol, DecodeError)] = &[
             // 3 is not a return code.
-            (&[0x90, 0x03, 0x00, 0x01, 0x03], Protocol::V311, DecodeError::InvalidReasonCode(3)),
+            (
+                &[0x90, 0x03, 0x00, 0x01, 0x03],
+                Protocol::V311,
+                DecodeError::InvalidReasonCode(3),
+            ),
             // Packet identifier in use is a v5 code only.
-            (&[0x90, 0x03, 0x00, 0x01, 0x91], Protocol::V311, DecodeError::InvalidReasonCode(0x91)),
+            (
+                &[0x90, 0x03, 0x00, 0x01, 0x91],
+                Protocol::V311,
+                DecodeError::InvalidReasonCode(0x91),
+            ),
             // "No subscription existed" belongs to UNSUBACK.
-            (&[0x90, 0x04, 0x00, 0x01, 0x00, 0x11], Protocol::V5, DecodeError::InvalidReasonCode(0x11)),
+            (
+                &[0x90, 0x04, 0x00, 0x01, 0x00, 0x11],
+                Protocol::V5,
+                DecodeError::InvalidReasonCode(0x11),
+            ),
             // No reason codes.
-            (&[0x90, 0x02, 0x00, 0x01], Protocol::V311, DecodeError::EmptySubscription),
+            (
+                &[0x90, 0x02, 0x00, 0x01],
+                Protocol::V311,
+                DecodeError::EmptySubscription,
+            ),
         ];
         for (bytes, protocol, expected) in cases {
-            assert_eq!(decode_err(bytes, *protocol).as_ref(), Err(expected), "{bytes:x?}");
+            assert_eq!(
+                decode_err(bytes, *protocol).as_ref(),
+                Err(expected),
+                "{bytes:x?}"
+            );
         }
     }
 }

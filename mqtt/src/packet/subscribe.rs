@@ -45,7 +45,11 @@ pub(super) fn decode(mut buf: Bytes, protocol: Protocol) -> Result<Subscribe, De
 
 fn decode_options(byte: u8, protocol: Protocol) -> Result<SubscriptionOptions, DecodeError> {
     let invalid = Err(DecodeError::InvalidSubscriptionOptions(byte));
-    let reserved = if protocol.is_v5() { RESERVED_V5 } else { RESERVED_V3 };
+    let reserved = if protocol.is_v5() {
+        RESERVED_V5
+    } else {
+        RESERVED_V3
+    };
     if byte & reserved != 0 {
         return invalid;
     }
@@ -88,7 +92,11 @@ pub(super) fn len(subscribe: &Subscribe, protocol: Protocol) -> usize {
     2 + properties_len(&subscribe.properties, protocol) + filters
 }
 
-pub(super) fn write(subscribe: &Subscribe, protocol: Protocol, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub(super) fn write(
+    subscribe: &Subscribe,
+    protocol: Protocol,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     if subscribe.filters.is_empty() {
         return Err(EncodeError::InvalidValue("SUBSCRIBE without topic filters"));
     }
@@ -98,7 +106,9 @@ pub(super) fn write(subscribe: &Subscribe, protocol: Protocol, out: &mut BytesMu
         topic::validate_topic_filter(filter)?;
         let options = encode_options(options, protocol);
         if options & NO_LOCAL != 0 && topic::parse_shared(filter).is_some() {
-            return Err(EncodeError::InvalidValue("No Local on a shared subscription"));
+            return Err(EncodeError::InvalidValue(
+                "No Local on a shared subscription",
+            ));
         }
         wire::write_string(filter, out)?;
         out.put_u8(options);
@@ -136,7 +146,10 @@ mod tests {
         let packet = Subscribe {
             pid: pid(10),
             properties: Properties::default(),
-            filters: vec![filter("a/b", QoS::AtLeastOnce), filter("c/#", QoS::ExactlyOnce)],
+            filters: vec![
+                filter("a/b", QoS::AtLeastOnce),
+                filter("c/#", QoS::ExactlyOnce),
+            ],
         };
         assert_codec(bytes, Protocol::V311, Packet::Subscribe(packet));
     }
@@ -144,7 +157,7 @@ mod tests {
     #[test]
     fn v5_options_and_subscription_identifier() {
         let bytes = &[
-            0x82, 0x0C, // fixed header: SUBSCRIBE (flags 0b0010), remaining length 12
+            0x82, 0x0B, // fixed header: SUBSCRIBE (flags 0b0010), remaining length 11
             0x00, 0x01, // packet id 1
             0x02, // property length 2
             0x0B, 0x07, // subscription identifier 7
@@ -170,7 +183,10 @@ mod tests {
         assert_codec(bytes, Protocol::V5, Packet::Subscribe(packet.clone()));
         // Before v5 the extra options are not sent.
         let v3 = encode_vec(&Packet::Subscribe(packet), Protocol::V311);
-        assert_eq!(v3, [0x82, 0x08, 0x00, 0x01, 0x00, 0x03, b'a', b'/', b'+', 0x01]);
+        assert_eq!(
+            v3,
+            [0x82, 0x08, 0x00, 0x01, 0x00, 0x03, b'a', b'/', b'+', 0x01]
+        );
     }
 
     /// A SUBSCRIBE of one filter with the given options byte.
@@ -198,27 +214,63 @@ mod tests {
             (one(b"$share/g", 0, true), Protocol::V5, InvalidTopicFilter),
             (one(b"a", 0x03, false), Protocol::V311, InvalidQoS),
             // No local is a reserved bit before v5.
-            (one(b"a", 0x04, false), Protocol::V311, InvalidSubscriptionOptions(0x04)),
-            (one(b"a", 0x40, true), Protocol::V5, InvalidSubscriptionOptions(0x40)),
+            (
+                one(b"a", 0x04, false),
+                Protocol::V311,
+                InvalidSubscriptionOptions(0x04),
+            ),
+            (
+                one(b"a", 0x40, true),
+                Protocol::V5,
+                InvalidSubscriptionOptions(0x40),
+            ),
             // Retain handling 3.
-            (one(b"a", 0x30, true), Protocol::V5, InvalidSubscriptionOptions(0x30)),
-            (one(b"$share/g/a", 0x04, true), Protocol::V5, NoLocalOnSharedSubscription),
+            (
+                one(b"a", 0x30, true),
+                Protocol::V5,
+                InvalidSubscriptionOptions(0x30),
+            ),
+            (
+                one(b"$share/g/a", 0x04, true),
+                Protocol::V5,
+                NoLocalOnSharedSubscription,
+            ),
             // No filters at all.
-            (vec![0x82, 0x02, 0x00, 0x01], Protocol::V311, EmptySubscription),
-            (vec![0x82, 0x03, 0x00, 0x01, 0x00], Protocol::V5, EmptySubscription),
+            (
+                vec![0x82, 0x02, 0x00, 0x01],
+                Protocol::V311,
+                EmptySubscription,
+            ),
+            (
+                vec![0x82, 0x03, 0x00, 0x01, 0x00],
+                Protocol::V5,
+                EmptySubscription,
+            ),
             // Options byte missing.
-            (vec![0x82, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'], Protocol::V311, Truncated),
+            (
+                vec![0x82, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'],
+                Protocol::V311,
+                Truncated,
+            ),
             // Packet id 0.
-            (vec![0x82, 0x06, 0x00, 0x00, 0x00, 0x01, b'a', 0x00], Protocol::V311, ZeroPacketId),
+            (
+                vec![0x82, 0x06, 0x00, 0x00, 0x00, 0x01, b'a', 0x00],
+                Protocol::V311,
+                ZeroPacketId,
+            ),
             // Two subscription identifiers.
             (
-                vec![0x82, 0x0A, 0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02, 0x00, 0x01, b'a', 0x00],
+                vec![
+                    0x82, 0x0A, 0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02, 0x00, 0x01, b'a', 0x00,
+                ],
                 Protocol::V5,
                 DuplicateProperty(0x0B),
             ),
             // Subscription identifier 0.
             (
-                vec![0x82, 0x08, 0x00, 0x01, 0x02, 0x0B, 0x00, 0x00, 0x01, b'a', 0x00],
+                vec![
+                    0x82, 0x08, 0x00, 0x01, 0x02, 0x0B, 0x00, 0x00, 0x01, b'a', 0x00,
+                ],
                 Protocol::V5,
                 InvalidPropertyValue(0x0B),
             ),
@@ -227,9 +279,18 @@ mod tests {
             let got = decode_err(bytes, *protocol);
             assert_eq!(got.as_ref(), Err(expected), "{bytes:x?}");
         }
-        assert_eq!(EmptySubscription.reason_code(), crate::ReasonCode::ProtocolError);
-        assert_eq!(NoLocalOnSharedSubscription.reason_code(), crate::ReasonCode::ProtocolError);
-        assert_eq!(InvalidTopicFilter.reason_code(), crate::ReasonCode::MalformedPacket);
+        assert_eq!(
+            EmptySubscription.reason_code(),
+            crate::ReasonCode::ProtocolError
+        );
+        assert_eq!(
+            NoLocalOnSharedSubscription.reason_code(),
+            crate::ReasonCode::ProtocolError
+        );
+        assert_eq!(
+            InvalidTopicFilter.reason_code(),
+            crate::ReasonCode::MalformedPacket
+        );
     }
 
     #[test]

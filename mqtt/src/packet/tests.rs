@@ -48,7 +48,11 @@ fn needs_more_bytes_consumes_nothing() {
     let whole = [0x40, 0x02, 0x00, 0x01]; // PUBACK of packet id 1
     for cut in 0..whole.len() {
         let mut buf = BytesMut::from(&whole[..cut]);
-        assert_eq!(decode(&mut buf, Protocol::V311, u32::MAX), Ok(None), "{cut}");
+        assert_eq!(
+            decode(&mut buf, Protocol::V311, u32::MAX),
+            Ok(None),
+            "{cut}"
+        );
         assert_eq!(&buf[..], &whole[..cut]);
     }
 }
@@ -69,7 +73,13 @@ fn too_large_as_soon_as_header_is_readable() {
     // PUBLISH announcing 200 bytes (203 in all) against a 100-byte maximum.
     let mut buf = BytesMut::from(&[0x30, 0xC8, 0x01][..]);
     let err = decode(&mut buf, Protocol::V5, 100).unwrap_err();
-    assert_eq!(err, DecodeError::PacketTooLarge { size: 203, max: 100 });
+    assert_eq!(
+        err,
+        DecodeError::PacketTooLarge {
+            size: 203,
+            max: 100
+        }
+    );
     assert_eq!(err.reason_code(), crate::ReasonCode::PacketTooLarge);
     // Exactly at the maximum is fine.
     let mut buf = BytesMut::from(&[0x40, 0x02, 0x00, 0x01][..]);
@@ -126,7 +136,10 @@ fn invalid_type_and_reserved_flags() {
     for (bytes, expected) in cases {
         // The first byte alone is enough to reject.
         let mut buf = BytesMut::from(&bytes[..1]);
-        assert_eq!(decode(&mut buf, Protocol::V5, u32::MAX).as_ref(), Err(expected));
+        assert_eq!(
+            decode(&mut buf, Protocol::V5, u32::MAX).as_ref(),
+            Err(expected)
+        );
         assert_eq!(decode_err(bytes, Protocol::V5).as_ref(), Err(expected));
     }
 }
@@ -157,7 +170,10 @@ fn back_to_back_packets_share_the_buffer() {
     assert_eq!(publish.payload, Bytes::from_static(b"hi"));
     // Zero-copy: the payload points into the read buffer.
     assert_eq!(publish.payload.as_ptr(), unsafe { start.add(5) });
-    assert_eq!(decode(&mut buf, Protocol::V311, 1024), Ok(Some(Packet::PingReq)));
+    assert_eq!(
+        decode(&mut buf, Protocol::V311, 1024),
+        Ok(Some(Packet::PingReq))
+    );
     assert_eq!(decode(&mut buf, Protocol::V311, 1024), Ok(None));
     assert_eq!(&buf[..], &[0x40]);
 }
@@ -183,7 +199,10 @@ fn encode_refuses_oversized_packets() {
         payload: Bytes::from(vec![0; crate::MAX_REMAINING_LENGTH]),
     };
     let packet = Packet::Publish(publish);
-    assert_eq!(encoded_len(&packet, Protocol::V311), 1 + 4 + crate::MAX_REMAINING_LENGTH + 3);
+    assert_eq!(
+        encoded_len(&packet, Protocol::V311),
+        1 + 4 + crate::MAX_REMAINING_LENGTH + 3
+    );
     let mut out = BytesMut::new();
     let err = encode(&packet, Protocol::V311, &mut out).unwrap_err();
     assert_eq!(

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{properties_len, read_pid, read_properties, read_reason, write_properties, write_reason};
+use super::{
+    properties_len, read_pid, read_properties, read_reason, write_properties, write_reason,
+};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::Properties;
 use crate::types::{PacketType, Protocol, UnsubAck};
@@ -42,13 +44,19 @@ pub(super) fn len(unsuback: &UnsubAck, protocol: Protocol) -> usize {
     }
 }
 
-pub(super) fn write(unsuback: &UnsubAck, protocol: Protocol, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub(super) fn write(
+    unsuback: &UnsubAck,
+    protocol: Protocol,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     out.put_u16(unsuback.pid.get());
     if !protocol.is_v5() {
         return Ok(());
     }
     if unsuback.reasons.is_empty() {
-        return Err(EncodeError::InvalidValue("v5 UNSUBACK without reason codes"));
+        return Err(EncodeError::InvalidValue(
+            "v5 UNSUBACK without reason codes",
+        ));
     }
     write_properties(&unsuback.properties, protocol, PacketType::UnsubAck, out)?;
     for &reason in &unsuback.reasons {
@@ -96,21 +104,34 @@ mod tests {
         };
         assert_codec(bytes, Protocol::V5, Packet::UnsubAck(packet.clone()));
         // Reason codes are dropped before v5.
-        assert_eq!(encode_vec(&Packet::UnsubAck(packet), Protocol::V311), [0xB0, 0x02, 0x00, 0x09]);
+        assert_eq!(
+            encode_vec(&Packet::UnsubAck(packet), Protocol::V311),
+            [0xB0, 0x02, 0x00, 0x09]
+        );
     }
 
     #[test]
     fn invalid() {
         let cases: &[(&[u8], DecodeError)] = &[
             // Granted QoS 1 belongs to SUBACK.
-            (&[0xB0, 0x04, 0x00, 0x01, 0x00, 0x01], DecodeError::InvalidReasonCode(1)),
+            (
+                &[0xB0, 0x04, 0x00, 0x01, 0x00, 0x01],
+                DecodeError::InvalidReasonCode(1),
+            ),
             // No reason codes.
-            (&[0xB0, 0x03, 0x00, 0x01, 0x00], DecodeError::EmptySubscription),
+            (
+                &[0xB0, 0x03, 0x00, 0x01, 0x00],
+                DecodeError::EmptySubscription,
+            ),
             // Property length missing.
             (&[0xB0, 0x02, 0x00, 0x01], DecodeError::Truncated),
         ];
         for (bytes, expected) in cases {
-            assert_eq!(decode_err(bytes, Protocol::V5).as_ref(), Err(expected), "{bytes:x?}");
+            assert_eq!(
+                decode_err(bytes, Protocol::V5).as_ref(),
+                Err(expected),
+                "{bytes:x?}"
+            );
         }
     }
 }

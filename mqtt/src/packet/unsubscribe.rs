@@ -43,10 +43,17 @@ pub(super) fn write(
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     if unsubscribe.filters.is_empty() {
-        return Err(EncodeError::InvalidValue("UNSUBSCRIBE without topic filters"));
+        return Err(EncodeError::InvalidValue(
+            "UNSUBSCRIBE without topic filters",
+        ));
     }
     out.put_u16(unsubscribe.pid.get());
-    write_properties(&unsubscribe.properties, protocol, PacketType::Unsubscribe, out)?;
+    write_properties(
+        &unsubscribe.properties,
+        protocol,
+        PacketType::Unsubscribe,
+        out,
+    )?;
     for filter in &unsubscribe.filters {
         topic::validate_topic_filter(filter)?;
         wire::write_string(filter, out)?;
@@ -64,7 +71,7 @@ mod tests {
     #[test]
     fn v311() {
         let bytes = &[
-            0xA2, 0x0B, // fixed header: UNSUBSCRIBE (flags 0b0010), remaining length 11
+            0xA2, 0x0C, // fixed header: UNSUBSCRIBE (flags 0b0010), remaining length 12
             0x00, 0x03, // packet id 3
             0x00, 0x01, b'a', // filter "a"
             0x00, 0x02, b'b', b'/', // filter "b/"
@@ -102,12 +109,32 @@ mod tests {
     fn invalid() {
         let cases: &[(&[u8], Protocol, DecodeError)] = &[
             // No filters.
-            (&[0xA2, 0x02, 0x00, 0x01], Protocol::V311, DecodeError::EmptySubscription),
-            (&[0xA2, 0x03, 0x00, 0x01, 0x00], Protocol::V5, DecodeError::EmptySubscription),
+            (
+                &[0xA2, 0x02, 0x00, 0x01],
+                Protocol::V311,
+                DecodeError::EmptySubscription,
+            ),
+            (
+                &[0xA2, 0x03, 0x00, 0x01, 0x00],
+                Protocol::V5,
+                DecodeError::EmptySubscription,
+            ),
             // Malformed filters.
-            (&[0xA2, 0x04, 0x00, 0x01, 0x00, 0x05], Protocol::V311, DecodeError::Truncated),
-            (&[0xA2, 0x06, 0x00, 0x01, 0x00, 0x02, b'#', b'a'], Protocol::V311, DecodeError::InvalidTopicFilter),
-            (&[0xA2, 0x04, 0x00, 0x01, 0x00, 0x00], Protocol::V311, DecodeError::InvalidTopicFilter),
+            (
+                &[0xA2, 0x04, 0x00, 0x01, 0x00, 0x05],
+                Protocol::V311,
+                DecodeError::Truncated,
+            ),
+            (
+                &[0xA2, 0x06, 0x00, 0x01, 0x00, 0x02, b'#', b'a'],
+                Protocol::V311,
+                DecodeError::InvalidTopicFilter,
+            ),
+            (
+                &[0xA2, 0x04, 0x00, 0x01, 0x00, 0x00],
+                Protocol::V311,
+                DecodeError::InvalidTopicFilter,
+            ),
             // Subscription identifier is not an UNSUBSCRIBE property.
             (
                 &[0xA2, 0x08, 0x00, 0x01, 0x02, 0x0B, 0x01, 0x00, 0x01, b'a'],
@@ -119,7 +146,11 @@ mod tests {
             ),
         ];
         for (bytes, protocol, expected) in cases {
-            assert_eq!(decode_err(bytes, *protocol).as_ref(), Err(expected), "{bytes:x?}");
+            assert_eq!(
+                decode_err(bytes, *protocol).as_ref(),
+                Err(expected),
+                "{bytes:x?}"
+            );
         }
     }
 }

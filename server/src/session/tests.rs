@@ -50,7 +50,9 @@ fn message(qos: QoS) -> Message {
 #[test]
 fn qos0_publish_is_routed_without_acknowledgement() {
     let mut s = session(Protocol::V311, None);
-    let actions = s.handle(Packet::Publish(publish(QoS::AtMostOnce, None))).unwrap();
+    let actions = s
+        .handle(Packet::Publish(publish(QoS::AtMostOnce, None)))
+        .unwrap();
     assert!(matches!(&actions[..], [Action::Route(m)] if m.topic == "a/b"));
 }
 
@@ -106,9 +108,19 @@ fn subscribe_grants_the_requested_qos_and_adds_the_subscription() {
 #[test]
 fn outgoing_window_is_bounded_by_the_clients_receive_maximum() {
     let mut s = session(Protocol::V5, Some(2));
-    assert_eq!(s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false).len(), 1);
-    assert_eq!(s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false).len(), 1);
-    assert!(s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false).is_empty());
+    assert_eq!(
+        s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false)
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false)
+            .len(),
+        1
+    );
+    assert!(s
+        .deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false)
+        .is_empty());
     assert_eq!((s.inflight(), s.pending()), (2, 1));
     let actions = s.handle(Packet::PubAck(Ack::new(pid(1)))).unwrap();
     assert!(matches!(&actions[..], [Action::Send(Packet::Publish(p))] if p.pid == Some(pid(3))));
@@ -160,7 +172,9 @@ fn too_large_for_the_client_is_dropped_for_it_alone() {
         },
     };
     let mut s = Session::new(&connect, Arc::from("small"), ServerLimits::default());
-    assert!(s.deliver(&message(QoS::AtMostOnce), QoS::AtMostOnce, false).is_empty());
+    assert!(s
+        .deliver(&message(QoS::AtMostOnce), QoS::AtMostOnce, false)
+        .is_empty());
     assert_eq!(s.dropped_too_large, 1);
 }
 

@@ -1,0 +1,146 @@
+//! Broker statistics: the `$SYS/broker/...` tree (Mosquitto's names),
+//! published retained every `--sys-interval` seconds, and the same counters
+//! in Prometheus text format for `/metrics`.
+
+use std::{fmt::Write, sync::atomic::Ordering, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use mqtt::{Properties, QoS};
+
+use crate::{broker::Shared, message::Message};
+
+/// One statistic: its `$SYS` topic, its Prometheus name and help, its value.
+struct Stat {
+    topic: &'static str,
+    metric: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    value: u64,
+}
+
+fn stats(shared: &Shared) -> Vec<Stat> {
+    let s = &shared.stats;
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    vec![
+        Stat {
+            topic: "clients/connected",
+            metric: "kite_clients_connected",
+            help: "Clients connected now.",
+            kind: "gauge",
+            value: get(&s.clients_connected),
+        },
+        Stat {
+            topic: "clients/total",
+            metric: "kite_clients_total",
+            help: "Connections accepted since start.",
+            kind: "counter",
+            value: get(&s.clients_total),
+        },
+        Stat {
+            topic: "messages/received",
+            metric: "kite_messages_received_total",
+            help: "PUBLISH packets received.",
+            kind: "counter",
+            value: get(&s.messages_received),
+        },
+        Stat {
+            topic: "messages/sent",
+            metric: "kite_messages_sent_total",
+            help: "PUBLISH packets sent.",
+            kind: "counter",
+            value: get(&s.messages_sent),
+        },
+        Stat {
+            topic: "messages/dropped",
+            metric: "kite_messages_dropped_total",
+            help: "Messages dropped because a subscriber's queue was full.",
+            kind: "counter",
+            value: get(&s.messages_dropped),
+        },
+        Stat {
+            topic: "bytes/received",
+            metric: "kite_bytes_received_total",
+            help: "Bytes received from clients.",
+            kind: "counter",
+            value: get(&s.bytes_received),
+        },
+        Stat {
+            topic: "bytes/sent",
+            metric: "kite_bytes_sent_total",
+            help: "Bytes sent to clients.",
+            kind: "counter",
+            value: get(&s.bytes_sent),
+        },
+        Stat {
+            topic: "subscriptions/count",
+            metric: "kite_subscriptions",
+            help: "Subscriptions now.",
+            kind: "gauge",
+            value: shared.router.count() as u64,
+        },
+        Stat {
+            topic: "retained messages/count",
+            metric: "kite_retained_messages",
+            help: "Retained messages now.",
+            kind: "gauge",
+            value: shared.retained.count() as u64,
+        },
+        Stat {
+            topic: "uptime",
+            metric: "kite_uptime_seconds",
+            help: "Seconds since the broker started.",
+            kind: "counter",
+            value: shared.started.elapsed().as_secs(),
+        },
+    ]
+}
+
+/// Publish the `$SYS` tree every `interval` until shutdown. An interval of 0 turns it off.
+pub async fn publish_periodically(shared: Arc<Shared>, interval: Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(interval);
+    let mut stop = shared.shutdown.clone();
+    publish_once(
+        &shared,
+        "version",
+        format!("kite {}", env!("CARGO_PKG_VERSION")),
+    );
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for stat in stats(&shared) {
+            let value = if stat.topic == "uptime" {
+                format!("{} seconds", stat.value)
+            } else {
+                stat.value.to_string()
+            };
+            publish_once(&shared, stat.topic, value);
+        }
+    }
+}
+
+fn publish_once(shared: &Shared, topic: &str, value: String) {
+    shared.publish_internal(Message {
+        topic: format!("$SYS/broker/{topic}").into(),
+        payload: Bytes::from(value),
+        qos: QoS::AtMostOnce,
+        retain: true,
+        properties: Properties::default(),
+        origin: Arc::from("$SYS"),
+    });
+}
+
+/// The counters in Prometheus text exposition format.
+pub fn prometheus(shared: &Shared) -> String {
+    let mut out = String::new();
+    for stat in stats(shared) {
+        let _ = writeln!(out, "# HELP {} {}", stat.metric, stat.help);
+        let _ = writeln!(out, "# TYPE {} {}", stat.metric, stat.kind);
+        let _ = writeln!(out, "{} {}", stat.metric, stat.value);
+    }
+    out
+}
