@@ -117,3 +117,93 @@ fn apply(
         TransportEvent::Error(error) => last_error.set(Some(error)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ::mqtt::{ByteString, Properties, Publish};
+
+    use super::*;
+
+    fn with_store(test: impl FnOnce(Store)) {
+        let owner = Owner::new();
+        owner.with(|| test(Store::new()));
+    }
+
+    fn message(topic: &str, payload: &'static [u8], retain: bool) -> TransportEvent {
+        TransportEvent::Message(Box::new(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain,
+            topic: ByteString::from(topic),
+            pid: None,
+            properties: Properties::default(),
+            payload: Bytes::from_static(payload),
+        }))
+    }
+
+    fn feed(store: Store, event: TransportEvent) {
+        apply(event, store.conn_state, store.messages, store.last_error);
+    }
+
+    #[test]
+    fn starts_disconnected_with_the_fallback_url_natively() {
+        with_store(|store| {
+            assert_eq!(store.conn_state.get_untracked(), ConnState::Disconnected);
+            assert_eq!(store.broker_url.get_untracked(), FALLBACK_BROKER_URL);
+            assert!(store.client_id.get_value().starts_with("kite-dash-"));
+            assert!(store.messages.with_untracked(MessageLog::is_empty));
+        });
+    }
+
+    #[test]
+    fn events_update_the_signals() {
+        with_store(|store| {
+            feed(store, TransportEvent::State(ConnState::Connecting));
+            assert_eq!(store.conn_state.get_untracked(), ConnState::Connecting);
+            feed(store, TransportEvent::Error("cannot reach".into()));
+            assert_eq!(
+                store.last_error.get_untracked().as_deref(),
+                Some("cannot reach")
+            );
+            feed(store, TransportEvent::State(ConnState::Connected));
+            assert_eq!(store.conn_state.get_untracked(), ConnState::Connected);
+            assert_eq!(store.last_error.get_untracked(), None, "cleared on CONNACK");
+
+            feed(store, message("a/b", b"1", false));
+            feed(store, message("c", b"\xff2", true));
+            store.messages.with_untracked(|log| {
+                assert_eq!(log.total(), 2);
+                let latest = log.latest().unwrap();
+                assert_eq!(latest.topic, "c");
+                assert_eq!(latest.payload, "\u{fffd}2");
+                assert!(latest.retained);
+                assert_eq!(latest.time.len(), "00:00:00".len());
+            });
+            store.clear_messages();
+            assert_eq!(store.messages.with_untracked(MessageLog::total), 0);
+        });
+    }
+
+    #[test]
+    fn publish_checks_the_topic_first() {
+        with_store(|store| {
+            assert_eq!(store.publish("", "x"), Err("empty topic".to_owned()));
+            assert_eq!(
+                store.publish("a/#", "x"),
+                Err("wildcard in topic name".to_owned())
+            );
+            // Natively there is never a connection.
+            assert_eq!(store.publish("a/b", "x"), Err("not connected".to_owned()));
+        });
+    }
+
+    #[test]
+    fn connect_records_the_url_and_reports_failure_natively() {
+        with_store(|store| {
+            store.connect("  ws://127.0.0.1:1/mqtt ");
+            assert_eq!(store.broker_url.get_untracked(), "ws://127.0.0.1:1/mqtt");
+            assert_eq!(store.conn_state.get_untracked(), ConnState::Disconnected);
+            assert!(store.last_error.get_untracked().is_some());
+        });
+    }
+}

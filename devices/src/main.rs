@@ -18,8 +18,8 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     count: u32,
     /// Seconds between two telemetry messages of one device.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
-    interval: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_interval)]
+    interval: Duration,
     /// Seed of the simulation: the same seed gives the same readings.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -29,6 +29,15 @@ struct Args {
     /// MQTT protocol version: 3.1.1 or 5.
     #[arg(long, value_name = "VERSION", default_value = "3.1.1", value_parser = parse_protocol)]
     protocol: Protocol,
+}
+
+fn parse_interval(value: &str) -> Result<Duration, String> {
+    let seconds: f64 = value.parse().map_err(|e| format!("{e}"))?;
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err("the interval must be a positive number of seconds".into())
+    }
 }
 
 fn parse_protocol(value: &str) -> Result<Protocol, String> {
@@ -49,17 +58,13 @@ async fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if !(args.interval > 0.0) {
-        eprintln!("kite-devices: --interval must be above 0");
-        std::process::exit(2);
-    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for n in 1..=args.count {
         let config = DeviceConfig {
             broker: args.broker.clone(),
             id: format!("{}-{n}", args.prefix),
-            interval: Duration::from_secs_f64(args.interval),
+            interval: args.interval,
             seed: args.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(n)),
             protocol: args.protocol,
         };

@@ -112,7 +112,7 @@ pub enum ClientError {
 #[derive(Clone, Debug)]
 enum Outgoing {
     /// QoS 1 waiting for PUBACK, or QoS 2 waiting for PUBREC.
-    Sent(Publish),
+    Sent(Box<Publish>),
     /// QoS 2 PUBREL sent, waiting for PUBCOMP.
     Released,
 }
@@ -223,7 +223,8 @@ impl ClientSession {
             payload: payload.into(),
         };
         if let Some(pid) = pid {
-            self.outgoing.insert(pid, Outgoing::Sent(publish.clone()));
+            self.outgoing
+                .insert(pid, Outgoing::Sent(Box::new(publish.clone())));
         }
         self.send(&Packet::Publish(publish), now_ms)?;
         Ok(pid)
@@ -431,7 +432,7 @@ impl ClientSession {
             let packet = match &self.outgoing[&pid] {
                 Outgoing::Sent(publish) => Packet::Publish(Publish {
                     dup: true,
-                    ..publish.clone()
+                    ..(**publish).clone()
                 }),
                 Outgoing::Released => Packet::PubRel(Ack::new(pid)),
             };

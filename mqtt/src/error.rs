@@ -50,7 +50,7 @@ pub enum DecodeError {
     #[error("unsupported protocol {name:?} level {level}")]
     InvalidProtocol { name: String, level: u8 },
     /// CONNECT flags: reserved bit set, will QoS/retain without will flag, or
-    /// password without user name before v5.
+    /// password without user name in 3.1.1.
     #[error("invalid CONNECT flags")]
     InvalidConnectFlags,
     /// CONNACK acknowledge flags: reserved bits set, or session present with

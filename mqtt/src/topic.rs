@@ -91,6 +91,13 @@ fn check_common(topic: &str) -> Result<(), TopicError> {
 /// starting with a wildcard does not match topics starting with `$`
 /// (MQTT-4.7.2-1), so `#` does not see `$SYS/...`. Both arguments are assumed
 /// valid; for a shared filter, pass [`SharedFilter::filter`].
+///
+/// ```
+/// use mqtt::topic::matches;
+/// assert!(matches("sport/+/player1", "sport/tennis/player1"));
+/// assert!(matches("sport/#", "sport"));
+/// assert!(!matches("#", "$SYS/uptime"));
+/// ```
 pub fn matches(filter: &str, topic: &str) -> bool {
     if topic.starts_with('$') && filter.starts_with(['+', '#']) {
         return false;
@@ -120,6 +127,14 @@ pub struct SharedFilter<'a> {
 /// `None` when `filter` is not a shared subscription (does not start with
 /// `$share/`); otherwise its parts, or why the shared form is malformed
 /// (MQTT-4.8.2-1, MQTT-4.8.2-2).
+///
+/// ```
+/// use mqtt::topic::{parse_shared, SharedFilter, TopicError};
+/// let shared = parse_shared("$share/workers/jobs/+").unwrap().unwrap();
+/// assert_eq!(shared, SharedFilter { group: "workers", filter: "jobs/+" });
+/// assert_eq!(parse_shared("jobs/+"), None);
+/// assert_eq!(parse_shared("$share/workers"), Some(Err(TopicError::MissingSharedFilter)));
+/// ```
 pub fn parse_shared(filter: &str) -> Option<Result<SharedFilter<'_>, TopicError>> {
     let rest = filter.strip_prefix(SHARE_PREFIX)?;
     Some(split_shared(rest))

@@ -212,9 +212,9 @@ fn connect() -> impl Strategy<Value = Packet> {
                 password,
                 properties,
             )| {
-                // Before v5 a password needs a user name.
+                // In 3.1.1 a password needs a user name.
                 let username = match (&password, username) {
-                    (Some(_), None) if !protocol.is_v5() => Some("u".into()),
+                    (Some(_), None) if protocol == Protocol::V311 => Some("u".into()),
                     (_, username) => username,
                 };
                 Packet::Connect(Box::new(Connect {

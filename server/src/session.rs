@@ -97,7 +97,7 @@ impl Default for ServerLimits {
 #[derive(Debug, Clone)]
 enum Outgoing {
     /// Waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
-    Sent(Publish),
+    Sent(Box<Publish>),
     /// PUBREL sent, waiting for PUBCOMP.
     Released,
 }
@@ -314,7 +314,8 @@ impl Session {
     fn send_inflight(&mut self, mut publish: Publish) -> Packet {
         let pid = self.allocate_pid();
         publish.pid = Some(pid);
-        self.outgoing.insert(pid, Outgoing::Sent(publish.clone()));
+        self.outgoing
+            .insert(pid, Outgoing::Sent(Box::new(publish.clone())));
         Packet::Publish(publish)
     }
 
@@ -351,7 +352,7 @@ impl Session {
             .outgoing
             .values()
             .filter_map(|o| match o {
-                Outgoing::Sent(publish) => Some(publish),
+                Outgoing::Sent(publish) => Some(&**publish),
                 Outgoing::Released => None,
             })
             .collect();

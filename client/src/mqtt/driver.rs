@@ -140,7 +140,9 @@ impl Driver {
                     step.fail(e);
                 }
             }
-            ClientEvent::Message(publish) => step.events.push(TransportEvent::Message(publish)),
+            ClientEvent::Message(publish) => {
+                step.events.push(TransportEvent::Message(Box::new(publish)))
+            }
             ClientEvent::Subscribed { reasons, .. } => {
                 for ((filter, _), reason) in SUBSCRIPTIONS.iter().zip(&reasons) {
                     if !reason.is_success() {
@@ -272,8 +274,8 @@ mod tests {
         assert_eq!(
             step.events,
             [
-                TransportEvent::Message(publish("a/b", b"1")),
-                TransportEvent::Message(publish("$SYS/broker/uptime", b"2")),
+                TransportEvent::Message(Box::new(publish("a/b", b"1"))),
+                TransportEvent::Message(Box::new(publish("$SYS/broker/uptime", b"2"))),
             ]
         );
         assert_eq!(step.send, None);

@@ -35,7 +35,7 @@ pub enum TransportEvent {
     /// The connection state changed.
     State(ConnState),
     /// A message arrived on one of our subscriptions.
-    Message(Publish),
+    Message(Box<Publish>),
     /// Something went wrong; the text is for people.
     Error(String),
 }

@@ -263,10 +263,12 @@ impl Inner {
             self.subprotocol = !self.subprotocol;
         }
         self.drop_socket();
-        events.extend(why.map(TransportEvent::Error));
+        let delay = self.backoff.next_delay_ms();
+        events.extend(why.map(|why| {
+            TransportEvent::Error(format!("{why}; retrying in {} s", delay.div_ceil(1000)))
+        }));
         events.push(TransportEvent::State(ConnState::Disconnected));
         let weak = self.me.clone();
-        let delay = self.backoff.next_delay_ms();
         self.reconnect = Some(Timeout::new(delay, move || {
             run(&weak, |inner, events| {
                 if inner.socket.is_none() {

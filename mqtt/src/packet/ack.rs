@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{read_pid, read_properties, read_reason, write_properties, write_reason};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::{self, Properties};
+use crate::properties;
 use crate::reason::ReasonCode;
 use crate::types::{Ack, PacketType, Protocol};
 use crate::wire;
@@ -42,7 +42,7 @@ enum Form {
 }
 
 fn form(ack: &Ack, protocol: Protocol) -> Form {
-    let no_properties = ack.properties == Properties::default();
+    let no_properties = ack.properties.is_empty();
     match (protocol.is_v5(), ack.reason, no_properties) {
         (false, _, _) | (true, ReasonCode::Success, true) => Form::Short,
         (true, _, true) => Form::Reason,
@@ -79,6 +79,7 @@ pub(super) fn write(
 mod tests {
     use super::*;
     use crate::packet::tests::{assert_codec, decode_err, encode_vec, pid};
+    use crate::properties::Properties;
     use crate::types::Packet;
 
     #[test]

@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{read_properties, read_reason, write_properties, write_reason};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::{self, Properties};
+use crate::properties;
 use crate::reason::ReasonCode;
 use crate::types::{Auth, PacketType, Protocol};
 use crate::wire;
@@ -26,7 +26,7 @@ pub(super) fn decode(mut buf: Bytes) -> Result<Auth, DecodeError> {
 }
 
 fn is_short(auth: &Auth) -> bool {
-    auth.reason == ReasonCode::Success && auth.properties == Properties::default()
+    auth.reason == ReasonCode::Success && auth.properties.is_empty()
 }
 
 pub(super) fn len(auth: &Auth) -> usize {
@@ -49,6 +49,7 @@ pub(super) fn write(auth: &Auth, out: &mut BytesMut) -> Result<(), EncodeError> 
 mod tests {
     use super::*;
     use crate::packet::tests::{assert_codec, decode_err};
+    use crate::properties::Properties;
     use crate::types::Packet;
 
     #[test]

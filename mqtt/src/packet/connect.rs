@@ -43,8 +43,9 @@ pub(super) fn decode(mut buf: Bytes) -> Result<Connect, DecodeError> {
     if flags & RESERVED != 0
         // Will QoS and retain only mean something with a will (MQTT-3.1.2-11, -13).
         || (!has_will && (will_qos != 0 || will_retain))
-        // Before v5 a password needs a user name (MQTT-3.1.2-22).
-        || (has_password && !has_username && !protocol.is_v5())
+        // In 3.1.1 a password needs a user name (MQTT-3.1.2-22); 5.0 dropped
+        // the rule and 3.1 brokers (mosquitto) never enforced it.
+        || (has_password && !has_username && protocol == Protocol::V311)
     {
         return Err(DecodeError::InvalidConnectFlags);
     }
@@ -112,9 +113,9 @@ pub(super) fn len(connect: &Connect) -> usize {
 
 pub(super) fn write(connect: &Connect, out: &mut BytesMut) -> Result<(), EncodeError> {
     let protocol = connect.protocol;
-    if connect.password.is_some() && connect.username.is_none() && !protocol.is_v5() {
+    if connect.password.is_some() && connect.username.is_none() && protocol == Protocol::V311 {
         return Err(EncodeError::InvalidValue(
-            "a password needs a user name before MQTT 5",
+            "a password needs a user name in MQTT 3.1.1",
         ));
     }
     let mut flags = 0;
@@ -362,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn encode_refuses_password_without_user_before_v5() {
+    fn encode_refuses_password_without_user_in_v311() {
         let connect = Connect {
             password: Some(Bytes::from_static(b"x")),
             ..minimal(Protocol::V311, "c")

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{read_properties, read_reason, write_properties, write_reason};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::{self, Properties};
+use crate::properties;
 use crate::reason::ReasonCode;
 use crate::types::{Disconnect, PacketType, Protocol};
 use crate::wire;
@@ -24,7 +24,7 @@ pub(super) fn decode(mut buf: Bytes, protocol: Protocol) -> Result<Disconnect, D
 }
 
 pub(super) fn len(disconnect: &Disconnect, protocol: Protocol) -> usize {
-    let no_properties = disconnect.properties == Properties::default();
+    let no_properties = disconnect.properties.is_empty();
     match (protocol.is_v5(), disconnect.reason, no_properties) {
         (false, _, _) | (true, ReasonCode::Success, true) => 0,
         (true, _, true) => 1,
@@ -56,6 +56,7 @@ pub(super) fn write(
 mod tests {
     use super::*;
     use crate::packet::tests::{assert_codec, decode_err, encode_vec};
+    use crate::properties::Properties;
     use crate::types::Packet;
 
     #[test]

@@ -46,6 +46,21 @@ pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 ///
 /// On an error the connection must be closed; how much of `buf` was consumed
 /// is then unspecified.
+///
+/// ```
+/// use mqtt::bytes::BytesMut;
+/// use mqtt::{decode, encode, Ack, Packet, Pid, Protocol};
+///
+/// let puback = Packet::PubAck(Ack::new(Pid::new(7).unwrap()));
+/// let mut buf = BytesMut::new();
+/// encode(&puback, Protocol::V5, &mut buf).unwrap();
+/// assert_eq!(&buf[..], &[0x40, 0x02, 0x00, 0x07]);
+///
+/// let mut partial = BytesMut::from(&buf[..3]);
+/// assert_eq!(decode(&mut partial, Protocol::V5, 1024), Ok(None));
+/// assert_eq!(decode(&mut buf, Protocol::V5, 1024), Ok(Some(puback)));
+/// assert!(buf.is_empty());
+/// ```
 pub fn decode(
     buf: &mut BytesMut,
     protocol: Protocol,
