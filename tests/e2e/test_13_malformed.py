@@ -71,3 +71,26 @@ def test_connect_timeout_closes_a_silent_connection(request):
         assert "no CONNECT within" in b.log()
     finally:
         assert b.stop() == 0
+
+
+def test_unsupported_protocol_level_gets_connack_0x01_then_close(broker):
+    with socket.create_connection(("127.0.0.1", broker.tcp_port)) as s:
+        # CONNECT: "MQTT", level 6 (does not exist), clean session, keepalive 60, id "v6"
+        s.sendall(bytes([0x10, 14, 0, 4]) + b"MQTT" + bytes([6, 0x02, 0, 60, 0, 2]) + b"v6")
+        assert s.recv(4) == bytes([0x20, 2, 0, 0x01])  # CONNACK: unacceptable protocol version
+        assert closed_by_peer(s)
+
+
+def test_malformed_packet_from_a_v5_client_gets_disconnect_0x81(broker):
+    with socket.create_connection(("127.0.0.1", broker.tcp_port)) as s:
+        # CONNECT v5: "MQTT", level 5, clean start, keepalive 60, no properties, id "m5"
+        s.sendall(bytes([0x10, 15, 0, 4]) + b"MQTT" + bytes([5, 0x02, 0, 60, 0, 0, 2]) + b"m5")
+        head = s.recv(2)
+        assert head[0] == 0x20
+        s.recv(head[1])  # CONNACK properties
+        # PUBLISH with a wildcard in the topic name: malformed.
+        s.sendall(bytes([0x30, 6, 0, 3]) + b"a/#" + bytes([0]))
+        reply = s.recv(3)
+        assert reply[0] == 0xE0, reply  # DISCONNECT
+        assert reply[2] == 0x90, reply  # reason: Topic Name invalid
+        assert closed_by_peer(s)
