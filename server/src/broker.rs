@@ -2,22 +2,22 @@
 //! counters) and `run`, which starts the listeners and waits for shutdown.
 
 use std::{
-    collections::HashMap,
     future::Future,
     io,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc,
     },
     time::Instant,
 };
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::{
     config::Config,
     http, listener,
     message::{Message, Outbound},
+    registry::Registry,
     retained::{MemoryRetained, RetainedStore},
     router::Router,
     sys,
@@ -54,13 +54,6 @@ impl Stats {
     }
 }
 
-/// The handle of a connected client, for takeover.
-#[derive(Debug, Clone)]
-struct Registered {
-    connection: u64,
-    tx: mpsc::Sender<Outbound>,
-}
-
 /// State shared by every connection.
 pub struct Shared {
     pub config: Config,
@@ -68,41 +61,12 @@ pub struct Shared {
     pub retained: Box<dyn RetainedStore>,
     pub stats: Stats,
     pub started: Instant,
-    clients: Mutex<HashMap<Arc<str>, Registered>>,
-    next_connection: AtomicU64,
+    pub registry: Registry,
     /// Flips to true when the broker shuts down.
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl Shared {
-    /// Register a connection under `client_id`, taking over (closing) any
-    /// previous connection with the same id. Returns the connection number.
-    pub fn register(&self, client_id: &Arc<str>, tx: mpsc::Sender<Outbound>) -> u64 {
-        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        let previous = self
-            .clients
-            .lock()
-            .expect("clients lock")
-            .insert(client_id.clone(), Registered { connection, tx });
-        if let Some(previous) = previous {
-            tracing::info!(client_id = %client_id, "client id taken over by a new connection");
-            // The old task may be gone already; then there is nothing to close.
-            let _ = previous.tx.try_send(Outbound::TakenOver);
-        }
-        Stats::add(&self.stats.clients_connected, 1);
-        Stats::add(&self.stats.clients_total, 1);
-        connection
-    }
-
-    /// Forget a closed connection, unless a newer one took its client id.
-    pub fn unregister(&self, client_id: &Arc<str>, connection: u64) {
-        let mut clients = self.clients.lock().expect("clients lock");
-        if clients.get(client_id).map(|r| r.connection) == Some(connection) {
-            clients.remove(client_id);
-        }
-        self.stats.clients_connected.fetch_sub(1, Ordering::Relaxed);
-    }
-
     /// Route a message: store it if retained, then hand it to each matching
     /// subscriber's queue. A full queue drops the message for that subscriber only.
     pub fn publish(&self, message: Message) {
@@ -120,7 +84,7 @@ impl Shared {
             if m.options.no_local && *m.client_id == *message.origin {
                 continue;
             }
-            let outbound = Outbound::Deliver {
+            let outbound = Outbound {
                 message: message.clone(),
                 qos: message.qos.min(m.options.qos),
                 // MQTT-3.3.1-12: retain is cleared unless retain-as-published.
@@ -154,8 +118,7 @@ impl Broker {
             retained: Box::new(MemoryRetained::default()),
             stats: Stats::default(),
             started: Instant::now(),
-            clients: Mutex::new(HashMap::new()),
-            next_connection: AtomicU64::new(1),
+            registry: Registry::default(),
             shutdown: stop_rx,
         });
         let tcp = tokio::net::TcpListener::bind(self.config.tcp)

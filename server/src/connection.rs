@@ -2,18 +2,23 @@
 //! between the transport, the sans-I/O [`Session`] and the broker until the
 //! connection ends. Every way a connection ends passes through [`finish`].
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use bytes::BytesMut;
 use mqtt::{ConnAck, Connect, Disconnect, Packet, Properties, Protocol, ReasonCode};
 use tokio::{
-    sync::mpsc,
+    sync::{mpsc, Notify},
     time::{sleep_until, timeout, Instant},
 };
 
 use crate::{
     broker::{Shared, Stats},
     message::{Message, Outbound},
+    registry::Parked,
     router::Subscriber,
     session::{Action, ProtocolError, ServerLimits, Session},
     transport::Transport,
@@ -60,32 +65,71 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
         transport.close().await;
         return;
     };
-    let (tx, rx) = mpsc::channel(shared.config.max_queued_messages.max(1));
-    let connection = shared.register(&client_id, tx.clone());
+    let kick = Arc::new(Notify::new());
+    let (connection, parked) = shared.registry.attach(&client_id, kick.clone()).await;
+    Stats::add(&shared.stats.clients_connected, 1);
+    Stats::add(&shared.stats.clients_total, 1);
     let limits = ServerLimits::default();
-    let mut session = Session::new(&connect, client_id.clone(), limits);
+    let (mut session, tx, mut rx, resent) = match parked {
+        Some(mut parked) if !connect.clean_start => {
+            let resent = parked.session.resume(&connect);
+            (parked.session, parked.tx, parked.rx, Some(resent))
+        }
+        other => {
+            if let Some(old) = other {
+                // Clean start: the old session and its subscriptions go.
+                forget_session(&old.session, shared.as_ref());
+            }
+            let (tx, rx) = mpsc::channel(shared.config.max_queued_messages.max(1));
+            let session = Session::new(&connect, client_id.clone(), connection, limits);
+            (session, tx, rx, None)
+        }
+    };
     let connack = Packet::ConnAck(ConnAck {
-        session_present: false,
+        session_present: resent.is_some(),
         code: ReasonCode::Success,
         properties: connack_properties(&connect, assigned.then_some(&client_id), limits, &shared),
     });
-    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, ?protocol, "client connected");
-    let end = match write_packet(&mut transport, &connack, protocol, &shared).await {
+    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, ?protocol, session_present = resent.is_some(), "client connected");
+    let mut output = BytesMut::new();
+    encode(&connack, protocol, &mut output);
+    for packet in resent.into_iter().flatten() {
+        encode(&packet, protocol, &mut output);
+    }
+    let end = match flush(&mut transport, &mut output, &shared).await {
         Ok(()) => {
-            let subscriber = Subscriber { connection, tx };
-            run(
-                &mut transport,
-                &mut session,
-                &mut input,
-                rx,
-                subscriber,
-                &shared,
-            )
-            .await
+            let subscriber = Subscriber {
+                connection: session.generation,
+                tx: tx.clone(),
+            };
+            let io = Io {
+                transport: &mut transport,
+                input: &mut input,
+                rx: &mut rx,
+                kick: &kick,
+            };
+            run(io, &mut session, subscriber, &shared).await
         }
         Err(err) => End::Closed(err.to_string()),
     };
-    finish(transport, session, connection, end, peer, &shared).await;
+    finish(
+        transport,
+        Parked { session, tx, rx },
+        connection,
+        end,
+        peer,
+        &shared,
+    )
+    .await;
+}
+
+/// The pipes a connection's loop reads from.
+struct Io<'a> {
+    transport: &'a mut Transport,
+    input: &'a mut BytesMut,
+    rx: &'a mut mpsc::Receiver<Outbound>,
+    /// Notified when a new connection takes over this client id.
+    kick: &'a Notify,
 }
 
 /// Read until a whole CONNECT arrives. Anything else first is a protocol error.
@@ -123,13 +167,17 @@ async fn read_connect(
 
 /// The session's main loop: returns how the connection ended.
 async fn run(
-    transport: &mut Transport,
+    io: Io<'_>,
     session: &mut Session,
-    input: &mut BytesMut,
-    mut rx: mpsc::Receiver<Outbound>,
     subscriber: Subscriber,
     shared: &Arc<Shared>,
 ) -> End {
+    let Io {
+        transport,
+        input,
+        rx,
+        kick,
+    } = io;
     let protocol = session.protocol;
     let mut output = BytesMut::with_capacity(4096);
     let keep_alive = keep_alive_limit(session.keep_alive);
@@ -174,9 +222,7 @@ async fn run(
                 let mut next = Some(outbound);
                 let mut batch = 0;
                 while let Some(outbound) = next.take() {
-                    if let Some(end) = deliver(outbound, session, &mut output, shared) {
-                        return end;
-                    }
+                    deliver(outbound, session, &mut output, shared);
                     batch += 1;
                     if batch < 256 {
                         next = rx.try_recv().ok();
@@ -185,6 +231,9 @@ async fn run(
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 return End::Error(ProtocolError::KeepAliveTimeout);
+            },
+            _ = kick.notified() => {
+                return End::Error(ProtocolError::SessionTakenOver);
             },
             _ = shutdown.wait_for(|stopped| *stopped) => {
                 return End::Error(ProtocolError::ServerShuttingDown);
@@ -223,7 +272,7 @@ fn apply(
                 for message in shared.retained.matching(&filter) {
                     // MQTT-3.3.1-9: retained messages keep the retain flag.
                     let qos = message.qos.min(options.qos);
-                    let _ = subscriber.tx.try_send(Outbound::Deliver {
+                    let _ = subscriber.tx.try_send(Outbound {
                         message,
                         qos,
                         retain: true,
@@ -239,26 +288,16 @@ fn apply(
     None
 }
 
-/// Hand one queued item to the session; `Some` ends the connection.
-fn deliver(
-    outbound: Outbound,
-    session: &mut Session,
-    output: &mut BytesMut,
-    shared: &Shared,
-) -> Option<End> {
-    match outbound {
-        Outbound::Deliver {
-            message,
-            qos,
-            retain,
-        } => {
-            for packet in session.deliver(&message, qos, retain) {
-                Stats::add(&shared.stats.messages_sent, 1);
-                encode(&packet, session.protocol, output);
-            }
-            None
-        }
-        Outbound::TakenOver => Some(End::Error(ProtocolError::SessionTakenOver)),
+/// Hand one queued message to the session and encode what it sends.
+fn deliver(outbound: Outbound, session: &mut Session, output: &mut BytesMut, shared: &Shared) {
+    let Outbound {
+        message,
+        qos,
+        retain,
+    } = outbound;
+    for packet in session.deliver(&message, qos, retain) {
+        Stats::add(&shared.stats.messages_sent, 1);
+        encode(&packet, session.protocol, output);
     }
 }
 
@@ -294,15 +333,16 @@ async fn write_packet(
 }
 
 /// The one place a connection ends: tell a v5 client why, publish the will
-/// when the end was abnormal, and forget the client.
+/// when the end was abnormal, then park a persistent session or forget it.
 async fn finish(
     mut transport: Transport,
-    session: Session,
+    parked: Parked,
     connection: u64,
     end: End,
     peer: SocketAddr,
-    shared: &Shared,
+    shared: &Arc<Shared>,
 ) {
+    let session = &parked.session;
     let client_id = session.client_id.clone();
     let publish_will = match &end {
         End::Normal { publish_will } => {
@@ -329,23 +369,52 @@ async fn finish(
         }
     };
     transport.close().await;
+    let will = if publish_will {
+        session.will.clone()
+    } else {
+        None
+    };
+    shared
+        .stats
+        .clients_connected
+        .fetch_sub(1, Ordering::Relaxed);
+    if session.is_persistent() {
+        let generation = session.generation;
+        let expiry = session.expiry_interval;
+        shared.registry.detach(&client_id, connection, Some(parked));
+        if expiry != u32::MAX {
+            let shared = shared.clone();
+            let client_id = client_id.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+                if let Some(expired) = shared.registry.expire(&client_id, generation) {
+                    tracing::info!(client_id = %client_id, "session expired");
+                    forget_session(&expired.session, &shared);
+                }
+            });
+        }
+    } else {
+        forget_session(session, shared);
+        shared.registry.detach(&client_id, connection, None);
+    }
+    if let Some(will) = will {
+        shared.publish(Message {
+            topic: will.topic,
+            payload: will.payload,
+            qos: will.qos,
+            retain: will.retain,
+            properties: will.properties,
+            origin: client_id,
+        });
+    }
+}
+
+/// Remove a session's subscriptions from the router.
+fn forget_session(session: &Session, shared: &Shared) {
     let filters: Vec<Box<str>> = session.filters().map(|f| (**f).into()).collect();
     shared
         .router
-        .unsubscribe_all(&client_id, &filters, connection);
-    shared.unregister(&client_id, connection);
-    if publish_will {
-        if let Some(will) = session.will {
-            shared.publish(Message {
-                topic: will.topic,
-                payload: will.payload,
-                qos: will.qos,
-                retain: will.retain,
-                properties: will.properties,
-                origin: client_id,
-            });
-        }
-    }
+        .unsubscribe_all(&session.client_id, &filters, session.generation);
 }
 
 /// The client id to use, and whether we assigned it. `None` refuses the

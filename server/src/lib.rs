@@ -9,6 +9,7 @@
 //! - [`connection`]: one connection's async loop: CONNECT, CONNACK, then bytes ⇄ session ⇄ broker.
 //! - [`session`]: the sans-I/O per-client protocol state machine (QoS flows, inflight window, aliases)
 //!   and `ProtocolError`, mapped to a DISCONNECT reason code in one place.
+//! - [`registry`]: connected client ids (takeover) and parked persistent sessions.
 //! - [`router`]: the subscription tree (`+`, `#`, `$` rule), read-locked per publish.
 //! - [`retained`]: retained messages behind the `RetainedStore` trait.
 //! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
@@ -28,6 +29,7 @@ pub mod connection;
 pub mod http;
 pub mod listener;
 pub mod message;
+pub mod registry;
 pub mod retained;
 pub mod router;
 pub mod session;

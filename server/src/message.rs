@@ -39,16 +39,12 @@ impl Message {
     }
 }
 
-/// What the broker hands a connection's task through its queue.
+/// What the broker hands a subscriber's queue: a message at the QoS the
+/// subscription granted (the lower of publish and subscription).
 #[derive(Debug, Clone)]
-pub enum Outbound {
-    /// Deliver a message at the given QoS (the lower of publish and subscription).
-    Deliver {
-        message: Arc<Message>,
-        qos: QoS,
-        /// The publish's retain flag as the subscriber should see it.
-        retain: bool,
-    },
-    /// Another connection took over this client id: close with this reason.
-    TakenOver,
+pub struct Outbound {
+    pub message: Arc<Message>,
+    pub qos: QoS,
+    /// The publish's retain flag as the subscriber should see it.
+    pub retain: bool,
 }

@@ -110,6 +110,13 @@ pub struct Session {
     pub will: Option<LastWill>,
     /// Seconds, from CONNECT; 0 turns keepalive off.
     pub keep_alive: u16,
+    /// Which session this is: the number of the connection that created it.
+    /// Router entries carry it, so cleaning up an old session never removes
+    /// a newer one's subscriptions.
+    pub generation: u64,
+    /// Seconds the session outlives its connection: 0 ends it with the
+    /// connection, `u32::MAX` keeps it forever (3.1.1 clean session 0).
+    pub expiry_interval: u32,
     limits: ServerLimits,
     /// The client's own receive maximum: our outgoing inflight window.
     client_receive_maximum: u16,
@@ -127,10 +134,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for an accepted CONNECT.
-    pub fn new(connect: &mqtt::Connect, client_id: Arc<str>, limits: ServerLimits) -> Session {
+    /// A session for an accepted CONNECT, created by connection `generation`.
+    pub fn new(
+        connect: &mqtt::Connect,
+        client_id: Arc<str>,
+        generation: u64,
+        limits: ServerLimits,
+    ) -> Session {
         let props = &connect.properties;
         Session {
+            generation,
+            expiry_interval: expiry_interval(connect),
             client_id,
             protocol: connect.protocol,
             will: connect.will.clone(),
@@ -146,6 +160,45 @@ impl Session {
             next_pid: 0,
             dropped_too_large: 0,
         }
+    }
+
+    /// A persistent session resumed by a new connection (`session present`):
+    /// take the new CONNECT's parameters, forget per-connection state (topic
+    /// aliases), and return what must be sent again first: unacknowledged
+    /// publishes with DUP, PUBRELs, then queued messages the window allows.
+    pub fn resume(&mut self, connect: &mqtt::Connect) -> Vec<Packet> {
+        let props = &connect.properties;
+        self.protocol = connect.protocol;
+        self.will = connect.will.clone();
+        self.keep_alive = connect.keep_alive;
+        self.expiry_interval = expiry_interval(connect);
+        self.client_receive_maximum = props.receive_maximum.unwrap_or(u16::MAX);
+        self.client_max_packet_size = props.maximum_packet_size.unwrap_or(u32::MAX);
+        self.topic_aliases.clear();
+        let mut pids: Vec<Pid> = self.outgoing.keys().copied().collect();
+        pids.sort();
+        let mut packets: Vec<Packet> = pids
+            .into_iter()
+            .map(|pid| match &self.outgoing[&pid] {
+                Outgoing::Sent(publish) => Packet::Publish(Publish {
+                    dup: true,
+                    ..(**publish).clone()
+                }),
+                Outgoing::Released => Packet::PubRel(Ack::new(pid)),
+            })
+            .collect();
+        while self.outgoing.len() < usize::from(self.client_receive_maximum) {
+            let Some(publish) = self.pending.pop_front() else {
+                break;
+            };
+            packets.push(self.send_inflight(publish));
+        }
+        packets
+    }
+
+    /// True when the session outlives the connection.
+    pub fn is_persistent(&self) -> bool {
+        self.expiry_interval > 0
     }
 
     /// The filters this session subscribes to.
@@ -221,9 +274,14 @@ impl Session {
                 Ok(actions)
             }
             Packet::PingReq => Ok(vec![Action::Send(Packet::PingResp)]),
-            Packet::Disconnect(Disconnect { reason, .. }) => Ok(vec![Action::Disconnect {
-                publish_will: reason == ReasonCode::DisconnectWithWillMessage,
-            }]),
+            Packet::Disconnect(Disconnect { reason, properties }) => {
+                if let Some(expiry) = properties.session_expiry_interval {
+                    self.expiry_interval = expiry;
+                }
+                Ok(vec![Action::Disconnect {
+                    publish_will: reason == ReasonCode::DisconnectWithWillMessage,
+                }])
+            }
             Packet::Connect(_) => Err(ProtocolError::SecondConnect),
             Packet::Auth(_) => Err(ProtocolError::BadAuthenticationMethod),
             Packet::ConnAck(_) => Err(ProtocolError::UnexpectedPacket("CONNACK")),
@@ -363,6 +421,15 @@ impl Session {
     /// Unacknowledged outgoing publishes (for metrics and tests).
     pub fn inflight(&self) -> usize {
         self.outgoing.len()
+    }
+}
+
+/// How long the session outlives the connection (MQTT-3.1.2-4, §3.1.2.11.2).
+fn expiry_interval(connect: &mqtt::Connect) -> u32 {
+    match connect.protocol {
+        Protocol::V5 => connect.properties.session_expiry_interval.unwrap_or(0),
+        Protocol::V31 | Protocol::V311 if connect.clean_start => 0,
+        Protocol::V31 | Protocol::V311 => u32::MAX,
     }
 }
 

@@ -24,7 +24,7 @@ fn session(protocol: Protocol, receive_maximum: Option<u16>) -> Session {
             ..Properties::default()
         },
     };
-    Session::new(&connect, Arc::from("c1"), ServerLimits::default())
+    Session::new(&connect, Arc::from("c1"), 1, ServerLimits::default())
 }
 
 fn pid(n: u16) -> Pid {
@@ -171,7 +171,7 @@ fn too_large_for_the_client_is_dropped_for_it_alone() {
             ..Properties::default()
         },
     };
-    let mut s = Session::new(&connect, Arc::from("small"), ServerLimits::default());
+    let mut s = Session::new(&connect, Arc::from("small"), 1, ServerLimits::default());
     assert!(s
         .deliver(&message(QoS::AtMostOnce), QoS::AtMostOnce, false)
         .is_empty());
@@ -193,4 +193,39 @@ fn second_connect_is_a_protocol_error() {
     };
     let err = s.handle(Packet::Connect(Box::new(connect))).unwrap_err();
     assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
+}
+
+#[test]
+fn resumed_session_resends_unacknowledged_with_dup_then_pubrel() {
+    let mut s = session(Protocol::V311, None);
+    s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false);
+    s.deliver(&message(QoS::ExactlyOnce), QoS::ExactlyOnce, false);
+    s.handle(Packet::PubRec(Ack::new(pid(2)))).unwrap();
+    let connect = Connect {
+        protocol: Protocol::V311,
+        clean_start: false,
+        keep_alive: 30,
+        client_id: "c1".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    };
+    let again = s.resume(&connect);
+    assert!(matches!(&again[0], Packet::Publish(p) if p.dup && p.pid == Some(pid(1))));
+    assert_eq!(again[1], Packet::PubRel(Ack::new(pid(2))));
+    assert!(s.is_persistent(), "clean session 0 keeps the session");
+}
+
+#[test]
+fn v5_session_expiry_comes_from_connect_and_disconnect() {
+    let mut s = session(Protocol::V5, None);
+    assert!(
+        !s.is_persistent(),
+        "no Session Expiry Interval: ends with the connection"
+    );
+    let mut disconnect = mqtt::Disconnect::default();
+    disconnect.properties.session_expiry_interval = Some(60);
+    s.handle(Packet::Disconnect(disconnect)).unwrap();
+    assert_eq!(s.expiry_interval, 60);
 }
