@@ -80,15 +80,13 @@ impl Shared {
         if message.retain {
             self.retained.retain(&message);
         }
-        for m in self.router.matches(&message.topic) {
-            if m.options.no_local && *m.client_id == *message.origin {
-                continue;
-            }
+        for m in self.router.matches(&message.topic, &message.origin) {
             let outbound = Outbound {
                 message: message.clone(),
-                qos: message.qos.min(m.options.qos),
+                qos: message.qos.min(m.qos),
                 // MQTT-3.3.1-12: retain is cleared unless retain-as-published.
-                retain: message.retain && m.options.retain_as_published,
+                retain: message.retain && m.retain_as_published,
+                subscription_ids: m.subscription_ids,
             };
             if m.subscriber.tx.try_send(outbound).is_err() {
                 Stats::add(&self.stats.messages_dropped, 1);

@@ -30,6 +30,12 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
 
+    /// Largest keepalive (seconds) a client may ask for. MQTT 5 clients asking
+    /// for more (or 0) get this as Server Keep Alive; 3.1.1 clients asking for
+    /// more are refused.
+    #[arg(long, value_name = "SECONDS", default_value_t = 65535)]
+    pub max_keepalive: u16,
+
     /// Seconds between two publications of the `$SYS/broker/...` tree; 0 turns it off.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub sys_interval: u64,

@@ -9,7 +9,7 @@ use std::{
 };
 
 use bytes::BytesMut;
-use mqtt::{ConnAck, Connect, Disconnect, Packet, Properties, Protocol, ReasonCode};
+use mqtt::{ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Protocol, ReasonCode};
 use tokio::{
     sync::{mpsc, Notify},
     time::{sleep_until, timeout, Instant},
@@ -19,7 +19,7 @@ use crate::{
     broker::{Shared, Stats},
     message::{Message, Outbound},
     registry::Parked,
-    router::Subscriber,
+    router::{Subscriber, Subscription},
     session::{Action, ProtocolError, ServerLimits, Session},
     transport::Transport,
 };
@@ -57,7 +57,26 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
             return;
         }
     };
+    let mut connect = connect;
     let protocol = connect.protocol;
+    let max_keep_alive = shared.config.max_keepalive;
+    let server_keep_alive = if connect.keep_alive > max_keep_alive || connect.keep_alive == 0 {
+        if !protocol.is_v5() && connect.keep_alive > max_keep_alive {
+            // 3.1.1 has no way to tell the client; refuse as Mosquitto does.
+            tracing::info!(%peer, keep_alive = connect.keep_alive, "refused: keepalive above --max-keepalive");
+            let connack = refusal(ReasonCode::ClientIdentifierNotValid);
+            let _ = write_packet(&mut transport, &connack, protocol, &shared).await;
+            transport.close().await;
+            return;
+        }
+        // v5: CONNACK's Server Keep Alive overrides the client's (MQTT-3.2.2-21).
+        (protocol.is_v5() && max_keep_alive < u16::MAX).then(|| {
+            connect.keep_alive = max_keep_alive;
+            max_keep_alive
+        })
+    } else {
+        None
+    };
     let Some((client_id, assigned)) = client_id_for(&connect) else {
         tracing::info!(%peer, "refused: empty client id with a persistent session");
         let connack = refusal(ReasonCode::ClientIdentifierNotValid);
@@ -88,7 +107,10 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
     let connack = Packet::ConnAck(ConnAck {
         session_present: resent.is_some(),
         code: ReasonCode::Success,
-        properties: connack_properties(&connect, assigned.then_some(&client_id), limits, &shared),
+        properties: Properties {
+            server_keep_alive,
+            ..connack_properties(&connect, assigned.then_some(&client_id), limits, &shared)
+        },
     });
     tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, ?protocol, session_present = resent.is_some(), "client connected");
     let mut output = BytesMut::new();
@@ -258,17 +280,25 @@ fn apply(
     match action {
         Action::Send(packet) => encode(&packet, session.protocol, output),
         Action::Route(message) => shared.publish(message),
-        Action::Subscribe { filter, options } => {
-            let is_new =
-                shared
-                    .router
-                    .subscribe(&session.client_id, &filter, options, subscriber.clone());
+        Action::Subscribe {
+            filter,
+            options,
+            id,
+        } => {
+            let subscription = Subscription { options, id };
+            let is_new = shared.router.subscribe(
+                &session.client_id,
+                &filter,
+                subscription,
+                subscriber.clone(),
+            );
             let send_retained = match options.retain_handling {
                 mqtt::RetainHandling::SendAtSubscribe => true,
                 mqtt::RetainHandling::SendIfNew => is_new,
                 mqtt::RetainHandling::DoNotSend => false,
             };
-            if send_retained {
+            // MQTT-4.8.2-?: no retained messages for shared subscriptions.
+            if send_retained && mqtt::topic::parse_shared(&filter).is_none() {
                 for message in shared.retained.matching(&filter) {
                     // MQTT-3.3.1-9: retained messages keep the retain flag.
                     let qos = message.qos.min(options.qos);
@@ -276,6 +306,7 @@ fn apply(
                         message,
                         qos,
                         retain: true,
+                        subscription_ids: id.into_iter().collect(),
                     });
                 }
             }
@@ -290,12 +321,7 @@ fn apply(
 
 /// Hand one queued message to the session and encode what it sends.
 fn deliver(outbound: Outbound, session: &mut Session, output: &mut BytesMut, shared: &Shared) {
-    let Outbound {
-        message,
-        qos,
-        retain,
-    } = outbound;
-    for packet in session.deliver(&message, qos, retain) {
+    for packet in session.deliver(outbound) {
         Stats::add(&shared.stats.messages_sent, 1);
         encode(&packet, session.protocol, output);
     }
@@ -344,7 +370,7 @@ async fn finish(
 ) {
     let session = &parked.session;
     let client_id = session.client_id.clone();
-    let publish_will = match &end {
+    let will_due = match &end {
         End::Normal { publish_will } => {
             tracing::info!(%peer, client_id = %client_id, "client disconnected");
             *publish_will
@@ -369,7 +395,7 @@ async fn finish(
         }
     };
     transport.close().await;
-    let will = if publish_will {
+    let will = if will_due {
         session.will.clone()
     } else {
         None
@@ -378,6 +404,7 @@ async fn finish(
         .stats
         .clients_connected
         .fetch_sub(1, Ordering::Relaxed);
+    let session_expiry = session.expiry_interval;
     if session.is_persistent() {
         let generation = session.generation;
         let expiry = session.expiry_interval;
@@ -398,15 +425,32 @@ async fn finish(
         shared.registry.detach(&client_id, connection, None);
     }
     if let Some(will) = will {
-        shared.publish(Message {
-            topic: will.topic,
-            payload: will.payload,
-            qos: will.qos,
-            retain: will.retain,
-            properties: will.properties,
-            origin: client_id,
-        });
+        publish_will(will, client_id, session_expiry, shared);
     }
+}
+
+/// Publish a will now, or after its Will Delay Interval (v5) unless the
+/// client is back by then. The session's end also ends the delay (§3.1.3.2.2).
+fn publish_will(will: LastWill, client_id: Arc<str>, session_expiry: u32, shared: &Arc<Shared>) {
+    let delay = will
+        .properties
+        .will_delay_interval
+        .unwrap_or(0)
+        .min(session_expiry);
+    let message = Message::from_will(will, client_id.clone());
+    if delay == 0 {
+        shared.publish(message);
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+        if shared.registry.is_connected(&client_id) {
+            tracing::debug!(client_id = %client_id, "client is back: delayed will dropped");
+        } else {
+            shared.publish(message);
+        }
+    });
 }
 
 /// Remove a session's subscriptions from the router.
@@ -470,8 +514,8 @@ fn connack_properties(
         maximum_packet_size: Some(shared.config.max_packet_size),
         retain_available: Some(1),
         wildcard_subscription_available: Some(1),
-        subscription_identifier_available: Some(0),
-        shared_subscription_available: Some(0),
+        subscription_identifier_available: Some(1),
+        shared_subscription_available: Some(1),
         ..Properties::default()
     }
 }

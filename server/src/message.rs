@@ -1,7 +1,7 @@
 //! A message as the broker routes it: decoded once, shared by every
 //! subscriber through an `Arc`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -19,6 +19,8 @@ pub struct Message {
     pub properties: Properties,
     /// The publisher's client id, for no-local.
     pub origin: Arc<str>,
+    /// When the message expires (v5 Message Expiry Interval), if ever.
+    pub expires_at: Option<Instant>,
 }
 
 impl Message {
@@ -28,7 +30,11 @@ impl Message {
         let mut properties = publish.properties;
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| Instant::now() + std::time::Duration::from_secs(u64::from(secs)));
         Message {
+            expires_at,
             topic: publish.topic,
             payload: publish.payload,
             qos: publish.qos,
@@ -36,6 +42,39 @@ impl Message {
             properties,
             origin,
         }
+    }
+
+    /// The message a client's last will becomes when it is published.
+    pub fn from_will(will: mqtt::LastWill, origin: Arc<str>) -> Message {
+        let mut properties = will.properties;
+        properties.will_delay_interval = None;
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| Instant::now() + std::time::Duration::from_secs(u64::from(secs)));
+        Message {
+            topic: will.topic,
+            payload: will.payload,
+            qos: will.qos,
+            retain: will.retain,
+            properties,
+            origin,
+            expires_at,
+        }
+    }
+
+    /// Seconds left before expiry, rounded up; `None` when it never expires,
+    /// `Some(0)` once expired.
+    pub fn remaining_secs(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|at| {
+            let left = at.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// True once the message expiry interval has passed.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
     }
 }
 
@@ -47,4 +86,6 @@ pub struct Outbound {
     pub qos: QoS,
     /// The publish's retain flag as the subscriber should see it.
     pub retain: bool,
+    /// The identifiers of the subscriptions that matched (v5).
+    pub subscription_ids: Vec<u32>,
 }

@@ -111,6 +111,12 @@ impl Registry {
         }
     }
 
+    /// True when a connection holds `client_id` now.
+    pub fn is_connected(&self, client_id: &str) -> bool {
+        let clients = self.clients.lock().expect("registry lock");
+        matches!(clients.get(client_id), Some(Slot::Online { .. }))
+    }
+
     /// Number of parked (offline persistent) sessions.
     pub fn parked(&self) -> usize {
         let clients = self.clients.lock().expect("registry lock");

@@ -38,12 +38,15 @@ impl RetainedStore for MemoryRetained {
 
     fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
         let messages = self.messages.read().expect("retained lock");
+        let now = std::time::Instant::now();
+        let live = |m: &&Arc<Message>| !m.is_expired(now);
         if mqtt::topic::validate_topic_name(filter).is_ok() {
             // A filter without wildcards names one topic: no scan.
-            return messages.get(filter).cloned().into_iter().collect();
+            return messages.get(filter).filter(live).cloned().into_iter().collect();
         }
         messages
             .values()
+            .filter(live)
             .filter(|m| mqtt::topic::matches(filter, &m.topic))
             .cloned()
             .collect()
@@ -68,6 +71,7 @@ mod tests {
             retain: true,
             properties: Properties::default(),
             origin: Arc::from("c"),
+            expires_at: None,
         })
     }
 

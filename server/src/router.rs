@@ -1,12 +1,17 @@
 //! The subscription table: a tree of topic levels where `+` and `#` are
-//! ordinary children, walked once per PUBLISH.
+//! ordinary children, walked once per PUBLISH. Shared subscriptions
+//! (`$share/<group>/<filter>`) hang off the node of their filter as groups
+//! whose members take turns.
 //!
 //! Routing reads take a shared lock, so publishers on every core match in
 //! parallel; only SUBSCRIBE and UNSUBSCRIBE take the write lock.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, RwLock,
+    },
 };
 
 use mqtt::{QoS, SubscriptionOptions};
@@ -17,16 +22,32 @@ use crate::message::Outbound;
 /// Where a subscriber's messages go.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
-    /// The client's connection generation, so a taken-over connection's
-    /// cleanup does not remove its successor's subscriptions.
+    /// The generation of the client's session, so cleaning up an old session
+    /// does not remove its successor's subscriptions.
     pub connection: u64,
     pub tx: mpsc::Sender<Outbound>,
+}
+
+/// One subscription as the router keeps it.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub options: SubscriptionOptions,
+    /// The v5 subscription identifier given in SUBSCRIBE.
+    pub id: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     subscriber: Subscriber,
-    options: SubscriptionOptions,
+    subscription: Subscription,
+}
+
+/// The members of one shared subscription group on one filter.
+#[derive(Debug, Default)]
+struct SharedGroup {
+    members: Vec<(Arc<str>, Entry)>,
+    /// Round-robin position; atomic because routing holds only a read lock.
+    next: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -34,20 +55,55 @@ struct Node {
     children: HashMap<Box<str>, Node>,
     /// Subscribers whose filter ends at this node, by client id.
     subscribers: HashMap<Arc<str>, Entry>,
+    /// Shared subscription groups whose filter ends at this node, by group name.
+    shared: HashMap<Box<str>, SharedGroup>,
 }
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.subscribers.is_empty()
+        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
     }
 }
 
-/// One matched subscriber of a message, with its granted options.
+/// One delivery of a message: a subscriber, the QoS granted, and what the
+/// PUBLISH it receives must carry.
 #[derive(Debug, Clone)]
 pub struct Match {
     pub client_id: Arc<str>,
     pub subscriber: Subscriber,
-    pub options: SubscriptionOptions,
+    /// The highest QoS among the client's matching subscriptions.
+    pub qos: QoS,
+    /// Keep the retain flag (retain-as-published on a matching subscription).
+    pub retain_as_published: bool,
+    /// Every matching subscription's identifier (MQTT-3.3.4-3).
+    pub subscription_ids: Vec<u32>,
+}
+
+impl Match {
+    fn new(client_id: Arc<str>, entry: &Entry) -> Match {
+        Match {
+            client_id,
+            subscriber: entry.subscriber.clone(),
+            qos: entry.subscription.options.qos,
+            retain_as_published: entry.subscription.options.retain_as_published,
+            subscription_ids: entry.subscription.id.into_iter().collect(),
+        }
+    }
+
+    fn merge(&mut self, entry: &Entry) {
+        let sub = &entry.subscription;
+        self.qos = self.qos.max(sub.options.qos);
+        self.retain_as_published |= sub.options.retain_as_published;
+        self.subscription_ids.extend(sub.id);
+    }
+}
+
+/// A filter split into its shared group (if any) and the levels it matches on.
+fn split_filter(filter: &str) -> (Option<&str>, &str) {
+    match mqtt::topic::parse_shared(filter) {
+        Some(Ok(shared)) => (Some(shared.group), shared.filter),
+        _ => (None, filter),
+    }
 }
 
 /// The subscription table.
@@ -57,102 +113,131 @@ pub struct Router {
 }
 
 impl Router {
-    /// Add or replace `client_id`'s subscription to `filter` (already validated).
-    /// Returns true when it is new.
+    /// Add or replace `client_id`'s subscription to `filter` (already
+    /// validated; may be a `$share/` filter). Returns true when it is new.
     pub fn subscribe(
         &self,
         client_id: &Arc<str>,
         filter: &str,
-        options: SubscriptionOptions,
+        subscription: Subscription,
         subscriber: Subscriber,
     ) -> bool {
+        let (group, levels) = split_filter(filter);
         let mut root = self.root.write().expect("router lock");
         let mut node = &mut *root;
-        for level in filter.split('/') {
+        for level in levels.split('/') {
             node = node.children.entry(level.into()).or_default();
         }
-        node.subscribers
-            .insert(
-                client_id.clone(),
-                Entry {
-                    subscriber,
-                    options,
-                },
-            )
-            .is_none()
+        let entry = Entry {
+            subscriber,
+            subscription,
+        };
+        match group {
+            None => node.subscribers.insert(client_id.clone(), entry).is_none(),
+            Some(group) => {
+                let members = &mut node.shared.entry(group.into()).or_default().members;
+                match members.iter_mut().find(|(id, _)| id == client_id) {
+                    Some(member) => {
+                        member.1 = entry;
+                        false
+                    }
+                    None => {
+                        members.push((client_id.clone(), entry));
+                        true
+                    }
+                }
+            }
+        }
     }
 
     /// Remove one subscription; returns true when it existed.
     pub fn unsubscribe(&self, client_id: &str, filter: &str) -> bool {
+        let (group, levels) = split_filter(filter);
+        let levels: Vec<&str> = levels.split('/').collect();
         let mut root = self.root.write().expect("router lock");
-        let levels: Vec<&str> = filter.split('/').collect();
-        remove(&mut root, &levels, client_id, None)
+        remove(&mut root, &levels, group, client_id, None)
     }
 
-    /// Remove every subscription of one connection of `client_id` (on close of a clean session).
-    pub fn unsubscribe_all(&self, client_id: &str, filters: &[Box<str>], connection: u64) {
+    /// Remove the subscriptions `filters` of session `generation` of
+    /// `client_id` (when the session ends).
+    pub fn unsubscribe_all(&self, client_id: &str, filters: &[Box<str>], generation: u64) {
         let mut root = self.root.write().expect("router lock");
         for filter in filters {
-            let levels: Vec<&str> = filter.split('/').collect();
-            remove(&mut root, &levels, client_id, Some(connection));
+            let (group, levels) = split_filter(filter);
+            let levels: Vec<&str> = levels.split('/').collect();
+            remove(&mut root, &levels, group, client_id, Some(generation));
         }
     }
 
-    /// Every subscriber matching `topic`, once per client with the highest
-    /// granted QoS among its overlapping subscriptions.
-    pub fn matches(&self, topic: &str) -> Vec<Match> {
+    /// The deliveries of a message on `topic` from `origin`: once per client
+    /// for its ordinary subscriptions (highest QoS, every subscription id),
+    /// and once per shared group, to the next member in turn. Subscriptions
+    /// with no-local skip their own client's messages.
+    pub fn matches(&self, topic: &str, origin: &str) -> Vec<Match> {
         let root = self.root.read().expect("router lock");
         let levels: Vec<&str> = topic.split('/').collect();
-        let mut found: HashMap<Arc<str>, (Entry, QoS)> = HashMap::new();
-        let dollar = topic.starts_with('$');
-        collect(&root, &levels, dollar, &mut found);
-        found
-            .into_iter()
-            .map(|(client_id, (entry, qos))| Match {
-                client_id,
-                subscriber: entry.subscriber,
-                options: SubscriptionOptions {
-                    qos,
-                    ..entry.options
-                },
-            })
-            .collect()
+        let mut found = Found {
+            origin,
+            clients: HashMap::new(),
+            shared: Vec::new(),
+        };
+        collect(&root, &levels, topic.starts_with('$'), &mut found);
+        let mut matches: Vec<Match> = found.clients.into_values().collect();
+        matches.extend(found.shared);
+        matches
     }
 
-    /// Number of subscriptions.
+    /// Number of subscriptions (shared members included).
     pub fn count(&self) -> usize {
         fn count(node: &Node) -> usize {
-            node.subscribers.len() + node.children.values().map(count).sum::<usize>()
+            node.subscribers.len()
+                + node.shared.values().map(|g| g.members.len()).sum::<usize>()
+                + node.children.values().map(count).sum::<usize>()
         }
         count(&self.root.read().expect("router lock"))
     }
 }
 
-fn add(found: &mut HashMap<Arc<str>, (Entry, QoS)>, node: &Node) {
-    for (client_id, entry) in &node.subscribers {
-        found
-            .entry(client_id.clone())
-            .and_modify(|(_, qos)| *qos = (*qos).max(entry.options.qos))
-            .or_insert_with(|| (entry.clone(), entry.options.qos));
+struct Found<'a> {
+    origin: &'a str,
+    clients: HashMap<Arc<str>, Match>,
+    shared: Vec<Match>,
+}
+
+impl Found<'_> {
+    fn add(&mut self, node: &Node) {
+        for (client_id, entry) in &node.subscribers {
+            if entry.subscription.options.no_local && **client_id == *self.origin {
+                continue;
+            }
+            self.clients
+                .entry(client_id.clone())
+                .and_modify(|m| m.merge(entry))
+                .or_insert_with(|| Match::new(client_id.clone(), entry));
+        }
+        for group in node.shared.values() {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            let turn = group.next.fetch_add(1, Ordering::Relaxed) % n;
+            let (client_id, entry) = &group.members[turn];
+            self.shared.push(Match::new(client_id.clone(), entry));
+        }
     }
 }
 
 /// Walk the tree for `levels`. At the first level of a `$` topic, wildcards
 /// do not match (MQTT-4.7.2-1).
-fn collect(
-    node: &Node,
-    levels: &[&str],
-    no_wildcards: bool,
-    found: &mut HashMap<Arc<str>, (Entry, QoS)>,
-) {
+fn collect(node: &Node, levels: &[&str], no_wildcards: bool, found: &mut Found<'_>) {
     if !no_wildcards {
         if let Some(hash) = node.children.get("#") {
             // `a/#` also matches `a` itself (MQTT-4.7.1-2).
-            add(found, hash);
+            found.add(hash);
         }
     }
     let Some((level, rest)) = levels.split_first() else {
-        add(found, node);
+        found.add(node);
         return;
     };
     if let Some(child) = node.children.get(*level) {
@@ -165,22 +250,49 @@ fn collect(
     }
 }
 
-fn remove(node: &mut Node, levels: &[&str], client_id: &str, connection: Option<u64>) -> bool {
+fn owned_by(entry: &Entry, generation: Option<u64>) -> bool {
+    generation.is_none_or(|g| entry.subscriber.connection == g)
+}
+
+fn remove(
+    node: &mut Node,
+    levels: &[&str],
+    group: Option<&str>,
+    client_id: &str,
+    generation: Option<u64>,
+) -> bool {
     let Some((level, rest)) = levels.split_first() else {
-        let owned = match (node.subscribers.get(client_id), connection) {
-            (Some(entry), Some(connection)) => entry.subscriber.connection == connection,
-            (Some(_), None) => true,
-            (None, _) => false,
+        return match group {
+            None => {
+                let owned = node
+                    .subscribers
+                    .get(client_id)
+                    .is_some_and(|e| owned_by(e, generation));
+                if owned {
+                    node.subscribers.remove(client_id);
+                }
+                owned
+            }
+            Some(group) => {
+                let Some(shared) = node.shared.get_mut(group) else {
+                    return false;
+                };
+                let before = shared.members.len();
+                shared
+                    .members
+                    .retain(|(id, e)| !(**id == *client_id && owned_by(e, generation)));
+                let removed = shared.members.len() < before;
+                if shared.members.is_empty() {
+                    node.shared.remove(group);
+                }
+                removed
+            }
         };
-        if owned {
-            node.subscribers.remove(client_id);
-        }
-        return owned;
     };
     let Some(child) = node.children.get_mut(*level) else {
         return false;
     };
-    let removed = remove(child, rest, client_id, connection);
+    let removed = remove(child, rest, group, client_id, generation);
     if child.is_empty() {
         node.children.remove(*level);
     }
@@ -199,19 +311,18 @@ mod tests {
                 connection: 1,
                 tx: tx.clone(),
             };
-            router.subscribe(
-                &Arc::from(*client),
-                filter,
-                SubscriptionOptions::default(),
-                subscriber,
-            );
+            let subscription = Subscription {
+                options: SubscriptionOptions::default(),
+                id: None,
+            };
+            router.subscribe(&Arc::from(*client), filter, subscription, subscriber);
         }
         (router, rx)
     }
 
     fn matched(router: &Router, topic: &str) -> Vec<String> {
         let mut ids: Vec<String> = router
-            .matches(topic)
+            .matches(topic, "publisher")
             .into_iter()
             .map(|m| m.client_id.to_string())
             .collect();
@@ -248,6 +359,65 @@ mod tests {
     fn overlapping_subscriptions_deliver_once() {
         let (router, _rx) = router_with(&[("a", "x/#"), ("a", "x/+"), ("a", "x/y")]);
         assert_eq!(matched(&router, "x/y"), ["a"]);
+    }
+
+    #[test]
+    fn a_shared_group_gets_each_message_once_taking_turns() {
+        let (router, _rx) = router_with(&[
+            ("w1", "$share/workers/jobs/+"),
+            ("w2", "$share/workers/jobs/+"),
+            ("solo", "jobs/#"),
+        ]);
+        let rounds: Vec<Vec<String>> = (0..4).map(|_| matched(&router, "jobs/1")).collect();
+        assert_eq!(rounds[0], ["solo", "w1"]);
+        assert_eq!(rounds[1], ["solo", "w2"]);
+        assert_eq!(rounds[2], ["solo", "w1"]);
+        assert!(router.unsubscribe("w1", "$share/workers/jobs/+"));
+        assert_eq!(matched(&router, "jobs/1"), ["solo", "w2"]);
+    }
+
+    #[test]
+    fn overlapping_subscriptions_carry_every_subscription_id_and_the_highest_qos() {
+        let router = Router::default();
+        let (tx, _rx) = mpsc::channel(1);
+        let client: Arc<str> = Arc::from("c");
+        for (filter, qos, id) in [("a/+", QoS::AtMostOnce, 1), ("a/#", QoS::ExactlyOnce, 2)] {
+            let subscription = Subscription {
+                options: SubscriptionOptions {
+                    qos,
+                    ..SubscriptionOptions::default()
+                },
+                id: Some(id),
+            };
+            let subscriber = Subscriber {
+                connection: 1,
+                tx: tx.clone(),
+            };
+            router.subscribe(&client, filter, subscription, subscriber);
+        }
+        let m = router.matches("a/b", "x");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].qos, QoS::ExactlyOnce);
+        let mut ids = m[0].subscription_ids.clone();
+        ids.sort();
+        assert_eq!(ids, [1, 2]);
+    }
+
+    #[test]
+    fn no_local_skips_the_publishers_own_subscription() {
+        let router = Router::default();
+        let (tx, _rx) = mpsc::channel(1);
+        let subscription = Subscription {
+            options: SubscriptionOptions {
+                no_local: true,
+                ..SubscriptionOptions::default()
+            },
+            id: None,
+        };
+        let me: Arc<str> = Arc::from("me");
+        router.subscribe(&me, "t", subscription, Subscriber { connection: 1, tx });
+        assert!(router.matches("t", "me").is_empty());
+        assert_eq!(router.matches("t", "other").len(), 1);
     }
 
     #[test]

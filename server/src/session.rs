@@ -13,7 +13,7 @@ use mqtt::{
     ReasonCode, SubAck, SubscriptionOptions, UnsubAck,
 };
 
-use crate::message::Message;
+use crate::message::{Message, Outbound};
 
 /// Why a connection must end; mapped to a DISCONNECT reason code in one place,
 /// [`ProtocolError::reason_code`].
@@ -31,6 +31,8 @@ pub enum ProtocolError {
     KeepAliveTimeout,
     #[error("more QoS 1/2 publishes in flight than our receive maximum")]
     ReceiveMaximumExceeded,
+    #[error("payload format indicator says UTF-8 but the payload is not")]
+    PayloadFormatInvalid,
     #[error("enhanced authentication is not supported")]
     BadAuthenticationMethod,
     #[error("the client id was taken over by a new connection")]
@@ -51,6 +53,7 @@ impl ProtocolError {
             ProtocolError::KeepAliveTimeout => ReasonCode::KeepAliveTimeout,
             ProtocolError::ReceiveMaximumExceeded => ReasonCode::ReceiveMaximumExceeded,
             ProtocolError::BadAuthenticationMethod => ReasonCode::BadAuthenticationMethod,
+            ProtocolError::PayloadFormatInvalid => ReasonCode::PayloadFormatInvalid,
             ProtocolError::SessionTakenOver => ReasonCode::SessionTakenOver,
             ProtocolError::ServerShuttingDown => ReasonCode::ServerShuttingDown,
         }
@@ -68,6 +71,8 @@ pub enum Action {
     Subscribe {
         filter: ByteString,
         options: SubscriptionOptions,
+        /// The v5 subscription identifier of the SUBSCRIBE.
+        id: Option<u32>,
     },
     /// Remove a subscription.
     Unsubscribe(ByteString),
@@ -125,12 +130,18 @@ pub struct Session {
     subscriptions: HashMap<ByteString, SubscriptionOptions>,
     outgoing: HashMap<Pid, Outgoing>,
     /// Messages waiting for room in the inflight window.
-    pending: VecDeque<Publish>,
+    pending: VecDeque<Outbound>,
     incoming_qos2: HashSet<Pid>,
     topic_aliases: HashMap<u16, ByteString>,
     next_pid: u16,
+    /// Topic aliases we set towards the client, by topic.
+    out_aliases: HashMap<ByteString, u16>,
+    /// The client's Topic Alias Maximum: how many aliases we may set.
+    client_topic_alias_maximum: u16,
     /// Deliveries dropped because they exceeded the client's maximum packet size.
     pub dropped_too_large: u64,
+    /// Deliveries dropped because their message expiry interval had passed.
+    pub dropped_expired: u64,
 }
 
 impl Session {
@@ -158,7 +169,10 @@ impl Session {
             incoming_qos2: HashSet::new(),
             topic_aliases: HashMap::new(),
             next_pid: 0,
+            out_aliases: HashMap::new(),
+            client_topic_alias_maximum: props.topic_alias_maximum.unwrap_or(0),
             dropped_too_large: 0,
+            dropped_expired: 0,
         }
     }
 
@@ -174,6 +188,7 @@ impl Session {
         self.expiry_interval = expiry_interval(connect);
         self.client_receive_maximum = props.receive_maximum.unwrap_or(u16::MAX);
         self.client_max_packet_size = props.maximum_packet_size.unwrap_or(u32::MAX);
+        self.client_topic_alias_maximum = props.topic_alias_maximum.unwrap_or(0);
         self.topic_aliases.clear();
         let mut pids: Vec<Pid> = self.outgoing.keys().copied().collect();
         pids.sort();
@@ -187,12 +202,8 @@ impl Session {
                 Outgoing::Released => Packet::PubRel(Ack::new(pid)),
             })
             .collect();
-        while self.outgoing.len() < usize::from(self.client_receive_maximum) {
-            let Some(publish) = self.pending.pop_front() else {
-                break;
-            };
-            packets.push(self.send_inflight(publish));
-        }
+        self.out_aliases.clear();
+        packets.extend(self.drain_pending());
         packets
     }
 
@@ -237,12 +248,14 @@ impl Session {
             Packet::Subscribe(subscribe) => {
                 let mut actions = Vec::with_capacity(subscribe.filters.len() + 1);
                 let mut reasons = Vec::with_capacity(subscribe.filters.len());
+                let id = subscribe.properties.subscription_identifiers.first().copied();
                 for sub in subscribe.filters {
                     reasons.push(ReasonCode::granted(sub.options.qos));
                     self.subscriptions.insert(sub.filter.clone(), sub.options);
                     actions.push(Action::Subscribe {
                         filter: sub.filter,
                         options: sub.options,
+                        id,
                     });
                 }
                 actions.push(Action::Send(Packet::SubAck(SubAck {
@@ -308,6 +321,17 @@ impl Session {
         }
         let pid = publish.pid;
         let qos = publish.qos;
+        if publish.properties.payload_format_indicator == Some(1)
+            && std::str::from_utf8(&publish.payload).is_err()
+        {
+            // §3.3.2.3.2: refuse it; with QoS > 0 the acknowledgement says why.
+            let mut ack = Ack::new(pid.ok_or(ProtocolError::PayloadFormatInvalid)?);
+            ack.reason = ReasonCode::PayloadFormatInvalid;
+            return Ok(vec![Action::Send(match qos {
+                QoS::ExactlyOnce => Packet::PubRec(ack),
+                _ => Packet::PubAck(ack),
+            })]);
+        }
         let message = Message::from_publish(publish, self.client_id.clone());
         match (qos, pid) {
             (QoS::AtLeastOnce, Some(pid)) => Ok(vec![
@@ -331,37 +355,17 @@ impl Session {
         }
     }
 
-    /// A message for this client at the granted `qos`: the packets to write now
-    /// (none when the inflight window is full; it is queued).
-    pub fn deliver(&mut self, message: &Message, qos: QoS, retain: bool) -> Vec<Packet> {
-        let publish = Publish {
-            dup: false,
-            qos,
-            retain,
-            topic: message.topic.clone(),
-            pid: None,
-            properties: if self.protocol.is_v5() {
-                message.properties.clone()
-            } else {
-                Properties::default()
-            },
-            payload: message.payload.clone(),
-        };
-        if mqtt::encoded_len(&Packet::Publish(publish.clone()), self.protocol)
-            > self.client_max_packet_size as usize
-        {
-            // MQTT-3.1.2-25: too large for this client; dropped for it alone.
-            self.dropped_too_large += 1;
-            return vec![];
-        }
-        if qos == QoS::AtMostOnce {
-            return vec![Packet::Publish(publish)];
+    /// A message for this client: the packets to write now (none when it
+    /// expired, is too large for the client, or waits for inflight room).
+    pub fn deliver(&mut self, outbound: Outbound) -> Vec<Packet> {
+        if outbound.qos == QoS::AtMostOnce {
+            return self.publish_packet(&outbound, None).into_iter().collect();
         }
         if self.outgoing.len() >= usize::from(self.client_receive_maximum) {
-            self.pending.push_back(publish);
+            self.pending.push_back(outbound);
             return vec![];
         }
-        vec![self.send_inflight(publish)]
+        self.send_inflight(&outbound).into_iter().collect()
     }
 
     /// Messages waiting for inflight room.
@@ -369,12 +373,86 @@ impl Session {
         self.pending.len()
     }
 
-    fn send_inflight(&mut self, mut publish: Publish) -> Packet {
+    /// The PUBLISH carrying `outbound` with packet id `pid`, as sent on the
+    /// wire (topic alias applied); `None` when it must not be sent.
+    fn publish_packet(&mut self, outbound: &Outbound, pid: Option<Pid>) -> Option<Packet> {
+        let publish = self.build(outbound, pid)?;
+        Some(Packet::Publish(self.with_alias(publish)))
+    }
+
+    /// The PUBLISH for this client with the full topic, or `None` when the
+    /// message expired or is too large for the client.
+    fn build(&mut self, outbound: &Outbound, pid: Option<Pid>) -> Option<Publish> {
+        let message = &outbound.message;
+        let now = std::time::Instant::now();
+        if message.is_expired(now) {
+            self.dropped_expired += 1;
+            return None;
+        }
+        let properties = if self.protocol.is_v5() {
+            let mut properties = message.properties.clone();
+            // MQTT-3.3.2-6: the interval left, not the one published.
+            properties.message_expiry_interval = message.remaining_secs(now);
+            properties.subscription_identifiers = outbound.subscription_ids.clone();
+            properties
+        } else {
+            Properties::default()
+        };
+        let publish = Publish {
+            dup: false,
+            qos: outbound.qos,
+            retain: outbound.retain,
+            topic: message.topic.clone(),
+            pid,
+            properties,
+            payload: message.payload.clone(),
+        };
+        if mqtt::encoded_len(&Packet::Publish(publish.clone()), self.protocol)
+            > self.client_max_packet_size as usize
+        {
+            // MQTT-3.1.2-25: too large for this client; dropped for it alone.
+            self.dropped_too_large += 1;
+            return None;
+        }
+        Some(publish)
+    }
+
+    /// Use a topic alias towards a v5 client that allows them: the first
+    /// message on a topic sets the alias, later ones send an empty topic.
+    fn with_alias(&mut self, mut publish: Publish) -> Publish {
+        if self.client_topic_alias_maximum == 0 {
+            return publish;
+        }
+        if let Some(&alias) = self.out_aliases.get(&publish.topic) {
+            publish.properties.topic_alias = Some(alias);
+            publish.topic = ByteString::new();
+        } else if self.out_aliases.len() < usize::from(self.client_topic_alias_maximum) {
+            let alias = self.out_aliases.len() as u16 + 1;
+            self.out_aliases.insert(publish.topic.clone(), alias);
+            publish.properties.topic_alias = Some(alias);
+        }
+        publish
+    }
+
+    fn send_inflight(&mut self, outbound: &Outbound) -> Option<Packet> {
         let pid = self.allocate_pid();
-        publish.pid = Some(pid);
+        let publish = self.build(outbound, Some(pid))?;
+        // Keep the full topic: a resend after reconnect has no aliases yet.
         self.outgoing
             .insert(pid, Outgoing::Sent(Box::new(publish.clone())));
-        Packet::Publish(publish)
+        Some(Packet::Publish(self.with_alias(publish)))
+    }
+
+    /// Send queued messages while the inflight window has room.
+    fn drain_pending(&mut self) -> Vec<Packet> {
+        let mut packets = Vec::new();
+        while self.outgoing.len() < usize::from(self.client_receive_maximum) {
+            let Some(outbound) = self.pending.pop_front() else {
+                break;
+            };
+            packets.extend(self.send_inflight(&outbound));
+        }
+        packets
     }
 
     /// An acknowledgement finished a flow: free its id and send what waited.
@@ -382,14 +460,7 @@ impl Session {
         if self.outgoing.remove(&pid).is_none() {
             return vec![];
         }
-        let mut actions = Vec::new();
-        while self.outgoing.len() < usize::from(self.client_receive_maximum) {
-            let Some(publish) = self.pending.pop_front() else {
-                break;
-            };
-            actions.push(Action::Send(self.send_inflight(publish)));
-        }
-        actions
+        self.drain_pending().into_iter().map(Action::Send).collect()
     }
 
     fn allocate_pid(&mut self) -> Pid {

@@ -131,6 +131,7 @@ fn publish_once(shared: &Shared, topic: &str, value: String) {
         retain: true,
         properties: Properties::default(),
         origin: Arc::from("$SYS"),
+        expires_at: None,
     });
 }
 

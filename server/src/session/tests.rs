@@ -47,6 +47,16 @@ fn message(qos: QoS) -> Message {
     Message::from_publish(publish(qos, None), Arc::from("other"))
 }
 
+/// A delivery of `message(qos)` at `qos`.
+fn out(qos: QoS) -> Outbound {
+    Outbound {
+        message: Arc::new(message(qos)),
+        qos,
+        retain: false,
+        subscription_ids: vec![],
+    }
+}
+
 #[test]
 fn qos0_publish_is_routed_without_acknowledgement() {
     let mut s = session(Protocol::V311, None);
@@ -109,17 +119,17 @@ fn subscribe_grants_the_requested_qos_and_adds_the_subscription() {
 fn outgoing_window_is_bounded_by_the_clients_receive_maximum() {
     let mut s = session(Protocol::V5, Some(2));
     assert_eq!(
-        s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false)
+        s.deliver(out(QoS::AtLeastOnce))
             .len(),
         1
     );
     assert_eq!(
-        s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false)
+        s.deliver(out(QoS::AtLeastOnce))
             .len(),
         1
     );
     assert!(s
-        .deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false)
+        .deliver(out(QoS::AtLeastOnce))
         .is_empty());
     assert_eq!((s.inflight(), s.pending()), (2, 1));
     let actions = s.handle(Packet::PubAck(Ack::new(pid(1)))).unwrap();
@@ -130,7 +140,7 @@ fn outgoing_window_is_bounded_by_the_clients_receive_maximum() {
 #[test]
 fn qos2_delivery_sends_pubrel_after_pubrec_and_completes_on_pubcomp() {
     let mut s = session(Protocol::V311, None);
-    s.deliver(&message(QoS::ExactlyOnce), QoS::ExactlyOnce, false);
+    s.deliver(out(QoS::ExactlyOnce));
     let rel = s.handle(Packet::PubRec(Ack::new(pid(1)))).unwrap();
     assert_eq!(rel, vec![Action::Send(Packet::PubRel(Ack::new(pid(1))))]);
     assert!(s.unacknowledged().is_empty());
@@ -173,7 +183,7 @@ fn too_large_for_the_client_is_dropped_for_it_alone() {
     };
     let mut s = Session::new(&connect, Arc::from("small"), 1, ServerLimits::default());
     assert!(s
-        .deliver(&message(QoS::AtMostOnce), QoS::AtMostOnce, false)
+        .deliver(out(QoS::AtMostOnce))
         .is_empty());
     assert_eq!(s.dropped_too_large, 1);
 }
@@ -198,8 +208,8 @@ fn second_connect_is_a_protocol_error() {
 #[test]
 fn resumed_session_resends_unacknowledged_with_dup_then_pubrel() {
     let mut s = session(Protocol::V311, None);
-    s.deliver(&message(QoS::AtLeastOnce), QoS::AtLeastOnce, false);
-    s.deliver(&message(QoS::ExactlyOnce), QoS::ExactlyOnce, false);
+    s.deliver(out(QoS::AtLeastOnce));
+    s.deliver(out(QoS::ExactlyOnce));
     s.handle(Packet::PubRec(Ack::new(pid(2)))).unwrap();
     let connect = Connect {
         protocol: Protocol::V311,
@@ -228,4 +238,57 @@ fn v5_session_expiry_comes_from_connect_and_disconnect() {
     disconnect.properties.session_expiry_interval = Some(60);
     s.handle(Packet::Disconnect(disconnect)).unwrap();
     assert_eq!(s.expiry_interval, 60);
+}
+
+#[test]
+fn expired_message_is_not_delivered_and_the_interval_left_is_sent() {
+    let mut s = session(Protocol::V5, None);
+    let mut fresh = message(QoS::AtMostOnce);
+    fresh.expires_at = Some(std::time::Instant::now() + std::time::Duration::from_millis(2500));
+    let mut stale = message(QoS::AtMostOnce);
+    stale.expires_at = Some(std::time::Instant::now() - std::time::Duration::from_millis(1));
+    let deliver = |m: Message| Outbound {
+        message: Arc::new(m),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        subscription_ids: vec![7],
+    };
+    let sent = s.deliver(deliver(fresh));
+    assert!(matches!(&sent[..], [Packet::Publish(p)]
+        if p.properties.message_expiry_interval == Some(3)
+        && p.properties.subscription_identifiers == [7]));
+    assert!(s.deliver(deliver(stale)).is_empty());
+    assert_eq!(s.dropped_expired, 1);
+}
+
+#[test]
+fn topic_alias_is_set_once_then_used_when_the_client_allows_aliases() {
+    let connect = Connect {
+        protocol: Protocol::V5,
+        clean_start: true,
+        keep_alive: 0,
+        client_id: "aliased".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties {
+            topic_alias_maximum: Some(1),
+            ..Properties::default()
+        },
+    };
+    let mut s = Session::new(&connect, Arc::from("aliased"), 1, ServerLimits::default());
+    let first = s.deliver(out(QoS::AtMostOnce));
+    let second = s.deliver(out(QoS::AtMostOnce));
+    assert!(matches!(&first[..], [Packet::Publish(p)] if p.topic == "a/b" && p.properties.topic_alias == Some(1)));
+    assert!(matches!(&second[..], [Packet::Publish(p)] if p.topic.is_empty() && p.properties.topic_alias == Some(1)));
+}
+
+#[test]
+fn invalid_utf8_with_payload_format_1_is_refused_with_0x99() {
+    let mut s = session(Protocol::V5, None);
+    let mut p = publish(QoS::AtLeastOnce, Some(4));
+    p.properties.payload_format_indicator = Some(1);
+    p.payload = Bytes::from_static(b"\xff\xfe");
+    let actions = s.handle(Packet::Publish(p)).unwrap();
+    assert!(matches!(&actions[..], [Action::Send(Packet::PubAck(a))] if a.reason == ReasonCode::PayloadFormatInvalid));
 }
