@@ -40,9 +40,31 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub sys_interval: u64,
 
+    /// Folder of the on-disk store (retained messages, persistent sessions, queues).
+    #[arg(long, value_name = "DIR", default_value = "kite-data")]
+    pub data_dir: PathBuf,
+
+    /// When an acknowledged message is on disk: `always` (commit before every
+    /// acknowledgement), `batch` (group commit within a few milliseconds, then
+    /// acknowledge), `none` (memory only, nothing survives a restart).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Durability::Batch)]
+    pub durability: Durability,
+
+    /// Bytes of payload queued per client before further messages to it are dropped.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_queued_bytes: u64,
+
     /// Messages queued per client before further QoS 0 messages to it are dropped.
     #[arg(long, value_name = "COUNT", default_value_t = 1000)]
     pub max_queued_messages: usize,
+}
+
+/// How the store commits (see `--durability`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Always,
+    Batch,
+    None,
 }
 
 impl Default for Config {
