@@ -8,18 +8,22 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-use tokio::sync::watch;
+use mqtt::QoS;
+use tokio::sync::{mpsc, watch};
 
 use crate::{
     config::Config,
     http, listener,
     message::{Message, Outbound},
-    registry::Registry,
+    registry::{Parked, Registry},
     retained::{MemoryRetained, RetainedStore},
     router::Router,
+    router::{Subscriber, Subscription},
+    session::{ServerLimits, Session, StoreEvent},
+    store::{self, LoadedSession, Op, QueuedState, Store, StoreError, Ticket},
     sys,
 };
 
@@ -32,6 +36,8 @@ pub enum BrokerError {
         addr: std::net::SocketAddr,
         source: io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("HTTP server failed: {0}")]
     Http(io::Error),
 }
@@ -62,36 +68,198 @@ pub struct Shared {
     pub stats: Stats,
     pub started: Instant,
     pub registry: Registry,
+    pub store: Store,
     /// Flips to true when the broker shuts down.
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl Shared {
     /// Route a message: store it if retained, then hand it to each matching
-    /// subscriber's queue. A full queue drops the message for that subscriber only.
-    pub fn publish(&self, message: Message) {
+    /// subscriber's queue. A full queue drops the message for that subscriber
+    /// only. Returns a ticket to wait on before acknowledging, when the
+    /// message went to disk (retained, or QoS 1/2 for a persistent session).
+    pub fn publish(&self, message: Message) -> Option<Ticket> {
         Stats::add(&self.stats.messages_received, 1);
-        self.publish_internal(message);
+        self.publish_internal(message)
     }
 
     /// Route a message the broker itself made (`$SYS`), without counting it as received.
-    pub fn publish_internal(&self, message: Message) {
+    pub fn publish_internal(&self, message: Message) -> Option<Ticket> {
         let message = Arc::new(message);
+        let mut ops = Vec::new();
         if message.retain {
             self.retained.retain(&message);
+            if self.store.is_persistent() && !message.topic.starts_with("$SYS/") {
+                ops.push(if message.payload.is_empty() {
+                    Op::DeleteRetained {
+                        topic: message.topic.clone(),
+                    }
+                } else {
+                    Op::PutRetained {
+                        topic: message.topic.clone(),
+                        record: store::encode_retained(&message),
+                    }
+                });
+            }
         }
+        let mut sends = Vec::new();
         for m in self.router.matches(&message.topic, &message.origin) {
-            let outbound = Outbound {
+            let Ok(permit) = m.subscriber.tx.clone().try_reserve_owned() else {
+                Stats::add(&self.stats.messages_dropped, 1);
+                tracing::debug!(client_id = %m.client_id, "queue full, message dropped");
+                continue;
+            };
+            let qos = message.qos.min(m.qos);
+            let mut outbound = Outbound {
                 message: message.clone(),
-                qos: message.qos.min(m.qos),
+                qos,
                 // MQTT-3.3.1-12: retain is cleared unless retain-as-published.
                 retain: message.retain && m.retain_as_published,
                 subscription_ids: m.subscription_ids,
+                seq: None,
             };
-            if m.subscriber.tx.try_send(outbound).is_err() {
-                Stats::add(&self.stats.messages_dropped, 1);
-                tracing::debug!(client_id = %m.client_id, "queue full, message dropped");
+            if m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent() {
+                let seq = self.store.next_seq();
+                outbound.seq = Some(seq);
+                ops.push(Op::PutQueued {
+                    client: m.client_id.clone(),
+                    seq,
+                    record: store::encode_queued(&outbound, QueuedState::Queued),
+                });
             }
+            sends.push((permit, outbound));
+        }
+        // The store hears of a queued message before its subscriber can ack it.
+        let wait = message.qos != QoS::AtMostOnce || message.retain;
+        let ticket = self.store.submit(ops, wait);
+        for (permit, outbound) in sends {
+            permit.send(outbound);
+        }
+        ticket
+    }
+}
+
+impl Shared {
+    /// End a parked session after `expiry` seconds unless it was resumed
+    /// (or replaced) by then; `u32::MAX` never expires.
+    pub fn schedule_expiry(
+        self: &Arc<Self>,
+        client_id: Arc<str>,
+        generation: u64,
+        expiry: Duration,
+    ) {
+        let shared = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(expiry).await;
+            if let Some(expired) = shared.registry.expire(&client_id, generation) {
+                tracing::info!(client_id = %client_id, "session expired");
+                shared.forget_session(&expired.session);
+            }
+        });
+    }
+
+    /// Remove a session's subscriptions from the router and its record
+    /// (with its queue) from the store.
+    pub fn forget_session(&self, session: &Session) {
+        let filters: Vec<Box<str>> = session.filters().map(|f| (**f).into()).collect();
+        self.router
+            .unsubscribe_all(&session.client_id, &filters, session.generation);
+        if session.stored {
+            let client = session.client_id.clone();
+            self.store.submit(vec![Op::DeleteSession { client }], false);
+        }
+    }
+
+    /// Tell the store what a session's last step changed. Returns a ticket
+    /// when the client must not be answered before the commit.
+    pub fn persist(&self, session: &mut Session, disconnected_at: u64) -> Option<Ticket> {
+        if !self.store.is_persistent() {
+            return None;
+        }
+        let client = session.client_id.clone();
+        let mut ops = Vec::new();
+        let mut wait = false;
+        for event in session.take_store_events() {
+            match event {
+                StoreEvent::Queued(outbound, state) => {
+                    if let Some(seq) = outbound.seq {
+                        let record = store::encode_queued(&outbound, state);
+                        ops.push(Op::PutQueued {
+                            client: client.clone(),
+                            seq,
+                            record,
+                        });
+                    }
+                }
+                StoreEvent::Done(seq) => ops.push(Op::DeleteQueued {
+                    client: client.clone(),
+                    seq,
+                }),
+                StoreEvent::Session => wait = true,
+            }
+        }
+        if wait || disconnected_at != 0 {
+            if session.is_persistent() {
+                let record = store::encode_session(&session.record(disconnected_at));
+                ops.push(Op::PutSession {
+                    client: client.clone(),
+                    record,
+                });
+                session.stored = true;
+            } else if session.stored {
+                ops.push(Op::DeleteSession {
+                    client: client.clone(),
+                });
+                session.stored = false;
+            }
+        }
+        self.store.submit(ops, wait)
+    }
+}
+
+/// Bring back the persistent sessions the store held: parked, subscribed,
+/// with their queues, their expiry counting on from when the client left.
+fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
+    let now = store::now_unix_ms();
+    for loaded in sessions {
+        let record = &loaded.record;
+        let away = if record.disconnected_at == 0 {
+            0
+        } else {
+            now.saturating_sub(record.disconnected_at) / 1000
+        };
+        let left = u64::from(record.expiry_interval).saturating_sub(away);
+        let generation = shared.registry.new_generation();
+        let session = Session::restore(
+            loaded.client.clone(),
+            generation,
+            ServerLimits::default(),
+            record,
+            loaded.queue,
+        );
+        if left == 0 && record.expiry_interval != u32::MAX {
+            shared.forget_session(&session);
+            continue;
+        }
+        let (tx, rx) = mpsc::channel(shared.config.max_queued_messages.max(1));
+        for (filter, options, id) in session.subscriptions() {
+            let subscriber = Subscriber {
+                connection: generation,
+                tx: tx.clone(),
+                persistent: true,
+            };
+            shared.router.subscribe(
+                &loaded.client,
+                filter,
+                Subscription { options, id },
+                subscriber,
+            );
+        }
+        shared
+            .registry
+            .park(loaded.client.clone(), Parked { session, tx, rx });
+        if record.expiry_interval != u32::MAX {
+            shared.schedule_expiry(loaded.client, generation, Duration::from_secs(left));
         }
     }
 }
@@ -110,15 +278,33 @@ impl Broker {
     /// connections (v5 clients get DISCONNECT 0x8B).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let opened = Instant::now();
+        let (store, loaded) = Store::open(&self.config.data_dir, self.config.durability)?;
+        let retained = MemoryRetained::default();
+        for message in loaded.retained.iter() {
+            retained.retain(&Arc::new(message.clone()));
+        }
         let shared = Arc::new(Shared {
             config: self.config.clone(),
             router: Router::default(),
-            retained: Box::new(MemoryRetained::default()),
+            retained: Box::new(retained),
             stats: Stats::default(),
             started: Instant::now(),
             registry: Registry::default(),
+            store,
             shutdown: stop_rx,
         });
+        let sessions = loaded.sessions.len();
+        restore_sessions(&shared, loaded.sessions);
+        if let Some(path) = shared.store.path() {
+            tracing::info!(
+                store = %path.display(),
+                retained = loaded.retained.len(),
+                sessions,
+                "store loaded in {:?}",
+                opened.elapsed()
+            );
+        }
         let tcp = tokio::net::TcpListener::bind(self.config.tcp)
             .await
             .map_err(|source| BrokerError::Bind {

@@ -21,6 +21,7 @@ use crate::{
     registry::Parked,
     router::{Subscriber, Subscription},
     session::{Action, ProtocolError, ServerLimits, Session},
+    store::{self, Ticket},
     transport::Transport,
 };
 
@@ -97,13 +98,15 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
         other => {
             if let Some(old) = other {
                 // Clean start: the old session and its subscriptions go.
-                forget_session(&old.session, shared.as_ref());
+                shared.forget_session(&old.session);
             }
             let (tx, rx) = mpsc::channel(shared.config.max_queued_messages.max(1));
             let session = Session::new(&connect, client_id.clone(), connection, limits);
             (session, tx, rx, None)
         }
     };
+    // A resumed session's record now says the client is back.
+    drop(shared.persist(&mut session, 0));
     let connack = Packet::ConnAck(ConnAck {
         session_present: resent.is_some(),
         code: ReasonCode::Success,
@@ -123,6 +126,7 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
             let subscriber = Subscriber {
                 connection: session.generation,
                 tx: tx.clone(),
+                persistent: session.is_persistent(),
             };
             let io = Io {
                 transport: &mut transport,
@@ -205,6 +209,7 @@ async fn run(
     let keep_alive = keep_alive_limit(session.keep_alive);
     let mut deadline = keep_alive.map(|k| Instant::now() + k);
     let mut shutdown = shared.shutdown.clone();
+    let mut tickets = Vec::new();
     loop {
         // Packets that arrived together with CONNECT, or in the last read.
         loop {
@@ -218,10 +223,21 @@ async fn run(
                 Err(err) => return End::Error(err),
             };
             for action in actions {
-                if let Some(end) = apply(action, session, &subscriber, &mut output, shared) {
-                    flush(transport, &mut output, shared).await.ok();
-                    return end;
+                match apply(action, session, &subscriber, &mut output, shared) {
+                    Applied::Done => {}
+                    Applied::Wait(ticket) => tickets.push(ticket),
+                    Applied::End(end) => {
+                        flush(transport, &mut output, shared).await.ok();
+                        return end;
+                    }
                 }
+            }
+            tickets.extend(shared.persist(session, 0));
+        }
+        // Nothing acknowledged leaves before it is committed.
+        for ticket in tickets.drain(..) {
+            if !ticket.committed().await {
+                return End::Error(ProtocolError::StoreUnavailable);
             }
         }
         if let Err(err) = flush(transport, &mut output, shared).await {
@@ -250,6 +266,7 @@ async fn run(
                         next = rx.try_recv().ok();
                     }
                 }
+                shared.persist(session, 0);
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 return End::Error(ProtocolError::KeepAliveTimeout);
@@ -269,17 +286,29 @@ fn keep_alive_limit(keep_alive: u16) -> Option<Duration> {
     (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500))
 }
 
-/// Carry out one action of the session; `Some` ends the connection.
+/// What carrying out an action left to do.
+enum Applied {
+    Done,
+    /// Wait for this commit before writing to the client.
+    Wait(Ticket),
+    End(End),
+}
+
+/// Carry out one action of the session.
 fn apply(
     action: Action,
     session: &mut Session,
     subscriber: &Subscriber,
     output: &mut BytesMut,
     shared: &Arc<Shared>,
-) -> Option<End> {
+) -> Applied {
     match action {
         Action::Send(packet) => encode(&packet, session.protocol, output),
-        Action::Route(message) => shared.publish(message),
+        Action::Route(message) => {
+            if let Some(ticket) = shared.publish(message) {
+                return Applied::Wait(ticket);
+            }
+        }
         Action::Subscribe {
             filter,
             options,
@@ -307,6 +336,7 @@ fn apply(
                         qos,
                         retain: true,
                         subscription_ids: id.into_iter().collect(),
+                        seq: None,
                     });
                 }
             }
@@ -314,9 +344,9 @@ fn apply(
         Action::Unsubscribe(filter) => {
             shared.router.unsubscribe(&session.client_id, &filter);
         }
-        Action::Disconnect { publish_will } => return Some(End::Normal { publish_will }),
+        Action::Disconnect { publish_will } => return Applied::End(End::Normal { publish_will }),
     }
-    None
+    Applied::Done
 }
 
 /// Hand one queued message to the session and encode what it sends.
@@ -395,33 +425,23 @@ async fn finish(
         }
     };
     transport.close().await;
-    let will = if will_due {
-        session.will.clone()
-    } else {
-        None
-    };
+    let will = if will_due { session.will.clone() } else { None };
     shared
         .stats
         .clients_connected
         .fetch_sub(1, Ordering::Relaxed);
     let session_expiry = session.expiry_interval;
-    if session.is_persistent() {
-        let generation = session.generation;
-        let expiry = session.expiry_interval;
+    let mut parked = parked;
+    if parked.session.is_persistent() {
+        let generation = parked.session.generation;
+        shared.persist(&mut parked.session, store::now_unix_ms());
         shared.registry.detach(&client_id, connection, Some(parked));
-        if expiry != u32::MAX {
-            let shared = shared.clone();
-            let client_id = client_id.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
-                if let Some(expired) = shared.registry.expire(&client_id, generation) {
-                    tracing::info!(client_id = %client_id, "session expired");
-                    forget_session(&expired.session, &shared);
-                }
-            });
+        if session_expiry != u32::MAX {
+            let expiry = Duration::from_secs(u64::from(session_expiry));
+            shared.schedule_expiry(client_id.clone(), generation, expiry);
         }
     } else {
-        forget_session(session, shared);
+        shared.forget_session(&parked.session);
         shared.registry.detach(&client_id, connection, None);
     }
     if let Some(will) = will {
@@ -451,14 +471,6 @@ fn publish_will(will: LastWill, client_id: Arc<str>, session_expiry: u32, shared
             shared.publish(message);
         }
     });
-}
-
-/// Remove a session's subscriptions from the router.
-fn forget_session(session: &Session, shared: &Shared) {
-    let filters: Vec<Box<str>> = session.filters().map(|f| (**f).into()).collect();
-    shared
-        .router
-        .unsubscribe_all(&session.client_id, &filters, session.generation);
 }
 
 /// The client id to use, and whether we assigned it. `None` refuses the

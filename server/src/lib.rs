@@ -12,6 +12,7 @@
 //! - [`registry`]: connected client ids (takeover) and parked persistent sessions.
 //! - [`router`]: the subscription tree (`+`, `#`, `$` rule), read-locked per publish.
 //! - [`retained`]: retained messages behind the `RetainedStore` trait.
+//! - [`store`]: the crash-safe `redb` store (retained, persistent sessions, queues) and its group-commit writer thread.
 //! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
 //! - [`message`]: the routed message and what a connection's queue carries.
 //!
@@ -33,6 +34,7 @@ pub mod registry;
 pub mod retained;
 pub mod router;
 pub mod session;
+pub mod store;
 pub mod sys;
 pub mod transport;
 

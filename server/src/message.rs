@@ -88,4 +88,7 @@ pub struct Outbound {
     pub retain: bool,
     /// The identifiers of the subscriptions that matched (v5).
     pub subscription_ids: Vec<u32>,
+    /// Its position in the store's queue of a persistent session, when it
+    /// was stored (QoS 1/2 to a persistent session with a durable store).
+    pub seq: Option<u64>,
 }

@@ -48,7 +48,7 @@ impl Registry {
     /// client if need be. Returns the connection number and the parked session
     /// of this id, if there is one.
     pub async fn attach(&self, client_id: &Arc<str>, kick: Arc<Notify>) -> (u64, Option<Parked>) {
-        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed) + 1;
+        let connection = self.new_generation();
         let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
         let mut kicked = false;
         loop {
@@ -109,6 +109,17 @@ impl Registry {
             }
             _ => None,
         }
+    }
+
+    /// A new connection (or session) number.
+    pub fn new_generation(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Keep a session restored from the store until its client comes back.
+    pub fn park(&self, client_id: Arc<str>, parked: Parked) {
+        let mut clients = self.clients.lock().expect("registry lock");
+        clients.insert(client_id, Slot::Parked(Box::new(parked)));
     }
 
     /// True when a connection holds `client_id` now.

@@ -42,7 +42,12 @@ impl RetainedStore for MemoryRetained {
         let live = |m: &&Arc<Message>| !m.is_expired(now);
         if mqtt::topic::validate_topic_name(filter).is_ok() {
             // A filter without wildcards names one topic: no scan.
-            return messages.get(filter).filter(live).cloned().into_iter().collect();
+            return messages
+                .get(filter)
+                .filter(live)
+                .cloned()
+                .into_iter()
+                .collect();
         }
         messages
             .values()

@@ -26,6 +26,8 @@ pub struct Subscriber {
     /// does not remove its successor's subscriptions.
     pub connection: u64,
     pub tx: mpsc::Sender<Outbound>,
+    /// The session outlives its connection: QoS 1/2 deliveries go to the store.
+    pub persistent: bool,
 }
 
 /// One subscription as the router keeps it.
@@ -310,6 +312,7 @@ mod tests {
             let subscriber = Subscriber {
                 connection: 1,
                 tx: tx.clone(),
+                persistent: false,
             };
             let subscription = Subscription {
                 options: SubscriptionOptions::default(),
@@ -392,6 +395,7 @@ mod tests {
             let subscriber = Subscriber {
                 connection: 1,
                 tx: tx.clone(),
+                persistent: false,
             };
             router.subscribe(&client, filter, subscription, subscriber);
         }
@@ -415,7 +419,12 @@ mod tests {
             id: None,
         };
         let me: Arc<str> = Arc::from("me");
-        router.subscribe(&me, "t", subscription, Subscriber { connection: 1, tx });
+        let subscriber = Subscriber {
+            connection: 1,
+            tx,
+            persistent: false,
+        };
+        router.subscribe(&me, "t", subscription, subscriber);
         assert!(router.matches("t", "me").is_empty());
         assert_eq!(router.matches("t", "other").len(), 1);
     }

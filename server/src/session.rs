@@ -13,7 +13,10 @@ use mqtt::{
     ReasonCode, SubAck, SubscriptionOptions, UnsubAck,
 };
 
-use crate::message::{Message, Outbound};
+use crate::{
+    message::{Message, Outbound},
+    store::{Queued, QueuedState, SessionRecord, StoredSubscription},
+};
 
 /// Why a connection must end; mapped to a DISCONNECT reason code in one place,
 /// [`ProtocolError::reason_code`].
@@ -37,6 +40,8 @@ pub enum ProtocolError {
     BadAuthenticationMethod,
     #[error("the client id was taken over by a new connection")]
     SessionTakenOver,
+    #[error("the store cannot commit; nothing more is acknowledged")]
+    StoreUnavailable,
     #[error("the broker is shutting down")]
     ServerShuttingDown,
 }
@@ -56,6 +61,7 @@ impl ProtocolError {
             ProtocolError::PayloadFormatInvalid => ReasonCode::PayloadFormatInvalid,
             ProtocolError::SessionTakenOver => ReasonCode::SessionTakenOver,
             ProtocolError::ServerShuttingDown => ReasonCode::ServerShuttingDown,
+            ProtocolError::StoreUnavailable => ReasonCode::UnspecifiedError,
         }
     }
 }
@@ -101,10 +107,23 @@ impl Default for ServerLimits {
 /// One of our QoS 1/2 publishes to the client, awaiting its acknowledgement.
 #[derive(Debug, Clone)]
 enum Outgoing {
-    /// Waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
-    Sent(Box<Publish>),
+    /// Waiting for PUBACK (QoS 1) or PUBREC (QoS 2): the PUBLISH as first
+    /// sent (full topic), and the delivery it came from.
+    Sent(Box<(Publish, Outbound)>),
     /// PUBREL sent, waiting for PUBCOMP.
-    Released,
+    Released(Box<Outbound>),
+}
+
+/// A change the store must learn about, for persistent deliveries (those
+/// with a queue position) and persistent session state.
+#[derive(Debug, Clone)]
+pub enum StoreEvent {
+    /// A queued message changed state (sent with an id, or released).
+    Queued(Box<Outbound>, QueuedState),
+    /// A queued message is done (acknowledged, expired or dropped).
+    Done(u64),
+    /// Subscriptions or incoming QoS 2 ids changed: rewrite the session record.
+    Session,
 }
 
 /// The broker's state for one connected client.
@@ -127,7 +146,11 @@ pub struct Session {
     client_receive_maximum: u16,
     /// The largest packet the client accepts.
     client_max_packet_size: u32,
-    subscriptions: HashMap<ByteString, SubscriptionOptions>,
+    subscriptions: HashMap<ByteString, (SubscriptionOptions, Option<u32>)>,
+    /// True once a record of this session is in the store.
+    pub stored: bool,
+    /// What the store must learn, taken by the connection after each step.
+    store_events: Vec<StoreEvent>,
     outgoing: HashMap<Pid, Outgoing>,
     /// Messages waiting for room in the inflight window.
     pending: VecDeque<Outbound>,
@@ -164,6 +187,8 @@ impl Session {
             client_receive_maximum: props.receive_maximum.unwrap_or(u16::MAX),
             client_max_packet_size: props.maximum_packet_size.unwrap_or(u32::MAX),
             subscriptions: HashMap::new(),
+            stored: false,
+            store_events: Vec::new(),
             outgoing: HashMap::new(),
             pending: VecDeque::new(),
             incoming_qos2: HashSet::new(),
@@ -190,16 +215,18 @@ impl Session {
         self.client_max_packet_size = props.maximum_packet_size.unwrap_or(u32::MAX);
         self.client_topic_alias_maximum = props.topic_alias_maximum.unwrap_or(0);
         self.topic_aliases.clear();
+        // The record must say the client is back (its expiry stops counting).
+        self.store_events.push(StoreEvent::Session);
         let mut pids: Vec<Pid> = self.outgoing.keys().copied().collect();
         pids.sort();
         let mut packets: Vec<Packet> = pids
             .into_iter()
             .map(|pid| match &self.outgoing[&pid] {
-                Outgoing::Sent(publish) => Packet::Publish(Publish {
+                Outgoing::Sent(sent) => Packet::Publish(Publish {
                     dup: true,
-                    ..(**publish).clone()
+                    ..sent.0.clone()
                 }),
-                Outgoing::Released => Packet::PubRel(Ack::new(pid)),
+                Outgoing::Released(_) => Packet::PubRel(Ack::new(pid)),
             })
             .collect();
         self.out_aliases.clear();
@@ -223,18 +250,27 @@ impl Session {
             Packet::Publish(publish) => self.handle_publish(publish),
             Packet::PubAck(ack) => Ok(self.complete(ack.pid)),
             Packet::PubRec(ack) => {
-                if !self.outgoing.contains_key(&ack.pid) {
+                let Some(Outgoing::Sent(sent)) = self.outgoing.get(&ack.pid) else {
                     return Ok(vec![]);
-                }
+                };
                 if !ack.reason.is_success() {
                     return Ok(self.complete(ack.pid));
                 }
-                self.outgoing.insert(ack.pid, Outgoing::Released);
+                let outbound = sent.1.clone();
+                if outbound.seq.is_some() {
+                    self.store_events.push(StoreEvent::Queued(
+                        Box::new(outbound.clone()),
+                        QueuedState::Released(ack.pid),
+                    ));
+                }
+                self.outgoing
+                    .insert(ack.pid, Outgoing::Released(Box::new(outbound)));
                 Ok(vec![Action::Send(Packet::PubRel(Ack::new(ack.pid)))])
             }
             Packet::PubComp(ack) => Ok(self.complete(ack.pid)),
             Packet::PubRel(ack) => {
                 let reason = if self.incoming_qos2.remove(&ack.pid) {
+                    self.store_events.push(StoreEvent::Session);
                     ReasonCode::Success
                 } else {
                     ReasonCode::PacketIdentifierNotFound
@@ -248,10 +284,16 @@ impl Session {
             Packet::Subscribe(subscribe) => {
                 let mut actions = Vec::with_capacity(subscribe.filters.len() + 1);
                 let mut reasons = Vec::with_capacity(subscribe.filters.len());
-                let id = subscribe.properties.subscription_identifiers.first().copied();
+                let id = subscribe
+                    .properties
+                    .subscription_identifiers
+                    .first()
+                    .copied();
+                self.store_events.push(StoreEvent::Session);
                 for sub in subscribe.filters {
                     reasons.push(ReasonCode::granted(sub.options.qos));
-                    self.subscriptions.insert(sub.filter.clone(), sub.options);
+                    self.subscriptions
+                        .insert(sub.filter.clone(), (sub.options, id));
                     actions.push(Action::Subscribe {
                         filter: sub.filter,
                         options: sub.options,
@@ -266,6 +308,7 @@ impl Session {
                 Ok(actions)
             }
             Packet::Unsubscribe(unsubscribe) => {
+                self.store_events.push(StoreEvent::Session);
                 let mut actions = Vec::with_capacity(unsubscribe.filters.len() + 1);
                 let mut reasons = Vec::new();
                 for filter in unsubscribe.filters {
@@ -340,6 +383,9 @@ impl Session {
             ]),
             (QoS::ExactlyOnce, Some(pid)) => {
                 let first = self.incoming_qos2.insert(pid);
+                if first {
+                    self.store_events.push(StoreEvent::Session);
+                }
                 if first && self.incoming_qos2.len() > usize::from(self.limits.receive_maximum) {
                     return Err(ProtocolError::ReceiveMaximumExceeded);
                 }
@@ -387,6 +433,7 @@ impl Session {
         let now = std::time::Instant::now();
         if message.is_expired(now) {
             self.dropped_expired += 1;
+            self.store_events.extend(outbound.seq.map(StoreEvent::Done));
             return None;
         }
         let properties = if self.protocol.is_v5() {
@@ -412,6 +459,7 @@ impl Session {
         {
             // MQTT-3.1.2-25: too large for this client; dropped for it alone.
             self.dropped_too_large += 1;
+            self.store_events.extend(outbound.seq.map(StoreEvent::Done));
             return None;
         }
         Some(publish)
@@ -437,9 +485,17 @@ impl Session {
     fn send_inflight(&mut self, outbound: &Outbound) -> Option<Packet> {
         let pid = self.allocate_pid();
         let publish = self.build(outbound, Some(pid))?;
+        if outbound.seq.is_some() {
+            self.store_events.push(StoreEvent::Queued(
+                Box::new(outbound.clone()),
+                QueuedState::Sent(pid),
+            ));
+        }
         // Keep the full topic: a resend after reconnect has no aliases yet.
-        self.outgoing
-            .insert(pid, Outgoing::Sent(Box::new(publish.clone())));
+        self.outgoing.insert(
+            pid,
+            Outgoing::Sent(Box::new((publish.clone(), outbound.clone()))),
+        );
         Some(Packet::Publish(self.with_alias(publish)))
     }
 
@@ -457,10 +513,95 @@ impl Session {
 
     /// An acknowledgement finished a flow: free its id and send what waited.
     fn complete(&mut self, pid: Pid) -> Vec<Action> {
-        if self.outgoing.remove(&pid).is_none() {
-            return vec![];
-        }
+        let seq = match self.outgoing.remove(&pid) {
+            None => return vec![],
+            Some(Outgoing::Sent(sent)) => sent.1.seq,
+            Some(Outgoing::Released(outbound)) => outbound.seq,
+        };
+        self.store_events.extend(seq.map(StoreEvent::Done));
         self.drain_pending().into_iter().map(Action::Send).collect()
+    }
+
+    /// What the store must learn since the last call.
+    pub fn take_store_events(&mut self) -> Vec<StoreEvent> {
+        std::mem::take(&mut self.store_events)
+    }
+
+    /// The session's durable state (its queue is stored message by message).
+    pub fn record(&self, disconnected_at: u64) -> SessionRecord {
+        let mut subscriptions: Vec<StoredSubscription> = self
+            .subscriptions
+            .iter()
+            .map(|(filter, (options, id))| StoredSubscription {
+                filter: filter.clone(),
+                options: *options,
+                id: *id,
+            })
+            .collect();
+        subscriptions.sort_by(|a, b| a.filter.cmp(&b.filter));
+        let mut incoming_qos2: Vec<Pid> = self.incoming_qos2.iter().copied().collect();
+        incoming_qos2.sort();
+        SessionRecord {
+            protocol: self.protocol,
+            expiry_interval: self.expiry_interval,
+            disconnected_at,
+            subscriptions,
+            incoming_qos2,
+        }
+    }
+
+    /// A persistent session as the store kept it: subscriptions, QoS 2 ids,
+    /// and its queue (in-flight entries keep their packet ids).
+    pub fn restore(
+        client_id: Arc<str>,
+        generation: u64,
+        limits: ServerLimits,
+        record: &SessionRecord,
+        queue: Vec<Queued>,
+    ) -> Session {
+        let connect = mqtt::Connect {
+            protocol: record.protocol,
+            clean_start: false,
+            keep_alive: 0,
+            client_id: ByteString::from(&*client_id),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+        };
+        let mut session = Session::new(&connect, client_id, generation, limits);
+        session.expiry_interval = record.expiry_interval;
+        session.stored = true;
+        for sub in &record.subscriptions {
+            session
+                .subscriptions
+                .insert(sub.filter.clone(), (sub.options, sub.id));
+        }
+        session.incoming_qos2 = record.incoming_qos2.iter().copied().collect();
+        for queued in queue {
+            match queued.state {
+                QueuedState::Queued => session.pending.push_back(queued.outbound),
+                QueuedState::Sent(pid) => {
+                    if let Some(publish) = session.build(&queued.outbound, Some(pid)) {
+                        let sent = Box::new((publish, queued.outbound));
+                        session.outgoing.insert(pid, Outgoing::Sent(sent));
+                    }
+                }
+                QueuedState::Released(pid) => {
+                    let released = Outgoing::Released(Box::new(queued.outbound));
+                    session.outgoing.insert(pid, released);
+                }
+            }
+            session.next_pid = session.outgoing.keys().map(|p| p.get()).max().unwrap_or(0);
+        }
+        session
+    }
+
+    /// Subscriptions with their options and ids.
+    pub fn subscriptions(
+        &self,
+    ) -> impl Iterator<Item = (&ByteString, SubscriptionOptions, Option<u32>)> {
+        self.subscriptions.iter().map(|(f, (o, id))| (f, *o, *id))
     }
 
     fn allocate_pid(&mut self) -> Pid {
@@ -481,8 +622,8 @@ impl Session {
             .outgoing
             .values()
             .filter_map(|o| match o {
-                Outgoing::Sent(publish) => Some(&**publish),
-                Outgoing::Released => None,
+                Outgoing::Sent(sent) => Some(&sent.0),
+                Outgoing::Released(_) => None,
             })
             .collect();
         sent.sort_by_key(|p| p.pid);

@@ -68,12 +68,19 @@ class Broker(Process):
     def __init__(self, name: str = "kite-server", extra: list[str] | None = None):
         self.tcp_port = free_port()
         self.http_port = free_port()
+        extra = list(extra or [])
+        if "--data-dir" not in extra:
+            # Each broker its own store, unless the test shares one on purpose.
+            self.data_dir = tempfile.mkdtemp(prefix="kite-data-")
+            extra += ["--data-dir", self.data_dir]
+        else:
+            self.data_dir = extra[extra.index("--data-dir") + 1]
         args = [
             str(BIN_DIR / "kite-server"),
             "--tcp", f"127.0.0.1:{self.tcp_port}",
             "--http", f"127.0.0.1:{self.http_port}",
             "--dashboard-dir", str(DIST),
-        ] + (extra or [])
+        ] + extra
         super().__init__(name, args)
         wait_for_port(self.tcp_port)
         wait_for_port(self.http_port)

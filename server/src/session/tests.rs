@@ -54,6 +54,7 @@ fn out(qos: QoS) -> Outbound {
         qos,
         retain: false,
         subscription_ids: vec![],
+        seq: None,
     }
 }
 
@@ -118,19 +119,9 @@ fn subscribe_grants_the_requested_qos_and_adds_the_subscription() {
 #[test]
 fn outgoing_window_is_bounded_by_the_clients_receive_maximum() {
     let mut s = session(Protocol::V5, Some(2));
-    assert_eq!(
-        s.deliver(out(QoS::AtLeastOnce))
-            .len(),
-        1
-    );
-    assert_eq!(
-        s.deliver(out(QoS::AtLeastOnce))
-            .len(),
-        1
-    );
-    assert!(s
-        .deliver(out(QoS::AtLeastOnce))
-        .is_empty());
+    assert_eq!(s.deliver(out(QoS::AtLeastOnce)).len(), 1);
+    assert_eq!(s.deliver(out(QoS::AtLeastOnce)).len(), 1);
+    assert!(s.deliver(out(QoS::AtLeastOnce)).is_empty());
     assert_eq!((s.inflight(), s.pending()), (2, 1));
     let actions = s.handle(Packet::PubAck(Ack::new(pid(1)))).unwrap();
     assert!(matches!(&actions[..], [Action::Send(Packet::Publish(p))] if p.pid == Some(pid(3))));
@@ -182,9 +173,7 @@ fn too_large_for_the_client_is_dropped_for_it_alone() {
         },
     };
     let mut s = Session::new(&connect, Arc::from("small"), 1, ServerLimits::default());
-    assert!(s
-        .deliver(out(QoS::AtMostOnce))
-        .is_empty());
+    assert!(s.deliver(out(QoS::AtMostOnce)).is_empty());
     assert_eq!(s.dropped_too_large, 1);
 }
 
@@ -252,6 +241,7 @@ fn expired_message_is_not_delivered_and_the_interval_left_is_sent() {
         qos: QoS::AtMostOnce,
         retain: false,
         subscription_ids: vec![7],
+        seq: None,
     };
     let sent = s.deliver(deliver(fresh));
     assert!(matches!(&sent[..], [Packet::Publish(p)]
@@ -279,8 +269,12 @@ fn topic_alias_is_set_once_then_used_when_the_client_allows_aliases() {
     let mut s = Session::new(&connect, Arc::from("aliased"), 1, ServerLimits::default());
     let first = s.deliver(out(QoS::AtMostOnce));
     let second = s.deliver(out(QoS::AtMostOnce));
-    assert!(matches!(&first[..], [Packet::Publish(p)] if p.topic == "a/b" && p.properties.topic_alias == Some(1)));
-    assert!(matches!(&second[..], [Packet::Publish(p)] if p.topic.is_empty() && p.properties.topic_alias == Some(1)));
+    assert!(
+        matches!(&first[..], [Packet::Publish(p)] if p.topic == "a/b" && p.properties.topic_alias == Some(1))
+    );
+    assert!(
+        matches!(&second[..], [Packet::Publish(p)] if p.topic.is_empty() && p.properties.topic_alias == Some(1))
+    );
 }
 
 #[test]
@@ -290,5 +284,7 @@ fn invalid_utf8_with_payload_format_1_is_refused_with_0x99() {
     p.properties.payload_format_indicator = Some(1);
     p.payload = Bytes::from_static(b"\xff\xfe");
     let actions = s.handle(Packet::Publish(p)).unwrap();
-    assert!(matches!(&actions[..], [Action::Send(Packet::PubAck(a))] if a.reason == ReasonCode::PayloadFormatInvalid));
+    assert!(
+        matches!(&actions[..], [Action::Send(Packet::PubAck(a))] if a.reason == ReasonCode::PayloadFormatInvalid)
+    );
 }

@@ -1,0 +1,402 @@
+//! The byte form of what the store keeps. Messages are stored as MQTT 5
+//! PUBLISH packets (the codec we already trust, with every property), framed
+//! by a few fields of our own. Every record starts with a format version.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+use mqtt::{Packet, Pid, Protocol, Publish, QoS, RetainHandling, SubscriptionOptions};
+
+use crate::message::{Message, Outbound};
+
+/// The record format this build writes and reads.
+pub const RECORD_VERSION: u8 = 1;
+
+/// Why a record could not be read.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("record format {0} is newer than this broker understands ({RECORD_VERSION})")]
+    NewerVersion(u8),
+    #[error("record is truncated")]
+    Truncated,
+    #[error("record holds a malformed message: {0}")]
+    Message(String),
+}
+
+fn unix_ms(at: Instant) -> u64 {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let t = if at >= now {
+        wall + (at - now)
+    } else {
+        wall - (now - at)
+    };
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn instant_from_unix_ms(ms: u64) -> Instant {
+    let target = UNIX_EPOCH + Duration::from_millis(ms);
+    let now = Instant::now();
+    match target.duration_since(SystemTime::now()) {
+        Ok(ahead) => now + ahead,
+        Err(behind) => now
+            .checked_sub(behind.duration())
+            .unwrap_or_else(Instant::now),
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_unix_ms() -> u64 {
+    unix_ms(Instant::now())
+}
+
+struct Reader(Bytes);
+
+impl Reader {
+    fn need(&self, n: usize) -> Result<(), RecordError> {
+        if self.0.remaining() < n {
+            Err(RecordError::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+    fn u8(&mut self) -> Result<u8, RecordError> {
+        self.need(1)?;
+        Ok(self.0.get_u8())
+    }
+    fn u16(&mut self) -> Result<u16, RecordError> {
+        self.need(2)?;
+        Ok(self.0.get_u16())
+    }
+    fn u32(&mut self) -> Result<u32, RecordError> {
+        self.need(4)?;
+        Ok(self.0.get_u32())
+    }
+    fn u64(&mut self) -> Result<u64, RecordError> {
+        self.need(8)?;
+        Ok(self.0.get_u64())
+    }
+    fn bytes(&mut self) -> Result<Bytes, RecordError> {
+        let len = self.u32()? as usize;
+        self.need(len)?;
+        Ok(self.0.split_to(len))
+    }
+    fn string(&mut self) -> Result<ByteString, RecordError> {
+        ByteString::try_from(self.bytes()?).map_err(|_| RecordError::Truncated)
+    }
+    fn version(&mut self) -> Result<(), RecordError> {
+        match self.u8()? {
+            RECORD_VERSION => Ok(()),
+            v => Err(RecordError::NewerVersion(v)),
+        }
+    }
+}
+
+fn put_bytes(out: &mut BytesMut, data: &[u8]) {
+    out.put_u32(data.len() as u32);
+    out.put_slice(data);
+}
+
+fn put_message(out: &mut BytesMut, message: &Message) {
+    out.put_u64(message.expires_at.map(unix_ms).unwrap_or(0));
+    put_bytes(out, message.origin.as_bytes());
+    let publish = Publish {
+        dup: false,
+        qos: message.qos,
+        retain: message.retain,
+        topic: message.topic.clone(),
+        pid: (message.qos != QoS::AtMostOnce).then(|| Pid::new(1).expect("non-zero")),
+        properties: message.properties.clone(),
+        payload: message.payload.clone(),
+    };
+    let mut packet = BytesMut::new();
+    mqtt::encode(&Packet::Publish(publish), Protocol::V5, &mut packet)
+        .expect("a routed message encodes");
+    put_bytes(out, &packet);
+}
+
+fn read_message(r: &mut Reader) -> Result<Message, RecordError> {
+    let expires = r.u64()?;
+    let origin = r.string()?;
+    let packet = r.bytes()?;
+    let mut buf = BytesMut::from(&packet[..]);
+    match mqtt::decode(&mut buf, Protocol::V5, u32::MAX) {
+        Ok(Some(Packet::Publish(publish))) => Ok(Message {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties: publish.properties,
+            origin: Arc::from(&*origin),
+            expires_at: (expires != 0).then(|| instant_from_unix_ms(expires)),
+        }),
+        Ok(_) => Err(RecordError::Message("not a PUBLISH".into())),
+        Err(err) => Err(RecordError::Message(err.to_string())),
+    }
+}
+
+/// A retained message.
+pub fn encode_retained(message: &Message) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    out.put_u8(RECORD_VERSION);
+    put_message(&mut out, message);
+    out.to_vec()
+}
+
+pub fn decode_retained(data: &[u8]) -> Result<Message, RecordError> {
+    let mut r = Reader(Bytes::copy_from_slice(data));
+    r.version()?;
+    read_message(&mut r)
+}
+
+/// Where a queued message stands in its flow to the subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueuedState {
+    /// Not sent yet (or sent without an id we recorded).
+    Queued,
+    /// Sent as PUBLISH with this packet id, not acknowledged.
+    Sent(Pid),
+    /// QoS 2: PUBREC received, PUBREL sent with this id.
+    Released(Pid),
+}
+
+/// A message waiting in (or in flight from) a persistent session's queue.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub outbound: Outbound,
+    pub state: QueuedState,
+}
+
+pub fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    out.put_u8(RECORD_VERSION);
+    out.put_u8(outbound.qos as u8);
+    out.put_u8(u8::from(outbound.retain));
+    out.put_u16(outbound.subscription_ids.len() as u16);
+    for id in &outbound.subscription_ids {
+        out.put_u32(*id);
+    }
+    let (tag, pid) = match state {
+        QueuedState::Queued => (0, 0),
+        QueuedState::Sent(pid) => (1, pid.get()),
+        QueuedState::Released(pid) => (2, pid.get()),
+    };
+    out.put_u8(tag);
+    out.put_u16(pid);
+    put_message(&mut out, &outbound.message);
+    out.to_vec()
+}
+
+pub fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError> {
+    let mut r = Reader(Bytes::copy_from_slice(data));
+    r.version()?;
+    let qos = QoS::from_u8(r.u8()?).ok_or(RecordError::Truncated)?;
+    let retain = r.u8()? != 0;
+    let count = r.u16()?;
+    let subscription_ids = (0..count).map(|_| r.u32()).collect::<Result<_, _>>()?;
+    let tag = r.u8()?;
+    let pid = Pid::new(r.u16()?);
+    let state = match (tag, pid) {
+        (1, Some(pid)) => QueuedState::Sent(pid),
+        (2, Some(pid)) => QueuedState::Released(pid),
+        _ => QueuedState::Queued,
+    };
+    let message = read_message(&mut r)?;
+    Ok(Queued {
+        outbound: Outbound {
+            message: Arc::new(message),
+            qos,
+            retain,
+            subscription_ids,
+            seq: Some(seq),
+        },
+        state,
+    })
+}
+
+/// One subscription of a persistent session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubscription {
+    pub filter: ByteString,
+    pub options: SubscriptionOptions,
+    pub id: Option<u32>,
+}
+
+/// What survives of a persistent session besides its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub protocol: Protocol,
+    pub expiry_interval: u32,
+    /// When the client went away (Unix ms); 0 while connected.
+    pub disconnected_at: u64,
+    pub subscriptions: Vec<StoredSubscription>,
+    /// Incoming QoS 2 packet ids received and PUBREC'd, awaiting PUBREL.
+    pub incoming_qos2: Vec<Pid>,
+}
+
+fn options_byte(o: &SubscriptionOptions) -> u8 {
+    (o.qos as u8)
+        | (u8::from(o.no_local) << 2)
+        | (u8::from(o.retain_as_published) << 3)
+        | ((o.retain_handling as u8) << 4)
+}
+
+fn options_from(byte: u8) -> SubscriptionOptions {
+    SubscriptionOptions {
+        qos: QoS::from_u8(byte & 3).unwrap_or(QoS::AtMostOnce),
+        no_local: byte & 4 != 0,
+        retain_as_published: byte & 8 != 0,
+        retain_handling: match (byte >> 4) & 3 {
+            1 => RetainHandling::SendIfNew,
+            2 => RetainHandling::DoNotSend,
+            _ => RetainHandling::SendAtSubscribe,
+        },
+    }
+}
+
+pub fn encode_session(record: &SessionRecord) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    out.put_u8(RECORD_VERSION);
+    out.put_u8(record.protocol.level());
+    out.put_u32(record.expiry_interval);
+    out.put_u64(record.disconnected_at);
+    out.put_u32(record.subscriptions.len() as u32);
+    for sub in &record.subscriptions {
+        put_bytes(&mut out, sub.filter.as_bytes());
+        out.put_u8(options_byte(&sub.options));
+        out.put_u32(sub.id.unwrap_or(0));
+    }
+    out.put_u16(record.incoming_qos2.len() as u16);
+    for pid in &record.incoming_qos2 {
+        out.put_u16(pid.get());
+    }
+    out.to_vec()
+}
+
+pub fn decode_session(data: &[u8]) -> Result<SessionRecord, RecordError> {
+    let mut r = Reader(Bytes::copy_from_slice(data));
+    r.version()?;
+    let protocol = match r.u8()? {
+        3 => Protocol::V31,
+        5 => Protocol::V5,
+        _ => Protocol::V311,
+    };
+    let expiry_interval = r.u32()?;
+    let disconnected_at = r.u64()?;
+    let count = r.u32()?;
+    let mut subscriptions = Vec::new();
+    for _ in 0..count {
+        let filter = r.string()?;
+        let options = options_from(r.u8()?);
+        let id = r.u32()?;
+        subscriptions.push(StoredSubscription {
+            filter,
+            options,
+            id: (id != 0).then_some(id),
+        });
+    }
+    let count = r.u16()?;
+    let incoming_qos2 = (0..count)
+        .filter_map(|_| r.u16().ok().and_then(Pid::new))
+        .collect();
+    Ok(SessionRecord {
+        protocol,
+        expiry_interval,
+        disconnected_at,
+        subscriptions,
+        incoming_qos2,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtt::Properties;
+
+    fn message() -> Message {
+        Message {
+            topic: "a/b".into(),
+            payload: Bytes::from_static(b"payload"),
+            qos: QoS::ExactlyOnce,
+            retain: true,
+            properties: Properties {
+                content_type: Some("text/plain".into()),
+                user_properties: vec![("k".into(), "v".into())],
+                ..Properties::default()
+            },
+            origin: Arc::from("publisher"),
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn retained_record_round_trips() {
+        assert_eq!(
+            decode_retained(&encode_retained(&message())).unwrap(),
+            message()
+        );
+    }
+
+    #[test]
+    fn queued_record_round_trips_with_its_state() {
+        let outbound = Outbound {
+            message: Arc::new(message()),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: vec![3, 9],
+            seq: Some(42),
+        };
+        let state = QueuedState::Released(Pid::new(7).unwrap());
+        let back = decode_queued(&encode_queued(&outbound, state), 42).unwrap();
+        assert_eq!(back.state, state);
+        assert_eq!(*back.outbound.message, message());
+        assert_eq!(back.outbound.subscription_ids, [3, 9]);
+        assert_eq!(back.outbound.seq, Some(42));
+    }
+
+    #[test]
+    fn session_record_round_trips() {
+        let record = SessionRecord {
+            protocol: Protocol::V5,
+            expiry_interval: 3600,
+            disconnected_at: 1_700_000_000_000,
+            subscriptions: vec![StoredSubscription {
+                filter: "devices/#".into(),
+                options: SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    no_local: true,
+                    retain_as_published: true,
+                    retain_handling: RetainHandling::DoNotSend,
+                },
+                id: Some(5),
+            }],
+            incoming_qos2: vec![Pid::new(12).unwrap()],
+        };
+        assert_eq!(decode_session(&encode_session(&record)).unwrap(), record);
+    }
+
+    #[test]
+    fn a_record_from_a_newer_broker_is_refused() {
+        let mut data = encode_retained(&message());
+        data[0] = RECORD_VERSION + 1;
+        assert_eq!(
+            decode_retained(&data),
+            Err(RecordError::NewerVersion(RECORD_VERSION + 1))
+        );
+    }
+
+    #[test]
+    fn expiry_survives_as_wall_clock_time() {
+        let mut m = message();
+        m.expires_at = Some(Instant::now() + Duration::from_secs(100));
+        let back = decode_retained(&encode_retained(&m)).unwrap();
+        let left = back.remaining_secs(Instant::now()).unwrap();
+        assert!((99..=100).contains(&left), "{left}");
+    }
+}

@@ -1,0 +1,195 @@
+//! The redb side: opening and checking the file, loading it, and the writer
+//! thread that group-commits batches.
+
+use std::{collections::HashMap, path::Path, sync::mpsc, sync::Arc, time::Duration, time::Instant};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::{
+    decode_queued, decode_retained, decode_session, Batch, Loaded, LoadedSession, Op, RecordError,
+    StoreError,
+};
+
+/// The file's format; a file with a higher one is refused.
+pub const FORMAT: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
+
+fn open_error(path: &Path, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Open {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    }
+}
+
+fn bad_record(path: &Path, what: String, source: RecordError) -> StoreError {
+    match source {
+        RecordError::NewerVersion(found) => StoreError::NewerFormat {
+            path: path.to_path_buf(),
+            found: u64::from(found),
+            supported: FORMAT,
+        },
+        source => StoreError::BadRecord {
+            path: path.to_path_buf(),
+            what,
+            source,
+        },
+    }
+}
+
+/// Open the file, check its format, create missing tables, and load it all.
+/// Returns the highest queue position in use.
+pub fn open(path: &Path) -> Result<(Database, Loaded, u64), StoreError> {
+    let db = Database::create(path).map_err(|e| open_error(path, e))?;
+    {
+        let txn = db.begin_write().map_err(|e| open_error(path, e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| open_error(path, e))?;
+            let found = meta
+                .get("format")
+                .map_err(|e| open_error(path, e))?
+                .map(|v| v.value());
+            match found {
+                Some(found) if found > FORMAT => {
+                    return Err(StoreError::NewerFormat {
+                        path: path.to_path_buf(),
+                        found,
+                        supported: FORMAT,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("format", FORMAT)
+                        .map_err(|e| open_error(path, e))?;
+                }
+            }
+            txn.open_table(RETAINED).map_err(|e| open_error(path, e))?;
+            txn.open_table(SESSIONS).map_err(|e| open_error(path, e))?;
+            txn.open_table(QUEUE).map_err(|e| open_error(path, e))?;
+        }
+        txn.commit().map_err(|e| open_error(path, e))?;
+    }
+    let (loaded, max_seq) = load(&db, path)?;
+    Ok((db, loaded, max_seq))
+}
+
+fn load(db: &Database, path: &Path) -> Result<(Loaded, u64), StoreError> {
+    let txn = db.begin_read().map_err(|e| open_error(path, e))?;
+    let mut loaded = Loaded::default();
+    let retained = txn.open_table(RETAINED).map_err(|e| open_error(path, e))?;
+    for entry in retained.iter().map_err(|e| open_error(path, e))? {
+        let (topic, value) = entry.map_err(|e| open_error(path, e))?;
+        let message = decode_retained(value.value())
+            .map_err(|e| bad_record(path, format!("retained {:?}", topic.value()), e))?;
+        loaded.retained.push(message);
+    }
+    let sessions = txn.open_table(SESSIONS).map_err(|e| open_error(path, e))?;
+    let mut by_client: HashMap<Arc<str>, usize> = HashMap::new();
+    for entry in sessions.iter().map_err(|e| open_error(path, e))? {
+        let (client, value) = entry.map_err(|e| open_error(path, e))?;
+        let client: Arc<str> = Arc::from(client.value());
+        let record = decode_session(value.value())
+            .map_err(|e| bad_record(path, format!("session {client:?}"), e))?;
+        by_client.insert(client.clone(), loaded.sessions.len());
+        loaded.sessions.push(LoadedSession {
+            client,
+            record,
+            queue: Vec::new(),
+        });
+    }
+    let queue = txn.open_table(QUEUE).map_err(|e| open_error(path, e))?;
+    let mut max_seq = 0;
+    for entry in queue.iter().map_err(|e| open_error(path, e))? {
+        let (key, value) = entry.map_err(|e| open_error(path, e))?;
+        let (client, seq) = key.value();
+        max_seq = max_seq.max(seq);
+        // Keys sort by (client, seq): each session's queue comes out in order.
+        if let Some(&i) = by_client.get(client) {
+            let queued = decode_queued(value.value(), seq)
+                .map_err(|e| bad_record(path, format!("queued message {seq} of {client:?}"), e))?;
+            loaded.sessions[i].queue.push(queued);
+        }
+    }
+    Ok((loaded, max_seq))
+}
+
+/// The writer thread: one transaction per round of batches.
+pub fn run(db: Database, rx: mpsc::Receiver<Batch>, window: Option<Duration>) {
+    while let Ok(first) = rx.recv() {
+        let mut batches = vec![first];
+        if let Some(window) = window {
+            let deadline = Instant::now() + window;
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                match rx.recv_timeout(left) {
+                    Ok(batch) => batches.push(batch),
+                    Err(_) => break,
+                }
+            }
+        }
+        batches.extend(rx.try_iter());
+        match commit(&db, &batches) {
+            Ok(()) => {
+                for batch in batches {
+                    if let Some(done) = batch.done {
+                        let _ = done.send(());
+                    }
+                }
+            }
+            // Dropping the `done` senders tells every waiter the commit failed.
+            Err(err) => tracing::error!(%err, "store commit failed; acknowledgements withheld"),
+        }
+    }
+}
+
+fn commit(db: &Database, batches: &[Batch]) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    for batch in batches {
+        for op in &batch.ops {
+            apply(&txn, op)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn apply(txn: &WriteTransaction, op: &Op) -> Result<(), redb::Error> {
+    match op {
+        Op::PutRetained { topic, record } => {
+            txn.open_table(RETAINED)?
+                .insert(&**topic, record.as_slice())?;
+        }
+        Op::DeleteRetained { topic } => {
+            txn.open_table(RETAINED)?.remove(&**topic)?;
+        }
+        Op::PutSession { client, record } => {
+            txn.open_table(SESSIONS)?
+                .insert(&**client, record.as_slice())?;
+        }
+        Op::DeleteSession { client } => {
+            txn.open_table(SESSIONS)?.remove(&**client)?;
+            let mut queue = txn.open_table(QUEUE)?;
+            let seqs: Vec<u64> = queue
+                .range((&**client, 0)..=(&**client, u64::MAX))?
+                .map(|entry| entry.map(|(key, _)| key.value().1))
+                .collect::<Result<_, _>>()?;
+            for seq in seqs {
+                queue.remove((&**client, seq))?;
+            }
+        }
+        Op::PutQueued {
+            client,
+            seq,
+            record,
+        } => {
+            txn.open_table(QUEUE)?
+                .insert((&**client, *seq), record.as_slice())?;
+        }
+        Op::DeleteQueued { client, seq } => {
+            txn.open_table(QUEUE)?.remove((&**client, *seq))?;
+        }
+    }
+    Ok(())
+}
