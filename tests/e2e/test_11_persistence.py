@@ -195,3 +195,25 @@ def test_a_corrupt_store_stops_the_broker_with_the_file_named(request):
     assert out.returncode != 0
     assert str(data / "kite.redb") in out.stderr, out.stderr
     assert (data / "kite.redb").read_bytes() == b"this is not a database" * 100, "data was changed"
+
+
+def test_store_file_shrinks_back_after_data_is_deleted(request):
+    import os
+    broker = Broker(f"kite-server-{request.node.name}-1")
+    pub = Client(broker.tcp_port, "bulk")
+    blob = os.urandom(10_000)
+    for n in range(1500):
+        pub.publish(f"bulk/{n}", blob, qos=1, retain=True)
+    db = os.path.join(broker.data_dir, "kite.redb")
+    full = os.path.getsize(db)
+    for n in range(1500):
+        pub.publish(f"bulk/{n}", b"", qos=1, retain=True)
+    pub.close()
+    assert broker.stop() == 0
+    broker = restart(broker, f"kite-server-{request.node.name}-2")
+    try:
+        assert full > 15_000_000, full
+        emptied = os.path.getsize(db)
+        assert emptied < full / 3, f"{full} bytes with data, {emptied} after deleting it all"
+    finally:
+        broker.stop()

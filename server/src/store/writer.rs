@@ -43,7 +43,7 @@ fn bad_record(path: &Path, what: String, source: RecordError) -> StoreError {
 /// Open the file, check its format, create missing tables, and load it all.
 /// Returns the highest queue position in use.
 pub fn open(path: &Path) -> Result<(Database, Loaded, u64), StoreError> {
-    let db = Database::create(path).map_err(|e| open_error(path, e))?;
+    let mut db = Database::create(path).map_err(|e| open_error(path, e))?;
     {
         let txn = db.begin_write().map_err(|e| open_error(path, e))?;
         {
@@ -73,7 +73,17 @@ pub fn open(path: &Path) -> Result<(Database, Loaded, u64), StoreError> {
         txn.commit().map_err(|e| open_error(path, e))?;
     }
     let (loaded, max_seq) = load(&db, path)?;
+    // Give back the pages of what was deleted since the last start, so the
+    // file stays proportional to live data.
+    let before = file_len(path);
+    let started = Instant::now();
+    db.compact().map_err(|e| open_error(path, e))?;
+    tracing::debug!(before, after = file_len(path), "store compacted in {:?}", started.elapsed());
     Ok((db, loaded, max_seq))
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 fn load(db: &Database, path: &Path) -> Result<(Loaded, u64), StoreError> {
