@@ -1,0 +1,364 @@
+//! The alarm engine as a state machine with no I/O: messages in,
+//! publications out. It keeps the rules, the active alarms, which devices
+//! are offline since when, the Home Assistant entities it learned from
+//! discovery, and a bounded history of alarm events.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use kite_convention::{
+    discovery::{self, Discovery, DiscoveryTopic, Entity, EntityState},
+    status::Status,
+    telemetry::{self, Telemetry},
+    topics::{DeviceTopic, TopicKind},
+};
+use serde::{Deserialize, Serialize};
+
+use super::rule::{Condition, Rule, RuleError, Severity};
+
+/// Topics of the alarm engine (a contract, see the README).
+pub const RULES_PREFIX: &str = "$kite/alarms/rules/";
+pub const ACTIVE_PREFIX: &str = "$kite/alarms/active/";
+pub const ACK_PREFIX: &str = "$kite/alarms/ack/";
+pub const EVENTS_TOPIC: &str = "$kite/alarms/events";
+pub const ERRORS_TOPIC: &str = "$kite/alarms/errors";
+pub const HISTORY_TOPIC: &str = "$kite/alarms/history";
+
+/// Alarm events kept in the history.
+pub const HISTORY_LEN: usize = 200;
+
+/// A message the engine wants published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+/// An active alarm, as retained at `$kite/alarms/active/<device>/<rule-id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Active {
+    pub device: String,
+    pub rule: String,
+    /// Unix milliseconds.
+    pub raised_at: u64,
+    /// The value that raised it (none for `offline_for`).
+    pub value: Option<f64>,
+    pub severity: Severity,
+    pub message: String,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<u64>,
+}
+
+/// One raise, clear or acknowledgement, as published on `$kite/alarms/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmEvent {
+    /// `raised`, `cleared` or `acknowledged`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub device: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    pub value: Option<f64>,
+    /// Unix milliseconds.
+    pub at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// The engine.
+#[derive(Debug, Default)]
+pub struct Engine {
+    rules: BTreeMap<String, Rule>,
+    /// Rule ids by measurement, so a reading checks only its own rules.
+    by_measurement: HashMap<String, Vec<String>>,
+    active: BTreeMap<(String, String), Active>,
+    offline_since: HashMap<String, u64>,
+    /// Home Assistant entities by state topic and by availability topic.
+    ha_state: HashMap<String, Vec<Entity>>,
+    ha_availability: HashMap<String, Vec<Entity>>,
+    /// The state/availability topics each discovery config added, to undo on removal.
+    ha_configs: HashMap<String, Vec<Entity>>,
+    history: VecDeque<AlarmEvent>,
+}
+
+impl Engine {
+    /// Number of rules.
+    pub fn rules(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Active alarms.
+    pub fn active(&self) -> impl Iterator<Item = &Active> {
+        self.active.values()
+    }
+
+    /// True when a message on `topic` may concern the engine.
+    pub fn wants(&self, topic: &str) -> bool {
+        topic.starts_with("devices/")
+            || topic.starts_with("homeassistant/")
+            || self.ha_state.contains_key(topic)
+            || self.ha_availability.contains_key(topic)
+    }
+
+    /// Create, replace (payload) or delete (empty payload) rule `id`.
+    pub fn set_rule(&mut self, id: &str, payload: &[u8], now: u64) -> Result<Vec<Publication>, RuleError> {
+        if id.is_empty() || id.contains(['/', '+', '#']) {
+            return Err(RuleError::BadId(id.into()));
+        }
+        let mut out = Vec::new();
+        if payload.is_empty() {
+            self.rules.remove(id);
+            // Its alarms go with it.
+            let keys: Vec<_> = self.active.keys().filter(|(_, r)| r == id).cloned().collect();
+            for key in keys {
+                self.clear(&key, None, now, &mut out);
+            }
+        } else {
+            let rule = Rule::parse(payload)?;
+            self.rules.insert(id.into(), rule);
+        }
+        self.reindex();
+        Ok(out)
+    }
+
+    fn reindex(&mut self) {
+        self.by_measurement.clear();
+        for (id, rule) in &self.rules {
+            if let Some(m) = &rule.measurement {
+                self.by_measurement.entry(m.clone()).or_default().push(id.clone());
+            }
+        }
+    }
+
+    /// Bring back an active alarm or the history from the retained store.
+    pub fn restore(&mut self, topic: &str, payload: &[u8]) {
+        if topic == HISTORY_TOPIC {
+            if let Ok(events) = serde_json::from_slice::<Vec<AlarmEvent>>(payload) {
+                self.history = events.into();
+            }
+        } else if topic.starts_with(ACTIVE_PREFIX) {
+            if let Ok(active) = serde_json::from_slice::<Active>(payload) {
+                self.active.insert((active.device.clone(), active.rule.clone()), active);
+            }
+        }
+    }
+
+    /// Acknowledge the active alarm `rule` of `device`.
+    pub fn acknowledge(&mut self, device: &str, rule: &str, by: &str, now: u64) -> Vec<Publication> {
+        let mut out = Vec::new();
+        let Some(active) = self.active.get_mut(&(device.to_string(), rule.to_string())) else {
+            return out;
+        };
+        active.acknowledged_by = Some(by.to_string());
+        active.acknowledged_at = Some(now);
+        let active = active.clone();
+        out.push(active_publication(&active));
+        self.event("acknowledged", &active, now, Some(by.to_string()), &mut out);
+        out
+    }
+
+    /// A message was published: evaluate what it says about devices.
+    pub fn observe(&mut self, topic: &str, payload: &[u8], now: u64) -> Vec<Publication> {
+        let mut out = Vec::new();
+        if let Some(discovery_topic) = DiscoveryTopic::parse(topic) {
+            self.learn_discovery(topic, &discovery_topic, payload);
+            return out;
+        }
+        if let Some(device_topic) = DeviceTopic::parse(topic) {
+            let device = device_topic.id.as_str();
+            match &device_topic.kind {
+                TopicKind::Telemetry => {
+                    if let Ok(telemetry) = Telemetry::parse(payload) {
+                        for (measurement, value) in telemetry.iter() {
+                            self.reading(device, measurement, value, now, &mut out);
+                        }
+                    }
+                }
+                TopicKind::Measurement(measurement) => {
+                    if let Ok(value) = telemetry::parse_number(payload) {
+                        self.reading(device, measurement, value, now, &mut out);
+                    }
+                }
+                TopicKind::Status => {
+                    if let Ok(status) = Status::parse(payload) {
+                        self.availability(device, status == Status::Online, now, &mut out);
+                    }
+                }
+                TopicKind::Events | TopicKind::Meta => {}
+            }
+        }
+        if let Some(entities) = self.ha_state.get(topic).cloned() {
+            for entity in entities {
+                if let Ok(EntityState::Number(value)) = entity.state(payload) {
+                    self.reading(entity.device_key(), entity.measurement(), value, now, &mut out);
+                }
+            }
+        }
+        if let Some(entities) = self.ha_availability.get(topic).cloned() {
+            for entity in entities {
+                if let Some(online) = entity.availability(topic, payload) {
+                    self.availability(entity.device_key(), online, now, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Call every second or so: raises `offline_for` alarms that are due.
+    pub fn tick(&mut self, now: u64) -> Vec<Publication> {
+        let mut out = Vec::new();
+        let offline: Vec<(String, u64)> = self.offline_since.iter().map(|(d, s)| (d.clone(), *s)).collect();
+        for (device, since) in offline {
+            let due: Vec<(String, Rule)> = self
+                .rules
+                .iter()
+                .filter(|(_, r)| r.enabled && r.condition == Condition::OfflineFor && r.watches(&device))
+                .filter(|(_, r)| now.saturating_sub(since) as f64 >= r.threshold * 1000.0)
+                .map(|(id, r)| (id.clone(), r.clone()))
+                .collect();
+            for (id, rule) in due {
+                if !self.active.contains_key(&(device.clone(), id.clone())) {
+                    self.raise(&device, &id, &rule, None, now, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn reading(&mut self, device: &str, measurement: &str, value: f64, now: u64, out: &mut Vec<Publication>) {
+        let Some(ids) = self.by_measurement.get(measurement) else {
+            return;
+        };
+        for id in ids.clone() {
+            let rule = self.rules[&id].clone();
+            if !rule.enabled || !rule.watches(device) {
+                continue;
+            }
+            let key = (device.to_string(), id.clone());
+            if self.active.contains_key(&key) {
+                if rule.clears(value) {
+                    self.clear(&key, Some(value), now, out);
+                }
+            } else if rule.raises(value) {
+                self.raise(device, &id, &rule, Some(value), now, out);
+            }
+        }
+    }
+
+    fn availability(&mut self, device: &str, online: bool, now: u64, out: &mut Vec<Publication>) {
+        if online {
+            self.offline_since.remove(device);
+            let keys: Vec<_> = self
+                .active
+                .keys()
+                .filter(|(d, r)| d == device && self.rules.get(r).is_some_and(|r| r.condition == Condition::OfflineFor))
+                .cloned()
+                .collect();
+            for key in keys {
+                self.clear(&key, None, now, out);
+            }
+        } else {
+            self.offline_since.entry(device.to_string()).or_insert(now);
+        }
+    }
+
+    fn raise(&mut self, device: &str, id: &str, rule: &Rule, value: Option<f64>, now: u64, out: &mut Vec<Publication>) {
+        let active = Active {
+            device: device.into(),
+            rule: id.into(),
+            raised_at: now,
+            value,
+            severity: rule.severity,
+            message: rule.describe(),
+            acknowledged_by: None,
+            acknowledged_at: None,
+        };
+        out.push(active_publication(&active));
+        self.event("raised", &active, now, None, out);
+        self.active.insert((device.into(), id.into()), active);
+    }
+
+    fn clear(&mut self, key: &(String, String), value: Option<f64>, now: u64, out: &mut Vec<Publication>) {
+        let Some(mut active) = self.active.remove(key) else {
+            return;
+        };
+        out.push(Publication {
+            topic: active_topic(&active.device, &active.rule),
+            payload: Vec::new(),
+            retain: true,
+        });
+        active.value = value.or(active.value);
+        self.event("cleared", &active, now, None, out);
+    }
+
+    fn event(&mut self, kind: &str, active: &Active, now: u64, by: Option<String>, out: &mut Vec<Publication>) {
+        let event = AlarmEvent {
+            kind: kind.into(),
+            device: active.device.clone(),
+            rule: active.rule.clone(),
+            severity: active.severity,
+            message: active.message.clone(),
+            value: active.value,
+            at: now,
+            by,
+        };
+        out.push(Publication {
+            topic: EVENTS_TOPIC.into(),
+            payload: serde_json::to_vec(&event).expect("events serialize"),
+            retain: false,
+        });
+        self.history.push_back(event);
+        while self.history.len() > HISTORY_LEN {
+            self.history.pop_front();
+        }
+        out.push(Publication {
+            topic: HISTORY_TOPIC.into(),
+            payload: serde_json::to_vec(&self.history).expect("history serializes"),
+            retain: true,
+        });
+    }
+
+    fn learn_discovery(&mut self, config_topic: &str, topic: &DiscoveryTopic, payload: &[u8]) {
+        if let Some(old) = self.ha_configs.remove(config_topic) {
+            for entity in old {
+                for map in [&mut self.ha_state, &mut self.ha_availability] {
+                    for list in map.values_mut() {
+                        list.retain(|e| e.object_id != entity.object_id || e.node_id != entity.node_id);
+                    }
+                    map.retain(|_, list| !list.is_empty());
+                }
+            }
+        }
+        let Ok(Discovery::Entities(entities)) = discovery::parse_config(topic, payload) else {
+            return;
+        };
+        for entity in &entities {
+            if let Some(state) = &entity.state_topic {
+                self.ha_state.entry(state.clone()).or_default().push(entity.clone());
+            }
+            for availability in &entity.availability {
+                self.ha_availability
+                    .entry(availability.topic.clone())
+                    .or_default()
+                    .push(entity.clone());
+            }
+        }
+        self.ha_configs.insert(config_topic.into(), entities);
+    }
+}
+
+fn active_topic(device: &str, rule: &str) -> String {
+    format!("{ACTIVE_PREFIX}{device}/{rule}")
+}
+
+fn active_publication(active: &Active) -> Publication {
+    Publication {
+        topic: active_topic(&active.device, &active.rule),
+        payload: serde_json::to_vec(active).expect("alarms serialize"),
+        retain: true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

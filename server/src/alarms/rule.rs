@@ -1,0 +1,237 @@
+//! Alarm rules: the JSON form (a contract), validation, and the threshold
+//! test with hysteresis.
+
+use serde::{Deserialize, Serialize};
+
+/// What a rule compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Condition {
+    #[serde(rename = "<")]
+    Below,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = ">")]
+    Above,
+    #[serde(rename = ">=")]
+    AtLeast,
+    #[serde(rename = "==")]
+    Equal,
+    /// The device has been offline for `threshold` seconds.
+    #[serde(rename = "offline_for")]
+    OfflineFor,
+}
+
+/// How bad an alarm is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    #[default]
+    Warning,
+    Critical,
+}
+
+/// One rule as published to `$kite/alarms/rules/<rule-id>`:
+/// `{"device":"*","measurement":"battery","condition":"<","threshold":20,
+///   "hysteresis":5,"severity":"warning","message":"battery low"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// A device id or a glob (`*` any run of characters, `?` one).
+    #[serde(default = "any_device")]
+    pub device: String,
+    /// The measurement; not used by `offline_for`.
+    #[serde(default)]
+    pub measurement: Option<String>,
+    pub condition: Condition,
+    pub threshold: f64,
+    #[serde(default)]
+    pub hysteresis: f64,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// A disabled rule is kept but never raises.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn any_device() -> String {
+    "*".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Why a rule was refused.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum RuleError {
+    #[error("invalid rule JSON: {0}")]
+    Json(String),
+    #[error("a rule id is one topic level without wildcards, got {0:?}")]
+    BadId(String),
+    #[error("condition {0} needs a measurement")]
+    MissingMeasurement(&'static str),
+    #[error("threshold must be a finite number")]
+    BadThreshold,
+    #[error("hysteresis must be a finite number of zero or more")]
+    BadHysteresis,
+    #[error("offline_for needs a threshold of at least 1 second")]
+    BadOfflineFor,
+    #[error("device pattern must not be empty or contain '/', '+' or '#'")]
+    BadDevice,
+}
+
+impl Rule {
+    /// Parse and check a rule payload.
+    pub fn parse(payload: &[u8]) -> Result<Rule, RuleError> {
+        let rule: Rule =
+            serde_json::from_slice(payload).map_err(|e| RuleError::Json(e.to_string()))?;
+        rule.validate()?;
+        Ok(rule)
+    }
+
+    fn validate(&self) -> Result<(), RuleError> {
+        if self.device.is_empty() || self.device.contains(['/', '+', '#']) {
+            return Err(RuleError::BadDevice);
+        }
+        if !self.threshold.is_finite() {
+            return Err(RuleError::BadThreshold);
+        }
+        if !self.hysteresis.is_finite() || self.hysteresis < 0.0 {
+            return Err(RuleError::BadHysteresis);
+        }
+        match self.condition {
+            Condition::OfflineFor if self.threshold < 1.0 => Err(RuleError::BadOfflineFor),
+            Condition::OfflineFor => Ok(()),
+            c if self.measurement.as_deref().is_none_or(str::is_empty) => {
+                Err(RuleError::MissingMeasurement(c.symbol()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// True when `device` is one this rule watches.
+    pub fn watches(&self, device: &str) -> bool {
+        glob(self.device.as_bytes(), device.as_bytes())
+    }
+
+    /// True when `value` raises the alarm.
+    pub fn raises(&self, value: f64) -> bool {
+        let t = self.threshold;
+        match self.condition {
+            Condition::Below => value < t,
+            Condition::AtMost => value <= t,
+            Condition::Above => value > t,
+            Condition::AtLeast => value >= t,
+            Condition::Equal => value == t,
+            Condition::OfflineFor => false,
+        }
+    }
+
+    /// True when `value` is past the threshold by the hysteresis, so an
+    /// active alarm clears (between the two, it stays as it is).
+    pub fn clears(&self, value: f64) -> bool {
+        let (t, h) = (self.threshold, self.hysteresis);
+        match self.condition {
+            Condition::Below => value >= t + h,
+            Condition::AtMost => value > t + h,
+            Condition::Above => value <= t - h,
+            Condition::AtLeast => value < t - h,
+            Condition::Equal => (value - t).abs() > h,
+            Condition::OfflineFor => false,
+        }
+    }
+
+    /// The text of a raised alarm.
+    pub fn describe(&self) -> String {
+        if let Some(message) = &self.message {
+            return message.clone();
+        }
+        match self.condition {
+            Condition::OfflineFor => format!("offline for {} s", self.threshold),
+            c => format!(
+                "{} {} {}",
+                self.measurement.as_deref().unwrap_or("value"),
+                c.symbol(),
+                self.threshold
+            ),
+        }
+    }
+}
+
+impl Condition {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Condition::Below => "<",
+            Condition::AtMost => "<=",
+            Condition::Above => ">",
+            Condition::AtLeast => ">=",
+            Condition::Equal => "==",
+            Condition::OfflineFor => "offline_for",
+        }
+    }
+}
+
+/// Shell-style glob: `*` any run, `?` any one character.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(json: &str) -> Result<Rule, RuleError> {
+        Rule::parse(json.as_bytes())
+    }
+
+    #[test]
+    fn the_contract_example_parses() {
+        let r = rule(r#"{"device":"*","measurement":"battery","condition":"<","threshold":20,"hysteresis":5,"severity":"warning","message":"battery low"}"#).unwrap();
+        assert_eq!(r.condition, Condition::Below);
+        assert_eq!((r.threshold, r.hysteresis), (20.0, 5.0));
+        assert!(r.watches("sim-1"));
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_a_reason() {
+        let cases = [
+            ("not json", "invalid rule JSON"),
+            (r#"{"condition":"<","threshold":1,"measurement":"t","colour":"red"}"#, "unknown field"),
+            (r#"{"condition":"<>","threshold":1,"measurement":"t"}"#, "unknown variant"),
+            (r#"{"condition":"<","threshold":1}"#, "needs a measurement"),
+            (r#"{"condition":"offline_for","threshold":0}"#, "at least 1 second"),
+            (r#"{"condition":">","threshold":1,"measurement":"t","hysteresis":-1}"#, "hysteresis"),
+            (r#"{"device":"a/b","condition":">","threshold":1,"measurement":"t"}"#, "device pattern"),
+        ];
+        for (json, why) in cases {
+            let err = rule(json).unwrap_err().to_string();
+            assert!(err.contains(why), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn hysteresis_keeps_an_alarm_until_the_value_is_past_it() {
+        let r = rule(r#"{"measurement":"battery","condition":"<","threshold":20,"hysteresis":5}"#).unwrap();
+        assert!(r.raises(19.0) && !r.raises(20.0));
+        assert!(!r.clears(20.0) && !r.clears(24.9));
+        assert!(r.clears(25.0));
+        let hot = rule(r#"{"measurement":"t","condition":">=","threshold":30,"hysteresis":2}"#).unwrap();
+        assert!(hot.raises(30.0) && !hot.clears(28.5) && hot.clears(27.9));
+    }
+
+    #[test]
+    fn device_globs() {
+        let r = rule(r#"{"device":"sim-?","measurement":"t","condition":">","threshold":1}"#).unwrap();
+        assert!(r.watches("sim-1") && !r.watches("sim-10") && !r.watches("other"));
+        let r = rule(r#"{"device":"kitchen-*","measurement":"t","condition":">","threshold":1}"#).unwrap();
+        assert!(r.watches("kitchen-") && r.watches("kitchen-fridge") && !r.watches("hall"));
+    }
+}
