@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup dashboard dashboard-dev build run test test-native test-e2e lint fmt clean
+.PHONY: help setup dashboard dashboard-dev build run test test-native test-e2e lint fmt clean fuzz bench
 
 help:
 	@echo "make run    - set up, build, start broker + dashboard + devices (Ctrl-C stops all)"
@@ -41,3 +41,21 @@ fmt:
 clean:
 	cargo clean
 	rm -rf dist
+
+# Fuzz the codec (mqtt/fuzz, cargo-fuzz + libFuzzer, nightly toolchain): each
+# target runs FUZZ_SECONDS; findings land in mqtt/fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := decode_v31 decode_v311 decode_v5 topic
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cd mqtt && cargo +nightly fuzz build
+	cd mqtt && status=0; for target in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$target for $(FUZZ_SECONDS) s"; \
+		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || status=1; \
+	done; exit $$status
+
+# Codec benchmarks (criterion): mqtt/benches/codec.rs.
+bench:
+	cargo bench -p kite-mqtt

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TCP=${KITE_TCP:-127.0.0.1:1883}
 HTTP=${KITE_HTTP:-127.0.0.1:8080}
-DEVICES=${KITE_DEVICES:-5}
+DEVICES=${KITE_DEVICES:-12}
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -20,7 +20,7 @@ for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/${TCP%:*}/${TCP##*:}") 2>/dev/null && break
   sleep 0.1
 done
-target/release/kite-devices --broker "$TCP" --count "$DEVICES" &
+target/release/kite-devices --broker "$TCP" --count "$DEVICES" --ha-share 0.25 &
 pids+=($!)
 echo
 echo "Dashboard: http://$HTTP/"

@@ -1,17 +1,36 @@
 //! # kite-devices: a simulated device fleet
 //!
-//! Each device is its own MQTT connection over TCP, driven by the shared
-//! sans-I/O client session of `kite-mqtt`.
+//! Each device is its own MQTT connection (TCP, or WebSocket with `--ws`),
+//! driven by the shared sans-I/O client session of `kite-mqtt`, and speaks
+//! either the Kite device convention or Home Assistant MQTT discovery, both
+//! written through `kite-convention` so the dashboard reads exactly what is
+//! sent. A thousand devices run as tasks on one tokio runtime.
 //!
 //! # Layout
-//! - [`sim`]: pure signal models (temperature, battery, signal strength) from a seeded generator.
-//! - [`device`]: one device's connection loop: connect with an `offline` will,
-//!   publish `online` retained, then telemetry every interval.
+//! - [`sim`]: pure signal models (temperature with a daily cycle, humidity,
+//!   a draining battery, fading signal) from a seeded generator.
+//! - [`spec`]: what a device is: kind, convention, place, knobs.
+//! - [`model`]: one device's behaviour as a pure state machine: the messages
+//!   of its announce, of every step (readings, events, a dropped link) and
+//!   of its goodbye. Fixed seed, fixed sequence.
+//! - [`homeassistant`]: the discovery configs and state messages of devices
+//!   that use Home Assistant discovery instead of the Kite convention.
+//! - [`transport`]: the byte pipe, TCP or WebSocket.
+//! - [`device`]: one device's connection loop on a `ClientSession`.
+//! - [`fleet`]: generating `--count` devices and running them all.
+//! - [`scenario`]: a fleet by hand from a TOML file.
 //!
-//! # Topics (the device convention)
-//! - `devices/<id>/status`: `online` / `offline`, retained; `offline` is the last will.
-//! - `devices/<id>/telemetry`: a JSON object of measurements, e.g. `{"temperature":21.4,"battery":87,"signal":-61}`.
-//! - `devices/<id>/<measurement>`: each measurement alone as a bare number.
+//! # Topics
+//! The Kite convention (`devices/<id>/status`, `telemetry`, `<measurement>`,
+//! `events`, `meta`) is documented in `docs/devices.md`; Home Assistant
+//! devices publish configs under `homeassistant/` and their state under
+//! `kite-ha/<id>/`.
 
 pub mod device;
+pub mod fleet;
+pub mod homeassistant;
+pub mod model;
+pub mod scenario;
 pub mod sim;
+pub mod spec;
+pub mod transport;

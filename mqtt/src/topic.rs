@@ -137,7 +137,9 @@ pub struct SharedFilter<'a> {
 /// ```
 pub fn parse_shared(filter: &str) -> Option<Result<SharedFilter<'_>, TopicError>> {
     let rest = filter.strip_prefix(SHARE_PREFIX)?;
-    Some(split_shared(rest))
+    // The whole filter, share name included, is one string field: no U+0000
+    // in the share name either, and the 65,535-byte limit is for all of it.
+    Some(check_common(filter).and_then(|()| split_shared(rest)))
 }
 
 fn split_shared(rest: &str) -> Result<SharedFilter<'_>, TopicError> {
@@ -217,6 +219,9 @@ mod tests {
             ("$share/g+/a", Err(InvalidShareName)),
             ("$share/#/a", Err(InvalidShareName)),
             ("$share/g/a/#/b", Err(MisplacedMultiLevelWildcard)),
+            // Found by the `topic` fuzz target: U+0000 in the share name.
+            ("$share/A\0\0\0\0\0\n/$e/]e/", Err(NullCharacter)),
+            ("$share/g\0/a", Err(NullCharacter)),
             // Not a shared filter: no slash after "$share".
             ("$share", Ok(())),
             ("$shared/a", Ok(())),
@@ -302,5 +307,12 @@ mod tests {
             parse_shared("$share//x"),
             Some(Err(TopicError::InvalidShareName))
         );
+        assert_eq!(
+            parse_shared("$share/g\0/x"),
+            Some(Err(TopicError::NullCharacter))
+        );
+        let long = format!("$share/{}/x", "g".repeat(65_535));
+        assert_eq!(parse_shared(&long), Some(Err(TopicError::TooLong)));
+        assert_eq!(validate_topic_filter(&long), Err(TopicError::TooLong));
     }
 }

@@ -15,6 +15,7 @@ use mqtt::QoS;
 use tokio::sync::{mpsc, watch};
 
 use crate::{
+    alarms::Alarms,
     config::Config,
     http, listener,
     message::{Message, Outbound},
@@ -22,7 +23,7 @@ use crate::{
     retained::{MemoryRetained, RetainedStore},
     router::Router,
     router::{Subscriber, Subscription},
-    session::{ServerLimits, Session, StoreEvent},
+    session::{Session, StoreEvent},
     store::{self, LoadedSession, Op, QueuedState, Store, StoreError, Ticket},
     sys,
 };
@@ -38,6 +39,9 @@ pub enum BrokerError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A bad setting or file (password file, ACL, certificates).
+    #[error("{0}")]
+    Config(String),
     #[error("HTTP server failed: {0}")]
     Http(io::Error),
 }
@@ -69,6 +73,11 @@ pub struct Shared {
     pub started: Instant,
     pub registry: Registry,
     pub store: Store,
+    pub alarms: Alarms,
+    /// The password file and ACL in force (swapped on SIGHUP).
+    pub access: crate::auth::Access,
+    /// Connection slots and the limit counters.
+    pub limits: crate::limits::Limits,
     /// Flips to true when the broker shuts down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -80,6 +89,12 @@ impl Shared {
     /// message went to disk (retained, or QoS 1/2 for a persistent session).
     pub fn publish(&self, message: Message) -> Option<Ticket> {
         Stats::add(&self.stats.messages_received, 1);
+        if let Err(err) = self.alarms.check(&message.topic, &message.payload) {
+            // A bad alarm rule is neither routed nor stored.
+            tracing::info!(topic = %message.topic, %err, "alarm rule refused");
+            self.alarms.report(self, &message.topic, &err);
+            return None;
+        }
         self.publish_internal(message)
     }
 
@@ -105,10 +120,14 @@ impl Shared {
         let mut sends = Vec::new();
         for m in self.router.matches(&message.topic, &message.origin) {
             let Ok(permit) = m.subscriber.tx.clone().try_reserve_owned() else {
-                Stats::add(&self.stats.messages_dropped, 1);
-                tracing::debug!(client_id = %m.client_id, "queue full, message dropped");
+                crate::limits::note_drop(self, &m.client_id, &m.subscriber.budget, false);
                 continue;
             };
+            let size = crate::limits::queued_size(&message);
+            if !m.subscriber.budget.try_charge(size, self.config.max_queued_bytes) {
+                crate::limits::note_drop(self, &m.client_id, &m.subscriber.budget, true);
+                continue;
+            }
             let qos = message.qos.min(m.qos);
             let mut outbound = Outbound {
                 message: message.clone(),
@@ -135,6 +154,7 @@ impl Shared {
         for (permit, outbound) in sends {
             permit.send(outbound);
         }
+        self.alarms.observe(self, &message);
         ticket
     }
 }
@@ -233,7 +253,7 @@ fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
         let session = Session::restore(
             loaded.client.clone(),
             generation,
-            ServerLimits::default(),
+            crate::limits::server_limits(&shared.config),
             record,
             loaded.queue,
         );
@@ -247,6 +267,7 @@ fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
                 connection: generation,
                 tx: tx.clone(),
                 persistent: true,
+                budget: session.queue_budget.clone(),
             };
             shared.router.subscribe(
                 &loaded.client,
@@ -278,6 +299,8 @@ impl Broker {
     /// connections (v5 clients get DISCONNECT 0x8B).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let access = crate::auth::Access::load(&self.config).map_err(BrokerError::Config)?;
+        let tls = crate::tls::acceptor(&self.config).map_err(BrokerError::Config)?;
         let opened = Instant::now();
         let (store, loaded) = Store::open(&self.config.data_dir, self.config.durability)?;
         let retained = MemoryRetained::default();
@@ -292,8 +315,12 @@ impl Broker {
             started: Instant::now(),
             registry: Registry::default(),
             store,
+            access,
+            limits: crate::limits::Limits::default(),
+            alarms: Alarms::default(),
             shutdown: stop_rx,
         });
+        shared.alarms.restore(&loaded.retained);
         let sessions = loaded.sessions.len();
         restore_sessions(&shared, loaded.sessions);
         if let Some(path) = shared.store.path() {
@@ -325,8 +352,25 @@ impl Broker {
             "kite-server {} listening (MQTT over TCP; HTTP with WebSocket at /mqtt)",
             env!("CARGO_PKG_VERSION")
         );
+        let tls_task = match (tls, self.config.tls) {
+            (Some(acceptor), Some(addr)) => {
+                let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| {
+                    BrokerError::Bind {
+                        what: "MQTT over TLS",
+                        addr,
+                        source,
+                    }
+                })?;
+                tracing::info!(tls = %listener.local_addr().map_err(BrokerError::Http)?, "MQTT over TLS listening");
+                let accept = crate::tls::accept_mqtt(listener, acceptor, shared.clone());
+                Some(tokio::spawn(accept))
+            }
+            _ => None,
+        };
+        crate::auth::announce(&shared);
         let tcp_task = tokio::spawn(listener::accept_tcp(tcp, shared.clone()));
         let http_task = tokio::spawn(http::serve(web, shared.clone()));
+        tokio::spawn(Alarms::run_timers(shared.clone()));
         tokio::spawn(sys::publish_periodically(
             shared.clone(),
             std::time::Duration::from_secs(self.config.sys_interval),
@@ -334,6 +378,9 @@ impl Broker {
         shutdown.await;
         let _ = stop_tx.send(true);
         tcp_task.abort();
+        if let Some(task) = tls_task {
+            task.abort();
+        }
         let _ = http_task.await;
         Ok(())
     }

@@ -57,6 +57,69 @@ pub struct Config {
     /// Messages queued per client before further QoS 0 messages to it are dropped.
     #[arg(long, value_name = "COUNT", default_value_t = 1000)]
     pub max_queued_messages: usize,
+
+    /// A TOML file holding any of these settings under the flag's name with
+    /// `_` (`max_connections = 100`); flags given here win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Password file: `user:$argon2id$...` lines (`kite-server passwd FILE USER`
+    /// adds users). Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Allow clients without credentials. Unset: allowed only on listeners
+    /// bound to a loopback address.
+    #[arg(long, value_name = "BOOL")]
+    pub allow_anonymous: Option<bool>,
+
+    /// ACL file in Mosquitto's form (`user`, `topic read|write|readwrite|deny`,
+    /// `pattern` with %c and %u). Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub acl_file: Option<PathBuf>,
+
+    /// Address for MQTT over TLS (usually port 8883); needs --cert and --key.
+    #[arg(long, value_name = "ADDR")]
+    pub tls: Option<SocketAddr>,
+
+    /// Server certificate chain (PEM). Also turns the HTTP listener into HTTPS/WSS.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates are verified against.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Refuse TLS clients without a certificate signed by --client-ca.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    pub require_certificate: bool,
+
+    /// Use the common name of a verified client certificate as the user name
+    /// (no password needed).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value_t = false)]
+    pub use_identity_as_username: bool,
+
+    /// Network connections open at once (MQTT over TCP, TLS and WebSocket); 0: no limit.
+    #[arg(long, value_name = "COUNT", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// QoS 1/2 messages in flight per client in each direction: our outgoing
+    /// window, and the Receive Maximum we announce.
+    #[arg(long, value_name = "COUNT", default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_inflight: u16,
+
+    /// PUBLISH packets per second a client may send (bursts of one second);
+    /// 0: no limit. v5 QoS 1/2 over it: PUBACK/PUBREC 0x97; v5 QoS 0:
+    /// DISCONNECT 0x96; 3.1.1: the connection is throttled.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 0.0, value_parser = crate::limits::parse_rate)]
+    pub max_publish_rate: f64,
+
+    #[command(subcommand)]
+    pub command: Option<crate::auth::Command>,
 }
 
 /// How the store commits (see `--durability`).

@@ -16,7 +16,10 @@ use tokio::{
 };
 
 use crate::{
+    auth::Origin,
     broker::{Shared, Stats},
+    limits::Counters,
+    policy::ClientPolicy,
     message::{Message, Outbound},
     registry::Parked,
     router::{Subscriber, Subscription},
@@ -37,7 +40,7 @@ enum End {
 
 /// Serve one connection to its end. Never panics on client input: whatever
 /// the client sends, only this connection is affected.
-pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Shared>) {
+pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Shared>, origin: Origin) {
     let mut input = BytesMut::with_capacity(4096);
     let connect_timeout = Duration::from_secs(shared.config.connect_timeout);
     let connect = match timeout(
@@ -53,6 +56,7 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
             return;
         }
         Err(_) => {
+            Counters::add(&shared.limits.counters.connect_timeouts);
             tracing::info!(%peer, transport = transport.kind(), "no CONNECT within {connect_timeout:?}; closed");
             transport.close().await;
             return;
@@ -61,6 +65,9 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
     let mut connect = connect;
     let protocol = connect.protocol;
     let max_keep_alive = shared.config.max_keepalive;
+    if connect.keep_alive > max_keep_alive {
+        Counters::add(&shared.limits.counters.keepalive_limited);
+    }
     let server_keep_alive = if connect.keep_alive > max_keep_alive || connect.keep_alive == 0 {
         if !protocol.is_v5() && connect.keep_alive > max_keep_alive {
             // 3.1.1 has no way to tell the client; refuse as Mosquitto does.
@@ -85,11 +92,29 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
         transport.close().await;
         return;
     };
+    let username = match crate::auth::authenticate(&shared, &connect, &origin).await {
+        Ok(username) => username,
+        Err(code) => {
+            tracing::info!(%peer, client_id = %client_id, user = ?connect.username, ?code, "refused: not authenticated");
+            let _ = write_packet(&mut transport, &refusal(code), protocol, &shared).await;
+            transport.close().await;
+            return;
+        }
+    };
+    let mut policy = ClientPolicy::new(shared.clone(), client_id.clone(), username.clone(), protocol);
+    if let Some(will) = &connect.will {
+        if !policy.can_will(&will.topic) {
+            tracing::info!(%peer, client_id = %client_id, topic = %will.topic, "refused: the ACL does not allow the will topic");
+            let _ = write_packet(&mut transport, &refusal(ReasonCode::NotAuthorized), protocol, &shared).await;
+            transport.close().await;
+            return;
+        }
+    }
     let kick = Arc::new(Notify::new());
     let (connection, parked) = shared.registry.attach(&client_id, kick.clone()).await;
     Stats::add(&shared.stats.clients_connected, 1);
     Stats::add(&shared.stats.clients_total, 1);
-    let limits = ServerLimits::default();
+    let limits = crate::limits::server_limits(&shared.config);
     let (mut session, tx, mut rx, resent) = match parked {
         Some(mut parked) if !connect.clean_start => {
             let resent = parked.session.resume(&connect);
@@ -115,7 +140,7 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
             ..connack_properties(&connect, assigned.then_some(&client_id), limits, &shared)
         },
     });
-    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, ?protocol, session_present = resent.is_some(), "client connected");
+    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, user = ?username, ?protocol, session_present = resent.is_some(), "client connected");
     let mut output = BytesMut::new();
     encode(&connack, protocol, &mut output);
     for packet in resent.into_iter().flatten() {
@@ -127,12 +152,14 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
                 connection: session.generation,
                 tx: tx.clone(),
                 persistent: session.is_persistent(),
+                budget: session.queue_budget.clone(),
             };
             let io = Io {
                 transport: &mut transport,
                 input: &mut input,
                 rx: &mut rx,
                 kick: &kick,
+                policy: &mut policy,
             };
             run(io, &mut session, subscriber, &shared).await
         }
@@ -156,6 +183,8 @@ struct Io<'a> {
     rx: &'a mut mpsc::Receiver<Outbound>,
     /// Notified when a new connection takes over this client id.
     kick: &'a Notify,
+    /// ACL and publish rate of this client.
+    policy: &'a mut ClientPolicy,
 }
 
 /// Read until a whole CONNECT arrives. Anything else first is a protocol error.
@@ -175,6 +204,7 @@ async fn read_connect(
             }
             Ok(None) => {}
             Err(err) => {
+                crate::limits::note_decode_error(&err, shared);
                 if err.reason_code() == ReasonCode::UnsupportedProtocolVersion {
                     // MQTT-3.1.2-2: answer with return code 0x01 (3.1.1 form), then close.
                     let refusal = refusal(ReasonCode::UnsupportedProtocolVersion);
@@ -203,6 +233,7 @@ async fn run(
         input,
         rx,
         kick,
+        policy,
     } = io;
     let protocol = session.protocol;
     let mut output = BytesMut::with_capacity(4096);
@@ -212,16 +243,28 @@ async fn run(
     let mut tickets = Vec::new();
     loop {
         // Packets that arrived together with CONNECT, or in the last read.
+        // Before v5, a client over --max-publish-rate is not read until then.
+        let mut paused_until = None;
         loop {
+            if let Some(until) = policy.throttle(input) {
+                paused_until = Some(until);
+                break;
+            }
             let packet = match mqtt::decode(input, protocol, shared.config.max_packet_size) {
                 Ok(Some(packet)) => packet,
                 Ok(None) => break,
-                Err(err) => return End::Error(err.into()),
+                Err(err) => {
+                    crate::limits::note_decode_error(&err, shared);
+                    return End::Error(err.into());
+                }
             };
-            let actions = match session.handle(packet) {
+            let actions = match session.handle_with(packet, policy) {
                 Ok(actions) => actions,
                 Err(err) => return End::Error(err),
             };
+            if policy.rate_exceeded {
+                return End::Error(ProtocolError::MessageRateTooHigh);
+            }
             for action in actions {
                 match apply(action, session, &subscriber, &mut output, shared) {
                     Applied::Done => {}
@@ -244,7 +287,7 @@ async fn run(
             return End::Closed(err.to_string());
         }
         tokio::select! {
-            read = transport.read(input) => match read {
+            read = transport.read(input), if paused_until.is_none() => match read {
                 Ok(0) => return End::Closed("peer closed the connection".into()),
                 Ok(n) => {
                     Stats::add(&shared.stats.bytes_received, n as u64);
@@ -252,7 +295,12 @@ async fn run(
                 }
                 Err(err) => return End::Closed(err.to_string()),
             },
-            outbound = rx.recv() => {
+            _ = sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {
+                deadline = keep_alive.map(|k| Instant::now() + k);
+            },
+            // A client that does not acknowledge stops taking from its queue
+            // (which then drops) instead of growing the inflight backlog.
+            outbound = rx.recv(), if session.pending() < shared.config.max_queued_messages.max(1) => {
                 let Some(outbound) = outbound else {
                     return End::Closed("broker queue closed".into());
                 };
@@ -260,7 +308,12 @@ async fn run(
                 let mut next = Some(outbound);
                 let mut batch = 0;
                 while let Some(outbound) = next.take() {
-                    deliver(outbound, session, &mut output, shared);
+                    subscriber.budget.release(crate::limits::queued_size(&outbound.message));
+                    if policy.can_read(&outbound.message.topic) {
+                        deliver(outbound, session, &mut output, shared);
+                    } else {
+                        session.discard(&outbound);
+                    }
                     batch += 1;
                     if batch < 256 {
                         next = rx.try_recv().ok();
@@ -331,13 +384,23 @@ fn apply(
                 for message in shared.retained.matching(&filter) {
                     // MQTT-3.3.1-9: retained messages keep the retain flag.
                     let qos = message.qos.min(options.qos);
-                    let _ = subscriber.tx.try_send(Outbound {
+                    let size = crate::limits::queued_size(&message);
+                    let budget = &subscriber.budget;
+                    if !budget.try_charge(size, shared.config.max_queued_bytes) {
+                        crate::limits::note_drop(shared, &session.client_id, budget, true);
+                        continue;
+                    }
+                    let queued = subscriber.tx.try_send(Outbound {
                         message,
                         qos,
                         retain: true,
                         subscription_ids: id.into_iter().collect(),
                         seq: None,
                     });
+                    if queued.is_err() {
+                        budget.release(size);
+                        crate::limits::note_drop(shared, &session.client_id, budget, false);
+                    }
                 }
             }
         }
@@ -351,7 +414,12 @@ fn apply(
 
 /// Hand one queued message to the session and encode what it sends.
 fn deliver(outbound: Outbound, session: &mut Session, output: &mut BytesMut, shared: &Shared) {
-    for packet in session.deliver(outbound) {
+    let pending = session.pending();
+    let packets = session.deliver(outbound);
+    if session.pending() > pending {
+        Counters::add(&shared.limits.counters.inflight_waits);
+    }
+    for packet in packets {
         Stats::add(&shared.stats.messages_sent, 1);
         encode(&packet, session.protocol, output);
     }

@@ -8,6 +8,7 @@ use axum::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
         ConnectInfo, State,
     },
+    Extension,
     http::StatusCode,
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -16,7 +17,7 @@ use axum::{
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::{broker::Shared, connection, transport::Transport};
+use crate::{auth::Origin, broker::Shared, connection, tls::PeerIdentity, transport::Transport};
 
 /// The WebSocket subprotocols we accept: `mqtt` (3.1.1 and 5.0) and `mqttv3.1`.
 pub const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
@@ -35,7 +36,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()>
         app = app.fallback(not_built);
     }
     let mut stop = shared.shutdown.clone();
-    let app = app.with_state(shared);
+    let app = app.with_state(shared.clone());
+    if let Some(acceptor) = crate::tls::acceptor(&shared.config).map_err(io::Error::other)? {
+        return crate::tls::serve_https(listener, acceptor, app, shared).await;
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -51,12 +55,26 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()>
 async fn upgrade(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    identity: Option<Extension<PeerIdentity>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => upgrade.protocols(SUBPROTOCOLS).on_upgrade(move |socket| {
-            connection::serve(Transport::WebSocket(Box::new(socket)), peer, shared)
-        }),
+        Ok(upgrade) => {
+            let max = shared.config.max_connections;
+            let Some(slot) = shared.limits.try_connection(max) else {
+                tracing::debug!(%peer, max, "WebSocket refused: --max-connections reached");
+                return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+            };
+            let origin = Origin {
+                listener: shared.config.http,
+                identity: identity.and_then(|Extension(PeerIdentity(id))| id),
+            };
+            upgrade.protocols(SUBPROTOCOLS).on_upgrade(move |socket| async move {
+                let _slot = slot;
+                let transport = Transport::WebSocket(Box::new(socket));
+                connection::serve(transport, peer, shared, origin).await
+            })
+        }
         Err(rejection) => {
             tracing::warn!(%peer, %rejection, "rejected a request to /mqtt that is not a WebSocket upgrade");
             rejection.into_response()

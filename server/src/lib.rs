@@ -1,6 +1,7 @@
 //! # kite-server: the Kite MQTT broker
 //!
 //! # Layout
+//! - [`alarms`]: the alarm engine (rules over device measurements, state as retained messages).
 //! - [`config`]: command-line flags (a contract: `--tcp`, `--http`, …).
 //! - [`broker`]: shared state (router, retained store, client registry, counters) and `Broker::run`.
 //! - [`listener`]: the MQTT-over-TCP accept loop.
@@ -15,6 +16,12 @@
 //! - [`store`]: the crash-safe `redb` store (retained, persistent sessions, queues) and its group-commit writer thread.
 //! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
 //! - [`message`]: the routed message and what a connection's queue carries.
+//! - [`config_file`]: `--config FILE` (TOML): every flag as a key, flags win, errors name the line.
+//! - [`auth`]: password file (argon2id), anonymous rule, `kite-server passwd`, SIGHUP-swappable `Access`.
+//! - [`acl`]: the ACL file (Mosquitto's form), checked on publish, subscribe and delivery.
+//! - [`tls`]: rustls: MQTT over TLS, HTTPS/WSS, client certificates and their common names.
+//! - [`policy`]: one connection's ACL rules and publish token bucket, asked by the session.
+//! - [`limits`]: connection slots, per-client queue bytes, publish token bucket, and the limit counters.
 //!
 //! # How a PUBLISH travels
 //! `transport::read` → `connection::run` decodes with `mqtt::decode` →
@@ -24,18 +31,25 @@
 //! `run` loop → `Session::deliver` (QoS, inflight window, packet ids) →
 //! `mqtt::encode` → `transport::write`.
 
+pub mod acl;
+pub mod auth;
+pub mod alarms;
 pub mod broker;
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub mod http;
+pub mod limits;
 pub mod listener;
 pub mod message;
+pub mod policy;
 pub mod registry;
 pub mod retained;
 pub mod router;
 pub mod session;
 pub mod store;
 pub mod sys;
+pub mod tls;
 pub mod transport;
 
 pub use broker::{Broker, BrokerError, Shared};

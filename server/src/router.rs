@@ -28,6 +28,8 @@ pub struct Subscriber {
     pub tx: mpsc::Sender<Outbound>,
     /// The session outlives its connection: QoS 1/2 deliveries go to the store.
     pub persistent: bool,
+    /// The bytes in this client's queue (`--max-queued-bytes`) and its drops.
+    pub budget: Arc<crate::limits::QueueBudget>,
 }
 
 /// One subscription as the router keeps it.
@@ -313,6 +315,7 @@ mod tests {
                 connection: 1,
                 tx: tx.clone(),
                 persistent: false,
+                budget: Default::default(),
             };
             let subscription = Subscription {
                 options: SubscriptionOptions::default(),
@@ -396,6 +399,7 @@ mod tests {
                 connection: 1,
                 tx: tx.clone(),
                 persistent: false,
+                budget: Default::default(),
             };
             router.subscribe(&client, filter, subscription, subscriber);
         }
@@ -423,6 +427,7 @@ mod tests {
             connection: 1,
             tx,
             persistent: false,
+                budget: Default::default(),
         };
         router.subscribe(&me, "t", subscription, subscriber);
         assert!(router.matches("t", "me").is_empty());

@@ -44,6 +44,8 @@ pub enum ProtocolError {
     StoreUnavailable,
     #[error("the broker is shutting down")]
     ServerShuttingDown,
+    #[error("PUBLISH packets above --max-publish-rate")]
+    MessageRateTooHigh,
 }
 
 impl ProtocolError {
@@ -61,6 +63,7 @@ impl ProtocolError {
             ProtocolError::PayloadFormatInvalid => ReasonCode::PayloadFormatInvalid,
             ProtocolError::SessionTakenOver => ReasonCode::SessionTakenOver,
             ProtocolError::ServerShuttingDown => ReasonCode::ServerShuttingDown,
+            ProtocolError::MessageRateTooHigh => ReasonCode::MessageRateTooHigh,
             ProtocolError::StoreUnavailable => ReasonCode::UnspecifiedError,
         }
     }
@@ -93,6 +96,9 @@ pub struct ServerLimits {
     pub receive_maximum: u16,
     /// Topic aliases a client may set towards us.
     pub topic_alias_maximum: u16,
+    /// Our outgoing inflight window at most (`--max-inflight`), whatever the
+    /// client's Receive Maximum.
+    pub max_inflight: u16,
 }
 
 impl Default for ServerLimits {
@@ -100,6 +106,7 @@ impl Default for ServerLimits {
         ServerLimits {
             receive_maximum: 1024,
             topic_alias_maximum: 64,
+            max_inflight: u16::MAX,
         }
     }
 }
@@ -165,6 +172,9 @@ pub struct Session {
     pub dropped_too_large: u64,
     /// Deliveries dropped because their message expiry interval had passed.
     pub dropped_expired: u64,
+    /// Bytes in this session's queue and drops (`--max-queued-bytes`),
+    /// shared with its router entries; travels with the parked session.
+    pub queue_budget: Arc<crate::limits::QueueBudget>,
 }
 
 impl Session {
@@ -184,7 +194,10 @@ impl Session {
             will: connect.will.clone(),
             keep_alive: connect.keep_alive,
             limits,
-            client_receive_maximum: props.receive_maximum.unwrap_or(u16::MAX),
+            client_receive_maximum: props
+                .receive_maximum
+                .unwrap_or(u16::MAX)
+                .min(limits.max_inflight),
             client_max_packet_size: props.maximum_packet_size.unwrap_or(u32::MAX),
             subscriptions: HashMap::new(),
             stored: false,
@@ -198,6 +211,7 @@ impl Session {
             client_topic_alias_maximum: props.topic_alias_maximum.unwrap_or(0),
             dropped_too_large: 0,
             dropped_expired: 0,
+            queue_budget: Arc::default(),
         }
     }
 
@@ -211,7 +225,10 @@ impl Session {
         self.will = connect.will.clone();
         self.keep_alive = connect.keep_alive;
         self.expiry_interval = expiry_interval(connect);
-        self.client_receive_maximum = props.receive_maximum.unwrap_or(u16::MAX);
+        self.client_receive_maximum = props
+            .receive_maximum
+            .unwrap_or(u16::MAX)
+            .min(self.limits.max_inflight);
         self.client_max_packet_size = props.maximum_packet_size.unwrap_or(u32::MAX);
         self.client_topic_alias_maximum = props.topic_alias_maximum.unwrap_or(0);
         self.topic_aliases.clear();
@@ -246,8 +263,18 @@ impl Session {
 
     /// Handle one packet from the client.
     pub fn handle(&mut self, packet: Packet) -> Result<Vec<Action>, ProtocolError> {
+        self.handle_with(packet, &mut crate::acl::AllowAll)
+    }
+
+    /// Handle one packet, asking `admission` (ACL, publish rate) about each
+    /// PUBLISH and each subscription filter.
+    pub fn handle_with(
+        &mut self,
+        packet: Packet,
+        admission: &mut dyn crate::acl::Admission,
+    ) -> Result<Vec<Action>, ProtocolError> {
         match packet {
-            Packet::Publish(publish) => self.handle_publish(publish),
+            Packet::Publish(publish) => self.handle_publish(publish, admission),
             Packet::PubAck(ack) => Ok(self.complete(ack.pid)),
             Packet::PubRec(ack) => {
                 let Some(Outgoing::Sent(sent)) = self.outgoing.get(&ack.pid) else {
@@ -291,6 +318,10 @@ impl Session {
                     .copied();
                 self.store_events.push(StoreEvent::Session);
                 for sub in subscribe.filters {
+                    if let Err(code) = admission.subscribe(&sub.filter) {
+                        reasons.push(crate::acl::suback_refusal(self.protocol, code));
+                        continue;
+                    }
                     reasons.push(ReasonCode::granted(sub.options.qos));
                     self.subscriptions
                         .insert(sub.filter.clone(), (sub.options, id));
@@ -347,7 +378,11 @@ impl Session {
         }
     }
 
-    fn handle_publish(&mut self, mut publish: Publish) -> Result<Vec<Action>, ProtocolError> {
+    fn handle_publish(
+        &mut self,
+        mut publish: Publish,
+        admission: &mut dyn crate::acl::Admission,
+    ) -> Result<Vec<Action>, ProtocolError> {
         if let Some(alias) = publish.properties.topic_alias {
             if alias == 0 || alias > self.limits.topic_alias_maximum {
                 return Err(ProtocolError::TopicAliasInvalid(alias));
@@ -374,6 +409,13 @@ impl Session {
                 QoS::ExactlyOnce => Packet::PubRec(ack),
                 _ => Packet::PubAck(ack),
             })]);
+        }
+        // A resent QoS 2 id (before PUBREL) was admitted the first time.
+        let resent = qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.incoming_qos2.contains(&p));
+        if !resent {
+            if let Err(code) = admission.publish(&publish) {
+                return Ok(crate::acl::publish_refusal(self.protocol, qos, pid, code));
+            }
         }
         let message = Message::from_publish(publish, self.client_id.clone());
         match (qos, pid) {
@@ -417,6 +459,12 @@ impl Session {
     /// Messages waiting for inflight room.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// A queued message that will not be delivered (the ACL withholds it):
+    /// the store forgets it too.
+    pub fn discard(&mut self, outbound: &Outbound) {
+        self.store_events.extend(outbound.seq.map(StoreEvent::Done));
     }
 
     /// The PUBLISH carrying `outbound` with packet id `pid`, as sent on the

@@ -93,6 +93,19 @@ fn stats(shared: &Shared) -> Vec<Stat> {
             value: shared.started.elapsed().as_secs(),
         },
     ]
+    .into_iter()
+    .chain(
+        crate::limits::sys_stats(shared)
+            .into_iter()
+            .map(|(topic, metric, help, kind, value)| Stat {
+                topic,
+                metric,
+                help,
+                kind,
+                value,
+            }),
+    )
+    .collect()
 }
 
 /// Publish the `$SYS` tree every `interval` until shutdown. An interval of 0 turns it off.

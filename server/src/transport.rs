@@ -13,6 +13,9 @@ use tokio::{
 /// A client's transport.
 pub enum Transport {
     Tcp(TcpStream),
+    /// MQTT over TLS (`--tls`).
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// MQTT over WebSocket, or over WSS when the HTTP listener has `--cert`.
     WebSocket(Box<WebSocket>),
 }
 
@@ -22,6 +25,10 @@ impl Transport {
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Transport::Tcp(stream) => {
+                buf.reserve(4096);
+                stream.read_buf(buf).await
+            }
+            Transport::Tls(stream) => {
                 buf.reserve(4096);
                 stream.read_buf(buf).await
             }
@@ -55,6 +62,10 @@ impl Transport {
     pub async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
         match self {
             Transport::Tcp(stream) => stream.write_all(&bytes).await,
+            Transport::Tls(stream) => {
+                stream.write_all(&bytes).await?;
+                stream.flush().await
+            }
             Transport::WebSocket(socket) => socket
                 .send(ws::Message::Binary(bytes))
                 .await
@@ -68,6 +79,10 @@ impl Transport {
             Transport::Tcp(stream) => {
                 let _ = stream.shutdown().await;
             }
+            Transport::Tls(stream) => {
+                // close_notify, then FIN; bounded, the peer may not read.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown()).await;
+            }
             Transport::WebSocket(socket) => {
                 let _ = socket.send(ws::Message::Close(None)).await;
             }
@@ -78,6 +93,7 @@ impl Transport {
     pub fn kind(&self) -> &'static str {
         match self {
             Transport::Tcp(_) => "tcp",
+            Transport::Tls(_) => "tls",
             Transport::WebSocket(_) => "ws",
         }
     }

@@ -92,20 +92,24 @@ pub fn decode(
     }
     let mut body = buf.split_to(size as usize).freeze();
     body.advance(header_len);
-    decode_body(packet_type, flags, body, protocol).map(Some)
+    decode_body(packet_type, flags, body, protocol)
 }
 
+#[inline]
 fn decode_body(
     packet_type: PacketType,
     flags: u8,
     body: Bytes,
     protocol: Protocol,
-) -> Result<Packet, DecodeError> {
+) -> Result<Option<Packet>, DecodeError> {
     use PacketType as T;
-    Ok(match packet_type {
+    let packet = match packet_type {
+        // The hot path: the PUBLISH decoder builds the packet in the returned
+        // value. A `Packet` is ~470 bytes, and re-wrapping it (`?`,
+        // `Packet::Publish`, `Ok`, `Some`) would copy it each time.
+        T::Publish => return publish::decode(flags, body, protocol),
         T::Connect => Packet::Connect(Box::new(connect::decode(body)?)),
         T::ConnAck => Packet::ConnAck(connack::decode(body, protocol)?),
-        T::Publish => Packet::Publish(publish::decode(flags, body, protocol)?),
         T::PubAck => Packet::PubAck(ack::decode(T::PubAck, body, protocol)?),
         T::PubRec => Packet::PubRec(ack::decode(T::PubRec, body, protocol)?),
         T::PubRel => Packet::PubRel(ack::decode(T::PubRel, body, protocol)?),
@@ -124,7 +128,8 @@ fn decode_body(
         }
         T::Disconnect => Packet::Disconnect(disconnect::decode(body, protocol)?),
         T::Auth => Packet::Auth(auth::decode(body)?),
-    })
+    };
+    Ok(Some(packet))
 }
 
 fn packet_type(value: u8) -> Result<PacketType, DecodeError> {

@@ -15,3 +15,142 @@ pub mod rule;
 
 pub use engine::{Engine, Publication};
 pub use rule::{Rule, RuleError};
+
+use std::{sync::RwLock, time::Duration};
+
+use bytes::Bytes;
+use mqtt::{Properties, QoS};
+
+use crate::{broker::Shared, message::Message, store::now_unix_ms};
+
+/// The engine as the broker holds it. Most messages only take the read lock
+/// to learn that they do not concern any rule.
+#[derive(Debug, Default)]
+pub struct Alarms {
+    engine: RwLock<Engine>,
+}
+
+impl Alarms {
+    /// Check a rule before it is accepted: `Err` refuses the PUBLISH (it is
+    /// neither routed nor stored) and says why.
+    pub fn check(&self, topic: &str, payload: &[u8]) -> Result<(), RuleError> {
+        match topic.strip_prefix(engine::RULES_PREFIX) {
+            Some(id) if !payload.is_empty() => {
+                if id.is_empty() || id.contains(['/', '+', '#']) {
+                    return Err(RuleError::BadId(id.into()));
+                }
+                Rule::parse(payload).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A refused rule is reported on `$kite/alarms/errors` for every client.
+    pub fn report(&self, shared: &Shared, topic: &str, err: &RuleError) {
+        let payload = serde_json::json!({
+            "topic": topic,
+            "rule": topic.strip_prefix(engine::RULES_PREFIX),
+            "error": err.to_string(),
+            "at": now_unix_ms(),
+        });
+        publish(shared, vec![Publication {
+            topic: engine::ERRORS_TOPIC.into(),
+            payload: payload.to_string().into_bytes(),
+            retain: false,
+        }]);
+    }
+
+    /// A routed message: rules, acknowledgements and device messages.
+    pub fn observe(&self, shared: &Shared, message: &Message) {
+        let topic = &*message.topic;
+        let now = now_unix_ms();
+        let out = if let Some(id) = topic.strip_prefix(engine::RULES_PREFIX) {
+            let mut engine = self.engine.write().expect("alarms lock");
+            match engine.set_rule(id, &message.payload, now) {
+                Ok(out) => {
+                    tracing::info!(rule = id, rules = engine.rules(), "alarm rule set");
+                    out
+                }
+                Err(err) => {
+                    drop(engine);
+                    self.report(shared, topic, &err);
+                    return;
+                }
+            }
+        } else if let Some(rest) = topic.strip_prefix(engine::ACK_PREFIX) {
+            let Some((device, rule)) = rest.split_once('/') else {
+                return;
+            };
+            let by = std::str::from_utf8(&message.payload)
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&message.origin)
+                .to_string();
+            self.engine
+                .write()
+                .expect("alarms lock")
+                .acknowledge(device, rule, &by, now)
+        } else if self.engine.read().expect("alarms lock").wants(topic) {
+            self.engine
+                .write()
+                .expect("alarms lock")
+                .observe(topic, &message.payload, now)
+        } else {
+            return;
+        };
+        publish(shared, out);
+    }
+
+    /// Rebuild state from retained messages loaded at start-up.
+    pub fn restore(&self, retained: &[Message]) {
+        let now = now_unix_ms();
+        let mut engine = self.engine.write().expect("alarms lock");
+        for message in retained {
+            let topic = &*message.topic;
+            if let Some(id) = topic.strip_prefix(engine::RULES_PREFIX) {
+                if let Err(err) = engine.set_rule(id, &message.payload, now) {
+                    tracing::warn!(rule = id, %err, "stored alarm rule ignored");
+                }
+            }
+        }
+        for message in retained {
+            let topic = &*message.topic;
+            if topic.starts_with(engine::ACTIVE_PREFIX) || topic == engine::HISTORY_TOPIC {
+                engine.restore(topic, &message.payload);
+            } else if engine.wants(topic) {
+                // Discovery configs and retained statuses; readings are not
+                // re-evaluated here, the next live message does that.
+                let _ = engine.observe(topic, &message.payload, now);
+            }
+        }
+    }
+
+    /// Raise `offline_for` alarms as they fall due, every second until shutdown.
+    pub async fn run_timers(shared: std::sync::Arc<Shared>) {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let mut stop = shared.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let out = shared.alarms.engine.write().expect("alarms lock").tick(now_unix_ms());
+            publish(&shared, out);
+        }
+    }
+}
+
+fn publish(shared: &Shared, out: Vec<Publication>) {
+    for p in out {
+        shared.publish_internal(Message {
+            topic: p.topic.into(),
+            payload: Bytes::from(p.payload),
+            qos: QoS::AtLeastOnce,
+            retain: p.retain,
+            properties: Properties::default(),
+            origin: std::sync::Arc::from("$kite/alarms"),
+            expires_at: None,
+        });
+    }
+}

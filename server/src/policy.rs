@@ -1,0 +1,119 @@
+//! What one connection may do once it is authenticated: its ACL rules and
+//! its publish token bucket, as the [`Admission`] the session asks about
+//! each PUBLISH and subscription, plus the checks the connection makes
+//! itself (will topic at CONNECT, read access per delivery, throttling).
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use mqtt::{Protocol, Publish, QoS, ReasonCode};
+use tokio::time::Instant;
+
+use crate::{
+    acl::Admission,
+    auth::{ClientAcl, Username},
+    broker::Shared,
+    limits::{Counters, TokenBucket},
+};
+
+/// One connection's access rules and publish rate.
+pub struct ClientPolicy {
+    shared: Arc<Shared>,
+    client_id: Arc<str>,
+    acl: ClientAcl,
+    bucket: Option<TokenBucket>,
+    protocol: Protocol,
+    /// A v5 QoS 0 PUBLISH went over the rate: end with DISCONNECT 0x96.
+    pub rate_exceeded: bool,
+}
+
+impl ClientPolicy {
+    pub fn new(
+        shared: Arc<Shared>,
+        client_id: Arc<str>,
+        username: Username,
+        protocol: Protocol,
+    ) -> ClientPolicy {
+        let bucket = TokenBucket::new(shared.config.max_publish_rate, Instant::now().into_std());
+        ClientPolicy {
+            acl: ClientAcl::new(client_id.clone(), username),
+            client_id,
+            shared,
+            bucket,
+            protocol,
+            rate_exceeded: false,
+        }
+    }
+
+    /// May the client leave a will on `topic`? (Checked at CONNECT.)
+    pub fn can_will(&mut self, topic: &str) -> bool {
+        let ok = self.acl.can_write(&self.shared.access, topic);
+        if !ok {
+            Counters::add(&self.shared.limits.counters.acl_denied_publish);
+        }
+        ok
+    }
+
+    /// May this delivery go to the client? Counted when not.
+    pub fn can_read(&mut self, topic: &str) -> bool {
+        let ok = self.acl.can_read(&self.shared.access, topic);
+        if !ok {
+            Counters::add(&self.shared.limits.counters.acl_denied_read);
+            tracing::debug!(client_id = %self.client_id, topic, "delivery withheld: ACL");
+        }
+        ok
+    }
+
+    /// Before MQTT 5 a client cannot be told to slow down, so it is
+    /// throttled: when the next packet in `input` is a PUBLISH and the bucket
+    /// is empty, the time until reading may go on.
+    pub fn throttle(&mut self, input: &BytesMut) -> Option<Instant> {
+        if self.protocol.is_v5() {
+            return None;
+        }
+        let bucket = self.bucket.as_mut()?;
+        if input.first().is_none_or(|b| b >> 4 != 3) {
+            return None;
+        }
+        let now = Instant::now();
+        let wait = bucket.wait(now.into_std());
+        if wait.is_zero() {
+            return None;
+        }
+        Counters::add(&self.shared.limits.counters.publishes_rate_limited);
+        Some(now + wait.max(Duration::from_millis(1)))
+    }
+}
+
+impl Admission for ClientPolicy {
+    fn publish(&mut self, publish: &Publish) -> Result<(), ReasonCode> {
+        if !self.acl.can_write(&self.shared.access, &publish.topic) {
+            Counters::add(&self.shared.limits.counters.acl_denied_publish);
+            tracing::debug!(client_id = %self.client_id, topic = %publish.topic, "PUBLISH refused: ACL");
+            return Err(ReasonCode::NotAuthorized);
+        }
+        let Some(bucket) = self.bucket.as_mut() else {
+            return Ok(());
+        };
+        // Before v5 `throttle` already waited for this token.
+        if bucket.try_take(Instant::now().into_std()) || !self.protocol.is_v5() {
+            return Ok(());
+        }
+        Counters::add(&self.shared.limits.counters.publishes_rate_limited);
+        if publish.qos == QoS::AtMostOnce {
+            // No acknowledgement to refuse with: the connection ends (0x96).
+            self.rate_exceeded = true;
+        }
+        // PUBACK/PUBREC cannot carry 0x96 (Message rate too high); 0x97 is theirs.
+        Err(ReasonCode::QuotaExceeded)
+    }
+
+    fn subscribe(&mut self, filter: &str) -> Result<(), ReasonCode> {
+        if self.acl.can_subscribe(&self.shared.access, filter) {
+            return Ok(());
+        }
+        Counters::add(&self.shared.limits.counters.acl_denied_subscribe);
+        tracing::debug!(client_id = %self.client_id, filter, "subscription refused: ACL");
+        Err(ReasonCode::NotAuthorized)
+    }
+}
