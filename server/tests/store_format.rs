@@ -46,6 +46,18 @@ fn a_store_from_a_newer_version_is_refused_and_left_alone() {
     assert!(stderr.contains("newer"), "{stderr}");
     let db = Database::open(&file).unwrap();
     let txn = db.begin_read().unwrap();
-    let format = txn.open_table(META).unwrap().get("format").unwrap().unwrap().value();
-    assert_eq!(format, 99, "the broker changed a store it does not understand");
+    let format = txn
+        .open_table(META)
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(
+        format, 99,
+        "the broker changed a store it does not understand"
+    );
+    drop(txn);
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
 }
