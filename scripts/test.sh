@@ -17,8 +17,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "native tests"
 cargo test --workspace
 
-step "kite-mqtt builds for wasm32"
-env $KITE_WASM_ENV CARGO_TARGET_DIR="$KITE_WASM_TARGET_DIR" cargo build -p kite-mqtt --target wasm32-unknown-unknown
+step "kite-mqtt and kite-convention build for wasm32"
+env $KITE_WASM_ENV CARGO_TARGET_DIR="$KITE_WASM_TARGET_DIR" cargo build -p kite-mqtt -p kite-convention --target wasm32-unknown-unknown
 
 step "dashboard (release, wasm-opt)"
 bash scripts/build-dashboard.sh --release

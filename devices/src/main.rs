@@ -48,8 +48,9 @@ struct Args {
     password: Option<String>,
     /// Fraction of the devices (0 to 1) that announce themselves through
     /// Home Assistant discovery instead of the Kite convention, spread
-    /// evenly: 0.25 makes every fourth device one.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_share, conflicts_with = "scenario")]
+    /// evenly: 0.25 makes every fourth device one; the default 0.1 makes
+    /// every tenth, so the first nine are always Kite devices.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.1, value_parser = parse_share, conflicts_with = "scenario")]
     ha_share: f64,
     /// Abrupt disconnects per device and hour (the broker then publishes
     /// the device's offline will); none in a device's first 120 readings.

@@ -9,7 +9,10 @@
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -40,14 +43,20 @@ struct Broker {
     child: Child,
     tcp: u16,
     http: u16,
+    /// Its working directory, so whatever it stores on disk (its default
+    /// `kite-data/`) belongs to this test alone and goes with it.
+    dir: PathBuf,
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+static BROKERS: AtomicUsize = AtomicUsize::new(0);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -75,6 +84,10 @@ fn broker_binary() -> PathBuf {
 async fn start_broker() -> Broker {
     for _ in 0..5 {
         let (tcp, http) = (free_port(), free_port());
+        let n = BROKERS.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("kite-devices-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
         let child = Command::new(broker_binary())
             .args([
                 "--tcp",
@@ -84,12 +97,17 @@ async fn start_broker() -> Broker {
             ])
             .args(["--sys-interval", "1", "--dashboard-dir", "/nonexistent"])
             .args(["--durability", "none"])
-            .current_dir(std::env::temp_dir())
+            .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("kite-server starts");
-        let mut broker = Broker { child, tcp, http };
+        let mut broker = Broker {
+            child,
+            tcp,
+            http,
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if broker.child.try_wait().ok().flatten().is_some() {
@@ -102,7 +120,7 @@ async fn start_broker() -> Broker {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let _ = broker.child.kill();
+        drop(broker);
     }
     panic!("kite-server did not start");
 }

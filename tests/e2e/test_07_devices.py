@@ -205,3 +205,30 @@ def test_a_bad_scenario_is_refused_with_a_message(tmp_path):
                          env=dict(os.environ, RUST_LOG="info"))
     assert out.returncode == 2
     assert "toaster" in out.stderr
+
+
+def test_username_and_password_are_sent(tmp_path):
+    passwords = tmp_path / "passwords"
+    subprocess.run([str(BIN_DIR / "kite-server"), "passwd", "--password-stdin", str(passwords), "fleet"],
+                   input="s3cret\n", text=True, check=True, capture_output=True, timeout=30)
+    broker = Broker("kite-server-devices-auth",
+                    extra=["--password-file", str(passwords), "--allow-anonymous", "false"])
+    good = bad = None
+    try:
+        sub = Client(broker.tcp_port, "auth-watcher", username="fleet", password="s3cret")
+        sub.subscribe("devices/+/status")
+        good = kite_devices("kite-devices-auth-good", broker, "--count", "1", "--prefix", "good",
+                            "--username", "fleet", "--password", "s3cret")
+        bad = kite_devices("kite-devices-auth-bad", broker, "--count", "1", "--prefix", "bad",
+                           "--username", "fleet", "--password", "wrong")
+        m = wait_for(sub, lambda m: m.payload == b"online")
+        assert m.topic == "devices/good-1/status"
+        time.sleep(1)
+        assert "BadUserNameOrPassword" in bad.log(), "the refused device says why"
+        sub.expect_none()
+        sub.close()
+    finally:
+        for p in (good, bad):
+            if p is not None:
+                p.stop()
+        broker.stop()
