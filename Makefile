@@ -56,6 +56,22 @@ fuzz:
 		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || status=1; \
 	done; exit $$status
 
-# Codec benchmarks (criterion): mqtt/benches/codec.rs.
-bench:
+# Codec benchmarks (criterion): mqtt/benches/codec.rs; then the broker
+# comparison (kite-bench compare, about ten minutes, see bench-quick below).
+bench: bench-setup
 	cargo bench -p kite-mqtt
+	cargo run --release -p kite-bench -- compare
+
+# Broker comparison (bench/, kite-bench): kite-server (release) against
+# Debian's Mosquitto and rumqttd, each started on loopback ports by
+# kite-bench itself; results in bench/results/<quick|full>/. rumqttd is
+# installed from crates.io (not --locked: its lock file pins a `metrics`
+# release that current compilers reject).
+RUMQTTD_VERSION := 0.20.0
+.PHONY: bench-setup bench-quick
+bench-setup: setup
+	@command -v rumqttd >/dev/null 2>&1 || test -x "$$HOME/.cargo/bin/rumqttd" || cargo install rumqttd --version $(RUMQTTD_VERSION)
+	cargo build --release -p kite-server -p kite-bench
+
+bench-quick: bench-setup
+	cargo run --release -p kite-bench -- compare --quick

@@ -73,7 +73,65 @@ pub struct Properties {
 impl Properties {
     /// True when no property is set.
     pub fn is_empty(&self) -> bool {
-        *self == Properties::default()
+        // Field by field, without building a default to compare with: this
+        // runs for every packet encoded. Destructured so a new field cannot
+        // be forgotten here.
+        let Properties {
+            payload_format_indicator,
+            message_expiry_interval,
+            content_type,
+            response_topic,
+            correlation_data,
+            subscription_identifiers,
+            session_expiry_interval,
+            assigned_client_identifier,
+            server_keep_alive,
+            authentication_method,
+            authentication_data,
+            request_problem_information,
+            will_delay_interval,
+            request_response_information,
+            response_information,
+            server_reference,
+            reason_string,
+            receive_maximum,
+            topic_alias_maximum,
+            topic_alias,
+            maximum_qos,
+            retain_available,
+            user_properties,
+            maximum_packet_size,
+            wildcard_subscription_available,
+            subscription_identifier_available,
+            shared_subscription_available,
+        } = self;
+        payload_format_indicator.is_none()
+            && message_expiry_interval.is_none()
+            && content_type.is_none()
+            && response_topic.is_none()
+            && correlation_data.is_none()
+            && subscription_identifiers.is_empty()
+            && session_expiry_interval.is_none()
+            && assigned_client_identifier.is_none()
+            && server_keep_alive.is_none()
+            && authentication_method.is_none()
+            && authentication_data.is_none()
+            && request_problem_information.is_none()
+            && will_delay_interval.is_none()
+            && request_response_information.is_none()
+            && response_information.is_none()
+            && server_reference.is_none()
+            && reason_string.is_none()
+            && receive_maximum.is_none()
+            && topic_alias_maximum.is_none()
+            && topic_alias.is_none()
+            && maximum_qos.is_none()
+            && retain_available.is_none()
+            && user_properties.is_empty()
+            && maximum_packet_size.is_none()
+            && wildcard_subscription_available.is_none()
+            && subscription_identifier_available.is_none()
+            && shared_subscription_available.is_none()
     }
 }
 
@@ -490,6 +548,10 @@ fn content_len(props: &Properties) -> usize {
 
 /// Wire size of the whole property block: length prefix plus properties.
 pub(crate) fn len(props: &Properties) -> usize {
+    // Most packets carry no properties: skip the walk over every field.
+    if props.is_empty() {
+        return 1;
+    }
     let content = content_len(props);
     varint::len(content) + content
 }
@@ -502,6 +564,10 @@ pub(crate) fn write(
     owner: PropertyOwner,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
+    if props.is_empty() {
+        out.put_u8(0); // property length 0
+        return Ok(());
+    }
     let only_one_sub_id = owner != PropertyOwner::Packet(PacketType::Publish);
     if only_one_sub_id && props.subscription_identifiers.len() > 1 {
         return Err(EncodeError::InvalidValue(
@@ -677,6 +743,45 @@ mod tests {
                 packet: PacketType::Connect
             })
         );
+    }
+
+    #[test]
+    fn is_empty_sees_every_field() {
+        assert!(Properties::default().is_empty());
+        let setters: &[fn(&mut Properties)] = &[
+            |p| p.payload_format_indicator = Some(0),
+            |p| p.message_expiry_interval = Some(0),
+            |p| p.content_type = Some("x".into()),
+            |p| p.response_topic = Some("x".into()),
+            |p| p.correlation_data = Some(Bytes::new()),
+            |p| p.subscription_identifiers = vec![1],
+            |p| p.session_expiry_interval = Some(0),
+            |p| p.assigned_client_identifier = Some("x".into()),
+            |p| p.server_keep_alive = Some(0),
+            |p| p.authentication_method = Some("x".into()),
+            |p| p.authentication_data = Some(Bytes::new()),
+            |p| p.request_problem_information = Some(0),
+            |p| p.will_delay_interval = Some(0),
+            |p| p.request_response_information = Some(0),
+            |p| p.response_information = Some("x".into()),
+            |p| p.server_reference = Some("x".into()),
+            |p| p.reason_string = Some("x".into()),
+            |p| p.receive_maximum = Some(0),
+            |p| p.topic_alias_maximum = Some(0),
+            |p| p.topic_alias = Some(0),
+            |p| p.maximum_qos = Some(0),
+            |p| p.retain_available = Some(0),
+            |p| p.user_properties = vec![("k".into(), "v".into())],
+            |p| p.maximum_packet_size = Some(0),
+            |p| p.wildcard_subscription_available = Some(0),
+            |p| p.subscription_identifier_available = Some(0),
+            |p| p.shared_subscription_available = Some(0),
+        ];
+        for (i, set) in setters.iter().enumerate() {
+            let mut props = Properties::default();
+            set(&mut props);
+            assert!(!props.is_empty(), "field {i}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use bytestring::ByteString;
 use super::{properties_len, read_pid, write_properties};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::{self, Properties};
-use crate::topic;
+use crate::topic::TopicError;
 use crate::types::{Packet, PacketType, Protocol, Publish, QoS};
 use crate::wire;
 
@@ -125,6 +125,22 @@ fn scan_topic(bytes: &[u8]) -> (bool, bool) {
     (null != 0, wildcard != 0)
 }
 
+/// `topic::validate_topic_name`, same errors in the same order, with one
+/// pass over the bytes for U+0000 and the wildcards.
+fn check_topic_name(name: &str) -> Result<(), TopicError> {
+    if name.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if name.len() > wire::MAX_FIELD_LEN {
+        return Err(TopicError::TooLong);
+    }
+    match scan_topic(name.as_bytes()) {
+        (true, _) => Err(TopicError::NullCharacter),
+        (false, true) => Err(TopicError::WildcardInName),
+        (false, false) => Ok(()),
+    }
+}
+
 /// The fixed header flags nibble.
 pub(super) fn flags(publish: &Publish) -> u8 {
     let mut flags = (publish.qos as u8) << QOS_SHIFT;
@@ -155,9 +171,11 @@ pub(super) fn write(
     }
     let aliased = protocol.is_v5() && publish.properties.topic_alias.is_some();
     if !(publish.topic.is_empty() && aliased) {
-        topic::validate_topic_name(&publish.topic)?;
+        check_topic_name(&publish.topic)?;
     }
-    wire::write_string(&publish.topic, out)?;
+    // Checked above: no U+0000 (`write_string` would look again), and
+    // within the length of a field.
+    wire::write_field(publish.topic.as_bytes(), out)?;
     match (publish.qos, publish.pid) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(pid)) => out.put_u16(pid.get()),
@@ -378,6 +396,21 @@ mod tests {
                     assert_eq!(scan_topic(&topic), naive(&topic), "{topic:x?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn check_topic_name_agrees_with_validate_topic_name() {
+        let long = "a".repeat(wire::MAX_FIELD_LEN + 1);
+        let names = [
+            "", "a", "a/b", "/", "a+", "#", "a\0", "\0#", "+\0", "ü/€", "$SYS/x", &long,
+        ];
+        for name in names {
+            assert_eq!(
+                check_topic_name(name),
+                crate::topic::validate_topic_name(name),
+                "{name:?}"
+            );
         }
     }
 
