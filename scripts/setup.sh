@@ -37,7 +37,7 @@ apt_install() {
 
 # Native build needs a C toolchain (ring, etc.); tests need a browser, its
 # driver, Mosquitto's clients (interop) and broker (benchmarks), Python.
-apt_install build-essential pkg-config chromium chromium-driver mosquitto mosquitto-clients
+apt_install build-essential pkg-config chromium chromium-driver mosquitto mosquitto-clients openssl
 # Python and Node may come from elsewhere (pyenv, nvm): install Debian's only when absent.
 command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3 python3-venv
 command -v npm >/dev/null || apt_install nodejs npm

@@ -19,8 +19,12 @@ use mqtt::{Properties, Protocol, QoS, SubscriptionOptions};
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().expect("usage: fill_store DIR RETAINED SESSIONS");
-    let retained: usize = args.next().map_or(1_000_000, |n| n.parse().expect("a count"));
+    let dir = args
+        .next()
+        .expect("usage: fill_store DIR RETAINED SESSIONS");
+    let retained: usize = args
+        .next()
+        .map_or(1_000_000, |n| n.parse().expect("a count"));
     let sessions: usize = args.next().map_or(10_000, |n| n.parse().expect("a count"));
     let (store, _) = Store::open(dir.as_ref(), Durability::Batch).expect("store opens");
     let started = std::time::Instant::now();

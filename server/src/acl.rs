@@ -39,9 +39,9 @@ use crate::session::Action;
 /// What the sans-I/O session asks before it accepts a PUBLISH or a
 /// subscription; the connection answers from the ACL and the publish rate.
 pub trait Admission {
-    /// `Err(code)` refuses this PUBLISH (its topic alias already resolved):
-    /// the message is dropped and, for v5 QoS 1/2, the PUBACK/PUBREC carries `code`.
-    fn publish(&mut self, publish: &Publish) -> Result<(), ReasonCode>;
+    /// `Err` refuses this PUBLISH (its topic alias already resolved): the
+    /// message is dropped and, for v5 QoS 1/2, the PUBACK/PUBREC says why.
+    fn publish(&mut self, publish: &Publish) -> Result<(), Refusal>;
     /// `Err(code)` refuses this filter: its SUBACK entry is `code` (v5) or 0x80.
     fn subscribe(&mut self, filter: &str) -> Result<(), ReasonCode>;
 }
@@ -49,8 +49,21 @@ pub trait Admission {
 /// Everything allowed (no ACL, no rate limit).
 pub struct AllowAll;
 
+/// Why a PUBLISH was refused: the reason code, and for v5 a reason string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ReasonCode,
+    pub reason: Option<String>,
+}
+
+impl From<ReasonCode> for Refusal {
+    fn from(code: ReasonCode) -> Refusal {
+        Refusal { code, reason: None }
+    }
+}
+
 impl Admission for AllowAll {
-    fn publish(&mut self, _: &Publish) -> Result<(), ReasonCode> {
+    fn publish(&mut self, _: &Publish) -> Result<(), Refusal> {
         Ok(())
     }
 
@@ -72,13 +85,19 @@ pub fn suback_refusal(protocol: Protocol, code: ReasonCode) -> ReasonCode {
 /// `code` (the flow ends there, nothing is kept). Before v5 there is no way
 /// to say no: the acknowledgement is the usual one and the message is
 /// dropped silently, as Mosquitto does. QoS 0: nothing.
-pub fn publish_refusal(protocol: Protocol, qos: QoS, pid: Option<Pid>, code: ReasonCode) -> Vec<Action> {
+pub fn publish_refusal(
+    protocol: Protocol,
+    qos: QoS,
+    pid: Option<Pid>,
+    refusal: Refusal,
+) -> Vec<Action> {
     let Some(pid) = pid else {
         return vec![];
     };
     let mut ack = Ack::new(pid);
     if protocol.is_v5() {
-        ack.reason = code;
+        ack.reason = refusal.code;
+        ack.properties.reason_string = refusal.reason.map(Into::into);
     }
     vec![Action::Send(match qos {
         QoS::ExactlyOnce => Packet::PubRec(ack),
@@ -199,7 +218,9 @@ impl Acl {
 
     /// Number of rules, for logs.
     pub fn len(&self) -> usize {
-        self.anonymous.len() + self.patterns.len() + self.users.values().map(Vec::len).sum::<usize>()
+        self.anonymous.len()
+            + self.patterns.len()
+            + self.users.values().map(Vec::len).sum::<usize>()
     }
 
     /// True when the file holds no rule (so nothing is allowed).
@@ -361,7 +382,7 @@ pattern read users/%u/inbox
             }
         );
         assert_eq!(acl.patterns.len(), 2);
-        assert_eq!(acl.len(), 9);
+        assert_eq!(acl.len(), 8);
     }
 
     #[test]
@@ -384,7 +405,10 @@ pattern read users/%u/inbox
         assert!(alice.can_read("alice/x/y"));
         assert!(!alice.can_write("alice/secret"));
         assert!(!alice.can_read("alice/secret"));
-        assert!(!alice.can_write("public/x"), "anonymous rules are not alice's");
+        assert!(
+            !alice.can_write("public/x"),
+            "anonymous rules are not alice's"
+        );
         assert!(alice.can_write("devices/alice-phone/t"));
         assert!(!alice.can_write("devices/other/t"));
         assert!(alice.can_read("users/alice/inbox"));
@@ -395,7 +419,10 @@ pattern read users/%u/inbox
         let anon = acl.rules_for("anon", None);
         assert!(anon.can_read("public/a"));
         assert!(!anon.can_write("public/a"));
-        assert!(!anon.can_read("users/anon/inbox"), "%u is never filled for anonymous");
+        assert!(
+            !anon.can_read("users/anon/inbox"),
+            "%u is never filled for anonymous"
+        );
         let stranger = acl.rules_for("s", Some("mallory"));
         assert!(!stranger.can_read("public/a"));
     }
@@ -432,7 +459,9 @@ pattern read users/%u/inbox
         assert!(!anon.can_subscribe("$SYS/#"));
         assert!(!anon.can_read("$SYS/broker/uptime"));
         assert!(anon.can_read("a/b"));
-        let sys = Acl::parse("topic read $SYS/#\n").unwrap().rules_for("c", None);
+        let sys = Acl::parse("topic read $SYS/#\n")
+            .unwrap()
+            .rules_for("c", None);
         assert!(sys.can_subscribe("$SYS/#"));
         assert!(sys.can_read("$SYS/broker/uptime"));
     }

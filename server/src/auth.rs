@@ -32,19 +32,23 @@ use crate::{
     limits::Counters,
 };
 
-/// Where a connection came in: the address its listener is bound to, and
-/// the common name of the client certificate it presented over TLS.
+/// Where and when a connection came in: the address its listener is bound
+/// to, the common name of the client certificate it presented over TLS, and
+/// when it was accepted (the connect timeout runs from then).
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub listener: SocketAddr,
     pub identity: Option<Arc<str>>,
+    pub accepted: tokio::time::Instant,
 }
 
 impl Origin {
+    /// A connection accepted now on a listener bound to `listener`.
     pub fn new(listener: SocketAddr) -> Origin {
         Origin {
             listener,
             identity: None,
+            accepted: tokio::time::Instant::now(),
         }
     }
 }
@@ -153,10 +157,14 @@ pub fn check_username(user: &str) -> Result<(), String> {
         return Err("empty user name".into());
     }
     if user.contains(':') || user.chars().any(char::is_control) {
-        return Err(format!("user name `{user}` contains `:` or a control character"));
+        return Err(format!(
+            "user name `{user}` contains `:` or a control character"
+        ));
     }
     if user.trim() != user || user.starts_with('#') {
-        return Err(format!("user name `{user}` starts with `#` or blanks, or ends with blanks"));
+        return Err(format!(
+            "user name `{user}` starts with `#` or blanks, or ends with blanks"
+        ));
     }
     Ok(())
 }
@@ -252,6 +260,12 @@ pub async fn authenticate(
 ) -> Result<Username, ReasonCode> {
     let config = &shared.config;
     let counters = &shared.limits.counters;
+    if connect.properties.authentication_method.is_some() {
+        // Enhanced authentication (AUTH exchanges) is not supported: refuse
+        // and close (MQTT-4.12.0-1).
+        Counters::add(&counters.auth_failures);
+        return Err(ReasonCode::BadAuthenticationMethod);
+    }
     if config.use_identity_as_username {
         if let Some(identity) = &origin.identity {
             return Ok(Some(identity.clone()));
@@ -364,7 +378,10 @@ pub fn startup_notes(config: &Config, listeners: &[(&str, SocketAddr)]) -> Vec<S
 /// and the ACL on SIGHUP (a bad file is logged and the old one kept).
 pub fn announce(shared: &Arc<Shared>) {
     let config = &shared.config;
-    let mut listeners = vec![("MQTT over TCP", config.tcp), ("HTTP/WebSocket", config.http)];
+    let mut listeners = vec![
+        ("MQTT over TCP", config.tcp),
+        ("HTTP/WebSocket", config.http),
+    ];
     if let Some(tls) = config.tls {
         listeners.push(("MQTT over TLS", tls));
     }
@@ -394,7 +411,9 @@ pub fn announce(shared: &Arc<Shared>) {
                         }
                         match shared.access.reload(&shared.config) {
                             Ok(summary) => tracing::info!("SIGHUP: reloaded ({summary})"),
-                            Err(err) => tracing::error!("SIGHUP: reload failed, keeping the old files: {err}"),
+                            Err(err) => tracing::error!(
+                                "SIGHUP: reload failed, keeping the old files: {err}"
+                            ),
                         }
                     }
                 });
@@ -441,11 +460,19 @@ pub fn passwd(args: &PasswdArgs) -> Result<String, String> {
         if password.is_empty() {
             return Err("empty password".into());
         }
-        Some(format!("{}:{}", args.user, hash_password(password.as_bytes())?))
+        Some(format!(
+            "{}:{}",
+            args.user,
+            hash_password(password.as_bytes())?
+        ))
     };
     let (text, found) = update_lines(&existing, &args.user, line.as_deref());
     if args.delete && !found {
-        return Err(format!("no user `{}` in {}", args.user, args.file.display()));
+        return Err(format!(
+            "no user `{}` in {}",
+            args.user,
+            args.file.display()
+        ));
     }
     write_private(&args.file, &text)?;
     Ok(match (args.delete, found) {
@@ -492,8 +519,9 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
             .map_err(|err| format!("cannot read the password from standard input: {err}"))?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_string());
     }
-    let first = rpassword::prompt_password("Password: ")
-        .map_err(|err| format!("cannot read the password from the terminal: {err} (use --password-stdin)"))?;
+    let first = rpassword::prompt_password("Password: ").map_err(|err| {
+        format!("cannot read the password from the terminal: {err} (use --password-stdin)")
+    })?;
     let again = rpassword::prompt_password("Reenter password: ")
         .map_err(|err| format!("cannot read the password from the terminal: {err}"))?;
     if first != again {
@@ -541,7 +569,11 @@ mod tests {
             (format!("a:{hash}\nno colon here\n"), 2, "user:hash"),
             (format!("\n\na:{hash}\na:{hash}\n"), 4, "twice"),
             ("a:plaintext\n".to_string(), 1, "PHC"),
-            ("a:$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo\n".to_string(), 1, "argon2id"),
+            (
+                "a:$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo\n".to_string(),
+                1,
+                "argon2id",
+            ),
             (format!(":{hash}\n"), 1, "empty user"),
         ];
         for (text, line, words) in cases {

@@ -124,7 +124,11 @@ impl Shared {
                 continue;
             };
             let size = crate::limits::queued_size(&message);
-            if !m.subscriber.budget.try_charge(size, self.config.max_queued_bytes) {
+            if !m
+                .subscriber
+                .budget
+                .try_charge(size, self.config.max_queued_bytes)
+            {
                 crate::limits::note_drop(self, &m.client_id, &m.subscriber.budget, true);
                 continue;
             }
@@ -301,6 +305,10 @@ impl Broker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let access = crate::auth::Access::load(&self.config).map_err(BrokerError::Config)?;
         let tls = crate::tls::acceptor(&self.config).map_err(BrokerError::Config)?;
+        let file_rules = match &self.config.alarm_rules {
+            Some(path) => Alarms::load_file(path).map_err(BrokerError::Config)?,
+            None => Vec::new(),
+        };
         let opened = Instant::now();
         let (store, loaded) = Store::open(&self.config.data_dir, self.config.durability)?;
         let retained = MemoryRetained::default();
@@ -321,6 +329,17 @@ impl Broker {
             shutdown: stop_rx,
         });
         shared.alarms.restore(&loaded.retained);
+        for (topic, payload) in file_rules {
+            shared.publish_internal(Message {
+                topic: topic.into(),
+                payload: payload.into(),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                properties: mqtt::Properties::default(),
+                origin: Arc::from("$kite/config"),
+                expires_at: None,
+            });
+        }
         let sessions = loaded.sessions.len();
         restore_sessions(&shared, loaded.sessions);
         if let Some(path) = shared.store.path() {
@@ -332,20 +351,16 @@ impl Broker {
                 opened.elapsed()
             );
         }
-        let tcp = tokio::net::TcpListener::bind(self.config.tcp)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                what: "MQTT over TCP",
-                addr: self.config.tcp,
-                source,
-            })?;
-        let web = tokio::net::TcpListener::bind(self.config.http)
-            .await
-            .map_err(|source| BrokerError::Bind {
-                what: "HTTP and WebSocket",
-                addr: self.config.http,
-                source,
-            })?;
+        let tcp = listener::bind(self.config.tcp).map_err(|source| BrokerError::Bind {
+            what: "MQTT over TCP",
+            addr: self.config.tcp,
+            source,
+        })?;
+        let web = listener::bind(self.config.http).map_err(|source| BrokerError::Bind {
+            what: "HTTP and WebSocket",
+            addr: self.config.http,
+            source,
+        })?;
         tracing::info!(
             tcp = %tcp.local_addr().map_err(BrokerError::Http)?,
             http = %web.local_addr().map_err(BrokerError::Http)?,
@@ -354,15 +369,13 @@ impl Broker {
         );
         let tls_task = match (tls, self.config.tls) {
             (Some(acceptor), Some(addr)) => {
-                let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| {
-                    BrokerError::Bind {
-                        what: "MQTT over TLS",
-                        addr,
-                        source,
-                    }
+                let tls_listener = listener::bind(addr).map_err(|source| BrokerError::Bind {
+                    what: "MQTT over TLS",
+                    addr,
+                    source,
                 })?;
-                tracing::info!(tls = %listener.local_addr().map_err(BrokerError::Http)?, "MQTT over TLS listening");
-                let accept = crate::tls::accept_mqtt(listener, acceptor, shared.clone());
+                tracing::info!(tls = %tls_listener.local_addr().map_err(BrokerError::Http)?, "MQTT over TLS listening");
+                let accept = crate::tls::accept_mqtt(tls_listener, acceptor, shared.clone());
                 Some(tokio::spawn(accept))
             }
             _ => None,

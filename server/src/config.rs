@@ -36,6 +36,11 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", default_value_t = 65535)]
     pub max_keepalive: u16,
 
+    /// A JSON file of alarm rules, `{"<rule-id>": {rule}, ...}`, published as
+    /// retained `$kite/alarms/rules/<rule-id>` at start-up (replacing stored ones).
+    #[arg(long, value_name = "FILE")]
+    pub alarm_rules: Option<PathBuf>,
+
     /// Seconds between two publications of the `$SYS/broker/...` tree; 0 turns it off.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub sys_interval: u64,
@@ -50,11 +55,13 @@ pub struct Config {
     #[arg(long, value_name = "MODE", value_enum, default_value_t = Durability::Batch)]
     pub durability: Durability,
 
-    /// Bytes of payload queued per client before further messages to it are dropped.
+    /// Bytes (payload and topic) queued per client before further messages to
+    /// it are dropped; counted in `messages/dropped` and `limits/queued bytes dropped`.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_queued_bytes: u64,
 
-    /// Messages queued per client before further QoS 0 messages to it are dropped.
+    /// Messages queued per client before further messages to it are dropped;
+    /// counted in `messages/dropped`.
     #[arg(long, value_name = "COUNT", default_value_t = 1000)]
     pub max_queued_messages: usize,
 

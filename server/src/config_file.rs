@@ -54,7 +54,10 @@ where
         return Config::from_arg_matches(&matches).map_err(ConfigError::Flags);
     };
     let text = std::fs::read_to_string(&path).map_err(|err| {
-        ConfigError::File(format!("cannot read configuration file {}: {err}", path.display()))
+        ConfigError::File(format!(
+            "cannot read configuration file {}: {err}",
+            path.display()
+        ))
     })?;
     let given_on_command_line =
         |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
@@ -83,9 +86,11 @@ pub fn file_arguments(
     };
     let table: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>> = toml::from_str(text)
         .map_err(|err| {
-            let place = err.span().map_or_else(|| path.display().to_string(), |s| at(s.start));
-            ConfigError::File(format!("{place}: {}", err.message()))
-        })?;
+        let place = err
+            .span()
+            .map_or_else(|| path.display().to_string(), |s| at(s.start));
+        ConfigError::File(format!("{place}: {}", err.message()))
+    })?;
     let command = Config::command();
     let mut out = Vec::new();
     // In file order, so the first error is the first in the file.
@@ -181,7 +186,11 @@ mod tests {
     }
 
     fn parse_with(path: &Path, extra: &[&str]) -> Result<Config, ConfigError> {
-        let mut args = vec!["kite-server".to_string(), "--config".into(), path.display().to_string()];
+        let mut args = vec![
+            "kite-server".to_string(),
+            "--config".into(),
+            path.display().to_string(),
+        ];
         args.extend(extra.iter().map(|s| s.to_string()));
         parse(args)
     }
@@ -212,13 +221,19 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let path = write("unknown.toml", "max_connections = 1\n\nmax_conections = 5\n");
+        let path = write(
+            "unknown.toml",
+            "max_connections = 1\n\nmax_conections = 5\n",
+        );
         let message = file_error(parse_with(&path, &[]));
         assert!(message.contains("unknown.toml:3"), "{message}");
         assert!(message.contains("`max_conections`"), "{message}");
         let path = write("dash.toml", "max-connections = 5\n");
         let message = file_error(parse_with(&path, &[]));
-        assert!(message.contains(":1:") && message.contains("max_connections"), "{message}");
+        assert!(
+            message.contains(":1:") && message.contains("max_connections"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -229,13 +244,25 @@ mod tests {
         assert!(message.contains("`max_connections`"), "{message}");
         let path = write("neg.toml", "connect_timeout = -1\n");
         let message = file_error(parse_with(&path, &[]));
-        assert!(message.contains("neg.toml:1") && message.contains("connect_timeout"), "{message}");
-        let path = write("enum.toml", "sys_interval = 1\ndurability = \"sometimes\"\n");
+        assert!(
+            message.contains("neg.toml:1") && message.contains("connect_timeout"),
+            "{message}"
+        );
+        let path = write(
+            "enum.toml",
+            "sys_interval = 1\ndurability = \"sometimes\"\n",
+        );
         let message = file_error(parse_with(&path, &[]));
-        assert!(message.contains("enum.toml:2") && message.contains("durability"), "{message}");
+        assert!(
+            message.contains("enum.toml:2") && message.contains("durability"),
+            "{message}"
+        );
         let path = write("table.toml", "[limits]\nmax_connections = 1\n");
         let message = file_error(parse_with(&path, &[]));
-        assert!(message.contains("table.toml:1") && message.contains("limits"), "{message}");
+        assert!(
+            message.contains("table.toml:1") && message.contains("limits"),
+            "{message}"
+        );
         let path = write("syntax.toml", "a = 1\nb = = 2\n");
         let message = file_error(parse_with(&path, &[]));
         assert!(message.contains("syntax.toml:2"), "{message}");

@@ -12,15 +12,15 @@ use bytes::BytesMut;
 use mqtt::{ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Protocol, ReasonCode};
 use tokio::{
     sync::{mpsc, Notify},
-    time::{sleep_until, timeout, Instant},
+    time::{sleep_until, timeout_at, Instant},
 };
 
 use crate::{
     auth::Origin,
     broker::{Shared, Stats},
     limits::Counters,
-    policy::ClientPolicy,
     message::{Message, Outbound},
+    policy::ClientPolicy,
     registry::Parked,
     router::{Subscriber, Subscription},
     session::{Action, ProtocolError, ServerLimits, Session},
@@ -40,11 +40,17 @@ enum End {
 
 /// Serve one connection to its end. Never panics on client input: whatever
 /// the client sends, only this connection is affected.
-pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Shared>, origin: Origin) {
+pub async fn serve(
+    mut transport: Transport,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    origin: Origin,
+) {
     let mut input = BytesMut::with_capacity(4096);
     let connect_timeout = Duration::from_secs(shared.config.connect_timeout);
-    let connect = match timeout(
-        connect_timeout,
+    // The connect timeout runs from accept, whatever came before (TLS handshake).
+    let connect = match timeout_at(
+        origin.accepted + connect_timeout,
         read_connect(&mut transport, &mut input, &shared),
     )
     .await
@@ -101,11 +107,22 @@ pub async fn serve(mut transport: Transport, peer: SocketAddr, shared: Arc<Share
             return;
         }
     };
-    let mut policy = ClientPolicy::new(shared.clone(), client_id.clone(), username.clone(), protocol);
+    let mut policy = ClientPolicy::new(
+        shared.clone(),
+        client_id.clone(),
+        username.clone(),
+        protocol,
+    );
     if let Some(will) = &connect.will {
         if !policy.can_will(&will.topic) {
             tracing::info!(%peer, client_id = %client_id, topic = %will.topic, "refused: the ACL does not allow the will topic");
-            let _ = write_packet(&mut transport, &refusal(ReasonCode::NotAuthorized), protocol, &shared).await;
+            let _ = write_packet(
+                &mut transport,
+                &refusal(ReasonCode::NotAuthorized),
+                protocol,
+                &shared,
+            )
+            .await;
             transport.close().await;
             return;
         }

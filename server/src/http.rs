@@ -8,11 +8,10 @@ use axum::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
         ConnectInfo, State,
     },
-    Extension,
     http::StatusCode,
     response::{Html, IntoResponse, Response},
     routing::get,
-    Router,
+    Extension, Router,
 };
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
@@ -66,14 +65,16 @@ async fn upgrade(
                 return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
             };
             let origin = Origin {
-                listener: shared.config.http,
                 identity: identity.and_then(|Extension(PeerIdentity(id))| id),
+                ..Origin::new(shared.config.http)
             };
-            upgrade.protocols(SUBPROTOCOLS).on_upgrade(move |socket| async move {
-                let _slot = slot;
-                let transport = Transport::WebSocket(Box::new(socket));
-                connection::serve(transport, peer, shared, origin).await
-            })
+            upgrade
+                .protocols(SUBPROTOCOLS)
+                .on_upgrade(move |socket| async move {
+                    let _slot = slot;
+                    let transport = Transport::WebSocket(Box::new(socket));
+                    connection::serve(transport, peer, shared, origin).await
+                })
         }
         Err(rejection) => {
             tracing::warn!(%peer, %rejection, "rejected a request to /mqtt that is not a WebSocket upgrade");

@@ -32,8 +32,8 @@
 //! `mqtt::encode` → `transport::write`.
 
 pub mod acl;
-pub mod auth;
 pub mod alarms;
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod config_file;

@@ -110,9 +110,7 @@ impl QueueBudget {
     pub fn try_charge(&self, size: u64, max: u64) -> bool {
         self.bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
-                queued
-                    .checked_add(size)
-                    .filter(|&total| total <= max)
+                queued.checked_add(size).filter(|&total| total <= max)
             })
             .is_ok()
     }
@@ -215,7 +213,12 @@ pub fn note_drop(shared: &Shared, client_id: &str, budget: &QueueBudget, bytes_f
         } else {
             "--max-queued-messages"
         };
-        tracing::warn!(client_id, dropped, queued_bytes = budget.bytes(), "queue full ({limit}): messages to this client dropped");
+        tracing::warn!(
+            client_id,
+            dropped,
+            queued_bytes = budget.bytes(),
+            "queue full ({limit}): messages to this client dropped"
+        );
     }
 }
 
@@ -448,7 +451,10 @@ mod tests {
         assert!(limits.try_connection(2).is_none());
         drop(a);
         assert!(limits.try_connection(2).is_some());
-        assert_eq!(limits.counters.connections_refused.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            limits.counters.connections_refused.load(Ordering::Relaxed),
+            1
+        );
         assert!(Limits::default().try_connection(0).is_some());
     }
 }

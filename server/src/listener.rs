@@ -1,10 +1,37 @@
 //! The MQTT-over-TCP accept loop: one task per connection.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
-use crate::{auth::Origin, broker::Shared, connection, transport::Transport};
+use crate::{auth::Origin, broker::Shared, connection, limits::Counters, transport::Transport};
+
+/// Bind a listening socket with a deep accept queue (4096, capped by the
+/// kernel's somaxconn): `TcpListener::bind` asks for 128 on Linux, and a
+/// burst of connections beyond that loses SYNs, each costing its client a
+/// one-second retransmission.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// The connection's future, built on the heap. A plain function, so the
+/// large future never takes room in its caller's (an idle connection's) state.
+pub fn serve_boxed(
+    transport: Transport,
+    peer: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    origin: Origin,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(connection::serve(transport, peer, shared, origin))
+}
 
 /// Accept TCP connections until the task is aborted at shutdown.
 pub async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
@@ -18,10 +45,30 @@ pub async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
                 };
                 let _ = stream.set_nodelay(true);
                 let origin = Origin::new(shared.config.tcp);
-                let serve = connection::serve(Transport::Tcp(stream), peer, shared.clone(), origin);
+                let shared = shared.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
-                    serve.await
+                    // Until its first byte a connection is only this small
+                    // future; the whole connection state (boxed) comes with
+                    // the first byte. Thousands of silent sockets cost little.
+                    let limit = Duration::from_secs(shared.config.connect_timeout);
+                    // peek, not readable(): a fresh socket may report ready without data.
+                    let mut first = [0u8; 1];
+                    let peek = stream.peek(&mut first);
+                    match tokio::time::timeout_at(origin.accepted + limit, peek).await {
+                        Ok(Ok(1..)) => {
+                            let transport = Transport::Tcp(stream);
+                            serve_boxed(transport, peer, shared, origin).await
+                        }
+                        Ok(Ok(_)) => {
+                            tracing::info!(%peer, transport = "tcp", "closed before CONNECT: peer closed")
+                        }
+                        Ok(Err(err)) => tracing::info!(%peer, %err, "closed before CONNECT"),
+                        Err(_) => {
+                            Counters::add(&shared.limits.counters.connect_timeouts);
+                            tracing::info!(%peer, transport = "tcp", "no CONNECT within {limit:?}; closed");
+                        }
+                    }
                 });
             }
             Err(err) => {

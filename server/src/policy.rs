@@ -3,6 +3,7 @@
 //! each PUBLISH and subscription, plus the checks the connection makes
 //! itself (will topic at CONNECT, read access per delivery, throttling).
 
+use crate::acl::Refusal;
 use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
@@ -86,11 +87,22 @@ impl ClientPolicy {
 }
 
 impl Admission for ClientPolicy {
-    fn publish(&mut self, publish: &Publish) -> Result<(), ReasonCode> {
+    fn publish(&mut self, publish: &Publish) -> Result<(), Refusal> {
         if !self.acl.can_write(&self.shared.access, &publish.topic) {
             Counters::add(&self.shared.limits.counters.acl_denied_publish);
             tracing::debug!(client_id = %self.client_id, topic = %publish.topic, "PUBLISH refused: ACL");
-            return Err(ReasonCode::NotAuthorized);
+            return Err(ReasonCode::NotAuthorized.into());
+        }
+        if let Err(err) = self.shared.alarms.check(&publish.topic, &publish.payload) {
+            // A bad alarm rule: refused with its reason, reported to everyone.
+            tracing::info!(client_id = %self.client_id, topic = %publish.topic, %err, "alarm rule refused");
+            self.shared
+                .alarms
+                .report(&self.shared, &publish.topic, &err);
+            return Err(Refusal {
+                code: ReasonCode::PayloadFormatInvalid,
+                reason: Some(err.to_string()),
+            });
         }
         let Some(bucket) = self.bucket.as_mut() else {
             return Ok(());
@@ -105,7 +117,7 @@ impl Admission for ClientPolicy {
             self.rate_exceeded = true;
         }
         // PUBACK/PUBREC cannot carry 0x96 (Message rate too high); 0x97 is theirs.
-        Err(ReasonCode::QuotaExceeded)
+        Err(ReasonCode::QuotaExceeded.into())
     }
 
     fn subscribe(&mut self, filter: &str) -> Result<(), ReasonCode> {

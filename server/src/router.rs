@@ -427,7 +427,7 @@ mod tests {
             connection: 1,
             tx,
             persistent: false,
-                budget: Default::default(),
+            budget: Default::default(),
         };
         router.subscribe(&me, "t", subscription, subscriber);
         assert!(router.matches("t", "me").is_empty());

@@ -46,6 +46,8 @@ pub enum ProtocolError {
     ServerShuttingDown,
     #[error("PUBLISH packets above --max-publish-rate")]
     MessageRateTooHigh,
+    #[error("protocol violation: {0}")]
+    Violation(&'static str),
 }
 
 impl ProtocolError {
@@ -53,9 +55,9 @@ impl ProtocolError {
     pub fn reason_code(&self) -> ReasonCode {
         match self {
             ProtocolError::Decode(err) => err.reason_code(),
-            ProtocolError::SecondConnect | ProtocolError::UnexpectedPacket(_) => {
-                ReasonCode::ProtocolError
-            }
+            ProtocolError::SecondConnect
+            | ProtocolError::UnexpectedPacket(_)
+            | ProtocolError::Violation(_) => ReasonCode::ProtocolError,
             ProtocolError::TopicAliasInvalid(_) => ReasonCode::TopicAliasInvalid,
             ProtocolError::KeepAliveTimeout => ReasonCode::KeepAliveTimeout,
             ProtocolError::ReceiveMaximumExceeded => ReasonCode::ReceiveMaximumExceeded,
@@ -363,6 +365,12 @@ impl Session {
             Packet::PingReq => Ok(vec![Action::Send(Packet::PingResp)]),
             Packet::Disconnect(Disconnect { reason, properties }) => {
                 if let Some(expiry) = properties.session_expiry_interval {
+                    if expiry != 0 && self.expiry_interval == 0 {
+                        // §3.14.2.2.2: a session that began with expiry 0 keeps it.
+                        return Err(ProtocolError::Violation(
+                            "DISCONNECT sets a session expiry after CONNECT's 0",
+                        ));
+                    }
                     self.expiry_interval = expiry;
                 }
                 Ok(vec![Action::Disconnect {
@@ -383,6 +391,12 @@ impl Session {
         mut publish: Publish,
         admission: &mut dyn crate::acl::Admission,
     ) -> Result<Vec<Action>, ProtocolError> {
+        if !publish.properties.subscription_identifiers.is_empty() {
+            // MQTT-3.3.4-6: only the server sends subscription identifiers.
+            return Err(ProtocolError::Violation(
+                "a client PUBLISH carried a Subscription Identifier",
+            ));
+        }
         if let Some(alias) = publish.properties.topic_alias {
             if alias == 0 || alias > self.limits.topic_alias_maximum {
                 return Err(ProtocolError::TopicAliasInvalid(alias));
@@ -411,10 +425,16 @@ impl Session {
             })]);
         }
         // A resent QoS 2 id (before PUBREL) was admitted the first time.
-        let resent = qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.incoming_qos2.contains(&p));
+        let resent =
+            qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.incoming_qos2.contains(&p));
         if !resent {
-            if let Err(code) = admission.publish(&publish) {
-                return Ok(crate::acl::publish_refusal(self.protocol, qos, pid, code));
+            if let Err(refusal) = admission.publish(&publish) {
+                return Ok(crate::acl::publish_refusal(
+                    self.protocol,
+                    qos,
+                    pid,
+                    refusal,
+                ));
             }
         }
         let message = Message::from_publish(publish, self.client_id.clone());

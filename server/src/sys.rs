@@ -94,17 +94,15 @@ fn stats(shared: &Shared) -> Vec<Stat> {
         },
     ]
     .into_iter()
-    .chain(
-        crate::limits::sys_stats(shared)
-            .into_iter()
-            .map(|(topic, metric, help, kind, value)| Stat {
-                topic,
-                metric,
-                help,
-                kind,
-                value,
-            }),
-    )
+    .chain(crate::limits::sys_stats(shared).into_iter().map(
+        |(topic, metric, help, kind, value)| Stat {
+            topic,
+            metric,
+            help,
+            kind,
+            value,
+        },
+    ))
     .collect()
 }
 

@@ -23,7 +23,6 @@ use tokio_rustls::{server::TlsStream, TlsAcceptor};
 use crate::{
     auth::Origin,
     broker::Shared,
-    connection,
     limits::{ConnectionSlot, Counters},
     transport::Transport,
 };
@@ -134,28 +133,26 @@ pub async fn accept_mqtt(listener: TcpListener, acceptor: TlsAcceptor, shared: A
                 continue;
             }
         };
-        let Some(slot) = shared
-            .limits
-            .try_connection(shared.config.max_connections)
-        else {
+        let Some(slot) = shared.limits.try_connection(shared.config.max_connections) else {
             tracing::warn!(%peer, max = shared.config.max_connections, "refused: --max-connections reached");
             continue;
         };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let shared = shared.clone();
-        let listener_addr = shared.config.tls.or(bound).unwrap_or(peer);
+        let origin = Origin::new(shared.config.tls.or(bound).unwrap_or(peer));
         tokio::spawn(async move {
             let _slot: ConnectionSlot = slot;
             let limit = Duration::from_secs(shared.config.connect_timeout);
             match handshake(&acceptor, stream, limit, &shared).await {
                 Ok(stream) => {
                     let origin = Origin {
-                        listener: listener_addr,
                         identity: peer_identity(&stream),
+                        ..origin
                     };
                     let transport = Transport::Tls(Box::new(stream));
-                    connection::serve(transport, peer, shared, origin).await;
+                    // Boxed: the handshake above waits in a small future.
+                    crate::listener::serve_boxed(transport, peer, shared, origin).await;
                 }
                 Err(reason) => tracing::info!(%peer, "closed: {reason}"),
             }
@@ -203,12 +200,14 @@ pub async fn serve_https(
                 }
             };
             let identity = PeerIdentity(peer_identity(&stream));
-            let service = hyper::service::service_fn(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request.extensions_mut().insert(identity.clone());
-                let mut app = app.clone();
-                async move { tower_service::Service::call(&mut app, request).await }
-            });
+            let service = hyper::service::service_fn(
+                move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request.extensions_mut().insert(identity.clone());
+                    let mut app = app.clone();
+                    async move { tower_service::Service::call(&mut app, request).await }
+                },
+            );
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limit)
@@ -351,8 +350,14 @@ mod tests {
             (&[0x55, 0x04, 0x06], 0x13, b"DE"),
             (&[0x55, 0x04, 0x03], 0x0C, b"device-7"),
         ]);
-        assert_eq!(common_name(&certificate(subject.clone(), true)).as_deref(), Some("device-7"));
-        assert_eq!(common_name(&certificate(subject, false)).as_deref(), Some("device-7"));
+        assert_eq!(
+            common_name(&certificate(subject.clone(), true)).as_deref(),
+            Some("device-7")
+        );
+        assert_eq!(
+            common_name(&certificate(subject, false)).as_deref(),
+            Some("device-7")
+        );
         let bmp = name(&[(&[0x55, 0x04, 0x03], 0x1E, &[0, b'h', 0, b'i'])]);
         assert_eq!(common_name(&certificate(bmp, true)).as_deref(), Some("hi"));
         let none = name(&[(&[0x55, 0x04, 0x0A], 0x0C, b"Org")]);

@@ -81,7 +81,8 @@ impl Transport {
             }
             Transport::Tls(stream) => {
                 // close_notify, then FIN; bounded, the peer may not read.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown()).await;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown())
+                    .await;
             }
             Transport::WebSocket(socket) => {
                 let _ = socket.send(ws::Message::Close(None)).await;

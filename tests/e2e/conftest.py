@@ -65,7 +65,8 @@ class Process:
 
 
 class Broker(Process):
-    def __init__(self, name: str = "kite-server", extra: list[str] | None = None):
+    def __init__(self, name: str = "kite-server", extra: list[str] | None = None,
+                 bind: str = "127.0.0.1"):
         self.tcp_port = free_port()
         self.http_port = free_port()
         extra = list(extra or [])
@@ -77,8 +78,8 @@ class Broker(Process):
             self.data_dir = extra[extra.index("--data-dir") + 1]
         args = [
             str(BIN_DIR / "kite-server"),
-            "--tcp", f"127.0.0.1:{self.tcp_port}",
-            "--http", f"127.0.0.1:{self.http_port}",
+            "--tcp", f"{bind}:{self.tcp_port}",
+            "--http", f"{bind}:{self.http_port}",
             "--dashboard-dir", str(DIST),
         ] + extra
         super().__init__(name, args)

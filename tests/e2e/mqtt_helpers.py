@@ -11,7 +11,8 @@ class Client:
     """A connected paho client that collects received messages in a queue."""
 
     def __init__(self, port: int, client_id: str, protocol=paho.MQTTv311,
-                 transport: str = "tcp", **connect_kwargs):
+                 transport: str = "tcp", username: str | None = None,
+                 password: str | None = None, tls: dict | None = None, **connect_kwargs):
         self.messages: "queue.Queue[paho.MQTTMessage]" = queue.Queue()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -20,6 +21,10 @@ class Client:
                                   protocol=protocol, transport=transport)
         if transport == "websockets":
             self.client.ws_set_options(path="/mqtt")
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if tls is not None:
+            self.client.tls_set(**tls)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = lambda c, u, m: self.messages.put(m)

@@ -113,3 +113,64 @@ def test_rules_and_active_alarms_survive_a_restart(request):
         assert next_on(watcher, "$kite/alarms/active/d3/low").payload == b""
     finally:
         broker.stop()
+
+
+def test_a_bad_rule_from_an_mqtt5_client_gets_puback_0x99_with_the_reason(broker):
+    import threading
+    from paho.mqtt.enums import CallbackAPIVersion
+    got = {}
+    done = threading.Event()
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id="v5admin", protocol=paho.MQTTv5)
+    def on_publish(client, userdata, mid, reason, properties):
+        got["reason"] = reason.value
+        got["string"] = getattr(properties, "ReasonString", None)
+        done.set()
+    c.on_publish = on_publish
+    c.connect("127.0.0.1", broker.tcp_port)
+    c.loop_start()
+    c.publish("$kite/alarms/rules/broken", b'{"condition":"<","threshold":1}', qos=1, retain=True)
+    assert done.wait(5)
+    c.loop_stop()
+    assert got["reason"] == 0x99, got
+    assert "needs a measurement" in (got["string"] or ""), got
+
+
+def test_a_client_without_acl_rights_cannot_write_rules(request, tmp_path):
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite devices/#\ntopic read $kite/alarms/#\n")
+    b = Broker(f"kite-server-{request.node.name}", ["--acl-file", str(acl)])
+    try:
+        Client(b.tcp_port, "intruder").publish(
+            "$kite/alarms/rules/sneaky", json.dumps(LOW_BATTERY), qos=1, retain=True)
+        reader = Client(b.tcp_port, "reader")
+        reader.subscribe("$kite/alarms/rules/#", 1)
+        reader.expect_none(timeout=0.5)
+        Client(b.tcp_port, "d9").publish("devices/d9/battery", b"1", qos=1)
+        reader.subscribe("$kite/alarms/active/#", 1)
+        reader.expect_none(timeout=0.5)
+    finally:
+        assert b.stop() == 0
+
+
+def test_rules_from_the_alarm_rules_file_apply_at_start(request, tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"low": LOW_BATTERY}))
+    b = Broker(f"kite-server-{request.node.name}", ["--alarm-rules", str(rules)])
+    try:
+        watcher = watch(b, "watcher", "$kite/alarms/active/#")
+        Client(b.tcp_port, "d8").publish("devices/d8/battery", b"2", qos=1)
+        assert next_on(watcher, "$kite/alarms/active/d8/low").payload
+    finally:
+        assert b.stop() == 0
+
+
+def test_a_bad_rule_in_the_alarm_rules_file_stops_the_broker(tmp_path):
+    import subprocess
+    from conftest import BIN_DIR, free_port
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"oops": {"condition": "offline_for", "threshold": 0}}))
+    out = subprocess.run([str(BIN_DIR / "kite-server"), "--tcp", f"127.0.0.1:{free_port()}",
+                          "--http", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "d"),
+                          "--alarm-rules", str(rules)], capture_output=True, text=True, timeout=20)
+    assert out.returncode != 0
+    assert str(rules) in out.stderr and '"oops"' in out.stderr, out.stderr

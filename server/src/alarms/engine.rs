@@ -102,7 +102,12 @@ impl Engine {
     }
 
     /// Create, replace (payload) or delete (empty payload) rule `id`.
-    pub fn set_rule(&mut self, id: &str, payload: &[u8], now: u64) -> Result<Vec<Publication>, RuleError> {
+    pub fn set_rule(
+        &mut self,
+        id: &str,
+        payload: &[u8],
+        now: u64,
+    ) -> Result<Vec<Publication>, RuleError> {
         if id.is_empty() || id.contains(['/', '+', '#']) {
             return Err(RuleError::BadId(id.into()));
         }
@@ -110,7 +115,12 @@ impl Engine {
         if payload.is_empty() {
             self.rules.remove(id);
             // Its alarms go with it.
-            let keys: Vec<_> = self.active.keys().filter(|(_, r)| r == id).cloned().collect();
+            let keys: Vec<_> = self
+                .active
+                .keys()
+                .filter(|(_, r)| r == id)
+                .cloned()
+                .collect();
             for key in keys {
                 self.clear(&key, None, now, &mut out);
             }
@@ -126,7 +136,10 @@ impl Engine {
         self.by_measurement.clear();
         for (id, rule) in &self.rules {
             if let Some(m) = &rule.measurement {
-                self.by_measurement.entry(m.clone()).or_default().push(id.clone());
+                self.by_measurement
+                    .entry(m.clone())
+                    .or_default()
+                    .push(id.clone());
             }
         }
     }
@@ -139,13 +152,20 @@ impl Engine {
             }
         } else if topic.starts_with(ACTIVE_PREFIX) {
             if let Ok(active) = serde_json::from_slice::<Active>(payload) {
-                self.active.insert((active.device.clone(), active.rule.clone()), active);
+                self.active
+                    .insert((active.device.clone(), active.rule.clone()), active);
             }
         }
     }
 
     /// Acknowledge the active alarm `rule` of `device`.
-    pub fn acknowledge(&mut self, device: &str, rule: &str, by: &str, now: u64) -> Vec<Publication> {
+    pub fn acknowledge(
+        &mut self,
+        device: &str,
+        rule: &str,
+        by: &str,
+        now: u64,
+    ) -> Vec<Publication> {
         let mut out = Vec::new();
         let Some(active) = self.active.get_mut(&(device.to_string(), rule.to_string())) else {
             return out;
@@ -191,7 +211,13 @@ impl Engine {
         if let Some(entities) = self.ha_state.get(topic).cloned() {
             for entity in entities {
                 if let Ok(EntityState::Number(value)) = entity.state(payload) {
-                    self.reading(entity.device_key(), entity.measurement(), value, now, &mut out);
+                    self.reading(
+                        entity.device_key(),
+                        entity.measurement(),
+                        value,
+                        now,
+                        &mut out,
+                    );
                 }
             }
         }
@@ -208,12 +234,18 @@ impl Engine {
     /// Call every second or so: raises `offline_for` alarms that are due.
     pub fn tick(&mut self, now: u64) -> Vec<Publication> {
         let mut out = Vec::new();
-        let offline: Vec<(String, u64)> = self.offline_since.iter().map(|(d, s)| (d.clone(), *s)).collect();
+        let offline: Vec<(String, u64)> = self
+            .offline_since
+            .iter()
+            .map(|(d, s)| (d.clone(), *s))
+            .collect();
         for (device, since) in offline {
             let due: Vec<(String, Rule)> = self
                 .rules
                 .iter()
-                .filter(|(_, r)| r.enabled && r.condition == Condition::OfflineFor && r.watches(&device))
+                .filter(|(_, r)| {
+                    r.enabled && r.condition == Condition::OfflineFor && r.watches(&device)
+                })
                 .filter(|(_, r)| now.saturating_sub(since) as f64 >= r.threshold * 1000.0)
                 .map(|(id, r)| (id.clone(), r.clone()))
                 .collect();
@@ -226,7 +258,14 @@ impl Engine {
         out
     }
 
-    fn reading(&mut self, device: &str, measurement: &str, value: f64, now: u64, out: &mut Vec<Publication>) {
+    fn reading(
+        &mut self,
+        device: &str,
+        measurement: &str,
+        value: f64,
+        now: u64,
+        out: &mut Vec<Publication>,
+    ) {
         let Some(ids) = self.by_measurement.get(measurement) else {
             return;
         };
@@ -252,7 +291,13 @@ impl Engine {
             let keys: Vec<_> = self
                 .active
                 .keys()
-                .filter(|(d, r)| d == device && self.rules.get(r).is_some_and(|r| r.condition == Condition::OfflineFor))
+                .filter(|(d, r)| {
+                    d == device
+                        && self
+                            .rules
+                            .get(r)
+                            .is_some_and(|r| r.condition == Condition::OfflineFor)
+                })
                 .cloned()
                 .collect();
             for key in keys {
@@ -263,7 +308,15 @@ impl Engine {
         }
     }
 
-    fn raise(&mut self, device: &str, id: &str, rule: &Rule, value: Option<f64>, now: u64, out: &mut Vec<Publication>) {
+    fn raise(
+        &mut self,
+        device: &str,
+        id: &str,
+        rule: &Rule,
+        value: Option<f64>,
+        now: u64,
+        out: &mut Vec<Publication>,
+    ) {
         let active = Active {
             device: device.into(),
             rule: id.into(),
@@ -279,7 +332,13 @@ impl Engine {
         self.active.insert((device.into(), id.into()), active);
     }
 
-    fn clear(&mut self, key: &(String, String), value: Option<f64>, now: u64, out: &mut Vec<Publication>) {
+    fn clear(
+        &mut self,
+        key: &(String, String),
+        value: Option<f64>,
+        now: u64,
+        out: &mut Vec<Publication>,
+    ) {
         let Some(mut active) = self.active.remove(key) else {
             return;
         };
@@ -292,7 +351,14 @@ impl Engine {
         self.event("cleared", &active, now, None, out);
     }
 
-    fn event(&mut self, kind: &str, active: &Active, now: u64, by: Option<String>, out: &mut Vec<Publication>) {
+    fn event(
+        &mut self,
+        kind: &str,
+        active: &Active,
+        now: u64,
+        by: Option<String>,
+        out: &mut Vec<Publication>,
+    ) {
         let event = AlarmEvent {
             kind: kind.into(),
             device: active.device.clone(),
@@ -324,7 +390,9 @@ impl Engine {
             for entity in old {
                 for map in [&mut self.ha_state, &mut self.ha_availability] {
                     for list in map.values_mut() {
-                        list.retain(|e| e.object_id != entity.object_id || e.node_id != entity.node_id);
+                        list.retain(|e| {
+                            e.object_id != entity.object_id || e.node_id != entity.node_id
+                        });
                     }
                     map.retain(|_, list| !list.is_empty());
                 }
@@ -335,7 +403,10 @@ impl Engine {
         };
         for entity in &entities {
             if let Some(state) = &entity.state_topic {
-                self.ha_state.entry(state.clone()).or_default().push(entity.clone());
+                self.ha_state
+                    .entry(state.clone())
+                    .or_default()
+                    .push(entity.clone());
             }
             for availability in &entity.availability {
                 self.ha_availability

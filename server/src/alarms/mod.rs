@@ -53,11 +53,14 @@ impl Alarms {
             "error": err.to_string(),
             "at": now_unix_ms(),
         });
-        publish(shared, vec![Publication {
-            topic: engine::ERRORS_TOPIC.into(),
-            payload: payload.to_string().into_bytes(),
-            retain: false,
-        }]);
+        publish(
+            shared,
+            vec![Publication {
+                topic: engine::ERRORS_TOPIC.into(),
+                payload: payload.to_string().into_bytes(),
+                retain: false,
+            }],
+        );
     }
 
     /// A routed message: rules, acknowledgements and device messages.
@@ -126,6 +129,24 @@ impl Alarms {
         }
     }
 
+    /// Read `--alarm-rules`: every rule must be valid, or the broker does not start.
+    pub fn load_file(path: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let text =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let rules: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&text)
+            .map_err(|e| format!("{}: not a JSON object of rules: {e}", path.display()))?;
+        let mut out = Vec::new();
+        for (id, rule) in rules {
+            let payload = rule.to_string().into_bytes();
+            let topic = format!("{}{id}", engine::RULES_PREFIX);
+            Alarms::default()
+                .check(&topic, &payload)
+                .map_err(|e| format!("{}: rule {id:?}: {e}", path.display()))?;
+            out.push((topic, payload));
+        }
+        Ok(out)
+    }
+
     /// Raise `offline_for` alarms as they fall due, every second until shutdown.
     pub async fn run_timers(shared: std::sync::Arc<Shared>) {
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -135,7 +156,12 @@ impl Alarms {
                 _ = ticker.tick() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            let out = shared.alarms.engine.write().expect("alarms lock").tick(now_unix_ms());
+            let out = shared
+                .alarms
+                .engine
+                .write()
+                .expect("alarms lock")
+                .tick(now_unix_ms());
             publish(&shared, out);
         }
     }

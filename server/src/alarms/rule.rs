@@ -204,12 +204,27 @@ mod tests {
     fn bad_rules_are_refused_with_a_reason() {
         let cases = [
             ("not json", "invalid rule JSON"),
-            (r#"{"condition":"<","threshold":1,"measurement":"t","colour":"red"}"#, "unknown field"),
-            (r#"{"condition":"<>","threshold":1,"measurement":"t"}"#, "unknown variant"),
+            (
+                r#"{"condition":"<","threshold":1,"measurement":"t","colour":"red"}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"condition":"<>","threshold":1,"measurement":"t"}"#,
+                "unknown variant",
+            ),
             (r#"{"condition":"<","threshold":1}"#, "needs a measurement"),
-            (r#"{"condition":"offline_for","threshold":0}"#, "at least 1 second"),
-            (r#"{"condition":">","threshold":1,"measurement":"t","hysteresis":-1}"#, "hysteresis"),
-            (r#"{"device":"a/b","condition":">","threshold":1,"measurement":"t"}"#, "device pattern"),
+            (
+                r#"{"condition":"offline_for","threshold":0}"#,
+                "at least 1 second",
+            ),
+            (
+                r#"{"condition":">","threshold":1,"measurement":"t","hysteresis":-1}"#,
+                "hysteresis",
+            ),
+            (
+                r#"{"device":"a/b","condition":">","threshold":1,"measurement":"t"}"#,
+                "device pattern",
+            ),
         ];
         for (json, why) in cases {
             let err = rule(json).unwrap_err().to_string();
@@ -219,19 +234,23 @@ mod tests {
 
     #[test]
     fn hysteresis_keeps_an_alarm_until_the_value_is_past_it() {
-        let r = rule(r#"{"measurement":"battery","condition":"<","threshold":20,"hysteresis":5}"#).unwrap();
+        let r = rule(r#"{"measurement":"battery","condition":"<","threshold":20,"hysteresis":5}"#)
+            .unwrap();
         assert!(r.raises(19.0) && !r.raises(20.0));
         assert!(!r.clears(20.0) && !r.clears(24.9));
         assert!(r.clears(25.0));
-        let hot = rule(r#"{"measurement":"t","condition":">=","threshold":30,"hysteresis":2}"#).unwrap();
+        let hot =
+            rule(r#"{"measurement":"t","condition":">=","threshold":30,"hysteresis":2}"#).unwrap();
         assert!(hot.raises(30.0) && !hot.clears(28.5) && hot.clears(27.9));
     }
 
     #[test]
     fn device_globs() {
-        let r = rule(r#"{"device":"sim-?","measurement":"t","condition":">","threshold":1}"#).unwrap();
+        let r =
+            rule(r#"{"device":"sim-?","measurement":"t","condition":">","threshold":1}"#).unwrap();
         assert!(r.watches("sim-1") && !r.watches("sim-10") && !r.watches("other"));
-        let r = rule(r#"{"device":"kitchen-*","measurement":"t","condition":">","threshold":1}"#).unwrap();
+        let r = rule(r#"{"device":"kitchen-*","measurement":"t","condition":">","threshold":1}"#)
+            .unwrap();
         assert!(r.watches("kitchen-") && r.watches("kitchen-fridge") && !r.watches("hall"));
     }
 }

@@ -225,6 +225,14 @@ fn v5_session_expiry_comes_from_connect_and_disconnect() {
     );
     let mut disconnect = mqtt::Disconnect::default();
     disconnect.properties.session_expiry_interval = Some(60);
+    // §3.14.2.2.2: after CONNECT's 0, a non-zero expiry in DISCONNECT is a protocol error.
+    let err = s
+        .handle(Packet::Disconnect(disconnect.clone()))
+        .unwrap_err();
+    assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
+    assert!(!s.is_persistent());
+    // Started with an expiry, DISCONNECT may change it.
+    s.expiry_interval = 10;
     s.handle(Packet::Disconnect(disconnect)).unwrap();
     assert_eq!(s.expiry_interval, 60);
 }

@@ -78,7 +78,12 @@ pub fn open(path: &Path) -> Result<(Database, Loaded, u64), StoreError> {
     let before = file_len(path);
     let started = Instant::now();
     db.compact().map_err(|e| open_error(path, e))?;
-    tracing::debug!(before, after = file_len(path), "store compacted in {:?}", started.elapsed());
+    tracing::debug!(
+        before,
+        after = file_len(path),
+        "store compacted in {:?}",
+        started.elapsed()
+    );
     Ok((db, loaded, max_seq))
 }
 

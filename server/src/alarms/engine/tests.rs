@@ -5,7 +5,9 @@ use super::*;
 const BATTERY: &str = r#"{"device":"*","measurement":"battery","condition":"<","threshold":20,"hysteresis":5,"severity":"warning","message":"battery low"}"#;
 
 fn topics(out: &[Publication]) -> Vec<(&str, bool)> {
-    out.iter().map(|p| (p.topic.as_str(), p.payload.is_empty())).collect()
+    out.iter()
+        .map(|p| (p.topic.as_str(), p.payload.is_empty()))
+        .collect()
 }
 
 fn engine_with(id: &str, rule: &str) -> Engine {
@@ -29,10 +31,27 @@ fn a_reading_below_the_threshold_raises_and_clears_only_past_the_hysteresis() {
     );
     let active: Active = serde_json::from_slice(&raised[0].payload).unwrap();
     assert_eq!((active.value, active.raised_at), (Some(19.0), 2));
-    assert!(e.observe("devices/d1/battery", b"22", 3).is_empty(), "inside the hysteresis");
-    assert!(e.observe("devices/d1/battery", b"18", 3).is_empty(), "already active");
-    let cleared = e.observe("devices/d1/telemetry", br#"{"battery":25,"temperature":20}"#, 4);
-    assert_eq!(cleared[0], Publication { topic: "$kite/alarms/active/d1/low-battery".into(), payload: vec![], retain: true });
+    assert!(
+        e.observe("devices/d1/battery", b"22", 3).is_empty(),
+        "inside the hysteresis"
+    );
+    assert!(
+        e.observe("devices/d1/battery", b"18", 3).is_empty(),
+        "already active"
+    );
+    let cleared = e.observe(
+        "devices/d1/telemetry",
+        br#"{"battery":25,"temperature":20}"#,
+        4,
+    );
+    assert_eq!(
+        cleared[0],
+        Publication {
+            topic: "$kite/alarms/active/d1/low-battery".into(),
+            payload: vec![],
+            retain: true
+        }
+    );
     let event: AlarmEvent = serde_json::from_slice(&cleared[1].payload).unwrap();
     assert_eq!((event.kind.as_str(), event.value), ("cleared", Some(25.0)));
 }
@@ -72,9 +91,14 @@ fn deleting_a_rule_clears_its_alarms() {
 
 #[test]
 fn home_assistant_state_topics_are_evaluated() {
-    let mut e = engine_with("hot", r#"{"measurement":"temperature","condition":">","threshold":30}"#);
+    let mut e = engine_with(
+        "hot",
+        r#"{"measurement":"temperature","condition":">","threshold":30}"#,
+    );
     let config = br#"{"name":"Temp","state_topic":"tele/plug/SENSOR","value_template":"{{ value_json.temperature }}","device_class":"temperature","unit_of_measurement":"\u00b0C","device":{"identifiers":["plug1"]}}"#;
-    assert!(e.observe("homeassistant/sensor/plug1/temp/config", config, 1).is_empty());
+    assert!(e
+        .observe("homeassistant/sensor/plug1/temp/config", config, 1)
+        .is_empty());
     assert!(e.wants("tele/plug/SENSOR"));
     let raised = e.observe("tele/plug/SENSOR", br#"{"temperature":31.5}"#, 2);
     assert_eq!(raised[0].topic, "$kite/alarms/active/plug1/hot");
