@@ -1,0 +1,54 @@
+//! # kite-bench: load generator and broker comparison
+//!
+//! Drives MQTT brokers with the project's own sans-I/O client session
+//! (`mqtt::client::ClientSession`) over tokio, over TCP or WebSocket, and
+//! checks every message on arrival: a run that loses, duplicates, reorders,
+//! corrupts or misroutes a message says so and fails.
+//!
+//! # Layout
+//! - [`payload`]: the 16-byte header every message carries (publisher, sequence,
+//!   send time, checksum) and its check.
+//! - [`check`]: the per-subscriber arrival checker and latency histogram.
+//! - [`link`]: one client connection (TCP or WebSocket) around `ClientSession`.
+//! - [`scenario`]: what a step does (`Traffic`, `Storm`, `Idle`) and what it measured (`Metrics`).
+//! - [`traffic`]: fan-in, fan-out, pairs and fixed-rate latency runs, with windowed flow control.
+//! - [`conns`]: connection storm and idle connections.
+//! - [`procstat`]: CPU time and RSS from `/proc`.
+//! - [`brokers`]: starting and stopping kite-server, Mosquitto and rumqttd on loopback.
+//! - [`compare`]: the quick and full plans, run interleaved across brokers.
+//! - [`report`]: targets, Markdown tables and JSON; [`svg`]: bar charts.
+//! - [`progress`]: the progress line during long runs.
+//! - [`error`]: the `BenchError` type.
+
+pub mod brokers;
+pub mod check;
+pub mod compare;
+pub mod conns;
+pub mod error;
+pub mod link;
+pub mod payload;
+pub mod procstat;
+pub mod progress;
+pub mod report;
+pub mod scenario;
+pub mod svg;
+pub mod traffic;
+
+pub use error::BenchError;
+
+/// Raise the open-files limit to its hard limit: 10,000 idle connections
+/// need as many descriptors, here and in the brokers we start.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}

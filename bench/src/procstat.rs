@@ -1,0 +1,123 @@
+//! What `/proc` says about a process: CPU time (`/proc/<pid>/stat`, user +
+//! system, all threads) and resident memory (`/proc/<pid>/status`).
+
+use std::{io, time::Instant};
+
+use serde::Serialize;
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+/// User + system CPU seconds used so far by `pid` (all its threads).
+pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| io::Error::other("malformed /proc/<pid>/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')' comes field 3 (state); utime and stime are fields 14 and 15.
+    let field = |n: usize| -> io::Result<u64> {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no field {n} in /proc/{pid}/stat")))
+    };
+    Ok((field(14)? + field(15)?) as f64 / clock_ticks_per_second())
+}
+
+fn status_kib(pid: u32, key: &str) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(key)?.strip_prefix(':')?;
+            value.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+        .ok_or_else(|| io::Error::other(format!("no {key} in /proc/{pid}/status")))
+}
+
+/// Resident set size, KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> io::Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// Peak resident set size, KiB (`VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> io::Result<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+/// CPU use of one process over an interval.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Usage {
+    /// CPU seconds (user + system) in the interval.
+    pub cpu_s: f64,
+    /// `cpu_s` over wall-clock seconds: 1.0 is one core busy all along.
+    pub cores: f64,
+    /// CPU µs per delivered message (or per connection).
+    pub cpu_us_per_unit: f64,
+}
+
+/// A CPU reading to take a difference from.
+#[derive(Clone, Copy, Debug)]
+pub struct Meter {
+    pid: Option<u32>,
+    cpu: f64,
+    at: Instant,
+}
+
+impl Meter {
+    /// Start measuring `pid` (`None`: measure nothing, report zeros).
+    pub fn start(pid: Option<u32>) -> Meter {
+        Meter {
+            pid,
+            cpu: pid.and_then(|p| cpu_seconds(p).ok()).unwrap_or(0.0),
+            at: Instant::now(),
+        }
+    }
+
+    /// Use since [`Meter::start`], `units` being what was delivered.
+    pub fn stop(&self, units: u64) -> Usage {
+        let Some(pid) = self.pid else {
+            return Usage::default();
+        };
+        let cpu_s = (cpu_seconds(pid).unwrap_or(self.cpu) - self.cpu).max(0.0);
+        let wall = self.at.elapsed().as_secs_f64().max(1e-9);
+        Usage {
+            cpu_s,
+            cores: cpu_s / wall,
+            cpu_us_per_unit: if units > 0 {
+                cpu_s * 1e6 / units as f64
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_process() {
+        let pid = std::process::id();
+        let before = cpu_seconds(pid).unwrap();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_seconds(pid).unwrap() >= before);
+        assert!(rss_kib(pid).unwrap() > 0);
+        assert!(peak_rss_kib(pid).unwrap() >= rss_kib(pid).unwrap() / 2);
+    }
+}

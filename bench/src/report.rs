@@ -1,0 +1,634 @@
+//! The results of `compare`: the targets checked, Markdown tables, SVG
+//! charts and the JSON of every run, written under `bench/results/<mode>/`.
+
+use std::{fmt::Write as _, fs, path::Path};
+
+use serde::Serialize;
+
+use crate::{
+    brokers::BrokerKind,
+    compare::{cell, cells, Cell, Planned, Record, Step},
+    error::BenchError,
+    progress::thousands,
+    scenario::Metrics,
+    svg::{bar_chart, Group},
+};
+
+/// Where and under what load the comparison ran.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub kernel: String,
+    /// `/proc/loadavg` before and after.
+    pub load_before: String,
+    pub load_after: String,
+}
+
+impl Machine {
+    pub fn load() -> String {
+        fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    }
+}
+
+/// A broker and the version it reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct BrokerInfo {
+    pub broker: BrokerKind,
+    pub version: String,
+}
+
+/// One target of the issue, checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetCheck {
+    pub name: String,
+    pub unit: String,
+    pub kite: Option<f64>,
+    pub mosquitto: Option<f64>,
+    pub rumqttd: Option<f64>,
+    pub vs_mosquitto: Option<f64>,
+    pub vs_rumqttd: Option<f64>,
+    pub goal: String,
+    /// `None`: could not be decided (a run failed or a broker was left out).
+    pub met: Option<bool>,
+}
+
+/// Everything a comparison produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub command: String,
+    pub started_utc: String,
+    pub seconds: f64,
+    pub rounds: usize,
+    pub machine: Machine,
+    pub brokers: Vec<BrokerInfo>,
+    pub plan: Vec<Planned>,
+    pub records: Vec<Record>,
+    pub cells: Vec<Cell>,
+    pub targets: Vec<TargetCheck>,
+}
+
+impl Report {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mode: &str,
+        command: String,
+        started_utc: String,
+        seconds: f64,
+        rounds: usize,
+        machine: Machine,
+        brokers: Vec<BrokerInfo>,
+        plan: Vec<Planned>,
+        records: Vec<Record>,
+    ) -> Report {
+        let cells = cells(&plan, &records);
+        let targets = targets(&cells);
+        Report {
+            mode: mode.into(),
+            command,
+            started_utc,
+            seconds,
+            rounds,
+            machine,
+            brokers,
+            plan,
+            records,
+            cells,
+            targets,
+        }
+    }
+
+    /// Runs that failed their checks or could not run.
+    pub fn failures(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|r| {
+                r.failure().map(|f| {
+                    format!(
+                        "{} on {} (round {}): {f}",
+                        r.id,
+                        r.broker.name(),
+                        r.round + 1
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+const PEERS: [BrokerKind; 3] = [BrokerKind::Kite, BrokerKind::Mosquitto, BrokerKind::Rumqttd];
+
+/// The metrics of a cell that passed its checks.
+fn good<'a>(cells: &'a [Cell], id: &str, broker: BrokerKind) -> Option<&'a Metrics> {
+    cell(cells, id, broker)
+        .filter(|c| c.failure.is_none())
+        .and_then(|c| c.metrics.as_ref())
+}
+
+fn check(
+    cells: &[Cell],
+    name: &str,
+    unit: &str,
+    goal: &str,
+    value: impl Fn(BrokerKind) -> Option<f64>,
+    met: impl Fn(f64, Option<f64>, Option<f64>) -> Option<bool>,
+) -> TargetCheck {
+    let _ = cells;
+    let [kite, mosquitto, rumqttd] = PEERS.map(&value);
+    let ratio = |peer: Option<f64>| match (kite, peer) {
+        (Some(k), Some(p)) if p > 0.0 => Some(k / p),
+        _ => None,
+    };
+    TargetCheck {
+        name: name.into(),
+        unit: unit.into(),
+        kite,
+        mosquitto,
+        rumqttd,
+        vs_mosquitto: ratio(mosquitto),
+        vs_rumqttd: ratio(rumqttd),
+        goal: goal.into(),
+        met: kite.and_then(|k| met(k, mosquitto, rumqttd)),
+    }
+}
+
+/// The issue's targets for kite-server, from the cells of one run.
+pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
+    let rate = |id: &'static str| move |b| good(cells, id, b).map(|m| m.msgs_per_s);
+    let cpu = |id: &'static str| move |b| good(cells, id, b).map(|m| m.broker.cpu_us_per_unit);
+    let at_least = |vs_m: f64, vs_r: Option<f64>| {
+        move |k: f64, m: Option<f64>, r: Option<f64>| {
+            let m_ok = m.map(|m| k >= vs_m * m)?;
+            let r_ok = match (vs_r, r) {
+                (Some(x), Some(r)) => k >= x * r,
+                (Some(_), None) => return None,
+                (None, _) => true,
+            };
+            Some(m_ok && r_ok)
+        }
+    };
+    let leaner = |k: f64, m: Option<f64>, r: Option<f64>| {
+        let best = [m, r].into_iter().flatten().min_by(f64::total_cmp)?;
+        Some(k <= best)
+    };
+    let mut out = vec![
+        check(
+            cells,
+            "fan-in 100→1, 64 B, QoS 0: throughput",
+            "msg/s",
+            "≥ 1.5× mosquitto and ≥ rumqttd",
+            rate("fan-in-q0"),
+            at_least(1.5, Some(1.0)),
+        ),
+        check(
+            cells,
+            "fan-in 100→1, 64 B, QoS 1: throughput",
+            "msg/s",
+            "≥ 1.5× mosquitto and ≥ rumqttd",
+            rate("fan-in-q1"),
+            at_least(1.5, Some(1.0)),
+        ),
+        check(
+            cells,
+            "fan-out 1→1000, 64 B, QoS 0: throughput",
+            "msg/s",
+            "≥ 2× mosquitto",
+            rate("fan-out-q0"),
+            at_least(2.0, None),
+        ),
+        check(
+            cells,
+            "broker CPU per message, fan-in QoS 0",
+            "µs/msg",
+            "≤ the leaner peer",
+            cpu("fan-in-q0"),
+            leaner,
+        ),
+        check(
+            cells,
+            "broker CPU per message, fan-in QoS 1",
+            "µs/msg",
+            "≤ the leaner peer",
+            cpu("fan-in-q1"),
+            leaner,
+        ),
+        check(
+            cells,
+            "p99 latency at ½ Mosquitto's peak, fan-in QoS 0",
+            "µs",
+            "≤ mosquitto",
+            |b| good(cells, "latency-q0", b).and_then(|m| m.latency_us.map(|l| l.p99)),
+            |k, m, _| m.map(|m| k <= m),
+        ),
+        check(
+            cells,
+            "RSS per idle connection at 10,000",
+            "B",
+            "≤ mosquitto",
+            |b| good(cells, "idle-10k", b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
+            |k, m, _| m.map(|m| k <= m),
+        ),
+    ];
+    // WebSocket: each broker's WS throughput over its own TCP throughput.
+    let ws = |b| {
+        Some(good(cells, "ws-fan-in-q0", b)?.msgs_per_s / good(cells, "fan-in-q0", b)?.msgs_per_s)
+    };
+    let mut ws_check = check(
+        cells,
+        "WebSocket ÷ TCP throughput, fan-in QoS 0",
+        "×",
+        "kite ≥ 0.8",
+        ws,
+        |k, _, _| Some(k >= 0.8),
+    );
+    ws_check.vs_mosquitto = None;
+    ws_check.vs_rumqttd = None;
+    out.push(ws_check);
+    // Headroom: the load generator must not be what limits the broker.
+    let bench = |b| good(cells, "fan-in-q0", b).map(|m| m.bench.cores);
+    let broker_cores = good(cells, "fan-in-q0", BrokerKind::Kite).map(|m| m.broker.cores);
+    let mut headroom = check(
+        cells,
+        "load generator CPU during fan-in QoS 0 (headroom)",
+        "cores",
+        "< 1 core and < the broker's cores",
+        bench,
+        |k, _, _| Some(k < 1.0 && broker_cores.is_some_and(|b| k < b)),
+    );
+    headroom.vs_mosquitto = None;
+    headroom.vs_rumqttd = None;
+    out.push(headroom);
+    out
+}
+
+fn cell_text(value: Option<f64>, unit: &str) -> String {
+    match value {
+        None => "–".into(),
+        Some(v) if unit == "msg/s" || unit == "B" => thousands(v),
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+fn ratio_text(value: Option<f64>) -> String {
+    value.map_or("–".into(), |v| format!("{v:.2}×"))
+}
+
+fn checks_text(cell: &Cell) -> String {
+    match &cell.failure {
+        None => "ok".into(),
+        Some(f) => format!("**FAILED**: {}", f.replace('|', "/")),
+    }
+}
+
+/// The Markdown summary.
+pub fn markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let m = &report.machine;
+    let _ = writeln!(md, "# kite-bench compare ({})\n", report.mode);
+    let _ = writeln!(md, "Command: `{}`  ", report.command);
+    let _ = writeln!(
+        md,
+        "Ran {} UTC for {:.0} s on {} cores (Linux {}); load average before {}, after {}.  ",
+        report.started_utc, report.seconds, m.cores, m.kernel, m.load_before, m.load_after
+    );
+    let versions: Vec<String> = report
+        .brokers
+        .iter()
+        .map(|b| format!("{}: {}", b.broker.name(), b.version))
+        .collect();
+    let _ = writeln!(md, "Brokers: {}.  ", versions.join("; "));
+    let _ = writeln!(
+        md,
+        "Each cell is the median of {} round(s), each on a freshly started broker, brokers interleaved. \
+         Every message is checked on arrival (count, order per publisher, checksum).\n",
+        report.rounds
+    );
+
+    let _ = writeln!(md, "## Targets (kite-server)\n");
+    let _ = writeln!(md, "| target | unit | kite | mosquitto | rumqttd | kite ÷ mosquitto | kite ÷ rumqttd | goal | met |");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---|---|");
+    for t in &report.targets {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "n/a",
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {met} |",
+            t.name,
+            t.unit,
+            cell_text(t.kite, &t.unit),
+            cell_text(t.mosquitto, &t.unit),
+            cell_text(t.rumqttd, &t.unit),
+            ratio_text(t.vs_mosquitto),
+            ratio_text(t.vs_rumqttd),
+            t.goal
+        );
+    }
+
+    let section = |md: &mut String,
+                   title: &str,
+                   header: &str,
+                   align: &str,
+                   pick: &dyn Fn(&Step) -> bool,
+                   row: &dyn Fn(&Cell) -> String| {
+        let rows: Vec<String> = report
+            .plan
+            .iter()
+            .filter(|p| pick(&p.step))
+            .flat_map(|p| {
+                report
+                    .cells
+                    .iter()
+                    .filter(|c| c.id == p.id)
+                    .map(|c| format!("| {} | {} | {} |", p.title, c.broker.name(), row(c)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "\n## {title}\n");
+        let _ = writeln!(md, "| step | broker | {header} |");
+        let _ = writeln!(md, "|---|---|{align}|");
+        for r in rows {
+            let _ = writeln!(md, "{r}");
+        }
+    };
+
+    let traffic_row = |c: &Cell| match &c.metrics {
+        None => format!("– | – | – | – | – | – | – | – | – | – | {}", checks_text(c)),
+        Some(x) => {
+            let l = x.latency_us.unwrap_or_default();
+            format!(
+                "{} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {}",
+                thousands(x.msgs_per_s),
+                x.mb_per_s,
+                l.p50,
+                l.p99,
+                l.p999,
+                x.broker.cpu_us_per_unit,
+                x.broker.cores,
+                x.bench.cores,
+                x.bench.cpu_us_per_unit,
+                x.peak_rss_kib as f64 / 1024.0,
+                checks_text(c)
+            )
+        }
+    };
+    section(
+        &mut md,
+        "Throughput",
+        "msg/s | MB/s | p50 µs | p99 µs | p99.9 µs | broker CPU µs/msg | broker cores | bench cores | bench CPU µs/msg | broker peak RSS MiB | checks",
+        "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---",
+        &|s| matches!(s, Step::Traffic(_)),
+        &traffic_row,
+    );
+    section(
+        &mut md,
+        "Latency at a fixed rate",
+        "rate msg/s | delivered msg/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | broker CPU µs/msg | checks",
+        "---:|---:|---:|---:|---:|---:|---:|---:|---",
+        &|s| matches!(s, Step::Latency { .. }),
+        &|c: &Cell| match &c.metrics {
+            None => format!("– | – | – | – | – | – | – | – | {}", checks_text(c)),
+            Some(x) => {
+                let l = x.latency_us.unwrap_or_default();
+                format!(
+                    "{} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {}",
+                    thousands(c.rate.unwrap_or(0.0)),
+                    thousands(x.msgs_per_s),
+                    l.p50,
+                    l.p90,
+                    l.p99,
+                    l.p999,
+                    l.max,
+                    x.broker.cpu_us_per_unit,
+                    checks_text(c)
+                )
+            }
+        },
+    );
+    section(
+        &mut md,
+        "Connections",
+        "conn/s | connect p50 µs | connect p99 µs | broker CPU µs/conn | broker RSS before → after KiB | B per idle conn | idle broker cores | checks",
+        "---:|---:|---:|---:|---:|---:|---:|---",
+        &|s| matches!(s, Step::Storm(_) | Step::Idle(_)),
+        &|c: &Cell| match &c.metrics {
+            None => format!("– | – | – | – | – | – | – | {}", checks_text(c)),
+            Some(x) => {
+                let l = x.latency_us.unwrap_or_default();
+                let (rss, per, idle) = match x.idle {
+                    Some(i) => (
+                        format!("{} → {}", thousands(i.rss_before_kib as f64), thousands(i.rss_after_kib as f64)),
+                        thousands(i.bytes_per_connection),
+                        format!("{:.3}", i.idle_cores),
+                    ),
+                    None => ("–".into(), "–".into(), "–".into()),
+                };
+                let (p50, p99, cpu) = if x.idle.is_some() {
+                    ("–".into(), "–".into(), "–".into())
+                } else {
+                    (format!("{:.0}", l.p50), format!("{:.0}", l.p99), format!("{:.1}", x.broker.cpu_us_per_unit))
+                };
+                format!(
+                    "{} | {p50} | {p99} | {cpu} | {rss} | {per} | {idle} | {}",
+                    thousands(x.connects_per_s.unwrap_or(0.0)),
+                    checks_text(c)
+                )
+            }
+        },
+    );
+    section(
+        &mut md,
+        "Durability modes (kite-server, QoS 1, persistent-session subscriber)",
+        "msg/s | p50 µs | p99 µs | broker CPU µs/msg | checks",
+        "---:|---:|---:|---:|---",
+        &|s| matches!(s, Step::Durability { .. }),
+        &|c: &Cell| match &c.metrics {
+            None => format!("– | – | – | – | {}", checks_text(c)),
+            Some(x) => {
+                let l = x.latency_us.unwrap_or_default();
+                format!(
+                    "{} | {:.0} | {:.0} | {:.2} | {}",
+                    thousands(x.msgs_per_s),
+                    l.p50,
+                    l.p99,
+                    x.broker.cpu_us_per_unit,
+                    checks_text(c)
+                )
+            }
+        },
+    );
+    let failures = report.failures();
+    if !failures.is_empty() {
+        let _ = writeln!(md, "\n## Failed runs\n");
+        for f in failures {
+            let _ = writeln!(md, "- {}", f.replace('|', "/"));
+        }
+    }
+    let _ = writeln!(md, "\n## Charts\n");
+    for (file, what) in CHARTS {
+        let _ = writeln!(md, "![{what}]({file})");
+    }
+    md
+}
+
+const CHARTS: [(&str, &str); 4] = [
+    ("throughput.svg", "throughput"),
+    ("cpu.svg", "broker CPU per message"),
+    ("latency.svg", "latency"),
+    ("connections.svg", "connections"),
+];
+
+/// A chart series: title suffix, unit, and the value it shows.
+type Series<'a> = (&'a str, &'a str, &'a dyn Fn(&Metrics) -> Option<f64>);
+
+fn groups(report: &Report, pick: impl Fn(&Step) -> bool, values: &[Series]) -> Vec<Group> {
+    let mut out = Vec::new();
+    for p in report.plan.iter().filter(|p| pick(&p.step)) {
+        for (suffix, unit, value) in values {
+            let bars: Vec<(String, Option<f64>)> = report
+                .cells
+                .iter()
+                .filter(|c| c.id == p.id)
+                .map(|c| {
+                    let v = c
+                        .metrics
+                        .as_ref()
+                        .filter(|_| c.failure.is_none())
+                        .and_then(value);
+                    (c.broker.name().to_string(), v)
+                })
+                .collect();
+            if !bars.is_empty() {
+                out.push(Group {
+                    title: format!("{}{suffix}", p.title),
+                    unit: unit.to_string(),
+                    bars,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The four charts, as (file name, SVG).
+pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
+    let traffic = |s: &Step| matches!(s, Step::Traffic(_) | Step::Durability { .. });
+    let throughput = groups(report, traffic, &[("", "msg/s", &|m| Some(m.msgs_per_s))]);
+    let cpu = groups(
+        report,
+        traffic,
+        &[("", "µs", &|m| Some(m.broker.cpu_us_per_unit))],
+    );
+    let latency = groups(
+        report,
+        |s| matches!(s, Step::Latency { .. }),
+        &[
+            (": p50", "µs", &|m| m.latency_us.map(|l| l.p50)),
+            (": p99", "µs", &|m| m.latency_us.map(|l| l.p99)),
+            (": p99.9", "µs", &|m| m.latency_us.map(|l| l.p999)),
+        ],
+    );
+    let mut connections = groups(
+        report,
+        |s| matches!(s, Step::Storm(_)),
+        &[("", "conn/s", &|m| m.connects_per_s)],
+    );
+    connections.extend(groups(
+        report,
+        |s| matches!(s, Step::Idle(_)),
+        &[(": broker RSS per connection", "B", &|m| {
+            m.idle.map(|i| i.bytes_per_connection)
+        })],
+    ));
+    let note = format!(
+        "kite-bench compare ({}), median of {} round(s); each group scaled to its own maximum",
+        report.mode, report.rounds
+    );
+    vec![
+        ("throughput.svg", bar_chart("Throughput (messages delivered per second; higher is better)", &note, &throughput)),
+        ("cpu.svg", bar_chart("Broker CPU time per delivered message (lower is better)", &note, &cpu)),
+        ("latency.svg", bar_chart("End-to-end latency at a fixed rate (lower is better)", &note, &latency)),
+        ("connections.svg", bar_chart("Connections: storm rate (higher is better), memory per idle connection (lower is better)", &note, &connections)),
+    ]
+}
+
+/// Write `summary.md`, `results.json` and the charts into `dir`.
+pub fn write(report: &Report, dir: &Path) -> Result<(), BenchError> {
+    fs::create_dir_all(dir).map_err(|source| BenchError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let put = |name: &str, text: String| {
+        let path = dir.join(name);
+        fs::write(&path, text).map_err(|source| BenchError::Write { path, source })
+    };
+    put("summary.md", markdown(report))?;
+    put("results.json", serde_json::to_string_pretty(report)?)?;
+    for (name, svg) in charts(report) {
+        put(name, svg)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procstat::Usage;
+
+    fn cell(id: &str, broker: BrokerKind, rate: f64, cpu: f64) -> Cell {
+        Cell {
+            id: id.into(),
+            broker,
+            rate: None,
+            metrics: Some(Metrics {
+                msgs_per_s: rate,
+                broker: Usage {
+                    cpu_us_per_unit: cpu,
+                    cores: 1.0,
+                    ..Usage::default()
+                },
+                ..Metrics::default()
+            }),
+            failure: None,
+            spread: 0.0,
+        }
+    }
+
+    #[test]
+    fn targets_compare_kite_with_its_peers() {
+        use BrokerKind::*;
+        let mut cells = vec![
+            cell("fan-in-q0", Kite, 300.0, 1.0),
+            cell("fan-in-q0", Mosquitto, 100.0, 5.0),
+            cell("fan-in-q0", Rumqttd, 310.0, 2.0),
+            cell("fan-in-q1", Kite, 300.0, 3.0),
+            cell("fan-in-q1", Mosquitto, 100.0, 9.0),
+            cell("fan-in-q1", Rumqttd, 200.0, 2.0),
+            cell("ws-fan-in-q0", Kite, 270.0, 1.0),
+        ];
+        let t = targets(&cells);
+        let by = |name: &str| t.iter().find(|t| t.name.starts_with(name)).unwrap();
+        let q0 = by("fan-in 100→1, 64 B, QoS 0");
+        assert_eq!(q0.vs_mosquitto, Some(3.0));
+        assert_eq!(q0.met, Some(false), "below rumqttd");
+        assert_eq!(by("fan-in 100→1, 64 B, QoS 1").met, Some(true));
+        assert_eq!(by("broker CPU per message, fan-in QoS 0").met, Some(true));
+        assert_eq!(by("broker CPU per message, fan-in QoS 1").met, Some(false));
+        assert_eq!(by("fan-out").met, None, "not measured");
+        assert_eq!(by("WebSocket").kite, Some(0.9));
+        assert_eq!(by("WebSocket").met, Some(true));
+
+        // A failed run is not a measurement.
+        cells[0].failure = Some("1 lost".into());
+        assert_eq!(targets(&cells)[0].kite, None);
+        assert_eq!(targets(&cells)[0].met, None);
+    }
+}
