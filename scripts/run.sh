@@ -8,8 +8,11 @@ DEVICES=${KITE_DEVICES:-12}
 pids=()
 cleanup() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Devices first (their DISCONNECT is clean), then the broker.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -INT "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   echo "Kite stopped."
 }
 trap cleanup INT TERM EXIT
