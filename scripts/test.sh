@@ -20,6 +20,11 @@ cargo test --workspace
 step "kite-mqtt and kite-convention build for wasm32"
 env $KITE_WASM_ENV CARGO_TARGET_DIR="$KITE_WASM_TARGET_DIR" cargo build -p kite-mqtt -p kite-convention --target wasm32-unknown-unknown
 
+step "dashboard components in headless Chromium (wasm-bindgen-test)"
+env $KITE_WASM_ENV CARGO_TARGET_DIR="$KITE_WASM_TARGET_DIR" \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
+  cargo test -p kite-dashboard --target wasm32-unknown-unknown --test web
+
 step "dashboard (release, wasm-opt)"
 bash scripts/build-dashboard.sh --release
 

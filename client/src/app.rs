@@ -1,21 +1,60 @@
-//! The page.
+//! The page: the header and the page the address names.
 
+use leptos::either::EitherOf8;
 use leptos::prelude::*;
 
-use crate::components::{Header, MessageList, PublishForm};
+use crate::components::{
+    AlarmsPage, BrokerPage, ConnectionPage, DevicePage, DevicesPage, EventsPage, Header,
+    MessageList, PublishForm, Subscriptions, TopicsPage,
+};
+#[cfg(target_arch = "wasm32")]
+use crate::platform;
+use crate::state::route::Page;
 use crate::store::Store;
 
-/// The dashboard: connects to the default broker URL at once.
+/// The dashboard: connects with the current profile at once.
 #[component]
 pub fn App() -> impl IntoView {
     let store = Store::new();
-    store.connect(&store.broker_url.get_untracked());
+    store.connect();
+    #[cfg(target_arch = "wasm32")]
+    {
+        let handle = window_event_listener(leptos::ev::hashchange, move |_| {
+            let page = Page::from_hash(&platform::location_hash());
+            if store.page.with_untracked(|p| *p != page) {
+                store.page.set(page);
+            }
+        });
+        // The listener lives as long as the page.
+        std::mem::forget(handle);
+    }
 
     view! {
         <Header store/>
         <main class="layout">
-            <PublishForm store/>
-            <MessageList store/>
+            {move || match store.page.get() {
+                Page::Devices => EitherOf8::A(view! { <DevicesPage store/> }),
+                Page::Device(key) => EitherOf8::B(view! { <DevicePage store key/> }),
+                Page::Alarms => EitherOf8::C(view! { <AlarmsPage store/> }),
+                Page::Events => EitherOf8::D(view! { <EventsPage store/> }),
+                Page::Topics => EitherOf8::E(view! { <TopicsPage store/> }),
+                Page::Publish => EitherOf8::F(view! { <PublishPage store/> }),
+                Page::Broker => EitherOf8::G(view! { <BrokerPage store/> }),
+                Page::Connection => EitherOf8::H(view! { <ConnectionPage store/> }),
+            }}
         </main>
+    }
+}
+
+#[component]
+fn PublishPage(store: Store) -> impl IntoView {
+    view! {
+        <section id="page-publish" class="page publish-page">
+            <div class="col">
+                <PublishForm store/>
+                <Subscriptions store/>
+            </div>
+            <MessageList store/>
+        </section>
     }
 }

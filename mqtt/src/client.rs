@@ -232,8 +232,6 @@ impl ClientSession {
 
     /// Queue a SUBSCRIBE for the given filters.
     pub fn subscribe(&mut self, filters: &[(&str, QoS)], now_ms: u64) -> Result<Pid, ClientError> {
-        self.require_connected()?;
-        let pid = self.allocate_pid()?;
         let filters = filters
             .iter()
             .map(|(filter, qos)| SubscribeFilter {
@@ -244,9 +242,24 @@ impl ClientSession {
                 },
             })
             .collect();
+        self.subscribe_with(filters, Properties::default(), now_ms)
+    }
+
+    /// Queue a SUBSCRIBE with full subscription options (no local, retain as
+    /// published, retain handling) and properties (e.g. a subscription
+    /// identifier). Options and properties beyond the QoS are dropped before
+    /// v5.
+    pub fn subscribe_with(
+        &mut self,
+        filters: Vec<SubscribeFilter>,
+        properties: Properties,
+        now_ms: u64,
+    ) -> Result<Pid, ClientError> {
+        self.require_connected()?;
+        let pid = self.allocate_pid()?;
         let subscribe = Subscribe {
             pid,
-            properties: Properties::default(),
+            properties: self.v5_only(properties),
             filters,
         };
         self.send(&Packet::Subscribe(subscribe), now_ms)?;
@@ -632,6 +645,46 @@ mod tests {
         assert!(second.is_empty());
         let sent = decode_all(session.take_outgoing().unwrap(), Protocol::V311);
         assert_eq!(sent.len(), 2, "a PUBREC for each copy");
+    }
+
+    #[test]
+    fn subscribe_with_options_keeps_them_in_v5_only() {
+        let filter = SubscribeFilter {
+            filter: ByteString::from("a/#"),
+            options: SubscriptionOptions {
+                qos: QoS::ExactlyOnce,
+                no_local: true,
+                retain_as_published: true,
+                retain_handling: crate::RetainHandling::SendIfNew,
+            },
+        };
+        let mut properties = Properties::default();
+        properties.subscription_identifiers = vec![7];
+        for protocol in [Protocol::V5, Protocol::V311] {
+            let mut session = connected(protocol);
+            let pid = session
+                .subscribe_with(vec![filter.clone()], properties.clone(), 2)
+                .unwrap();
+            let sent = decode_all(session.take_outgoing().unwrap(), protocol);
+            let [Packet::Subscribe(subscribe)] = &sent[..] else {
+                panic!("expected SUBSCRIBE, got {sent:?}");
+            };
+            assert_eq!(subscribe.pid, pid);
+            let options = subscribe.filters[0].options;
+            assert_eq!(options.qos, QoS::ExactlyOnce);
+            if protocol.is_v5() {
+                assert_eq!(options, filter.options);
+                assert_eq!(subscribe.properties.subscription_identifiers, [7]);
+            } else {
+                assert!(!options.no_local && !options.retain_as_published);
+                assert!(subscribe.properties.subscription_identifiers.is_empty());
+            }
+        }
+        let mut idle = ClientSession::new(ClientOptions::new("x"));
+        assert_eq!(
+            idle.subscribe_with(vec![filter], Properties::default(), 0),
+            Err(ClientError::NotConnected)
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@ def severe_console_errors(browser):
 
 
 def test_device_messages_appear_and_page_publish_reaches_a_native_subscriber(broker, devices, browser):
-    browser.get(broker.url)
+    # The live message list and the publish form are on the publish page.
+    browser.get(broker.url + "#/publish")
     wait = WebDriverWait(browser, 30)
     wait.until(EC.text_to_be_present_in_element((By.ID, "conn-state"), "connected"))
     assert browser.find_element(By.ID, "conn-state").text.strip() == "connected"
@@ -26,10 +27,13 @@ def test_device_messages_appear_and_page_publish_reaches_a_native_subscriber(bro
 
     # Simulated devices publish every 0.5 s under devices/<id>/...
     def device_topics(d):
-        return [t.text for t in d.find_elements(By.CSS_SELECTOR, "#messages .msg .msg-topic")
-                if t.text.startswith("devices/sim-")]
+        # Read in one step in the page: the live list replaces its rows as
+        # messages arrive, so element handles go stale.
+        topics = d.execute_script(
+            "return [...document.querySelectorAll('#messages .msg .msg-topic')].map(e => e.textContent)")
+        return [t for t in topics if t.startswith("devices/sim-")]
     wait.until(lambda d: any(t.endswith("/temperature") for t in device_topics(d)))
-    assert int(browser.find_element(By.ID, "msg-count").text.split()[0]) > 0
+    assert int(browser.execute_script("return document.getElementById('msg-count').textContent")) > 0
 
     native = Client(broker.tcp_port, "native-sub")
     native.subscribe("from/dashboard")

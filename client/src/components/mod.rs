@@ -4,10 +4,25 @@
 //! Element ids and classes used by the browser tests are listed on each
 //! component and must stay stable.
 
+mod alarms;
+mod broker;
+mod chart;
+mod connection;
+mod devices;
+mod events;
+mod fields;
 mod header;
 mod message_list;
 mod publish_form;
+mod topics;
 
+pub use alarms::AlarmsPage;
+pub use broker::BrokerPage;
+pub use chart::{ChartData, Sparkline, TimeChart};
+pub use connection::ConnectionPage;
+pub use devices::{DevicePage, DevicesPage};
+pub use events::EventsPage;
 pub use header::Header;
 pub use message_list::MessageList;
-pub use publish_form::PublishForm;
+pub use publish_form::{PublishForm, Subscriptions};
+pub use topics::TopicsPage;

@@ -1,19 +1,18 @@
 //! The sans-I/O heart of the transport: a [`ClientSession`] plus what the
-//! dashboard does with it (subscribe to everything after CONNACK, report
-//! messages, give up on errors). The socket glue only moves bytes and calls
-//! these methods; each returns a [`Step`] saying what to send and report.
+//! dashboard does with it (renew its subscriptions after every CONNACK,
+//! match SUBACKs to filters, report messages, give up on errors). The
+//! socket glue only moves bytes and calls these methods; each returns a
+//! [`Step`] saying what to send and report.
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use mqtt::client::{ClientError, ClientEvent, ClientOptions, ClientSession};
-use mqtt::QoS;
+use mqtt::{Pid, Properties, ReasonCode, SubscribeFilter};
 
 use super::TransportEvent;
+use crate::state::publish::Outgoing;
 use crate::state::ConnState;
-
-/// What the dashboard subscribes to after each CONNACK: every ordinary topic
-/// and, since `#` does not match topics starting with `$`, the broker's
-/// `$SYS` tree.
-pub const SUBSCRIPTIONS: [(&str, QoS); 2] = [("#", QoS::AtMostOnce), ("$SYS/#", QoS::AtMostOnce)];
 
 /// The outcome of feeding the driver one thing.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,18 +37,32 @@ pub struct Driver {
     session: ClientSession,
     /// A socket is open and CONNECT was sent on it.
     open: bool,
+    /// What to (re)subscribe to after each CONNACK.
+    subscriptions: Vec<SubscribeFilter>,
+    /// SUBSCRIBEs awaiting their SUBACK: packet id → filters.
+    pending: HashMap<Pid, Vec<String>>,
 }
 
 impl Driver {
-    pub fn new(options: ClientOptions) -> Driver {
+    pub fn new(options: ClientOptions, subscriptions: Vec<SubscribeFilter>) -> Driver {
         Driver {
             session: ClientSession::new(options),
             open: false,
+            subscriptions,
+            pending: HashMap::new(),
         }
     }
 
     pub fn session(&self) -> &ClientSession {
         &self.session
+    }
+
+    /// Start over with other options (a new session: nothing in flight is
+    /// kept). Takes effect on the next [`Driver::opened`].
+    pub fn reconfigure(&mut self, options: ClientOptions) {
+        self.session = ClientSession::new(options);
+        self.open = false;
+        self.pending.clear();
     }
 
     /// True from [`Driver::opened`] to [`Driver::closed`].
@@ -62,10 +75,16 @@ impl Driver {
         self.open && self.session.is_connected()
     }
 
+    /// The filters subscribed to (or to be, once connected).
+    pub fn subscriptions(&self) -> &[SubscribeFilter] {
+        &self.subscriptions
+    }
+
     /// A new socket opened: send CONNECT.
     pub fn opened(&mut self, now_ms: u64) -> Step {
         let mut step = Step::default();
         self.open = true;
+        self.pending.clear();
         match self.session.connect(now_ms) {
             Ok(()) => step.send = self.session.take_outgoing(),
             Err(e) => step.fail(e),
@@ -77,6 +96,7 @@ impl Driver {
     /// [`Driver::opened`].
     pub fn closed(&mut self) {
         self.open = false;
+        self.pending.clear();
     }
 
     /// Bytes arrived: decode, react, reply.
@@ -115,252 +135,154 @@ impl Driver {
         step
     }
 
-    /// Encode a PUBLISH; the bytes are to be sent at once.
+    /// Encode a PUBLISH; the bytes are to be sent at once. Returns the
+    /// packet id of a QoS 1 or 2 publish, reported again on completion.
     pub fn publish(
         &mut self,
-        topic: &str,
-        payload: Bytes,
-        qos: QoS,
-        retain: bool,
+        out: &Outgoing,
         now_ms: u64,
-    ) -> Result<Option<Bytes>, ClientError> {
+    ) -> Result<(Option<Pid>, Option<Bytes>), ClientError> {
         if !self.open {
             return Err(ClientError::NotConnected);
         }
-        self.session.publish(topic, payload, qos, retain, now_ms)?;
+        let pid = self.session.publish_with(
+            &out.topic,
+            out.payload.clone(),
+            out.qos,
+            out.retain,
+            out.properties.clone(),
+            now_ms,
+        )?;
+        Ok((pid, self.session.take_outgoing()))
+    }
+
+    /// Add (or change) subscriptions: kept for every reconnect, and sent
+    /// now when connected.
+    pub fn subscribe(
+        &mut self,
+        filters: Vec<SubscribeFilter>,
+        now_ms: u64,
+    ) -> Result<Option<Bytes>, ClientError> {
+        for filter in &filters {
+            match self
+                .subscriptions
+                .iter_mut()
+                .find(|f| f.filter == filter.filter)
+            {
+                Some(existing) => *existing = filter.clone(),
+                None => self.subscriptions.push(filter.clone()),
+            }
+        }
+        if !self.is_connected() || filters.is_empty() {
+            return Ok(None);
+        }
+        self.send_subscribe(filters, now_ms)?;
         Ok(self.session.take_outgoing())
+    }
+
+    /// Drop subscriptions: forgotten for reconnects, and unsubscribed now
+    /// when connected.
+    pub fn unsubscribe(
+        &mut self,
+        filters: &[String],
+        now_ms: u64,
+    ) -> Result<Option<Bytes>, ClientError> {
+        self.subscriptions
+            .retain(|f| !filters.iter().any(|gone| *gone == *f.filter));
+        if !self.is_connected() || filters.is_empty() {
+            return Ok(None);
+        }
+        let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+        self.session.unsubscribe(&filters, now_ms)?;
+        Ok(self.session.take_outgoing())
+    }
+
+    /// A normal DISCONNECT (the will is discarded); the socket is to be
+    /// closed after sending it.
+    pub fn disconnect(&mut self, now_ms: u64) -> Option<Bytes> {
+        if !self.open {
+            return None;
+        }
+        let _ = self.session.disconnect(now_ms);
+        self.open = false;
+        self.session.take_outgoing()
+    }
+
+    fn send_subscribe(
+        &mut self,
+        filters: Vec<SubscribeFilter>,
+        now_ms: u64,
+    ) -> Result<(), ClientError> {
+        let names = filters.iter().map(|f| f.filter.to_string()).collect();
+        let pid = self
+            .session
+            .subscribe_with(filters, Properties::default(), now_ms)?;
+        self.pending.insert(pid, names);
+        Ok(())
     }
 
     fn handle(&mut self, event: ClientEvent, now_ms: u64, step: &mut Step) {
         match event {
-            ClientEvent::Connected { .. } => {
+            ClientEvent::Connected {
+                session_present, ..
+            } => {
                 step.events
                     .push(TransportEvent::State(ConnState::Connected));
-                if let Err(e) = self.session.subscribe(&SUBSCRIPTIONS, now_ms) {
-                    step.fail(e);
+                step.events.push(TransportEvent::Session {
+                    session_present,
+                    client_id: self.session.options().client_id.clone(),
+                });
+                // Renew every subscription: a new session has none, and a
+                // resumed one gets the retained messages again.
+                let filters = self.subscriptions.clone();
+                if !filters.is_empty() {
+                    if let Err(e) = self.send_subscribe(filters, now_ms) {
+                        step.fail(e);
+                    }
                 }
             }
             ClientEvent::Message(publish) => {
                 step.events.push(TransportEvent::Message(Box::new(publish)))
             }
-            ClientEvent::Subscribed { reasons, .. } => {
-                for ((filter, _), reason) in SUBSCRIPTIONS.iter().zip(&reasons) {
-                    if !reason.is_success() {
+            ClientEvent::Subscribed { pid, reasons } => {
+                let filters = self.pending.remove(&pid).unwrap_or_default();
+                let results = reasons
+                    .iter()
+                    .map(|&reason| match reason {
+                        ReasonCode::Success => Ok(0),
+                        ReasonCode::GrantedQoS1 => Ok(1),
+                        ReasonCode::GrantedQoS2 => Ok(2),
+                        other => Err(format!("{other:?}")),
+                    })
+                    .collect::<Vec<_>>();
+                for (filter, result) in filters.iter().zip(&results) {
+                    if let Err(reason) = result {
                         step.events.push(TransportEvent::Error(format!(
-                            "the broker refused the subscription to {filter}: {reason:?}"
+                            "the broker refused the subscription to {filter}: {reason}"
                         )));
                     }
                 }
+                step.events
+                    .push(TransportEvent::Subscribed { filters, results });
+            }
+            ClientEvent::Published { pid, reason } => {
+                step.events.push(TransportEvent::Published {
+                    pid: pid.get(),
+                    result: if reason.is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("{reason:?}"))
+                    },
+                });
             }
             ClientEvent::Disconnected { reason } => {
                 step.fail(format!("the broker ended the session: {reason:?}"));
             }
-            ClientEvent::Unsubscribed { .. }
-            | ClientEvent::Published { .. }
-            | ClientEvent::PingResponse => {}
+            ClientEvent::Unsubscribed { .. } | ClientEvent::PingResponse => {}
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use bytes::BytesMut;
-    use mqtt::{
-        decode, encode, ByteString, ConnAck, Packet, Pid, Properties, Protocol, Publish,
-        ReasonCode, SubAck,
-    };
-
-    use super::*;
-
-    const V311: Protocol = Protocol::V311;
-
-    fn wire(packet: Packet) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        encode(&packet, V311, &mut out).unwrap();
-        out.to_vec()
-    }
-
-    fn packets(bytes: Option<Bytes>) -> Vec<Packet> {
-        let mut buf = BytesMut::from(&bytes.expect("bytes to send")[..]);
-        let mut packets = Vec::new();
-        while let Some(p) = decode(&mut buf, V311, u32::MAX).unwrap() {
-            packets.push(p);
-        }
-        assert!(buf.is_empty());
-        packets
-    }
-
-    fn connack(code: ReasonCode) -> Vec<u8> {
-        wire(Packet::ConnAck(ConnAck {
-            session_present: false,
-            code,
-            properties: Properties::default(),
-        }))
-    }
-
-    fn publish(topic: &str, payload: &'static [u8]) -> Publish {
-        Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
-            retain: true,
-            topic: ByteString::from(topic),
-            pid: None,
-            properties: Properties::default(),
-            payload: Bytes::from_static(payload),
-        }
-    }
-
-    /// A driver past CONNACK, with its SUBSCRIBE's packet id.
-    fn connected() -> (Driver, Pid) {
-        let mut driver = Driver::new(ClientOptions::new("kite-dash-test"));
-        driver.opened(0);
-        let step = driver.received(&connack(ReasonCode::Success), 1);
-        let sent = packets(step.send);
-        let [Packet::Subscribe(subscribe)] = &sent[..] else {
-            panic!("expected one SUBSCRIBE, got {sent:?}");
-        };
-        (driver, subscribe.pid)
-    }
-
-    #[test]
-    fn open_sends_connect_with_the_client_id() {
-        let mut driver = Driver::new(ClientOptions::new("kite-dash-1234abcd"));
-        let step = driver.opened(0);
-        assert!(!step.close);
-        assert!(step.events.is_empty());
-        match &packets(step.send)[..] {
-            [Packet::Connect(connect)] => {
-                assert_eq!(connect.client_id, "kite-dash-1234abcd");
-                assert!(connect.clean_start);
-            }
-            other => panic!("expected CONNECT, got {other:?}"),
-        }
-        assert!(!driver.is_connected());
-    }
-
-    #[test]
-    fn connack_reports_connected_and_subscribes_to_everything() {
-        let mut driver = Driver::new(ClientOptions::new("d"));
-        driver.opened(0);
-        let step = driver.received(&connack(ReasonCode::Success), 5);
-        assert_eq!(step.events, [TransportEvent::State(ConnState::Connected)]);
-        assert!(!step.close);
-        match &packets(step.send)[..] {
-            [Packet::Subscribe(subscribe)] => {
-                let filters: Vec<&str> = subscribe.filters.iter().map(|f| &*f.filter).collect();
-                assert_eq!(filters, ["#", "$SYS/#"]);
-            }
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        }
-        assert!(driver.is_connected());
-    }
-
-    #[test]
-    fn refused_connack_closes() {
-        let mut driver = Driver::new(ClientOptions::new("d"));
-        driver.opened(0);
-        let step = driver.received(&connack(ReasonCode::NotAuthorized), 5);
-        assert!(step.close);
-        assert!(matches!(&step.events[..], [TransportEvent::Error(_)]));
-        assert!(!driver.is_connected());
-    }
-
-    #[test]
-    fn messages_are_reported_in_order() {
-        let (mut driver, _) = connected();
-        let mut bytes = wire(Packet::Publish(publish("a/b", b"1")));
-        bytes.extend(wire(Packet::Publish(publish("$SYS/broker/uptime", b"2"))));
-        let step = driver.received(&bytes, 2);
-        assert_eq!(
-            step.events,
-            [
-                TransportEvent::Message(Box::new(publish("a/b", b"1"))),
-                TransportEvent::Message(Box::new(publish("$SYS/broker/uptime", b"2"))),
-            ]
-        );
-        assert_eq!(step.send, None);
-    }
-
-    #[test]
-    fn refused_subscription_is_reported_but_keeps_the_session() {
-        let (mut driver, pid) = connected();
-        let suback = wire(Packet::SubAck(SubAck {
-            pid,
-            properties: Properties::default(),
-            reasons: vec![ReasonCode::Success, ReasonCode::UnspecifiedError],
-        }));
-        let step = driver.received(&suback, 2);
-        assert!(!step.close);
-        match &step.events[..] {
-            [TransportEvent::Error(text)] => assert!(text.contains("$SYS/#"), "{text}"),
-            other => panic!("expected one error, got {other:?}"),
-        }
-        assert!(driver.is_connected());
-    }
-
-    #[test]
-    fn garbage_closes() {
-        let (mut driver, _) = connected();
-        let step = driver.received(&[0xF0, 0x00], 2);
-        assert!(step.close);
-        assert!(matches!(&step.events[..], [TransportEvent::Error(_)]));
-    }
-
-    #[test]
-    fn publish_needs_an_open_connected_session() {
-        let mut driver = Driver::new(ClientOptions::new("d"));
-        assert_eq!(
-            driver.publish("t", Bytes::from_static(b"x"), QoS::AtMostOnce, false, 0),
-            Err(ClientError::NotConnected)
-        );
-        let (mut driver, _) = connected();
-        let sent = driver
-            .publish(
-                "t/1",
-                Bytes::from_static(b"hello"),
-                QoS::AtMostOnce,
-                false,
-                3,
-            )
-            .unwrap();
-        match &packets(sent)[..] {
-            [Packet::Publish(p)] => {
-                assert_eq!(&*p.topic, "t/1");
-                assert_eq!(&p.payload[..], b"hello");
-                assert_eq!(p.qos, QoS::AtMostOnce);
-            }
-            other => panic!("expected PUBLISH, got {other:?}"),
-        }
-        driver.closed();
-        assert!(!driver.is_connected());
-        assert_eq!(
-            driver.publish("t", Bytes::new(), QoS::AtMostOnce, false, 4),
-            Err(ClientError::NotConnected)
-        );
-    }
-
-    #[test]
-    fn tick_pings_after_the_keepalive_and_fails_without_an_answer() {
-        let (mut driver, _) = connected();
-        let keep_alive_ms = u64::from(driver.session().options().keep_alive) * 1000;
-        assert_eq!(driver.tick(1_000), Step::default());
-        let step = driver.tick(1 + keep_alive_ms);
-        assert_eq!(packets(step.send), [Packet::PingReq]);
-        let step = driver.tick(1 + 2 * keep_alive_ms);
-        assert!(step.close);
-    }
-
-    #[test]
-    fn a_closed_driver_ignores_input_and_reconnects_cleanly() {
-        let (mut driver, _) = connected();
-        driver.closed();
-        assert_eq!(
-            driver.received(&connack(ReasonCode::Success), 2),
-            Step::default()
-        );
-        assert_eq!(driver.tick(1_000_000), Step::default());
-        let step = driver.opened(3);
-        assert!(matches!(&packets(step.send)[..], [Packet::Connect(_)]));
-        assert!(!driver.is_connected(), "not before the new CONNACK");
-    }
-}
+#[path = "driver_tests.rs"]
+mod tests;

@@ -1,15 +1,17 @@
 //! The MQTT-over-WebSocket transport.
 //!
 //! - [`driver`]: the sans-I/O part: wraps [`mqtt::client::ClientSession`],
-//!   subscribes after CONNACK, turns session events into [`TransportEvent`]s.
-//!   Target independent and tested natively.
+//!   renews the subscriptions after every CONNACK, turns session events into
+//!   [`TransportEvent`]s. Target independent and tested natively.
 //! - `socket` (wasm32 only): the browser glue: a `web_sys::WebSocket` with the
-//!   `mqtt` subprotocol, the 1 s keepalive tick, reconnect with backoff.
+//!   `mqtt` subprotocol, the 1 s keepalive tick (a `gloo-timers` interval),
+//!   reconnect with exponential backoff and jitter.
 //! - `offline` (native only): a [`Connection`] that never connects, so the UI
 //!   code builds and is linted natively too.
 //!
-//! Both `Connection`s have the same API: `new(client_id, on_event)`,
-//! `connect(url)`, `publish(topic, payload, qos, retain)`, `url()`.
+//! Both `Connection`s have the same API: `new(options, subscriptions,
+//! on_event)`, `connect(url, options)`, `disconnect()`, `publish(outgoing)`,
+//! `subscribe(filters)`, `unsubscribe(filters)`.
 
 pub mod driver;
 
@@ -23,7 +25,7 @@ pub use offline::Connection;
 #[cfg(target_arch = "wasm32")]
 pub use socket::Connection;
 
-pub use driver::{Driver, Step, SUBSCRIPTIONS};
+pub use driver::{Driver, Step};
 
 use mqtt::Publish;
 
@@ -34,8 +36,25 @@ use crate::state::ConnState;
 pub enum TransportEvent {
     /// The connection state changed.
     State(ConnState),
+    /// CONNACK accepted (follows `State(Connected)`).
+    Session {
+        session_present: bool,
+        client_id: String,
+    },
     /// A message arrived on one of our subscriptions.
     Message(Box<Publish>),
+    /// A SUBACK: per filter, the granted QoS or why it was refused.
+    Subscribed {
+        filters: Vec<String>,
+        results: Vec<Result<u8, String>>,
+    },
+    /// A QoS 1 or 2 publish of ours completed (or was refused, v5).
+    Published {
+        pid: u16,
+        result: Result<(), String>,
+    },
+    /// The next connection attempt is in this many ms.
+    Retrying { delay_ms: u32 },
     /// Something went wrong; the text is for people.
     Error(String),
 }

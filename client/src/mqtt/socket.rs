@@ -1,6 +1,7 @@
 //! The browser side of the transport: one `WebSocket` at a time with the
-//! `mqtt` subprotocol, a 1 s tick for keepalive, and reconnects with
-//! exponential backoff. All MQTT decisions are the [`Driver`]'s.
+//! `mqtt` subprotocol, a 1 s `gloo-timers` tick for keepalive, and
+//! reconnects with exponential backoff and jitter. All MQTT decisions are
+//! the [`Driver`]'s.
 //!
 //! The `mqtt` subprotocol is asked for as the MQTT spec says, but a socket
 //! that fails before opening makes the next attempt go without it (and the
@@ -17,17 +18,17 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use bytes::Bytes;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{ArrayBuffer, Uint8Array};
 use leptos::logging::warn;
 use mqtt::client::{ClientError, ClientOptions};
-use mqtt::QoS;
+use mqtt::SubscribeFilter;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
 use super::{Driver, Step, TransportEvent};
+use crate::state::publish::Outgoing;
 use crate::state::{Backoff, ConnState};
 
 /// The WebSocket subprotocol MQTT uses (MQTT 3.1.1 §6, 5.0 §6).
@@ -43,12 +44,16 @@ pub struct Connection {
 impl Connection {
     /// Creates the connection, idle until [`Connection::connect`].
     /// `on_event` hears about state changes, messages and errors.
-    pub fn new(client_id: String, on_event: impl Fn(TransportEvent) + 'static) -> Connection {
+    pub fn new(
+        options: ClientOptions,
+        subscriptions: Vec<SubscribeFilter>,
+        on_event: impl Fn(TransportEvent) + 'static,
+    ) -> Connection {
         let inner = Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
             RefCell::new(Inner {
                 me: me.clone(),
                 url: String::new(),
-                driver: Driver::new(ClientOptions::new(client_id)),
+                driver: Driver::new(options, subscriptions),
                 socket: None,
                 handlers: Handlers::new(me),
                 backoff: Backoff::default(),
@@ -64,28 +69,54 @@ impl Connection {
         Connection { inner }
     }
 
-    /// (Re)connect to `url` now, dropping any current connection and
-    /// resetting the backoff.
-    pub fn connect(&self, url: &str) {
+    /// (Re)connect to `url` with `options` now, dropping any current
+    /// connection and resetting the backoff.
+    pub fn connect(&self, url: &str, options: ClientOptions) {
         let url = url.trim().to_owned();
         run(&Rc::downgrade(&self.inner), move |inner, events| {
+            inner.driver.reconfigure(options);
             inner.connect(url, events)
         });
     }
 
-    /// Publish now. Fails unless connected.
-    pub fn publish(
-        &self,
-        topic: &str,
-        payload: Bytes,
-        qos: QoS,
-        retain: bool,
-    ) -> Result<(), ClientError> {
+    /// Leave: DISCONNECT (the will is not published), close, and stay
+    /// disconnected until the next [`Connection::connect`].
+    pub fn disconnect(&self) {
+        run(&Rc::downgrade(&self.inner), |inner, events| {
+            inner.reconnect = None;
+            if let (Some(bytes), Some(socket)) = (inner.driver.disconnect(now_ms()), &inner.socket)
+            {
+                let _ = socket.send_with_u8_array(&bytes);
+            }
+            inner.drop_socket();
+            events.push(TransportEvent::State(ConnState::Disconnected));
+        });
+    }
+
+    /// Publish now; the packet id of a QoS 1 or 2 publish is reported
+    /// again on completion. Fails unless connected.
+    pub fn publish(&self, out: &Outgoing) -> Result<Option<u16>, ClientError> {
         let mut result = Err(ClientError::NotConnected);
         run(&Rc::downgrade(&self.inner), |inner, events| {
-            result = inner.publish(topic, payload, qos, retain, events);
+            result = inner.publish(out, events);
         });
         result
+    }
+
+    /// Subscribe now if connected, and after every reconnect.
+    pub fn subscribe(&self, filters: Vec<SubscribeFilter>) {
+        run(&Rc::downgrade(&self.inner), |inner, events| {
+            let sent = inner.driver.subscribe(filters, now_ms());
+            inner.sent(sent, events);
+        });
+    }
+
+    /// Unsubscribe now if connected, and not again after reconnects.
+    pub fn unsubscribe(&self, filters: &[String]) {
+        run(&Rc::downgrade(&self.inner), |inner, events| {
+            let sent = inner.driver.unsubscribe(filters, now_ms());
+            inner.sent(sent, events);
+        });
     }
 
     /// The URL connected (or being connected) to.
@@ -263,11 +294,12 @@ impl Inner {
             self.subprotocol = !self.subprotocol;
         }
         self.drop_socket();
-        let delay = self.backoff.next_delay_ms();
+        let delay = self.backoff.next_jittered_ms(js_sys::Math::random());
         events.extend(why.map(|why| {
             TransportEvent::Error(format!("{why}; retrying in {} s", delay.div_ceil(1000)))
         }));
         events.push(TransportEvent::State(ConnState::Disconnected));
+        events.push(TransportEvent::Retrying { delay_ms: delay });
         let weak = self.me.clone();
         self.reconnect = Some(Timeout::new(delay, move || {
             run(&weak, |inner, events| {
@@ -299,22 +331,37 @@ impl Inner {
 
     fn publish(
         &mut self,
-        topic: &str,
-        payload: Bytes,
-        qos: QoS,
-        retain: bool,
+        out: &Outgoing,
         events: &mut Vec<TransportEvent>,
-    ) -> Result<(), ClientError> {
-        let bytes = self.driver.publish(topic, payload, qos, retain, now_ms())?;
+    ) -> Result<Option<u16>, ClientError> {
+        let (pid, bytes) = self.driver.publish(out, now_ms())?;
         let step = Step {
             send: bytes,
             ..Step::default()
         };
         self.apply(step, events);
         if self.driver.is_open() {
-            Ok(())
+            Ok(pid.map(|p| p.get()))
         } else {
             Err(ClientError::NotConnected)
+        }
+    }
+
+    /// Send what a subscribe or unsubscribe produced.
+    fn sent(
+        &mut self,
+        sent: Result<Option<bytes::Bytes>, ClientError>,
+        events: &mut Vec<TransportEvent>,
+    ) {
+        match sent {
+            Ok(send) => self.apply(
+                Step {
+                    send,
+                    ..Step::default()
+                },
+                events,
+            ),
+            Err(e) => events.push(TransportEvent::Error(e.to_string())),
         }
     }
 

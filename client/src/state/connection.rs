@@ -67,6 +67,19 @@ impl Backoff {
         delay
     }
 
+    /// The next delay with jitter: uniform in `[delay / 2, delay]`, from
+    /// `random` in `[0, 1)`, so many dashboards that lost the same broker do
+    /// not all come back in the same instant.
+    pub fn next_jittered_ms(&mut self, random: f64) -> u32 {
+        let delay = f64::from(self.next_delay_ms());
+        let random = if random.is_finite() {
+            random.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        (delay / 2.0 + delay / 2.0 * random).round() as u32
+    }
+
     /// Peek at the delay the next call to [`Backoff::next_delay_ms`] returns.
     pub fn peek_ms(&self) -> u32 {
         self.next_ms
@@ -114,6 +127,16 @@ mod tests {
         assert_eq!(backoff.peek_ms(), 4_000);
         backoff.reset();
         assert_eq!(backoff.next_delay_ms(), 1_000);
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_the_whole_delay() {
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.next_jittered_ms(0.0), 500);
+        assert_eq!(backoff.next_jittered_ms(0.999_999), 2_000);
+        assert_eq!(backoff.next_jittered_ms(0.5), 3_000);
+        assert_eq!(backoff.next_jittered_ms(f64::NAN), 4_000);
+        assert_eq!(backoff.peek_ms(), 16_000);
     }
 
     #[test]

@@ -4,10 +4,22 @@
 //! kite-dashboard`); the reactive layer ([`crate::store`]) wraps these types
 //! in signals and the components only render them.
 
+pub mod alarms;
+pub mod chart;
 pub mod clock;
 pub mod connection;
+pub mod devices;
+pub mod events;
+pub mod format;
 pub mod messages;
+pub mod profile;
+pub mod publish;
+pub mod ring;
+pub mod route;
+pub mod sys;
+pub mod topics;
 pub mod url;
+pub mod window;
 
 pub use connection::{Backoff, ConnState};
 pub use messages::{MessageLog, MessageRecord};

@@ -1,0 +1,213 @@
+//! The broker page's model: the `$SYS/broker/...` statistics (Mosquitto's
+//! names), a time series of each, rates derived from the counters, and
+//! per-client counters when the broker publishes them under
+//! `$SYS/broker/clients/<client-id>/<counter>`.
+
+use std::collections::BTreeMap;
+
+use super::ring::Series;
+
+pub const SYS_FILTER: &str = "$SYS/#";
+pub const SYS_PREFIX: &str = "$SYS/broker/";
+
+/// Counters whose rate per second is charted, with their rate's name.
+pub const RATES: [(&str, &str); 5] = [
+    ("messages/received", "messages in/s"),
+    ("messages/sent", "messages out/s"),
+    ("bytes/received", "bytes in/s"),
+    ("bytes/sent", "bytes out/s"),
+    ("messages/dropped", "dropped/s"),
+];
+
+/// Statistics under `clients/` that are the broker's, not a client's.
+const CLIENT_TOTALS: [&str; 6] = [
+    "connected",
+    "total",
+    "disconnected",
+    "maximum",
+    "active",
+    "inactive",
+];
+
+/// The latest `$SYS` values and their history.
+#[derive(Clone, Debug, Default)]
+pub struct SysStats {
+    /// Statistic (path under `$SYS/broker/`) → latest text.
+    pub values: BTreeMap<String, String>,
+    /// Statistic → its numeric samples (rates under their rate name).
+    pub series: BTreeMap<String, Series>,
+    /// Client id → counter → value.
+    pub clients: BTreeMap<String, BTreeMap<String, String>>,
+    /// Counter → (ms, value) of the previous sample, for rates.
+    previous: BTreeMap<String, (u64, f64)>,
+}
+
+impl SysStats {
+    /// Take a `$SYS` message into account; false for other topics.
+    pub fn apply(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> bool {
+        let Some(stat) = topic.strip_prefix(SYS_PREFIX) else {
+            return topic.starts_with("$SYS/");
+        };
+        let text = String::from_utf8_lossy(payload).trim().to_owned();
+        if let Some(rest) = stat.strip_prefix("clients/") {
+            if let Some((client, counter)) = rest.rsplit_once('/') {
+                if !CLIENT_TOTALS.contains(&client) {
+                    self.clients
+                        .entry(client.to_owned())
+                        .or_default()
+                        .insert(counter.to_owned(), text);
+                    return true;
+                }
+            }
+        }
+        if let Some(value) = leading_number(&text) {
+            self.series
+                .entry(stat.to_owned())
+                .or_default()
+                .push(now_ms, value);
+            if let Some((_, rate_name)) = RATES.iter().find(|(c, _)| *c == stat) {
+                if let Some((then, before)) = self.previous.insert(stat.to_owned(), (now_ms, value))
+                {
+                    let seconds = now_ms.saturating_sub(then) as f64 / 1000.0;
+                    if seconds >= 0.2 && value >= before {
+                        self.series
+                            .entry((*rate_name).to_owned())
+                            .or_default()
+                            .push(now_ms, (value - before) / seconds);
+                    }
+                }
+            }
+        }
+        self.values.insert(stat.to_owned(), text);
+        true
+    }
+
+    /// A statistic's latest text.
+    pub fn value(&self, stat: &str) -> Option<&str> {
+        self.values.get(stat).map(String::as_str)
+    }
+
+    /// A series' latest value.
+    pub fn latest(&self, name: &str) -> Option<f64> {
+        self.series.get(name)?.last().map(|(_, v)| v)
+    }
+
+    /// Counter names used by any client, sorted.
+    pub fn client_counters(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .clients
+            .values()
+            .flat_map(|c| c.keys().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub fn clear(&mut self) {
+        *self = SysStats::default();
+    }
+}
+
+/// The number a `$SYS` payload starts with (`"42 seconds"` → 42).
+pub fn leading_number(text: &str) -> Option<f64> {
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || (i == 0 && c == '-')))
+        .map_or(text.len(), |(i, _)| i);
+    text[..end].parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Seconds as `3 d 4 h`, `4 h 5 min`, `5 min 6 s` or `6 s`.
+pub fn format_uptime(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m} min")
+    } else if m > 0 {
+        format!("{m} min {s} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// A count or rate with a k/M suffix: `950`, `12.3 k`, `4.56 M`.
+pub fn format_si(value: f64) -> String {
+    let abs = value.abs();
+    if abs >= 1e9 {
+        format!("{:.2} G", value / 1e9)
+    } else if abs >= 1e6 {
+        format!("{:.2} M", value / 1e6)
+    } else if abs >= 1e4 {
+        format!("{:.1} k", value / 1e3)
+    } else if abs >= 100.0 || value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_series_and_rates() {
+        let mut sys = SysStats::default();
+        assert!(sys.apply("$SYS/broker/version", b"kite 0.1.0", 0));
+        assert!(sys.apply("$SYS/broker/uptime", b"42 seconds", 0));
+        assert!(sys.apply("$SYS/broker/messages/received", b"100", 1_000));
+        assert!(sys.apply("$SYS/broker/messages/received", b"600", 11_000));
+        assert!(!sys.apply("devices/x", b"1", 0));
+        assert_eq!(sys.value("version"), Some("kite 0.1.0"));
+        assert_eq!(sys.latest("uptime"), Some(42.0));
+        assert_eq!(sys.latest("messages in/s"), Some(50.0));
+        assert_eq!(sys.series["messages/received"].len(), 2);
+    }
+
+    #[test]
+    fn a_counter_reset_gives_no_negative_rate() {
+        let mut sys = SysStats::default();
+        sys.apply("$SYS/broker/bytes/sent", b"1000", 0);
+        sys.apply("$SYS/broker/bytes/sent", b"10", 1_000);
+        assert_eq!(sys.latest("bytes out/s"), None);
+        sys.apply("$SYS/broker/bytes/sent", b"2010", 2_000);
+        assert_eq!(sys.latest("bytes out/s"), Some(2000.0));
+    }
+
+    #[test]
+    fn per_client_counters_are_tabled() {
+        let mut sys = SysStats::default();
+        sys.apply("$SYS/broker/clients/connected", b"3", 0);
+        sys.apply("$SYS/broker/clients/sim-1/queued", b"4", 0);
+        sys.apply("$SYS/broker/clients/sim-1/dropped", b"1", 0);
+        sys.apply("$SYS/broker/clients/bench/x/queued", b"9", 0);
+        assert_eq!(sys.latest("clients/connected"), Some(3.0));
+        assert_eq!(sys.clients.len(), 2);
+        assert_eq!(sys.clients["sim-1"]["queued"], "4");
+        assert_eq!(sys.clients["bench/x"]["queued"], "9");
+        assert_eq!(sys.client_counters(), ["dropped", "queued"]);
+    }
+
+    #[test]
+    fn numbers_and_formats() {
+        assert_eq!(leading_number("42 seconds"), Some(42.0));
+        assert_eq!(leading_number("-3.5"), Some(-3.5));
+        assert_eq!(leading_number("kite 1"), None);
+        assert_eq!(leading_number(""), None);
+        assert_eq!(format_uptime(42), "42 s");
+        assert_eq!(format_uptime(3_725), "1 h 2 min");
+        assert_eq!(format_uptime(90_061), "1 d 1 h");
+        assert_eq!(format_uptime(61), "1 min 1 s");
+        assert_eq!(format_si(950.0), "950");
+        assert_eq!(format_si(12.34), "12.3");
+        assert_eq!(format_si(12_345.0), "12.3 k");
+        assert_eq!(format_si(4_560_000.0), "4.56 M");
+    }
+}
