@@ -163,6 +163,9 @@ pub async fn serve(
     for packet in resent.into_iter().flatten() {
         encode(&packet, protocol, &mut output);
     }
+    shared
+        .registry
+        .set_budget(&client_id, connection, session.queue_budget.clone());
     let end = match flush(&mut transport, &mut output, &shared).await {
         Ok(()) => {
             let subscriber = Subscriber {

@@ -16,7 +16,7 @@ use std::{
 
 use tokio::sync::{mpsc, Notify};
 
-use crate::{message::Outbound, session::Session};
+use crate::{limits::QueueBudget, message::Outbound, session::Session};
 
 /// A session whose client is away: its state and its message queue, which
 /// keeps filling (up to its bound) while nobody reads it.
@@ -29,7 +29,12 @@ pub struct Parked {
 
 #[derive(Debug)]
 enum Slot {
-    Online { connection: u64, kick: Arc<Notify> },
+    Online {
+        connection: u64,
+        kick: Arc<Notify>,
+        /// The session's queue counters, once the session is settled.
+        budget: Option<Arc<QueueBudget>>,
+    },
     Parked(Box<Parked>),
 }
 
@@ -63,13 +68,26 @@ impl Registry {
                         }
                         if tokio::time::Instant::now() >= deadline {
                             // The old task is stuck (e.g. a blocked write): take the id anyway.
-                            clients.insert(client_id.clone(), Slot::Online { connection, kick });
+                            clients.insert(
+                                client_id.clone(),
+                                Slot::Online {
+                                    connection,
+                                    kick,
+                                    budget: None,
+                                },
+                            );
                             return (connection, None);
                         }
                     }
                     _ => {
-                        let previous =
-                            clients.insert(client_id.clone(), Slot::Online { connection, kick });
+                        let previous = clients.insert(
+                            client_id.clone(),
+                            Slot::Online {
+                                connection,
+                                kick,
+                                budget: None,
+                            },
+                        );
                         let parked = match previous {
                             Some(Slot::Parked(parked)) => Some(*parked),
                             _ => None,
@@ -120,6 +138,40 @@ impl Registry {
     pub fn park(&self, client_id: Arc<str>, parked: Parked) {
         let mut clients = self.clients.lock().expect("registry lock");
         clients.insert(client_id, Slot::Parked(Box::new(parked)));
+    }
+
+    /// Attach the session's queue counters to the connection holding `client_id`.
+    pub fn set_budget(&self, client_id: &str, connection: u64, queue: Arc<QueueBudget>) {
+        let mut clients = self.clients.lock().expect("registry lock");
+        if let Some(Slot::Online {
+            connection: c,
+            budget,
+            ..
+        }) = clients.get_mut(client_id)
+        {
+            if *c == connection {
+                *budget = Some(queue);
+            }
+        }
+    }
+
+    /// Per-client queue counters (bytes queued, messages dropped) of every
+    /// session, online or parked, that has queued or dropped anything.
+    pub fn queue_counters(&self) -> Vec<(Arc<str>, u64, u64)> {
+        let clients = self.clients.lock().expect("registry lock");
+        let mut out: Vec<(Arc<str>, u64, u64)> = clients
+            .iter()
+            .filter_map(|(id, slot)| {
+                let budget = match slot {
+                    Slot::Online { budget, .. } => budget.as_ref()?,
+                    Slot::Parked(parked) => &parked.session.queue_budget,
+                };
+                let (bytes, dropped) = (budget.bytes(), budget.dropped());
+                (bytes > 0 || dropped > 0).then(|| (id.clone(), bytes, dropped))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// True when a connection holds `client_id` now.

@@ -131,6 +131,23 @@ pub async fn publish_periodically(shared: Arc<Shared>, interval: Duration) {
             };
             publish_once(&shared, stat.topic, value);
         }
+        for (client, bytes, dropped) in shared.registry.queue_counters() {
+            // A client id is free text; a topic level must not hold `/`, `+`, `#`.
+            let level: String = client
+                .chars()
+                .map(|c| if matches!(c, '/' | '+' | '#') { '_' } else { c })
+                .collect();
+            publish_once(
+                &shared,
+                &format!("clients/{level}/queued_bytes"),
+                bytes.to_string(),
+            );
+            publish_once(
+                &shared,
+                &format!("clients/{level}/dropped"),
+                dropped.to_string(),
+            );
+        }
     }
 }
 
@@ -153,6 +170,28 @@ pub fn prometheus(shared: &Shared) -> String {
         let _ = writeln!(out, "# HELP {} {}", stat.metric, stat.help);
         let _ = writeln!(out, "# TYPE {} {}", stat.metric, stat.kind);
         let _ = writeln!(out, "{} {}", stat.metric, stat.value);
+    }
+    let clients = shared.registry.queue_counters();
+    if !clients.is_empty() {
+        let label = |id: &str| id.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str("# HELP kite_client_queued_bytes Payload bytes queued for one client.\n");
+        out.push_str("# TYPE kite_client_queued_bytes gauge\n");
+        for (client, bytes, _) in &clients {
+            let _ = writeln!(
+                out,
+                "kite_client_queued_bytes{{client_id=\"{}\"}} {bytes}",
+                label(client)
+            );
+        }
+        out.push_str("# HELP kite_client_messages_dropped_total Messages dropped for one client (queue limits).\n");
+        out.push_str("# TYPE kite_client_messages_dropped_total counter\n");
+        for (client, _, dropped) in &clients {
+            let _ = writeln!(
+                out,
+                "kite_client_messages_dropped_total{{client_id=\"{}\"}} {dropped}",
+                label(client)
+            );
+        }
     }
     out
 }

@@ -151,7 +151,7 @@ def test_retained_messages_and_subscriptions_survive_sigkill(request):
 
 
 def test_queue_limit_drops_and_counts_for_an_offline_session(request):
-    broker = Broker(f"kite-server-{request.node.name}", ["--max-queued-messages", "10"])
+    broker = Broker(f"kite-server-{request.node.name}", ["--max-queued-messages", "10", "--sys-interval", "1"])
     try:
         sub = Subscriber(broker.tcp_port, "slowpoke")
         sub.subscribe("flood/#", 1)
@@ -159,6 +159,9 @@ def test_queue_limit_drops_and_counts_for_an_offline_session(request):
         pub = Client(broker.tcp_port, "flooder")
         for n in range(25):
             pub.publish("flood/x", f"{n}".encode(), qos=1)
+        sys_watch = Client(broker.tcp_port, "sys-watch")
+        sys_watch.subscribe("$SYS/broker/clients/slowpoke/dropped")
+        assert sys_watch.expect(timeout=5).payload == b"15"
         sub = Subscriber(broker.tcp_port, "slowpoke")
         got = sub.wait_for(10, timeout=5)
         time.sleep(0.5)
@@ -166,6 +169,7 @@ def test_queue_limit_drops_and_counts_for_an_offline_session(request):
         assert [p for _, p, _ in got] == [f"{n}".encode() for n in range(10)]
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{broker.http_port}/metrics").read().decode()
         assert "kite_messages_dropped_total 15" in metrics, metrics
+        assert 'kite_client_messages_dropped_total{client_id="slowpoke"} 15' in metrics, metrics
     finally:
         broker.stop()
 
