@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::{sleep, Instant};
 
 use crate::{error::BenchError, link::Endpoint, traffic::Target};
@@ -22,7 +22,7 @@ use crate::{error::BenchError, link::Endpoint, traffic::Target};
 pub const RUMQTTD_VERSION: &str = "0.20.0";
 
 /// A broker `compare` knows how to start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BrokerKind {
     Kite,

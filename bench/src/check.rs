@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::payload::{verify, Stamp};
 
@@ -29,7 +29,7 @@ pub struct Checker {
 }
 
 /// What the checks found. A clean run has only `received` and `bytes`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub received: u64,
     pub bytes: u64,

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     brokers::{Binaries, BrokerKind, Running, StartOptions},
@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// What one step does.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Step {
     Traffic(Traffic),
@@ -40,7 +40,7 @@ pub enum Step {
 }
 
 /// One step of the plan.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Planned {
     pub id: String,
     pub title: String,
@@ -101,14 +101,29 @@ pub fn plan(quick: bool) -> Vec<Planned> {
         Planned::new(id, t.label(), Step::Traffic(t))
     };
     let mut steps = Vec::new();
+    // Each WebSocket step right after its TCP twin: the ratio of the two
+    // should not span minutes of drift.
+    let over_ws = |id: &str, t: &Traffic| {
+        let mut t = t.clone();
+        t.transport = crate::link::Transport::Ws;
+        traffic(&format!("ws-{id}"), t)
+    };
     let qos_levels: &[u8] = if quick { &[0, 1] } else { &[0, 1, 2] };
     for &qos in qos_levels {
-        steps.push(traffic(&format!("fan-in-q{qos}"), fan_in(qos)));
+        let id = format!("fan-in-q{qos}");
+        steps.push(traffic(&id, fan_in(qos)));
+        if qos == 0 || (!quick && qos == 1) {
+            steps.push(over_ws(&id, &fan_in(qos)));
+        }
     }
     let fan_out_qos: &[u8] = if quick { &[0] } else { &[0, 1, 2] };
     for &qos in fan_out_qos {
+        let id = format!("fan-out-q{qos}");
         let t = Traffic::new(Shape::FanOut, 1, 1000, qos, 64);
-        steps.push(traffic(&format!("fan-out-q{qos}"), t));
+        steps.push(traffic(&id, t.clone()));
+        if !quick && qos == 0 {
+            steps.push(over_ws(&id, &t));
+        }
     }
     if !quick {
         for qos in [0, 1, 2] {
@@ -120,16 +135,6 @@ pub fn plan(quick: bool) -> Vec<Planned> {
             t.size = size;
             steps.push(traffic(&format!("fan-in-q0-{size}"), t));
         }
-    }
-    let ws_steps: &[(&str, Traffic)] = &[
-        ("ws-fan-in-q0", fan_in(0)),
-        ("ws-fan-in-q1", fan_in(1)),
-        ("ws-fan-out-q0", Traffic::new(Shape::FanOut, 1, 1000, 0, 64)),
-    ];
-    for (id, t) in ws_steps.iter().take(if quick { 1 } else { 3 }) {
-        let mut t = t.clone();
-        t.transport = crate::link::Transport::Ws;
-        steps.push(traffic(id, t));
     }
     let latency_qos: &[u8] = if quick { &[0] } else { &[0, 1] };
     for &qos in latency_qos {
@@ -204,7 +209,7 @@ pub struct Options {
 }
 
 /// One run of one step on one broker.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
     pub broker: BrokerKind,
@@ -225,12 +230,13 @@ impl Record {
 }
 
 /// A step on one broker over all its rounds: the median round.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cell {
     pub id: String,
     pub broker: BrokerKind,
     pub rate: Option<f64>,
-    /// The median round's metrics (by the step's key figure).
+    /// The median round's metrics (by the step's key figure; the worse of
+    /// the two middle rounds when their number is even).
     pub metrics: Option<Metrics>,
     /// Failures of any round.
     pub failure: Option<String>,
@@ -248,7 +254,13 @@ pub fn key(step: &Step, metrics: &Metrics) -> f64 {
     }
 }
 
-/// Fold the rounds of each (step, broker) into a [`Cell`].
+/// Whether a larger [`key`] is better (throughput) or worse (latency, memory).
+pub fn higher_is_better(step: &Step) -> bool {
+    !matches!(step, Step::Latency { .. } | Step::Idle(_))
+}
+
+/// Fold the rounds of each (step, broker) into a [`Cell`]: the median round,
+/// the worse of the middle two when the count is even.
 pub fn cells(plan: &[Planned], records: &[Record]) -> Vec<Cell> {
     let mut out = Vec::new();
     for planned in plan {
@@ -269,10 +281,20 @@ pub fn cells(plan: &[Planned], records: &[Record]) -> Vec<Cell> {
                 .iter()
                 .filter_map(|r| r.metrics.as_ref().map(|m| (key(&planned.step, m), *r)))
                 .collect();
+            // Worst first: the median of an even count is the worse middle one.
             good.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let spread = match (good.first(), good.last()) {
-                (Some(lo), Some(hi)) if lo.0 > 0.0 => hi.0 / lo.0 - 1.0,
-                _ => 0.0,
+            if !higher_is_better(&planned.step) {
+                good.reverse();
+            }
+            let spread = {
+                let (lo, hi) = good.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), (k, _)| {
+                    (lo.min(*k), hi.max(*k))
+                });
+                if lo > 0.0 && lo < f64::MAX {
+                    hi / lo - 1.0
+                } else {
+                    0.0
+                }
             };
             let median = good.get(good.len().saturating_sub(1) / 2).map(|(_, r)| *r);
             out.push(Cell {

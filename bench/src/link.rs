@@ -4,7 +4,14 @@
 //! `select!`); writing happens in a small writer task of its own, so a
 //! connection never blocks its reads on a full socket.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{
@@ -17,7 +24,7 @@ use mqtt::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::AsyncReadExt,
     net::{
         tcp::{OwnedReadHalf, OwnedWriteHalf},
         TcpStream,
@@ -96,13 +103,28 @@ impl Reader {
     }
 }
 
-async fn write_tcp(mut stream: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
-    while let Some(bytes) = rx.recv().await {
-        if stream.write_all(&bytes).await.is_err() {
-            return;
+/// The TCP writer task: what [`Link::flush`] could not write at once.
+async fn write_tcp(
+    stream: Arc<OwnedWriteHalf>,
+    pending: Arc<AtomicUsize>,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+) {
+    while let Some(mut bytes) = rx.recv().await {
+        while !bytes.is_empty() {
+            if stream.writable().await.is_err() {
+                return;
+            }
+            match stream.try_write(&bytes) {
+                Ok(n) => {
+                    let _ = bytes.split_to(n);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
         }
+        pending.fetch_sub(1, Ordering::AcqRel);
     }
-    let _ = stream.shutdown().await;
+    // Dropping the last handle shuts the write side down.
 }
 
 async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::UnboundedReceiver<Bytes>) {
@@ -121,6 +143,10 @@ pub struct Link {
     buf: BytesMut,
     tx: Option<mpsc::UnboundedSender<Bytes>>,
     writer: JoinHandle<()>,
+    /// TCP only: the socket, for writing at once when the writer task has
+    /// nothing queued (no task hop on the way out: acknowledgements and
+    /// publishes leave sooner), and how many buffers that task holds.
+    direct: Option<(Arc<OwnedWriteHalf>, Arc<AtomicUsize>)>,
     epoch: Instant,
 }
 
@@ -145,10 +171,16 @@ impl Link {
             })?;
         stream.set_nodelay(true)?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let mut direct = None;
         let (reader, writer) = match transport {
             Transport::Tcp => {
                 let (read, write) = stream.into_split();
-                (Reader::Tcp(read), tokio::spawn(write_tcp(write, rx)))
+                let (write, pending) = (Arc::new(write), Arc::new(AtomicUsize::new(0)));
+                direct = Some((write.clone(), pending.clone()));
+                (
+                    Reader::Tcp(read),
+                    tokio::spawn(write_tcp(write, pending, rx)),
+                )
             }
             Transport::Ws => {
                 let url = endpoint.ws.clone().ok_or(BenchError::NoWebSocket)?;
@@ -174,6 +206,7 @@ impl Link {
             buf: BytesMut::with_capacity(64 * 1024),
             tx: Some(tx),
             writer,
+            direct,
             epoch,
         };
         let now = link.now_ms();
@@ -206,9 +239,22 @@ impl Link {
 
     /// Hand what the session queued to the writer task.
     pub fn flush(&mut self) {
-        if let (Some(bytes), Some(tx)) = (self.session.take_outgoing(), &self.tx) {
-            let _ = tx.send(bytes);
+        let (Some(mut bytes), Some(tx)) = (self.session.take_outgoing(), &self.tx) else {
+            return;
+        };
+        if let Some((stream, pending)) = &self.direct {
+            // Only this task queues, so nothing can get ahead of these bytes.
+            if pending.load(Ordering::Acquire) == 0 {
+                if let Ok(n) = stream.try_write(&bytes) {
+                    let _ = bytes.split_to(n);
+                }
+                if bytes.is_empty() {
+                    return;
+                }
+            }
+            pending.fetch_add(1, Ordering::AcqRel);
         }
+        let _ = tx.send(bytes);
     }
 
     /// Wait for bytes and return what they meant; replies are flushed.
@@ -278,6 +324,7 @@ impl Link {
         if self.session.disconnect(now).is_ok() {
             self.flush();
         }
+        self.direct = None;
         self.tx = None;
         let _ = timeout(Duration::from_secs(2), &mut self.writer).await;
         self.writer.abort();

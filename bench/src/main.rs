@@ -73,6 +73,12 @@ enum Cmd {
     /// Start each broker on loopback, run the same steps against each
     /// (interleaved), write Markdown, JSON and SVG under --out.
     Compare(CompareArgs),
+    /// Rebuild summary.md and the charts from a compare's results.json
+    /// (next to it), e.g. after a change to the report.
+    Report {
+        /// The results.json a compare wrote.
+        json: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -425,6 +431,25 @@ async fn run(cli: Cli) -> Result<ExitCode, BenchError> {
             print_single("idle connections", &metrics, json)
         }
         Cmd::Compare(args) => run_compare(args).await,
+        Cmd::Report { json } => {
+            let text = std::fs::read_to_string(&json)?;
+            let old: Report = serde_json::from_str(&text)?;
+            let report = Report::new(
+                &old.mode,
+                old.command,
+                old.started_utc,
+                old.seconds,
+                old.rounds,
+                old.machine,
+                old.brokers,
+                old.plan,
+                old.records,
+            );
+            let dir = json.parent().unwrap_or(Path::new("."));
+            report::write(&report, dir)?;
+            println!("{}", report::markdown(&report));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::{io, time::Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
@@ -56,7 +56,7 @@ pub fn peak_rss_kib(pid: u32) -> io::Result<u64> {
 }
 
 /// CPU use of one process over an interval.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// CPU seconds (user + system) in the interval.
     pub cpu_s: f64,

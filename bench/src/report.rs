@@ -3,7 +3,7 @@
 
 use std::{fmt::Write as _, fs, path::Path};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     brokers::BrokerKind,
@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Where and under what load the comparison ran.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub kernel: String,
@@ -33,14 +33,14 @@ impl Machine {
 }
 
 /// A broker and the version it reported.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BrokerInfo {
     pub broker: BrokerKind,
     pub version: String,
 }
 
 /// One target of the issue, checked.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TargetCheck {
     pub name: String,
     pub unit: String,
@@ -55,7 +55,7 @@ pub struct TargetCheck {
 }
 
 /// Everything a comparison produced.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub mode: String,
     pub command: String,
@@ -521,7 +521,31 @@ fn groups(report: &Report, pick: impl Fn(&Step) -> bool, values: &[Series]) -> V
 /// The four charts, as (file name, SVG).
 pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     let traffic = |s: &Step| matches!(s, Step::Traffic(_) | Step::Durability { .. });
-    let throughput = groups(report, traffic, &[("", "msg/s", &|m| Some(m.msgs_per_s))]);
+    let mut throughput = groups(
+        report,
+        |s| matches!(s, Step::Traffic(_)),
+        &[("", "msg/s", &|m| Some(m.msgs_per_s))],
+    );
+    // The durability modes side by side, in one group.
+    let modes: Vec<(String, Option<f64>)> = report
+        .plan
+        .iter()
+        .filter_map(|p| match &p.step {
+            Step::Durability { mode, .. } => {
+                let c = cell(&report.cells, &p.id, BrokerKind::Kite)?;
+                let v = c.metrics.as_ref().filter(|_| c.failure.is_none());
+                Some((mode.clone(), v.map(|m| m.msgs_per_s)))
+            }
+            _ => None,
+        })
+        .collect();
+    if !modes.is_empty() {
+        throughput.push(Group {
+            title: "kite-server --durability always | batch | none: fan-in 100→1 QoS 1, persistent subscriber".into(),
+            unit: "msg/s".into(),
+            bars: modes,
+        });
+    }
     let cpu = groups(
         report,
         traffic,

@@ -31,7 +31,7 @@ impl Shape {
 /// A deliberate fault, to prove the checks catch it: publisher 0 counts its
 /// fourth message as sent but never sends it (`Drop`), or flips one of its
 /// bytes after the checksum (`Corrupt`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Fault {
     Drop,
@@ -39,7 +39,7 @@ pub enum Fault {
 }
 
 /// Publishers and subscribers moving checked messages through a broker.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Traffic {
     pub shape: Shape,
     pub publishers: usize,
@@ -137,7 +137,7 @@ pub fn size_label(size: usize) -> String {
 
 /// Connections opened and closed as fast as the broker takes them:
 /// TCP connect, CONNECT, CONNACK, DISCONNECT.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Storm {
     pub seconds: f64,
     /// Connections being opened at once.
@@ -147,7 +147,7 @@ pub struct Storm {
 }
 
 /// Connections opened (each with one subscription) and held open.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Idle {
     pub connections: usize,
     pub hold_seconds: f64,
@@ -155,7 +155,7 @@ pub struct Idle {
 }
 
 /// Latency percentiles, µs.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
@@ -179,7 +179,7 @@ impl Percentiles {
 }
 
 /// Broker memory with many idle connections.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct IdleMemory {
     pub connections: usize,
     pub rss_before_kib: u64,
@@ -192,7 +192,7 @@ pub struct IdleMemory {
 }
 
 /// What one step measured.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Metrics {
     /// From the end of the warm-up to the last delivery (or the end of the storm).
     pub seconds: f64,

@@ -36,6 +36,12 @@ fn escape(text: &str) -> String {
 
 /// Format a value with its unit, compactly.
 pub fn short(value: f64, unit: &str) -> String {
+    if unit == "µs" && value >= 1000.0 {
+        return format!("{:.2} ms", value / 1000.0);
+    }
+    if unit == "B" && value >= 1000.0 {
+        return format!("{:.1} kB", value / 1000.0);
+    }
     let number = if value >= 1e6 {
         format!("{:.2} M ", value / 1e6)
     } else if value >= 1e4 {
@@ -157,7 +163,9 @@ mod tests {
     #[test]
     fn short_numbers() {
         assert_eq!(short(1_234_567.0, "msg/s"), "1.23 M msg/s");
-        assert_eq!(short(12_345.0, "B"), "12.3 k B");
+        assert_eq!(short(12_345.0, "B"), "12.3 kB");
+        assert_eq!(short(12_345.0, "µs"), "12.35 ms");
+        assert_eq!(short(12_345.0, "conn/s"), "12.3 k conn/s");
         assert_eq!(short(512.0, "µs"), "512 µs");
         assert_eq!(short(1.5, "µs"), "1.50 µs");
     }
