@@ -289,6 +289,28 @@ fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
     }
 }
 
+/// Every 10 s, drop retained messages whose expiry interval has passed,
+/// from memory and from the store, so neither grows with dead messages.
+async fn sweep_expired_retained(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    let mut stop = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let expired = shared.retained.remove_expired(Instant::now());
+        if !expired.is_empty() {
+            tracing::debug!(count = expired.len(), "expired retained messages removed");
+            let ops = expired
+                .into_iter()
+                .map(|topic| Op::DeleteRetained { topic })
+                .collect();
+            shared.store.submit(ops, false);
+        }
+    }
+}
+
 /// The Kite broker.
 pub struct Broker {
     config: Config,
@@ -384,6 +406,7 @@ impl Broker {
         let tcp_task = tokio::spawn(listener::accept_tcp(tcp, shared.clone()));
         let http_task = tokio::spawn(http::serve(web, shared.clone()));
         tokio::spawn(Alarms::run_timers(shared.clone()));
+        tokio::spawn(sweep_expired_retained(shared.clone()));
         tokio::spawn(sys::publish_periodically(
             shared.clone(),
             std::time::Duration::from_secs(self.config.sys_interval),

@@ -18,6 +18,8 @@ pub trait RetainedStore: Send + Sync + 'static {
     fn matching(&self, filter: &str) -> Vec<Arc<Message>>;
     /// Number of retained messages.
     fn count(&self) -> usize;
+    /// Drop the retained messages whose expiry interval has passed; returns their topics.
+    fn remove_expired(&self, now: std::time::Instant) -> Vec<ByteString>;
 }
 
 /// The default store: a map from topic to message.
@@ -60,6 +62,19 @@ impl RetainedStore for MemoryRetained {
     fn count(&self) -> usize {
         self.messages.read().expect("retained lock").len()
     }
+
+    fn remove_expired(&self, now: std::time::Instant) -> Vec<ByteString> {
+        let mut messages = self.messages.write().expect("retained lock");
+        let expired: Vec<ByteString> = messages
+            .values()
+            .filter(|m| m.is_expired(now))
+            .map(|m| m.topic.clone())
+            .collect();
+        for topic in &expired {
+            messages.remove(topic);
+        }
+        expired
+    }
 }
 
 #[cfg(test)]
@@ -89,5 +104,17 @@ mod tests {
         assert_eq!(store.matching("a/+").len(), 1);
         store.retain(&message("a/b", b""));
         assert_eq!(store.count(), 0);
+    }
+
+    #[test]
+    fn expired_retained_messages_are_swept() {
+        let store = MemoryRetained::default();
+        let mut old = (*message("old", b"1")).clone();
+        old.expires_at = Some(std::time::Instant::now());
+        store.retain(&Arc::new(old));
+        store.retain(&message("new", b"2"));
+        let swept = store.remove_expired(std::time::Instant::now());
+        assert_eq!(swept, ["old"]);
+        assert_eq!(store.count(), 1);
     }
 }
