@@ -176,16 +176,22 @@ impl Running {
             }
         }
         let log = fs::File::create(dir.join("broker.log"))?;
-        let child = command
+        let spawned = command
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .spawn()
-            .map_err(|err| BenchError::Broker {
-                broker: kind.name().into(),
-                reason: format!("cannot start {}: {err}", program.display()),
-            })?;
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(BenchError::Broker {
+                    broker: kind.name().into(),
+                    reason: format!("cannot start {}: {err}", program.display()),
+                });
+            }
+        };
         let pid = child.id();
         let mut running = Running {
             kind,

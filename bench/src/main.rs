@@ -232,6 +232,30 @@ fn kite_binary(args: &CompareArgs) -> Result<PathBuf, BenchError> {
     Ok(target.join("release/kite-server"))
 }
 
+/// "git 1a2b3c4" (with "+ uncommitted changes" when the tree is dirty).
+fn git_revision() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        None => "git revision unknown".into(),
+        Some(rev) => {
+            let dirty = git(&["status", "--porcelain", "--", "server", "mqtt"])
+                .is_some_and(|s| !s.is_empty());
+            format!(
+                "git {rev}{}",
+                if dirty { " + uncommitted changes" } else { "" }
+            )
+        }
+    }
+}
+
 fn utc_now() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M"])
@@ -270,7 +294,10 @@ async fn run_compare(args: CompareArgs) -> Result<ExitCode, BenchError> {
         .iter()
         .map(|b| BrokerInfo {
             broker: *b,
-            version: version(*b, &binaries),
+            version: match b {
+                BrokerKind::Kite => format!("{} ({})", version(*b, &binaries), git_revision()),
+                _ => version(*b, &binaries),
+            },
         })
         .collect();
     let load_before = Machine::load();

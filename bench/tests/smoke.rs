@@ -25,49 +25,70 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// kite-server in this process; stopped when the sender drops.
-async fn broker() -> (Target, oneshot::Sender<()>) {
-    let (tcp, http) = (free_port(), free_port());
-    let data = std::env::temp_dir().join(format!("kite-bench-smoke-{}-{tcp}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let config = kite_server::Config::parse_from([
-        "kite-server".to_string(),
-        format!("--tcp=127.0.0.1:{tcp}"),
-        format!("--http=127.0.0.1:{http}"),
-        format!("--data-dir={}", data.display()),
-        "--sys-interval=0".into(),
-        "--dashboard-dir=/nonexistent".into(),
-        // As `compare` starts it: room for the load generator's window.
-        "--max-queued-messages=100000".into(),
-    ]);
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = kite_server::Broker::new(config)
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
+/// kite-server running in this process.
+struct Broker {
+    target: Target,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    data: std::path::PathBuf,
+}
+
+impl Broker {
+    async fn start() -> Broker {
+        let (tcp, http) = (free_port(), free_port());
+        let data =
+            std::env::temp_dir().join(format!("kite-bench-smoke-{}-{tcp}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
-    });
-    for port in [tcp, http] {
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
+        let config = kite_server::Config::parse_from([
+            "kite-server".to_string(),
+            format!("--tcp=127.0.0.1:{tcp}"),
+            format!("--http=127.0.0.1:{http}"),
+            format!("--data-dir={}", data.display()),
+            "--sys-interval=0".into(),
+            "--dashboard-dir=/nonexistent".into(),
+            // As `compare` starts it: room for the load generator's window.
+            "--max-queued-messages=100000".into(),
+        ]);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = kite_server::Broker::new(config)
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        for port in [tcp, http] {
+            for _ in 0..500 {
+                if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let target = Target {
+            endpoint: Endpoint {
+                tcp: SocketAddr::from(([127, 0, 0, 1], tcp)),
+                ws: Some(format!("ws://127.0.0.1:{http}/mqtt")),
+            },
+            pid: Some(std::process::id()),
+        };
+        Broker {
+            target,
+            stop,
+            task,
+            data,
         }
     }
-    let target = Target {
-        endpoint: Endpoint {
-            tcp: SocketAddr::from(([127, 0, 0, 1], tcp)),
-            ws: Some(format!("ws://127.0.0.1:{http}/mqtt")),
-        },
-        pid: Some(std::process::id()),
-    };
-    (target, stop)
+
+    /// Stop it and remove its data folder.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
 }
 
 fn short(shape: Shape, publishers: usize, subscribers: usize, qos: u8) -> Traffic {
@@ -102,7 +123,8 @@ fn assert_clean(spec: &Traffic, m: &Metrics) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_measures_and_catches_lost_and_corrupt_messages() {
-    let (target, _stop) = broker().await;
+    let broker = Broker::start().await;
+    let target = broker.target.clone();
 
     // Each shape, each QoS, both transports, a fixed rate, 64 KiB payloads.
     let mut specs = vec![
@@ -165,4 +187,5 @@ async fn harness_measures_and_catches_lost_and_corrupt_messages() {
     let m = conns::idle(&target, &idle, live).await.unwrap();
     assert!(m.ok(), "{:?}", m.problem);
     assert_eq!(m.idle.expect("idle memory").alive, 50);
+    broker.stop().await;
 }
