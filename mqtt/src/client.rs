@@ -658,8 +658,10 @@ mod tests {
                 retain_handling: crate::RetainHandling::SendIfNew,
             },
         };
-        let mut properties = Properties::default();
-        properties.subscription_identifiers = vec![7];
+        let properties = Properties {
+            subscription_identifiers: vec![7],
+            ..Properties::default()
+        };
         for protocol in [Protocol::V5, Protocol::V311] {
             let mut session = connected(protocol);
             let pid = session
