@@ -80,6 +80,8 @@ pub struct Engine {
     /// The state/availability topics each discovery config added, to undo on removal.
     ha_configs: HashMap<String, Vec<Entity>>,
     history: VecDeque<AlarmEvent>,
+    /// The history changed since it was last published (at most once a tick).
+    history_dirty: bool,
 }
 
 impl Engine {
@@ -255,6 +257,13 @@ impl Engine {
                 }
             }
         }
+        if std::mem::take(&mut self.history_dirty) {
+            out.push(Publication {
+                topic: HISTORY_TOPIC.into(),
+                payload: serde_json::to_vec(&self.history).expect("history serializes"),
+                retain: true,
+            });
+        }
         out
     }
 
@@ -269,19 +278,29 @@ impl Engine {
         let Some(ids) = self.by_measurement.get(measurement) else {
             return;
         };
-        for id in ids.clone() {
-            let rule = self.rules[&id].clone();
+        // Decide with shared borrows; change state after.
+        let mut raise = Vec::new();
+        let mut clear = Vec::new();
+        for id in ids {
+            let rule = &self.rules[id];
             if !rule.enabled || !rule.watches(device) {
                 continue;
             }
             let key = (device.to_string(), id.clone());
             if self.active.contains_key(&key) {
                 if rule.clears(value) {
-                    self.clear(&key, Some(value), now, out);
+                    clear.push(key);
                 }
             } else if rule.raises(value) {
-                self.raise(device, &id, &rule, Some(value), now, out);
+                raise.push(id.clone());
             }
+        }
+        for key in clear {
+            self.clear(&key, Some(value), now, out);
+        }
+        for id in raise {
+            let rule = self.rules[&id].clone();
+            self.raise(device, &id, &rule, Some(value), now, out);
         }
     }
 
@@ -378,11 +397,8 @@ impl Engine {
         while self.history.len() > HISTORY_LEN {
             self.history.pop_front();
         }
-        out.push(Publication {
-            topic: HISTORY_TOPIC.into(),
-            payload: serde_json::to_vec(&self.history).expect("history serializes"),
-            retain: true,
-        });
+        // Published by `tick`: a burst of events rewrites the retained history once.
+        self.history_dirty = true;
     }
 
     fn learn_discovery(&mut self, config_topic: &str, topic: &DiscoveryTopic, payload: &[u8]) {
