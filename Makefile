@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup dashboard dashboard-dev build run test test-native test-e2e lint fmt clean fuzz bench
+.PHONY: bench-alarms help setup dashboard dashboard-dev build run test test-native test-e2e lint fmt clean fuzz bench
 
 help:
 	@echo "make run    - set up, build, start broker + dashboard + devices (Ctrl-C stops all)"
@@ -75,3 +75,7 @@ bench-setup: setup
 
 bench-quick: bench-setup
 	cargo run --release -p kite-bench -- compare --quick
+
+# The alarm engine's cost (100 rules, 1,000 devices), interleaved with and without rules.
+bench-alarms: bench-setup
+	@bash scripts/bench-alarms.sh
