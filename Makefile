@@ -78,4 +78,5 @@ bench-quick: bench-setup
 
 # The alarm engine's cost (100 rules, 1,000 devices), interleaved with and without rules.
 bench-alarms: bench-setup
+	cargo build --release -p kite-devices
 	@bash scripts/bench-alarms.sh
