@@ -131,7 +131,7 @@ pub struct Rule {
     pub filter: String,
 }
 
-/// A line of the file that could not be read.
+/// A line of an ACL or password file that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub line: usize,

@@ -11,7 +11,6 @@
 
 use std::{
     collections::HashMap,
-    fmt,
     io::{BufRead, Write},
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -53,18 +52,8 @@ impl Origin {
     }
 }
 
-/// A line of the password file that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
+/// A line of the password file that could not be read (the same shape as the ACL file's).
+pub use crate::acl::ParseError;
 
 /// A parsed password file: user name → argon2id PHC string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
