@@ -89,7 +89,7 @@ impl Shared {
     /// message went to disk (retained, or QoS 1/2 for a persistent session).
     pub fn publish(&self, message: Message) -> Option<Ticket> {
         Stats::add(&self.stats.messages_received, 1);
-        if let Err(err) = self.alarms.check(&message.topic, &message.payload) {
+        if let Err(err) = Alarms::check(&message.topic, &message.payload) {
             // A bad alarm rule is neither routed nor stored.
             tracing::info!(topic = %message.topic, %err, "alarm rule refused");
             self.alarms.report(self, &message.topic, &err);

@@ -30,9 +30,7 @@ impl Message {
         let mut properties = publish.properties;
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
-        let expires_at = properties
-            .message_expiry_interval
-            .map(|secs| Instant::now() + std::time::Duration::from_secs(u64::from(secs)));
+        let expires_at = expiry_deadline(&properties);
         Message {
             expires_at,
             topic: publish.topic,
@@ -48,9 +46,7 @@ impl Message {
     pub fn from_will(will: mqtt::LastWill, origin: Arc<str>) -> Message {
         let mut properties = will.properties;
         properties.will_delay_interval = None;
-        let expires_at = properties
-            .message_expiry_interval
-            .map(|secs| Instant::now() + std::time::Duration::from_secs(u64::from(secs)));
+        let expires_at = expiry_deadline(&properties);
         Message {
             topic: will.topic,
             payload: will.payload,
@@ -91,4 +87,11 @@ pub struct Outbound {
     /// Its position in the store's queue of a persistent session, when it
     /// was stored (QoS 1/2 to a persistent session with a durable store).
     pub seq: Option<u64>,
+}
+
+/// When a message with these properties expires (v5 Message Expiry Interval), if ever.
+fn expiry_deadline(properties: &Properties) -> Option<Instant> {
+    properties
+        .message_expiry_interval
+        .map(|secs| Instant::now() + std::time::Duration::from_secs(u64::from(secs)))
 }

@@ -93,7 +93,7 @@ impl Admission for ClientPolicy {
             tracing::debug!(client_id = %self.client_id, topic = %publish.topic, "PUBLISH refused: ACL");
             return Err(ReasonCode::NotAuthorized.into());
         }
-        if let Err(err) = self.shared.alarms.check(&publish.topic, &publish.payload) {
+        if let Err(err) = crate::alarms::Alarms::check(&publish.topic, &publish.payload) {
             // A bad alarm rule: refused with its reason, reported to everyone.
             tracing::info!(client_id = %self.client_id, topic = %publish.topic, %err, "alarm rule refused");
             self.shared

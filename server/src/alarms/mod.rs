@@ -33,7 +33,7 @@ pub struct Alarms {
 impl Alarms {
     /// Check a rule before it is accepted: `Err` refuses the PUBLISH (it is
     /// neither routed nor stored) and says why.
-    pub fn check(&self, topic: &str, payload: &[u8]) -> Result<(), RuleError> {
+    pub fn check(topic: &str, payload: &[u8]) -> Result<(), RuleError> {
         match topic.strip_prefix(engine::RULES_PREFIX) {
             Some(id) if !payload.is_empty() => {
                 if id.is_empty() || id.contains(['/', '+', '#']) {
@@ -139,8 +139,7 @@ impl Alarms {
         for (id, rule) in rules {
             let payload = rule.to_string().into_bytes();
             let topic = format!("{}{id}", engine::RULES_PREFIX);
-            Alarms::default()
-                .check(&topic, &payload)
+            Alarms::check(&topic, &payload)
                 .map_err(|e| format!("{}: rule {id:?}: {e}", path.display()))?;
             out.push((topic, payload));
         }
