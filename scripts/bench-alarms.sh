@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=$(mktemp -d)
-target/release/kite-server --tcp 127.0.0.1:19883 --http 127.0.0.1:19080 --data-dir "$D" --sys-interval 0 --dashboard-dir /nonexistent >"$D/broker.log" 2>&1 &
+target/release/kite-server --tcp 127.0.0.1:19883 --http 127.0.0.1:19080 --data-dir "$D" --sys-interval 0 --dashboard-dir /nonexistent --max-queued-messages 100000 >"$D/broker.log" 2>&1 &
 B=$!
 sleep 1
 target/release/kite-devices --broker 127.0.0.1:19883 --count 1000 --interval 1 >"$D/devices.log" 2>&1 &

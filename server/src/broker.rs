@@ -95,11 +95,19 @@ impl Shared {
             self.alarms.report(self, &message.topic, &err);
             return None;
         }
-        self.publish_internal(message)
+        // A client's QoS 1/2 or retained message is acknowledged after the store.
+        let wait = message.qos != QoS::AtMostOnce || message.retain;
+        self.route(message, wait)
     }
 
-    /// Route a message the broker itself made (`$SYS`), without counting it as received.
-    pub fn publish_internal(&self, message: Message) -> Option<Ticket> {
+    /// Route a message the broker itself made (`$SYS`, alarms, rules from the
+    /// config file), without counting it as received. Nobody waits for its
+    /// writes: they reach the disk within [`store::LAZY_SYNC`].
+    pub fn publish_internal(&self, message: Message) {
+        self.route(message, false);
+    }
+
+    fn route(&self, message: Message, wait: bool) -> Option<Ticket> {
         let message = Arc::new(message);
         let mut ops = Vec::new();
         if message.retain {
@@ -153,7 +161,6 @@ impl Shared {
             sends.push((permit, outbound));
         }
         // The store hears of a queued message before its subscriber can ack it.
-        let wait = message.qos != QoS::AtMostOnce || message.retain;
         let ticket = self.store.submit(ops, wait);
         for (permit, outbound) in sends {
             permit.send(outbound);
@@ -418,6 +425,11 @@ impl Broker {
             task.abort();
         }
         let _ = http_task.await;
+        // What nobody waited for may not be committed yet.
+        if let Some(ticket) = shared.store.sync() {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), ticket.committed()).await;
+        }
         Ok(())
     }
 }

@@ -221,3 +221,27 @@ def test_store_file_shrinks_back_after_data_is_deleted(request):
         assert emptied < full / 3, f"{full} bytes with data, {emptied} after deleting it all"
     finally:
         broker.stop()
+
+
+def test_a_qos0_retained_message_is_on_disk_within_a_fraction_of_a_second(request):
+    """Nobody waits for a QoS 0 write, so it commits without an fsync; a durable
+    commit follows within 100 ms (store::LAZY_SYNC)."""
+    broker = Broker(f"kite-server-{request.node.name}-1")
+    pub = Client(broker.tcp_port, "lazy")
+    for n in range(20):
+        pub.publish(f"lazy/{n}", b"kept", qos=0, retain=True)
+    time.sleep(0.5)
+    kill(broker)
+    broker = restart(broker, f"kite-server-{request.node.name}-2")
+    try:
+        reader = Client(broker.tcp_port, "reader")
+        reader.subscribe("lazy/#")
+        got = set()
+        try:
+            while True:
+                got.add(reader.expect(timeout=1).topic)
+        except Exception:
+            pass
+        assert got == {f"lazy/{n}" for n in range(20)}, sorted(got)
+    finally:
+        broker.stop()

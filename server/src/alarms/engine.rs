@@ -3,7 +3,10 @@
 //! are offline since when, the Home Assistant entities it learned from
 //! discovery, and a bounded history of alarm events.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+};
 
 use kite_convention::{
     discovery::{self, Discovery, DiscoveryTopic, Entity, EntityState},
@@ -66,13 +69,27 @@ pub struct AlarmEvent {
     pub by: Option<String>,
 }
 
+/// A rule as a reading checks it.
+#[derive(Debug)]
+struct Watch {
+    slot: u32,
+    id: Arc<str>,
+    rule: Rule,
+}
+
 /// The engine.
 #[derive(Debug, Default)]
 pub struct Engine {
     rules: BTreeMap<String, Rule>,
-    /// Rule ids by measurement, so a reading checks only its own rules.
-    by_measurement: HashMap<String, Vec<String>>,
-    active: BTreeMap<(String, String), Active>,
+    /// The rules of each measurement, so a reading checks only its own rules
+    /// and looks nothing up by name (rebuilt whenever a rule changes).
+    by_measurement: HashMap<String, Vec<Watch>>,
+    /// A number for each rule id, so the hot path compares integers.
+    slots: HashMap<String, u32>,
+    next_slot: u32,
+    /// Active alarms by device, then by rule slot: a reading looks up its
+    /// device once and allocates nothing unless an alarm changes.
+    active: HashMap<String, BTreeMap<u32, Active>>,
     offline_since: HashMap<String, u64>,
     /// Home Assistant entities by state topic and by availability topic.
     ha_state: HashMap<String, Vec<Entity>>,
@@ -92,15 +109,44 @@ impl Engine {
 
     /// Active alarms.
     pub fn active(&self) -> impl Iterator<Item = &Active> {
-        self.active.values()
+        self.active.values().flat_map(BTreeMap::values)
     }
 
     /// True when a message on `topic` may concern the engine.
     pub fn wants(&self, topic: &str) -> bool {
-        topic.starts_with("devices/")
-            || topic.starts_with("homeassistant/")
+        wants_always(topic)
             || self.ha_state.contains_key(topic)
             || self.ha_availability.contains_key(topic)
+    }
+
+    /// Number of Home Assistant state and availability topics it follows:
+    /// while there are none, [`wants_always`] alone decides.
+    pub fn ha_topics(&self) -> usize {
+        self.ha_state.len() + self.ha_availability.len()
+    }
+
+    /// The keys of the active alarms that `keep` selects, in order.
+    fn active_keys(&self, keep: impl Fn(&str, &str) -> bool) -> Vec<(String, u32)> {
+        let mut keys: Vec<_> = self
+            .active
+            .iter()
+            .flat_map(|(d, alarms)| alarms.iter().map(move |(slot, a)| (d, &a.rule, *slot)))
+            .filter(|(d, rule, _)| keep(d, rule))
+            .collect();
+        keys.sort();
+        keys.into_iter()
+            .map(|(d, _, slot)| (d.clone(), slot))
+            .collect()
+    }
+
+    fn slot_for(&mut self, id: &str) -> u32 {
+        if let Some(&slot) = self.slots.get(id) {
+            return slot;
+        }
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.slots.insert(id.into(), slot);
+        slot
     }
 
     /// Create, replace (payload) or delete (empty payload) rule `id`.
@@ -117,17 +163,13 @@ impl Engine {
         if payload.is_empty() {
             self.rules.remove(id);
             // Its alarms go with it.
-            let keys: Vec<_> = self
-                .active
-                .keys()
-                .filter(|(_, r)| r == id)
-                .cloned()
-                .collect();
-            for key in keys {
-                self.clear(&key, None, now, &mut out);
+            for (device, slot) in self.active_keys(|_, r| r == id) {
+                self.clear(&device, slot, None, now, &mut out);
             }
+            self.slots.remove(id);
         } else {
             let rule = Rule::parse(payload)?;
+            self.slot_for(id);
             self.rules.insert(id.into(), rule);
         }
         self.reindex();
@@ -141,7 +183,11 @@ impl Engine {
                 self.by_measurement
                     .entry(m.clone())
                     .or_default()
-                    .push(id.clone());
+                    .push(Watch {
+                        slot: self.slots[id.as_str()],
+                        id: Arc::from(id.as_str()),
+                        rule: rule.clone(),
+                    });
             }
         }
     }
@@ -154,8 +200,11 @@ impl Engine {
             }
         } else if topic.starts_with(ACTIVE_PREFIX) {
             if let Ok(active) = serde_json::from_slice::<Active>(payload) {
+                let slot = self.slot_for(&active.rule);
                 self.active
-                    .insert((active.device.clone(), active.rule.clone()), active);
+                    .entry(active.device.clone())
+                    .or_default()
+                    .insert(slot, active);
             }
         }
     }
@@ -169,7 +218,10 @@ impl Engine {
         now: u64,
     ) -> Vec<Publication> {
         let mut out = Vec::new();
-        let Some(active) = self.active.get_mut(&(device.to_string(), rule.to_string())) else {
+        let Some(&slot) = self.slots.get(rule) else {
+            return out;
+        };
+        let Some(active) = self.active.get_mut(device).and_then(|a| a.get_mut(&slot)) else {
             return out;
         };
         active.acknowledged_by = Some(by.to_string());
@@ -252,7 +304,7 @@ impl Engine {
                 .map(|(id, r)| (id.clone(), r.clone()))
                 .collect();
             for (id, rule) in due {
-                if !self.active.contains_key(&(device.clone(), id.clone())) {
+                if !self.is_active(&device, &id) {
                     self.raise(&device, &id, &rule, None, now, &mut out);
                 }
             }
@@ -267,6 +319,15 @@ impl Engine {
         out
     }
 
+    fn is_active(&self, device: &str, rule: &str) -> bool {
+        let Some(slot) = self.slots.get(rule) else {
+            return false;
+        };
+        self.active
+            .get(device)
+            .is_some_and(|a| a.contains_key(slot))
+    }
+
     fn reading(
         &mut self,
         device: &str,
@@ -275,31 +336,29 @@ impl Engine {
         now: u64,
         out: &mut Vec<Publication>,
     ) {
-        let Some(ids) = self.by_measurement.get(measurement) else {
+        let Some(watches) = self.by_measurement.get(measurement) else {
             return;
         };
-        // Decide with shared borrows; change state after.
+        let active = self.active.get(device);
+        // Decide with shared borrows and no allocation; change state after.
         let mut raise = Vec::new();
         let mut clear = Vec::new();
-        for id in ids {
-            let rule = &self.rules[id];
+        for Watch { slot, id, rule } in watches {
             if !rule.enabled || !rule.watches(device) {
                 continue;
             }
-            let key = (device.to_string(), id.clone());
-            if self.active.contains_key(&key) {
+            if active.is_some_and(|a| a.contains_key(slot)) {
                 if rule.clears(value) {
-                    clear.push(key);
+                    clear.push(*slot);
                 }
             } else if rule.raises(value) {
-                raise.push(id.clone());
+                raise.push((id.clone(), rule.clone()));
             }
         }
-        for key in clear {
-            self.clear(&key, Some(value), now, out);
+        for slot in clear {
+            self.clear(device, slot, Some(value), now, out);
         }
-        for id in raise {
-            let rule = self.rules[&id].clone();
+        for (id, rule) in raise {
             self.raise(device, &id, &rule, Some(value), now, out);
         }
     }
@@ -307,20 +366,15 @@ impl Engine {
     fn availability(&mut self, device: &str, online: bool, now: u64, out: &mut Vec<Publication>) {
         if online {
             self.offline_since.remove(device);
-            let keys: Vec<_> = self
-                .active
-                .keys()
-                .filter(|(d, r)| {
-                    d == device
-                        && self
-                            .rules
-                            .get(r)
-                            .is_some_and(|r| r.condition == Condition::OfflineFor)
-                })
-                .cloned()
-                .collect();
-            for key in keys {
-                self.clear(&key, None, now, out);
+            let keys = self.active_keys(|d, r| {
+                d == device
+                    && self
+                        .rules
+                        .get(r)
+                        .is_some_and(|r| r.condition == Condition::OfflineFor)
+            });
+            for (device, slot) in keys {
+                self.clear(&device, slot, None, now, out);
             }
         } else {
             self.offline_since.entry(device.to_string()).or_insert(now);
@@ -348,19 +402,30 @@ impl Engine {
         };
         out.push(active_publication(&active));
         self.event("raised", &active, now, None, out);
-        self.active.insert((device.into(), id.into()), active);
+        let slot = self.slot_for(id);
+        self.active
+            .entry(device.into())
+            .or_default()
+            .insert(slot, active);
     }
 
     fn clear(
         &mut self,
-        key: &(String, String),
+        device: &str,
+        slot: u32,
         value: Option<f64>,
         now: u64,
         out: &mut Vec<Publication>,
     ) {
-        let Some(mut active) = self.active.remove(key) else {
+        let Some(alarms) = self.active.get_mut(device) else {
             return;
         };
+        let Some(mut active) = alarms.remove(&slot) else {
+            return;
+        };
+        if alarms.is_empty() {
+            self.active.remove(device);
+        }
         out.push(Publication {
             topic: active_topic(&active.device, &active.rule),
             payload: Vec::new(),
@@ -433,6 +498,11 @@ impl Engine {
         }
         self.ha_configs.insert(config_topic.into(), entities);
     }
+}
+
+/// Topics that may concern the engine whatever it has learned.
+pub fn wants_always(topic: &str) -> bool {
+    topic.starts_with("devices/") || topic.starts_with("homeassistant/")
 }
 
 fn active_topic(device: &str, rule: &str) -> String {

@@ -16,18 +16,27 @@ pub mod rule;
 pub use engine::{Engine, Publication};
 pub use rule::{Rule, RuleError};
 
-use std::{sync::RwLock, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        RwLock,
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use mqtt::{Properties, QoS};
 
 use crate::{broker::Shared, message::Message, store::now_unix_ms};
 
-/// The engine as the broker holds it. Most messages only take the read lock
-/// to learn that they do not concern any rule.
+/// The engine as the broker holds it. Most messages learn from their topic
+/// alone, with no lock, that they do not concern any rule.
 #[derive(Debug, Default)]
 pub struct Alarms {
     engine: RwLock<Engine>,
+    /// [`Engine::ha_topics`] as of the last change: while it is zero, only
+    /// [`engine::wants_always`] topics concern the engine.
+    ha_topics: AtomicUsize,
 }
 
 impl Alarms {
@@ -94,15 +103,21 @@ impl Alarms {
                 .write()
                 .expect("alarms lock")
                 .acknowledge(device, rule, &by, now)
-        } else if self.engine.read().expect("alarms lock").wants(topic) {
-            self.engine
-                .write()
-                .expect("alarms lock")
-                .observe(topic, &message.payload, now)
+        } else if self.wants(topic) {
+            let mut engine = self.engine.write().expect("alarms lock");
+            let out = engine.observe(topic, &message.payload, now);
+            self.ha_topics.store(engine.ha_topics(), Ordering::Relaxed);
+            out
         } else {
             return;
         };
         publish(shared, out);
+    }
+
+    fn wants(&self, topic: &str) -> bool {
+        engine::wants_always(topic)
+            || (self.ha_topics.load(Ordering::Relaxed) > 0
+                && self.engine.read().expect("alarms lock").wants(topic))
     }
 
     /// Rebuild state from retained messages loaded at start-up.
@@ -127,6 +142,7 @@ impl Alarms {
                 let _ = engine.observe(topic, &message.payload, now);
             }
         }
+        self.ha_topics.store(engine.ha_topics(), Ordering::Relaxed);
     }
 
     /// Read `--alarm-rules`: every rule must be valid, or the broker does not start.

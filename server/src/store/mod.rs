@@ -14,7 +14,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
-        mpsc, Arc,
+        Arc,
     },
     time::Duration,
 };
@@ -31,6 +31,9 @@ use crate::{config::Durability, message::Message};
 
 /// How long a `batch` round waits for more writes before it commits.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
+
+/// The longest a write nobody waits for stays off the disk (see [`writer::run`]).
+pub const LAZY_SYNC: Duration = Duration::from_millis(100);
 
 /// The name of the database file inside `--data-dir`.
 pub const FILE_NAME: &str = "kite.redb";
@@ -123,7 +126,7 @@ pub struct Loaded {
 
 /// The handle the broker writes through.
 pub struct Store {
-    tx: Option<mpsc::Sender<Batch>>,
+    queue: Option<Arc<writer::Queue>>,
     next_seq: AtomicU64,
     path: Option<PathBuf>,
 }
@@ -132,7 +135,7 @@ impl Store {
     /// No store: `--durability none`.
     pub fn memory() -> Store {
         Store {
-            tx: None,
+            queue: None,
             next_seq: AtomicU64::new(1),
             path: None,
         }
@@ -149,17 +152,18 @@ impl Store {
         })?;
         let path = dir.join(FILE_NAME);
         let (db, loaded, max_seq) = writer::open(&path)?;
-        let (tx, rx) = mpsc::channel();
+        let queue = Arc::new(writer::Queue::default());
         let window = (durability == Durability::Batch).then_some(BATCH_WINDOW);
+        let for_writer = queue.clone();
         std::thread::Builder::new()
             .name("kite-store".into())
-            .spawn(move || writer::run(db, rx, window))
+            .spawn(move || writer::run(db, for_writer, window, LAZY_SYNC))
             .map_err(|e| StoreError::Open {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
         let store = Store {
-            tx: Some(tx),
+            queue: Some(queue),
             next_seq: AtomicU64::new(max_seq + 1),
             path: Some(path),
         };
@@ -168,7 +172,7 @@ impl Store {
 
     /// True when writes go to disk.
     pub fn is_persistent(&self) -> bool {
-        self.tx.is_some()
+        self.queue.is_some()
     }
 
     /// The database file, if any.
@@ -181,10 +185,23 @@ impl Store {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A ticket that resolves once everything submitted so far is committed
+    /// (for a clean shutdown); `None` without a store.
+    pub fn sync(&self) -> Option<Ticket> {
+        let queue = self.queue.as_ref()?;
+        let (done, rx) = oneshot::channel();
+        queue.push(Batch {
+            ops: Vec::new(),
+            done: Some(done),
+        });
+        Some(Ticket(rx))
+    }
+
     /// Queue `ops` for the writer. With `wait`, returns a ticket that resolves
-    /// when they (and everything submitted before) are committed.
+    /// when they (and everything submitted before) are committed; without,
+    /// they are committed within [`LAZY_SYNC`].
     pub fn submit(&self, ops: Vec<Op>, wait: bool) -> Option<Ticket> {
-        let tx = self.tx.as_ref()?;
+        let queue = self.queue.as_ref()?;
         if ops.is_empty() {
             return None;
         }
@@ -194,9 +211,15 @@ impl Store {
         } else {
             (None, None)
         };
-        if tx.send(Batch { ops, done }).is_err() {
-            tracing::error!("the store writer has stopped; writes are lost");
-        }
+        queue.push(Batch { ops, done });
         ticket
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(queue) = &self.queue {
+            queue.close();
+        }
     }
 }

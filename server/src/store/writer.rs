@@ -1,7 +1,12 @@
 //! The redb side: opening and checking the file, loading it, and the writer
 //! thread that group-commits batches.
 
-use std::{collections::HashMap, path::Path, sync::mpsc, sync::Arc, time::Duration, time::Instant};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Condvar, Mutex},
+    time::{Duration, Instant},
+};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -131,20 +136,91 @@ fn load(db: &Database, path: &Path) -> Result<(Loaded, u64), StoreError> {
     Ok((loaded, max_seq))
 }
 
-/// The writer thread: one transaction per round of batches.
-pub fn run(db: Database, rx: mpsc::Receiver<Batch>, window: Option<Duration>) {
-    while let Ok(first) = rx.recv() {
-        let mut batches = vec![first];
-        if let Some(window) = window {
-            let deadline = Instant::now() + window;
-            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-                match rx.recv_timeout(left) {
-                    Ok(batch) => batches.push(batch),
-                    Err(_) => break,
-                }
-            }
+/// Batches on their way to the writer thread. A batch nobody waits for does
+/// not wake the writer (unless it starts a round), so a burst of them costs
+/// no context switch each.
+#[derive(Default)]
+pub struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    batches: Vec<Batch>,
+    /// Someone waits for a batch in `batches`.
+    urgent: bool,
+    /// When the oldest batch in `batches` arrived.
+    since: Option<Instant>,
+    closed: bool,
+}
+
+impl Queue {
+    pub fn push(&self, batch: Batch) {
+        let mut state = self.state.lock().expect("store queue lock");
+        let urgent = batch.done.is_some();
+        let wake = state.batches.is_empty() || (urgent && !state.urgent);
+        state.since.get_or_insert_with(Instant::now);
+        state.urgent |= urgent;
+        state.batches.push(batch);
+        drop(state);
+        if wake {
+            self.ready.notify_one();
         }
-        batches.extend(rx.try_iter());
+    }
+
+    /// No more batches: the writer commits what it has and stops.
+    pub fn close(&self) {
+        self.state.lock().expect("store queue lock").closed = true;
+        self.ready.notify_one();
+    }
+
+    /// The next round to commit, in order of submission; `None` once closed
+    /// and empty. See [`run`] for when a round is due.
+    fn next_round(&self, window: Option<Duration>, lazy_sync: Duration) -> Option<Vec<Batch>> {
+        let mut state = self.state.lock().expect("store queue lock");
+        loop {
+            let Some(since) = state.since else {
+                if state.closed {
+                    return None;
+                }
+                state = self.ready.wait(state).expect("store queue lock");
+                continue;
+            };
+            let left = (since + lazy_sync).saturating_duration_since(Instant::now());
+            if state.urgent || state.closed || left.is_zero() {
+                break;
+            }
+            state = self
+                .ready
+                .wait_timeout(state, left)
+                .expect("store queue lock")
+                .0;
+        }
+        if let (true, Some(window)) = (state.urgent, window) {
+            // Group commit: let more writes join this round.
+            drop(state);
+            std::thread::sleep(window);
+            state = self.state.lock().expect("store queue lock");
+        }
+        state.urgent = false;
+        state.since = None;
+        Some(std::mem::take(&mut state.batches))
+    }
+}
+
+/// The writer thread: one durable transaction per round of batches.
+///
+/// A batch that someone waits for (an acknowledgement) makes a round due at
+/// once: with `window` (`--durability batch`) it gathers for that long, then
+/// commits. Batches nobody waits for (a QoS 0 `$SYS` message, alarm state)
+/// only gather: they commit with the next waited-for batch, or `lazy_sync`
+/// after the first of them arrived. A burst of them costs a few commits a
+/// second instead of one per round, and none stays off the disk longer than
+/// `lazy_sync`. Commits keep the order of submission, so after a crash the
+/// file holds a prefix of the writes, never a hole.
+pub fn run(db: Database, queue: Arc<Queue>, window: Option<Duration>, lazy_sync: Duration) {
+    while let Some(batches) = queue.next_round(window, lazy_sync) {
         match commit(&db, &batches) {
             Ok(()) => {
                 for batch in batches {
