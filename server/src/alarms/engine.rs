@@ -262,8 +262,9 @@ impl Engine {
                 TopicKind::Events | TopicKind::Meta => {}
             }
         }
-        if let Some(entities) = self.ha_state.get(topic).cloned() {
-            for entity in entities {
+        // Taken out and put back rather than cloned: `reading` needs `&mut self`.
+        if let Some(entities) = self.ha_state.get_mut(topic).map(std::mem::take) {
+            for entity in &entities {
                 if let Ok(EntityState::Number(value)) = entity.state(payload) {
                     self.reading(
                         entity.device_key(),
@@ -274,12 +275,18 @@ impl Engine {
                     );
                 }
             }
+            if let Some(slot) = self.ha_state.get_mut(topic) {
+                *slot = entities;
+            }
         }
-        if let Some(entities) = self.ha_availability.get(topic).cloned() {
-            for entity in entities {
+        if let Some(entities) = self.ha_availability.get_mut(topic).map(std::mem::take) {
+            for entity in &entities {
                 if let Some(online) = entity.availability(topic, payload) {
                     self.availability(entity.device_key(), online, now, &mut out);
                 }
+            }
+            if let Some(slot) = self.ha_availability.get_mut(topic) {
+                *slot = entities;
             }
         }
         out

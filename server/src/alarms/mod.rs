@@ -75,6 +75,9 @@ impl Alarms {
     /// A routed message: rules, acknowledgements and device messages.
     pub fn observe(&self, shared: &Shared, message: &Message) {
         let topic = &*message.topic;
+        if !topic.starts_with("$kite/alarms/") && !self.wants(topic) {
+            return;
+        }
         let now = now_unix_ms();
         let out = if let Some(id) = topic.strip_prefix(engine::RULES_PREFIX) {
             let mut engine = self.engine.write().expect("alarms lock");
