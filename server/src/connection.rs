@@ -38,20 +38,75 @@ enum End {
     Error(ProtocolError),
 }
 
+/// A connection past CONNECT and CONNACK: what its loop and its end need.
+struct Established {
+    transport: Transport,
+    input: BytesMut,
+    session: Session,
+    tx: mpsc::Sender<Outbound>,
+    rx: mpsc::Receiver<Outbound>,
+    kick: Arc<Notify>,
+    policy: ClientPolicy,
+    connection: u64,
+}
+
 /// Serve one connection to its end. Never panics on client input: whatever
 /// the client sends, only this connection is affected.
-pub async fn serve(
+///
+/// The handshake and the end run boxed, so their state (the CONNECT, the
+/// authentication, the CONNACK, the will) is on the heap only while they run:
+/// between them, where an idle client spends its life, this future holds the
+/// session and its loop only.
+pub async fn serve(transport: Transport, peer: SocketAddr, shared: Arc<Shared>, origin: Origin) {
+    let Some((mut c, connack_sent)) = Box::pin(handshake(transport, peer, &shared, origin)).await
+    else {
+        return;
+    };
+    let end = match connack_sent {
+        Ok(()) => {
+            let subscriber = Subscriber {
+                connection: c.session.generation,
+                tx: c.tx.clone(),
+                persistent: c.session.is_persistent(),
+                budget: c.session.queue_budget.clone(),
+            };
+            let io = Io {
+                transport: &mut c.transport,
+                input: &mut c.input,
+                rx: &mut c.rx,
+                kick: &c.kick,
+                policy: &mut c.policy,
+            };
+            run(io, &mut c.session, subscriber, &shared).await
+        }
+        Err(end) => end,
+    };
+    let Established {
+        transport,
+        session,
+        tx,
+        rx,
+        connection,
+        ..
+    } = c;
+    let parked = Parked { session, tx, rx };
+    Box::pin(finish(transport, parked, connection, end, peer, &shared)).await;
+}
+
+/// CONNECT in, CONNACK out: `None` when the connection was refused (and is
+/// closed); otherwise the connection, and whether the CONNACK went out.
+async fn handshake(
     mut transport: Transport,
     peer: SocketAddr,
-    shared: Arc<Shared>,
+    shared: &Arc<Shared>,
     origin: Origin,
-) {
-    let mut input = BytesMut::with_capacity(4096);
+) -> Option<(Established, Result<(), End>)> {
+    let mut input = BytesMut::new();
     let connect_timeout = Duration::from_secs(shared.config.connect_timeout);
     // The connect timeout runs from accept, whatever came before (TLS handshake).
     let connect = match timeout_at(
         origin.accepted + connect_timeout,
-        read_connect(&mut transport, &mut input, &shared),
+        read_connect(&mut transport, &mut input, shared),
     )
     .await
     {
@@ -59,13 +114,13 @@ pub async fn serve(
         Ok(Err(reason)) => {
             tracing::info!(%peer, transport = transport.kind(), "closed before CONNECT: {reason}");
             transport.close().await;
-            return;
+            return None;
         }
         Err(_) => {
             Counters::add(&shared.limits.counters.connect_timeouts);
             tracing::info!(%peer, transport = transport.kind(), "no CONNECT within {connect_timeout:?}; closed");
             transport.close().await;
-            return;
+            return None;
         }
     };
     let mut connect = connect;
@@ -79,9 +134,9 @@ pub async fn serve(
             // 3.1.1 has no way to tell the client; refuse as Mosquitto does.
             tracing::info!(%peer, keep_alive = connect.keep_alive, "refused: keepalive above --max-keepalive");
             let connack = refusal(ReasonCode::ClientIdentifierNotValid);
-            let _ = write_packet(&mut transport, &connack, protocol, &shared).await;
+            let _ = write_packet(&mut transport, &connack, protocol, shared).await;
             transport.close().await;
-            return;
+            return None;
         }
         // v5: CONNACK's Server Keep Alive overrides the client's (MQTT-3.2.2-21).
         (protocol.is_v5() && max_keep_alive < u16::MAX).then(|| {
@@ -94,17 +149,17 @@ pub async fn serve(
     let Some((client_id, assigned)) = client_id_for(&connect) else {
         tracing::info!(%peer, "refused: empty client id with a persistent session");
         let connack = refusal(ReasonCode::ClientIdentifierNotValid);
-        let _ = write_packet(&mut transport, &connack, protocol, &shared).await;
+        let _ = write_packet(&mut transport, &connack, protocol, shared).await;
         transport.close().await;
-        return;
+        return None;
     };
-    let username = match crate::auth::authenticate(&shared, &connect, &origin).await {
+    let username = match crate::auth::authenticate(shared, &connect, &origin).await {
         Ok(username) => username,
         Err(code) => {
             tracing::info!(%peer, client_id = %client_id, user = ?connect.username, ?code, "refused: not authenticated");
-            let _ = write_packet(&mut transport, &refusal(code), protocol, &shared).await;
+            let _ = write_packet(&mut transport, &refusal(code), protocol, shared).await;
             transport.close().await;
-            return;
+            return None;
         }
     };
     let mut policy = ClientPolicy::new(
@@ -120,11 +175,11 @@ pub async fn serve(
                 &mut transport,
                 &refusal(ReasonCode::NotAuthorized),
                 protocol,
-                &shared,
+                shared,
             )
             .await;
             transport.close().await;
-            return;
+            return None;
         }
     }
     let kick = Arc::new(Notify::new());
@@ -132,7 +187,7 @@ pub async fn serve(
     Stats::add(&shared.stats.clients_connected, 1);
     Stats::add(&shared.stats.clients_total, 1);
     let limits = crate::limits::server_limits(&shared.config);
-    let (mut session, tx, mut rx, resent) = match parked {
+    let (mut session, tx, rx, resent) = match parked {
         Some(mut parked) if !connect.clean_start => {
             let resent = parked.session.resume(&connect);
             (parked.session, parked.tx, parked.rx, Some(resent))
@@ -154,7 +209,7 @@ pub async fn serve(
         code: ReasonCode::Success,
         properties: Properties {
             server_keep_alive,
-            ..connack_properties(&connect, assigned.then_some(&client_id), limits, &shared)
+            ..connack_properties(&connect, assigned.then_some(&client_id), limits, shared)
         },
     });
     tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, user = ?username, ?protocol, session_present = resent.is_some(), "client connected");
@@ -166,34 +221,20 @@ pub async fn serve(
     shared
         .registry
         .set_budget(&client_id, connection, session.queue_budget.clone());
-    let end = match flush(&mut transport, &mut output, &shared).await {
-        Ok(()) => {
-            let subscriber = Subscriber {
-                connection: session.generation,
-                tx: tx.clone(),
-                persistent: session.is_persistent(),
-                budget: session.queue_budget.clone(),
-            };
-            let io = Io {
-                transport: &mut transport,
-                input: &mut input,
-                rx: &mut rx,
-                kick: &kick,
-                policy: &mut policy,
-            };
-            run(io, &mut session, subscriber, &shared).await
-        }
-        Err(err) => End::Closed(err.to_string()),
-    };
-    finish(
+    let sent = flush(&mut transport, &mut output, shared)
+        .await
+        .map_err(|err| End::Closed(err.to_string()));
+    let established = Established {
         transport,
-        Parked { session, tx, rx },
+        input,
+        session,
+        tx,
+        rx,
+        kick,
+        policy,
         connection,
-        end,
-        peer,
-        &shared,
-    )
-    .await;
+    };
+    Some((established, sent))
 }
 
 /// The pipes a connection's loop reads from.
@@ -256,7 +297,7 @@ async fn run(
         policy,
     } = io;
     let protocol = session.protocol;
-    let mut output = BytesMut::with_capacity(4096);
+    let mut output = BytesMut::new();
     let keep_alive = keep_alive_limit(session.keep_alive);
     let mut deadline = keep_alive.map(|k| Instant::now() + k);
     let mut shutdown = shared.shutdown.clone();
@@ -272,7 +313,13 @@ async fn run(
             }
             let packet = match mqtt::decode(input, protocol, shared.config.max_packet_size) {
                 Ok(Some(packet)) => packet,
-                Ok(None) => break,
+                Ok(None) => {
+                    if input.is_empty() {
+                        // Hold no buffer while idle: the next read takes one.
+                        *input = BytesMut::new();
+                    }
+                    break;
+                }
                 Err(err) => {
                     crate::limits::note_decode_error(&err, shared);
                     return End::Error(err.into());
@@ -285,15 +332,21 @@ async fn run(
             if policy.rate_exceeded {
                 return End::Error(ProtocolError::MessageRateTooHigh);
             }
+            let mut ended = None;
             for action in actions {
                 match apply(action, session, &subscriber, &mut output, shared) {
                     Applied::Done => {}
                     Applied::Wait(ticket) => tickets.push(ticket),
                     Applied::End(end) => {
-                        flush(transport, &mut output, shared).await.ok();
-                        return end;
+                        ended = Some(end);
+                        break;
                     }
                 }
+            }
+            // Flushed once the actions are gone, so no packet waits in this future.
+            if let Some(end) = ended {
+                flush(transport, &mut output, shared).await.ok();
+                return end;
             }
             tickets.extend(shared.persist(session, 0));
         }
@@ -460,7 +513,9 @@ async fn flush(
     if output.is_empty() {
         return Ok(());
     }
-    let bytes = output.split().freeze();
+    // The whole buffer goes (spare capacity included): an idle connection
+    // holds no output buffer, the next packet takes a fresh one.
+    let bytes = std::mem::take(output).freeze();
     Stats::add(&shared.stats.bytes_sent, bytes.len() as u64);
     transport.write(bytes).await
 }
@@ -514,6 +569,7 @@ async fn finish(
     };
     transport.close().await;
     let will = if will_due { session.will.clone() } else { None };
+    let will = will.map(|will| *will);
     shared
         .stats
         .clients_connected

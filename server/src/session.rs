@@ -140,7 +140,8 @@ pub enum StoreEvent {
 pub struct Session {
     pub client_id: Arc<str>,
     pub protocol: Protocol,
-    pub will: Option<LastWill>,
+    /// Boxed: most clients have none, and an idle session should be small.
+    pub will: Option<Box<LastWill>>,
     /// Seconds, from CONNECT; 0 turns keepalive off.
     pub keep_alive: u16,
     /// Which session this is: the number of the connection that created it.
@@ -193,7 +194,7 @@ impl Session {
             expiry_interval: expiry_interval(connect),
             client_id,
             protocol: connect.protocol,
-            will: connect.will.clone(),
+            will: connect.will.clone().map(Box::new),
             keep_alive: connect.keep_alive,
             limits,
             client_receive_maximum: props
@@ -224,7 +225,7 @@ impl Session {
     pub fn resume(&mut self, connect: &mqtt::Connect) -> Vec<Packet> {
         let props = &connect.properties;
         self.protocol = connect.protocol;
-        self.will = connect.will.clone();
+        self.will = connect.will.clone().map(Box::new);
         self.keep_alive = connect.keep_alive;
         self.expiry_interval = expiry_interval(connect);
         self.client_receive_maximum = props

@@ -24,10 +24,21 @@ impl Transport {
     /// so it can sit in a `select!` beside the outbound queue.
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
-            Transport::Tcp(stream) => {
+            Transport::Tcp(stream) => loop {
+                // Wait for data before taking a buffer: an idle connection holds none.
+                stream.readable().await?;
                 buf.reserve(4096);
-                stream.read_buf(buf).await
-            }
+                match stream.try_read_buf(buf) {
+                    // Readiness can be stale (it is cleared only by WouldBlock):
+                    // give the buffer back before waiting again.
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        if buf.is_empty() {
+                            *buf = BytesMut::new();
+                        }
+                    }
+                    read => return read,
+                }
+            },
             Transport::Tls(stream) => {
                 buf.reserve(4096);
                 stream.read_buf(buf).await
