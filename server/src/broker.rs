@@ -12,7 +12,7 @@ use std::{
 };
 
 use mqtt::QoS;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::{
     alarms::Alarms,
@@ -127,7 +127,7 @@ impl Shared {
         }
         let mut sends = Vec::new();
         for m in self.router.matches(&message.topic, &message.origin) {
-            let Ok(permit) = m.subscriber.tx.clone().try_reserve_owned() else {
+            let Some(permit) = m.subscriber.tx.try_reserve() else {
                 crate::limits::note_drop(self, &m.client_id, &m.subscriber.budget, false);
                 continue;
             };
@@ -272,7 +272,7 @@ fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
             shared.forget_session(&session);
             continue;
         }
-        let (tx, rx) = mpsc::channel(shared.config.max_queued_messages.max(1));
+        let (tx, rx) = crate::mailbox::mailbox(shared.config.max_queued_messages);
         for (filter, options, id) in session.subscriptions() {
             let subscriber = Subscriber {
                 connection: generation,

@@ -11,7 +11,7 @@ use std::{
 use bytes::BytesMut;
 use mqtt::{ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Protocol, ReasonCode};
 use tokio::{
-    sync::{mpsc, Notify},
+    sync::Notify,
     time::{sleep_until, timeout_at, Instant},
 };
 
@@ -19,6 +19,7 @@ use crate::{
     auth::Origin,
     broker::{Shared, Stats},
     limits::Counters,
+    mailbox,
     message::{Message, Outbound},
     policy::ClientPolicy,
     registry::Parked,
@@ -43,8 +44,8 @@ struct Established {
     transport: Transport,
     input: BytesMut,
     session: Session,
-    tx: mpsc::Sender<Outbound>,
-    rx: mpsc::Receiver<Outbound>,
+    tx: mailbox::Sender,
+    rx: mailbox::Receiver,
     kick: Arc<Notify>,
     policy: ClientPolicy,
     connection: u64,
@@ -197,7 +198,7 @@ async fn handshake(
                 // Clean start: the old session and its subscriptions go.
                 shared.forget_session(&old.session);
             }
-            let (tx, rx) = mpsc::channel(shared.config.max_queued_messages.max(1));
+            let (tx, rx) = mailbox::mailbox(shared.config.max_queued_messages);
             let session = Session::new(&connect, client_id.clone(), connection, limits);
             (session, tx, rx, None)
         }
@@ -241,7 +242,7 @@ async fn handshake(
 struct Io<'a> {
     transport: &'a mut Transport,
     input: &'a mut BytesMut,
-    rx: &'a mut mpsc::Receiver<Outbound>,
+    rx: &'a mut mailbox::Receiver,
     /// Notified when a new connection takes over this client id.
     kick: &'a Notify,
     /// ACL and publish rate of this client.
@@ -389,7 +390,7 @@ async fn run(
                     }
                     batch += 1;
                     if batch < 256 {
-                        next = rx.try_recv().ok();
+                        next = rx.try_recv();
                     }
                 }
                 shared.persist(session, 0);

@@ -16,6 +16,7 @@
 //! - [`store`]: the crash-safe `redb` store (retained, persistent sessions, queues) and its group-commit writer thread.
 //! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
 //! - [`message`]: the routed message and what a connection's queue carries.
+//! - [`mailbox`]: a client's bounded queue of outbound messages (no memory while idle).
 //! - [`config_file`]: `--config FILE` (TOML): every flag as a key, flags win, errors name the line.
 //! - [`auth`]: password file (argon2id), anonymous rule, `kite-server passwd`, SIGHUP-swappable `Access`.
 //! - [`acl`]: the ACL file (Mosquitto's form), checked on publish, subscribe and delivery.
@@ -41,6 +42,7 @@ pub mod connection;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod mailbox;
 pub mod message;
 pub mod policy;
 pub mod registry;

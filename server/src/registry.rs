@@ -14,17 +14,17 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-use crate::{limits::QueueBudget, message::Outbound, session::Session};
+use crate::{limits::QueueBudget, session::Session};
 
 /// A session whose client is away: its state and its message queue, which
 /// keeps filling (up to its bound) while nobody reads it.
 #[derive(Debug)]
 pub struct Parked {
     pub session: Session,
-    pub tx: mpsc::Sender<Outbound>,
-    pub rx: mpsc::Receiver<Outbound>,
+    pub tx: crate::mailbox::Sender,
+    pub rx: crate::mailbox::Receiver,
 }
 
 #[derive(Debug)]

@@ -15,9 +15,6 @@ use std::{
 };
 
 use mqtt::{QoS, SubscriptionOptions};
-use tokio::sync::mpsc;
-
-use crate::message::Outbound;
 
 /// Where a subscriber's messages go.
 #[derive(Debug, Clone)]
@@ -25,7 +22,7 @@ pub struct Subscriber {
     /// The generation of the client's session, so cleaning up an old session
     /// does not remove its successor's subscriptions.
     pub connection: u64,
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: crate::mailbox::Sender,
     /// The session outlives its connection: QoS 1/2 deliveries go to the store.
     pub persistent: bool,
     /// The bytes in this client's queue (`--max-queued-bytes`) and its drops.
@@ -307,9 +304,9 @@ fn remove(
 mod tests {
     use super::*;
 
-    fn router_with(filters: &[(&str, &str)]) -> (Router, mpsc::Receiver<Outbound>) {
+    fn router_with(filters: &[(&str, &str)]) -> (Router, crate::mailbox::Receiver) {
         let router = Router::default();
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = crate::mailbox::mailbox(8);
         for (client, filter) in filters {
             let subscriber = Subscriber {
                 connection: 1,
@@ -385,7 +382,7 @@ mod tests {
     #[test]
     fn overlapping_subscriptions_carry_every_subscription_id_and_the_highest_qos() {
         let router = Router::default();
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = crate::mailbox::mailbox(1);
         let client: Arc<str> = Arc::from("c");
         for (filter, qos, id) in [("a/+", QoS::AtMostOnce, 1), ("a/#", QoS::ExactlyOnce, 2)] {
             let subscription = Subscription {
@@ -414,7 +411,7 @@ mod tests {
     #[test]
     fn no_local_skips_the_publishers_own_subscription() {
         let router = Router::default();
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = crate::mailbox::mailbox(1);
         let subscription = Subscription {
             options: SubscriptionOptions {
                 no_local: true,
