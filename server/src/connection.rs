@@ -314,13 +314,7 @@ async fn run(
             }
             let packet = match mqtt::decode(input, protocol, shared.config.max_packet_size) {
                 Ok(Some(packet)) => packet,
-                Ok(None) => {
-                    if input.is_empty() {
-                        // Hold no buffer while idle: the next read takes one.
-                        *input = BytesMut::new();
-                    }
-                    break;
-                }
+                Ok(None) => break,
                 Err(err) => {
                     crate::limits::note_decode_error(&err, shared);
                     return End::Error(err.into());

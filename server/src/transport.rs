@@ -10,6 +10,20 @@ use tokio::{
     net::TcpStream,
 };
 
+/// How much room a read makes: a small first read for a connection that held
+/// no buffer (a CONNECT, a PINGREQ after a quiet spell: the buffer is let go
+/// again when it goes quiet), a full page while data is flowing. Small first
+/// buffers also leave small holes in the heap when they are let go.
+fn read_size(buf: &BytesMut) -> usize {
+    if buf.capacity() == 0 {
+        READ_FIRST
+    } else {
+        4096
+    }
+}
+
+const READ_FIRST: usize = 1024;
+
 /// A client's transport.
 pub enum Transport {
     Tcp(TcpStream),
@@ -25,17 +39,19 @@ impl Transport {
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Transport::Tcp(stream) => loop {
-                // Wait for data before taking a buffer: an idle connection holds none.
-                stream.readable().await?;
-                buf.reserve(4096);
-                match stream.try_read_buf(buf) {
-                    // Readiness can be stale (it is cleared only by WouldBlock):
-                    // give the buffer back before waiting again.
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        if buf.is_empty() {
-                            *buf = BytesMut::new();
-                        }
+                std::future::poll_fn(|cx| {
+                    let ready = stream.poll_read_ready(cx);
+                    if ready.is_pending() && buf.is_empty() {
+                        // Nothing to read now: an idle connection holds no buffer.
+                        *buf = BytesMut::new();
                     }
+                    ready
+                })
+                .await?;
+                buf.reserve(read_size(buf));
+                match stream.try_read_buf(buf) {
+                    // Readiness can be stale (only WouldBlock clears it).
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                     read => return read,
                 }
             },
