@@ -303,6 +303,7 @@ async fn run(
     let mut deadline = keep_alive.map(|k| Instant::now() + k);
     let mut shutdown = shared.shutdown.clone();
     let mut tickets = Vec::new();
+    let mut delivered = false;
     loop {
         // Packets that arrived together with CONNECT, or in the last read.
         // Before v5, a client over --max-publish-rate is not read until then.
@@ -354,6 +355,13 @@ async fn run(
         if let Err(err) = flush(transport, &mut output, shared).await {
             return End::Closed(err.to_string());
         }
+        if std::mem::take(&mut delivered) {
+            // Let the publishers on this worker run before waiting on the
+            // mailbox: the next batch is bigger, and no wake-up crosses to
+            // another thread per message (what made QoS 0 fan-in cost
+            // twice as much per message on some runs).
+            tokio::task::yield_now().await;
+        }
         tokio::select! {
             read = transport.read(input), if paused_until.is_none() => match read {
                 Ok(0) => return End::Closed("peer closed the connection".into()),
@@ -388,6 +396,7 @@ async fn run(
                     }
                 }
                 shared.persist(session, 0);
+                delivered = true;
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 return End::Error(ProtocolError::KeepAliveTimeout);
