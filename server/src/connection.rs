@@ -256,6 +256,13 @@ async fn read_connect(
     shared: &Shared,
 ) -> Result<Connect, String> {
     loop {
+        // MQTT-3.1.0-1: the first packet is a CONNECT. Refuse anything else at
+        // its first byte, not after waiting for as many bytes as its header claims.
+        if let Some(&first) = input.first() {
+            if first != 0x10 {
+                return Err(format!("first byte {first:#04x} does not start a CONNECT"));
+            }
+        }
         match mqtt::decode(input, Protocol::V311, shared.config.max_packet_size) {
             Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
             Ok(Some(other)) => {
