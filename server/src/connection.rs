@@ -256,13 +256,6 @@ async fn read_connect(
     shared: &Shared,
 ) -> Result<Connect, String> {
     loop {
-        // MQTT-3.1.0-1: the first packet is a CONNECT. Refuse anything else at
-        // its first byte, not after waiting for as many bytes as its header claims.
-        if let Some(&first) = input.first() {
-            if first != 0x10 {
-                return Err(format!("first byte {first:#04x} does not start a CONNECT"));
-            }
-        }
         match mqtt::decode(input, Protocol::V311, shared.config.max_packet_size) {
             Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
             Ok(Some(other)) => {
@@ -271,7 +264,14 @@ async fn read_connect(
                     other.packet_type()
                 ))
             }
-            Ok(None) => {}
+            // MQTT-3.1.0-1: the first packet is a CONNECT. An incomplete
+            // packet of another type is refused now, not after waiting for as
+            // many bytes as its header claims.
+            Ok(None) => {
+                if let Some(&first) = input.first().filter(|&&b| b != 0x10) {
+                    return Err(format!("first byte {first:#04x} does not start a CONNECT"));
+                }
+            }
             Err(err) => {
                 crate::limits::note_decode_error(&err, shared);
                 if err.reason_code() == ReasonCode::UnsupportedProtocolVersion {
@@ -579,8 +579,11 @@ async fn finish(
         }
     };
     transport.close().await;
-    let will = if will_due { session.will.clone() } else { None };
-    let will = will.map(|will| *will);
+    let will = if will_due {
+        session.will.as_deref().cloned()
+    } else {
+        None
+    };
     shared
         .stats
         .clients_connected
