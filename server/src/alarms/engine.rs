@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::rule::{Condition, Rule, RuleError, Severity};
 
 /// Topics of the alarm engine (a contract, see the README).
+/// Every topic of the engine starts with this.
+pub const ROOT: &str = "$kite/alarms/";
 pub const RULES_PREFIX: &str = "$kite/alarms/rules/";
 pub const ACTIVE_PREFIX: &str = "$kite/alarms/active/";
 pub const ACK_PREFIX: &str = "$kite/alarms/ack/";

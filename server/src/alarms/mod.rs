@@ -75,7 +75,8 @@ impl Alarms {
     /// A routed message: rules, acknowledgements and device messages.
     pub fn observe(&self, shared: &Shared, message: &Message) {
         let topic = &*message.topic;
-        if !topic.starts_with("$kite/alarms/") && !self.wants(topic) {
+        let own = topic.starts_with(engine::ROOT);
+        if !own && !self.wants(topic) {
             return;
         }
         let now = now_unix_ms();
@@ -106,7 +107,8 @@ impl Alarms {
                 .write()
                 .expect("alarms lock")
                 .acknowledge(device, rule, &by, now)
-        } else if self.wants(topic) {
+        } else if !own {
+            // A device or Home Assistant message: `wants` said so above.
             let mut engine = self.engine.write().expect("alarms lock");
             let out = engine.observe(topic, &message.payload, now);
             self.ha_topics.store(engine.ha_topics(), Ordering::Relaxed);

@@ -188,23 +188,21 @@ impl Store {
     /// A ticket that resolves once everything submitted so far is committed
     /// (for a clean shutdown); `None` without a store.
     pub fn sync(&self) -> Option<Ticket> {
-        let queue = self.queue.as_ref()?;
-        let (done, rx) = oneshot::channel();
-        queue.push(Batch {
-            ops: Vec::new(),
-            done: Some(done),
-        });
-        Some(Ticket(rx))
+        self.push(Vec::new(), true)
     }
 
     /// Queue `ops` for the writer. With `wait`, returns a ticket that resolves
     /// when they (and everything submitted before) are committed; without,
     /// they are committed within [`LAZY_SYNC`].
     pub fn submit(&self, ops: Vec<Op>, wait: bool) -> Option<Ticket> {
-        let queue = self.queue.as_ref()?;
         if ops.is_empty() {
             return None;
         }
+        self.push(ops, wait)
+    }
+
+    fn push(&self, ops: Vec<Op>, wait: bool) -> Option<Ticket> {
+        let queue = self.queue.as_ref()?;
         let (done, ticket) = if wait {
             let (done, rx) = oneshot::channel();
             (Some(done), Some(Ticket(rx)))
