@@ -80,6 +80,8 @@ pub struct Shared {
     pub limits: crate::limits::Limits,
     /// Flips to true when the broker shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Where a dormant connection's new task is spawned when it wakes.
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -298,6 +300,19 @@ fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
 
 /// Every 10 s, drop retained messages whose expiry interval has passed,
 /// from memory and from the store, so neither grows with dead messages.
+/// Wake dormant connections whose keepalive is due (they have no timer of their own).
+async fn ring_keepalive_alarms(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(crate::registry::ALARM_TICK);
+    let mut stop = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        shared.registry.ring_due(std::time::Instant::now());
+    }
+}
+
 async fn sweep_expired_retained(shared: Arc<Shared>) {
     let mut ticker = tokio::time::interval(Duration::from_secs(10));
     let mut stop = shared.shutdown.clone();
@@ -356,6 +371,7 @@ impl Broker {
             limits: crate::limits::Limits::default(),
             alarms: Alarms::default(),
             shutdown: stop_rx,
+            runtime: tokio::runtime::Handle::current(),
         });
         shared.alarms.restore(&loaded.retained);
         for (topic, payload) in file_rules {
@@ -414,12 +430,15 @@ impl Broker {
         let http_task = tokio::spawn(http::serve(web, shared.clone()));
         tokio::spawn(Alarms::run_timers(shared.clone()));
         tokio::spawn(sweep_expired_retained(shared.clone()));
+        tokio::spawn(ring_keepalive_alarms(shared.clone()));
         tokio::spawn(sys::publish_periodically(
             shared.clone(),
             std::time::Duration::from_secs(self.config.sys_interval),
         ));
         shutdown.await;
         let _ = stop_tx.send(true);
+        // Dormant connections have no task to see the flag: wake them.
+        shared.registry.kick_all();
         tcp_task.abort();
         if let Some(task) = tls_task {
             task.abort();

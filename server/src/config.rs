@@ -30,6 +30,12 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
 
+    /// Milliseconds a quiet MQTT-over-TCP connection keeps its task. After
+    /// that it lies dormant (no task, no buffers) until its socket, its queue,
+    /// a takeover or its keepalive wakes it; 0 keeps every task.
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    pub dormant_after: u64,
+
     /// Largest keepalive (seconds) a client may ask for. MQTT 5 clients asking
     /// for more (or 0) get this as Server Keep Alive; 3.1.1 clients asking for
     /// more are refused.

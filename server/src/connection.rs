@@ -3,26 +3,26 @@
 //! connection ends. Every way a connection ends passes through [`finish`].
 
 use std::{
+    future::poll_fn,
     net::SocketAddr,
     sync::{atomic::Ordering, Arc},
+    task::Context,
     time::Duration,
 };
 
 use bytes::BytesMut;
 use mqtt::{ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Protocol, ReasonCode};
-use tokio::{
-    sync::Notify,
-    time::{sleep_until, timeout_at, Instant},
-};
+use tokio::time::{sleep_until, timeout_at, Instant};
 
 use crate::{
     auth::Origin,
     broker::{Shared, Stats},
-    limits::Counters,
+    dormant,
+    limits::{ConnectionSlot, Counters},
     mailbox,
     message::{Message, Outbound},
     policy::ClientPolicy,
-    registry::Parked,
+    registry::{Kick, Parked},
     router::{Subscriber, Subscription},
     session::{Action, ProtocolError, ServerLimits, Session},
     store::{self, Ticket},
@@ -39,59 +39,102 @@ enum End {
     Error(ProtocolError),
 }
 
-/// A connection past CONNECT and CONNACK: what its loop and its end need.
-struct Established {
+/// A connection past CONNECT and CONNACK: what its loop and its end need,
+/// boxed, so that it can lie dormant without a task (see [`crate::dormant`]).
+struct Live {
     transport: Transport,
     input: BytesMut,
     session: Session,
     tx: mailbox::Sender,
     rx: mailbox::Receiver,
-    kick: Arc<Notify>,
+    kick: Arc<Kick>,
     policy: ClientPolicy,
     connection: u64,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    /// Counts against `--max-connections` until the connection ends.
+    _slot: ConnectionSlot,
+    /// When the client must have been heard from by (1.5 × its keepalive).
+    deadline: Option<Instant>,
+}
+
+/// How a turn of the connection's loop ended.
+enum Turn {
+    /// Nothing happened for `--dormant-after` milliseconds: lie dormant.
+    Quiet,
+    End(End),
 }
 
 /// Serve one connection to its end. Never panics on client input: whatever
 /// the client sends, only this connection is affected.
 ///
 /// The handshake and the end run boxed, so their state (the CONNECT, the
-/// authentication, the CONNACK, the will) is on the heap only while they run:
-/// between them, where an idle client spends its life, this future holds the
-/// session and its loop only.
-pub async fn serve(transport: Transport, peer: SocketAddr, shared: Arc<Shared>, origin: Origin) {
-    let Some((mut c, connack_sent)) = Box::pin(handshake(transport, peer, &shared, origin)).await
-    else {
+/// authentication, the CONNACK, the will) is on the heap only while they run.
+/// Between them a quiet connection lies dormant, without a task.
+pub async fn serve(
+    transport: Transport,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    origin: Origin,
+    slot: ConnectionSlot,
+) {
+    let handshake = handshake(transport, peer, &shared, origin, slot);
+    let Some((live, connack_sent)) = Box::pin(handshake).await else {
         return;
     };
-    let end = match connack_sent {
-        Ok(()) => {
-            let subscriber = Subscriber {
-                connection: c.session.generation,
-                tx: c.tx.clone(),
-                persistent: c.session.is_persistent(),
-                budget: c.session.queue_budget.clone(),
-            };
-            let io = Io {
-                transport: &mut c.transport,
-                input: &mut c.input,
-                rx: &mut c.rx,
-                kick: &c.kick,
-                policy: &mut c.policy,
-            };
-            run(io, &mut c.session, subscriber, &shared).await
+    match connack_sent {
+        Ok(()) => drive(live).await,
+        Err(end) => Box::pin(finish(live, end)).await,
+    }
+}
+
+/// Run the connection until it ends, or until it lies dormant: then this task
+/// ends, and [`wake`] starts a new one when something happens.
+async fn drive(mut live: Box<Live>) {
+    loop {
+        match run(&mut live).await {
+            Turn::Quiet => {
+                let dormant = &live.shared.limits.counters.dormant;
+                dormant.fetch_add(1, Ordering::Relaxed);
+                match dormant::lie_down(live, arm, wake) {
+                    Some(woken) => {
+                        woken.shared.limits.counters.dormant.fetch_sub(1, Ordering::Relaxed);
+                        live = woken;
+                    }
+                    None => return,
+                }
+            }
+            Turn::End(end) => return Box::pin(finish(live, end)).await,
         }
-        Err(end) => end,
+    }
+}
+
+/// A dormant connection woke up.
+fn wake(live: Box<Live>) {
+    let counters = &live.shared.limits.counters;
+    counters.dormant.fetch_sub(1, Ordering::Relaxed);
+    let runtime = live.shared.runtime.clone();
+    runtime.spawn(drive(live));
+}
+
+/// Give a dormant connection's waker to everything that can wake it: its
+/// socket, its queue (while it takes messages), a kick, its keepalive.
+/// True when one of them is ready already.
+fn arm(live: &mut Live, cx: &mut Context<'_>) -> bool {
+    let Transport::Tcp(stream) = &live.transport else {
+        return true;
     };
-    let Established {
-        transport,
-        session,
-        tx,
-        rx,
-        connection,
-        ..
-    } = c;
-    let parked = Parked { session, tx, rx };
-    Box::pin(finish(transport, parked, connection, end, peer, &shared)).await;
+    let takes_messages = live.session.pending() < live.shared.config.max_queued_messages.max(1);
+    if stream.poll_read_ready(cx).is_ready()
+        || (takes_messages && live.rx.poll_ready(cx).is_ready())
+        || live.kick.poll_kicked(cx).is_ready()
+        || *live.shared.shutdown.borrow()
+    {
+        return true;
+    }
+    // The keepalive: the registry's sweep rings the kick when it is due.
+    live.kick.set_alarm(live.deadline.map(Instant::into_std));
+    live.deadline.is_some_and(|deadline| Instant::now() >= deadline)
 }
 
 /// CONNECT in, CONNACK out: `None` when the connection was refused (and is
@@ -101,7 +144,8 @@ async fn handshake(
     peer: SocketAddr,
     shared: &Arc<Shared>,
     origin: Origin,
-) -> Option<(Established, Result<(), End>)> {
+    slot: ConnectionSlot,
+) -> Option<(Box<Live>, Result<(), End>)> {
     let mut input = BytesMut::new();
     let connect_timeout = Duration::from_secs(shared.config.connect_timeout);
     // The connect timeout runs from accept, whatever came before (TLS handshake).
@@ -183,7 +227,7 @@ async fn handshake(
             return None;
         }
     }
-    let kick = Arc::new(Notify::new());
+    let kick = Arc::new(Kick::default());
     let (connection, parked) = shared.registry.attach(&client_id, kick.clone()).await;
     Stats::add(&shared.stats.clients_connected, 1);
     Stats::add(&shared.stats.clients_total, 1);
@@ -225,7 +269,8 @@ async fn handshake(
     let sent = flush(&mut transport, &mut output, shared)
         .await
         .map_err(|err| End::Closed(err.to_string()));
-    let established = Established {
+    let live = Box::new(Live {
+        deadline: keep_alive_limit(session.keep_alive).map(|k| Instant::now() + k),
         transport,
         input,
         session,
@@ -234,19 +279,11 @@ async fn handshake(
         kick,
         policy,
         connection,
-    };
-    Some((established, sent))
-}
-
-/// The pipes a connection's loop reads from.
-struct Io<'a> {
-    transport: &'a mut Transport,
-    input: &'a mut BytesMut,
-    rx: &'a mut mailbox::Receiver,
-    /// Notified when a new connection takes over this client id.
-    kick: &'a Notify,
-    /// ACL and publish rate of this client.
-    policy: &'a mut ClientPolicy,
+        peer,
+        shared: shared.clone(),
+        _slot: slot,
+    });
+    Some((live, sent))
 }
 
 /// Read until a whole CONNECT arrives. Anything else first is a protocol error.
@@ -290,24 +327,41 @@ async fn read_connect(
     }
 }
 
-/// The session's main loop: returns how the connection ended.
-async fn run(
-    io: Io<'_>,
-    session: &mut Session,
-    subscriber: Subscriber,
-    shared: &Arc<Shared>,
-) -> End {
-    let Io {
+/// The session's main loop: returns how the connection ended, or that it
+/// has been quiet long enough to lie dormant.
+async fn run(live: &mut Live) -> Turn {
+    // Awake: the loop keeps its own keepalive timer.
+    live.kick.set_alarm(None);
+    let Live {
         transport,
         input,
+        session,
+        tx,
         rx,
         kick,
         policy,
-    } = io;
+        deadline,
+        shared,
+        ..
+    } = live;
+    let shared = &*shared;
+    let subscriber = Subscriber {
+        connection: session.generation,
+        tx: tx.clone(),
+        persistent: session.is_persistent(),
+        budget: session.queue_budget.clone(),
+    };
     let protocol = session.protocol;
     let mut output = BytesMut::new();
     let keep_alive = keep_alive_limit(session.keep_alive);
-    let mut deadline = keep_alive.map(|k| Instant::now() + k);
+    // Only a TCP connection can wait on its socket without a task.
+    let dormant_after = match transport {
+        Transport::Tcp(_) if shared.config.dormant_after > 0 => {
+            Some(Duration::from_millis(shared.config.dormant_after))
+        }
+        _ => None,
+    };
+    let mut last_active = Instant::now();
     let mut shutdown = shared.shutdown.clone();
     let mut tickets = Vec::new();
     let mut delivered = false;
@@ -325,15 +379,15 @@ async fn run(
                 Ok(None) => break,
                 Err(err) => {
                     crate::limits::note_decode_error(&err, shared);
-                    return End::Error(err.into());
+                    return Turn::End(End::Error(err.into()));
                 }
             };
             let actions = match session.handle_with(packet, policy) {
                 Ok(actions) => actions,
-                Err(err) => return End::Error(err),
+                Err(err) => return Turn::End(End::Error(err)),
             };
             if policy.rate_exceeded {
-                return End::Error(ProtocolError::MessageRateTooHigh);
+                return Turn::End(End::Error(ProtocolError::MessageRateTooHigh));
             }
             let mut ended = None;
             for action in actions {
@@ -349,18 +403,18 @@ async fn run(
             // Flushed once the actions are gone, so no packet waits in this future.
             if let Some(end) = ended {
                 flush(transport, &mut output, shared).await.ok();
-                return end;
+                return Turn::End(end);
             }
             tickets.extend(shared.persist(session, 0));
         }
         // Nothing acknowledged leaves before it is committed.
         for ticket in tickets.drain(..) {
             if !ticket.committed().await {
-                return End::Error(ProtocolError::StoreUnavailable);
+                return Turn::End(End::Error(ProtocolError::StoreUnavailable));
             }
         }
         if let Err(err) = flush(transport, &mut output, shared).await {
-            return End::Closed(err.to_string());
+            return Turn::End(End::Closed(err.to_string()));
         }
         if std::mem::take(&mut delivered) {
             // Let the publishers on this worker run before waiting on the
@@ -369,23 +423,33 @@ async fn run(
             // per message on some runs).
             tokio::task::yield_now().await;
         }
+        // One timer: the keepalive deadline, or going dormant if sooner.
+        let quiet_at = dormant_after
+            .filter(|_| paused_until.is_none())
+            .map(|after| last_active + after);
+        let timer = match (*deadline, quiet_at) {
+            (Some(d), Some(q)) => Some(d.min(q)),
+            (d, q) => d.or(q),
+        };
         tokio::select! {
             read = transport.read(input), if paused_until.is_none() => match read {
-                Ok(0) => return End::Closed("peer closed the connection".into()),
+                Ok(0) => return Turn::End(End::Closed("peer closed the connection".into())),
                 Ok(n) => {
                     Stats::add(&shared.stats.bytes_received, n as u64);
-                    deadline = keep_alive.map(|k| Instant::now() + k);
+                    last_active = Instant::now();
+                    *deadline = keep_alive.map(|k| last_active + k);
                 }
-                Err(err) => return End::Closed(err.to_string()),
+                Err(err) => return Turn::End(End::Closed(err.to_string())),
             },
             _ = sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {
-                deadline = keep_alive.map(|k| Instant::now() + k);
+                last_active = Instant::now();
+                *deadline = keep_alive.map(|k| last_active + k);
             },
             // A client that does not acknowledge stops taking from its queue
             // (which then drops) instead of growing the inflight backlog.
             outbound = rx.recv(), if session.pending() < shared.config.max_queued_messages.max(1) => {
                 let Some(outbound) = outbound else {
-                    return End::Closed("broker queue closed".into());
+                    return Turn::End(End::Closed("broker queue closed".into()));
                 };
                 // Drain what else is queued so one write carries many messages.
                 let mut next = Some(outbound);
@@ -404,15 +468,27 @@ async fn run(
                 }
                 shared.persist(session, 0);
                 delivered = true;
+                last_active = Instant::now();
             },
-            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                return End::Error(ProtocolError::KeepAliveTimeout);
+            _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Turn::End(End::Error(ProtocolError::KeepAliveTimeout));
+                }
+                if input.is_empty() {
+                    // A dormant connection holds no buffer.
+                    *input = BytesMut::new();
+                }
+                return Turn::Quiet;
             },
-            _ = kick.notified() => {
-                return End::Error(ProtocolError::SessionTakenOver);
+            _ = poll_fn(|cx| kick.poll_kicked(cx)) => {
+                return Turn::End(End::Error(if *shared.shutdown.borrow() {
+                    ProtocolError::ServerShuttingDown
+                } else {
+                    ProtocolError::SessionTakenOver
+                }));
             },
             _ = shutdown.wait_for(|stopped| *stopped) => {
-                return End::Error(ProtocolError::ServerShuttingDown);
+                return Turn::End(End::Error(ProtocolError::ServerShuttingDown));
             },
         }
     }
@@ -544,14 +620,19 @@ async fn write_packet(
 
 /// The one place a connection ends: tell a v5 client why, publish the will
 /// when the end was abnormal, then park a persistent session or forget it.
-async fn finish(
-    mut transport: Transport,
-    parked: Parked,
-    connection: u64,
-    end: End,
-    peer: SocketAddr,
-    shared: &Arc<Shared>,
-) {
+async fn finish(live: Box<Live>, end: End) {
+    let Live {
+        mut transport,
+        session,
+        tx,
+        rx,
+        connection,
+        peer,
+        shared,
+        ..
+    } = *live;
+    let shared = &shared;
+    let parked = Parked { session, tx, rx };
     let session = &parked.session;
     let client_id = session.client_id.clone();
     let will_due = match &end {

@@ -78,9 +78,8 @@ async fn upgrade(
                 // a WebSocket fan-out, and 128 KiB of memory per connection.
                 .read_buffer_size(WS_READ_BUFFER)
                 .on_upgrade(move |socket| async move {
-                    let _slot = slot;
                     let transport = Transport::WebSocket(Box::new(socket));
-                    connection::serve(transport, peer, shared, origin).await
+                    connection::serve(transport, peer, shared, origin, slot).await
                 })
         }
         Err(rejection) => {

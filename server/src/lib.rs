@@ -8,6 +8,7 @@
 //! - [`http`]: the HTTP listener: WebSocket upgrade at `/mqtt`, the dashboard at `/`.
 //! - [`transport`]: TCP or WebSocket behind one read/write interface.
 //! - [`connection`]: one connection's async loop: CONNECT, CONNACK, then bytes ⇄ session ⇄ broker.
+//! - [`dormant`]: a quiet connection without a task, woken by its socket, queue, kick or keepalive.
 //! - [`session`]: the sans-I/O per-client protocol state machine (QoS flows, inflight window, aliases)
 //!   and `ProtocolError`, mapped to a DISCONNECT reason code in one place.
 //! - [`registry`]: connected client ids (takeover) and parked persistent sessions.
@@ -16,6 +17,7 @@
 //! - [`store`]: the crash-safe `redb` store (retained, persistent sessions, queues) and its group-commit writer thread.
 //! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
 //! - [`message`]: the routed message and what a connection's queue carries.
+//! - [`small_map`]: a map that is a short vector until it grows (idle clients, topic nodes).
 //! - [`mailbox`]: a client's bounded queue of outbound messages (no memory while idle).
 //! - [`config_file`]: `--config FILE` (TOML): every flag as a key, flags win, errors name the line.
 //! - [`auth`]: password file (argon2id), anonymous rule, `kite-server passwd`, SIGHUP-swappable `Access`.
@@ -39,6 +41,7 @@ pub mod broker;
 pub mod config;
 pub mod config_file;
 pub mod connection;
+pub mod dormant;
 pub mod http;
 pub mod limits;
 pub mod listener;
@@ -49,6 +52,7 @@ pub mod registry;
 pub mod retained;
 pub mod router;
 pub mod session;
+pub mod small_map;
 pub mod store;
 pub mod sys;
 pub mod tls;

@@ -19,6 +19,8 @@ use crate::{broker::Shared, message::Message};
 pub struct Counters {
     /// Connections closed at accept because `--max-connections` were open.
     pub connections_refused: AtomicU64,
+    /// Connections lying dormant now (`--dormant-after`): a gauge.
+    pub dormant: AtomicU64,
     /// Connections closed because no CONNECT came within `--connect-timeout`
     /// (or the TLS handshake did not finish by then).
     pub connect_timeouts: AtomicU64,
@@ -295,6 +297,13 @@ pub fn sys_stats(shared: &Shared) -> Vec<SysStat> {
             "Network connections open now (counted against --max-connections).",
             "gauge",
             shared.limits.open_connections() as u64,
+        ),
+        (
+            "connections/dormant",
+            "kite_connections_dormant",
+            "Quiet MQTT-over-TCP connections lying dormant now: no task, no buffers (--dormant-after).",
+            "gauge",
+            get(&c.dormant),
         ),
         (
             "limits/connections refused",

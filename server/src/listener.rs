@@ -4,7 +4,13 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
-use crate::{auth::Origin, broker::Shared, connection, limits::Counters, transport::Transport};
+use crate::{
+    auth::Origin,
+    broker::Shared,
+    connection,
+    limits::{ConnectionSlot, Counters},
+    transport::Transport,
+};
 
 /// Bind a listening socket with a deep accept queue (4096, capped by the
 /// kernel's somaxconn): `TcpListener::bind` asks for 128 on Linux, and a
@@ -29,8 +35,9 @@ pub fn serve_boxed(
     peer: std::net::SocketAddr,
     shared: Arc<Shared>,
     origin: Origin,
+    slot: ConnectionSlot,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    Box::pin(connection::serve(transport, peer, shared, origin))
+    Box::pin(connection::serve(transport, peer, shared, origin, slot))
 }
 
 /// Accept TCP connections until the task is aborted at shutdown.
@@ -47,7 +54,6 @@ pub async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
                 let origin = Origin::new(shared.config.tcp);
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let _slot = slot;
                     // Until its first byte a connection is only this small
                     // future; the whole connection state (boxed) comes with
                     // the first byte. Thousands of silent sockets cost little.
@@ -58,7 +64,7 @@ pub async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
                     match tokio::time::timeout_at(origin.accepted + limit, peek).await {
                         Ok(Ok(1..)) => {
                             let transport = Transport::Tcp(stream);
-                            serve_boxed(transport, peer, shared, origin).await
+                            serve_boxed(transport, peer, shared, origin, slot).await
                         }
                         Ok(Ok(_)) => {
                             tracing::info!(%peer, transport = "tcp", "closed before CONNECT: peer closed")

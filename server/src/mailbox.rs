@@ -11,7 +11,7 @@ use std::{
     collections::VecDeque,
     future::poll_fn,
     sync::{Arc, Mutex, MutexGuard},
-    task::{Poll, Waker},
+    task::{Context, Poll, Waker},
 };
 
 use crate::message::Outbound;
@@ -140,17 +140,32 @@ impl Receiver {
             if Arc::strong_count(&self.inner) == 1 {
                 return Poll::Ready(None);
             }
-            // Going idle: give the queue's memory back.
-            if state.queue.capacity() > 0 {
-                state.queue = VecDeque::new();
-            }
-            match &state.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => state.waker = Some(cx.waker().clone()),
-            }
+            Self::wait(&mut state, cx);
             Poll::Pending
         })
         .await
+    }
+
+    /// Ready when a message waits or every sender is gone; until then `cx`
+    /// is woken by the next message. Takes nothing.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.inner.lock();
+        if !state.queue.is_empty() || Arc::strong_count(&self.inner) == 1 {
+            return Poll::Ready(());
+        }
+        Self::wait(&mut state, cx);
+        Poll::Pending
+    }
+
+    fn wait(state: &mut State, cx: &mut Context<'_>) {
+        // Going idle: give the queue's memory back.
+        if state.queue.capacity() > 0 {
+            state.queue = VecDeque::new();
+        }
+        match &state.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
     }
 
     /// The next message if one is waiting.

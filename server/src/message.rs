@@ -24,6 +24,17 @@ pub struct Message {
 }
 
 impl Message {
+    /// A copy whose topic and payload own their bytes instead of sharing a
+    /// connection's read buffer: for messages kept for long (retained), so a
+    /// few bytes do not pin a whole buffer.
+    pub fn detached(&self) -> Message {
+        Message {
+            topic: crate::session::detached(&self.topic),
+            payload: Bytes::copy_from_slice(&self.payload),
+            ..self.clone()
+        }
+    }
+
     /// The message from a client's PUBLISH: only the properties that are
     /// forwarded to subscribers are kept (topic alias and subscription ids are per hop).
     pub fn from_publish(publish: mqtt::Publish, origin: Arc<str>) -> Message {

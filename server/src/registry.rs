@@ -8,13 +8,12 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, OnceLock,
     },
-    time::Duration,
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
-
-use tokio::sync::Notify;
 
 use crate::{limits::QueueBudget, session::Session};
 
@@ -31,12 +30,82 @@ pub struct Parked {
 enum Slot {
     Online {
         connection: u64,
-        kick: Arc<Notify>,
+        kick: Arc<Kick>,
         /// The session's queue counters, once the session is settled.
         budget: Option<Arc<QueueBudget>>,
     },
     Parked(Box<Parked>),
 }
+
+/// The registry's line to one connection: tells it to close (a newer
+/// connection took over its client id, or the broker is shutting down) and,
+/// while it lies dormant, when to look at its keepalive. Unlike a `Notify`,
+/// it wakes any waker, so it reaches a dormant connection, which has no task.
+#[derive(Debug, Default)]
+pub struct Kick {
+    kicked: AtomicBool,
+    /// When [`Registry::ring_due`] wakes the connection, in milliseconds
+    /// since [`clock_base`]; 0 for never.
+    alarm_ms: AtomicU64,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// The zero of [`Kick`]'s alarm clock.
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// `at` on [`Kick`]'s alarm clock (never 0, which means no alarm).
+fn clock_ms(at: Instant) -> u64 {
+    at.saturating_duration_since(clock_base()).as_millis() as u64 + 1
+}
+
+impl Kick {
+    pub fn kick(&self) {
+        self.kicked.store(true, Ordering::SeqCst);
+        self.ring();
+    }
+
+    /// Wake whoever waits on this kick, without kicking.
+    fn ring(&self) {
+        let waker = self.waker.lock().expect("kick lock").take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Ready once kicked; until then `cx` is woken by the kick, or by the alarm.
+    pub fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.kicked.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        {
+            let mut waker = self.waker.lock().expect("kick lock");
+            match &*waker {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+        }
+        // A kick between the first look and the registration found no waker.
+        if self.kicked.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Wake the waiter at `at` (within [`ALARM_TICK`]); `None` clears the alarm.
+    /// One registry-wide sweep stands in for a timer per dormant connection.
+    pub fn set_alarm(&self, at: Option<Instant>) {
+        self.alarm_ms
+            .store(at.map_or(0, clock_ms), Ordering::Relaxed);
+    }
+}
+
+/// How often [`Registry::ring_due`] should run: the lateness of a dormant
+/// connection's keepalive timeout.
+pub const ALARM_TICK: Duration = Duration::from_millis(250);
 
 /// The client registry.
 #[derive(Debug, Default)]
@@ -52,7 +121,7 @@ impl Registry {
     /// Claim `client_id` for a new connection, taking it over from a connected
     /// client if need be. Returns the connection number and the parked session
     /// of this id, if there is one.
-    pub async fn attach(&self, client_id: &Arc<str>, kick: Arc<Notify>) -> (u64, Option<Parked>) {
+    pub async fn attach(&self, client_id: &Arc<str>, kick: Arc<Kick>) -> (u64, Option<Parked>) {
         let connection = self.new_generation();
         let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
         let mut kicked = false;
@@ -63,7 +132,7 @@ impl Registry {
                     Some(Slot::Online { kick: old, .. }) => {
                         if !kicked || tokio::time::Instant::now() >= deadline {
                             tracing::info!(client_id = %client_id, "client id taken over by a new connection");
-                            old.notify_one();
+                            old.kick();
                             kicked = true;
                         }
                         if tokio::time::Instant::now() >= deadline {
@@ -172,6 +241,31 @@ impl Registry {
             .collect();
         out.sort();
         out
+    }
+
+    /// Tell every connected client's connection to close (shutdown).
+    pub fn kick_all(&self) {
+        let clients = self.clients.lock().expect("registry lock");
+        for slot in clients.values() {
+            if let Slot::Online { kick, .. } = slot {
+                kick.kick();
+            }
+        }
+    }
+
+    /// Wake the connections whose alarm (see [`Kick::set_alarm`]) is due.
+    pub fn ring_due(&self, now: Instant) {
+        let now = clock_ms(now);
+        let clients = self.clients.lock().expect("registry lock");
+        for slot in clients.values() {
+            if let Slot::Online { kick, .. } = slot {
+                let alarm = kick.alarm_ms.load(Ordering::Relaxed);
+                if alarm != 0 && alarm <= now {
+                    kick.alarm_ms.store(0, Ordering::Relaxed);
+                    kick.ring();
+                }
+            }
+        }
     }
 
     /// True when a connection holds `client_id` now.

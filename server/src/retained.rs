@@ -34,7 +34,9 @@ impl RetainedStore for MemoryRetained {
         if message.payload.is_empty() {
             messages.remove(&message.topic);
         } else {
-            messages.insert(message.topic.clone(), message.clone());
+            // Kept for long: its own bytes, not a slice of a read buffer.
+            let message = Arc::new(message.detached());
+            messages.insert(message.topic.clone(), message);
         }
     }
 

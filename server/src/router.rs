@@ -16,6 +16,8 @@ use std::{
 
 use mqtt::{QoS, SubscriptionOptions};
 
+use crate::small_map::SmallMap;
+
 /// Where a subscriber's messages go.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
@@ -51,13 +53,15 @@ struct SharedGroup {
     next: AtomicUsize,
 }
 
+/// One topic level. Small maps: most nodes have one child or one
+/// subscriber, and a node per device id is common.
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, Node>,
+    children: SmallMap<Box<str>, Node>,
     /// Subscribers whose filter ends at this node, by client id.
-    subscribers: HashMap<Arc<str>, Entry>,
+    subscribers: SmallMap<Arc<str>, Entry>,
     /// Shared subscription groups whose filter ends at this node, by group name.
-    shared: HashMap<Box<str>, SharedGroup>,
+    shared: SmallMap<Box<str>, SharedGroup>,
 }
 
 impl Node {
@@ -127,7 +131,7 @@ impl Router {
         let mut root = self.root.write().expect("router lock");
         let mut node = &mut *root;
         for level in levels.split('/') {
-            node = node.children.entry(level.into()).or_default();
+            node = node.children.get_or_insert_with(level.into(), Node::default);
         }
         let entry = Entry {
             subscriber,
@@ -136,7 +140,10 @@ impl Router {
         match group {
             None => node.subscribers.insert(client_id.clone(), entry).is_none(),
             Some(group) => {
-                let members = &mut node.shared.entry(group.into()).or_default().members;
+                let members = &mut node
+                    .shared
+                    .get_or_insert_with(group.into(), SharedGroup::default)
+                    .members;
                 match members.iter_mut().find(|(id, _)| id == client_id) {
                     Some(member) => {
                         member.1 = entry;

@@ -2,11 +2,9 @@
 //! with no I/O: a packet in, actions out; a message to deliver in, packets
 //! out. `connection.rs` moves the bytes and carries out the actions.
 
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    sync::Arc,
-};
+use std::{collections::VecDeque, sync::Arc};
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use mqtt::{
     Ack, DecodeError, Disconnect, LastWill, Packet, Pid, Properties, Protocol, Publish, QoS,
@@ -15,6 +13,7 @@ use mqtt::{
 
 use crate::{
     message::{Message, Outbound},
+    small_map::SmallMap,
     store::{Queued, QueuedState, SessionRecord, StoredSubscription},
 };
 
@@ -156,19 +155,20 @@ pub struct Session {
     client_receive_maximum: u16,
     /// The largest packet the client accepts.
     client_max_packet_size: u32,
-    subscriptions: HashMap<ByteString, (SubscriptionOptions, Option<u32>)>,
+    subscriptions: SmallMap<ByteString, (SubscriptionOptions, Option<u32>)>,
     /// True once a record of this session is in the store.
     pub stored: bool,
     /// What the store must learn, taken by the connection after each step.
     store_events: Vec<StoreEvent>,
-    outgoing: HashMap<Pid, Outgoing>,
+    outgoing: SmallMap<Pid, Outgoing>,
     /// Messages waiting for room in the inflight window.
     pending: VecDeque<Outbound>,
-    incoming_qos2: HashSet<Pid>,
-    topic_aliases: HashMap<u16, ByteString>,
+    /// QoS 2 packet ids received and not yet released (a set).
+    incoming_qos2: SmallMap<Pid, ()>,
+    topic_aliases: SmallMap<u16, ByteString>,
     next_pid: u16,
     /// Topic aliases we set towards the client, by topic.
-    out_aliases: HashMap<ByteString, u16>,
+    out_aliases: SmallMap<ByteString, u16>,
     /// The client's Topic Alias Maximum: how many aliases we may set.
     client_topic_alias_maximum: u16,
     /// Deliveries dropped because they exceeded the client's maximum packet size.
@@ -178,6 +178,13 @@ pub struct Session {
     /// Bytes in this session's queue and drops (`--max-queued-bytes`),
     /// shared with its router entries; travels with the parked session.
     pub queue_budget: Arc<crate::limits::QueueBudget>,
+}
+
+/// A copy of `text` that owns its bytes. What the codec decodes shares the
+/// connection's read buffer; whatever a session keeps for long (a filter, an
+/// alias, the will) is copied, so that it does not pin a whole buffer.
+pub fn detached(text: &ByteString) -> ByteString {
+    ByteString::from(&**text)
 }
 
 impl Session {
@@ -194,7 +201,13 @@ impl Session {
             expiry_interval: expiry_interval(connect),
             client_id,
             protocol: connect.protocol,
-            will: connect.will.clone().map(Box::new),
+            will: connect.will.as_ref().map(|will| {
+                Box::new(LastWill {
+                    topic: detached(&will.topic),
+                    payload: Bytes::copy_from_slice(&will.payload),
+                    ..will.clone()
+                })
+            }),
             keep_alive: connect.keep_alive,
             limits,
             client_receive_maximum: props
@@ -202,15 +215,15 @@ impl Session {
                 .unwrap_or(u16::MAX)
                 .min(limits.max_inflight),
             client_max_packet_size: props.maximum_packet_size.unwrap_or(u32::MAX),
-            subscriptions: HashMap::new(),
+            subscriptions: SmallMap::new(),
             stored: false,
             store_events: Vec::new(),
-            outgoing: HashMap::new(),
+            outgoing: SmallMap::new(),
             pending: VecDeque::new(),
-            incoming_qos2: HashSet::new(),
-            topic_aliases: HashMap::new(),
+            incoming_qos2: SmallMap::new(),
+            topic_aliases: SmallMap::new(),
             next_pid: 0,
-            out_aliases: HashMap::new(),
+            out_aliases: SmallMap::new(),
             client_topic_alias_maximum: props.topic_alias_maximum.unwrap_or(0),
             dropped_too_large: 0,
             dropped_expired: 0,
@@ -241,7 +254,7 @@ impl Session {
         pids.sort();
         let mut packets: Vec<Packet> = pids
             .into_iter()
-            .map(|pid| match &self.outgoing[&pid] {
+            .map(|pid| match self.outgoing.get(&pid).expect("listed") {
                 Outgoing::Sent(sent) => Packet::Publish(Publish {
                     dup: true,
                     ..sent.0.clone()
@@ -299,7 +312,7 @@ impl Session {
             }
             Packet::PubComp(ack) => Ok(self.complete(ack.pid)),
             Packet::PubRel(ack) => {
-                let reason = if self.incoming_qos2.remove(&ack.pid) {
+                let reason = if self.incoming_qos2.remove(&ack.pid).is_some() {
                     self.store_events.push(StoreEvent::Session);
                     ReasonCode::Success
                 } else {
@@ -327,7 +340,7 @@ impl Session {
                     }
                     reasons.push(ReasonCode::granted(sub.options.qos));
                     self.subscriptions
-                        .insert(sub.filter.clone(), (sub.options, id));
+                        .insert(detached(&sub.filter), (sub.options, id));
                     actions.push(Action::Subscribe {
                         filter: sub.filter,
                         options: sub.options,
@@ -409,7 +422,7 @@ impl Session {
                     .cloned()
                     .ok_or(ProtocolError::TopicAliasInvalid(alias))?;
             } else {
-                self.topic_aliases.insert(alias, publish.topic.clone());
+                self.topic_aliases.insert(alias, detached(&publish.topic));
             }
         }
         let pid = publish.pid;
@@ -427,7 +440,7 @@ impl Session {
         }
         // A resent QoS 2 id (before PUBREL) was admitted the first time.
         let resent =
-            qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.incoming_qos2.contains(&p));
+            qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.incoming_qos2.contains_key(&p));
         if !resent {
             if let Err(refusal) = admission.publish(&publish) {
                 return Ok(crate::acl::publish_refusal(
@@ -445,7 +458,7 @@ impl Session {
                 Action::Send(Packet::PubAck(Ack::new(pid))),
             ]),
             (QoS::ExactlyOnce, Some(pid)) => {
-                let first = self.incoming_qos2.insert(pid);
+                let first = self.incoming_qos2.insert(pid, ()).is_none();
                 if first {
                     self.store_events.push(StoreEvent::Session);
                 }
@@ -545,7 +558,7 @@ impl Session {
             publish.topic = ByteString::new();
         } else if self.out_aliases.len() < usize::from(self.client_topic_alias_maximum) {
             let alias = self.out_aliases.len() as u16 + 1;
-            self.out_aliases.insert(publish.topic.clone(), alias);
+            self.out_aliases.insert(detached(&publish.topic), alias);
             publish.properties.topic_alias = Some(alias);
         }
         publish
@@ -608,7 +621,7 @@ impl Session {
             })
             .collect();
         subscriptions.sort_by(|a, b| a.filter.cmp(&b.filter));
-        let mut incoming_qos2: Vec<Pid> = self.incoming_qos2.iter().copied().collect();
+        let mut incoming_qos2: Vec<Pid> = self.incoming_qos2.keys().copied().collect();
         incoming_qos2.sort();
         SessionRecord {
             protocol: self.protocol,
@@ -646,7 +659,7 @@ impl Session {
                 .subscriptions
                 .insert(sub.filter.clone(), (sub.options, sub.id));
         }
-        session.incoming_qos2 = record.incoming_qos2.iter().copied().collect();
+        session.incoming_qos2 = record.incoming_qos2.iter().map(|&pid| (pid, ())).collect();
         for queued in queue {
             match queued.state {
                 QueuedState::Queued => session.pending.push_back(queued.outbound),

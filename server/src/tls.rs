@@ -23,7 +23,7 @@ use tokio_rustls::{server::TlsStream, TlsAcceptor};
 use crate::{
     auth::Origin,
     broker::Shared,
-    limits::{ConnectionSlot, Counters},
+    limits::Counters,
     transport::Transport,
 };
 
@@ -142,7 +142,6 @@ pub async fn accept_mqtt(listener: TcpListener, acceptor: TlsAcceptor, shared: A
         let shared = shared.clone();
         let origin = Origin::new(shared.config.tls.or(bound).unwrap_or(peer));
         tokio::spawn(async move {
-            let _slot: ConnectionSlot = slot;
             let limit = Duration::from_secs(shared.config.connect_timeout);
             match handshake(&acceptor, stream, limit, &shared).await {
                 Ok(stream) => {
@@ -152,7 +151,7 @@ pub async fn accept_mqtt(listener: TcpListener, acceptor: TlsAcceptor, shared: A
                     };
                     let transport = Transport::Tls(Box::new(stream));
                     // Boxed: the handshake above waits in a small future.
-                    crate::listener::serve_boxed(transport, peer, shared, origin).await;
+                    crate::listener::serve_boxed(transport, peer, shared, origin, slot).await;
                 }
                 Err(reason) => tracing::info!(%peer, "closed: {reason}"),
             }
