@@ -118,15 +118,15 @@ fn wake(live: Box<Live>) {
 }
 
 /// Give a dormant connection's waker to everything that can wake it: its
-/// socket, its queue (while it takes messages), a kick, its keepalive.
-/// True when one of them is ready already.
+/// queue (while it takes messages), a kick, its keepalive, its socket (which
+/// leaves tokio's reactor for the parking lot when it can). True when one of
+/// them is ready already.
 fn arm(live: &mut Live, cx: &mut Context<'_>) -> bool {
-    let Transport::Tcp(stream) = &live.transport else {
+    if !matches!(live.transport, Transport::Tcp(_)) {
         return true;
-    };
+    }
     let takes_messages = live.session.pending() < live.shared.config.max_queued_messages.max(1);
-    if stream.poll_read_ready(cx).is_ready()
-        || (takes_messages && live.rx.poll_ready(cx).is_ready())
+    if (takes_messages && live.rx.poll_ready(cx).is_ready())
         || live.kick.poll_kicked(cx).is_ready()
         || *live.shared.shutdown.borrow()
     {
@@ -134,7 +134,17 @@ fn arm(live: &mut Live, cx: &mut Context<'_>) -> bool {
     }
     // The keepalive: the registry's sweep rings the kick when it is due.
     live.kick.set_alarm(live.deadline.map(Instant::into_std));
-    live.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    if live.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        return true;
+    }
+    if live.transport.park(cx.waker()) {
+        return false;
+    }
+    match &live.transport {
+        Transport::Tcp(stream) => stream.poll_read_ready(cx).is_ready(),
+        // Lost while parking: the loop ends the connection.
+        _ => true,
+    }
 }
 
 /// CONNECT in, CONNACK out: `None` when the connection was refused (and is
@@ -330,8 +340,11 @@ async fn read_connect(
 /// The session's main loop: returns how the connection ended, or that it
 /// has been quiet long enough to lie dormant.
 async fn run(live: &mut Live) -> Turn {
-    // Awake: the loop keeps its own keepalive timer.
+    // Awake: the loop keeps its own keepalive timer, and tokio its socket.
     live.kick.set_alarm(None);
+    if let Err(err) = live.transport.unpark() {
+        return Turn::End(End::Closed(err.to_string()));
+    }
     let Live {
         transport,
         input,
@@ -478,6 +491,7 @@ async fn run(live: &mut Live) -> Turn {
                     // A dormant connection holds no buffer.
                     *input = BytesMut::new();
                 }
+                session.settle();
                 return Turn::Quiet;
             },
             _ = poll_fn(|cx| kick.poll_kicked(cx)) => {
@@ -674,6 +688,9 @@ async fn finish(live: Box<Live>, end: End) {
     if parked.session.is_persistent() {
         let generation = parked.session.generation;
         shared.persist(&mut parked.session, store::now_unix_ms());
+        // Aliases are per connection (MQTT-3.3.2-7); what is in flight stays.
+        parked.session.forget_aliases();
+        parked.session.settle();
         shared.registry.detach(&client_id, connection, Some(parked));
         if session_expiry != u32::MAX {
             let expiry = Duration::from_secs(u64::from(session_expiry));

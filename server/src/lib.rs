@@ -9,6 +9,7 @@
 //! - [`transport`]: TCP or WebSocket behind one read/write interface.
 //! - [`connection`]: one connection's async loop: CONNECT, CONNACK, then bytes ⇄ session ⇄ broker.
 //! - [`dormant`]: a quiet connection without a task, woken by its socket, queue, kick or keepalive.
+//! - [`parking`]: one epoll thread watching dormant connections' sockets off tokio's reactor.
 //! - [`session`]: the sans-I/O per-client protocol state machine (QoS flows, inflight window, aliases)
 //!   and `ProtocolError`, mapped to a DISCONNECT reason code in one place.
 //! - [`registry`]: connected client ids (takeover) and parked persistent sessions.
@@ -47,6 +48,7 @@ pub mod limits;
 pub mod listener;
 pub mod mailbox;
 pub mod message;
+pub mod parking;
 pub mod policy;
 pub mod registry;
 pub mod retained;

@@ -158,17 +158,10 @@ pub struct Session {
     subscriptions: SmallMap<ByteString, (SubscriptionOptions, Option<u32>)>,
     /// True once a record of this session is in the store.
     pub stored: bool,
-    /// What the store must learn, taken by the connection after each step.
-    store_events: Vec<StoreEvent>,
-    outgoing: SmallMap<Pid, Outgoing>,
-    /// Messages waiting for room in the inflight window.
-    pending: VecDeque<Outbound>,
-    /// QoS 2 packet ids received and not yet released (a set).
-    incoming_qos2: SmallMap<Pid, ()>,
-    topic_aliases: SmallMap<u16, ByteString>,
+    /// The state of messages in flight; `None` while there is none (see
+    /// [`Session::settle`]).
+    flight: Option<Box<Flight>>,
     next_pid: u16,
-    /// Topic aliases we set towards the client, by topic.
-    out_aliases: SmallMap<ByteString, u16>,
     /// The client's Topic Alias Maximum: how many aliases we may set.
     client_topic_alias_maximum: u16,
     /// Deliveries dropped because they exceeded the client's maximum packet size.
@@ -180,11 +173,49 @@ pub struct Session {
     pub queue_budget: Arc<crate::limits::QueueBudget>,
 }
 
+/// What a session holds while messages are in flight. Boxed apart from the
+/// session and dropped when empty: a quiet client's session is then small.
+#[derive(Debug, Default)]
+struct Flight {
+    /// What the store must learn, taken by the connection after each step.
+    store_events: Vec<StoreEvent>,
+    outgoing: SmallMap<Pid, Outgoing>,
+    /// Messages waiting for room in the inflight window.
+    pending: VecDeque<Outbound>,
+    /// QoS 2 packet ids received and not yet released (a set).
+    incoming_qos2: SmallMap<Pid, ()>,
+    topic_aliases: SmallMap<u16, ByteString>,
+    /// Topic aliases we set towards the client, by topic.
+    out_aliases: SmallMap<ByteString, u16>,
+}
+
+impl Flight {
+    fn is_empty(&self) -> bool {
+        self.store_events.is_empty()
+            && self.outgoing.is_empty()
+            && self.pending.is_empty()
+            && self.incoming_qos2.is_empty()
+            && self.topic_aliases.is_empty()
+            && self.out_aliases.is_empty()
+    }
+}
+
 /// A copy of `text` that owns its bytes. What the codec decodes shares the
 /// connection's read buffer; whatever a session keeps for long (a filter, an
 /// alias, the will) is copied, so that it does not pin a whole buffer.
 pub fn detached(text: &ByteString) -> ByteString {
     ByteString::from(&**text)
+}
+
+/// The will of `connect`, as the session keeps it until the connection ends.
+fn kept_will(connect: &mqtt::Connect) -> Option<Box<LastWill>> {
+    connect.will.as_ref().map(|will| {
+        Box::new(LastWill {
+            topic: detached(&will.topic),
+            payload: Bytes::copy_from_slice(&will.payload),
+            ..will.clone()
+        })
+    })
 }
 
 impl Session {
@@ -201,13 +232,7 @@ impl Session {
             expiry_interval: expiry_interval(connect),
             client_id,
             protocol: connect.protocol,
-            will: connect.will.as_ref().map(|will| {
-                Box::new(LastWill {
-                    topic: detached(&will.topic),
-                    payload: Bytes::copy_from_slice(&will.payload),
-                    ..will.clone()
-                })
-            }),
+            will: kept_will(connect),
             keep_alive: connect.keep_alive,
             limits,
             client_receive_maximum: props
@@ -217,13 +242,8 @@ impl Session {
             client_max_packet_size: props.maximum_packet_size.unwrap_or(u32::MAX),
             subscriptions: SmallMap::new(),
             stored: false,
-            store_events: Vec::new(),
-            outgoing: SmallMap::new(),
-            pending: VecDeque::new(),
-            incoming_qos2: SmallMap::new(),
-            topic_aliases: SmallMap::new(),
+            flight: None,
             next_pid: 0,
-            out_aliases: SmallMap::new(),
             client_topic_alias_maximum: props.topic_alias_maximum.unwrap_or(0),
             dropped_too_large: 0,
             dropped_expired: 0,
@@ -238,7 +258,7 @@ impl Session {
     pub fn resume(&mut self, connect: &mqtt::Connect) -> Vec<Packet> {
         let props = &connect.properties;
         self.protocol = connect.protocol;
-        self.will = connect.will.clone().map(Box::new);
+        self.will = kept_will(connect);
         self.keep_alive = connect.keep_alive;
         self.expiry_interval = expiry_interval(connect);
         self.client_receive_maximum = props
@@ -247,14 +267,14 @@ impl Session {
             .min(self.limits.max_inflight);
         self.client_max_packet_size = props.maximum_packet_size.unwrap_or(u32::MAX);
         self.client_topic_alias_maximum = props.topic_alias_maximum.unwrap_or(0);
-        self.topic_aliases.clear();
+        self.flight().topic_aliases.clear();
         // The record must say the client is back (its expiry stops counting).
-        self.store_events.push(StoreEvent::Session);
-        let mut pids: Vec<Pid> = self.outgoing.keys().copied().collect();
+        self.flight().store_events.push(StoreEvent::Session);
+        let mut pids: Vec<Pid> = self.flight().outgoing.keys().copied().collect();
         pids.sort();
         let mut packets: Vec<Packet> = pids
             .into_iter()
-            .map(|pid| match self.outgoing.get(&pid).expect("listed") {
+            .map(|pid| match self.flight().outgoing.get(&pid).expect("listed") {
                 Outgoing::Sent(sent) => Packet::Publish(Publish {
                     dup: true,
                     ..sent.0.clone()
@@ -262,7 +282,7 @@ impl Session {
                 Outgoing::Released(_) => Packet::PubRel(Ack::new(pid)),
             })
             .collect();
-        self.out_aliases.clear();
+        self.flight().out_aliases.clear();
         packets.extend(self.drain_pending());
         packets
     }
@@ -293,7 +313,7 @@ impl Session {
             Packet::Publish(publish) => self.handle_publish(publish, admission),
             Packet::PubAck(ack) => Ok(self.complete(ack.pid)),
             Packet::PubRec(ack) => {
-                let Some(Outgoing::Sent(sent)) = self.outgoing.get(&ack.pid) else {
+                let Some(Outgoing::Sent(sent)) = self.flight().outgoing.get(&ack.pid) else {
                     return Ok(vec![]);
                 };
                 if !ack.reason.is_success() {
@@ -301,19 +321,19 @@ impl Session {
                 }
                 let outbound = sent.1.clone();
                 if outbound.seq.is_some() {
-                    self.store_events.push(StoreEvent::Queued(
+                    self.flight().store_events.push(StoreEvent::Queued(
                         Box::new(outbound.clone()),
                         QueuedState::Released(ack.pid),
                     ));
                 }
-                self.outgoing
+                self.flight().outgoing
                     .insert(ack.pid, Outgoing::Released(Box::new(outbound)));
                 Ok(vec![Action::Send(Packet::PubRel(Ack::new(ack.pid)))])
             }
             Packet::PubComp(ack) => Ok(self.complete(ack.pid)),
             Packet::PubRel(ack) => {
-                let reason = if self.incoming_qos2.remove(&ack.pid).is_some() {
-                    self.store_events.push(StoreEvent::Session);
+                let reason = if self.flight().incoming_qos2.remove(&ack.pid).is_some() {
+                    self.flight().store_events.push(StoreEvent::Session);
                     ReasonCode::Success
                 } else {
                     ReasonCode::PacketIdentifierNotFound
@@ -332,7 +352,7 @@ impl Session {
                     .subscription_identifiers
                     .first()
                     .copied();
-                self.store_events.push(StoreEvent::Session);
+                self.flight().store_events.push(StoreEvent::Session);
                 for sub in subscribe.filters {
                     if let Err(code) = admission.subscribe(&sub.filter) {
                         reasons.push(crate::acl::suback_refusal(self.protocol, code));
@@ -355,7 +375,7 @@ impl Session {
                 Ok(actions)
             }
             Packet::Unsubscribe(unsubscribe) => {
-                self.store_events.push(StoreEvent::Session);
+                self.flight().store_events.push(StoreEvent::Session);
                 let mut actions = Vec::with_capacity(unsubscribe.filters.len() + 1);
                 let mut reasons = Vec::new();
                 for filter in unsubscribe.filters {
@@ -416,13 +436,12 @@ impl Session {
                 return Err(ProtocolError::TopicAliasInvalid(alias));
             }
             if publish.topic.is_empty() {
-                publish.topic = self
-                    .topic_aliases
+                publish.topic = self.flight().topic_aliases
                     .get(&alias)
                     .cloned()
                     .ok_or(ProtocolError::TopicAliasInvalid(alias))?;
             } else {
-                self.topic_aliases.insert(alias, detached(&publish.topic));
+                self.flight().topic_aliases.insert(alias, detached(&publish.topic));
             }
         }
         let pid = publish.pid;
@@ -440,7 +459,7 @@ impl Session {
         }
         // A resent QoS 2 id (before PUBREL) was admitted the first time.
         let resent =
-            qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.incoming_qos2.contains_key(&p));
+            qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.flight().incoming_qos2.contains_key(&p));
         if !resent {
             if let Err(refusal) = admission.publish(&publish) {
                 return Ok(crate::acl::publish_refusal(
@@ -458,11 +477,11 @@ impl Session {
                 Action::Send(Packet::PubAck(Ack::new(pid))),
             ]),
             (QoS::ExactlyOnce, Some(pid)) => {
-                let first = self.incoming_qos2.insert(pid, ()).is_none();
+                let first = self.flight().incoming_qos2.insert(pid, ()).is_none();
                 if first {
-                    self.store_events.push(StoreEvent::Session);
+                    self.flight().store_events.push(StoreEvent::Session);
                 }
-                if first && self.incoming_qos2.len() > usize::from(self.limits.receive_maximum) {
+                if first && self.flight().incoming_qos2.len() > usize::from(self.limits.receive_maximum) {
                     return Err(ProtocolError::ReceiveMaximumExceeded);
                 }
                 let rec = Action::Send(Packet::PubRec(Ack::new(pid)));
@@ -483,8 +502,8 @@ impl Session {
         if outbound.qos == QoS::AtMostOnce {
             return self.publish_packet(&outbound, None).into_iter().collect();
         }
-        if self.outgoing.len() >= usize::from(self.client_receive_maximum) {
-            self.pending.push_back(outbound);
+        if self.flight().outgoing.len() >= usize::from(self.client_receive_maximum) {
+            self.flight().pending.push_back(outbound);
             return vec![];
         }
         self.send_inflight(&outbound).into_iter().collect()
@@ -492,13 +511,13 @@ impl Session {
 
     /// Messages waiting for inflight room.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.flight.as_ref().map_or(0, |f| f.pending.len())
     }
 
     /// A queued message that will not be delivered (the ACL withholds it):
     /// the store forgets it too.
     pub fn discard(&mut self, outbound: &Outbound) {
-        self.store_events.extend(outbound.seq.map(StoreEvent::Done));
+        self.flight().store_events.extend(outbound.seq.map(StoreEvent::Done));
     }
 
     /// The PUBLISH carrying `outbound` with packet id `pid`, as sent on the
@@ -515,7 +534,7 @@ impl Session {
         let now = std::time::Instant::now();
         if message.is_expired(now) {
             self.dropped_expired += 1;
-            self.store_events.extend(outbound.seq.map(StoreEvent::Done));
+            self.flight().store_events.extend(outbound.seq.map(StoreEvent::Done));
             return None;
         }
         let properties = if self.protocol.is_v5() {
@@ -541,7 +560,7 @@ impl Session {
         {
             // MQTT-3.1.2-25: too large for this client; dropped for it alone.
             self.dropped_too_large += 1;
-            self.store_events.extend(outbound.seq.map(StoreEvent::Done));
+            self.flight().store_events.extend(outbound.seq.map(StoreEvent::Done));
             return None;
         }
         Some(publish)
@@ -553,12 +572,12 @@ impl Session {
         if self.client_topic_alias_maximum == 0 {
             return publish;
         }
-        if let Some(&alias) = self.out_aliases.get(&publish.topic) {
+        if let Some(&alias) = self.flight().out_aliases.get(&publish.topic) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = ByteString::new();
-        } else if self.out_aliases.len() < usize::from(self.client_topic_alias_maximum) {
-            let alias = self.out_aliases.len() as u16 + 1;
-            self.out_aliases.insert(detached(&publish.topic), alias);
+        } else if self.flight().out_aliases.len() < usize::from(self.client_topic_alias_maximum) {
+            let alias = self.flight().out_aliases.len() as u16 + 1;
+            self.flight().out_aliases.insert(detached(&publish.topic), alias);
             publish.properties.topic_alias = Some(alias);
         }
         publish
@@ -568,13 +587,13 @@ impl Session {
         let pid = self.allocate_pid();
         let publish = self.build(outbound, Some(pid))?;
         if outbound.seq.is_some() {
-            self.store_events.push(StoreEvent::Queued(
+            self.flight().store_events.push(StoreEvent::Queued(
                 Box::new(outbound.clone()),
                 QueuedState::Sent(pid),
             ));
         }
         // Keep the full topic: a resend after reconnect has no aliases yet.
-        self.outgoing.insert(
+        self.flight().outgoing.insert(
             pid,
             Outgoing::Sent(Box::new((publish.clone(), outbound.clone()))),
         );
@@ -584,8 +603,8 @@ impl Session {
     /// Send queued messages while the inflight window has room.
     fn drain_pending(&mut self) -> Vec<Packet> {
         let mut packets = Vec::new();
-        while self.outgoing.len() < usize::from(self.client_receive_maximum) {
-            let Some(outbound) = self.pending.pop_front() else {
+        while self.flight().outgoing.len() < usize::from(self.client_receive_maximum) {
+            let Some(outbound) = self.flight().pending.pop_front() else {
                 break;
             };
             packets.extend(self.send_inflight(&outbound));
@@ -595,18 +614,21 @@ impl Session {
 
     /// An acknowledgement finished a flow: free its id and send what waited.
     fn complete(&mut self, pid: Pid) -> Vec<Action> {
-        let seq = match self.outgoing.remove(&pid) {
+        let seq = match self.flight().outgoing.remove(&pid) {
             None => return vec![],
             Some(Outgoing::Sent(sent)) => sent.1.seq,
             Some(Outgoing::Released(outbound)) => outbound.seq,
         };
-        self.store_events.extend(seq.map(StoreEvent::Done));
+        self.flight().store_events.extend(seq.map(StoreEvent::Done));
         self.drain_pending().into_iter().map(Action::Send).collect()
     }
 
     /// What the store must learn since the last call.
     pub fn take_store_events(&mut self) -> Vec<StoreEvent> {
-        std::mem::take(&mut self.store_events)
+        self.flight
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.store_events))
+            .unwrap_or_default()
     }
 
     /// The session's durable state (its queue is stored message by message).
@@ -621,7 +643,11 @@ impl Session {
             })
             .collect();
         subscriptions.sort_by(|a, b| a.filter.cmp(&b.filter));
-        let mut incoming_qos2: Vec<Pid> = self.incoming_qos2.keys().copied().collect();
+        let mut incoming_qos2: Vec<Pid> = self
+            .flight
+            .iter()
+            .flat_map(|f| f.incoming_qos2.keys().copied())
+            .collect();
         incoming_qos2.sort();
         SessionRecord {
             protocol: self.protocol,
@@ -659,22 +685,22 @@ impl Session {
                 .subscriptions
                 .insert(sub.filter.clone(), (sub.options, sub.id));
         }
-        session.incoming_qos2 = record.incoming_qos2.iter().map(|&pid| (pid, ())).collect();
+        session.flight().incoming_qos2 = record.incoming_qos2.iter().map(|&pid| (pid, ())).collect();
         for queued in queue {
             match queued.state {
-                QueuedState::Queued => session.pending.push_back(queued.outbound),
+                QueuedState::Queued => session.flight().pending.push_back(queued.outbound),
                 QueuedState::Sent(pid) => {
                     if let Some(publish) = session.build(&queued.outbound, Some(pid)) {
                         let sent = Box::new((publish, queued.outbound));
-                        session.outgoing.insert(pid, Outgoing::Sent(sent));
+                        session.flight().outgoing.insert(pid, Outgoing::Sent(sent));
                     }
                 }
                 QueuedState::Released(pid) => {
                     let released = Outgoing::Released(Box::new(queued.outbound));
-                    session.outgoing.insert(pid, released);
+                    session.flight().outgoing.insert(pid, released);
                 }
             }
-            session.next_pid = session.outgoing.keys().map(|p| p.get()).max().unwrap_or(0);
+            session.next_pid = session.flight().outgoing.keys().map(|p| p.get()).max().unwrap_or(0);
         }
         session
     }
@@ -691,7 +717,7 @@ impl Session {
         loop {
             self.next_pid = self.next_pid.wrapping_add(1).max(1);
             let pid = Pid::new(self.next_pid).expect("never zero");
-            if !self.outgoing.contains_key(&pid) {
+            if !self.flight().outgoing.contains_key(&pid) {
                 return pid;
             }
         }
@@ -701,8 +727,9 @@ impl Session {
     /// what a resumed session sends again with DUP.
     pub fn unacknowledged(&self) -> Vec<&Publish> {
         let mut sent: Vec<&Publish> = self
-            .outgoing
-            .values()
+            .flight
+            .iter()
+            .flat_map(|f| f.outgoing.values())
             .filter_map(|o| match o {
                 Outgoing::Sent(sent) => Some(&sent.0),
                 Outgoing::Released(_) => None,
@@ -714,7 +741,28 @@ impl Session {
 
     /// Unacknowledged outgoing publishes (for metrics and tests).
     pub fn inflight(&self) -> usize {
-        self.outgoing.len()
+        self.flight.as_ref().map_or(0, |f| f.outgoing.len())
+    }
+
+    /// The in-flight state, made when first needed.
+    fn flight(&mut self) -> &mut Flight {
+        self.flight.get_or_insert_with(Box::default)
+    }
+
+    /// The connection ended: its topic aliases, both ways, go with it.
+    pub fn forget_aliases(&mut self) {
+        if let Some(flight) = &mut self.flight {
+            flight.topic_aliases.clear();
+            flight.out_aliases.clear();
+        }
+    }
+
+    /// Let go of the in-flight state if nothing is in flight: a session
+    /// that goes quiet keeps only what it is.
+    pub fn settle(&mut self) {
+        if self.flight.as_ref().is_some_and(|f| f.is_empty()) {
+            self.flight = None;
+        }
     }
 }
 

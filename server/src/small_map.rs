@@ -16,14 +16,15 @@ pub const FEW: usize = 8;
 
 #[derive(Debug, Clone)]
 pub enum SmallMap<K, V> {
-    /// Exactly sized: each insert grows it by one.
-    Few(Vec<(K, V)>),
+    /// Exactly sized (a boxed slice is 16 bytes, a `Vec` 24): each insert
+    /// or removal moves the entries to a new slice, cheap for so few.
+    Few(Box<[(K, V)]>),
     Many(Box<HashMap<K, V>>),
 }
 
 impl<K, V> Default for SmallMap<K, V> {
     fn default() -> Self {
-        SmallMap::Few(Vec::new())
+        SmallMap::Few(Box::default())
     }
 }
 
@@ -109,14 +110,16 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
         if let SmallMap::Few(entries) = self {
             if entries.len() >= FEW {
                 let mut map = HashMap::with_capacity(2 * FEW);
-                map.extend(entries.drain(..));
+                map.extend(std::mem::take(entries).into_vec());
                 *self = SmallMap::Many(Box::new(map));
             }
         }
         match self {
             SmallMap::Few(entries) => {
-                entries.reserve_exact(1);
-                entries.push((key, value));
+                let mut grown = std::mem::take(entries).into_vec();
+                grown.reserve_exact(1);
+                grown.push((key, value));
+                *entries = grown.into_boxed_slice();
                 &mut entries.last_mut().expect("just pushed").1
             }
             SmallMap::Many(map) => map.entry(key).or_insert(value),
@@ -131,8 +134,9 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
         match self {
             SmallMap::Few(entries) => {
                 let at = entries.iter().position(|(k, _)| k.borrow() == key)?;
-                let (_, value) = entries.swap_remove(at);
-                entries.shrink_to_fit();
+                let mut rest = std::mem::take(entries).into_vec();
+                let (_, value) = rest.swap_remove(at);
+                *entries = rest.into_boxed_slice();
                 Some(value)
             }
             SmallMap::Many(map) => map.remove(key),
@@ -140,7 +144,7 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
     }
 
     pub fn clear(&mut self) {
-        *self = SmallMap::Few(Vec::new());
+        *self = SmallMap::Few(Box::default());
     }
 
     pub fn iter(&self) -> Iter<'_, K, V> {
@@ -229,10 +233,11 @@ mod tests {
 
     #[test]
     fn a_small_map_holds_exactly_its_entries() {
+        assert_eq!(std::mem::size_of::<SmallMap<Box<str>, u64>>(), 16);
         let mut map = SmallMap::new();
         map.insert("a", 1u64);
         match &map {
-            SmallMap::Few(entries) => assert_eq!(entries.capacity(), 1),
+            SmallMap::Few(entries) => assert_eq!(entries.len(), 1),
             SmallMap::Many(_) => panic!("one entry is few"),
         }
         for n in 0..FEW as u64 {

@@ -1,10 +1,11 @@
 //! The byte pipe under a connection: raw TCP or WebSocket binary frames. The
 //! connection code above it never knows which.
 
-use std::io;
+use std::{io, task::Waker};
 
 use axum::extract::ws::{self, WebSocket};
 use bytes::{Bytes, BytesMut};
+use crate::parking::ParkedSocket;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -24,9 +25,16 @@ fn read_size(buf: &BytesMut) -> usize {
 
 const READ_FIRST: usize = 1024;
 
+/// A parked socket is unparked before any I/O; this is a broker bug.
+fn parked() -> io::Error {
+    io::Error::other("I/O on a parked socket")
+}
+
 /// A client's transport.
 pub enum Transport {
     Tcp(TcpStream),
+    /// A dormant connection's TCP socket, off tokio's reactor (see [`ParkedSocket`]).
+    Parked(ParkedSocket),
     /// MQTT over TLS (`--tls`).
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// MQTT over WebSocket, or over WSS when the HTTP listener has `--cert`.
@@ -34,6 +42,52 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Take a TCP socket off tokio's reactor and have `waker` woken when it is
+    /// readable. False when it stays on the reactor (not TCP, or no lot).
+    pub fn park(&mut self, waker: &Waker) -> bool {
+        if !matches!(self, Transport::Tcp(_)) {
+            return false;
+        }
+        let Transport::Tcp(stream) = std::mem::replace(self, Transport::Parked(Default::default()))
+        else {
+            unreachable!("checked above");
+        };
+        // On failure the socket is lost and the transport stays an empty
+        // `Parked`: the next `unpark` reports it, and the connection ends.
+        let Ok(stream) = stream.into_std() else {
+            return false;
+        };
+        match ParkedSocket::park(stream, waker) {
+            Ok(parked) => {
+                *self = Transport::Parked(parked);
+                true
+            }
+            Err(stream) => {
+                if let Ok(stream) = TcpStream::from_std(stream) {
+                    *self = Transport::Tcp(stream);
+                }
+                false
+            }
+        }
+    }
+
+    /// Put a parked socket back on tokio's reactor; nothing for others.
+    pub fn unpark(&mut self) -> io::Result<()> {
+        if !matches!(self, Transport::Parked(_)) {
+            return Ok(());
+        }
+        let Transport::Parked(parked) =
+            std::mem::replace(self, Transport::Parked(Default::default()))
+        else {
+            unreachable!("checked above");
+        };
+        let stream = parked
+            .leave()
+            .ok_or_else(|| io::Error::other("socket lost while the connection was dormant"))?;
+        *self = Transport::Tcp(TcpStream::from_std(stream)?);
+        Ok(())
+    }
+
     /// Append what arrives to `buf`; `Ok(0)` means the peer closed. Cancel-safe,
     /// so it can sit in a `select!` beside the outbound queue.
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
@@ -55,6 +109,7 @@ impl Transport {
                     read => return read,
                 }
             },
+            Transport::Parked(_) => Err(parked()),
             Transport::Tls(stream) => {
                 buf.reserve(4096);
                 stream.read_buf(buf).await
@@ -89,6 +144,7 @@ impl Transport {
     pub async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
         match self {
             Transport::Tcp(stream) => stream.write_all(&bytes).await,
+            Transport::Parked(_) => Err(parked()),
             Transport::Tls(stream) => {
                 stream.write_all(&bytes).await?;
                 stream.flush().await
@@ -106,6 +162,7 @@ impl Transport {
             Transport::Tcp(stream) => {
                 let _ = stream.shutdown().await;
             }
+            Transport::Parked(_) => {}
             Transport::Tls(stream) => {
                 // close_notify, then FIN; bounded, the peer may not read.
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown())
@@ -120,7 +177,7 @@ impl Transport {
     /// "tcp" or "ws", for logs.
     pub fn kind(&self) -> &'static str {
         match self {
-            Transport::Tcp(_) => "tcp",
+            Transport::Tcp(_) | Transport::Parked(_) => "tcp",
             Transport::Tls(_) => "tls",
             Transport::WebSocket(_) => "ws",
         }
