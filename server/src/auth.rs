@@ -296,7 +296,9 @@ pub async fn authenticate(
 pub struct ClientAcl {
     client_id: Arc<str>,
     username: Username,
-    current: Option<(Arc<Acl>, ClientRules)>,
+    /// Boxed: without an ACL file (the usual case) it is empty, and every
+    /// connection carries it.
+    current: Option<Box<(Arc<Acl>, ClientRules)>>,
 }
 
 impl ClientAcl {
@@ -314,15 +316,19 @@ impl ClientAcl {
             self.current = None;
             return None;
         };
-        let fresh = match &self.current {
+        let fresh = match self.current.as_deref() {
             Some((used, _)) => !Arc::ptr_eq(used, &acl),
             None => true,
         };
         if fresh {
             let rules = acl.rules_for(&self.client_id, self.username.as_deref());
-            self.current = Some((acl, rules));
+            self.current = Some(Box::new((acl, rules)));
         }
-        self.current.as_ref().map(|(_, rules)| rules)
+        self.current.as_deref().map(|(_, rules)| rules)
+    }
+
+    pub fn client_id(&self) -> &Arc<str> {
+        &self.client_id
     }
 
     pub fn can_write(&mut self, access: &Access, topic: &str) -> bool {

@@ -129,17 +129,14 @@ impl Shared {
         }
         let mut sends = Vec::new();
         for m in self.router.matches(&message.topic, &message.origin) {
+            let budget = m.subscriber.tx.budget();
             let Some(permit) = m.subscriber.tx.try_reserve() else {
-                crate::limits::note_drop(self, &m.client_id, &m.subscriber.budget, false);
+                crate::limits::note_drop(self, &m.client_id, budget, false);
                 continue;
             };
             let size = crate::limits::queued_size(&message);
-            if !m
-                .subscriber
-                .budget
-                .try_charge(size, self.config.max_queued_bytes)
-            {
-                crate::limits::note_drop(self, &m.client_id, &m.subscriber.budget, true);
+            if !budget.try_charge(size, self.config.max_queued_bytes) {
+                crate::limits::note_drop(self, &m.client_id, budget, true);
                 continue;
             }
             let qos = message.qos.min(m.qos);
@@ -194,7 +191,7 @@ impl Shared {
     /// Remove a session's subscriptions from the router and its record
     /// (with its queue) from the store.
     pub fn forget_session(&self, session: &Session) {
-        let filters: Vec<Box<str>> = session.filters().map(|f| (**f).into()).collect();
+        let filters: Vec<Box<str>> = session.filters().map(Box::from).collect();
         self.router
             .unsubscribe_all(&session.client_id, &filters, session.generation);
         if session.stored {
@@ -280,7 +277,6 @@ fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
                 connection: generation,
                 tx: tx.clone(),
                 persistent: true,
-                budget: session.queue_budget.clone(),
             };
             shared.router.subscribe(
                 &loaded.client,

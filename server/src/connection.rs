@@ -43,15 +43,15 @@ enum End {
 /// boxed, so that it can lie dormant without a task (see [`crate::dormant`]).
 struct Live {
     transport: Transport,
-    input: BytesMut,
+    /// Bytes read and not yet decoded (part of a packet), kept while the
+    /// loop is not running; boxed, as it is almost always empty.
+    input: Option<Box<BytesMut>>,
     session: Session,
     tx: mailbox::Sender,
     rx: mailbox::Receiver,
     kick: Arc<Kick>,
     policy: ClientPolicy,
     connection: u64,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
     /// Counts against `--max-connections` until the connection ends.
     _slot: ConnectionSlot,
     /// When the client must have been heard from by (1.5 × its keepalive).
@@ -89,16 +89,21 @@ pub async fn serve(
 }
 
 /// Run the connection until it ends, or until it lies dormant: then this task
-/// ends, and [`wake`] starts a new one when something happens.
+/// ends, and [`dormant::Resume::resume`] starts a new one when something happens.
 async fn drive(mut live: Box<Live>) {
     loop {
         match run(&mut live).await {
             Turn::Quiet => {
-                let dormant = &live.shared.limits.counters.dormant;
+                let dormant = &live.shared().limits.counters.dormant;
                 dormant.fetch_add(1, Ordering::Relaxed);
-                match dormant::lie_down(live, arm, wake) {
+                match dormant::lie_down(live, arm) {
                     Some(woken) => {
-                        woken.shared.limits.counters.dormant.fetch_sub(1, Ordering::Relaxed);
+                        woken
+                            .shared()
+                            .limits
+                            .counters
+                            .dormant
+                            .fetch_sub(1, Ordering::Relaxed);
                         live = woken;
                     }
                     None => return,
@@ -109,12 +114,20 @@ async fn drive(mut live: Box<Live>) {
     }
 }
 
-/// A dormant connection woke up.
-fn wake(live: Box<Live>) {
-    let counters = &live.shared.limits.counters;
-    counters.dormant.fetch_sub(1, Ordering::Relaxed);
-    let runtime = live.shared.runtime.clone();
-    runtime.spawn(drive(live));
+impl Live {
+    fn shared(&self) -> &Arc<Shared> {
+        self.policy.shared()
+    }
+}
+
+impl dormant::Resume for Live {
+    /// A dormant connection woke up: a new task takes it on.
+    fn resume(self: Box<Self>) {
+        let counters = &self.shared().limits.counters;
+        counters.dormant.fetch_sub(1, Ordering::Relaxed);
+        let runtime = self.shared().runtime.clone();
+        runtime.spawn(drive(self));
+    }
 }
 
 /// Give a dormant connection's waker to everything that can wake it: its
@@ -125,16 +138,19 @@ fn arm(live: &mut Live, cx: &mut Context<'_>) -> bool {
     if !matches!(live.transport, Transport::Tcp(_)) {
         return true;
     }
-    let takes_messages = live.session.pending() < live.shared.config.max_queued_messages.max(1);
+    let takes_messages = live.session.pending() < live.shared().config.max_queued_messages.max(1);
     if (takes_messages && live.rx.poll_ready(cx).is_ready())
         || live.kick.poll_kicked(cx).is_ready()
-        || *live.shared.shutdown.borrow()
+        || *live.shared().shutdown.borrow()
     {
         return true;
     }
     // The keepalive: the registry's sweep rings the kick when it is due.
     live.kick.set_alarm(live.deadline.map(Instant::into_std));
-    if live.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+    if live
+        .deadline
+        .is_some_and(|deadline| Instant::now() >= deadline)
+    {
         return true;
     }
     if live.transport.park(cx.waker()) {
@@ -267,7 +283,7 @@ async fn handshake(
             ..connack_properties(&connect, assigned.then_some(&client_id), limits, shared)
         },
     });
-    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, user = ?username, ?protocol, session_present = resent.is_some(), "client connected");
+    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, connection, user = ?username, ?protocol, session_present = resent.is_some(), "client connected");
     let mut output = BytesMut::new();
     encode(&connack, protocol, &mut output);
     for packet in resent.into_iter().flatten() {
@@ -275,22 +291,21 @@ async fn handshake(
     }
     shared
         .registry
-        .set_budget(&client_id, connection, session.queue_budget.clone());
+        .set_queue(&client_id, connection, tx.clone());
     let sent = flush(&mut transport, &mut output, shared)
         .await
         .map_err(|err| End::Closed(err.to_string()));
     let live = Box::new(Live {
         deadline: keep_alive_limit(session.keep_alive).map(|k| Instant::now() + k),
         transport,
-        input,
+        // Kept even when empty: the first read after CONNECT reuses its room.
+        input: Some(Box::new(input)),
         session,
         tx,
         rx,
         kick,
         policy,
         connection,
-        peer,
-        shared: shared.clone(),
         _slot: slot,
     });
     Some((live, sent))
@@ -345,24 +360,25 @@ async fn run(live: &mut Live) -> Turn {
     if let Err(err) = live.transport.unpark() {
         return Turn::End(End::Closed(err.to_string()));
     }
+    let shared = live.shared().clone();
+    let shared = &shared;
+    let mut input = live.input.take().map(|input| *input).unwrap_or_default();
+    let input = &mut input;
     let Live {
         transport,
-        input,
+        input: kept_input,
         session,
         tx,
         rx,
         kick,
         policy,
         deadline,
-        shared,
         ..
     } = live;
-    let shared = &*shared;
     let subscriber = Subscriber {
         connection: session.generation,
         tx: tx.clone(),
         persistent: session.is_persistent(),
-        budget: session.queue_budget.clone(),
     };
     let protocol = session.protocol;
     let mut output = BytesMut::new();
@@ -468,7 +484,7 @@ async fn run(live: &mut Live) -> Turn {
                 let mut next = Some(outbound);
                 let mut batch = 0;
                 while let Some(outbound) = next.take() {
-                    subscriber.budget.release(crate::limits::queued_size(&outbound.message));
+                    rx.budget().release(crate::limits::queued_size(&outbound.message));
                     if policy.can_read(&outbound.message.topic) {
                         deliver(outbound, session, &mut output, shared);
                     } else {
@@ -487,9 +503,9 @@ async fn run(live: &mut Live) -> Turn {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Turn::End(End::Error(ProtocolError::KeepAliveTimeout));
                 }
-                if input.is_empty() {
-                    // A dormant connection holds no buffer.
-                    *input = BytesMut::new();
+                // A dormant connection holds no buffer, only part of a packet.
+                if !input.is_empty() {
+                    *kept_input = Some(Box::new(std::mem::take(input)));
                 }
                 session.settle();
                 return Turn::Quiet;
@@ -559,7 +575,7 @@ fn apply(
                     // MQTT-3.3.1-9: retained messages keep the retain flag.
                     let qos = message.qos.min(options.qos);
                     let size = crate::limits::queued_size(&message);
-                    let budget = &subscriber.budget;
+                    let budget = subscriber.tx.budget();
                     if !budget.try_charge(size, shared.config.max_queued_bytes) {
                         crate::limits::note_drop(shared, &session.client_id, budget, true);
                         continue;
@@ -641,25 +657,24 @@ async fn finish(live: Box<Live>, end: End) {
         tx,
         rx,
         connection,
-        peer,
-        shared,
+        policy,
         ..
     } = *live;
-    let shared = &shared;
+    let shared = policy.shared();
     let parked = Parked { session, tx, rx };
     let session = &parked.session;
     let client_id = session.client_id.clone();
     let will_due = match &end {
         End::Normal { publish_will } => {
-            tracing::info!(%peer, client_id = %client_id, "client disconnected");
+            tracing::info!(client_id = %client_id, connection, "client disconnected");
             *publish_will
         }
         End::Closed(reason) => {
-            tracing::info!(%peer, client_id = %client_id, "connection closed: {reason}");
+            tracing::info!(client_id = %client_id, connection, "connection closed: {reason}");
             true
         }
         End::Error(err) => {
-            tracing::info!(%peer, client_id = %client_id, reason = ?err.reason_code(), "closing connection: {err}");
+            tracing::info!(client_id = %client_id, connection, reason = ?err.reason_code(), "closing connection: {err}");
             if session.protocol.is_v5() {
                 let disconnect = Packet::Disconnect(Disconnect {
                     reason: err.reason_code(),

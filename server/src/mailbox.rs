@@ -14,12 +14,13 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use crate::message::Outbound;
+use crate::{limits::QueueBudget, message::Outbound};
 
 /// A new mailbox holding at most `capacity` messages (at least 1).
 pub fn mailbox(capacity: usize) -> (Sender, Receiver) {
     let inner = Arc::new(Inner {
-        capacity: capacity.max(1),
+        budget: QueueBudget::default(),
+        capacity: u32::try_from(capacity).unwrap_or(u32::MAX).max(1),
         state: Mutex::new(State::default()),
     });
     (
@@ -32,19 +33,33 @@ pub fn mailbox(capacity: usize) -> (Sender, Receiver) {
 
 #[derive(Debug)]
 struct Inner {
-    capacity: usize,
+    /// The bytes queued here (`--max-queued-bytes`) and the drops.
+    budget: QueueBudget,
+    capacity: u32,
     state: Mutex<State>,
 }
 
+/// Small while empty (boxed queue, 32-bit counts): every client has one.
 #[derive(Debug, Default)]
 struct State {
-    queue: VecDeque<Outbound>,
+    /// `None` while empty and idle.
+    queue: Option<Box<VecDeque<Outbound>>>,
     /// Slots promised by [`Sender::try_reserve`] and not yet used.
-    reserved: usize,
+    reserved: u32,
     /// The receiver waiting for a message.
     waker: Option<Waker>,
     /// The receiver is gone: nothing more is accepted.
     closed: bool,
+}
+
+impl State {
+    fn len(&self) -> usize {
+        self.queue.as_ref().map_or(0, |q| q.len())
+    }
+
+    fn pop(&mut self) -> Option<Outbound> {
+        self.queue.as_mut()?.pop_front()
+    }
 }
 
 impl Inner {
@@ -71,10 +86,14 @@ pub struct Permit {
 }
 
 impl Sender {
+    pub fn budget(&self) -> &QueueBudget {
+        &self.inner.budget
+    }
+
     /// Take a slot, or `None` when the mailbox is full or its receiver gone.
     pub fn try_reserve(&self) -> Option<Permit> {
         let mut state = self.inner.lock();
-        if state.closed || state.queue.len() + state.reserved >= self.inner.capacity {
+        if state.closed || state.len() + state.reserved as usize >= self.inner.capacity as usize {
             return None;
         }
         state.reserved += 1;
@@ -105,7 +124,10 @@ impl Permit {
             if state.closed {
                 return;
             }
-            state.queue.push_back(message);
+            state
+                .queue
+                .get_or_insert_with(Box::default)
+                .push_back(message);
             state.waker.take()
         };
         if let Some(waker) = waker {
@@ -129,12 +151,16 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    pub fn budget(&self) -> &QueueBudget {
+        &self.inner.budget
+    }
+
     /// The next message; `None` once every sender is gone and it is empty.
     /// Cancel-safe: a message is taken only when it is returned.
     pub async fn recv(&mut self) -> Option<Outbound> {
         poll_fn(|cx| {
             let mut state = self.inner.lock();
-            if let Some(message) = state.queue.pop_front() {
+            if let Some(message) = state.pop() {
                 return Poll::Ready(Some(message));
             }
             if Arc::strong_count(&self.inner) == 1 {
@@ -150,7 +176,7 @@ impl Receiver {
     /// is woken by the next message. Takes nothing.
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.inner.lock();
-        if !state.queue.is_empty() || Arc::strong_count(&self.inner) == 1 {
+        if state.len() > 0 || Arc::strong_count(&self.inner) == 1 {
             return Poll::Ready(());
         }
         Self::wait(&mut state, cx);
@@ -159,9 +185,7 @@ impl Receiver {
 
     fn wait(state: &mut State, cx: &mut Context<'_>) {
         // Going idle: give the queue's memory back.
-        if state.queue.capacity() > 0 {
-            state.queue = VecDeque::new();
-        }
+        state.queue = None;
         match &state.waker {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.waker = Some(cx.waker().clone()),
@@ -170,7 +194,7 @@ impl Receiver {
 
     /// The next message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        self.inner.lock().queue.pop_front()
+        self.inner.lock().pop()
     }
 }
 
@@ -178,7 +202,7 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         let mut state = self.inner.lock();
         state.closed = true;
-        state.queue.clear();
+        state.queue = None;
     }
 }
 
@@ -245,7 +269,7 @@ mod tests {
         while rx.try_recv().is_some() {}
         let idle = tokio::time::timeout(std::time::Duration::from_millis(10), rx.recv()).await;
         assert!(idle.is_err());
-        assert_eq!(tx.inner.lock().queue.capacity(), 0);
+        assert!(tx.inner.lock().queue.is_none());
         drop(rx);
         assert!(tx.try_send(outbound(1)).is_err());
     }

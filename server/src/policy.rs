@@ -20,9 +20,9 @@ use crate::{
 /// One connection's access rules and publish rate.
 pub struct ClientPolicy {
     shared: Arc<Shared>,
-    client_id: Arc<str>,
     acl: ClientAcl,
-    bucket: Option<TokenBucket>,
+    /// Boxed: only with `--max-publish-rate`, and every connection carries it.
+    bucket: Option<Box<TokenBucket>>,
     protocol: Protocol,
     /// A v5 QoS 0 PUBLISH went over the rate: end with DISCONNECT 0x96.
     pub rate_exceeded: bool,
@@ -37,13 +37,16 @@ impl ClientPolicy {
     ) -> ClientPolicy {
         let bucket = TokenBucket::new(shared.config.max_publish_rate, Instant::now().into_std());
         ClientPolicy {
-            acl: ClientAcl::new(client_id.clone(), username),
-            client_id,
+            acl: ClientAcl::new(client_id, username),
+            bucket: bucket.map(Box::new),
             shared,
-            bucket,
             protocol,
             rate_exceeded: false,
         }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// May the client leave a will on `topic`? (Checked at CONNECT.)
@@ -60,7 +63,7 @@ impl ClientPolicy {
         let ok = self.acl.can_read(&self.shared.access, topic);
         if !ok {
             Counters::add(&self.shared.limits.counters.acl_denied_read);
-            tracing::debug!(client_id = %self.client_id, topic, "delivery withheld: ACL");
+            tracing::debug!(client_id = %self.acl.client_id(), topic, "delivery withheld: ACL");
         }
         ok
     }
@@ -90,12 +93,12 @@ impl Admission for ClientPolicy {
     fn publish(&mut self, publish: &Publish) -> Result<(), Refusal> {
         if !self.acl.can_write(&self.shared.access, &publish.topic) {
             Counters::add(&self.shared.limits.counters.acl_denied_publish);
-            tracing::debug!(client_id = %self.client_id, topic = %publish.topic, "PUBLISH refused: ACL");
+            tracing::debug!(client_id = %self.acl.client_id(), topic = %publish.topic, "PUBLISH refused: ACL");
             return Err(ReasonCode::NotAuthorized.into());
         }
         if let Err(err) = crate::alarms::Alarms::check(&publish.topic, &publish.payload) {
             // A bad alarm rule: refused with its reason, reported to everyone.
-            tracing::info!(client_id = %self.client_id, topic = %publish.topic, %err, "alarm rule refused");
+            tracing::info!(client_id = %self.acl.client_id(), topic = %publish.topic, %err, "alarm rule refused");
             self.shared
                 .alarms
                 .report(&self.shared, &publish.topic, &err);
@@ -125,7 +128,7 @@ impl Admission for ClientPolicy {
             return Ok(());
         }
         Counters::add(&self.shared.limits.counters.acl_denied_subscribe);
-        tracing::debug!(client_id = %self.client_id, filter, "subscription refused: ACL");
+        tracing::debug!(client_id = %self.acl.client_id(), filter, "subscription refused: ACL");
         Err(ReasonCode::NotAuthorized)
     }
 }

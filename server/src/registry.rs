@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{limits::QueueBudget, session::Session};
+use crate::session::Session;
 
 /// A session whose client is away: its state and its message queue, which
 /// keeps filling (up to its bound) while nobody reads it.
@@ -31,8 +31,8 @@ enum Slot {
     Online {
         connection: u64,
         kick: Arc<Kick>,
-        /// The session's queue counters, once the session is settled.
-        budget: Option<Arc<QueueBudget>>,
+        /// The session's queue (for its counters), once the session is settled.
+        queue: Option<crate::mailbox::Sender>,
     },
     Parked(Box<Parked>),
 }
@@ -142,7 +142,7 @@ impl Registry {
                                 Slot::Online {
                                     connection,
                                     kick,
-                                    budget: None,
+                                    queue: None,
                                 },
                             );
                             return (connection, None);
@@ -154,7 +154,7 @@ impl Registry {
                             Slot::Online {
                                 connection,
                                 kick,
-                                budget: None,
+                                queue: None,
                             },
                         );
                         let parked = match previous {
@@ -210,16 +210,16 @@ impl Registry {
     }
 
     /// Attach the session's queue counters to the connection holding `client_id`.
-    pub fn set_budget(&self, client_id: &str, connection: u64, queue: Arc<QueueBudget>) {
+    pub fn set_queue(&self, client_id: &str, connection: u64, tx: crate::mailbox::Sender) {
         let mut clients = self.clients.lock().expect("registry lock");
         if let Some(Slot::Online {
             connection: c,
-            budget,
+            queue,
             ..
         }) = clients.get_mut(client_id)
         {
             if *c == connection {
-                *budget = Some(queue);
+                *queue = Some(tx);
             }
         }
     }
@@ -232,8 +232,8 @@ impl Registry {
             .iter()
             .filter_map(|(id, slot)| {
                 let budget = match slot {
-                    Slot::Online { budget, .. } => budget.as_ref()?,
-                    Slot::Parked(parked) => &parked.session.queue_budget,
+                    Slot::Online { queue, .. } => queue.as_ref()?.budget(),
+                    Slot::Parked(parked) => parked.tx.budget(),
                 };
                 let (bytes, dropped) = (budget.bytes(), budget.dropped());
                 (bytes > 0 || dropped > 0).then(|| (id.clone(), bytes, dropped))

@@ -27,8 +27,6 @@ pub struct Subscriber {
     pub tx: crate::mailbox::Sender,
     /// The session outlives its connection: QoS 1/2 deliveries go to the store.
     pub persistent: bool,
-    /// The bytes in this client's queue (`--max-queued-bytes`) and its drops.
-    pub budget: Arc<crate::limits::QueueBudget>,
 }
 
 /// One subscription as the router keeps it.
@@ -131,7 +129,9 @@ impl Router {
         let mut root = self.root.write().expect("router lock");
         let mut node = &mut *root;
         for level in levels.split('/') {
-            node = node.children.get_or_insert_with(level.into(), Node::default);
+            node = node
+                .children
+                .get_or_insert_with(level.into(), Node::default);
         }
         let entry = Entry {
             subscriber,
@@ -319,7 +319,6 @@ mod tests {
                 connection: 1,
                 tx: tx.clone(),
                 persistent: false,
-                budget: Default::default(),
             };
             let subscription = Subscription {
                 options: SubscriptionOptions::default(),
@@ -403,7 +402,6 @@ mod tests {
                 connection: 1,
                 tx: tx.clone(),
                 persistent: false,
-                budget: Default::default(),
             };
             router.subscribe(&client, filter, subscription, subscriber);
         }
@@ -431,7 +429,6 @@ mod tests {
             connection: 1,
             tx,
             persistent: false,
-            budget: Default::default(),
         };
         router.subscribe(&me, "t", subscription, subscriber);
         assert!(router.matches("t", "me").is_empty());

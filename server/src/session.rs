@@ -155,7 +155,8 @@ pub struct Session {
     client_receive_maximum: u16,
     /// The largest packet the client accepts.
     client_max_packet_size: u32,
-    subscriptions: SmallMap<ByteString, (SubscriptionOptions, Option<u32>)>,
+    /// By filter; `Box<str>`, half a `ByteString`, as every client has some.
+    subscriptions: SmallMap<Box<str>, (SubscriptionOptions, Option<u32>)>,
     /// True once a record of this session is in the store.
     pub stored: bool,
     /// The state of messages in flight; `None` while there is none (see
@@ -165,12 +166,9 @@ pub struct Session {
     /// The client's Topic Alias Maximum: how many aliases we may set.
     client_topic_alias_maximum: u16,
     /// Deliveries dropped because they exceeded the client's maximum packet size.
-    pub dropped_too_large: u64,
+    pub dropped_too_large: u32,
     /// Deliveries dropped because their message expiry interval had passed.
-    pub dropped_expired: u64,
-    /// Bytes in this session's queue and drops (`--max-queued-bytes`),
-    /// shared with its router entries; travels with the parked session.
-    pub queue_budget: Arc<crate::limits::QueueBudget>,
+    pub dropped_expired: u32,
 }
 
 /// What a session holds while messages are in flight. Boxed apart from the
@@ -247,7 +245,6 @@ impl Session {
             client_topic_alias_maximum: props.topic_alias_maximum.unwrap_or(0),
             dropped_too_large: 0,
             dropped_expired: 0,
-            queue_budget: Arc::default(),
         }
     }
 
@@ -274,13 +271,15 @@ impl Session {
         pids.sort();
         let mut packets: Vec<Packet> = pids
             .into_iter()
-            .map(|pid| match self.flight().outgoing.get(&pid).expect("listed") {
-                Outgoing::Sent(sent) => Packet::Publish(Publish {
-                    dup: true,
-                    ..sent.0.clone()
-                }),
-                Outgoing::Released(_) => Packet::PubRel(Ack::new(pid)),
-            })
+            .map(
+                |pid| match self.flight().outgoing.get(&pid).expect("listed") {
+                    Outgoing::Sent(sent) => Packet::Publish(Publish {
+                        dup: true,
+                        ..sent.0.clone()
+                    }),
+                    Outgoing::Released(_) => Packet::PubRel(Ack::new(pid)),
+                },
+            )
             .collect();
         self.flight().out_aliases.clear();
         packets.extend(self.drain_pending());
@@ -293,8 +292,8 @@ impl Session {
     }
 
     /// The filters this session subscribes to.
-    pub fn filters(&self) -> impl Iterator<Item = &ByteString> {
-        self.subscriptions.keys()
+    pub fn filters(&self) -> impl Iterator<Item = &str> {
+        self.subscriptions.keys().map(|f| &**f)
     }
 
     /// Handle one packet from the client.
@@ -326,7 +325,8 @@ impl Session {
                         QueuedState::Released(ack.pid),
                     ));
                 }
-                self.flight().outgoing
+                self.flight()
+                    .outgoing
                     .insert(ack.pid, Outgoing::Released(Box::new(outbound)));
                 Ok(vec![Action::Send(Packet::PubRel(Ack::new(ack.pid)))])
             }
@@ -360,7 +360,7 @@ impl Session {
                     }
                     reasons.push(ReasonCode::granted(sub.options.qos));
                     self.subscriptions
-                        .insert(detached(&sub.filter), (sub.options, id));
+                        .insert((*sub.filter).into(), (sub.options, id));
                     actions.push(Action::Subscribe {
                         filter: sub.filter,
                         options: sub.options,
@@ -379,7 +379,7 @@ impl Session {
                 let mut actions = Vec::with_capacity(unsubscribe.filters.len() + 1);
                 let mut reasons = Vec::new();
                 for filter in unsubscribe.filters {
-                    let existed = self.subscriptions.remove(&filter).is_some();
+                    let existed = self.subscriptions.remove(&*filter).is_some();
                     if self.protocol.is_v5() {
                         reasons.push(if existed {
                             ReasonCode::Success
@@ -436,12 +436,16 @@ impl Session {
                 return Err(ProtocolError::TopicAliasInvalid(alias));
             }
             if publish.topic.is_empty() {
-                publish.topic = self.flight().topic_aliases
+                publish.topic = self
+                    .flight()
+                    .topic_aliases
                     .get(&alias)
                     .cloned()
                     .ok_or(ProtocolError::TopicAliasInvalid(alias))?;
             } else {
-                self.flight().topic_aliases.insert(alias, detached(&publish.topic));
+                self.flight()
+                    .topic_aliases
+                    .insert(alias, detached(&publish.topic));
             }
         }
         let pid = publish.pid;
@@ -458,8 +462,8 @@ impl Session {
             })]);
         }
         // A resent QoS 2 id (before PUBREL) was admitted the first time.
-        let resent =
-            qos == QoS::ExactlyOnce && pid.is_some_and(|p| self.flight().incoming_qos2.contains_key(&p));
+        let resent = qos == QoS::ExactlyOnce
+            && pid.is_some_and(|p| self.flight().incoming_qos2.contains_key(&p));
         if !resent {
             if let Err(refusal) = admission.publish(&publish) {
                 return Ok(crate::acl::publish_refusal(
@@ -481,7 +485,9 @@ impl Session {
                 if first {
                     self.flight().store_events.push(StoreEvent::Session);
                 }
-                if first && self.flight().incoming_qos2.len() > usize::from(self.limits.receive_maximum) {
+                if first
+                    && self.flight().incoming_qos2.len() > usize::from(self.limits.receive_maximum)
+                {
                     return Err(ProtocolError::ReceiveMaximumExceeded);
                 }
                 let rec = Action::Send(Packet::PubRec(Ack::new(pid)));
@@ -517,7 +523,9 @@ impl Session {
     /// A queued message that will not be delivered (the ACL withholds it):
     /// the store forgets it too.
     pub fn discard(&mut self, outbound: &Outbound) {
-        self.flight().store_events.extend(outbound.seq.map(StoreEvent::Done));
+        self.flight()
+            .store_events
+            .extend(outbound.seq.map(StoreEvent::Done));
     }
 
     /// The PUBLISH carrying `outbound` with packet id `pid`, as sent on the
@@ -533,8 +541,10 @@ impl Session {
         let message = &outbound.message;
         let now = std::time::Instant::now();
         if message.is_expired(now) {
-            self.dropped_expired += 1;
-            self.flight().store_events.extend(outbound.seq.map(StoreEvent::Done));
+            self.dropped_expired = self.dropped_expired.saturating_add(1);
+            self.flight()
+                .store_events
+                .extend(outbound.seq.map(StoreEvent::Done));
             return None;
         }
         let properties = if self.protocol.is_v5() {
@@ -559,8 +569,10 @@ impl Session {
             > self.client_max_packet_size as usize
         {
             // MQTT-3.1.2-25: too large for this client; dropped for it alone.
-            self.dropped_too_large += 1;
-            self.flight().store_events.extend(outbound.seq.map(StoreEvent::Done));
+            self.dropped_too_large = self.dropped_too_large.saturating_add(1);
+            self.flight()
+                .store_events
+                .extend(outbound.seq.map(StoreEvent::Done));
             return None;
         }
         Some(publish)
@@ -577,7 +589,9 @@ impl Session {
             publish.topic = ByteString::new();
         } else if self.flight().out_aliases.len() < usize::from(self.client_topic_alias_maximum) {
             let alias = self.flight().out_aliases.len() as u16 + 1;
-            self.flight().out_aliases.insert(detached(&publish.topic), alias);
+            self.flight()
+                .out_aliases
+                .insert(detached(&publish.topic), alias);
             publish.properties.topic_alias = Some(alias);
         }
         publish
@@ -637,7 +651,7 @@ impl Session {
             .subscriptions
             .iter()
             .map(|(filter, (options, id))| StoredSubscription {
-                filter: filter.clone(),
+                filter: ByteString::from(&**filter),
                 options: *options,
                 id: *id,
             })
@@ -683,9 +697,10 @@ impl Session {
         for sub in &record.subscriptions {
             session
                 .subscriptions
-                .insert(sub.filter.clone(), (sub.options, sub.id));
+                .insert((*sub.filter).into(), (sub.options, sub.id));
         }
-        session.flight().incoming_qos2 = record.incoming_qos2.iter().map(|&pid| (pid, ())).collect();
+        session.flight().incoming_qos2 =
+            record.incoming_qos2.iter().map(|&pid| (pid, ())).collect();
         for queued in queue {
             match queued.state {
                 QueuedState::Queued => session.flight().pending.push_back(queued.outbound),
@@ -700,16 +715,22 @@ impl Session {
                     session.flight().outgoing.insert(pid, released);
                 }
             }
-            session.next_pid = session.flight().outgoing.keys().map(|p| p.get()).max().unwrap_or(0);
+            session.next_pid = session
+                .flight()
+                .outgoing
+                .keys()
+                .map(|p| p.get())
+                .max()
+                .unwrap_or(0);
         }
         session
     }
 
     /// Subscriptions with their options and ids.
-    pub fn subscriptions(
-        &self,
-    ) -> impl Iterator<Item = (&ByteString, SubscriptionOptions, Option<u32>)> {
-        self.subscriptions.iter().map(|(f, (o, id))| (f, *o, *id))
+    pub fn subscriptions(&self) -> impl Iterator<Item = (&str, SubscriptionOptions, Option<u32>)> {
+        self.subscriptions
+            .iter()
+            .map(|(f, (o, id))| (&**f, *o, *id))
     }
 
     fn allocate_pid(&mut self) -> Pid {

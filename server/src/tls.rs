@@ -20,12 +20,7 @@ use rustls::{
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 
-use crate::{
-    auth::Origin,
-    broker::Shared,
-    limits::Counters,
-    transport::Transport,
-};
+use crate::{auth::Origin, broker::Shared, limits::Counters, transport::Transport};
 
 /// The TLS server configuration from `--cert`, `--key`, `--client-ca` and
 /// `--require-certificate`; `None` without `--cert`.

@@ -3,9 +3,9 @@
 
 use std::{io, task::Waker};
 
+use crate::parking::ParkedSocket;
 use axum::extract::ws::{self, WebSocket};
 use bytes::{Bytes, BytesMut};
-use crate::parking::ParkedSocket;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
