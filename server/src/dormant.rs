@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn an_item_nobody_wakes_is_dropped_with_its_last_waker() {
-        struct Tracked(Arc<()>);
+        struct Tracked(#[allow(dead_code)] Arc<()>);
         impl Resume for Tracked {
             fn resume(self: Box<Self>) {}
         }

@@ -1,6 +1,7 @@
 //! # kite-server: the Kite MQTT broker
 //!
 //! # Layout
+//! - [`aligned`]: the global allocator: cache-line-aligned blocks (tokio tasks) reuse exact-size free lists.
 //! - [`alarms`]: the alarm engine (rules over device measurements, state as retained messages).
 //! - [`config`]: command-line flags (a contract: `--tcp`, `--http`, …).
 //! - [`broker`]: shared state (router, retained store, client registry, counters) and `Broker::run`.
@@ -37,6 +38,7 @@
 
 pub mod acl;
 pub mod alarms;
+pub mod aligned;
 pub mod auth;
 pub mod broker;
 pub mod config;

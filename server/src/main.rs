@@ -7,6 +7,10 @@ use kite_server::{
     Broker,
 };
 
+/// glibc, but tokio's 128-byte-aligned task cells are reused exactly (see `aligned`).
+#[global_allocator]
+static ALLOCATOR: kite_server::aligned::Allocator = kite_server::aligned::Allocator;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = match config_file::parse(std::env::args_os()) {
