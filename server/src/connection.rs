@@ -94,10 +94,13 @@ async fn drive(mut live: Box<Live>) {
     loop {
         match run(&mut live).await {
             Turn::Quiet => {
-                let dormant = &live.shared().limits.counters.dormant;
-                dormant.fetch_add(1, Ordering::Relaxed);
+                let counters = &live.shared().limits.counters;
+                counters.dormant.fetch_add(1, Ordering::Relaxed);
+                counters.dormancies.fetch_add(1, Ordering::Relaxed);
+                live.kick.slept();
                 match dormant::lie_down(live, arm) {
                     Some(woken) => {
+                        woken.kick.woken();
                         woken
                             .shared()
                             .limits
@@ -125,6 +128,7 @@ impl dormant::Resume for Live {
     fn resume(self: Box<Self>) {
         let counters = &self.shared().limits.counters;
         counters.dormant.fetch_sub(1, Ordering::Relaxed);
+        self.kick.woken();
         let runtime = self.shared().runtime.clone();
         runtime.spawn(drive(self));
     }
@@ -386,7 +390,7 @@ async fn run(live: &mut Live) -> Turn {
     // Only a TCP connection can wait on its socket without a task.
     let dormant_after = match transport {
         Transport::Tcp(_) if shared.config.dormant_after > 0 => {
-            Some(Duration::from_millis(shared.config.dormant_after))
+            Some(kick.linger(Duration::from_millis(shared.config.dormant_after)))
         }
         _ => None,
     };
@@ -394,6 +398,8 @@ async fn run(live: &mut Live) -> Turn {
     let mut shutdown = shared.shutdown.clone();
     let mut tickets = Vec::new();
     let mut delivered = false;
+    let timer = sleep_until(Instant::now() + Duration::from_secs(3600));
+    tokio::pin!(timer);
     loop {
         // Packets that arrived together with CONNECT, or in the last read.
         // Before v5, a client over --max-publish-rate is not read until then.
@@ -456,10 +462,17 @@ async fn run(live: &mut Live) -> Turn {
         let quiet_at = dormant_after
             .filter(|_| paused_until.is_none())
             .map(|after| last_active + after);
-        let timer = match (*deadline, quiet_at) {
+        let due = match (*deadline, quiet_at) {
             (Some(d), Some(q)) => Some(d.min(q)),
             (d, q) => d.or(q),
         };
+        // One timer for the whole loop: moved later, it only updates its
+        // deadline in place (no trip through the timer wheel per packet).
+        if let Some(due) = due {
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
+        }
         tokio::select! {
             read = transport.read(input), if paused_until.is_none() => match read {
                 Ok(0) => return Turn::End(End::Closed("peer closed the connection".into())),
@@ -499,7 +512,7 @@ async fn run(live: &mut Live) -> Turn {
                 delivered = true;
                 last_active = Instant::now();
             },
-            _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
+            _ = &mut timer, if due.is_some() => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Turn::End(End::Error(ProtocolError::KeepAliveTimeout));
                 }

@@ -21,6 +21,8 @@ pub struct Counters {
     pub connections_refused: AtomicU64,
     /// Connections lying dormant now (`--dormant-after`): a gauge.
     pub dormant: AtomicU64,
+    /// Times a connection lay dormant since start.
+    pub dormancies: AtomicU64,
     /// Connections closed because no CONNECT came within `--connect-timeout`
     /// (or the TLS handshake did not finish by then).
     pub connect_timeouts: AtomicU64,
@@ -304,6 +306,13 @@ pub fn sys_stats(shared: &Shared) -> Vec<SysStat> {
             "Quiet MQTT-over-TCP connections lying dormant now: no task, no buffers (--dormant-after).",
             "gauge",
             get(&c.dormant),
+        ),
+        (
+            "connections/dormancies",
+            "kite_dormancies_total",
+            "Times a quiet connection lay dormant (and was woken or ended later).",
+            "counter",
+            get(&c.dormancies),
         ),
         (
             "limits/connections refused",

@@ -8,7 +8,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering},
         Arc, Mutex, OnceLock,
     },
     task::{Context, Poll, Waker},
@@ -44,6 +44,11 @@ enum Slot {
 #[derive(Debug, Default)]
 pub struct Kick {
     kicked: AtomicBool,
+    /// How long the connection lingers before lying dormant:
+    /// `--dormant-after` × 2^this (see [`Kick::woken`]).
+    linger_shift: AtomicU8,
+    /// When it last lay dormant, in milliseconds on the alarm clock (wrapping).
+    slept_ms: AtomicU32,
     /// When [`Registry::ring_due`] wakes the connection, in milliseconds
     /// since [`clock_base`]; 0 for never.
     alarm_ms: AtomicU64,
@@ -100,6 +105,40 @@ impl Kick {
     pub fn set_alarm(&self, at: Option<Instant>) {
         self.alarm_ms
             .store(at.map_or(0, clock_ms), Ordering::Relaxed);
+    }
+}
+
+/// A connection woken within this long after lying dormant is busy.
+const BRIEF_SLEEP_MS: u32 = 1000;
+/// At most `--dormant-after` × 2^this of lingering (10 ms → 1.28 s).
+const MAX_LINGER_SHIFT: u8 = 7;
+
+impl Kick {
+    /// The connection lies dormant now.
+    pub fn slept(&self) {
+        let now = clock_ms(Instant::now()) as u32;
+        self.slept_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// The connection woke up. One that slept briefly is busy (a publisher
+    /// waiting on its subscriber, a device every few milliseconds): it lingers
+    /// twice as long next time, so it stops paying for lying down and waking
+    /// up. One that slept long is quiet again: it lingers the base time.
+    pub fn woken(&self) {
+        let now = clock_ms(Instant::now()) as u32;
+        let slept = now.wrapping_sub(self.slept_ms.load(Ordering::Relaxed));
+        let shift = self.linger_shift.load(Ordering::Relaxed);
+        let next = if slept < BRIEF_SLEEP_MS {
+            (shift + 1).min(MAX_LINGER_SHIFT)
+        } else {
+            0
+        };
+        self.linger_shift.store(next, Ordering::Relaxed);
+    }
+
+    /// How long to stay awake with nothing to do, given `--dormant-after`.
+    pub fn linger(&self, base: Duration) -> Duration {
+        base * (1u32 << self.linger_shift.load(Ordering::Relaxed))
     }
 }
 
@@ -281,5 +320,62 @@ impl Registry {
             .values()
             .filter(|s| matches!(s, Slot::Parked(_)))
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_woken_soon_after_lying_down_lingers_longer_and_a_quiet_one_does_not() {
+        let kick = Kick::default();
+        let base = Duration::from_millis(10);
+        assert_eq!(kick.linger(base), base);
+        for expected in [20, 40, 80, 160, 320, 640, 1280, 1280] {
+            kick.slept();
+            kick.woken();
+            assert_eq!(kick.linger(base), Duration::from_millis(expected));
+        }
+        // Slept two seconds: quiet again.
+        let now = clock_ms(Instant::now()) as u32;
+        kick.slept_ms
+            .store(now.wrapping_sub(2000), Ordering::Relaxed);
+        kick.woken();
+        assert_eq!(kick.linger(base), base);
+    }
+
+    #[test]
+    fn a_kick_is_seen_whether_it_comes_before_or_after_the_wait() {
+        let kick = Kick::default();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(kick.poll_kicked(&mut cx).is_pending());
+        kick.kick();
+        assert!(kick.poll_kicked(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn the_alarm_sweep_rings_only_due_alarms() {
+        let registry = Registry::default();
+        let due = Arc::new(Kick::default());
+        let later = Arc::new(Kick::default());
+        let now = Instant::now();
+        due.set_alarm(Some(now));
+        later.set_alarm(Some(now + Duration::from_secs(60)));
+        for (id, kick) in [("due", &due), ("later", &later)] {
+            registry.clients.lock().unwrap().insert(
+                Arc::from(id),
+                Slot::Online {
+                    connection: 1,
+                    kick: kick.clone(),
+                    queue: None,
+                },
+            );
+        }
+        registry.ring_due(now + Duration::from_millis(1));
+        assert_eq!(due.alarm_ms.load(Ordering::Relaxed), 0, "rung and cleared");
+        assert_ne!(later.alarm_ms.load(Ordering::Relaxed), 0, "not yet");
+        assert!(!due.kicked.load(Ordering::Relaxed), "a ring is not a kick");
     }
 }
