@@ -398,6 +398,7 @@ async fn run(live: &mut Live) -> Turn {
     let mut shutdown = shared.shutdown.clone();
     let mut tickets = Vec::new();
     let mut delivered = false;
+    let mut batch = std::collections::VecDeque::new();
     let timer = sleep_until(Instant::now() + Duration::from_secs(3600));
     tokio::pin!(timer);
     loop {
@@ -493,19 +494,14 @@ async fn run(live: &mut Live) -> Turn {
                 let Some(outbound) = outbound else {
                     return Turn::End(End::Closed("broker queue closed".into()));
                 };
-                // Drain what else is queued so one write carries many messages.
-                let mut next = Some(outbound);
-                let mut batch = 0;
-                while let Some(outbound) = next.take() {
+                // Take what else is queued (one lock), so one write carries many messages.
+                rx.try_recv_batch(&mut batch, 255);
+                for outbound in std::iter::once(outbound).chain(batch.drain(..)) {
                     rx.budget().release(crate::limits::queued_size(&outbound.message));
                     if policy.can_read(&outbound.message.topic) {
                         deliver(outbound, session, &mut output, shared);
                     } else {
                         session.discard(&outbound);
-                    }
-                    batch += 1;
-                    if batch < 256 {
-                        next = rx.try_recv();
                     }
                 }
                 shared.persist(session, 0);

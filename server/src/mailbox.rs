@@ -194,6 +194,23 @@ impl Receiver {
         }
     }
 
+    /// Up to `max` waiting messages moved into `batch` (empty on entry) under
+    /// one lock: the connection does not take the lock once per message while
+    /// publishers on other threads push.
+    pub fn try_recv_batch(&mut self, batch: &mut VecDeque<Outbound>, max: usize) {
+        debug_assert!(batch.is_empty());
+        let mut state = self.inner.lock();
+        let Some(queue) = state.queue.as_mut() else {
+            return;
+        };
+        if queue.len() <= max {
+            // Swapped whole: the mailbox keeps the batch's spare room.
+            std::mem::swap(&mut **queue, batch);
+        } else {
+            batch.extend(queue.drain(..max));
+        }
+    }
+
     /// The next message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Outbound> {
         self.inner.lock().pop()
@@ -260,6 +277,25 @@ mod tests {
         assert_eq!(payload(&rx.recv().await.unwrap()), 7);
         drop(sender.await.unwrap());
         assert!(rx.recv().await.is_none(), "every sender gone");
+    }
+
+    #[test]
+    fn a_batch_takes_at_most_max_in_order_under_one_lock() {
+        let (tx, mut rx) = mailbox(100);
+        for n in 0..10 {
+            tx.try_send(outbound(n)).unwrap();
+        }
+        let mut batch = VecDeque::new();
+        rx.try_recv_batch(&mut batch, 4);
+        assert_eq!(batch.iter().map(payload).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        batch.clear();
+        rx.try_recv_batch(&mut batch, 100);
+        assert_eq!(batch.iter().map(payload).collect::<Vec<_>>(), [4, 5, 6, 7, 8, 9]);
+        batch.clear();
+        rx.try_recv_batch(&mut batch, 100);
+        assert!(batch.is_empty());
+        tx.try_send(outbound(42)).unwrap();
+        assert_eq!(payload(&rx.try_recv().unwrap()), 42, "the queue works after a swap");
     }
 
     #[tokio::test]
