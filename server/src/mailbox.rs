@@ -290,12 +290,19 @@ mod tests {
         assert_eq!(batch.iter().map(payload).collect::<Vec<_>>(), [0, 1, 2, 3]);
         batch.clear();
         rx.try_recv_batch(&mut batch, 100);
-        assert_eq!(batch.iter().map(payload).collect::<Vec<_>>(), [4, 5, 6, 7, 8, 9]);
+        assert_eq!(
+            batch.iter().map(payload).collect::<Vec<_>>(),
+            [4, 5, 6, 7, 8, 9]
+        );
         batch.clear();
         rx.try_recv_batch(&mut batch, 100);
         assert!(batch.is_empty());
         tx.try_send(outbound(42)).unwrap();
-        assert_eq!(payload(&rx.try_recv().unwrap()), 42, "the queue works after a swap");
+        assert_eq!(
+            payload(&rx.try_recv().unwrap()),
+            42,
+            "the queue works after a swap"
+        );
     }
 
     #[tokio::test]
