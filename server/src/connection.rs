@@ -100,13 +100,7 @@ async fn drive(mut live: Box<Live>) {
                 live.kick.slept();
                 match dormant::lie_down(live, arm) {
                     Some(woken) => {
-                        woken.kick.woken();
-                        woken
-                            .shared()
-                            .limits
-                            .counters
-                            .dormant
-                            .fetch_sub(1, Ordering::Relaxed);
+                        woken.awake();
                         live = woken;
                     }
                     None => return,
@@ -121,14 +115,19 @@ impl Live {
     fn shared(&self) -> &Arc<Shared> {
         self.policy.shared()
     }
+
+    /// No longer dormant (woken, or ready before it lay down).
+    fn awake(&self) {
+        let counters = &self.shared().limits.counters;
+        counters.dormant.fetch_sub(1, Ordering::Relaxed);
+        self.kick.woken();
+    }
 }
 
 impl dormant::Resume for Live {
     /// A dormant connection woke up: a new task takes it on.
     fn resume(self: Box<Self>) {
-        let counters = &self.shared().limits.counters;
-        counters.dormant.fetch_sub(1, Ordering::Relaxed);
-        self.kick.woken();
+        self.awake();
         let runtime = self.shared().runtime.clone();
         runtime.spawn(drive(self));
     }
