@@ -14,7 +14,7 @@ use kite_server::{
     message::Message,
     store::{encode_retained, encode_session, Op, SessionRecord, Store, StoredSubscription},
 };
-use mqtt::{Properties, Protocol, QoS, SubscriptionOptions};
+use mqtt::{Protocol, QoS, SubscriptionOptions};
 
 #[tokio::main]
 async fn main() {
@@ -35,7 +35,7 @@ async fn main() {
             payload: Bytes::from(format!("{{\"value\":{n}}}")),
             qos: QoS::AtLeastOnce,
             retain: true,
-            properties: Properties::default(),
+            properties: Default::default(),
             origin: Arc::from("fill"),
             expires_at: None,
         };

@@ -95,6 +95,19 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// glibc's fast bins up to their largest size (160 bytes, from 128): a
+/// routed message (`Arc<Message>`, 128 bytes with its properties boxed) is
+/// allocated by the publisher's worker and freed by the subscriber's, and a
+/// fast-bin free does not take the allocating thread's arena lock. With the
+/// lock, two workers contending on it were a QoS 0 fan-in's futex calls.
+pub fn tune_system_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc parameter; 160 is its documented maximum.
+    unsafe {
+        libc::mallopt(libc::M_MXFAST, 160);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -376,7 +376,7 @@ impl Broker {
                 payload: payload.into(),
                 qos: QoS::AtLeastOnce,
                 retain: true,
-                properties: mqtt::Properties::default(),
+                properties: Default::default(),
                 origin: Arc::from("$kite/config"),
                 expires_at: None,
             });

@@ -39,6 +39,7 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    kite_server::aligned::tune_system_allocator();
     if let Some(files) = kite_server::limits::raise_fd_limit() {
         tracing::debug!(files, "open-file limit");
     }

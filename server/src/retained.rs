@@ -83,7 +83,7 @@ impl RetainedStore for MemoryRetained {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use mqtt::{Properties, QoS};
+    use mqtt::QoS;
 
     fn message(topic: &str, payload: &'static [u8]) -> Arc<Message> {
         Arc::new(Message {
@@ -91,7 +91,7 @@ mod tests {
             payload: Bytes::from_static(payload),
             qos: QoS::AtMostOnce,
             retain: true,
-            properties: Properties::default(),
+            properties: Default::default(),
             origin: Arc::from("c"),
             expires_at: None,
         })

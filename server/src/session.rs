@@ -71,6 +71,9 @@ impl ProtocolError {
 }
 
 /// What the connection must do after a packet.
+// Actions live for one step in a short Vec; boxing the packet would cost an
+// allocation per acknowledgement.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Write this packet to the client.
@@ -548,7 +551,7 @@ impl Session {
             return None;
         }
         let properties = if self.protocol.is_v5() {
-            let mut properties = message.properties.clone();
+            let mut properties = (*message.properties).clone();
             // MQTT-3.3.2-6: the interval left, not the one published.
             properties.message_expiry_interval = message.remaining_secs(now);
             properties.subscription_identifiers = outbound.subscription_ids.clone();

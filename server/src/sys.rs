@@ -5,7 +5,7 @@
 use std::{fmt::Write, sync::atomic::Ordering, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use mqtt::{Properties, QoS};
+use mqtt::QoS;
 
 use crate::{broker::Shared, message::Message};
 
@@ -157,7 +157,7 @@ fn publish_once(shared: &Shared, topic: &str, value: String) {
         payload: Bytes::from(value),
         qos: QoS::AtMostOnce,
         retain: true,
-        properties: Properties::default(),
+        properties: Default::default(),
         origin: Arc::from("$SYS"),
         expires_at: None,
     });

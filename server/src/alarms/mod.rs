@@ -25,7 +25,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use mqtt::{Properties, QoS};
+use mqtt::QoS;
 
 use crate::{broker::Shared, message::Message, store::now_unix_ms};
 
@@ -194,7 +194,7 @@ fn publish(shared: &Shared, out: Vec<Publication>) {
             payload: Bytes::from(p.payload),
             qos: QoS::AtLeastOnce,
             retain: p.retain,
-            properties: Properties::default(),
+            properties: Default::default(),
             origin: std::sync::Arc::from("$kite/alarms"),
             expires_at: None,
         });

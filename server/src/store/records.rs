@@ -112,7 +112,7 @@ fn put_message(out: &mut BytesMut, message: &Message) {
         retain: message.retain,
         topic: message.topic.clone(),
         pid: (message.qos != QoS::AtMostOnce).then(|| Pid::new(1).expect("non-zero")),
-        properties: message.properties.clone(),
+        properties: (*message.properties).clone(),
         payload: message.payload.clone(),
     };
     let mut packet = BytesMut::new();
@@ -132,7 +132,7 @@ fn read_message(r: &mut Reader) -> Result<Message, RecordError> {
             payload: publish.payload,
             qos: publish.qos,
             retain: publish.retain,
-            properties: publish.properties,
+            properties: publish.properties.into(),
             origin: Arc::from(&*origin),
             expires_at: (expires != 0).then(|| instant_from_unix_ms(expires)),
         }),
@@ -329,7 +329,8 @@ mod tests {
                 content_type: Some("text/plain".into()),
                 user_properties: vec![("k".into(), "v".into())],
                 ..Properties::default()
-            },
+            }
+            .into(),
             origin: Arc::from("publisher"),
             expires_at: None,
         }
