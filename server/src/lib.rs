@@ -8,6 +8,7 @@
 //! - [`listener`]: the MQTT-over-TCP accept loop.
 //! - [`http`]: the HTTP listener: WebSocket upgrade at `/mqtt`, the dashboard at `/`.
 //! - [`transport`]: TCP or WebSocket behind one read/write interface.
+//! - [`connack`]: the client id a connection gets, refusals, and the v5 CONNACK properties.
 //! - [`connection`]: one connection's async loop: CONNECT, CONNACK, then bytes ⇄ session ⇄ broker.
 //! - [`dormant`]: a quiet connection without a task, woken by its socket, queue, kick or keepalive.
 //! - [`parking`]: one epoll thread watching dormant connections' sockets off tokio's reactor.
@@ -43,6 +44,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod config_file;
+pub mod connack;
 pub mod connection;
 pub mod dormant;
 pub mod http;

@@ -2,7 +2,7 @@
 //! with no I/O: a packet in, actions out; a message to deliver in, packets
 //! out. `connection.rs` moves the bytes and carries out the actions.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -11,6 +11,7 @@ use mqtt::{
     ReasonCode, SubAck, SubscriptionOptions, UnsubAck,
 };
 
+use self::flight::Flight;
 use crate::{
     message::{Message, Outbound},
     small_map::SmallMap,
@@ -172,33 +173,6 @@ pub struct Session {
     pub dropped_too_large: u32,
     /// Deliveries dropped because their message expiry interval had passed.
     pub dropped_expired: u32,
-}
-
-/// What a session holds while messages are in flight. Boxed apart from the
-/// session and dropped when empty: a quiet client's session is then small.
-#[derive(Debug, Default)]
-struct Flight {
-    /// What the store must learn, taken by the connection after each step.
-    store_events: Vec<StoreEvent>,
-    outgoing: SmallMap<Pid, Outgoing>,
-    /// Messages waiting for room in the inflight window.
-    pending: VecDeque<Outbound>,
-    /// QoS 2 packet ids received and not yet released (a set).
-    incoming_qos2: SmallMap<Pid, ()>,
-    topic_aliases: SmallMap<u16, ByteString>,
-    /// Topic aliases we set towards the client, by topic.
-    out_aliases: SmallMap<ByteString, u16>,
-}
-
-impl Flight {
-    fn is_empty(&self) -> bool {
-        self.store_events.is_empty()
-            && self.outgoing.is_empty()
-            && self.pending.is_empty()
-            && self.incoming_qos2.is_empty()
-            && self.topic_aliases.is_empty()
-            && self.out_aliases.is_empty()
-    }
 }
 
 /// A copy of `text` that owns its bytes. What the codec decodes shares the
@@ -799,5 +773,6 @@ fn expiry_interval(connect: &mqtt::Connect) -> u32 {
     }
 }
 
+mod flight;
 #[cfg(test)]
 mod tests;
