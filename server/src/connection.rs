@@ -142,8 +142,7 @@ fn arm(live: &mut Live, cx: &mut Context<'_>) -> bool {
     if !matches!(live.transport, Transport::Tcp(_)) {
         return true;
     }
-    let takes_messages = live.session.pending() < live.shared().config.max_queued_messages.max(1);
-    if (takes_messages && live.rx.poll_ready(cx).is_ready())
+    if (takes_messages(&live.session, live.shared()) && live.rx.poll_ready(cx).is_ready())
         || live.kick.poll_kicked(cx).is_ready()
         || *live.shared().shutdown.borrow()
     {
@@ -488,9 +487,7 @@ async fn run(live: &mut Live) -> Turn {
                 last_active = Instant::now();
                 *deadline = keep_alive.map(|k| last_active + k);
             },
-            // A client that does not acknowledge stops taking from its queue
-            // (which then drops) instead of growing the inflight backlog.
-            outbound = rx.recv(), if session.pending() < shared.config.max_queued_messages.max(1) => {
+            outbound = rx.recv(), if takes_messages(session, shared) => {
                 let Some(outbound) = outbound else {
                     return Turn::End(End::Closed("broker queue closed".into()));
                 };
@@ -531,6 +528,13 @@ async fn run(live: &mut Live) -> Turn {
             },
         }
     }
+}
+
+/// A client that does not acknowledge stops taking from its queue (which
+/// then drops) instead of growing the inflight backlog: the loop and a
+/// dormant connection's waker ask the same question.
+fn takes_messages(session: &Session, shared: &Shared) -> bool {
+    session.pending() < shared.config.max_queued_messages.max(1)
 }
 
 /// Keep alive enforced at 1.5 times the client's value (MQTT-3.1.2-24); 0 turns it off.
