@@ -4,10 +4,7 @@
 use std::{
     future::Future,
     io,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -17,6 +14,7 @@ use tokio::sync::watch;
 use crate::{
     alarms::Alarms,
     config::Config,
+    counter::Counter,
     http, listener,
     message::{Message, Outbound},
     registry::{Parked, Registry},
@@ -47,21 +45,16 @@ pub enum BrokerError {
 }
 
 /// Counters behind `$SYS` and `/metrics`.
+/// Sharded per thread: most are bumped once per message on every core.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub clients_connected: AtomicU64,
-    pub clients_total: AtomicU64,
-    pub messages_received: AtomicU64,
-    pub messages_sent: AtomicU64,
-    pub messages_dropped: AtomicU64,
-    pub bytes_received: AtomicU64,
-    pub bytes_sent: AtomicU64,
-}
-
-impl Stats {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
+    pub clients_connected: Counter,
+    pub clients_total: Counter,
+    pub messages_received: Counter,
+    pub messages_sent: Counter,
+    pub messages_dropped: Counter,
+    pub bytes_received: Counter,
+    pub bytes_sent: Counter,
 }
 
 /// State shared by every connection.
@@ -90,7 +83,7 @@ impl Shared {
     /// only. Returns a ticket to wait on before acknowledging, when the
     /// message went to disk (retained, or QoS 1/2 for a persistent session).
     pub fn publish(&self, message: Message) -> Option<Ticket> {
-        Stats::add(&self.stats.messages_received, 1);
+        self.stats.messages_received.add(1);
         if let Err(err) = Alarms::check(&message.topic, &message.payload) {
             // A bad alarm rule is neither routed nor stored.
             tracing::info!(topic = %message.topic, %err, "alarm rule refused");

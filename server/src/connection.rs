@@ -16,7 +16,7 @@ use tokio::time::{sleep_until, timeout_at, Instant};
 
 use crate::{
     auth::Origin,
-    broker::{Shared, Stats},
+    broker::Shared,
     connack::{client_id_for, connack_properties, refusal},
     dormant,
     limits::{ConnectionSlot, Counters},
@@ -258,8 +258,8 @@ async fn handshake(
     }
     let kick = Arc::new(Kick::default());
     let (connection, parked) = shared.registry.attach(&client_id, kick.clone()).await;
-    Stats::add(&shared.stats.clients_connected, 1);
-    Stats::add(&shared.stats.clients_total, 1);
+    shared.stats.clients_connected.add(1);
+    shared.stats.clients_total.add(1);
     let limits = crate::limits::server_limits(&shared.config);
     let (mut session, tx, rx, resent) = match parked {
         Some(mut parked) if !connect.clean_start => {
@@ -349,7 +349,7 @@ async fn read_connect(
         }
         match transport.read(input).await {
             Ok(0) => return Err("peer closed".into()),
-            Ok(n) => Stats::add(&shared.stats.bytes_received, n as u64),
+            Ok(n) => shared.stats.bytes_received.add(n as u64),
             Err(err) => return Err(err.to_string()),
         }
     }
@@ -477,7 +477,7 @@ async fn run(live: &mut Live) -> Turn {
             read = transport.read(input), if paused_until.is_none() => match read {
                 Ok(0) => return Turn::End(End::Closed("peer closed the connection".into())),
                 Ok(n) => {
-                    Stats::add(&shared.stats.bytes_received, n as u64);
+                    shared.stats.bytes_received.add(n as u64);
                     last_active = Instant::now();
                     *deadline = keep_alive.map(|k| last_active + k);
                 }
@@ -623,7 +623,7 @@ fn deliver(outbound: Outbound, session: &mut Session, output: &mut BytesMut, sha
         Counters::add(&shared.limits.counters.inflight_waits);
     }
     for packet in packets {
-        Stats::add(&shared.stats.messages_sent, 1);
+        shared.stats.messages_sent.add(1);
         encode(&packet, session.protocol, output);
     }
 }
@@ -646,7 +646,7 @@ async fn flush(
     // The whole buffer goes (spare capacity included): an idle connection
     // holds no output buffer, the next packet takes a fresh one.
     let bytes = std::mem::take(output).freeze();
-    Stats::add(&shared.stats.bytes_sent, bytes.len() as u64);
+    shared.stats.bytes_sent.add(bytes.len() as u64);
     transport.write(bytes).await
 }
 
@@ -707,10 +707,7 @@ async fn finish(live: Box<Live>, end: End) {
     } else {
         None
     };
-    shared
-        .stats
-        .clients_connected
-        .fetch_sub(1, Ordering::Relaxed);
+    shared.stats.clients_connected.sub(1);
     let session_expiry = session.expiry_interval;
     let mut parked = parked;
     if parked.session.is_persistent() {

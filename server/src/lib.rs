@@ -4,6 +4,7 @@
 //! - [`aligned`]: the global allocator: cache-line-aligned blocks (tokio tasks) reuse exact-size free lists.
 //! - [`alarms`]: the alarm engine (rules over device measurements, state as retained messages).
 //! - [`config`]: command-line flags (a contract: `--tcp`, `--http`, …).
+//! - [`counter`]: a counter sharded per thread, so counting per message shares no cache line.
 //! - [`broker`]: shared state (router, retained store, client registry, counters) and `Broker::run`.
 //! - [`listener`]: the MQTT-over-TCP accept loop.
 //! - [`http`]: the HTTP listener: WebSocket upgrade at `/mqtt`, the dashboard at `/`.
@@ -46,6 +47,7 @@ pub mod config;
 pub mod config_file;
 pub mod connack;
 pub mod connection;
+pub mod counter;
 pub mod dormant;
 pub mod http;
 pub mod limits;

@@ -206,7 +206,7 @@ impl TokenBucket {
 /// (`messages/dropped`), per reason, and per client, and logged at the
 /// client's 1st, 2nd, 4th, 8th, … drop so a flood cannot flood the log.
 pub fn note_drop(shared: &Shared, client_id: &str, budget: &QueueBudget, bytes_full: bool) {
-    crate::broker::Stats::add(&shared.stats.messages_dropped, 1);
+    shared.stats.messages_dropped.add(1);
     if bytes_full {
         Counters::add(&shared.limits.counters.queued_bytes_dropped);
     }

@@ -2,7 +2,7 @@
 //! published retained every `--sys-interval` seconds, and the same counters
 //! in Prometheus text format for `/metrics`.
 
-use std::{fmt::Write, sync::atomic::Ordering, sync::Arc, time::Duration};
+use std::{fmt::Write, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use mqtt::QoS;
@@ -20,7 +20,7 @@ struct Stat {
 
 fn stats(shared: &Shared) -> Vec<Stat> {
     let s = &shared.stats;
-    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let get = crate::counter::Counter::get;
     vec![
         Stat {
             topic: "clients/connected",
