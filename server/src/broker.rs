@@ -16,10 +16,11 @@ use crate::{
     config::Config,
     counter::Counter,
     http, listener,
+    mailbox::Refused,
     message::{Message, Outbound},
     registry::{Parked, Registry},
     retained::{MemoryRetained, RetainedStore},
-    router::Router,
+    router::{RouteCache, Router},
     router::{Subscriber, Subscription},
     session::{Session, StoreEvent},
     store::{self, LoadedSession, Op, QueuedState, Store, StoreError, Ticket},
@@ -82,7 +83,8 @@ impl Shared {
     /// subscriber's queue. A full queue drops the message for that subscriber
     /// only. Returns a ticket to wait on before acknowledging, when the
     /// message went to disk (retained, or QoS 1/2 for a persistent session).
-    pub fn publish(&self, message: Message) -> Option<Ticket> {
+    /// A connection passes its own `cache` of its last topic's subscribers.
+    pub fn publish(&self, message: Message, cache: Option<&mut RouteCache>) -> Option<Ticket> {
         self.stats.messages_received.add(1);
         if let Err(err) = Alarms::check(&message.topic, &message.payload) {
             // A bad alarm rule is neither routed nor stored.
@@ -92,17 +94,22 @@ impl Shared {
         }
         // A client's QoS 1/2 or retained message is acknowledged after the store.
         let wait = message.qos != QoS::AtMostOnce || message.retain;
-        self.route(message, wait)
+        self.route(message, wait, cache)
     }
 
     /// Route a message the broker itself made (`$SYS`, alarms, rules from the
     /// config file), without counting it as received. Nobody waits for its
     /// writes: they reach the disk within [`store::LAZY_SYNC`].
     pub fn publish_internal(&self, message: Message) {
-        self.route(message, false);
+        self.route(message, false, None);
     }
 
-    fn route(&self, message: Message, wait: bool) -> Option<Ticket> {
+    fn route(
+        &self,
+        message: Message,
+        wait: bool,
+        cache: Option<&mut RouteCache>,
+    ) -> Option<Ticket> {
         let message = Arc::new(message);
         let mut ops = Vec::new();
         if message.retain {
@@ -120,36 +127,50 @@ impl Shared {
                 });
             }
         }
+        let mut scratch = RouteCache::default();
+        let cache = cache.unwrap_or(&mut scratch);
+        let size = crate::limits::queued_size(&message);
+        let max_bytes = self.config.max_queued_bytes;
         let mut sends = Vec::new();
-        for m in self.router.matches(&message.topic, &message.origin) {
-            let budget = m.subscriber.tx.budget();
-            let Some(permit) = m.subscriber.tx.try_reserve() else {
-                crate::limits::note_drop(self, &m.client_id, budget, false);
-                continue;
-            };
-            let size = crate::limits::queued_size(&message);
-            if !budget.try_charge(size, self.config.max_queued_bytes) {
-                crate::limits::note_drop(self, &m.client_id, budget, true);
-                continue;
-            }
+        for m in self
+            .router
+            .matches_cached(&message.topic, &message.origin, cache)
+        {
             let qos = message.qos.min(m.qos);
             let mut outbound = Outbound {
                 message: message.clone(),
                 qos,
                 // MQTT-3.3.1-12: retain is cleared unless retain-as-published.
                 retain: message.retain && m.retain_as_published,
-                subscription_ids: m.subscription_ids,
+                subscription_ids: m.subscription_ids.clone(),
                 seq: None,
             };
-            if m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent() {
-                let seq = self.store.next_seq();
-                outbound.seq = Some(seq);
-                ops.push(Op::PutQueued {
-                    client: m.client_id.clone(),
-                    seq,
-                    record: store::encode_queued(&outbound, QueuedState::Queued),
-                });
+            let tx = &m.subscriber.tx;
+            let stored =
+                m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent();
+            if !stored {
+                // Nothing to store first: queued at once, under one lock.
+                if let Err(refused) = tx.try_send_within(outbound, size, max_bytes) {
+                    let bytes = refused == Refused::Bytes;
+                    crate::limits::note_drop(self, &m.client_id, tx.budget(), bytes);
+                }
+                continue;
             }
+            let Some(permit) = tx.try_reserve() else {
+                crate::limits::note_drop(self, &m.client_id, tx.budget(), false);
+                continue;
+            };
+            if !tx.budget().try_charge(size, max_bytes) {
+                crate::limits::note_drop(self, &m.client_id, tx.budget(), true);
+                continue;
+            }
+            let seq = self.store.next_seq();
+            outbound.seq = Some(seq);
+            ops.push(Op::PutQueued {
+                client: m.client_id.clone(),
+                seq,
+                record: store::encode_queued(&outbound, QueuedState::Queued),
+            });
             sends.push((permit, outbound));
         }
         // The store hears of a queued message before its subscriber can ack it.

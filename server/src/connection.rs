@@ -24,7 +24,7 @@ use crate::{
     message::{Message, Outbound},
     policy::ClientPolicy,
     registry::{Kick, Parked},
-    router::{Subscriber, Subscription},
+    router::{RouteCache, Subscriber, Subscription},
     session::{Action, ProtocolError, Session},
     store::{self, Ticket},
     transport::Transport,
@@ -398,6 +398,8 @@ async fn run(live: &mut Live) -> Turn {
     let mut tickets = Vec::new();
     let mut delivered = false;
     let mut batch = std::collections::VecDeque::new();
+    // Lives as long as this loop: a dormant connection keeps no routes.
+    let mut routes = RouteCache::default();
     let timer = sleep_until(Instant::now() + Duration::from_secs(3600));
     tokio::pin!(timer);
     loop {
@@ -426,7 +428,14 @@ async fn run(live: &mut Live) -> Turn {
             }
             let mut ended = None;
             for action in actions {
-                match apply(action, session, &subscriber, &mut output, shared) {
+                match apply(
+                    action,
+                    session,
+                    &subscriber,
+                    &mut output,
+                    &mut routes,
+                    shared,
+                ) {
                     Applied::Done => {}
                     Applied::Wait(ticket) => tickets.push(ticket),
                     Applied::End(end) => {
@@ -556,12 +565,13 @@ fn apply(
     session: &mut Session,
     subscriber: &Subscriber,
     output: &mut BytesMut,
+    routes: &mut RouteCache,
     shared: &Arc<Shared>,
 ) -> Applied {
     match action {
         Action::Send(packet) => encode(&packet, session.protocol, output),
         Action::Route(message) => {
-            if let Some(ticket) = shared.publish(message) {
+            if let Some(ticket) = shared.publish(message, Some(routes)) {
                 return Applied::Wait(ticket);
             }
         }
@@ -740,7 +750,7 @@ fn publish_will(will: LastWill, client_id: Arc<str>, session_expiry: u32, shared
         .min(session_expiry);
     let message = Message::from_will(will, client_id.clone());
     if delay == 0 {
-        shared.publish(message);
+        shared.publish(message, None);
         return;
     }
     let shared = shared.clone();
@@ -749,7 +759,7 @@ fn publish_will(will: LastWill, client_id: Arc<str>, session_expiry: u32, shared
         if shared.registry.is_connected(&client_id) {
             tracing::debug!(client_id = %client_id, "client is back: delayed will dropped");
         } else {
-            shared.publish(message);
+            shared.publish(message, None);
         }
     });
 }

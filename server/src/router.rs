@@ -5,11 +5,16 @@
 //!
 //! Routing reads take a shared lock, so publishers on every core match in
 //! parallel; only SUBSCRIBE and UNSUBSCRIBE take the write lock.
+//!
+//! A publisher usually sends to the same topic again and again, so each
+//! connection keeps its last topic's deliveries in a [`RouteCache`], valid
+//! while the table's generation is unchanged: a repeat PUBLISH neither walks
+//! the tree nor takes the lock, whose counter every core would write.
 
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, RwLock,
     },
 };
@@ -113,6 +118,19 @@ fn split_filter(filter: &str) -> (Option<&str>, &str) {
 #[derive(Debug, Default)]
 pub struct Router {
     root: RwLock<Node>,
+    /// Bumped by every change to the table, under its write lock.
+    generation: AtomicU64,
+}
+
+/// One connection's last routed topic and its deliveries (see the module
+/// documentation). Dropped with the connection's loop, so a dormant
+/// connection holds none.
+#[derive(Debug, Default)]
+pub struct RouteCache {
+    /// `None` when nothing may be reused (empty, or a shared group took a turn).
+    topic: Option<Box<str>>,
+    generation: u64,
+    matches: Vec<Match>,
 }
 
 impl Router {
@@ -127,6 +145,7 @@ impl Router {
     ) -> bool {
         let (group, levels) = split_filter(filter);
         let mut root = self.root.write().expect("router lock");
+        self.generation.fetch_add(1, Ordering::Release);
         let mut node = &mut *root;
         for level in levels.split('/') {
             node = node
@@ -163,6 +182,7 @@ impl Router {
         let (group, levels) = split_filter(filter);
         let levels: Vec<&str> = levels.split('/').collect();
         let mut root = self.root.write().expect("router lock");
+        self.generation.fetch_add(1, Ordering::Release);
         remove(&mut root, &levels, group, client_id, None)
     }
 
@@ -170,6 +190,7 @@ impl Router {
     /// `client_id` (when the session ends).
     pub fn unsubscribe_all(&self, client_id: &str, filters: &[Box<str>], generation: u64) {
         let mut root = self.root.write().expect("router lock");
+        self.generation.fetch_add(1, Ordering::Release);
         for filter in filters {
             let (group, levels) = split_filter(filter);
             let levels: Vec<&str> = levels.split('/').collect();
@@ -182,6 +203,32 @@ impl Router {
     /// and once per shared group, to the next member in turn. Subscriptions
     /// with no-local skip their own client's messages.
     pub fn matches(&self, topic: &str, origin: &str) -> Vec<Match> {
+        self.walk(topic, origin).0
+    }
+
+    /// [`Router::matches`] through `cache`, which must always be given the
+    /// same `origin`: the last topic's deliveries are reused while no
+    /// subscription changed since. A shared group's turn is never reused.
+    pub fn matches_cached<'c>(
+        &self,
+        topic: &str,
+        origin: &str,
+        cache: &'c mut RouteCache,
+    ) -> &'c [Match] {
+        // Read before the walk: a change during it makes the next call walk again.
+        let generation = self.generation.load(Ordering::Acquire);
+        let hit = cache.generation == generation && cache.topic.as_deref() == Some(topic);
+        if !hit {
+            let (matches, took_turns) = self.walk(topic, origin);
+            cache.matches = matches;
+            cache.generation = generation;
+            cache.topic = (!took_turns).then(|| topic.into());
+        }
+        &cache.matches
+    }
+
+    /// The deliveries, and whether a shared group took a turn among them.
+    fn walk(&self, topic: &str, origin: &str) -> (Vec<Match>, bool) {
         let root = self.root.read().expect("router lock");
         let levels: Vec<&str> = topic.split('/').collect();
         let mut found = Found {
@@ -190,9 +237,10 @@ impl Router {
             shared: Vec::new(),
         };
         collect(&root, &levels, topic.starts_with('$'), &mut found);
+        let took_turns = !found.shared.is_empty();
         let mut matches: Vec<Match> = found.clients.into_values().collect();
         matches.extend(found.shared);
-        matches
+        (matches, took_turns)
     }
 
     /// Number of subscriptions (shared members included).
@@ -383,6 +431,65 @@ mod tests {
         assert_eq!(rounds[2], ["solo", "w1"]);
         assert!(router.unsubscribe("w1", "$share/workers/jobs/+"));
         assert_eq!(matched(&router, "jobs/1"), ["solo", "w2"]);
+    }
+
+    fn cached(router: &Router, topic: &str, cache: &mut RouteCache) -> Vec<String> {
+        let mut ids: Vec<String> = router
+            .matches_cached(topic, "publisher", cache)
+            .iter()
+            .map(|m| m.client_id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn the_route_cache_is_reused_until_a_subscription_changes() {
+        let (router, _rx) = router_with(&[("a", "t/+")]);
+        let mut cache = RouteCache::default();
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+        let walked_at = cache.matches.as_ptr();
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+        assert_eq!(cache.matches.as_ptr(), walked_at, "a repeat must not walk");
+
+        let (tx, _rx2) = crate::mailbox::mailbox(1);
+        let subscriber = Subscriber {
+            connection: 1,
+            tx,
+            persistent: false,
+        };
+        let subscription = Subscription {
+            options: SubscriptionOptions::default(),
+            id: None,
+        };
+        router.subscribe(&Arc::from("b"), "t/#", subscription, subscriber);
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a", "b"]);
+        assert!(router.unsubscribe("a", "t/+"));
+        assert_eq!(cached(&router, "t/1", &mut cache), ["b"]);
+        router.unsubscribe_all("b", &["t/#".into()], 1);
+        assert!(cached(&router, "t/1", &mut cache).is_empty());
+    }
+
+    #[test]
+    fn the_route_cache_answers_for_its_own_topic_only() {
+        let (router, _rx) = router_with(&[("a", "t/1"), ("b", "t/2")]);
+        let mut cache = RouteCache::default();
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+        assert_eq!(cached(&router, "t/2", &mut cache), ["b"]);
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+    }
+
+    #[test]
+    fn the_route_cache_never_freezes_a_shared_groups_turn() {
+        let (router, _rx) = router_with(&[
+            ("w1", "$share/workers/jobs/+"),
+            ("w2", "$share/workers/jobs/+"),
+        ]);
+        let mut cache = RouteCache::default();
+        let rounds: Vec<Vec<String>> = (0..3)
+            .map(|_| cached(&router, "jobs/1", &mut cache))
+            .collect();
+        assert_eq!(rounds, [["w1"], ["w2"], ["w1"]]);
     }
 
     #[test]
