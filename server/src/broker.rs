@@ -16,7 +16,7 @@ use crate::{
     config::Config,
     counter::Counter,
     http, listener,
-    mailbox::Refused,
+    mailbox::Refusals,
     message::{Message, Outbound},
     registry::{Parked, Registry},
     retained::{MemoryRetained, RetainedStore},
@@ -128,14 +128,38 @@ impl Shared {
             }
         }
         let mut scratch = RouteCache::default();
-        let cache = cache.unwrap_or(&mut scratch);
+        let (cache, batching) = match cache {
+            Some(cache) => (cache, true),
+            None => (&mut scratch, false),
+        };
+        let generation = self.router.generation();
+        if !cache.holds(&message.topic, generation) {
+            // The batch points into the deliveries about to be replaced.
+            self.flush_routes(cache);
+            self.router
+                .refresh(&message.topic, &message.origin, cache, generation);
+        }
+        let stored = |m: &crate::router::Match, qos: QoS| {
+            m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent()
+        };
+        // A few subscribers, none stored to: the deliveries join the batch,
+        // queued when the connection has handled what it read. A stored one
+        // must follow its store write, so the batch goes first.
+        let batch = batching
+            && cache.holds(&message.topic, generation)
+            && cache.matches().len() <= BATCHED_MATCHES
+            && !cache
+                .matches()
+                .iter()
+                .any(|m| stored(m, message.qos.min(m.qos)));
+        if !batch {
+            self.flush_routes(cache);
+        }
         let size = crate::limits::queued_size(&message);
         let max_bytes = self.config.max_queued_bytes;
         let mut sends = Vec::new();
-        for m in self
-            .router
-            .matches_cached(&message.topic, &message.origin, cache)
-        {
+        let (matches, pending) = cache.split();
+        for (i, m) in matches.iter().enumerate() {
             let qos = message.qos.min(m.qos);
             let mut outbound = Outbound {
                 message: message.clone(),
@@ -146,14 +170,13 @@ impl Shared {
                 seq: None,
             };
             let tx = &m.subscriber.tx;
-            let stored =
-                m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent();
-            if !stored {
-                // Nothing to store first: queued at once, under one lock.
-                if let Err(refused) = tx.try_send_within(outbound, size, max_bytes) {
-                    let bytes = refused == Refused::Bytes;
-                    crate::limits::note_drop(self, &m.client_id, tx.budget(), bytes);
-                }
+            if batch {
+                pending.push((i, outbound));
+                continue;
+            }
+            if !stored(m, qos) {
+                let refusals = tx.try_send_all_within([outbound], max_bytes);
+                self.note_refusals(&m.client_id, tx, refusals);
                 continue;
             }
             let Some(permit) = tx.try_reserve() else {
@@ -178,10 +201,47 @@ impl Shared {
         for (permit, outbound) in sends {
             permit.send(outbound);
         }
+        if pending.len() >= BATCH {
+            self.flush_routes(cache);
+        }
         self.alarms.observe(self, &message);
         ticket
     }
+
+    /// Queue a connection's batch of deliveries: one lock per subscriber.
+    pub fn flush_routes(&self, cache: &mut RouteCache) {
+        let (matches, pending) = cache.split();
+        if pending.is_empty() {
+            return;
+        }
+        // Stable: each subscriber's messages keep their order.
+        pending.sort_by_key(|(i, _)| *i);
+        let mut pending = pending.drain(..).peekable();
+        while let Some(&(i, _)) = pending.peek() {
+            let m = &matches[i];
+            let run = std::iter::from_fn(|| pending.next_if(|(j, _)| *j == i).map(|(_, o)| o));
+            let refusals = m
+                .subscriber
+                .tx
+                .try_send_all_within(run, self.config.max_queued_bytes);
+            self.note_refusals(&m.client_id, &m.subscriber.tx, refusals);
+        }
+    }
+
+    fn note_refusals(&self, client_id: &str, tx: &crate::mailbox::Sender, refusals: Refusals) {
+        for _ in 0..refusals.full {
+            crate::limits::note_drop(self, client_id, tx.budget(), false);
+        }
+        for _ in 0..refusals.bytes {
+            crate::limits::note_drop(self, client_id, tx.budget(), true);
+        }
+    }
 }
+
+/// Routes to at most this many subscribers are batched per connection read.
+const BATCHED_MATCHES: usize = 4;
+/// A connection's batch is queued once it holds this many deliveries.
+const BATCH: usize = 64;
 
 impl Shared {
     /// End a parked session after `expiry` seconds unless it was resumed

@@ -406,27 +406,28 @@ async fn run(live: &mut Live) -> Turn {
         // Packets that arrived together with CONNECT, or in the last read.
         // Before v5, a client over --max-publish-rate is not read until then.
         let mut paused_until = None;
-        loop {
+        // How the packets stopped short, if they did: the end, and whether
+        // what they answered is written first.
+        let stopped = 'packets: loop {
             if let Some(until) = policy.throttle(input) {
                 paused_until = Some(until);
-                break;
+                break None;
             }
             let packet = match mqtt::decode(input, protocol, shared.config.max_packet_size) {
                 Ok(Some(packet)) => packet,
-                Ok(None) => break,
+                Ok(None) => break None,
                 Err(err) => {
                     crate::limits::note_decode_error(&err, shared);
-                    return Turn::End(End::Error(err.into()));
+                    break Some((End::Error(err.into()), false));
                 }
             };
             let actions = match session.handle_with(packet, policy) {
                 Ok(actions) => actions,
-                Err(err) => return Turn::End(End::Error(err)),
+                Err(err) => break Some((End::Error(err), false)),
             };
             if policy.rate_exceeded {
-                return Turn::End(End::Error(ProtocolError::MessageRateTooHigh));
+                break Some((End::Error(ProtocolError::MessageRateTooHigh), false));
             }
-            let mut ended = None;
             for action in actions {
                 match apply(
                     action,
@@ -438,18 +439,20 @@ async fn run(live: &mut Live) -> Turn {
                 ) {
                     Applied::Done => {}
                     Applied::Wait(ticket) => tickets.push(ticket),
-                    Applied::End(end) => {
-                        ended = Some(end);
-                        break;
-                    }
+                    Applied::End(end) => break 'packets Some((end, true)),
                 }
             }
-            // Flushed once the actions are gone, so no packet waits in this future.
-            if let Some(end) = ended {
-                flush(transport, &mut output, shared).await.ok();
-                return Turn::End(end);
-            }
             tickets.extend(shared.persist(session, 0));
+        };
+        // What this read routed reaches its subscribers' queues now, one
+        // lock per queue, before anything here waits or ends.
+        shared.flush_routes(&mut routes);
+        if let Some((end, answer)) = stopped {
+            // Flushed once the actions are gone, so no packet waits in this future.
+            if answer {
+                flush(transport, &mut output, shared).await.ok();
+            }
+            return Turn::End(end);
         }
         // Nothing acknowledged leaves before it is committed.
         for ticket in tickets.drain(..) {

@@ -16,7 +16,7 @@
 //! - [`session`]: the sans-I/O per-client protocol state machine (QoS flows, inflight window, aliases)
 //!   and `ProtocolError`, mapped to a DISCONNECT reason code in one place.
 //! - [`registry`]: connected client ids (takeover) and parked persistent sessions.
-//! - [`router`]: the subscription tree (`+`, `#`, `$` rule), read-locked per publish.
+//! - [`router`]: the subscription tree (`+`, `#`, `$` rule), read-locked per walk, and each connection's cache of its last topic's subscribers.
 //! - [`retained`]: retained messages behind the `RetainedStore` trait.
 //! - [`store`]: the crash-safe `redb` store (retained, persistent sessions, queues) and its group-commit writer thread.
 //! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
@@ -33,8 +33,10 @@
 //! # How a PUBLISH travels
 //! `transport::read` → `connection::run` decodes with `mqtt::decode` →
 //! `Session::handle` returns `Action::Route` (and the PUBACK/PUBREC) →
-//! `Shared::publish` stores it if retained and asks `Router::matches` for the
-//! subscribers → each subscriber's bounded queue → that connection's
+//! `Shared::publish` stores it if retained and gets the subscribers from the
+//! connection's `RouteCache` (walking `Router` when the topic or the table
+//! changed) → the read's batch, queued by `Shared::flush_routes` once the read
+//! is handled → each subscriber's bounded queue → that connection's
 //! `run` loop → `Session::deliver` (QoS, inflight window, packet ids) →
 //! `mqtt::encode` → `transport::write`.
 

@@ -73,13 +73,13 @@ impl Inner {
     }
 }
 
-/// Why [`Sender::try_send_within`] did not queue a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+/// The messages [`Sender::try_send_all_within`] dropped, by the limit reached.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Refusals {
     /// `--max-queued-messages` reached, or the receiver is gone.
-    Full,
-    /// It would pass `--max-queued-bytes`.
-    Bytes,
+    pub full: u32,
+    /// They would pass `--max-queued-bytes`.
+    pub bytes: u32,
 }
 
 /// The publishers' side; cheap to clone.
@@ -114,34 +114,41 @@ impl Sender {
         })
     }
 
-    /// Queue `message` and charge its `size` against `max_bytes` of the
-    /// budget, all under one lock: a publisher on another core takes this
-    /// mailbox's cache line once per message, not twice.
-    pub fn try_send_within(
+    /// Queue each of `messages` in order, charging its size
+    /// ([`crate::limits::queued_size`]) against `max_bytes` of the budget,
+    /// all under one lock and with one wake-up: publishers on other cores
+    /// take this mailbox's cache line once per batch, not twice per message.
+    /// What does not fit is dropped and counted in the answer.
+    pub fn try_send_all_within(
         &self,
-        message: Outbound,
-        size: u64,
+        messages: impl IntoIterator<Item = Outbound>,
         max_bytes: u64,
-    ) -> Result<(), Refused> {
+    ) -> Refusals {
+        let mut refusals = Refusals::default();
         let waker = {
             let mut state = self.inner.lock();
-            if state.closed || state.len() + state.reserved as usize >= self.inner.capacity as usize
-            {
-                return Err(Refused::Full);
+            for message in messages {
+                let taken = state.len() + state.reserved as usize;
+                if state.closed || taken >= self.inner.capacity as usize {
+                    refusals.full += 1;
+                    continue;
+                }
+                let size = crate::limits::queued_size(&message.message);
+                if !self.inner.budget.try_charge(size, max_bytes) {
+                    refusals.bytes += 1;
+                    continue;
+                }
+                state
+                    .queue
+                    .get_or_insert_with(Box::default)
+                    .push_back(message);
             }
-            if !self.inner.budget.try_charge(size, max_bytes) {
-                return Err(Refused::Bytes);
-            }
-            state
-                .queue
-                .get_or_insert_with(Box::default)
-                .push_back(message);
             state.waker.take()
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        Ok(())
+        refusals
     }
 
     /// Queue `message` now, or give it back when full or closed.
@@ -293,28 +300,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sending_within_a_budget_checks_count_then_bytes_under_one_lock() {
-        let (tx, mut rx) = mailbox(2);
-        tx.try_send_within(outbound(1), 10, 15).expect("room");
+    async fn a_batch_is_queued_in_order_within_the_count_and_the_bytes() {
+        let (tx, mut rx) = mailbox(3);
+        // Each message costs 2 bytes (a 1-byte topic and payload).
+        let refusals = tx.try_send_all_within((1..=3).map(outbound), 5);
         assert_eq!(
-            tx.try_send_within(outbound(2), 10, 15),
-            Err(Refused::Bytes),
-            "10 + 10 bytes pass the 15 allowed"
+            refusals,
+            Refusals { full: 0, bytes: 1 },
+            "2 + 2 + 2 passes 5"
         );
-        assert_eq!(tx.budget().bytes(), 10, "a refusal charges nothing");
-        tx.try_send_within(outbound(2), 5, 15)
-            .expect("exactly at the limit");
+        assert_eq!(tx.budget().bytes(), 4, "a refusal charges nothing");
+        let refusals = tx.try_send_all_within([outbound(4), outbound(5)], 100);
         assert_eq!(
-            tx.try_send_within(outbound(3), 0, 15),
-            Err(Refused::Full),
-            "two messages fill a mailbox of two"
+            refusals,
+            Refusals { full: 1, bytes: 0 },
+            "three fill a mailbox of three"
         );
-        assert_eq!(payload(&rx.recv().await.unwrap()), 1);
-        assert_eq!(payload(&rx.try_recv().unwrap()), 2);
+        let got: Vec<u8> = std::iter::from_fn(|| rx.try_recv())
+            .map(|o| payload(&o))
+            .collect();
+        assert_eq!(got, [1, 2, 4]);
         drop(rx);
+        let refusals = tx.try_send_all_within([outbound(6)], 100);
         assert_eq!(
-            tx.try_send_within(outbound(4), 0, 15),
-            Err(Refused::Full),
+            refusals.full, 1,
             "nothing is queued for a receiver that is gone"
         );
     }

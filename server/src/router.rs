@@ -123,14 +123,34 @@ pub struct Router {
 }
 
 /// One connection's last routed topic and its deliveries (see the module
-/// documentation). Dropped with the connection's loop, so a dormant
-/// connection holds none.
+/// documentation), and the deliveries it routed that wait to be queued
+/// (`Shared::flush_routes`). Dropped with the connection's loop, so a
+/// dormant connection holds none.
 #[derive(Debug, Default)]
 pub struct RouteCache {
     /// `None` when nothing may be reused (empty, or a shared group took a turn).
     topic: Option<Box<str>>,
     generation: u64,
     matches: Vec<Match>,
+    /// Deliveries not yet queued, by their index in `matches`, in order.
+    pub pending: Vec<(usize, crate::message::Outbound)>,
+}
+
+impl RouteCache {
+    /// It holds `topic`'s deliveries as of table `generation`.
+    pub fn holds(&self, topic: &str, generation: u64) -> bool {
+        self.generation == generation && self.topic.as_deref() == Some(topic)
+    }
+
+    /// The deliveries of the last topic routed.
+    pub fn matches(&self) -> &[Match] {
+        &self.matches
+    }
+
+    /// The deliveries and, apart, the batch waiting to be queued.
+    pub fn split(&mut self) -> (&[Match], &mut Vec<(usize, crate::message::Outbound)>) {
+        (&self.matches, &mut self.pending)
+    }
 }
 
 impl Router {
@@ -206,6 +226,11 @@ impl Router {
         self.walk(topic, origin).0
     }
 
+    /// The table's generation now, for [`RouteCache::holds`] and [`Router::refresh`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// [`Router::matches`] through `cache`, which must always be given the
     /// same `origin`: the last topic's deliveries are reused while no
     /// subscription changed since. A shared group's turn is never reused.
@@ -215,16 +240,22 @@ impl Router {
         origin: &str,
         cache: &'c mut RouteCache,
     ) -> &'c [Match] {
-        // Read before the walk: a change during it makes the next call walk again.
-        let generation = self.generation.load(Ordering::Acquire);
-        let hit = cache.generation == generation && cache.topic.as_deref() == Some(topic);
-        if !hit {
-            let (matches, took_turns) = self.walk(topic, origin);
-            cache.matches = matches;
-            cache.generation = generation;
-            cache.topic = (!took_turns).then(|| topic.into());
-        }
+        self.refresh(topic, origin, cache, self.generation());
         &cache.matches
+    }
+
+    /// Make `cache` hold `topic`'s deliveries, walking the tree unless it
+    /// holds them as of `generation` (read before the walk: a change during
+    /// it makes the next call walk again). Its batch must be empty.
+    pub fn refresh(&self, topic: &str, origin: &str, cache: &mut RouteCache, generation: u64) {
+        if cache.holds(topic, generation) {
+            return;
+        }
+        debug_assert!(cache.pending.is_empty(), "deliveries left behind");
+        let (matches, took_turns) = self.walk(topic, origin);
+        cache.matches = matches;
+        cache.generation = generation;
+        cache.topic = (!took_turns).then(|| topic.into());
     }
 
     /// The deliveries, and whether a shared group took a turn among them.
