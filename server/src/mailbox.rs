@@ -62,6 +62,19 @@ impl State {
     fn pop(&mut self) -> Option<Outbound> {
         self.queue.as_mut()?.pop_front()
     }
+
+    /// Open, and a slot free beside those queued and promised.
+    fn has_room(&self, capacity: u32) -> bool {
+        !self.closed && self.len() + (self.reserved as usize) < capacity as usize
+    }
+
+    /// Queue `message`; the receiver's waker, to wake once the lock is gone.
+    fn push(&mut self, message: Outbound) -> Option<Waker> {
+        self.queue
+            .get_or_insert_with(Box::default)
+            .push_back(message);
+        self.waker.take()
+    }
 }
 
 impl Inner {
@@ -104,7 +117,7 @@ impl Sender {
     /// Take a slot, or `None` when the mailbox is full or its receiver gone.
     pub fn try_reserve(&self) -> Option<Permit> {
         let mut state = self.inner.lock();
-        if state.closed || state.len() + state.reserved as usize >= self.inner.capacity as usize {
+        if !state.has_room(self.inner.capacity) {
             return None;
         }
         state.reserved += 1;
@@ -125,11 +138,11 @@ impl Sender {
         max_bytes: u64,
     ) -> Refusals {
         let mut refusals = Refusals::default();
-        let waker = {
+        let mut waker = None;
+        {
             let mut state = self.inner.lock();
             for message in messages {
-                let taken = state.len() + state.reserved as usize;
-                if state.closed || taken >= self.inner.capacity as usize {
+                if !state.has_room(self.inner.capacity) {
                     refusals.full += 1;
                     continue;
                 }
@@ -138,13 +151,9 @@ impl Sender {
                     refusals.bytes += 1;
                     continue;
                 }
-                state
-                    .queue
-                    .get_or_insert_with(Box::default)
-                    .push_back(message);
+                waker = state.push(message).or(waker);
             }
-            state.waker.take()
-        };
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -172,11 +181,7 @@ impl Permit {
             if state.closed {
                 return;
             }
-            state
-                .queue
-                .get_or_insert_with(Box::default)
-                .push_back(message);
-            state.waker.take()
+            state.push(message)
         };
         if let Some(waker) = waker {
             waker.wake();

@@ -136,6 +136,13 @@ pub struct RouteCache {
     pub pending: Vec<(usize, crate::message::Outbound)>,
 }
 
+impl Drop for RouteCache {
+    fn drop(&mut self) {
+        // A delivery left here would be lost without a count.
+        debug_assert!(self.pending.is_empty(), "a batch of deliveries dropped");
+    }
+}
+
 impl RouteCache {
     /// It holds `topic`'s deliveries as of table `generation`.
     pub fn holds(&self, topic: &str, generation: u64) -> bool {
