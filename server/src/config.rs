@@ -30,6 +30,11 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
 
+    /// Seconds a client may take no data while the broker writes to it (a
+    /// subscriber that stopped reading) before it is closed; 0 waits forever.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub write_timeout: u64,
+
     /// Milliseconds a quiet MQTT-over-TCP connection keeps its task. After
     /// that it lies dormant (no task, no buffers) until its socket, its queue,
     /// a takeover or its keepalive wakes it; 0 keeps every task.

@@ -660,7 +660,17 @@ async fn flush(
     // holds no output buffer, the next packet takes a fresh one.
     let bytes = std::mem::take(output).freeze();
     shared.stats.bytes_sent.add(bytes.len() as u64);
-    transport.write(bytes).await
+    let stall = shared.config.write_timeout;
+    let written = transport
+        .write(bytes, (stall > 0).then(|| Duration::from_secs(stall)))
+        .await;
+    if written
+        .as_ref()
+        .is_err_and(|err| err.kind() == std::io::ErrorKind::TimedOut)
+    {
+        Counters::add(&shared.limits.counters.write_timeouts);
+    }
+    written
 }
 
 async fn write_packet(

@@ -26,6 +26,8 @@ pub struct Counters {
     /// Connections closed because no CONNECT came within `--connect-timeout`
     /// (or the TLS handshake did not finish by then).
     pub connect_timeouts: AtomicU64,
+    /// Connections closed because they took no data for `--write-timeout`.
+    pub write_timeouts: AtomicU64,
     /// Connections closed for a packet above `--max-packet-size`.
     pub packets_too_large: AtomicU64,
     /// CONNECTs whose keepalive was above `--max-keepalive` (v5: lowered; 3.1.1: refused).
@@ -327,6 +329,13 @@ pub fn sys_stats(shared: &Shared) -> Vec<SysStat> {
             "Connections closed: no CONNECT (or TLS handshake) within --connect-timeout.",
             "counter",
             get(&c.connect_timeouts),
+        ),
+        (
+            "limits/write timeouts",
+            "kite_write_timeouts_total",
+            "Connections closed: they took no data for --write-timeout while the broker wrote to them.",
+            "counter",
+            get(&c.write_timeouts),
         ),
         (
             "limits/packets too large",

@@ -1,13 +1,18 @@
 //! The byte pipe under a connection: raw TCP or WebSocket binary frames. The
 //! connection code above it never knows which.
 
-use std::{io, task::Waker};
+use std::{
+    future::Future,
+    io,
+    task::{Poll, Waker},
+    time::Duration,
+};
 
 use crate::parking::ParkedSocket;
 use axum::extract::ws::{self, WebSocket};
 use bytes::{Bytes, BytesMut};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
 };
 
@@ -24,6 +29,42 @@ fn read_size(buf: &BytesMut) -> usize {
 }
 
 const READ_FIRST: usize = 1024;
+
+/// `io` within `stall`, if there is a limit; past it, a `TimedOut` error.
+/// Most writes finish at once: those set no timer.
+async fn within<T>(
+    stall: Option<Duration>,
+    io: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let Some(limit) = stall else {
+        return io.await;
+    };
+    let mut io = std::pin::pin!(io);
+    if let Poll::Ready(done) = std::future::poll_fn(|cx| Poll::Ready(io.as_mut().poll(cx))).await {
+        return done;
+    }
+    tokio::time::timeout(limit, io).await.unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the peer took no data for {limit:?} (--write-timeout)"),
+        ))
+    })
+}
+
+/// `write_all`, with `stall` as the limit for each partial write.
+async fn write_all_within<W: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut W,
+    mut bytes: &[u8],
+    stall: Option<Duration>,
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match within(stall, stream.write(bytes)).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => bytes = &bytes[n..],
+        }
+    }
+    Ok(())
+}
 
 /// A parked socket is unparked before any I/O; this is a broker bug.
 fn parked() -> io::Error {
@@ -140,19 +181,28 @@ impl Transport {
         }
     }
 
-    /// Write bytes (one WebSocket frame) and flush.
-    pub async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
+    /// Write bytes (one WebSocket frame) and flush. With a `stall` limit, a
+    /// peer that takes no byte for that long fails the write with
+    /// `TimedOut`: over TCP and TLS each partial write has the whole limit
+    /// (a slow reader that keeps reading is not cut off); a WebSocket frame
+    /// has it once.
+    pub async fn write(&mut self, bytes: Bytes, stall: Option<Duration>) -> io::Result<()> {
         match self {
-            Transport::Tcp(stream) => stream.write_all(&bytes).await,
+            Transport::Tcp(stream) => write_all_within(stream, &bytes, stall).await,
             Transport::Parked(_) => Err(parked()),
             Transport::Tls(stream) => {
-                stream.write_all(&bytes).await?;
-                stream.flush().await
+                write_all_within(stream.as_mut(), &bytes, stall).await?;
+                within(stall, stream.flush()).await
             }
-            Transport::WebSocket(socket) => socket
-                .send(ws::Message::Binary(bytes))
+            Transport::WebSocket(socket) => {
+                within(stall, async {
+                    socket
+                        .send(ws::Message::Binary(bytes))
+                        .await
+                        .map_err(io::Error::other)
+                })
                 .await
-                .map_err(io::Error::other),
+            }
         }
     }
 
@@ -181,5 +231,57 @@ impl Transport {
             Transport::Tls(_) => "tls",
             Transport::WebSocket(_) => "ws",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    const LIMIT: Duration = Duration::from_millis(200);
+
+    #[tokio::test]
+    async fn a_peer_that_takes_nothing_fails_the_write_after_the_limit() {
+        // A pipe of 16 bytes that nobody reads.
+        let (mut ours, _theirs) = tokio::io::duplex(16);
+        let started = std::time::Instant::now();
+        let err = write_all_within(&mut ours, &[7; 64], Some(LIMIT))
+            .await
+            .expect_err("nobody reads");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= LIMIT);
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_that_keeps_reading_is_not_cut_off() {
+        let (mut ours, mut theirs) = tokio::io::duplex(16);
+        // 16 bytes every 100 ms: 64 bytes take about 300 ms in all, more
+        // than the limit, but no single write waits 200 ms.
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 16];
+            while got.len() < 64 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let n = theirs.read(&mut chunk).await.unwrap();
+                got.extend_from_slice(&chunk[..n]);
+            }
+            got
+        });
+        write_all_within(&mut ours, &[7; 64], Some(LIMIT))
+            .await
+            .expect("a reader that keeps reading");
+        assert_eq!(reader.await.unwrap(), [7; 64]);
+    }
+
+    #[tokio::test]
+    async fn without_a_limit_the_write_waits() {
+        let (mut ours, _theirs) = tokio::io::duplex(16);
+        let waited = tokio::time::timeout(
+            Duration::from_millis(300),
+            write_all_within(&mut ours, &[7; 64], None),
+        )
+        .await;
+        assert!(waited.is_err(), "still waiting after 300 ms");
     }
 }

@@ -6,7 +6,8 @@ client's traffic goes on untouched:
 - a remaining length that promises more than ever arrives;
 - a slow-loris client;
 - 5,000 connections that open and never send CONNECT;
-- a subscriber that stops reading while a publisher floods it.
+- a subscriber that stops reading while a publisher floods it, and is
+  closed after `--write-timeout`.
 """
 
 import resource
@@ -315,6 +316,48 @@ def test_a_stalled_subscriber_does_not_slow_the_others(request):
         assert rss_after - rss_before < 64 * 1024, "broker memory grew by more than 64 MiB"
         for sock in (stalled, healthy, pub):
             sock.close()
+    finally:
+        assert b.alive()
+        assert b.stop() == 0
+
+
+def test_a_subscriber_that_takes_nothing_is_closed_after_the_write_timeout(request):
+    """A subscriber whose socket takes no data for --write-timeout is closed
+    (and counted); the publisher and the other subscribers go on."""
+    b = Broker(f"kite-server-{request.node.name}", ["--write-timeout", "1"])
+    try:
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", b.tcp_port))
+        stalled.sendall(connect("stalled"))
+        assert read_packet(stalled)[0] == 2
+        stalled.sendall(subscribe(("flood/#", 0)))
+        assert read_packet(stalled)[0] == 9
+        assert metric(b.http_port, "kite_clients_connected") == 1
+        pub = Client(b.tcp_port, "flooder")
+        watcher = Client(b.tcp_port, "watcher")
+        watcher.subscribe("flood/done", qos=1)
+        # 16 MiB: more than the socket buffers between the broker and a
+        # reader that takes nothing, so the broker's write has to wait.
+        chunk = b"x" * 16384
+        start = time.monotonic()
+        for _ in range(1024):
+            pub.publish("flood/x", chunk, qos=0)
+        deadline = time.monotonic() + 15
+        while (metric(b.http_port, "kite_write_timeouts_total") < 1
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        waited = time.monotonic() - start
+        print(f"\nthe stalled subscriber was closed {waited:.1f} s after the flood began")
+        assert metric(b.http_port, "kite_write_timeouts_total") == 1
+        closed, seen = closed_by_peer(stalled, timeout=10)
+        assert closed, "the broker kept the stalled subscriber's connection open"
+        assert len(seen) > 0
+        pub.publish("flood/done", b"on", qos=1)
+        assert watcher.expect().payload == b"on"
+        assert metric(b.http_port, "kite_clients_connected") == 2
+        pub.close()
+        watcher.close()
     finally:
         assert b.alive()
         assert b.stop() == 0
