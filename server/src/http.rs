@@ -1,18 +1,21 @@
-//! The HTTP listener: MQTT over WebSocket at `/mqtt` and the built dashboard
-//! at `/`.
+//! The HTTP listener (HTTPS with `--cert`): MQTT over WebSocket at `/mqtt`,
+//! `/metrics`, and the built dashboard at `/`. One task per connection,
+//! which does the TLS handshake if any, then serves HTTP/1.1 with upgrades.
 
-use std::{io, net::SocketAddr, sync::Arc};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
-        ConnectInfo, State,
+        ConnectInfo, Request, State,
     },
     http::StatusCode,
     response::{Html, IntoResponse, Response},
     routing::get,
     Extension, Router,
 };
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -37,19 +40,71 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()>
         tracing::warn!(dir = %dir.display(), "no built dashboard (index.html) there; serving a notice at /");
         app = app.fallback(not_built);
     }
-    let mut stop = shared.shutdown.clone();
     let app = app.with_state(shared.clone());
-    if let Some(acceptor) = crate::tls::acceptor(&shared.config).map_err(io::Error::other)? {
-        return crate::tls::serve_https(listener, acceptor, app, shared).await;
+    let acceptor = crate::tls::acceptor(&shared.config).map_err(io::Error::other)?;
+    let mut stop = shared.shutdown.clone();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(%err, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => return Ok(()),
+        };
+        // As on the MQTT port: a WebSocket's packets leave at once.
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let limit = Duration::from_secs(shared.config.connect_timeout);
+            match acceptor {
+                None => serve_connection(stream, peer, PeerIdentity(None), app, limit).await,
+                Some(acceptor) => {
+                    match crate::tls::handshake(&acceptor, stream, limit, &shared).await {
+                        Ok(stream) => {
+                            let identity = PeerIdentity(crate::tls::peer_identity(&stream));
+                            serve_connection(stream, peer, identity, app, limit).await
+                        }
+                        Err(reason) => tracing::info!(%peer, "HTTPS connection closed: {reason}"),
+                    }
+                }
+            }
+        });
     }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    })
-    .await
+}
+
+/// HTTP/1.1 with upgrades on one connection (plain or TLS). The request
+/// head must arrive within `--connect-timeout`, so a client that trickles
+/// its headers (slow loris) holds its socket only that long.
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    identity: PeerIdentity,
+    app: Router,
+    limit: Duration,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(identity.clone());
+        let mut app = app.clone();
+        async move { tower_service::Service::call(&mut app, request).await }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limit)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(err) = served {
+        tracing::debug!(%peer, %err, "HTTP connection ended");
+    }
 }
 
 /// `GET /mqtt`: upgrade to WebSocket and run an MQTT connection over it. A

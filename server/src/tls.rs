@@ -10,8 +10,6 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use axum::{extract::ConnectInfo, Router};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::{
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
     server::WebPkiClientVerifier,
@@ -158,62 +156,6 @@ pub async fn accept_mqtt(listener: TcpListener, acceptor: TlsAcceptor, shared: A
 /// HTTPS connection so `/mqtt` can pass it on.
 #[derive(Debug, Clone)]
 pub struct PeerIdentity(pub Option<Arc<str>>);
-
-/// Serve `app` over HTTPS (and WSS) until the broker shuts down: accept
-/// TCP, handshake in the connection's task, then serve HTTP/1.1 with
-/// upgrades on the TLS stream.
-pub async fn serve_https(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Router,
-    shared: Arc<Shared>,
-) -> std::io::Result<()> {
-    let mut stop = shared.shutdown.clone();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!(%err, "HTTPS accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let limit = Duration::from_secs(shared.config.connect_timeout);
-            let stream = match handshake(&acceptor, stream, limit, &shared).await {
-                Ok(stream) => stream,
-                Err(reason) => {
-                    tracing::info!(%peer, "HTTPS connection closed: {reason}");
-                    return;
-                }
-            };
-            let identity = PeerIdentity(peer_identity(&stream));
-            let service = hyper::service::service_fn(
-                move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request.extensions_mut().insert(identity.clone());
-                    let mut app = app.clone();
-                    async move { tower_service::Service::call(&mut app, request).await }
-                },
-            );
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limit)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-            if let Err(err) = served {
-                tracing::debug!(%peer, %err, "HTTPS connection ended");
-            }
-        });
-    }
-}
 
 /// The subject common name (2.5.4.3) of a DER certificate: a small DER
 /// walk over `Certificate → tbsCertificate → subject`.

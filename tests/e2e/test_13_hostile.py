@@ -4,7 +4,7 @@ client's traffic goes on untouched:
 - each "MUST close the Network Connection" case of MQTT 3.1.1 and 5.0 that
   a raw socket can produce (the normative statement is in the case id);
 - a remaining length that promises more than ever arrives;
-- a slow-loris client;
+- a slow-loris client, on the MQTT port and on the HTTP port;
 - 5,000 connections that open and never send CONNECT;
 - a subscriber that stops reading while a publisher floods it, and is
   closed after `--write-timeout`.
@@ -193,6 +193,30 @@ def test_slow_loris(hostile):
     assert closed
     assert time.monotonic() - start < 6
     sock.close()
+    bystanders_fine(hostile)
+
+
+def test_slow_loris_on_the_http_port(hostile):
+    """An HTTP request head trickled one byte every 0.25 s is cut off at the
+    connect timeout (2 s here); the dashboard port keeps serving others."""
+    head = b"GET /metrics HTTP/1.1\r\nHost: kite\r\n" + b"X-Slow: " + b"z" * 64
+    sock = socket.create_connection(("127.0.0.1", hostile.http_port))
+    start = time.monotonic()
+    closed = False
+    try:
+        for byte in head:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.25)
+            if time.monotonic() - start > 4:
+                break
+        closed, _ = closed_by_peer(sock, timeout=3)
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    elapsed = time.monotonic() - start
+    sock.close()
+    assert closed, "the broker kept a trickling HTTP client"
+    assert elapsed < 6
+    assert metric(hostile.http_port, "kite_clients_connected") >= 2
     bystanders_fine(hostile)
 
 
