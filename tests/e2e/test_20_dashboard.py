@@ -1,14 +1,17 @@
 """The dashboard in a real headless Chromium against a real broker and
 simulated devices: device messages appear in the page, and a publish from
-the page's form reaches a native subscriber."""
+the page's form reaches a native subscriber. And the files of the page as
+the broker serves them: gzip-compressed to browsers that accept it."""
 
+import gzip
 import time
+import urllib.request
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, DIST
 from mqtt_helpers import Client
 
 
@@ -61,3 +64,30 @@ def test_dashboard_shows_disconnected_when_the_broker_is_gone(request, browser):
     assert b.stop() == 0
     wait.until(lambda d: d.find_element(By.ID, "conn-state").text.strip() in ("disconnected", "connecting"))
     browser.save_screenshot(str(ARTIFACTS / "dashboard-disconnected.png"))
+
+
+def test_the_dashboard_goes_gzip_compressed_to_browsers_that_accept_it(broker):
+    """The wasm (most of the page's weight) and the page itself are sent as
+    their precompressed `.gz` copies when the request accepts gzip, plain
+    otherwise; both decode to the built file."""
+    wasm = max(DIST.glob("*.wasm"), key=lambda f: f.stat().st_size)
+
+    def get(path, accept_gzip):
+        headers = {"Accept-Encoding": "gzip"} if accept_gzip else {}
+        request = urllib.request.Request(f"http://127.0.0.1:{broker.http_port}/{path}",
+                                         headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return (response.headers.get("Content-Encoding"),
+                    response.headers.get("Content-Type"), response.read())
+
+    encoding, content_type, body = get(wasm.name, True)
+    assert (encoding, content_type) == ("gzip", "application/wasm")
+    print(f"\n{wasm.name}: {wasm.stat().st_size} bytes, {len(body)} sent gzipped")
+    assert len(body) < wasm.stat().st_size / 2
+    assert gzip.decompress(body) == wasm.read_bytes()
+    encoding, _, body = get(wasm.name, False)
+    assert encoding is None and body == wasm.read_bytes()
+    # Any other path is the app's own route: index.html, compressed too.
+    encoding, content_type, body = get("devices", True)
+    assert encoding == "gzip" and content_type.startswith("text/html")
+    assert gzip.decompress(body) == (DIST / "index.html").read_bytes()
