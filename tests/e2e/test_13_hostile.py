@@ -285,6 +285,19 @@ def test_5000_connections_that_never_send_connect(request):
         assert b.stop() == 0
 
 
+def stalled_subscriber(b, topic_filter):
+    """A subscriber to `topic_filter` with a 4 KiB receive buffer, which the
+    test then never reads."""
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", b.tcp_port))
+    stalled.sendall(connect("stalled"))
+    assert read_packet(stalled)[0] == 2  # CONNACK
+    stalled.sendall(subscribe((topic_filter, 0)))
+    assert read_packet(stalled)[0] == 9  # SUBACK
+    return stalled
+
+
 def test_a_stalled_subscriber_does_not_slow_the_others(request):
     """One subscriber stops reading while a publisher floods: its queue hits
     its limit (drops counted), broker memory stays bounded, and a healthy
@@ -292,13 +305,7 @@ def test_a_stalled_subscriber_does_not_slow_the_others(request):
     b = Broker(f"kite-server-{request.node.name}",
                ["--max-queued-messages", "1000", "--max-queued-bytes", "262144"])
     try:
-        stalled = socket.socket()
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.connect(("127.0.0.1", b.tcp_port))
-        stalled.sendall(connect("stalled"))
-        assert read_packet(stalled)[0] == 2
-        stalled.sendall(subscribe(("flood/#", 0)))
-        assert read_packet(stalled)[0] == 9
+        stalled = stalled_subscriber(b, "flood/#")
         healthy = open_session(b.tcp_port, connect("healthy"))
         healthy.sendall(subscribe(("flood/#", 0)))
         assert read_packet(healthy)[0] == 9
@@ -350,13 +357,7 @@ def test_a_subscriber_that_takes_nothing_is_closed_after_the_write_timeout(reque
     (and counted); the publisher and the other subscribers go on."""
     b = Broker(f"kite-server-{request.node.name}", ["--write-timeout", "1"])
     try:
-        stalled = socket.socket()
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.connect(("127.0.0.1", b.tcp_port))
-        stalled.sendall(connect("stalled"))
-        assert read_packet(stalled)[0] == 2
-        stalled.sendall(subscribe(("flood/#", 0)))
-        assert read_packet(stalled)[0] == 9
+        stalled = stalled_subscriber(b, "flood/#")
         assert metric(b.http_port, "kite_clients_connected") == 1
         pub = Client(b.tcp_port, "flooder")
         watcher = Client(b.tcp_port, "watcher")
