@@ -12,7 +12,7 @@ env $KITE_WASM_ENV CARGO_TARGET_DIR="$KITE_WASM_TARGET_DIR" trunk build --offlin
 # that accept gzip (tower-http's ServeDir::precompressed_gzip), so the wasm
 # travels at about a third of its size without compressing per request.
 for file in dist/*.wasm dist/*.js dist/*.css dist/*.html; do
-    [ -f "$file" ] && gzip -9 -k -f -n "$file"
+    if [ -f "$file" ]; then gzip -9 -k -f -n "$file"; fi
 done
 wasm=$(ls -S dist/*.wasm | head -1)
 echo "[dashboard] built in $(( $(date +%s) - start )) s: $wasm ($(stat -c %s "$wasm") bytes, $(stat -c %s "$wasm.gz") gzipped)"
