@@ -201,10 +201,14 @@ impl Shared {
         for (permit, outbound) in sends {
             permit.send(outbound);
         }
-        if pending.len() >= BATCH {
+        if self.alarms.watches(&message.topic) {
+            // What the alarms publish in answer reaches subscribers after
+            // the message itself.
+            self.flush_routes(cache);
+            self.alarms.observe(self, &message);
+        } else if pending.len() >= BATCH {
             self.flush_routes(cache);
         }
-        self.alarms.observe(self, &message);
         ticket
     }
 

@@ -42,11 +42,14 @@ impl Counter {
         self.shards[shard_index()].0.fetch_sub(n, Ordering::Relaxed);
     }
 
-    /// The total over every shard.
+    /// The total over every shard. A gauge read while one thread adds and
+    /// another subtracts may see the subtraction first: that reads as 0,
+    /// not as a wrapped-around 1.8e19.
     pub fn get(&self) -> u64 {
-        self.shards.iter().fold(0u64, |sum, shard| {
+        let sum = self.shards.iter().fold(0u64, |sum, shard| {
             sum.wrapping_add(shard.0.load(Ordering::Relaxed))
-        })
+        });
+        u64::try_from(sum as i64).unwrap_or(0)
     }
 }
 
@@ -72,6 +75,15 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(counter.get(), 36_000);
+    }
+
+    #[test]
+    fn a_gauge_read_between_a_subtraction_and_its_addition_is_zero() {
+        let counter = Counter::default();
+        counter.sub(1);
+        assert_eq!(counter.get(), 0);
+        counter.add(3);
+        assert_eq!(counter.get(), 2);
     }
 
     #[test]

@@ -184,8 +184,8 @@ impl Transport {
     /// Write bytes (one WebSocket frame) and flush. With a `stall` limit, a
     /// peer that takes no byte for that long fails the write with
     /// `TimedOut`: over TCP and TLS each partial write has the whole limit
-    /// (a slow reader that keeps reading is not cut off); a WebSocket frame
-    /// has it once.
+    /// (a slow reader that keeps reading is not cut off), and so does TLS's
+    /// final flush; a WebSocket frame has it once.
     pub async fn write(&mut self, bytes: Bytes, stall: Option<Duration>) -> io::Result<()> {
         match self {
             Transport::Tcp(stream) => write_all_within(stream, &bytes, stall).await,
@@ -215,11 +215,13 @@ impl Transport {
             Transport::Parked(_) => {}
             Transport::Tls(stream) => {
                 // close_notify, then FIN; bounded, the peer may not read.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown())
-                    .await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
             }
             Transport::WebSocket(socket) => {
-                let _ = socket.send(ws::Message::Close(None)).await;
+                // Bounded: after a write timeout the peer takes nothing, and
+                // the Close frame queues behind the unsent one.
+                let close = socket.send(ws::Message::Close(None));
+                let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
             }
         }
     }

@@ -14,7 +14,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from conftest import Broker
 from mqtt_helpers import Client
+from raw_mqtt import metric
 
 
 def handshake(port: int, protocols: str) -> http.client.HTTPResponse:
@@ -62,9 +64,13 @@ def read_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("subprotocol", ["mqtt", "mqttv3.1"])
-def test_connect_in_a_binary_frame_gets_connack_in_a_binary_frame(broker, subprotocol):
-    sock = socket.create_connection(("127.0.0.1", broker.http_port), timeout=5)
+def upgraded(port: int, subprotocol: str = "mqtt", rcvbuf: int | None = None) -> socket.socket:
+    """A raw socket upgraded to WebSocket at /mqtt (the 101 response read)."""
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((
         "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -75,6 +81,12 @@ def test_connect_in_a_binary_frame_gets_connack_in_a_binary_frame(broker, subpro
     while b"\r\n\r\n" not in head:
         head += read_exact(sock, 1)
     assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+@pytest.mark.parametrize("subprotocol", ["mqtt", "mqttv3.1"])
+def test_connect_in_a_binary_frame_gets_connack_in_a_binary_frame(broker, subprotocol):
+    sock = upgraded(broker.http_port, subprotocol)
     connect = bytes([
         0x10, 0x10,                          # CONNECT, remaining length 16
         0x00, 0x04, *b"MQTT",                # protocol name
@@ -137,3 +149,47 @@ def test_paho_over_websocket_exchanges_messages_with_tcp(broker, protocol, subpr
     ws.disconnect()
     ws.loop_stop()
     tcp.close()
+
+
+def test_a_websocket_subscriber_that_takes_nothing_is_closed_after_the_write_timeout(request):
+    """Over WebSocket too, a subscriber that stops reading is closed after
+    --write-timeout, and its end completes: the broker does not then wait
+    forever to send it a Close frame behind the unsent data."""
+    b = Broker(f"kite-server-{request.node.name}", ["--write-timeout", "1"])
+    try:
+        stalled = upgraded(b.http_port, rcvbuf=4096)
+        stalled.sendall(client_frame(bytes([
+            0x10, 0x12,                          # CONNECT, remaining length 18
+            0x00, 0x04, *b"MQTT",                # protocol name
+            0x04,                                # protocol level 4 (3.1.1)
+            0x02,                                # flags: clean session
+            0x00, 0x3C,                          # keep alive 60 s
+            0x00, 0x06, *b"ws-lag",              # client id "ws-lag"
+        ])))
+        assert read_exact(stalled, 6) == bytes([0x82, 0x04, 0x20, 0x02, 0x00, 0x00])  # CONNACK
+        stalled.sendall(client_frame(bytes([
+            0x82, 0x0C,                          # SUBSCRIBE, remaining length 12
+            0x00, 0x01,                          # packet id 1
+            0x00, 0x07, *b"flood/#",             # filter
+            0x00,                                # QoS 0
+        ])))
+        assert read_exact(stalled, 7) == bytes([0x82, 0x05, 0x90, 0x03, 0x00, 0x01, 0x00])  # SUBACK
+        pub = Client(b.tcp_port, "flooder")
+        chunk = b"x" * 16384
+        for _ in range(1024):  # 16 MiB: more than the socket buffers hold
+            pub.publish("flood/x", chunk, qos=0)
+        deadline = time.monotonic() + 15
+        while (metric(b.http_port, "kite_write_timeouts_total") < 1
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        assert metric(b.http_port, "kite_write_timeouts_total") == 1
+        # The end ran to completion: the client is no longer counted.
+        deadline = time.monotonic() + 5
+        while metric(b.http_port, "kite_clients_connected") > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert metric(b.http_port, "kite_clients_connected") == 1, "the stalled client's end hung"
+        stalled.close()
+        pub.close()
+    finally:
+        assert b.alive()
+        assert b.stop() == 0

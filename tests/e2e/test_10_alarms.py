@@ -52,6 +52,22 @@ def test_rule_raises_below_threshold_and_clears_only_past_the_hysteresis(broker)
     assert json.loads(next_on(watcher, "$kite/alarms/events").payload)["type"] == "cleared"
 
 
+def test_the_reading_reaches_subscribers_before_the_alarm_it_raises(broker):
+    """Cause before effect: a subscriber of both sees the measurement first,
+    then the alarm event it raised (the reading is queued before the engine
+    publishes in answer)."""
+    admin = Client(broker.tcp_port, "admin-order")
+    admin.publish("$kite/alarms/rules/low-battery-order", json.dumps(LOW_BATTERY), qos=1,
+                  retain=True)
+    watcher = watch(broker, "watcher-order", "devices/d-order/#", "$kite/alarms/events")
+    device = Client(broker.tcp_port, "d-order")
+    device.publish("devices/d-order/battery", b"15", qos=1)
+    first = watcher.expect()
+    assert (first.topic, first.payload) == ("devices/d-order/battery", b"15")
+    event = json.loads(next_on(watcher, "$kite/alarms/events").payload)
+    assert (event["type"], event["device"]) == ("raised", "d-order")
+
+
 def test_offline_for_fires_after_the_devices_last_will(broker):
     Client(broker.tcp_port, "admin").publish(
         "$kite/alarms/rules/gone", json.dumps({"condition": "offline_for", "threshold": 1,

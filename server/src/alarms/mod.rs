@@ -72,13 +72,17 @@ impl Alarms {
         );
     }
 
-    /// A routed message: rules, acknowledgements and device messages.
+    /// The engine takes messages on `topic`: its own (`$kite/alarms/...`),
+    /// device messages, and Home Assistant state topics it learned.
+    pub fn watches(&self, topic: &str) -> bool {
+        topic.starts_with(engine::ROOT) || self.wants(topic)
+    }
+
+    /// A routed message on a topic it [`watches`](Alarms::watches): rules,
+    /// acknowledgements and device messages.
     pub fn observe(&self, shared: &Shared, message: &Message) {
         let topic = &*message.topic;
         let own = topic.starts_with(engine::ROOT);
-        if !own && !self.wants(topic) {
-            return;
-        }
         let now = now_unix_ms();
         let out = if let Some(id) = topic.strip_prefix(engine::RULES_PREFIX) {
             let mut engine = self.engine.write().expect("alarms lock");
