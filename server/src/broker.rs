@@ -232,7 +232,8 @@ impl Shared {
         }
     }
 
-    fn note_refusals(&self, client_id: &str, tx: &crate::mailbox::Sender, refusals: Refusals) {
+    /// Count what a mailbox refused as drops for `client_id`, by the limit reached.
+    pub fn note_refusals(&self, client_id: &str, tx: &crate::mailbox::Sender, refusals: Refusals) {
         for _ in 0..refusals.full {
             crate::limits::note_drop(self, client_id, tx.budget(), false);
         }

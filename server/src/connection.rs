@@ -597,27 +597,21 @@ fn apply(
             };
             // MQTT-4.8.2-?: no retained messages for shared subscriptions.
             if send_retained && mqtt::topic::parse_shared(&filter).is_none() {
-                for message in shared.retained.matching(&filter) {
-                    // MQTT-3.3.1-9: retained messages keep the retain flag.
-                    let qos = message.qos.min(options.qos);
-                    let size = crate::limits::queued_size(&message);
-                    let budget = subscriber.tx.budget();
-                    if !budget.try_charge(size, shared.config.max_queued_bytes) {
-                        crate::limits::note_drop(shared, &session.client_id, budget, true);
-                        continue;
-                    }
-                    let queued = subscriber.tx.try_send(Outbound {
+                // MQTT-3.3.1-9: retained messages keep the retain flag.
+                let retained = shared
+                    .retained
+                    .matching(&filter)
+                    .into_iter()
+                    .map(|message| Outbound {
+                        qos: message.qos.min(options.qos),
                         message,
-                        qos,
                         retain: true,
                         subscription_ids: id.into_iter().collect(),
                         seq: None,
                     });
-                    if queued.is_err() {
-                        budget.release(size);
-                        crate::limits::note_drop(shared, &session.client_id, budget, false);
-                    }
-                }
+                let tx = &subscriber.tx;
+                let refusals = tx.try_send_all_within(retained, shared.config.max_queued_bytes);
+                shared.note_refusals(&session.client_id, tx, refusals);
             }
         }
         Action::Unsubscribe(filter) => {

@@ -159,17 +159,6 @@ impl Sender {
         }
         refusals
     }
-
-    /// Queue `message` now, or give it back when full or closed.
-    pub fn try_send(&self, message: Outbound) -> Result<(), Outbound> {
-        match self.try_reserve() {
-            Some(permit) => {
-                permit.send(message);
-                Ok(())
-            }
-            None => Err(message),
-        }
-    }
 }
 
 impl Permit {
@@ -304,6 +293,11 @@ mod tests {
         o.message.payload[0]
     }
 
+    /// Queue message `n` with no byte limit; whether it was queued.
+    fn send(tx: &Sender, n: u8) -> bool {
+        tx.try_send_all_within([outbound(n)], u64::MAX) == Refusals::default()
+    }
+
     #[tokio::test]
     async fn a_batch_is_queued_in_order_within_the_count_and_the_bytes() {
         let (tx, mut rx) = mailbox(3);
@@ -337,10 +331,10 @@ mod tests {
     async fn messages_come_out_in_order_and_the_bound_holds() {
         let (tx, mut rx) = mailbox(2);
         let held = tx.try_reserve().expect("room");
-        tx.try_send(outbound(1)).expect("room");
-        assert!(tx.try_send(outbound(2)).is_err(), "a reserved slot counts");
+        assert!(send(&tx, 1), "room");
+        assert!(!send(&tx, 2), "a reserved slot counts");
         drop(held);
-        tx.try_send(outbound(2)).expect("the unused slot came back");
+        assert!(send(&tx, 2), "the unused slot came back");
         assert_eq!(payload(&rx.recv().await.unwrap()), 1);
         assert_eq!(payload(&rx.try_recv().unwrap()), 2);
         assert!(rx.try_recv().is_none());
@@ -363,7 +357,7 @@ mod tests {
     fn a_batch_takes_at_most_max_in_order_under_one_lock() {
         let (tx, mut rx) = mailbox(100);
         for n in 0..10 {
-            tx.try_send(outbound(n)).unwrap();
+            assert!(send(&tx, n));
         }
         let mut batch = VecDeque::new();
         rx.try_recv_batch(&mut batch, 4);
@@ -377,7 +371,7 @@ mod tests {
         batch.clear();
         rx.try_recv_batch(&mut batch, 100);
         assert!(batch.is_empty());
-        tx.try_send(outbound(42)).unwrap();
+        assert!(send(&tx, 42));
         assert_eq!(
             payload(&rx.try_recv().unwrap()),
             42,
@@ -389,13 +383,13 @@ mod tests {
     async fn an_idle_mailbox_holds_no_memory_and_a_closed_one_takes_nothing() {
         let (tx, mut rx) = mailbox(100);
         for n in 0..50 {
-            tx.try_send(outbound(n)).unwrap();
+            assert!(send(&tx, n));
         }
         while rx.try_recv().is_some() {}
         let idle = tokio::time::timeout(std::time::Duration::from_millis(10), rx.recv()).await;
         assert!(idle.is_err());
         assert!(tx.inner.lock().queue.is_none());
         drop(rx);
-        assert!(tx.try_send(outbound(1)).is_err());
+        assert!(!send(&tx, 1));
     }
 }
