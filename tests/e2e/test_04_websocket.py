@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from conftest import Broker
 from mqtt_helpers import Client
-from raw_mqtt import metric
+from raw_mqtt import connect, metric, subscribe
 
 
 def handshake(port: int, protocols: str) -> http.client.HTTPResponse:
@@ -87,7 +87,7 @@ def upgraded(port: int, subprotocol: str = "mqtt", rcvbuf: int | None = None) ->
 @pytest.mark.parametrize("subprotocol", ["mqtt", "mqttv3.1"])
 def test_connect_in_a_binary_frame_gets_connack_in_a_binary_frame(broker, subprotocol):
     sock = upgraded(broker.http_port, subprotocol)
-    connect = bytes([
+    connect_packet = bytes([
         0x10, 0x10,                          # CONNECT, remaining length 16
         0x00, 0x04, *b"MQTT",                # protocol name
         0x04,                                # protocol level 4 (3.1.1)
@@ -95,7 +95,7 @@ def test_connect_in_a_binary_frame_gets_connack_in_a_binary_frame(broker, subpro
         0x00, 0x3C,                          # keep alive 60 s
         0x00, 0x04, *b"ws-1",                # client id "ws-1"
     ])
-    sock.sendall(client_frame(connect))
+    sock.sendall(client_frame(connect_packet))
     first, length = read_exact(sock, 2)
     assert first == 0x82, f"FIN + binary frame, got {first:#x}"
     assert length == 4, "unmasked, 4 bytes"
@@ -158,21 +158,9 @@ def test_a_websocket_subscriber_that_takes_nothing_is_closed_after_the_write_tim
     b = Broker(f"kite-server-{request.node.name}", ["--write-timeout", "1"])
     try:
         stalled = upgraded(b.http_port, rcvbuf=4096)
-        stalled.sendall(client_frame(bytes([
-            0x10, 0x12,                          # CONNECT, remaining length 18
-            0x00, 0x04, *b"MQTT",                # protocol name
-            0x04,                                # protocol level 4 (3.1.1)
-            0x02,                                # flags: clean session
-            0x00, 0x3C,                          # keep alive 60 s
-            0x00, 0x06, *b"ws-lag",              # client id "ws-lag"
-        ])))
+        stalled.sendall(client_frame(connect("ws-lag")))
         assert read_exact(stalled, 6) == bytes([0x82, 0x04, 0x20, 0x02, 0x00, 0x00])  # CONNACK
-        stalled.sendall(client_frame(bytes([
-            0x82, 0x0C,                          # SUBSCRIBE, remaining length 12
-            0x00, 0x01,                          # packet id 1
-            0x00, 0x07, *b"flood/#",             # filter
-            0x00,                                # QoS 0
-        ])))
+        stalled.sendall(client_frame(subscribe(("flood/#", 0))))  # packet id 1
         assert read_exact(stalled, 7) == bytes([0x82, 0x05, 0x90, 0x03, 0x00, 0x01, 0x00])  # SUBACK
         pub = Client(b.tcp_port, "flooder")
         chunk = b"x" * 16384

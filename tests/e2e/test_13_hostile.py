@@ -173,26 +173,35 @@ def test_remaining_length_that_promises_more_than_arrives(hostile):
     bystanders_fine(hostile)
 
 
-def test_slow_loris(hostile):
-    """A CONNECT trickled one byte every 0.25 s never completes within the
-    connect timeout; the connection is closed and nobody else notices."""
-    data = connect("loris", keepalive=60)
-    sock = socket.create_connection(("127.0.0.1", hostile.tcp_port))
+def trickled(port, data, stop_after, each_byte=lambda: None):
+    """Send `data` to `port` one byte every 0.25 s (calling `each_byte` after
+    each) for at most `stop_after` s, then wait up to 3 s for the broker to
+    close. Returns (closed, seconds since the first byte)."""
+    sock = socket.create_connection(("127.0.0.1", port))
     start = time.monotonic()
     closed = False
     try:
         for byte in data:
             sock.sendall(bytes([byte]))
-            bystanders_fine(hostile)
+            each_byte()
             time.sleep(0.25)
-            if time.monotonic() - start > 2.5:
+            if time.monotonic() - start > stop_after:
                 break
         closed, _ = closed_by_peer(sock, timeout=3)
     except (BrokenPipeError, ConnectionResetError):
         closed = True
-    assert closed
-    assert time.monotonic() - start < 6
+    elapsed = time.monotonic() - start
     sock.close()
+    return closed, elapsed
+
+
+def test_slow_loris(hostile):
+    """A CONNECT trickled one byte every 0.25 s never completes within the
+    connect timeout; the connection is closed and nobody else notices."""
+    closed, elapsed = trickled(hostile.tcp_port, connect("loris", keepalive=60), stop_after=2.5,
+                               each_byte=lambda: bystanders_fine(hostile))
+    assert closed
+    assert elapsed < 6
     bystanders_fine(hostile)
 
 
@@ -200,20 +209,7 @@ def test_slow_loris_on_the_http_port(hostile):
     """An HTTP request head trickled one byte every 0.25 s is cut off at the
     connect timeout (2 s here); the dashboard port keeps serving others."""
     head = b"GET /metrics HTTP/1.1\r\nHost: kite\r\n" + b"X-Slow: " + b"z" * 64
-    sock = socket.create_connection(("127.0.0.1", hostile.http_port))
-    start = time.monotonic()
-    closed = False
-    try:
-        for byte in head:
-            sock.sendall(bytes([byte]))
-            time.sleep(0.25)
-            if time.monotonic() - start > 4:
-                break
-        closed, _ = closed_by_peer(sock, timeout=3)
-    except (BrokenPipeError, ConnectionResetError):
-        closed = True
-    elapsed = time.monotonic() - start
-    sock.close()
+    closed, elapsed = trickled(hostile.http_port, head, stop_after=4)
     assert closed, "the broker kept a trickling HTTP client"
     assert elapsed < 6
     assert metric(hostile.http_port, "kite_clients_connected") >= 2
