@@ -229,35 +229,16 @@ impl Router {
         }
     }
 
-    /// The deliveries of a message on `topic` from `origin`: once per client
-    /// for its ordinary subscriptions (highest QoS, every subscription id),
-    /// and once per shared group, to the next member in turn. Subscriptions
-    /// with no-local skip their own client's messages.
-    pub fn matches(&self, topic: &str, origin: &str) -> Vec<Match> {
-        self.walk(topic, origin).0
-    }
-
     /// The table's generation now, for [`RouteCache::holds`] and [`Router::refresh`].
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// [`Router::matches`] through `cache`, which must always be given the
-    /// same `origin`: the last topic's deliveries are reused while no
-    /// subscription changed since. A shared group's turn is never reused.
-    pub fn matches_cached<'c>(
-        &self,
-        topic: &str,
-        origin: &str,
-        cache: &'c mut RouteCache,
-    ) -> &'c [Match] {
-        self.refresh(topic, origin, cache, self.generation());
-        &cache.matches
-    }
-
     /// Make `cache` hold `topic`'s deliveries, walking the tree unless it
     /// holds them as of `generation` (read before the walk: a change during
-    /// it makes the next call walk again). Its batch must be empty.
+    /// it makes the next call walk again). A cache must always be given the
+    /// same `origin`. A shared group's turn is never reused. Its batch must
+    /// be empty.
     pub fn refresh(&self, topic: &str, origin: &str, cache: &mut RouteCache, generation: u64) {
         if cache.holds(topic, generation) {
             return;
@@ -269,7 +250,11 @@ impl Router {
         cache.topic = (!took_turns).then(|| topic.into());
     }
 
-    /// The deliveries, and whether a shared group took a turn among them.
+    /// The deliveries of a message on `topic` from `origin`: once per client
+    /// for its ordinary subscriptions (highest QoS, every subscription id),
+    /// and once per shared group, to the next member in turn. Subscriptions
+    /// with no-local skip their own client's messages. And whether a shared
+    /// group took a turn among them.
     fn walk(&self, topic: &str, origin: &str) -> (Vec<Match>, bool) {
         let root = self.root.read().expect("router lock");
         let levels: Vec<&str> = topic.split('/').collect();
@@ -421,7 +406,8 @@ mod tests {
 
     fn matched(router: &Router, topic: &str) -> Vec<String> {
         let mut ids: Vec<String> = router
-            .matches(topic, "publisher")
+            .walk(topic, "publisher")
+            .0
             .into_iter()
             .map(|m| m.client_id.to_string())
             .collect();
@@ -476,8 +462,9 @@ mod tests {
     }
 
     fn cached(router: &Router, topic: &str, cache: &mut RouteCache) -> Vec<String> {
-        let mut ids: Vec<String> = router
-            .matches_cached(topic, "publisher", cache)
+        router.refresh(topic, "publisher", cache, router.generation());
+        let mut ids: Vec<String> = cache
+            .matches()
             .iter()
             .map(|m| m.client_id.to_string())
             .collect();
@@ -554,7 +541,7 @@ mod tests {
             };
             router.subscribe(&client, filter, subscription, subscriber);
         }
-        let m = router.matches("a/b", "x");
+        let (m, _) = router.walk("a/b", "x");
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].qos, QoS::ExactlyOnce);
         let mut ids = m[0].subscription_ids.clone();
@@ -580,8 +567,8 @@ mod tests {
             persistent: false,
         };
         router.subscribe(&me, "t", subscription, subscriber);
-        assert!(router.matches("t", "me").is_empty());
-        assert_eq!(router.matches("t", "other").len(), 1);
+        assert!(router.walk("t", "me").0.is_empty());
+        assert_eq!(router.walk("t", "other").0.len(), 1);
     }
 
     #[test]
