@@ -45,8 +45,12 @@ pub(super) fn write(
     protocol: Protocol,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    // Session present is forced off on a refusal, as the spec requires.
-    let session_present = connack.session_present && connack.code.is_success();
+    // Session present is forced off on a refusal, as the spec requires. In
+    // MQTT 3.1 the whole byte is reserved (3.1 §3.2: "Reserved values"),
+    // and a 3.1 client may refuse a CONNACK that sets a bit there.
+    let session_present = connack.session_present
+        && connack.code.is_success()
+        && protocol != Protocol::V31;
     out.put_u8(if session_present { SESSION_PRESENT } else { 0 });
     if protocol.is_v5() {
         write_reason(connack.code, PacketType::ConnAck, out)?;
@@ -136,6 +140,21 @@ mod tests {
         }
         let err = decode_err(&[0x20, 0x02, 0x00, 0x06], Protocol::V311);
         assert_eq!(err, Err(DecodeError::InvalidReasonCode(6)));
+    }
+
+    #[test]
+    fn v31_never_sets_session_present() {
+        // MQTT 3.1: the first byte of the variable header is reserved. A
+        // broker resuming a 3.1 client's session still writes 0 there.
+        let bytes = encode_vec(&connack(true, ReasonCode::Success), Protocol::V31);
+        assert_eq!(
+            bytes,
+            [
+                0x20, 0x02, // fixed header: CONNACK, remaining length 2
+                0x00, // reserved: 0, although the session is present
+                0x00, // return code 0: accepted
+            ]
+        );
     }
 
     #[test]
