@@ -5,9 +5,9 @@
 //! folds them into the v5 reason code a broker puts in its DISCONNECT (or
 //! CONNACK, when the CONNECT itself was bad) before closing the connection.
 
+use crate::protocol::{PacketType, Protocol};
 use crate::reason::ReasonCode;
 use crate::topic::TopicError;
-use crate::types::{PacketType, Protocol};
 
 /// Why bytes received from a peer are not a valid MQTT packet. After any of
 /// these the connection must be closed (MQTT-4.13.1-1 / §4.13).

@@ -6,8 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::MAX_REMAINING_LENGTH;
-use crate::types::PacketType;
+use crate::protocol::{PacketType, MAX_REMAINING_LENGTH};
 use crate::{topic, varint, wire};
 
 /// The properties of one packet or will. Which may appear where is checked by

@@ -1,6 +1,8 @@
 //! Reason codes (MQTT 5 §2.4), also used to carry the 3.1.1 CONNACK return
 //! codes and SUBACK results (see `types::ConnAck`).
 
+use crate::protocol::QoS;
+
 /// Every MQTT 5 reason code. Codes that share a value (0x00 is Success,
 /// Normal disconnection and Granted QoS 0) are one variant: `Success`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,11 +118,11 @@ impl ReasonCode {
     }
 
     /// The granted-QoS code for a QoS (SUBACK).
-    pub fn granted(qos: crate::QoS) -> ReasonCode {
+    pub fn granted(qos: QoS) -> ReasonCode {
         match qos {
-            crate::QoS::AtMostOnce => ReasonCode::Success,
-            crate::QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
-            crate::QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+            QoS::AtMostOnce => ReasonCode::Success,
+            QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+            QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
         }
     }
 }

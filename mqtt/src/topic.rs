@@ -75,7 +75,7 @@ fn check_common(topic: &str) -> Result<(), TopicError> {
     if topic.is_empty() {
         return Err(TopicError::Empty);
     }
-    if topic.len() > crate::wire::MAX_FIELD_LEN {
+    if topic.len() > crate::protocol::MAX_FIELD_LEN {
         return Err(TopicError::TooLong);
     }
     if topic.contains('\0') {

@@ -5,7 +5,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::error::DecodeError;
-use crate::packet::MAX_REMAINING_LENGTH;
+use crate::protocol::MAX_REMAINING_LENGTH;
 
 /// Decodes a variable byte integer from the front of `buf`.
 ///

@@ -11,10 +11,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::error::{DecodeError, EncodeError};
+use crate::protocol::MAX_FIELD_LEN;
 use crate::varint;
-
-/// Largest string or binary field: its length prefix is a u16.
-pub(crate) const MAX_FIELD_LEN: usize = u16::MAX as usize;
 
 pub(crate) fn read_u8(buf: &mut Bytes) -> Result<u8, DecodeError> {
     if buf.is_empty() {

@@ -21,13 +21,11 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::{self, Properties, PropertyOwner};
+use crate::protocol::MAX_REMAINING_LENGTH;
 use crate::reason::ReasonCode;
 use crate::topic::{self, TopicError};
 use crate::types::{Packet, PacketType, Pid, Protocol};
 use crate::{varint, wire};
-
-/// Largest remaining length a 4-byte variable byte integer can express.
-pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
 /// Decode one packet from the front of `buf`.
 ///

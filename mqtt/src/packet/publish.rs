@@ -7,6 +7,7 @@ use bytestring::ByteString;
 use super::{properties_len, read_pid, write_properties};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::{self, Properties};
+use crate::protocol::MAX_FIELD_LEN;
 use crate::topic::TopicError;
 use crate::types::{Packet, PacketType, Protocol, Publish, QoS};
 use crate::wire;
@@ -131,7 +132,7 @@ fn check_topic_name(name: &str) -> Result<(), TopicError> {
     if name.is_empty() {
         return Err(TopicError::Empty);
     }
-    if name.len() > wire::MAX_FIELD_LEN {
+    if name.len() > MAX_FIELD_LEN {
         return Err(TopicError::TooLong);
     }
     match scan_topic(name.as_bytes()) {
@@ -401,7 +402,7 @@ mod tests {
 
     #[test]
     fn check_topic_name_agrees_with_validate_topic_name() {
-        let long = "a".repeat(wire::MAX_FIELD_LEN + 1);
+        let long = "a".repeat(MAX_FIELD_LEN + 1);
         let names = [
             "", "a", "a/b", "/", "a+", "#", "a\0", "\0#", "+\0", "ü/€", "$SYS/x", &long,
         ];
