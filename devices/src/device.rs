@@ -24,7 +24,8 @@ use tokio::{
 };
 
 use crate::{
-    model::{DeviceModel, Message},
+    message::Message,
+    model::DeviceModel,
     sim::Rng,
     spec::DeviceSpec,
     transport::{Endpoint, Pipe, TransportError},

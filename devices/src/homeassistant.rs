@@ -10,7 +10,7 @@ use kite_convention::{discovery, telemetry};
 use serde_json::{json, Map, Value};
 
 use crate::{
-    model::{Activity, Message, Reading},
+    message::{Activity, Message, Reading},
     spec::{DeviceKind, DeviceSpec},
 };
 

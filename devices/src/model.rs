@@ -10,57 +10,17 @@ use kite_convention::{
     events::{types, Event, Severity},
     meta::Meta,
     status::Status,
-    telemetry::{self, Telemetry},
-    topics,
+    telemetry, topics,
 };
-use mqtt::QoS;
 
+/// What [`DeviceModel`] returns, where its callers take it from.
+pub use crate::message::Message;
 use crate::{
     homeassistant,
+    message::{Activity, Reading},
     sim::{self, BatteryChange, Rng},
     spec::{is_outdoor, Convention, DeviceKind, DeviceSpec},
 };
-
-/// One message to publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub topic: String,
-    pub payload: String,
-    pub qos: QoS,
-    pub retain: bool,
-}
-
-impl Message {
-    /// Readings: QoS 0, the next one follows soon.
-    pub fn reading(topic: String, payload: String) -> Message {
-        Message {
-            topic,
-            payload,
-            qos: QoS::AtMostOnce,
-            retain: false,
-        }
-    }
-
-    /// Events: QoS 1, each happens once.
-    pub fn event(topic: String, payload: String) -> Message {
-        Message {
-            topic,
-            payload,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-        }
-    }
-
-    /// State a late subscriber needs (status, meta, discovery): QoS 1, retained.
-    pub fn retained(topic: String, payload: String) -> Message {
-        Message {
-            topic,
-            payload,
-            qos: QoS::AtLeastOnce,
-            retain: true,
-        }
-    }
-}
 
 /// What one step produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,34 +34,6 @@ pub struct Step {
 /// Steps after start during which a device never drops its link, so short
 /// tests and the first minutes of a demo see a stable fleet.
 pub const STABLE_STEPS: u64 = 120;
-
-/// The readings of one step.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Reading {
-    pub temperature: f64,
-    pub humidity: Option<f64>,
-    pub battery: f64,
-    pub signal: f64,
-}
-
-impl Reading {
-    pub fn telemetry(&self) -> Telemetry {
-        let mut t = Telemetry::new().with("temperature", self.temperature);
-        if let Some(h) = self.humidity {
-            t.set("humidity", h);
-        }
-        t.with("battery", self.battery).with("signal", self.signal)
-    }
-}
-
-/// What the kind-specific part of a step saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Activity {
-    pub door_open: bool,
-    pub motion: bool,
-    /// "single", "double" or "long".
-    pub press: Option<&'static str>,
-}
 
 /// One simulated device.
 #[derive(Debug, Clone)]
@@ -377,7 +309,7 @@ fn battery_event(change: BatteryChange, percent: f64) -> Option<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kite_convention::{DeviceTopic, TopicKind};
+    use kite_convention::{DeviceTopic, Telemetry, TopicKind};
 
     fn spec(kind: DeviceKind, convention: Convention) -> DeviceSpec {
         let mut spec =
