@@ -58,13 +58,6 @@ impl Drop for Broker {
 
 static BROKERS: AtomicUsize = AtomicUsize::new(0);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn broker_binary() -> PathBuf {
     if let Ok(path) = std::env::var("KITE_SERVER_BIN") {
         return path.into();
@@ -81,48 +74,55 @@ fn broker_binary() -> PathBuf {
     path
 }
 
+/// Start the broker on ports the kernel picks and read them from its ready
+/// line (`kite-server ready tcp=… http=…`): whatever answers on a guessed
+/// port might be another test's broker.
 async fn start_broker() -> Broker {
-    for _ in 0..5 {
-        let (tcp, http) = (free_port(), free_port());
-        let n = BROKERS.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("kite-devices-test-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let child = Command::new(broker_binary())
-            .args([
-                "--tcp",
-                &format!("127.0.0.1:{tcp}"),
-                "--http",
-                &format!("127.0.0.1:{http}"),
-            ])
-            .args(["--sys-interval", "1", "--dashboard-dir", "/nonexistent"])
-            .args(["--durability", "none"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kite-server starts");
-        let mut broker = Broker {
-            child,
-            tcp,
-            http,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if broker.child.try_wait().ok().flatten().is_some() {
-                break; // the port was taken after all: try others
-            }
-            let tcp_up = TcpStream::connect(("127.0.0.1", tcp)).await.is_ok();
-            let http_up = TcpStream::connect(("127.0.0.1", http)).await.is_ok();
-            if tcp_up && http_up {
-                return broker;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let n = BROKERS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kite-devices-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let out = dir.join("kite-server.log");
+    let log = std::fs::File::create(&out).expect("a log file");
+    let child = Command::new(broker_binary())
+        .args(["--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--sys-interval", "1", "--dashboard-dir", "/nonexistent"])
+        .args(["--durability", "none"])
+        .current_dir(&dir)
+        .stdout(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kite-server starts");
+    let mut broker = Broker {
+        child,
+        tcp: 0,
+        http: 0,
+        dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let ready = text.lines().find(|l| l.starts_with("kite-server ready "));
+        if let Some(line) = ready {
+            let port = |key: &str| {
+                line.split_whitespace()
+                    .find_map(|field| field.strip_prefix(key))
+                    .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+                    .map(|addr| addr.port())
+                    .expect("the ready line names the port")
+            };
+            (broker.tcp, broker.http) = (port("tcp="), port("http="));
+            return broker;
         }
-        drop(broker);
+        assert!(
+            broker.child.try_wait().ok().flatten().is_none(),
+            "kite-server exited:\n{text}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "kite-server printed no ready line in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("kite-server did not start");
 }
 
 /// A plain subscriber on the shared client session.

@@ -82,15 +82,16 @@ impl Shared {
     /// Route a message: store it if retained, then hand it to each matching
     /// subscriber's queue. A full queue drops the message for that subscriber
     /// only. Returns a ticket to wait on before acknowledging, when the
-    /// message went to disk (retained, or QoS 1/2 for a persistent session).
+    /// message went to disk (retained, or QoS 1/2 for a persistent session),
+    /// and how many deliveries it matched.
     /// A connection passes its own `cache` of its last topic's subscribers.
-    pub fn publish(&self, message: Message, cache: Option<&mut RouteCache>) -> Option<Ticket> {
+    pub fn publish(&self, message: Message, cache: Option<&mut RouteCache>) -> Routed {
         self.stats.messages_received.add(1);
         if let Err(err) = Alarms::check(&message.topic, &message.payload) {
             // A bad alarm rule is neither routed nor stored.
             tracing::info!(topic = %message.topic, %err, "alarm rule refused");
             self.alarms.report(self, &message.topic, &err);
-            return None;
+            return Routed::default();
         }
         // A client's QoS 1/2 or retained message is acknowledged after the store.
         let wait = message.qos != QoS::AtMostOnce || message.retain;
@@ -104,12 +105,7 @@ impl Shared {
         self.route(message, false, None);
     }
 
-    fn route(
-        &self,
-        message: Message,
-        wait: bool,
-        cache: Option<&mut RouteCache>,
-    ) -> Option<Ticket> {
+    fn route(&self, message: Message, wait: bool, cache: Option<&mut RouteCache>) -> Routed {
         let message = Arc::new(message);
         let mut ops = Vec::new();
         if message.retain {
@@ -155,6 +151,7 @@ impl Shared {
         if !batch {
             self.flush_routes(cache);
         }
+        let subscribers = cache.matches().len();
         let size = crate::limits::queued_size(&message);
         let max_bytes = self.config.max_queued_bytes;
         let mut sends = Vec::new();
@@ -209,7 +206,10 @@ impl Shared {
         } else if pending.len() >= BATCH {
             self.flush_routes(cache);
         }
-        ticket
+        Routed {
+            ticket,
+            subscribers,
+        }
     }
 
     /// Queue a connection's batch of deliveries: one lock per subscriber.
@@ -241,6 +241,17 @@ impl Shared {
             crate::limits::note_drop(self, client_id, tx.budget(), true);
         }
     }
+}
+
+/// What became of a routed message.
+#[derive(Default)]
+pub struct Routed {
+    /// Wait on this before acknowledging: the message went to disk
+    /// (retained, or QoS 1/2 for a persistent session).
+    pub ticket: Option<Ticket>,
+    /// The deliveries it matched (one per client, one per shared group);
+    /// 0 tells an MQTT 5 publisher "No matching subscribers" (0x10).
+    pub subscribers: usize,
 }
 
 /// Routes to at most this many subscribers are batched per connection read.
@@ -408,6 +419,45 @@ async fn sweep_expired_retained(shared: Arc<Shared>) {
     }
 }
 
+/// The addresses the broker listens on, once every listener is bound and
+/// accepting. Printed as one line on standard output, a contract for
+/// scripts and test harnesses: start with `--tcp 127.0.0.1:0` (any free
+/// port) and read the ports the kernel chose from this line, instead of
+/// guessing that whatever answers on a port is this broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    pub tcp: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    pub tls: Option<std::net::SocketAddr>,
+}
+
+impl std::fmt::Display for Ready {
+    /// `kite-server ready tcp=ADDR http=ADDR[ tls=ADDR]`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{READY_PREFIX} tcp={} http={}", self.tcp, self.http)?;
+        if let Some(tls) = self.tls {
+            write!(f, " tls={tls}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How the ready line begins.
+pub const READY_PREFIX: &str = "kite-server ready";
+
+impl Ready {
+    fn announce(&self) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{self}");
+        let _ = out.flush();
+    }
+}
+
+/// How long a shutdown waits for connections to end before it commits the
+/// store and returns anyway.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
 /// The Kite broker.
 pub struct Broker {
     config: Config,
@@ -481,9 +531,14 @@ impl Broker {
             addr: self.config.http,
             source,
         })?;
+        let mut ready = Ready {
+            tcp: tcp.local_addr().map_err(BrokerError::Http)?,
+            http: web.local_addr().map_err(BrokerError::Http)?,
+            tls: None,
+        };
         tracing::info!(
-            tcp = %tcp.local_addr().map_err(BrokerError::Http)?,
-            http = %web.local_addr().map_err(BrokerError::Http)?,
+            tcp = %ready.tcp,
+            http = %ready.http,
             "kite-server {} listening (MQTT over TCP; HTTP with WebSocket at /mqtt)",
             env!("CARGO_PKG_VERSION")
         );
@@ -494,7 +549,9 @@ impl Broker {
                     addr,
                     source,
                 })?;
-                tracing::info!(tls = %tls_listener.local_addr().map_err(BrokerError::Http)?, "MQTT over TLS listening");
+                let bound = tls_listener.local_addr().map_err(BrokerError::Http)?;
+                ready.tls = Some(bound);
+                tracing::info!(tls = %bound, "MQTT over TLS listening");
                 let accept = crate::tls::accept_mqtt(tls_listener, acceptor, shared.clone());
                 Some(tokio::spawn(accept))
             }
@@ -510,6 +567,7 @@ impl Broker {
             shared.clone(),
             std::time::Duration::from_secs(self.config.sys_interval),
         ));
+        ready.announce();
         shutdown.await;
         let _ = stop_tx.send(true);
         // Dormant connections have no task to see the flag: wake them.
@@ -519,6 +577,19 @@ impl Broker {
             task.abort();
         }
         let _ = http_task.await;
+        // Let every connection say goodbye (v5: DISCONNECT 0x8B) and hand
+        // its session to the store, but not for ever.
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        while shared.stats.clients_connected.get() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = shared.stats.clients_connected.get();
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "connections still open after {SHUTDOWN_WAIT:?}; closing anyway"
+            );
+        }
         // What nobody waited for may not be committed yet.
         if let Some(ticket) = shared.store.sync() {
             let _ =

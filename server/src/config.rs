@@ -136,6 +136,12 @@ pub struct Config {
     #[arg(long, value_name = "PER_SECOND", default_value_t = 0.0, value_parser = crate::limits::parse_rate)]
     pub max_publish_rate: f64,
 
+    /// Levels (`a/b/c` has 3) a topic name or filter may have: in a PUBLISH,
+    /// a SUBSCRIBE, a will or a retained message; 0: no limit. A deeper
+    /// filter gets SUBACK 0x8F (3.1.1: 0x80), a deeper PUBLISH 0x90.
+    #[arg(long, value_name = "COUNT", default_value_t = 128)]
+    pub max_topic_levels: usize,
+
     #[command(subcommand)]
     pub command: Option<crate::auth::Command>,
 }

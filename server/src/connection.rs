@@ -30,6 +30,10 @@ use crate::{
     transport::Transport,
 };
 
+/// How long a closed connection still reads (and drops) what its peer
+/// sends, so the peer gets to read why it was closed (see `Transport::linger`).
+const LINGER: Duration = Duration::from_secs(2);
+
 /// How a connection ended.
 enum End {
     /// DISCONNECT from the client; the will is published only on request (v5 0x04).
@@ -187,13 +191,13 @@ async fn handshake(
         Ok(Ok(connect)) => connect,
         Ok(Err(reason)) => {
             tracing::info!(%peer, transport = transport.kind(), "closed before CONNECT: {reason}");
-            transport.close().await;
+            goodbye(transport).await;
             return None;
         }
         Err(_) => {
             Counters::add(&shared.limits.counters.connect_timeouts);
             tracing::info!(%peer, transport = transport.kind(), "no CONNECT within {connect_timeout:?}; closed");
-            transport.close().await;
+            goodbye(transport).await;
             return None;
         }
     };
@@ -209,7 +213,7 @@ async fn handshake(
             tracing::info!(%peer, keep_alive = connect.keep_alive, "refused: keepalive above --max-keepalive");
             let connack = refusal(ReasonCode::ClientIdentifierNotValid);
             let _ = write_packet(&mut transport, &connack, protocol, shared).await;
-            transport.close().await;
+            goodbye(transport).await;
             return None;
         }
         // v5: CONNACK's Server Keep Alive overrides the client's (MQTT-3.2.2-21).
@@ -224,7 +228,7 @@ async fn handshake(
         tracing::info!(%peer, "refused: empty client id with a persistent session");
         let connack = refusal(ReasonCode::ClientIdentifierNotValid);
         let _ = write_packet(&mut transport, &connack, protocol, shared).await;
-        transport.close().await;
+        goodbye(transport).await;
         return None;
     };
     let username = match crate::auth::authenticate(shared, &connect, &origin).await {
@@ -232,7 +236,7 @@ async fn handshake(
         Err(code) => {
             tracing::info!(%peer, client_id = %client_id, user = ?connect.username, ?code, "refused: not authenticated");
             let _ = write_packet(&mut transport, &refusal(code), protocol, shared).await;
-            transport.close().await;
+            goodbye(transport).await;
             return None;
         }
     };
@@ -243,21 +247,19 @@ async fn handshake(
         protocol,
     );
     if let Some(will) = &connect.will {
-        if !policy.can_will(&will.topic) {
-            tracing::info!(%peer, client_id = %client_id, topic = %will.topic, "refused: the ACL does not allow the will topic");
-            let _ = write_packet(
-                &mut transport,
-                &refusal(ReasonCode::NotAuthorized),
-                protocol,
-                shared,
-            )
-            .await;
-            transport.close().await;
+        if let Err(code) = policy.can_will(&will.topic) {
+            tracing::info!(%peer, client_id = %client_id, ?code, "refused: the will topic is not allowed");
+            let _ = write_packet(&mut transport, &refusal(code), protocol, shared).await;
+            goodbye(transport).await;
             return None;
         }
     }
     let kick = Arc::new(Kick::default());
-    let (connection, parked) = shared.registry.attach(&client_id, kick.clone()).await;
+    let resumes = !connect.clean_start;
+    let (connection, parked) = shared
+        .registry
+        .attach(&client_id, kick.clone(), resumes)
+        .await;
     shared.stats.clients_connected.add(1);
     shared.stats.clients_total.add(1);
     let limits = crate::limits::server_limits(&shared.config);
@@ -425,10 +427,15 @@ async fn run(live: &mut Live) -> Turn {
                 Ok(actions) => actions,
                 Err(err) => break Some((End::Error(err), false)),
             };
-            if policy.rate_exceeded {
-                break Some((End::Error(ProtocolError::MessageRateTooHigh), false));
+            if let Some(err) = policy.end.take() {
+                break Some((End::Error(err), false));
             }
-            for action in actions {
+            // The session answers a PUBLISH with Route, then its PUBACK/PUBREC.
+            let mut unheard = false;
+            for mut action in actions {
+                if std::mem::take(&mut unheard) {
+                    no_matching_subscribers(&mut action, protocol);
+                }
                 match apply(
                     action,
                     session,
@@ -439,6 +446,10 @@ async fn run(live: &mut Live) -> Turn {
                 ) {
                     Applied::Done => {}
                     Applied::Wait(ticket) => tickets.push(ticket),
+                    Applied::Unheard(ticket) => {
+                        tickets.extend(ticket);
+                        unheard = true;
+                    }
                     Applied::End(end) => break 'packets Some((end, true)),
                 }
             }
@@ -559,7 +570,21 @@ enum Applied {
     Done,
     /// Wait for this commit before writing to the client.
     Wait(Ticket),
+    /// A message no subscription matched (and its commit, if any): an MQTT 5
+    /// acknowledgement that follows says 0x10 (No matching subscribers).
+    Unheard(Option<Ticket>),
     End(End),
+}
+
+/// MQTT 5 (§3.4.2.1): a QoS 1/2 message that matched no subscription is
+/// acknowledged with 0x10, as Mosquitto and EMQX do, so the publisher can
+/// tell nobody listened. The message was still accepted (and retained).
+fn no_matching_subscribers(action: &mut Action, protocol: Protocol) {
+    if let Action::Send(Packet::PubAck(ack) | Packet::PubRec(ack)) = action {
+        if protocol.is_v5() && ack.reason == ReasonCode::Success {
+            ack.reason = ReasonCode::NoMatchingSubscribers;
+        }
+    }
 }
 
 /// Carry out one action of the session.
@@ -574,7 +599,11 @@ fn apply(
     match action {
         Action::Send(packet) => encode(&packet, session.protocol, output),
         Action::Route(message) => {
-            if let Some(ticket) = shared.publish(message, Some(routes)) {
+            let routed = shared.publish(message, Some(routes));
+            if routed.subscribers == 0 {
+                return Applied::Unheard(routed.ticket);
+            }
+            if let Some(ticket) = routed.ticket {
                 return Applied::Wait(ticket);
             }
         }
@@ -678,6 +707,13 @@ async fn write_packet(
     flush(transport, &mut output, shared).await
 }
 
+/// Close politely, then read what the peer still sends in a task of its
+/// own, for at most [`LINGER`].
+async fn goodbye(mut transport: Transport) {
+    transport.close().await;
+    tokio::spawn(transport.linger(LINGER));
+}
+
 /// The one place a connection ends: tell a v5 client why, publish the will
 /// when the end was abnormal, then park a persistent session or forget it.
 async fn finish(live: Box<Live>, end: End) {
@@ -688,6 +724,7 @@ async fn finish(live: Box<Live>, end: End) {
         rx,
         connection,
         policy,
+        kick,
         ..
     } = *live;
     let shared = policy.shared();
@@ -715,10 +752,20 @@ async fn finish(live: Box<Live>, end: End) {
                 });
                 let _ = write_packet(&mut transport, &disconnect, session.protocol, shared).await;
             }
-            !matches!(err, ProtocolError::ServerShuttingDown)
+            match err {
+                ProtocolError::ServerShuttingDown => false,
+                // The session goes on in the new connection: it did not end,
+                // so its will is not due (docs/sessions.md, "Wills").
+                ProtocolError::SessionTakenOver => !(kick.resumed() && session.is_persistent()),
+                _ => true,
+            }
         }
     };
-    transport.close().await;
+    // Taken over by a clean start, the session ends now, and with it any
+    // Will Delay Interval (§3.1.3.2.2): the will goes at once.
+    let session_ended = matches!(&end, End::Error(ProtocolError::SessionTakenOver));
+    // The rest of the goodbye goes on without holding up the client id.
+    goodbye(transport).await;
     let will = if will_due {
         session.will.as_deref().cloned()
     } else {
@@ -743,7 +790,8 @@ async fn finish(live: Box<Live>, end: End) {
         shared.registry.detach(&client_id, connection, None);
     }
     if let Some(will) = will {
-        publish_will(will, client_id, session_expiry, shared);
+        let delay_bound = if session_ended { 0 } else { session_expiry };
+        publish_will(will, client_id, delay_bound, shared);
     }
 }
 

@@ -15,6 +15,7 @@
 //! - [`parking`]: one epoll thread watching dormant connections' sockets off tokio's reactor.
 //! - [`session`]: the sans-I/O per-client protocol state machine (QoS flows, inflight window, aliases)
 //!   and `ProtocolError`, mapped to a DISCONNECT reason code in one place.
+//! - [`reserved`]: topics only the broker writes (`$SYS`, the alarm engine's outputs) and `--max-topic-levels`.
 //! - [`registry`]: connected client ids (takeover) and parked persistent sessions.
 //! - [`router`]: the subscription tree (`+`, `#`, `$` rule), read-locked per walk, and each connection's cache of its last topic's subscribers.
 //! - [`retained`]: retained messages behind the `RetainedStore` trait.
@@ -59,6 +60,7 @@ pub mod message;
 pub mod parking;
 pub mod policy;
 pub mod registry;
+pub mod reserved;
 pub mod retained;
 pub mod router;
 pub mod session;

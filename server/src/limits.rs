@@ -50,6 +50,11 @@ pub struct Counters {
     pub acl_denied_read: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_failures: AtomicU64,
+    /// PUBLISH packets and wills to topics only the broker writes
+    /// (`$SYS`, the alarm engine's outputs) or to `$share/...`.
+    pub broker_topics_refused: AtomicU64,
+    /// Topic names and filters deeper than `--max-topic-levels`.
+    pub topic_levels_refused: AtomicU64,
 }
 
 impl Counters {
@@ -406,6 +411,20 @@ pub fn sys_stats(shared: &Shared) -> Vec<SysStat> {
             "Deliveries withheld because the ACL does not let the subscriber read the topic.",
             "counter",
             get(&c.acl_denied_read),
+        ),
+        (
+            "security/broker topics refused",
+            "kite_broker_topics_refused_total",
+            "PUBLISH packets and wills to topics only the broker writes ($SYS, alarm outputs) or to $share/.",
+            "counter",
+            get(&c.broker_topics_refused),
+        ),
+        (
+            "limits/topic levels refused",
+            "kite_topic_levels_refused_total",
+            "Topic names and filters deeper than --max-topic-levels.",
+            "counter",
+            get(&c.topic_levels_refused),
         ),
         (
             "security/tls failures",

@@ -1,5 +1,7 @@
 //! `kite-server`: parse the flags (and `--config FILE`), start logging, run
-//! the broker until Ctrl-C. `kite-server passwd FILE USER` manages a password file.
+//! the broker until SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd),
+//! which both shut it down cleanly; a second signal stops it at once.
+//! `kite-server passwd FILE USER` manages a password file.
 
 use kite_server::{
     auth::{self, Command},
@@ -43,15 +45,55 @@ async fn main() -> std::process::ExitCode {
     if let Some(files) = kite_server::limits::raise_fd_limit() {
         tracing::debug!(files, "open-file limit");
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
+    let signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("kite-server: cannot watch for signals: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    let shutdown = signals.shutdown();
     match Broker::new(config).run(shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("kite-server: {err}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGINT and SIGTERM, watched from start-up on, so that one arriving
+/// before the broker waits for it is not the default (a crash).
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+
+    /// Completes at the first signal: the broker then shuts down cleanly
+    /// (bounded, see `Broker::run`). A second signal exits at once.
+    async fn shutdown(mut self) {
+        let signal = self.next().await;
+        tracing::info!(signal, "shutting down (a second signal stops at once)");
+        tokio::spawn(async move {
+            let signal = self.next().await;
+            eprintln!("kite-server: {signal} during shutdown: stopping at once");
+            std::process::exit(1);
+        });
     }
 }

@@ -15,6 +15,7 @@ use crate::{
     auth::{ClientAcl, Username},
     broker::Shared,
     limits::{Counters, TokenBucket},
+    session::ProtocolError,
 };
 
 /// One connection's access rules and publish rate.
@@ -24,8 +25,10 @@ pub struct ClientPolicy {
     /// Boxed: only with `--max-publish-rate`, and every connection carries it.
     bucket: Option<Box<TokenBucket>>,
     protocol: Protocol,
-    /// A v5 QoS 0 PUBLISH went over the rate: end with DISCONNECT 0x96.
-    pub rate_exceeded: bool,
+    /// Why the connection must end after the PUBLISH just refused: a v5
+    /// QoS 0 PUBLISH over the rate (0x96), or a topic deeper than
+    /// `--max-topic-levels` where no acknowledgement can say so (0x90).
+    pub end: Option<ProtocolError>,
 }
 
 impl ClientPolicy {
@@ -41,7 +44,7 @@ impl ClientPolicy {
             bucket: bucket.map(Box::new),
             shared,
             protocol,
-            rate_exceeded: false,
+            end: None,
         }
     }
 
@@ -49,13 +52,40 @@ impl ClientPolicy {
         &self.shared
     }
 
-    /// May the client leave a will on `topic`? (Checked at CONNECT.)
-    pub fn can_will(&mut self, topic: &str) -> bool {
-        let ok = self.acl.can_write(&self.shared.access, topic);
-        if !ok {
-            Counters::add(&self.shared.limits.counters.acl_denied_publish);
+    /// May the client leave a will on `topic`? (Checked at CONNECT.) The
+    /// refusal is the CONNACK's reason code.
+    pub fn can_will(&mut self, topic: &str) -> Result<(), ReasonCode> {
+        if let Some(why) = crate::reserved::refused_topic(topic) {
+            Counters::add(&self.shared.limits.counters.broker_topics_refused);
+            tracing::info!(client_id = %self.acl.client_id(), topic, "will refused: {why}");
+            return Err(ReasonCode::NotAuthorized);
         }
-        ok
+        if let Err(refusal) = self.depth(topic, ReasonCode::TopicNameInvalid) {
+            return Err(refusal.code);
+        }
+        if !self.acl.can_write(&self.shared.access, topic) {
+            Counters::add(&self.shared.limits.counters.acl_denied_publish);
+            return Err(ReasonCode::NotAuthorized);
+        }
+        Ok(())
+    }
+
+    /// `Err(code)` when `topic` (a name or a filter) has more levels than
+    /// `--max-topic-levels`: counted and logged.
+    fn depth(&self, topic: &str, code: ReasonCode) -> Result<(), Refusal> {
+        let max = self.shared.config.max_topic_levels;
+        if !crate::reserved::too_deep(topic, max) {
+            return Ok(());
+        }
+        let levels = crate::reserved::levels(topic);
+        Counters::add(&self.shared.limits.counters.topic_levels_refused);
+        // The topic itself may be 64 KiB: the log shows its start.
+        let start: String = topic.chars().take(40).collect();
+        tracing::info!(client_id = %self.acl.client_id(), levels, max, topic_start = %start, "refused: a topic deeper than --max-topic-levels");
+        Err(Refusal {
+            code,
+            reason: Some(format!("{levels} topic levels, more than {max}")),
+        })
     }
 
     /// May this delivery go to the client? Counted when not.
@@ -91,6 +121,23 @@ impl ClientPolicy {
 
 impl Admission for ClientPolicy {
     fn publish(&mut self, publish: &Publish) -> Result<(), Refusal> {
+        if let Some(why) = crate::reserved::refused_topic(&publish.topic) {
+            // Whatever the ACL says: only the broker writes these.
+            Counters::add(&self.shared.limits.counters.broker_topics_refused);
+            tracing::info!(client_id = %self.acl.client_id(), topic = %publish.topic, "PUBLISH refused: {why}");
+            return Err(Refusal {
+                code: ReasonCode::NotAuthorized,
+                reason: Some(why.into()),
+            });
+        }
+        if let Err(refusal) = self.depth(&publish.topic, ReasonCode::TopicNameInvalid) {
+            // Without an acknowledgement to carry 0x90 (QoS 0, or before
+            // v5, where a refusal looks like success) the connection ends.
+            if publish.qos == QoS::AtMostOnce || !self.protocol.is_v5() {
+                self.end = Some(ProtocolError::TopicNameTooDeep);
+            }
+            return Err(refusal);
+        }
         if !self.acl.can_write(&self.shared.access, &publish.topic) {
             Counters::add(&self.shared.limits.counters.acl_denied_publish);
             tracing::debug!(client_id = %self.acl.client_id(), topic = %publish.topic, "PUBLISH refused: ACL");
@@ -117,13 +164,15 @@ impl Admission for ClientPolicy {
         Counters::add(&self.shared.limits.counters.publishes_rate_limited);
         if publish.qos == QoS::AtMostOnce {
             // No acknowledgement to refuse with: the connection ends (0x96).
-            self.rate_exceeded = true;
+            self.end = Some(ProtocolError::MessageRateTooHigh);
         }
         // PUBACK/PUBREC cannot carry 0x96 (Message rate too high); 0x97 is theirs.
         Err(ReasonCode::QuotaExceeded.into())
     }
 
     fn subscribe(&mut self, filter: &str) -> Result<(), ReasonCode> {
+        self.depth(filter, ReasonCode::TopicFilterInvalid)
+            .map_err(|refusal| refusal.code)?;
         if self.acl.can_subscribe(&self.shared.access, filter) {
             return Ok(());
         }

@@ -44,6 +44,9 @@ enum Slot {
 #[derive(Debug, Default)]
 pub struct Kick {
     kicked: AtomicBool,
+    /// Kicked by a new connection that continues this client's session
+    /// (clean start 0): the session did not end, so no will is due.
+    resumed: AtomicBool,
     /// How long the connection lingers before lying dormant:
     /// `--dormant-after` × 2^this (see [`Kick::woken`]).
     linger_shift: AtomicU8,
@@ -67,6 +70,18 @@ fn clock_ms(at: Instant) -> u64 {
 }
 
 impl Kick {
+    /// Taken over by a connection that continues the session (`resumes`),
+    /// or that starts clean (the old session ends).
+    pub fn take_over(&self, resumes: bool) {
+        self.resumed.store(resumes, Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// Whether the connection that took over continues the session.
+    pub fn resumed(&self) -> bool {
+        self.resumed.load(Ordering::SeqCst)
+    }
+
     pub fn kick(&self) {
         self.kicked.store(true, Ordering::SeqCst);
         self.ring();
@@ -158,9 +173,15 @@ const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 
 impl Registry {
     /// Claim `client_id` for a new connection, taking it over from a connected
-    /// client if need be. Returns the connection number and the parked session
-    /// of this id, if there is one.
-    pub async fn attach(&self, client_id: &Arc<str>, kick: Arc<Kick>) -> (u64, Option<Parked>) {
+    /// client if need be (`resumes`: the new connection continues the
+    /// session, clean start 0). Returns the connection number and the parked
+    /// session of this id, if there is one.
+    pub async fn attach(
+        &self,
+        client_id: &Arc<str>,
+        kick: Arc<Kick>,
+        resumes: bool,
+    ) -> (u64, Option<Parked>) {
         let connection = self.new_generation();
         let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
         let mut kicked = false;
@@ -171,7 +192,7 @@ impl Registry {
                     Some(Slot::Online { kick: old, .. }) => {
                         if !kicked || tokio::time::Instant::now() >= deadline {
                             tracing::info!(client_id = %client_id, "client id taken over by a new connection");
-                            old.kick();
+                            old.take_over(resumes);
                             kicked = true;
                         }
                         if tokio::time::Instant::now() >= deadline {

@@ -28,8 +28,12 @@ pub enum ProtocolError {
     SecondConnect,
     #[error("{0} is a packet a server never receives")]
     UnexpectedPacket(&'static str),
-    #[error("topic alias {0} is zero, above the maximum, or was never set")]
+    #[error("topic alias {0} is zero or above the maximum")]
     TopicAliasInvalid(u16),
+    /// §3.3.4: an empty topic name with an alias that has no mapping is a
+    /// Protocol Error (0x82); 0x94 is for an alias out of range.
+    #[error("topic alias {0} was never set, and the topic name is empty")]
+    TopicAliasUnknown(u16),
     #[error("no packet within 1.5 times the keepalive")]
     KeepAliveTimeout,
     #[error("more QoS 1/2 publishes in flight than our receive maximum")]
@@ -46,6 +50,8 @@ pub enum ProtocolError {
     ServerShuttingDown,
     #[error("PUBLISH packets above --max-publish-rate")]
     MessageRateTooHigh,
+    #[error("a PUBLISH topic deeper than --max-topic-levels")]
+    TopicNameTooDeep,
     #[error("protocol violation: {0}")]
     Violation(&'static str),
 }
@@ -57,6 +63,7 @@ impl ProtocolError {
             ProtocolError::Decode(err) => err.reason_code(),
             ProtocolError::SecondConnect
             | ProtocolError::UnexpectedPacket(_)
+            | ProtocolError::TopicAliasUnknown(_)
             | ProtocolError::Violation(_) => ReasonCode::ProtocolError,
             ProtocolError::TopicAliasInvalid(_) => ReasonCode::TopicAliasInvalid,
             ProtocolError::KeepAliveTimeout => ReasonCode::KeepAliveTimeout,
@@ -66,6 +73,7 @@ impl ProtocolError {
             ProtocolError::SessionTakenOver => ReasonCode::SessionTakenOver,
             ProtocolError::ServerShuttingDown => ReasonCode::ServerShuttingDown,
             ProtocolError::MessageRateTooHigh => ReasonCode::MessageRateTooHigh,
+            ProtocolError::TopicNameTooDeep => ReasonCode::TopicNameInvalid,
             ProtocolError::StoreUnavailable => ReasonCode::UnspecifiedError,
         }
     }
@@ -418,7 +426,7 @@ impl Session {
                     .topic_aliases
                     .get(&alias)
                     .cloned()
-                    .ok_or(ProtocolError::TopicAliasInvalid(alias))?;
+                    .ok_or(ProtocolError::TopicAliasUnknown(alias))?;
             } else {
                 self.flight()
                     .topic_aliases

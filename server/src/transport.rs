@@ -226,6 +226,26 @@ impl Transport {
         }
     }
 
+    /// After [`Transport::close`]: read and discard what the peer still
+    /// sends until it closes too, for at most `limit`. Closing a socket
+    /// with unread data makes the kernel send a reset, and a reset can
+    /// reach a client (one pipelining past its receive maximum, say)
+    /// before it has read the DISCONNECT that said why.
+    pub async fn linger(mut self, limit: Duration) {
+        if matches!(self, Transport::Parked(_)) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut scrap = BytesMut::new();
+        loop {
+            scrap.clear();
+            match tokio::time::timeout_at(deadline, self.read(&mut scrap)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+        }
+    }
+
     /// "tcp" or "ws", for logs.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -5,7 +5,6 @@ clients and a real headless Chromium. Binaries come from $KITE_BIN_DIR
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,23 +15,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN_DIR = pathlib.Path(os.environ.get("KITE_BIN_DIR", ROOT / "target" / "debug"))
 DIST = pathlib.Path(os.environ.get("KITE_DIST", ROOT / "dist"))
 ARTIFACTS = ROOT / "target" / "e2e-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 class Process:
@@ -64,11 +46,32 @@ class Process:
         return self.proc.returncode
 
 
+READY = "kite-server ready "
+
+
+def wait_ready(process: "Process", timeout: float = 10.0) -> dict[str, int]:
+    """The ports in the broker's ready line (`kite-server ready tcp=ADDR
+    http=ADDR [tls=ADDR]`), printed once every listener accepts. Started on
+    port 0, a broker tells its ports this way: nothing is guessed, and
+    nothing else that happens to answer on a port is mistaken for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in process.log().splitlines():
+            if line.startswith(READY):
+                fields = dict(f.split("=", 1) for f in line[len(READY):].split())
+                return {key: int(addr.rsplit(":", 1)[1]) for key, addr in fields.items()}
+        if not process.alive():
+            raise RuntimeError(f"{process.log_path.name}: the broker exited:\n{process.log()[-3000:]}")
+        time.sleep(0.02)
+    raise TimeoutError(f"{process.log_path.name}: no ready line within {timeout} s")
+
+
 class Broker(Process):
+    """A kite-server on ports the kernel picks (unless given: a test that
+    restarts a broker on the same ports), known from its ready line."""
+
     def __init__(self, name: str = "kite-server", extra: list[str] | None = None,
-                 bind: str = "127.0.0.1"):
-        self.tcp_port = free_port()
-        self.http_port = free_port()
+                 bind: str = "127.0.0.1", tcp_port: int = 0, http_port: int = 0):
         extra = list(extra or [])
         if "--data-dir" not in extra:
             # Each broker its own store, unless the test shares one on purpose.
@@ -78,13 +81,14 @@ class Broker(Process):
             self.data_dir = extra[extra.index("--data-dir") + 1]
         args = [
             str(BIN_DIR / "kite-server"),
-            "--tcp", f"{bind}:{self.tcp_port}",
-            "--http", f"{bind}:{self.http_port}",
+            "--tcp", f"{bind}:{tcp_port}",
+            "--http", f"{bind}:{http_port}",
             "--dashboard-dir", str(DIST),
         ] + extra
         super().__init__(name, args)
-        wait_for_port(self.tcp_port)
-        wait_for_port(self.http_port)
+        ports = wait_ready(self)
+        self.tcp_port, self.http_port = ports["tcp"], ports["http"]
+        self.tls_port = ports.get("tls")
 
     @property
     def url(self) -> str:

@@ -3,9 +3,8 @@ unknown key or a bad value stops the broker naming the key and the line."""
 
 import socket
 import subprocess
-import time
 
-from conftest import BIN_DIR, DIST, free_port, wait_for_port, Process
+from conftest import BIN_DIR, DIST, Process, wait_ready
 from raw_mqtt import closed_by_peer, connect, metric, open_session, publish
 
 KITE = str(BIN_DIR / "kite-server")
@@ -19,11 +18,10 @@ def run_bad(tmp_path, text, *flags):
 
 
 def test_file_settings_apply_and_flags_override_them(tmp_path):
-    tcp, http = free_port(), free_port()
     path = tmp_path / "kite.toml"
     path.write_text(f"""# Kite broker
-tcp = "127.0.0.1:{tcp}"
-http = "127.0.0.1:{http}"
+tcp = "127.0.0.1:0"
+http = "127.0.0.1:0"
 dashboard_dir = "{DIST}"
 data_dir = "{tmp_path / 'data'}"
 max_connections = 1
@@ -33,17 +31,9 @@ allow_anonymous = true
 """)
     p = Process("kite-server-config-file", [KITE, "--config", str(path), "--max-packet-size", "5000"])
     try:
-        wait_for_port(tcp)
-        wait_for_port(http)
-        # wait_for_port's own probe holds the one slot until the broker sees it close.
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                first = open_session(tcp, connect("one"))
-                break
-            except (ConnectionError, OSError):
-                assert time.monotonic() < deadline, "the one slot never came free"
-                time.sleep(0.1)
+        ports = wait_ready(p)
+        tcp, http = ports["tcp"], ports["http"]
+        first = open_session(tcp, connect("one"))
         # max_connections = 1 from the file: a second connection is closed.
         with socket.create_connection(("127.0.0.1", tcp)) as second:
             assert closed_by_peer(second, timeout=3)[0]

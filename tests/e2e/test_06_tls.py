@@ -12,7 +12,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from conftest import Broker, free_port
+from conftest import Broker
 from mqtt_helpers import Client
 from raw_mqtt import closed_by_peer, connect
 
@@ -41,8 +41,7 @@ def pki(tmp_path_factory):
 
 class TlsBroker(Broker):
     def __init__(self, name, pki, extra=()):
-        self.tls_port = free_port()
-        super().__init__(name, ["--tls", f"127.0.0.1:{self.tls_port}",
+        super().__init__(name, ["--tls", "127.0.0.1:0",
                                 "--cert", str(pki / "server.crt"), "--key", str(pki / "server.key"),
                                 *extra])
 

@@ -182,11 +182,11 @@ def test_rules_from_the_alarm_rules_file_apply_at_start(request, tmp_path):
 
 def test_a_bad_rule_in_the_alarm_rules_file_stops_the_broker(tmp_path):
     import subprocess
-    from conftest import BIN_DIR, free_port
+    from conftest import BIN_DIR
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"oops": {"condition": "offline_for", "threshold": 0}}))
-    out = subprocess.run([str(BIN_DIR / "kite-server"), "--tcp", f"127.0.0.1:{free_port()}",
-                          "--http", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "d"),
+    out = subprocess.run([str(BIN_DIR / "kite-server"), "--tcp", "127.0.0.1:0",
+                          "--http", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
                           "--alarm-rules", str(rules)], capture_output=True, text=True, timeout=20)
     assert out.returncode != 0
     assert str(rules) in out.stderr and '"oops"' in out.stderr, out.stderr

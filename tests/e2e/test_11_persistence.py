@@ -196,11 +196,11 @@ def test_durability_none_keeps_nothing(request):
 def test_a_corrupt_store_stops_the_broker_with_the_file_named(request):
     import pathlib
     import subprocess
-    from conftest import BIN_DIR, free_port
+    from conftest import BIN_DIR
     data = pathlib.Path(tempfile.mkdtemp(prefix="kite-corrupt-"))
     (data / "kite.redb").write_bytes(b"this is not a database" * 100)
-    out = subprocess.run([str(BIN_DIR / "kite-server"), "--tcp", f"127.0.0.1:{free_port()}",
-                          "--http", f"127.0.0.1:{free_port()}", "--data-dir", str(data)],
+    out = subprocess.run([str(BIN_DIR / "kite-server"), "--tcp", "127.0.0.1:0",
+                          "--http", "127.0.0.1:0", "--data-dir", str(data)],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode != 0
     assert str(data / "kite.redb") in out.stderr, out.stderr

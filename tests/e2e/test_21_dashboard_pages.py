@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ARTIFACTS, BIN_DIR, DIST, Broker, Process, wait_for_port
+from conftest import ARTIFACTS, BIN_DIR, DIST, Broker, Process
 from mqtt_helpers import Client
 
 
@@ -389,17 +389,9 @@ def test_reconnects_with_backoff_and_resubscribes(request, browser):
     wait.until(lambda d: (text_of(d, "#conn-retry") or "").startswith("retry in"))
     shot(browser, "reconnecting")
     # Same ports again.
-    again = Broker.__new__(Broker)
-    again.tcp_port, again.http_port = b.tcp_port, b.http_port
-    import tempfile
-    again.data_dir = tempfile.mkdtemp(prefix="kite-data-")
-    Process.__init__(again, f"kite-server-{request.node.name}-again", [
-        str(BIN_DIR / "kite-server"), "--tcp", f"127.0.0.1:{b.tcp_port}",
-        "--http", f"127.0.0.1:{b.http_port}", "--dashboard-dir", str(DIST),
-        "--data-dir", again.data_dir,
-    ])
+    again = Broker(f"kite-server-{request.node.name}-again",
+                   tcp_port=b.tcp_port, http_port=b.http_port)
     try:
-        wait_for_port(again.tcp_port)
         WebDriverWait(browser, 60).until(lambda d: text_of(d, "#conn-state") == "connected")
         wait.until(lambda d: text_of(d, '#subs .sub[data-filter="#"] .sub-state') == "granted QoS 0")
         native = Client(again.tcp_port, "native-after")

@@ -153,7 +153,12 @@ fn topic_alias_is_remembered_and_unknown_alias_is_an_error() {
     aliased.properties.topic_alias = Some(2);
     assert_eq!(
         s.handle(Packet::Publish(aliased)),
-        Err(ProtocolError::TopicAliasInvalid(2))
+        Err(ProtocolError::TopicAliasUnknown(2))
+    );
+    // §3.3.4: an unmapped alias with an empty topic is a Protocol Error.
+    assert_eq!(
+        ProtocolError::TopicAliasUnknown(2).reason_code(),
+        ReasonCode::ProtocolError
     );
 }
 

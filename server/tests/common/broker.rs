@@ -1,5 +1,6 @@
-//! The `kite-server` binary under test: fresh loopback ports, its own data
-//! dir, its log printed when a test fails, killed on drop.
+//! The `kite-server` binary under test: loopback ports the kernel picks (read
+//! back from its ready line), its own data dir, its log printed when a test
+//! fails, killed on drop.
 
 use std::{
     net::SocketAddr,
@@ -9,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::{net::TcpStream, time::Instant};
+use tokio::time::Instant;
 
 use super::within;
 
@@ -29,11 +30,17 @@ pub struct Broker {
 
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+/// The ports in the broker's ready line (`kite-server ready tcp=… http=…`),
+/// if `text` holds it.
+fn ready_ports(text: &str) -> Option<(u16, u16)> {
+    let line = text.lines().find(|l| l.starts_with("kite-server ready "))?;
+    let port = |key: &str| -> Option<u16> {
+        let addr = line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix(key))?;
+        addr.parse::<SocketAddr>().ok().map(|a| a.port())
+    };
+    Some((port("tcp=")?, port("http=")?))
 }
 
 /// How to stop a broker before starting it again on the same data dir.
@@ -41,6 +48,10 @@ fn free_port() -> u16 {
 pub enum Stop {
     /// SIGINT: the broker shuts down cleanly (Ctrl-C).
     Graceful,
+    /// SIGTERM (`docker stop`, systemd): a clean shutdown too.
+    Term,
+    /// The test signalled the broker itself: wait for its clean exit.
+    Signalled,
     /// SIGKILL: a crash; only what was committed survives.
     Crash,
 }
@@ -74,64 +85,58 @@ impl Broker {
         Broker::spawn(extra, data_dir, owns_data_dir, log).await
     }
 
-    /// Start on fresh ports, retrying when two tests picked the same free port.
+    /// Start on ports the kernel picks (`127.0.0.1:0`), and wait for the
+    /// broker's ready line naming them: whatever answers on a port may be
+    /// another test's broker, or a TCP self-connect; this line is ours.
     async fn spawn(extra: Vec<String>, data_dir: PathBuf, owns: bool, log: PathBuf) -> Broker {
-        for _attempt in 0..5 {
-            let (tcp, http) = (free_port(), free_port());
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .expect("log file");
-            let mut command = Command::new(env!("CARGO_BIN_EXE_kite-server"));
-            command
-                .args(["--tcp", &format!("127.0.0.1:{tcp}")])
-                .args(["--http", &format!("127.0.0.1:{http}")])
-                .args(["--sys-interval", "0", "--dashboard-dir", "/nonexistent"]);
-            if owns {
-                command.arg("--data-dir").arg(&data_dir);
-            }
-            let child = command
-                .args(&extra)
-                .env("RUST_LOG", "debug")
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(file.try_clone().expect("log file"))
-                .stderr(file)
-                .spawn()
-                .expect("start kite-server");
-            let mut broker = Broker {
-                child,
-                tcp,
-                http,
-                log: log.clone(),
-                extra: extra.clone(),
-                data_dir: data_dir.clone(),
-                owns_data_dir: owns,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(status)) = broker.child.try_wait() {
-                    if broker.log().contains("cannot listen") {
-                        break; // a port was taken meanwhile: try others
-                    }
-                    panic!(
-                        "kite-server exited with {status} (flags {extra:?}):\n{}",
-                        broker.log()
-                    );
-                }
-                if TcpStream::connect(("127.0.0.1", tcp)).await.is_ok() {
-                    return broker;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "kite-server did not listen within 10 s"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            broker.owns_data_dir = false; // the next attempt uses it
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        // A restart appends to the same log: read only what this run writes.
+        let from = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kite-server"));
+        command
+            .args(["--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--sys-interval", "0", "--dashboard-dir", "/nonexistent"]);
+        if owns {
+            command.arg("--data-dir").arg(&data_dir);
         }
-        panic!("kite-server did not start (flags {extra:?})");
+        let child = command
+            .args(&extra)
+            .env("RUST_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("start kite-server");
+        let mut broker = Broker {
+            child,
+            tcp: 0,
+            http: 0,
+            log,
+            extra: extra.clone(),
+            data_dir,
+            owns_data_dir: owns,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = broker.log();
+            if let Some((tcp, http)) = ready_ports(log.get(from..).unwrap_or_default()) {
+                (broker.tcp, broker.http) = (tcp, http);
+                return broker;
+            }
+            if let Ok(Some(status)) = broker.child.try_wait() {
+                panic!("kite-server exited with {status} (flags {extra:?}):\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kite-server printed no ready line within 10 s (flags {extra:?}):\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Stop this broker and start it again with the same flags and data dir,
@@ -141,11 +146,9 @@ impl Broker {
             Stop::Crash => {
                 let _ = self.child.kill();
             }
-            Stop::Graceful => {
-                let _ = Command::new("kill")
-                    .args(["-INT", &self.child.id().to_string()])
-                    .status();
-            }
+            Stop::Graceful => self.signal("-INT"),
+            Stop::Term => self.signal("-TERM"),
+            Stop::Signalled => {}
         }
         let status = within("the broker to stop", async {
             loop {
@@ -156,14 +159,63 @@ impl Broker {
             }
         })
         .await;
-        if how == Stop::Graceful {
-            assert!(status.success(), "graceful stop exited with {status}");
+        if how != Stop::Crash {
+            assert!(status.success(), "{how:?} stop exited with {status}");
         }
         let owns = std::mem::replace(&mut self.owns_data_dir, false);
         let (extra, data_dir) = (self.extra.clone(), self.data_dir.clone());
         let log = std::mem::take(&mut self.log); // kept: the next run appends to it
         drop(self);
         Broker::spawn(extra, data_dir, owns, log).await
+    }
+
+    /// Send a signal (`-TERM`, `-INT`, …) to the broker.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill {signal}");
+    }
+
+    /// Whether the broker process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait up to `limit` for the broker to exit by itself; its exit status.
+    pub async fn exited(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the broker still runs after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A value from `GET /metrics` (Prometheus text): the sample `name`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = within(
+            "HTTP connect",
+            tokio::net::TcpStream::connect(("127.0.0.1", self.http)),
+        )
+        .await
+        .expect("HTTP connect");
+        let request = "GET /metrics HTTP/1.1\r\nHost: kite\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.expect("request");
+        let mut body = String::new();
+        within("GET /metrics", stream.read_to_string(&mut body))
+            .await
+            .expect("response");
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
     }
 
     pub fn addr(&self) -> SocketAddr {

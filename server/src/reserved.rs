@@ -1,0 +1,102 @@
+//! Topics a client may not publish to, whatever the ACL says, and the depth
+//! limit on topic names and filters (`--max-topic-levels`).
+//!
+//! The broker alone writes `$SYS/...` and the alarm engine's outputs: a
+//! forged `$kite/alarms/active/...` would show every dashboard an alarm
+//! nobody raised, a forged `$SYS/broker/version` would replace the broker's
+//! own statistic. Rules (`$kite/alarms/rules/...`) and acknowledgements
+//! (`$kite/alarms/ack/...`) are the engine's inputs and stay writable,
+//! subject to the ACL. `$share/...` is subscription syntax, not a topic.
+
+use crate::alarms::engine::{ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC};
+
+/// Why a client may not publish to a topic, or `None` when it may (as far
+/// as these rules go; the ACL is asked separately).
+pub fn refused_topic(topic: &str) -> Option<&'static str> {
+    if within(topic, "$SYS") {
+        Some("$SYS topics are written by the broker alone")
+    } else if within(topic, ACTIVE_PREFIX.trim_end_matches('/'))
+        || within(topic, EVENTS_TOPIC)
+        || within(topic, HISTORY_TOPIC)
+        || within(topic, ERRORS_TOPIC)
+    {
+        Some("the alarm engine's outputs are written by the broker alone")
+    } else if topic.starts_with("$share/") {
+        Some("$share/ begins a shared subscription filter, not a topic name")
+    } else {
+        None
+    }
+}
+
+/// `topic` is `root` or below it (`root/...`).
+fn within(topic: &str, root: &str) -> bool {
+    topic
+        .strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The number of levels of a topic name or filter: one more than its `/`.
+pub fn levels(topic: &str) -> usize {
+    topic.bytes().filter(|&b| b == b'/').count() + 1
+}
+
+/// True when `topic` has more than `max` levels (`max` 0: no limit).
+pub fn too_deep(topic: &str, max: usize) -> bool {
+    // A topic of `max` bytes or fewer cannot have more than `max` levels
+    // (an empty one has one): the common case costs no scan.
+    max != 0 && topic.len() >= max && levels(topic) > max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_owned_topics_are_refused() {
+        for topic in [
+            "$SYS",
+            "$SYS/broker/version",
+            "$kite/alarms/active",
+            "$kite/alarms/active/sim-1/fake",
+            "$kite/alarms/events",
+            "$kite/alarms/history",
+            "$kite/alarms/errors",
+            "$kite/alarms/errors/x",
+            "$share/g/t",
+        ] {
+            assert!(refused_topic(topic).is_some(), "{topic}");
+        }
+    }
+
+    #[test]
+    fn engine_inputs_and_lookalikes_are_allowed() {
+        for topic in [
+            "$kite/alarms/rules/r1",
+            "$kite/alarms/ack/sim-1/low",
+            "$SYSTEM/x",
+            "$kite/alarms/eventsx",
+            "SYS/broker",
+            "a/$SYS",
+            "$sharex/t",
+            "devices/sim-1/telemetry",
+        ] {
+            assert_eq!(refused_topic(topic), None, "{topic}");
+        }
+    }
+
+    #[test]
+    fn depth_counts_levels_not_bytes() {
+        assert_eq!(levels(""), 1);
+        assert_eq!(levels("a"), 1);
+        assert_eq!(levels("/"), 2);
+        assert_eq!(levels("a/b/c"), 3);
+        assert!(!too_deep("a/b/c", 3));
+        assert!(too_deep("a/b/c/d", 3));
+        assert!(too_deep("///", 3));
+        assert!(!too_deep(&"/".repeat(65_535), 0), "0 is no limit");
+        assert!(too_deep(&"/".repeat(65_535), 128));
+        assert!(!too_deep(&"x".repeat(65_535), 128), "long, but one level");
+        assert!(!too_deep(&"/".repeat(127), 128));
+        assert!(too_deep(&"/".repeat(128), 128));
+    }
+}
