@@ -59,9 +59,22 @@ where
             path.display()
         ))
     })?;
+    parse_with_text(args, &text)
+}
+
+/// The rest of [`parse`] once the file that `args` names with `--config`
+/// is read: `text` is its content (the path is only named in errors).
+pub fn parse_with_text(args: Vec<OsString>, text: &str) -> Result<Config, ConfigError> {
+    let matches = Config::command()
+        .try_get_matches_from(&args)
+        .map_err(ConfigError::Flags)?;
+    let path = matches
+        .get_one::<PathBuf>("config")
+        .cloned()
+        .unwrap_or_default();
     let given_on_command_line =
         |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-    let file_args = file_arguments(&path, &text, given_on_command_line)?;
+    let file_args = file_arguments(&path, text, given_on_command_line)?;
     let mut merged = Vec::with_capacity(args.len() + file_args.len());
     merged.extend(args.first().cloned());
     merged.extend(file_args.into_iter().map(OsString::from));

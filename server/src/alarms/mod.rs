@@ -158,14 +158,18 @@ impl Alarms {
     pub fn load_file(path: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>, String> {
         let text =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let rules: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&text)
-            .map_err(|e| format!("{}: not a JSON object of rules: {e}", path.display()))?;
+        Alarms::parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The text of an `--alarm-rules` file as (topic, payload) rule publications.
+    pub fn parse_file(text: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let rules: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(text).map_err(|e| format!("not a JSON object of rules: {e}"))?;
         let mut out = Vec::new();
         for (id, rule) in rules {
             let payload = rule.to_string().into_bytes();
             let topic = format!("{}{id}", engine::RULES_PREFIX);
-            Alarms::check(&topic, &payload)
-                .map_err(|e| format!("{}: rule {id:?}: {e}", path.display()))?;
+            Alarms::check(&topic, &payload).map_err(|e| format!("rule {id:?}: {e}"))?;
             out.push((topic, payload));
         }
         Ok(out)
