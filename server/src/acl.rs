@@ -234,28 +234,45 @@ impl Acl {
             Some(user) => self.users.get(user).cloned().unwrap_or_default(),
             None => self.anonymous.clone(),
         };
-        let unsafe_value = |v: &str| v.contains(['+', '#', '/']);
         for pattern in &self.patterns {
-            let mut filter = pattern.filter.clone();
-            if filter.contains("%c") {
-                if unsafe_value(client_id) {
-                    continue;
-                }
-                filter = filter.replace("%c", client_id);
+            if let Some(filter) = fill(&pattern.filter, client_id, username) {
+                rules.push(Rule {
+                    access: pattern.access,
+                    filter,
+                });
             }
-            if filter.contains("%u") {
-                match username {
-                    Some(user) if !unsafe_value(user) => filter = filter.replace("%u", user),
-                    _ => continue,
-                }
-            }
-            rules.push(Rule {
-                access: pattern.access,
-                filter,
-            });
         }
         ClientRules { rules }
     }
+}
+
+/// A pattern's filter for one client: `%c` and `%u` replaced in one pass,
+/// so what is filled in is never read again (a client id `%u` stays `%u`).
+/// `None` skips the pattern: the value it needs is missing (`%u` of an
+/// anonymous client) or contains `+`, `#` or `/`.
+fn fill(pattern: &str, client_id: &str, username: Option<&str>) -> Option<String> {
+    let mut filter = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(at) = rest.find('%') {
+        filter.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let value = match after.as_bytes().first() {
+            Some(b'c') => client_id,
+            Some(b'u') => username?,
+            _ => {
+                filter.push('%');
+                rest = after;
+                continue;
+            }
+        };
+        if value.contains(['+', '#', '/']) {
+            return None;
+        }
+        filter.push_str(value);
+        rest = &after[1..];
+    }
+    filter.push_str(rest);
+    Some(filter)
 }
 
 /// The rules of one client: what its connection checks against.
@@ -433,6 +450,24 @@ pattern read users/%u/inbox
         assert!(!acl.rules_for("+", None).can_write("devices/x/y"));
         assert!(!acl.rules_for("a/b", None).can_write("devices/a/b/c"));
         assert!(acl.rules_for("ok", None).can_write("devices/ok/c"));
+    }
+
+    /// Found by the `acl_file` fuzz target: `%c` was replaced first, then
+    /// `%u` in the result, so a client naming itself `%u` got its user
+    /// name's topics (`devices/alice/#` for alice's client `%u`).
+    #[test]
+    fn patterns_fill_in_one_pass() {
+        let acl = Acl::parse("pattern write devices/%c/#\npattern read %u/%c\n").unwrap();
+        let sneaky = acl.rules_for("%u", Some("alice"));
+        assert!(sneaky.can_write("devices/%u/x"));
+        assert!(!sneaky.can_write("devices/alice/x"));
+        assert!(sneaky.can_read("alice/%u"));
+        let anonymous = acl.rules_for("%u", None);
+        assert!(anonymous.can_write("devices/%u/x"), "needs no user name");
+        let odd_user = acl.rules_for("c", Some("%c"));
+        assert!(odd_user.can_read("%c/c"));
+        assert!(!odd_user.can_read("c/c"));
+        assert_eq!(fill("%%c-%x%", "id", None).as_deref(), Some("%id-%x%"));
     }
 
     #[test]
