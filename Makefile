@@ -42,18 +42,34 @@ clean:
 	cargo clean
 	rm -rf dist
 
-# Fuzz the codec (mqtt/fuzz, cargo-fuzz + libFuzzer, nightly toolchain): each
-# target runs FUZZ_SECONDS; findings land in mqtt/fuzz/artifacts/<target>/.
+# Fuzzing (cargo-fuzz + libFuzzer, nightly toolchain): the codec
+# (mqtt/fuzz: decode_v31 decode_v311 decode_v5 topic) and the parsers of what
+# clients and operators send besides packets (server/fuzz: alarm_rule
+# acl_file password_file config_toml). Each target runs FUZZ_SECONDS on one
+# core, starting from its committed corpus <crate>/fuzz/corpus/<target>/,
+# which is then minimized (cargo fuzz cmin) so the repository keeps a small
+# corpus that covers as much; an input taking over FUZZ_TIMEOUT seconds is a
+# finding (a hang), as is a panic or a sanitizer error; findings land in
+# <crate>/fuzz/artifacts/<target>/ and the next target still runs.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := decode_v31 decode_v311 decode_v5 topic
+FUZZ_TIMEOUT ?= 10
+FUZZ_TARGETS := $(addprefix mqtt/,decode_v31 decode_v311 decode_v5 topic) \
+	$(addprefix server/,alarm_rule acl_file password_file config_toml)
 
 fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	cd mqtt && cargo +nightly fuzz build
-	cd mqtt && status=0; for target in $(FUZZ_TARGETS); do \
-		echo "== fuzz $$target for $(FUZZ_SECONDS) s"; \
-		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || status=1; \
+	cd server && cargo +nightly fuzz build
+	@status=0; for path in $(FUZZ_TARGETS); do \
+		crate=$${path%/*}; target=$${path#*/}; corpus=$$crate/fuzz/corpus/$$target; \
+		mkdir -p $$corpus; \
+		echo "== fuzz $$crate $$target for $(FUZZ_SECONDS) s from $$(ls $$corpus | wc -l) inputs"; \
+		(cd $$crate && cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) \
+			-timeout=$(FUZZ_TIMEOUT) -print_final_stats=1) || status=1; \
+		echo "== cmin $$crate $$target: $$(ls $$corpus | wc -l) inputs"; \
+		(cd $$crate && cargo +nightly fuzz cmin $$target) || status=1; \
+		echo "== corpus $$crate $$target: $$(ls $$corpus | wc -l) inputs, $$(du -sk $$corpus | cut -f1) KiB"; \
 	done; exit $$status
 
 # Codec benchmarks (criterion): mqtt/benches/codec.rs; then the broker
