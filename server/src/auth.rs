@@ -91,6 +91,12 @@ impl PasswordFile {
                     parsed.algorithm
                 )));
             }
+            check_hash(&parsed).map_err(|why| {
+                error(format!(
+                    "user `{user}`: no password can match this argon2id hash: {why} \
+                     (make it with `kite-server passwd`)"
+                ))
+            })?;
             if users.insert(user.to_string(), hash.to_string()).is_some() {
                 return Err(error(format!("user `{user}` appears twice")));
             }
@@ -121,6 +127,34 @@ impl PasswordFile {
         let ok = Argon2::default().verify_password(password, &parsed).is_ok();
         ok && known
     }
+}
+
+/// What checking a password against `hash` needs beyond its syntax, which
+/// argon2 would otherwise refuse at every login: a salt of at least 8
+/// bytes, an output, a known version and parameters argon2 takes.
+fn check_hash(hash: &PasswordHash) -> Result<(), String> {
+    let Some(salt) = hash.salt else {
+        return Err("no salt".into());
+    };
+    let mut bytes = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut bytes)
+        .map_err(|err| format!("salt: {err}"))?;
+    if salt.len() < argon2::MIN_SALT_LEN {
+        return Err(format!(
+            "a salt of {} bytes, fewer than {}",
+            salt.len(),
+            argon2::MIN_SALT_LEN
+        ));
+    }
+    if hash.hash.is_none() {
+        return Err("no hash output".into());
+    }
+    if let Some(version) = hash.version {
+        argon2::Version::try_from(version).map_err(|err| format!("version {version}: {err}"))?;
+    }
+    argon2::Params::try_from(hash).map_err(|err| format!("parameters: {err}"))?;
+    Ok(())
 }
 
 /// A hash to verify against for unknown users, so timing does not tell
@@ -575,6 +609,57 @@ mod tests {
             let err = PasswordFile::parse(&text).unwrap_err();
             assert_eq!(err.line, line, "{text:?}: {err}");
             assert!(err.message.contains(words), "{text:?}: {err}");
+        }
+    }
+
+    /// Found by the `password_file` fuzz target: a hash without its salt and
+    /// output (`$argon2id$v=198,t=1,p=1Rno`) was accepted, and its user
+    /// refused at every login; the same for parameters or a salt argon2
+    /// refuses. The file now says so at start-up (and on SIGHUP).
+    #[test]
+    fn password_file_refuses_hashes_no_password_can_match() {
+        const SALT_AND_OUTPUT: &str =
+            "a2l0ZS1mdXp6LXNhbHQhIQ$YzHYT1ac+Yi6rPUb8VdjTkhZdCQjfKXi2i1/bLfZJYc";
+        let cheap = format!("$argon2id$v=19$m=8,t=1,p=1${SALT_AND_OUTPUT}");
+        let file = PasswordFile::parse(&format!("alice:{cheap}\n")).unwrap();
+        assert!(file.verify("alice", b"fuzz"));
+        let output = SALT_AND_OUTPUT.split_once('$').unwrap().1;
+        let cases = [
+            ("$argon2id$v=198,t=1,p=1Rno".to_string(), "no salt"),
+            ("$argon2id$v=19$m=19456,t=2,p=1".to_string(), "no salt"),
+            (
+                "$argon2id$v=19$m=8,t=1,p=1$a2l0ZS1mdXp6LXNhbHQhIQ".to_string(),
+                "no hash output",
+            ),
+            (
+                format!("$argon2id$v=19$m=8,t=1,p=1$c2FsdA${output}"),
+                "salt of 4 bytes",
+            ),
+            (
+                format!("$argon2id$v=18$m=8,t=1,p=1${SALT_AND_OUTPUT}"),
+                "version 18",
+            ),
+            (
+                format!("$argon2id$v=19$m=1,t=1,p=1${SALT_AND_OUTPUT}"),
+                "parameters",
+            ),
+            (
+                format!("$argon2id$v=19$m=8,t=0,p=1${SALT_AND_OUTPUT}"),
+                "parameters",
+            ),
+            (
+                format!("$argon2id$v=19$m=8,t=1,p=1,x=2${SALT_AND_OUTPUT}"),
+                "parameters",
+            ),
+        ];
+        for (hash, why) in cases {
+            let err = PasswordFile::parse(&format!("# c\nbob:{hash}\n")).unwrap_err();
+            assert_eq!(err.line, 2, "{hash}: {err}");
+            assert!(
+                err.message.contains("no password can match"),
+                "{hash}: {err}"
+            );
+            assert!(err.message.contains(why), "{hash}: {err}");
         }
     }
 
