@@ -70,7 +70,8 @@ pub enum DecodeError {
     /// A property that may appear once appears twice.
     #[error("duplicate property {0:#04x}")]
     DuplicateProperty(u8),
-    /// A known property in a packet that may not carry it.
+    /// A known property in a packet that may not carry it: a malformed
+    /// packet (§2.2.2.2), not a protocol error.
     #[error("property {property:#04x} not allowed in {packet:?}")]
     PropertyNotAllowed { property: u8, packet: PacketType },
     /// A property identifier the spec does not define.
@@ -114,7 +115,6 @@ impl DecodeError {
             InvalidProtocol { .. } => ReasonCode::UnsupportedProtocolVersion,
             // The spec calls these "Protocol Error" rather than malformed.
             DuplicateProperty(_)
-            | PropertyNotAllowed { .. }
             | InvalidPropertyValue(_)
             | EmptySubscription
             | NoLocalOnSharedSubscription
@@ -136,6 +136,12 @@ impl DecodeError {
             | InvalidSubscriptionOptions(_)
             | Truncated
             | TrailingBytes => ReasonCode::MalformedPacket,
+            // §2.2.2.2: "A Control Packet which contains an Identifier which
+            // is not valid for its packet type, or contains a value not of
+            // the specified data type, is a Malformed Packet. If received,
+            // use a CONNACK or DISCONNECT packet with Reason Code 0x81
+            // (Malformed Packet)".
+            PropertyNotAllowed { .. } => ReasonCode::MalformedPacket,
         }
     }
 }

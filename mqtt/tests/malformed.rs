@@ -1908,6 +1908,28 @@ fn every_error_maps_to_a_failure_reason_code() {
     assert_eq!(Truncated.reason_code(), ReasonCode::MalformedPacket);
 }
 
+/// MQTT 5.0 §2.2.2.2: "A Control Packet which contains an Identifier which is
+/// not valid for its packet type, or contains a value not of the specified
+/// data type, is a Malformed Packet. If received, use a CONNACK or DISCONNECT
+/// packet with Reason Code 0x81 (Malformed Packet)".
+#[test]
+fn property_not_valid_for_the_packet_type_is_a_malformed_packet() {
+    let subscribe: &[u8] = &[
+        0x82, // SUBSCRIBE, flags 0b0010
+        0x0C, // remaining length 12
+        0x00, 0x01, // packet id 1
+        0x05, // property length 5
+        0x11, 0x00, 0x00, 0x00,
+        0x3C, // session expiry interval 60 s: not a SUBSCRIBE property
+        0x00, 0x01, b't', // topic filter "t"
+        0x00, // subscription options: QoS 0
+    ];
+    let err = decode(&mut BytesMut::from(subscribe), V5, u32::MAX).unwrap_err();
+    assert_eq!(err, not_allowed(0x11, PacketType::Subscribe));
+    assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
+    assert_eq!(err.reason_code().as_u8(), 0x81);
+}
+
 #[test]
 fn the_table_covers_every_error_variant() {
     // Adding a DecodeError variant without a malformed case fails here.

@@ -359,7 +359,8 @@ mod tests {
                 packet: PacketType::Connect
             }
         );
-        assert_eq!(err.reason_code(), crate::ReasonCode::ProtocolError);
+        // §2.2.2.2: a property not valid for the packet is a Malformed Packet.
+        assert_eq!(err.reason_code(), crate::ReasonCode::MalformedPacket);
     }
 
     #[test]
