@@ -402,7 +402,13 @@ fn as_seen_at(packet: &Packet, protocol: Protocol) -> Packet {
                 will.properties = none();
             }
         }
-        Packet::ConnAck(c) => c.properties = none(),
+        Packet::ConnAck(c) => {
+            c.properties = none();
+            // In 3.1 the acknowledge flags byte is reserved: never set.
+            if protocol == Protocol::V31 {
+                c.session_present = false;
+            }
+        }
         Packet::Publish(p) => p.properties = none(),
         Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
             *a = Ack::new(a.pid)

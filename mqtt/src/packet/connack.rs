@@ -48,9 +48,8 @@ pub(super) fn write(
     // Session present is forced off on a refusal, as the spec requires. In
     // MQTT 3.1 the whole byte is reserved (3.1 §3.2: "Reserved values"),
     // and a 3.1 client may refuse a CONNACK that sets a bit there.
-    let session_present = connack.session_present
-        && connack.code.is_success()
-        && protocol != Protocol::V31;
+    let session_present =
+        connack.session_present && connack.code.is_success() && protocol != Protocol::V31;
     out.put_u8(if session_present { SESSION_PRESENT } else { 0 });
     if protocol.is_v5() {
         write_reason(connack.code, PacketType::ConnAck, out)?;
