@@ -137,10 +137,12 @@ pub struct Config {
     pub max_publish_rate: f64,
 
     /// Levels (`a/b/c` has 3) a topic name or filter may have: in a PUBLISH,
-    /// a SUBSCRIBE, a will or a retained message; 0: no limit. A deeper
+    /// a SUBSCRIBE, a will or a retained message; 1 to 1024. A deeper
     /// filter gets SUBACK 0x8F (3.1.1: 0x80), a deeper PUBLISH 0x90.
-    #[arg(long, value_name = "COUNT", default_value_t = 128)]
-    pub max_topic_levels: usize,
+    // Not unlimited: the subscription tree is walked, pruned and dropped
+    // recursively, and 65,536 levels overflowed a worker's stack.
+    #[arg(long, value_name = "COUNT", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_topic_levels: u16,
 
     #[command(subcommand)]
     pub command: Option<crate::auth::Command>,

@@ -73,7 +73,7 @@ impl ClientPolicy {
     /// `Err(code)` when `topic` (a name or a filter) has more levels than
     /// `--max-topic-levels`: counted and logged.
     fn depth(&self, topic: &str, code: ReasonCode) -> Result<(), Refusal> {
-        let max = self.shared.config.max_topic_levels;
+        let max = usize::from(self.shared.config.max_topic_levels);
         if !crate::reserved::too_deep(topic, max) {
             return Ok(());
         }

@@ -107,16 +107,38 @@ async fn a_will_over_the_limit_is_refused_at_connect() {
 }
 
 #[tokio::test]
-async fn the_limit_is_a_flag_and_0_turns_it_off() {
+async fn the_limit_is_a_flag_from_1_to_1024() {
     let broker = Broker::start_with(&["--max-topic-levels", "3"]).await;
     let mut c = Raw::v5(&broker, "c").await;
     assert_eq!(c.subscribe(1, "a/b/c", 0).await, 0);
     assert_eq!(c.subscribe(2, "a/b/c/d", 0).await, 0x8F);
     drop(broker);
-    let broker = Broker::start_with(&["--max-topic-levels", "0"]).await;
+    // At the ceiling a 1024-level filter is matched, delivered and pruned
+    // (the tree is walked recursively: 65,536 levels overflowed the stack).
+    let broker = Broker::start_with(&["--max-topic-levels", "1024"]).await;
     let mut c = Raw::v5(&broker, "c").await;
-    assert_eq!(c.subscribe(1, &levels(1000), 0).await, 0);
-    let nobody = format!("x/{}", levels(999));
-    let reason = c.publish_acked(&nobody, b"x", 1, 2, false, &[]).await;
-    assert_eq!(reason, ReasonCode::NoMatchingSubscribers, "accepted");
+    assert_eq!(c.subscribe(1, &levels(1024), 1).await, 1);
+    let deepest = "/".repeat(1023);
+    assert_eq!(c.subscribe(2, &deepest, 1).await, 1);
+    let mut publisher = Raw::v5(&broker, "publisher").await;
+    for (pid, topic) in [(1, levels(1024)), (2, deepest.clone())] {
+        let reason = publisher
+            .publish_acked(&topic, b"x", 1, pid, false, &[])
+            .await;
+        assert_eq!(reason, ReasonCode::Success);
+        assert_eq!(*c.publish().await.topic, *topic);
+    }
+    c.send(&DISCONNECT).await;
+    c.expect_closed().await;
+    publisher.sync().await; // the broker is alive after pruning both
+                            // 0 (no limit) and more than 1024 are refused, with the usage.
+    for bad in ["0", "1025"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kite-server"))
+            .args(["--max-topic-levels", bad])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("--max-topic-levels"), "{stderr}");
+    }
 }
