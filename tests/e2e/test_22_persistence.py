@@ -232,7 +232,7 @@ def test_store_file_shrinks_back_after_data_is_deleted(request):
 def test_qos0_retained_messages_survive_sigkill(request):
     """No PUBACK waits for them, but a retained write still commits at once.
     (Writes nobody waits for at all, like alarm state, commit within 100 ms:
-    test_10_alarms' restart test kills the broker 0.3 s after one.)"""
+    test_21_alarms' restart test kills the broker 0.3 s after one.)"""
     broker = Broker(f"kite-server-{request.node.name}-1")
     pub = Client(broker.tcp_port, "lazy")
     for n in range(20):

@@ -13,7 +13,7 @@ import time
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import ARTIFACTS
-from test_21_dashboard_pages import attr, click, css, open_page, severe_console_errors, shot, text_of
+from test_41_dashboard_pages import attr, click, css, open_page, severe_console_errors, shot, text_of
 
 RATE = 5_000          # messages per second
 TOPICS = 100          # spread over flood/0 .. flood/99
