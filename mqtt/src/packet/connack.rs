@@ -16,7 +16,9 @@ pub(super) fn decode(mut buf: Bytes, protocol: Protocol) -> Result<ConnAck, Deco
     if flags & !SESSION_PRESENT != 0 {
         return Err(DecodeError::InvalidConnAckFlags);
     }
-    let session_present = flags & SESSION_PRESENT != 0;
+    // In MQTT 3.1 the byte is reserved: never a session present, as `write`
+    // never sets it.
+    let session_present = flags & SESSION_PRESENT != 0 && protocol != Protocol::V31;
     let code = if protocol.is_v5() {
         read_reason(&mut buf, PacketType::ConnAck)?
     } else {
@@ -154,6 +156,20 @@ mod tests {
                 0x00, // return code 0: accepted
             ]
         );
+    }
+
+    /// Found by the `decode_v31` fuzz target: a 3.1 CONNACK with the bit
+    /// set decoded as session present, which `write` then dropped, so the
+    /// packet did not survive encode → decode.
+    #[test]
+    fn v31_reads_no_session_present() {
+        let bytes = &[
+            0x20, 0x02, // fixed header: CONNACK, remaining length 2
+            0x01, // reserved in 3.1: not a session present
+            0x00, // return code 0: accepted
+        ];
+        let packet = decode_err(bytes, Protocol::V31);
+        assert_eq!(packet, Ok(connack(false, ReasonCode::Success)));
     }
 
     #[test]
