@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kite_server::{
     config::Durability,
-    message::Message,
+    protocol::message::Message,
     store::{encode_retained, encode_session, Op, SessionRecord, Store, StoredSubscription},
 };
 use mqtt::{Protocol, QoS, SubscriptionOptions};

@@ -1,74 +1,79 @@
 //! # kite-server: the Kite MQTT broker
 //!
 //! # Layout
-//! - [`aligned`]: the global allocator: cache-line-aligned blocks (tokio tasks) reuse exact-size free lists.
-//! - [`alarms`]: the alarm engine (rules over device measurements, state as retained messages).
-//! - [`config`]: command-line flags (a contract: `--tcp`, `--http`, …).
-//! - [`counter`]: a counter sharded per thread, so counting per message shares no cache line.
-//! - [`broker`]: shared state (router, retained store, client registry, counters) and `Broker::run`.
-//! - [`listener`]: the MQTT-over-TCP accept loop.
-//! - [`http`]: the HTTP listener: WebSocket upgrade at `/mqtt`, the dashboard at `/`.
-//! - [`transport`]: TCP or WebSocket behind one read/write interface.
-//! - [`connack`]: the client id a connection gets, refusals, and the v5 CONNACK properties.
-//! - [`connection`]: one connection's async loop: CONNECT, CONNACK, then bytes ⇄ session ⇄ broker.
-//! - [`dormant`]: a quiet connection without a task, woken by its socket, queue, kick or keepalive.
-//! - [`parking`]: one epoll thread watching dormant connections' sockets off tokio's reactor.
-//! - [`session`]: the sans-I/O per-client protocol state machine (QoS flows, inflight window, aliases)
-//!   and `ProtocolError`, mapped to a DISCONNECT reason code in one place.
-//! - [`reserved`]: topics only the broker writes (`$SYS`, the alarm engine's outputs) and `--max-topic-levels`.
-//! - [`registry`]: connected client ids (takeover) and parked persistent sessions.
-//! - [`router`]: the subscription tree (`+`, `#`, `$` rule), read-locked per walk, and each connection's cache of its last topic's subscribers.
-//! - [`retained`]: retained messages behind the `RetainedStore` trait.
-//! - [`store`]: the crash-safe `redb` store (retained, persistent sessions, queues) and its group-commit writer thread.
-//! - [`sys`]: the `$SYS/broker/...` tree and Prometheus `/metrics`.
-//! - [`message`]: the routed message and what a connection's queue carries.
-//! - [`small_map`]: a map that is a short vector until it grows (idle clients, topic nodes).
-//! - [`mailbox`]: a client's bounded queue of outbound messages (no memory while idle).
-//! - [`config_file`]: `--config FILE` (TOML): every flag as a key, flags win, errors name the line.
-//! - [`auth`]: password file (argon2id), anonymous rule, `kite-server passwd`, SIGHUP-swappable `Access`.
-//! - [`acl`]: the ACL file (Mosquitto's form), checked on publish, subscribe and delivery.
-//! - [`tls`]: rustls: MQTT over TLS, HTTPS/WSS, client certificates and their common names.
-//! - [`policy`]: one connection's ACL rules and publish token bucket, asked by the session.
-//! - [`limits`]: connection slots, per-client queue bytes, publish token bucket, and the limit counters.
+//! Folders by concept, lowest layer first (the `# Layers` table below says
+//! which may import which):
+//! - [`util`]: the allocator (cache-line-aligned blocks reuse exact-size
+//!   free lists), a counter sharded per thread, a map that is a short vector
+//!   until it grows, Unix-millisecond time.
+//! - [`config`]: command-line flags (a contract: `--tcp`, `--http`, …) and
+//!   the TOML file whose keys are the flags (`config::file`).
+//! - [`metrics`]: the statistics and limit counters, and a `Snapshot` of
+//!   them rendered for Prometheus (`/metrics`) and `$SYS/broker/...`.
+//! - [`protocol`]: the sans-I/O session (QoS flows, inflight window,
+//!   aliases) and `ProtocolError`, mapped to a DISCONNECT reason in one
+//!   place; the routed message; the `Admission` the session asks; the
+//!   records the store keeps of a session.
+//! - [`routing`]: the subscription tree (`+`, `#`, `$` rule) and each
+//!   connection's cache of its last topic's subscribers; retained messages
+//!   behind `RetainedStore`; the registry of connected ids (takeover) and
+//!   parked sessions; each client's bounded queue and its byte budget.
+//! - [`store`]: the crash-safe `redb` store (retained, persistent sessions,
+//!   queues) and its group-commit writer thread.
+//! - [`alarms`]: the alarm engine: messages in, publications out.
+//! - [`security`]: password file (argon2id), ACL file (Mosquitto's form),
+//!   topics only the broker writes and `--max-topic-levels`, one
+//!   connection's policy (ACL view, publish token bucket), TLS.
+//! - [`broker`]: `Shared`, the state every connection holds, and what it
+//!   does with a message: publish, route, persist, expire. The seam where
+//!   routing and storage beyond this node plug in (`Router`,
+//!   `RetainedStore`, `Store`).
+//! - [`net`]: the listeners (TCP and TLS: one accept loop; HTTP with
+//!   WebSocket at `/mqtt`, `/metrics`, the dashboard), the transport behind
+//!   one read/write interface, each connection's loop, CONNACK, dormant
+//!   connections and the epoll thread that parks their sockets.
+//! - [`ops`]: `Broker::run` (start-up, the ready line, shutdown), the
+//!   background tasks (`every`), the `$SYS` publisher, the SIGHUP reload,
+//!   `kite-server passwd`, the open-file limit.
+//!
+//! # Layers
+//! Lowest first. A module imports only from layers above its own line, never
+//! from its own or a lower one (`convention/tests/layers.rs` checks it):
+//! 1. `util`: imports nothing from the crate.
+//! 2. `config`: flags and the file.
+//! 3. `metrics`: counters sharded with `util`.
+//! 4. `protocol`: the session's limits come from `config`.
+//! 5. `routing`, `store`, `alarms`: each builds on `protocol`, none on another.
+//! 6. `security`: answers the session (`protocol`), counts (`metrics`), and
+//!    keeps clients off the alarm engine's outputs (`alarms`).
+//! 7. `broker`: holds all of the above.
+//! 8. `net`: moves bytes between sockets and `broker`.
+//! 9. `ops`: starts and stops everything.
 //!
 //! # How a PUBLISH travels
-//! `transport::read` → `connection::run` decodes with `mqtt::decode` →
-//! `Session::handle` returns `Action::Route` (and the PUBACK/PUBREC) →
-//! `Shared::publish` stores it if retained and gets the subscribers from the
-//! connection's `RouteCache` (walking `Router` when the topic or the table
-//! changed) → the read's batch, queued by `Shared::flush_routes` once the read
-//! is handled → each subscriber's bounded queue → that connection's
-//! `run` loop → `Session::deliver` (QoS, inflight window, packet ids) →
-//! `mqtt::encode` → `transport::write`.
+//! `net::transport::read` → `net::connection::run` decodes with
+//! `mqtt::decode` → `protocol::session::Session::handle_with` asks the
+//! connection's `security::policy` (ACL, rate, topic rules) and returns
+//! `Action::Route` (and the PUBACK/PUBREC) → `broker::Shared::publish`
+//! stores it if retained and gets the subscribers from the connection's
+//! `routing::router::RouteCache` (walking `Router` when the topic or the
+//! table changed) → the read's batch, queued by `Shared::flush_routes` once
+//! the read is handled → each subscriber's bounded `routing::mailbox` → that
+//! connection's `run` loop → `Session::deliver` (QoS, inflight window,
+//! packet ids) → `mqtt::encode` → `net::transport::write`.
 
-pub mod acl;
 pub mod alarms;
-pub mod aligned;
-pub mod auth;
 pub mod broker;
 pub mod config;
-pub mod config_file;
-pub mod connack;
-pub mod connection;
-pub mod counter;
-pub mod dormant;
-pub mod http;
-pub mod limits;
-pub mod listener;
-pub mod mailbox;
-pub mod message;
-pub mod parking;
-pub mod policy;
-pub mod registry;
-pub mod reserved;
-pub mod retained;
-pub mod router;
-pub mod session;
-pub mod small_map;
+pub mod metrics;
+pub mod net;
+pub mod ops;
+pub mod protocol;
+pub mod routing;
+pub mod security;
 pub mod store;
-pub mod sys;
-pub mod tls;
-pub mod transport;
+pub mod util;
 
-pub use broker::{Broker, BrokerError, Shared};
+pub use broker::Shared;
 pub use config::Config;
+pub use ops::{Broker, BrokerError};

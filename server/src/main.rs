@@ -4,14 +4,17 @@
 //! `kite-server passwd FILE USER` manages a password file.
 
 use kite_server::{
-    auth::{self, Command},
-    config_file::{self, ConfigError},
+    config::{
+        file::{self as config_file, ConfigError},
+        Command,
+    },
+    ops::{fd, passwd},
     Broker,
 };
 
 /// glibc, but tokio's 128-byte-aligned task cells are reused exactly (see `aligned`).
 #[global_allocator]
-static ALLOCATOR: kite_server::aligned::Allocator = kite_server::aligned::Allocator;
+static ALLOCATOR: kite_server::util::aligned::Allocator = kite_server::util::aligned::Allocator;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -24,7 +27,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     if let Some(Command::Passwd(args)) = &config.command {
-        return match auth::passwd(args) {
+        return match passwd::passwd(args) {
             Ok(done) => {
                 eprintln!("{done}");
                 std::process::ExitCode::SUCCESS
@@ -41,8 +44,8 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    kite_server::aligned::tune_system_allocator();
-    if let Some(files) = kite_server::limits::raise_fd_limit() {
+    kite_server::util::aligned::tune_system_allocator();
+    if let Some(files) = fd::raise_limit() {
         tracing::debug!(files, "open-file limit");
     }
     let signals = match Signals::new() {

@@ -16,18 +16,12 @@ pub mod rule;
 pub use engine::{Engine, Publication};
 pub use rule::{Rule, RuleError};
 
-use std::{
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        RwLock,
-    },
-    time::Duration,
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    RwLock,
 };
 
-use bytes::Bytes;
-use mqtt::QoS;
-
-use crate::{broker::Shared, message::Message, store::now_unix_ms};
+use crate::{protocol::message::Message, util::clock::now_unix_ms};
 
 /// The engine as the broker holds it. Most messages learn from their topic
 /// alone, with no lock, that they do not concern any rule.
@@ -54,22 +48,19 @@ impl Alarms {
         }
     }
 
-    /// A refused rule is reported on `$kite/alarms/errors` for every client.
-    pub fn report(&self, shared: &Shared, topic: &str, err: &RuleError) {
+    /// A refused rule, reported on `$kite/alarms/errors` for every client.
+    pub fn report(topic: &str, err: &RuleError) -> Publication {
         let payload = serde_json::json!({
             "topic": topic,
             "rule": topic.strip_prefix(engine::RULES_PREFIX),
             "error": err.to_string(),
             "at": now_unix_ms(),
         });
-        publish(
-            shared,
-            vec![Publication {
-                topic: engine::ERRORS_TOPIC.into(),
-                payload: payload.to_string().into_bytes(),
-                retain: false,
-            }],
-        );
+        Publication {
+            topic: engine::ERRORS_TOPIC.into(),
+            payload: payload.to_string().into_bytes(),
+            retain: false,
+        }
     }
 
     /// The engine takes messages on `topic`: its own (`$kite/alarms/...`),
@@ -79,27 +70,23 @@ impl Alarms {
     }
 
     /// A routed message on a topic it [`watches`](Alarms::watches): rules,
-    /// acknowledgements and device messages.
-    pub fn observe(&self, shared: &Shared, message: &Message) {
+    /// acknowledgements and device messages. Returns what to publish in answer.
+    pub fn observe(&self, message: &Message) -> Vec<Publication> {
         let topic = &*message.topic;
         let own = topic.starts_with(engine::ROOT);
         let now = now_unix_ms();
-        let out = if let Some(id) = topic.strip_prefix(engine::RULES_PREFIX) {
+        if let Some(id) = topic.strip_prefix(engine::RULES_PREFIX) {
             let mut engine = self.engine.write().expect("alarms lock");
             match engine.set_rule(id, &message.payload, now) {
                 Ok(out) => {
                     tracing::info!(rule = id, rules = engine.rules(), "alarm rule set");
                     out
                 }
-                Err(err) => {
-                    drop(engine);
-                    self.report(shared, topic, &err);
-                    return;
-                }
+                Err(err) => vec![Alarms::report(topic, &err)],
             }
         } else if let Some(rest) = topic.strip_prefix(engine::ACK_PREFIX) {
             let Some((device, rule)) = rest.split_once('/') else {
-                return;
+                return Vec::new();
             };
             let by = std::str::from_utf8(&message.payload)
                 .ok()
@@ -118,9 +105,8 @@ impl Alarms {
             self.ha_topics.store(engine.ha_topics(), Ordering::Relaxed);
             out
         } else {
-            return;
-        };
-        publish(shared, out);
+            Vec::new()
+        }
     }
 
     fn wants(&self, topic: &str) -> bool {
@@ -175,36 +161,8 @@ impl Alarms {
         Ok(out)
     }
 
-    /// Raise `offline_for` alarms as they fall due, every second until shutdown.
-    pub async fn run_timers(shared: std::sync::Arc<Shared>) {
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        let mut stop = shared.shutdown.clone();
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            let out = shared
-                .alarms
-                .engine
-                .write()
-                .expect("alarms lock")
-                .tick(now_unix_ms());
-            publish(&shared, out);
-        }
-    }
-}
-
-fn publish(shared: &Shared, out: Vec<Publication>) {
-    for p in out {
-        shared.publish_internal(Message {
-            topic: p.topic.into(),
-            payload: Bytes::from(p.payload),
-            qos: QoS::AtLeastOnce,
-            retain: p.retain,
-            properties: Default::default(),
-            origin: std::sync::Arc::from("$kite/alarms"),
-            expires_at: None,
-        });
+    /// The `offline_for` alarms that fall due by `now` (Unix ms).
+    pub fn tick(&self, now: u64) -> Vec<Publication> {
+        self.engine.write().expect("alarms lock").tick(now)
     }
 }

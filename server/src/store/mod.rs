@@ -22,12 +22,14 @@ use std::{
 use bytestring::ByteString;
 use tokio::sync::oneshot;
 
+pub use crate::protocol::records::{Queued, QueuedState, SessionRecord, StoredSubscription};
+pub use crate::util::clock::now_unix_ms;
 pub use records::{
     decode_queued, decode_retained, decode_session, encode_queued, encode_retained, encode_session,
-    now_unix_ms, Queued, QueuedState, RecordError, SessionRecord, StoredSubscription,
+    RecordError,
 };
 
-use crate::{config::Durability, message::Message};
+use crate::{config::Durability, protocol::message::Message};
 
 /// How long a `batch` round waits for more writes before it commits.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(2);

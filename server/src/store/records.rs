@@ -2,16 +2,19 @@
 //! PUBLISH packets (the codec we already trust, with every property), framed
 //! by a few fields of our own. Every record starts with a format version.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use mqtt::{Packet, Pid, Protocol, Publish, QoS, RetainHandling, SubscriptionOptions};
 
-use crate::message::{Message, Outbound};
+use crate::{
+    protocol::{
+        message::{Message, Outbound},
+        records::{Queued, QueuedState, SessionRecord, StoredSubscription},
+    },
+    util::clock::{instant_from_unix_ms, unix_ms},
+};
 
 /// The record format this build writes and reads.
 pub const RECORD_VERSION: u8 = 1;
@@ -25,35 +28,6 @@ pub enum RecordError {
     Truncated,
     #[error("record holds a malformed message: {0}")]
     Message(String),
-}
-
-fn unix_ms(at: Instant) -> u64 {
-    let now = Instant::now();
-    let wall = SystemTime::now();
-    let t = if at >= now {
-        wall + (at - now)
-    } else {
-        wall - (now - at)
-    };
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn instant_from_unix_ms(ms: u64) -> Instant {
-    let target = UNIX_EPOCH + Duration::from_millis(ms);
-    let now = Instant::now();
-    match target.duration_since(SystemTime::now()) {
-        Ok(ahead) => now + ahead,
-        Err(behind) => now
-            .checked_sub(behind.duration())
-            .unwrap_or_else(Instant::now),
-    }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_unix_ms() -> u64 {
-    unix_ms(Instant::now())
 }
 
 struct Reader(Bytes);
@@ -155,24 +129,6 @@ pub fn decode_retained(data: &[u8]) -> Result<Message, RecordError> {
     read_message(&mut r)
 }
 
-/// Where a queued message stands in its flow to the subscriber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueuedState {
-    /// Not sent yet (or sent without an id we recorded).
-    Queued,
-    /// Sent as PUBLISH with this packet id, not acknowledged.
-    Sent(Pid),
-    /// QoS 2: PUBREC received, PUBREL sent with this id.
-    Released(Pid),
-}
-
-/// A message waiting in (or in flight from) a persistent session's queue.
-#[derive(Debug, Clone)]
-pub struct Queued {
-    pub outbound: Outbound,
-    pub state: QueuedState,
-}
-
 pub fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(RECORD_VERSION);
@@ -218,26 +174,6 @@ pub fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError> {
         },
         state,
     })
-}
-
-/// One subscription of a persistent session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSubscription {
-    pub filter: ByteString,
-    pub options: SubscriptionOptions,
-    pub id: Option<u32>,
-}
-
-/// What survives of a persistent session besides its queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    pub protocol: Protocol,
-    pub expiry_interval: u32,
-    /// When the client went away (Unix ms); 0 while connected.
-    pub disconnected_at: u64,
-    pub subscriptions: Vec<StoredSubscription>,
-    /// Incoming QoS 2 packet ids received and PUBREC'd, awaiting PUBREL.
-    pub incoming_qos2: Vec<Pid>,
 }
 
 fn options_byte(o: &SubscriptionOptions) -> u8 {
@@ -316,6 +252,8 @@ pub fn decode_session(data: &[u8]) -> Result<SessionRecord, RecordError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
     use mqtt::Properties;
 

@@ -1,0 +1,452 @@
+//! The broker's shared state and what it does with a message: publish
+//! (store if retained, route to each subscriber's queue, answer the alarm
+//! engine), persist sessions, expire them. Every connection holds it.
+//!
+//! This is the seam between "what this node does" and "routing and storage
+//! beyond it": routing goes through [`Router`] and [`RetainedStore`], the
+//! sessions and queues through [`Store`].
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use mqtt::QoS;
+use tokio::sync::watch;
+
+use crate::{
+    alarms::{Alarms, Publication, RuleError},
+    config::Config,
+    metrics::{Gauges, Limits, Snapshot, Stats},
+    protocol::{
+        message::{Message, Outbound},
+        session::{server_limits, Session, StoreEvent},
+    },
+    routing::{
+        budget::QueueBudget,
+        mailbox::{self, Refusals},
+        registry::{Parked, Registry},
+        retained::RetainedStore,
+        router::{RouteCache, Router, Subscriber, Subscription},
+    },
+    security::{auth::Access, policy::Checks},
+    store::{self, LoadedSession, Op, QueuedState, Store, Ticket},
+};
+
+/// State shared by every connection.
+pub struct Shared {
+    pub config: Config,
+    pub router: Router,
+    pub retained: Box<dyn RetainedStore>,
+    pub stats: Stats,
+    pub started: Instant,
+    pub registry: Registry,
+    pub store: Store,
+    pub alarms: Alarms,
+    /// The password file and ACL in force (swapped on SIGHUP).
+    pub access: Access,
+    /// Connection slots and the limit counters.
+    pub limits: Limits,
+    /// Flips to true when the broker shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// Where a dormant connection's new task is spawned when it wakes.
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    /// Route a message: store it if retained, then hand it to each matching
+    /// subscriber's queue. A full queue drops the message for that subscriber
+    /// only. Returns a ticket to wait on before acknowledging, when the
+    /// message went to disk (retained, or QoS 1/2 for a persistent session),
+    /// and how many deliveries it matched.
+    /// A connection passes its own `cache` of its last topic's subscribers.
+    pub fn publish(&self, message: Message, cache: Option<&mut RouteCache>) -> Routed {
+        self.stats.messages_received.add(1);
+        if self.check_rule(&message.topic, &message.payload).is_err() {
+            // A bad alarm rule is neither routed nor stored.
+            return Routed::default();
+        }
+        // A client's QoS 1/2 or retained message is acknowledged after the store.
+        let wait = message.qos != QoS::AtMostOnce || message.retain;
+        self.route(message, wait, cache)
+    }
+
+    /// Route a message the broker itself made (`$SYS`, alarms, rules from the
+    /// config file), without counting it as received. Nobody waits for its
+    /// writes: they reach the disk within [`store::LAZY_SYNC`].
+    pub fn publish_internal(&self, message: Message) {
+        self.route(message, false, None);
+    }
+
+    fn route(&self, message: Message, wait: bool, cache: Option<&mut RouteCache>) -> Routed {
+        let message = Arc::new(message);
+        let mut ops = Vec::new();
+        if message.retain {
+            self.retained.retain(&message);
+            if self.store.is_persistent() && !message.topic.starts_with("$SYS/") {
+                ops.push(if message.payload.is_empty() {
+                    Op::DeleteRetained {
+                        topic: message.topic.clone(),
+                    }
+                } else {
+                    Op::PutRetained {
+                        topic: message.topic.clone(),
+                        record: store::encode_retained(&message),
+                    }
+                });
+            }
+        }
+        let mut scratch = RouteCache::default();
+        let (cache, batching) = match cache {
+            Some(cache) => (cache, true),
+            None => (&mut scratch, false),
+        };
+        let generation = self.router.generation();
+        if !cache.holds(&message.topic, generation) {
+            // The batch points into the deliveries about to be replaced.
+            self.flush_routes(cache);
+            self.router
+                .refresh(&message.topic, &message.origin, cache, generation);
+        }
+        let stored = |m: &crate::routing::router::Match, qos: QoS| {
+            m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent()
+        };
+        // A few subscribers, none stored to: the deliveries join the batch,
+        // queued when the connection has handled what it read. A stored one
+        // must follow its store write, so the batch goes first.
+        let batch = batching
+            && cache.holds(&message.topic, generation)
+            && cache.matches().len() <= BATCHED_MATCHES
+            && !cache
+                .matches()
+                .iter()
+                .any(|m| stored(m, message.qos.min(m.qos)));
+        if !batch {
+            self.flush_routes(cache);
+        }
+        let subscribers = cache.matches().len();
+        let size = crate::routing::budget::queued_size(&message);
+        let max_bytes = self.config.max_queued_bytes;
+        let mut sends = Vec::new();
+        let (matches, pending) = cache.split();
+        for (i, m) in matches.iter().enumerate() {
+            let qos = message.qos.min(m.qos);
+            let mut outbound = Outbound {
+                message: message.clone(),
+                qos,
+                // MQTT-3.3.1-12: retain is cleared unless retain-as-published.
+                retain: message.retain && m.retain_as_published,
+                subscription_ids: m.subscription_ids.clone(),
+                seq: None,
+            };
+            let tx = &m.subscriber.tx;
+            if batch {
+                pending.push((i, outbound));
+                continue;
+            }
+            if !stored(m, qos) {
+                let refusals = tx.try_send_all_within([outbound], max_bytes);
+                self.note_refusals(&m.client_id, tx, refusals);
+                continue;
+            }
+            let Some(permit) = tx.try_reserve() else {
+                self.note_drop(&m.client_id, tx.budget(), false);
+                continue;
+            };
+            if !tx.budget().try_charge(size, max_bytes) {
+                self.note_drop(&m.client_id, tx.budget(), true);
+                continue;
+            }
+            let seq = self.store.next_seq();
+            outbound.seq = Some(seq);
+            ops.push(Op::PutQueued {
+                client: m.client_id.clone(),
+                seq,
+                record: store::encode_queued(&outbound, QueuedState::Queued),
+            });
+            sends.push((permit, outbound));
+        }
+        // The store hears of a queued message before its subscriber can ack it.
+        let ticket = self.store.submit(ops, wait);
+        for (permit, outbound) in sends {
+            permit.send(outbound);
+        }
+        if self.alarms.watches(&message.topic) {
+            // What the alarms publish in answer reaches subscribers after
+            // the message itself.
+            self.flush_routes(cache);
+            self.publish_alarms(self.alarms.observe(&message));
+        } else if pending.len() >= BATCH {
+            self.flush_routes(cache);
+        }
+        Routed {
+            ticket,
+            subscribers,
+        }
+    }
+
+    /// Queue a connection's batch of deliveries: one lock per subscriber.
+    pub fn flush_routes(&self, cache: &mut RouteCache) {
+        let (matches, pending) = cache.split();
+        if pending.is_empty() {
+            return;
+        }
+        // Stable: each subscriber's messages keep their order.
+        pending.sort_by_key(|(i, _)| *i);
+        let mut pending = pending.drain(..).peekable();
+        while let Some(&(i, _)) = pending.peek() {
+            let m = &matches[i];
+            let run = std::iter::from_fn(|| pending.next_if(|(j, _)| *j == i).map(|(_, o)| o));
+            let refusals = m
+                .subscriber
+                .tx
+                .try_send_all_within(run, self.config.max_queued_bytes);
+            self.note_refusals(&m.client_id, &m.subscriber.tx, refusals);
+        }
+    }
+
+    /// Count what a mailbox refused as drops for `client_id`, by the limit reached.
+    pub fn note_refusals(&self, client_id: &str, tx: &mailbox::Sender, refusals: Refusals) {
+        for _ in 0..refusals.full {
+            self.note_drop(client_id, tx.budget(), false);
+        }
+        for _ in 0..refusals.bytes {
+            self.note_drop(client_id, tx.budget(), true);
+        }
+    }
+}
+
+/// What became of a routed message.
+#[derive(Default)]
+pub struct Routed {
+    /// Wait on this before acknowledging: the message went to disk
+    /// (retained, or QoS 1/2 for a persistent session).
+    pub ticket: Option<Ticket>,
+    /// The deliveries it matched (one per client, one per shared group);
+    /// 0 tells an MQTT 5 publisher "No matching subscribers" (0x10).
+    pub subscribers: usize,
+}
+
+/// Routes to at most this many subscribers are batched per connection read.
+const BATCHED_MATCHES: usize = 4;
+/// A connection's batch is queued once it holds this many deliveries.
+const BATCH: usize = 64;
+
+impl Shared {
+    /// End a parked session after `expiry` seconds unless it was resumed
+    /// (or replaced) by then; `u32::MAX` never expires.
+    pub fn schedule_expiry(
+        self: &Arc<Self>,
+        client_id: Arc<str>,
+        generation: u64,
+        expiry: Duration,
+    ) {
+        let shared = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(expiry).await;
+            if let Some(expired) = shared.registry.expire(&client_id, generation) {
+                tracing::info!(client_id = %client_id, "session expired");
+                shared.forget_session(&expired.session);
+            }
+        });
+    }
+
+    /// Remove a session's subscriptions from the router and its record
+    /// (with its queue) from the store.
+    pub fn forget_session(&self, session: &Session) {
+        let filters: Vec<Box<str>> = session.filters().map(Box::from).collect();
+        self.router
+            .unsubscribe_all(&session.client_id, &filters, session.generation);
+        if session.stored {
+            let client = session.client_id.clone();
+            self.store.submit(vec![Op::DeleteSession { client }], false);
+        }
+    }
+
+    /// Tell the store what a session's last step changed. Returns a ticket
+    /// when the client must not be answered before the commit.
+    pub fn persist(&self, session: &mut Session, disconnected_at: u64) -> Option<Ticket> {
+        if !self.store.is_persistent() {
+            return None;
+        }
+        let client = session.client_id.clone();
+        let mut ops = Vec::new();
+        let mut wait = false;
+        for event in session.take_store_events() {
+            match event {
+                StoreEvent::Queued(outbound, state) => {
+                    if let Some(seq) = outbound.seq {
+                        let record = store::encode_queued(&outbound, state);
+                        ops.push(Op::PutQueued {
+                            client: client.clone(),
+                            seq,
+                            record,
+                        });
+                    }
+                }
+                StoreEvent::Done(seq) => ops.push(Op::DeleteQueued {
+                    client: client.clone(),
+                    seq,
+                }),
+                StoreEvent::Session => wait = true,
+            }
+        }
+        if wait || disconnected_at != 0 {
+            if session.is_persistent() {
+                let record = store::encode_session(&session.record(disconnected_at));
+                ops.push(Op::PutSession {
+                    client: client.clone(),
+                    record,
+                });
+                session.stored = true;
+            } else if session.stored {
+                ops.push(Op::DeleteSession {
+                    client: client.clone(),
+                });
+                session.stored = false;
+            }
+        }
+        self.store.submit(ops, wait)
+    }
+}
+
+/// Bring back the persistent sessions the store held: parked, subscribed,
+/// with their queues, their expiry counting on from when the client left.
+pub fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
+    let now = store::now_unix_ms();
+    for loaded in sessions {
+        let record = &loaded.record;
+        let away = if record.disconnected_at == 0 {
+            0
+        } else {
+            now.saturating_sub(record.disconnected_at) / 1000
+        };
+        let left = u64::from(record.expiry_interval).saturating_sub(away);
+        let generation = shared.registry.new_generation();
+        let session = Session::restore(
+            loaded.client.clone(),
+            generation,
+            server_limits(&shared.config),
+            record,
+            loaded.queue,
+        );
+        if left == 0 && record.expiry_interval != u32::MAX {
+            shared.forget_session(&session);
+            continue;
+        }
+        let (tx, rx) = mailbox::mailbox(shared.config.max_queued_messages);
+        for (filter, options, id) in session.subscriptions() {
+            let subscriber = Subscriber {
+                connection: generation,
+                tx: tx.clone(),
+                persistent: true,
+            };
+            shared.router.subscribe(
+                &loaded.client,
+                filter,
+                Subscription { options, id },
+                subscriber,
+            );
+        }
+        shared
+            .registry
+            .park(loaded.client.clone(), Parked { session, tx, rx });
+        if record.expiry_interval != u32::MAX {
+            shared.schedule_expiry(loaded.client, generation, Duration::from_secs(left));
+        }
+    }
+}
+
+impl Shared {
+    /// The one check of an alarm rule a client publishes: a bad rule is
+    /// logged, reported on `$kite/alarms/errors`, and refused.
+    pub fn check_rule(&self, topic: &str, payload: &[u8]) -> Result<(), RuleError> {
+        Alarms::check(topic, payload).inspect_err(|err| {
+            tracing::info!(topic, %err, "alarm rule refused");
+            self.publish_alarms(vec![Alarms::report(topic, err)]);
+        })
+    }
+
+    /// Publish what the alarm engine answered (retained state, events).
+    pub fn publish_alarms(&self, out: Vec<Publication>) {
+        for p in out {
+            self.publish_internal(Message {
+                topic: p.topic.into(),
+                payload: Bytes::from(p.payload),
+                qos: QoS::AtLeastOnce,
+                retain: p.retain,
+                properties: Default::default(),
+                origin: Arc::from("$kite/alarms"),
+                expires_at: None,
+            });
+        }
+    }
+
+    /// Raise the `offline_for` alarms that fell due.
+    pub fn tick_alarms(&self) {
+        self.publish_alarms(self.alarms.tick(store::now_unix_ms()));
+    }
+
+    /// Drop retained messages whose expiry interval has passed, from
+    /// memory and from the store, so neither grows with dead messages.
+    pub fn drop_expired_retained(&self) {
+        let expired = self.retained.remove_expired(Instant::now());
+        if !expired.is_empty() {
+            tracing::debug!(count = expired.len(), "expired retained messages removed");
+            let ops = expired
+                .into_iter()
+                .map(|topic| Op::DeleteRetained { topic })
+                .collect();
+            self.store.submit(ops, false);
+        }
+    }
+
+    /// What a connection's policy checks against: the access rules in
+    /// force and the counters.
+    pub fn checks(&self) -> Checks<'_> {
+        Checks {
+            access: &self.access,
+            counters: &self.limits.counters,
+        }
+    }
+
+    /// What `$SYS` and `/metrics` show, now.
+    pub fn snapshot(&self) -> Snapshot {
+        let gauges = Gauges {
+            subscriptions: self.router.count(),
+            retained: self.retained.count(),
+            uptime: self.started.elapsed(),
+        };
+        Snapshot::new(
+            &self.stats,
+            &self.limits,
+            gauges,
+            self.registry.queue_counters(),
+        )
+    }
+
+    /// A message dropped for one subscriber: counted globally
+    /// (`messages/dropped`), per reason, and per client, and logged at the
+    /// client's 1st, 2nd, 4th, 8th, … drop so a flood cannot flood the log.
+    pub fn note_drop(&self, client_id: &str, budget: &QueueBudget, bytes_full: bool) {
+        self.stats.messages_dropped.add(1);
+        if bytes_full {
+            crate::metrics::Counters::add(&self.limits.counters.queued_bytes_dropped);
+        }
+        let dropped = budget.dropped_one();
+        if dropped.is_power_of_two() {
+            let limit = if bytes_full {
+                "--max-queued-bytes"
+            } else {
+                "--max-queued-messages"
+            };
+            tracing::warn!(
+                client_id,
+                dropped,
+                queued_bytes = budget.bytes(),
+                "queue full ({limit}): messages to this client dropped"
+            );
+        }
+    }
+}

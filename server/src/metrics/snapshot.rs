@@ -1,0 +1,346 @@
+//! What `$SYS` and `/metrics` show, read at one moment: a [`Snapshot`] of
+//! the statistics, the limit counters and the per-client queue counters,
+//! rendered as Prometheus text or as `$SYS/broker/...` rows (Mosquitto's
+//! names).
+
+use std::{
+    fmt::Write,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use super::counters::{Limits, Stats};
+use crate::util::counter::Counter;
+
+/// What the broker measures by looking, not by counting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Subscriptions now (shared members included).
+    pub subscriptions: usize,
+    /// Retained messages now.
+    pub retained: usize,
+    /// Since the broker started.
+    pub uptime: Duration,
+}
+
+/// Every statistic at one moment, and each client's queued bytes and drops.
+pub struct Snapshot {
+    pub stats: Vec<Stat>,
+    /// (client id, bytes queued, messages dropped) of clients with a queue.
+    pub clients: Vec<(Arc<str>, u64, u64)>,
+}
+
+impl Snapshot {
+    pub fn new(
+        stats: &Stats,
+        limits: &Limits,
+        gauges: Gauges,
+        clients: Vec<(Arc<str>, u64, u64)>,
+    ) -> Snapshot {
+        Snapshot {
+            stats: self::stats(stats, limits, &gauges),
+            clients,
+        }
+    }
+
+    /// The `$SYS/broker/...` rows (topic below `$SYS/broker/`, value).
+    pub fn sys_rows(&self) -> Vec<(String, String)> {
+        let mut rows = Vec::with_capacity(self.stats.len() + 2 * self.clients.len());
+        for stat in &self.stats {
+            let value = if stat.topic == "uptime" {
+                format!("{} seconds", stat.value)
+            } else {
+                stat.value.to_string()
+            };
+            rows.push((stat.topic.to_string(), value));
+        }
+        for (client, bytes, dropped) in &self.clients {
+            // A client id is free text; a topic level must not hold `/`, `+`, `#`.
+            let level: String = client
+                .chars()
+                .map(|c| if matches!(c, '/' | '+' | '#') { '_' } else { c })
+                .collect();
+            rows.push((format!("clients/{level}/queued_bytes"), bytes.to_string()));
+            rows.push((format!("clients/{level}/dropped"), dropped.to_string()));
+        }
+        rows
+    }
+
+    /// The counters in Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        for stat in &self.stats {
+            let _ = writeln!(out, "# HELP {} {}", stat.metric, stat.help);
+            let _ = writeln!(out, "# TYPE {} {}", stat.metric, stat.kind);
+            let _ = writeln!(out, "{} {}", stat.metric, stat.value);
+        }
+        let clients = &self.clients;
+        if !clients.is_empty() {
+            let label = |id: &str| id.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str("# HELP kite_client_queued_bytes Payload bytes queued for one client.\n");
+            out.push_str("# TYPE kite_client_queued_bytes gauge\n");
+            for (client, bytes, _) in clients {
+                let _ = writeln!(
+                    out,
+                    "kite_client_queued_bytes{{client_id=\"{}\"}} {bytes}",
+                    label(client)
+                );
+            }
+            out.push_str("# HELP kite_client_messages_dropped_total Messages dropped for one client (queue limits).\n");
+            out.push_str("# TYPE kite_client_messages_dropped_total counter\n");
+            for (client, _, dropped) in clients {
+                let _ = writeln!(
+                    out,
+                    "kite_client_messages_dropped_total{{client_id=\"{}\"}} {dropped}",
+                    label(client)
+                );
+            }
+        }
+        out
+    }
+}
+
+/// One statistic: its `$SYS` topic, its Prometheus name and help, its value.
+pub struct Stat {
+    pub topic: &'static str,
+    pub metric: &'static str,
+    pub help: &'static str,
+    pub kind: &'static str,
+    pub value: u64,
+}
+
+fn stats(s: &Stats, limits: &Limits, gauges: &Gauges) -> Vec<Stat> {
+    let get = Counter::get;
+    vec![
+        Stat {
+            topic: "clients/connected",
+            metric: "kite_clients_connected",
+            help: "Clients connected now.",
+            kind: "gauge",
+            value: get(&s.clients_connected),
+        },
+        Stat {
+            topic: "clients/total",
+            metric: "kite_clients_total",
+            help: "Connections accepted since start.",
+            kind: "counter",
+            value: get(&s.clients_total),
+        },
+        Stat {
+            topic: "messages/received",
+            metric: "kite_messages_received_total",
+            help: "PUBLISH packets received.",
+            kind: "counter",
+            value: get(&s.messages_received),
+        },
+        Stat {
+            topic: "messages/sent",
+            metric: "kite_messages_sent_total",
+            help: "PUBLISH packets sent.",
+            kind: "counter",
+            value: get(&s.messages_sent),
+        },
+        Stat {
+            topic: "messages/dropped",
+            metric: "kite_messages_dropped_total",
+            help: "Messages dropped because a subscriber's queue was full.",
+            kind: "counter",
+            value: get(&s.messages_dropped),
+        },
+        Stat {
+            topic: "bytes/received",
+            metric: "kite_bytes_received_total",
+            help: "Bytes received from clients.",
+            kind: "counter",
+            value: get(&s.bytes_received),
+        },
+        Stat {
+            topic: "bytes/sent",
+            metric: "kite_bytes_sent_total",
+            help: "Bytes sent to clients.",
+            kind: "counter",
+            value: get(&s.bytes_sent),
+        },
+        Stat {
+            topic: "subscriptions/count",
+            metric: "kite_subscriptions",
+            help: "Subscriptions now.",
+            kind: "gauge",
+            value: gauges.subscriptions as u64,
+        },
+        Stat {
+            topic: "retained messages/count",
+            metric: "kite_retained_messages",
+            help: "Retained messages now.",
+            kind: "gauge",
+            value: gauges.retained as u64,
+        },
+        Stat {
+            topic: "uptime",
+            metric: "kite_uptime_seconds",
+            help: "Seconds since the broker started.",
+            kind: "counter",
+            value: gauges.uptime.as_secs(),
+        },
+    ]
+    .into_iter()
+    .chain(
+        limit_stats(limits)
+            .into_iter()
+            .map(|(topic, metric, help, kind, value)| Stat {
+                topic,
+                metric,
+                help,
+                kind,
+                value,
+            }),
+    )
+    .collect()
+}
+
+/// One `$SYS/broker/...` statistic: topic, Prometheus metric, help, kind, value.
+type SysStat = (&'static str, &'static str, &'static str, &'static str, u64);
+
+/// The limit counters for `$SYS` and `/metrics`.
+fn limit_stats(limits: &Limits) -> Vec<SysStat> {
+    let c = &limits.counters;
+    let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    vec![
+        (
+            "connections/open",
+            "kite_connections_open",
+            "Network connections open now (counted against --max-connections).",
+            "gauge",
+            limits.open_connections() as u64,
+        ),
+        (
+            "connections/dormant",
+            "kite_connections_dormant",
+            "Quiet MQTT-over-TCP connections lying dormant now: no task, no buffers (--dormant-after).",
+            "gauge",
+            get(&c.dormant),
+        ),
+        (
+            "connections/dormancies",
+            "kite_dormancies_total",
+            "Times a quiet connection lay dormant (and was woken or ended later).",
+            "counter",
+            get(&c.dormancies),
+        ),
+        (
+            "limits/connections refused",
+            "kite_connections_refused_total",
+            "Connections closed at accept: --max-connections reached.",
+            "counter",
+            get(&c.connections_refused),
+        ),
+        (
+            "limits/connect timeouts",
+            "kite_connect_timeouts_total",
+            "Connections closed: no CONNECT (or TLS handshake) within --connect-timeout.",
+            "counter",
+            get(&c.connect_timeouts),
+        ),
+        (
+            "limits/write timeouts",
+            "kite_write_timeouts_total",
+            "Connections closed: they took no data for --write-timeout while the broker wrote to them.",
+            "counter",
+            get(&c.write_timeouts),
+        ),
+        (
+            "limits/packets too large",
+            "kite_packets_too_large_total",
+            "Connections closed for a packet above --max-packet-size.",
+            "counter",
+            get(&c.packets_too_large),
+        ),
+        (
+            "limits/keepalive limited",
+            "kite_keepalive_limited_total",
+            "CONNECTs asking for more than --max-keepalive (v5: lowered, 3.1.1: refused).",
+            "counter",
+            get(&c.keepalive_limited),
+        ),
+        (
+            "limits/inflight waits",
+            "kite_inflight_waits_total",
+            "Deliveries that waited for room in the inflight window (--max-inflight).",
+            "counter",
+            get(&c.inflight_waits),
+        ),
+        (
+            "limits/queued bytes dropped",
+            "kite_queued_bytes_dropped_total",
+            "Messages dropped because a client's queue reached --max-queued-bytes.",
+            "counter",
+            get(&c.queued_bytes_dropped),
+        ),
+        (
+            "limits/publishes rate limited",
+            "kite_publishes_rate_limited_total",
+            "PUBLISH packets over --max-publish-rate (refused or throttled).",
+            "counter",
+            get(&c.publishes_rate_limited),
+        ),
+        (
+            "security/auth failures",
+            "kite_auth_failures_total",
+            "CONNECTs refused for a bad user name or password.",
+            "counter",
+            get(&c.auth_failures),
+        ),
+        (
+            "security/anonymous refused",
+            "kite_anonymous_refused_total",
+            "CONNECTs refused because anonymous clients are not allowed on that listener.",
+            "counter",
+            get(&c.anonymous_refused),
+        ),
+        (
+            "security/acl denied publish",
+            "kite_acl_denied_publish_total",
+            "PUBLISH packets and wills the ACL did not allow.",
+            "counter",
+            get(&c.acl_denied_publish),
+        ),
+        (
+            "security/acl denied subscribe",
+            "kite_acl_denied_subscribe_total",
+            "Subscription filters the ACL did not allow.",
+            "counter",
+            get(&c.acl_denied_subscribe),
+        ),
+        (
+            "security/acl denied read",
+            "kite_acl_denied_read_total",
+            "Deliveries withheld because the ACL does not let the subscriber read the topic.",
+            "counter",
+            get(&c.acl_denied_read),
+        ),
+        (
+            "security/broker topics refused",
+            "kite_broker_topics_refused_total",
+            "PUBLISH packets and wills to topics only the broker writes ($SYS, alarm outputs) or to $share/.",
+            "counter",
+            get(&c.broker_topics_refused),
+        ),
+        (
+            "limits/topic levels refused",
+            "kite_topic_levels_refused_total",
+            "Topic names and filters deeper than --max-topic-levels.",
+            "counter",
+            get(&c.topic_levels_refused),
+        ),
+        (
+            "security/tls failures",
+            "kite_tls_failures_total",
+            "TLS handshakes that failed or timed out.",
+            "counter",
+            get(&c.tls_failures),
+        ),
+    ]
+}

@@ -1,0 +1,11 @@
+//! The network side: listeners (TCP, TLS, HTTP with WebSocket), the
+//! transport behind one read/write interface, each connection's loop, and
+//! dormant connections parked off tokio's reactor.
+
+pub(crate) mod connack;
+pub(crate) mod connection;
+pub(crate) mod dormant;
+pub(crate) mod http;
+pub(crate) mod listener;
+pub(crate) mod parking;
+pub(crate) mod transport;

@@ -1,0 +1,231 @@
+//! Running the broker: start-up (the store, the listeners, the ready
+//! line), the background tasks, the `$SYS` publisher, the SIGHUP reload,
+//! the `passwd` command, and the shutdown.
+
+pub mod fd;
+pub mod passwd;
+mod reload;
+mod sys;
+mod tasks;
+
+use std::{
+    future::Future,
+    io,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use mqtt::QoS;
+use tokio::sync::watch;
+
+use crate::{
+    alarms::Alarms,
+    broker::Shared,
+    config::Config,
+    metrics::Stats,
+    net::{http, listener},
+    protocol::message::Message,
+    routing::{
+        registry::Registry,
+        retained::{MemoryRetained, RetainedStore},
+        router::Router,
+    },
+    store::{Store, StoreError},
+};
+
+/// Why the broker could not run.
+#[derive(thiserror::Error, Debug)]
+pub enum BrokerError {
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bad setting or file (password file, ACL, certificates).
+    #[error("{0}")]
+    Config(String),
+    #[error("HTTP server failed: {0}")]
+    Http(io::Error),
+}
+
+/// The addresses the broker listens on, once every listener is bound and
+/// accepting. Printed as one line on standard output, a contract for
+/// scripts and test harnesses: start with `--tcp 127.0.0.1:0` (any free
+/// port) and read the ports the kernel chose from this line, instead of
+/// guessing that whatever answers on a port is this broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    pub tcp: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    pub tls: Option<std::net::SocketAddr>,
+}
+
+impl std::fmt::Display for Ready {
+    /// `kite-server ready tcp=ADDR http=ADDR[ tls=ADDR]`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{READY_PREFIX} tcp={} http={}", self.tcp, self.http)?;
+        if let Some(tls) = self.tls {
+            write!(f, " tls={tls}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How the ready line begins.
+pub const READY_PREFIX: &str = "kite-server ready";
+
+impl Ready {
+    fn announce(&self) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{self}");
+        let _ = out.flush();
+    }
+}
+
+/// How long a shutdown waits for connections to end before it commits the
+/// store and returns anyway.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// The Kite broker.
+pub struct Broker {
+    config: Config,
+}
+
+impl Broker {
+    pub fn new(config: Config) -> Broker {
+        Broker { config }
+    }
+
+    /// Bind every listener, serve until `shutdown` completes, then close all
+    /// connections (v5 clients get DISCONNECT 0x8B).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), BrokerError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let access =
+            crate::security::auth::Access::load(&self.config).map_err(BrokerError::Config)?;
+        let tls = crate::security::tls::acceptor(&self.config).map_err(BrokerError::Config)?;
+        let file_rules = match &self.config.alarm_rules {
+            Some(path) => Alarms::load_file(path).map_err(BrokerError::Config)?,
+            None => Vec::new(),
+        };
+        let opened = Instant::now();
+        let (store, loaded) = Store::open(&self.config.data_dir, self.config.durability)?;
+        let retained = MemoryRetained::default();
+        for message in loaded.retained.iter() {
+            retained.retain(&Arc::new(message.clone()));
+        }
+        let shared = Arc::new(Shared {
+            config: self.config.clone(),
+            router: Router::default(),
+            retained: Box::new(retained),
+            stats: Stats::default(),
+            started: Instant::now(),
+            registry: Registry::default(),
+            store,
+            access,
+            limits: crate::metrics::Limits::default(),
+            alarms: Alarms::default(),
+            shutdown: stop_rx,
+            runtime: tokio::runtime::Handle::current(),
+        });
+        shared.alarms.restore(&loaded.retained);
+        for (topic, payload) in file_rules {
+            shared.publish_internal(Message {
+                topic: topic.into(),
+                payload: payload.into(),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                properties: Default::default(),
+                origin: Arc::from("$kite/config"),
+                expires_at: None,
+            });
+        }
+        let sessions = loaded.sessions.len();
+        crate::broker::restore_sessions(&shared, loaded.sessions);
+        if let Some(path) = shared.store.path() {
+            tracing::info!(
+                store = %path.display(),
+                retained = loaded.retained.len(),
+                sessions,
+                "store loaded in {:?}",
+                opened.elapsed()
+            );
+        }
+        let tcp = listener::bind(self.config.tcp).map_err(|source| BrokerError::Bind {
+            what: "MQTT over TCP",
+            addr: self.config.tcp,
+            source,
+        })?;
+        let web = listener::bind(self.config.http).map_err(|source| BrokerError::Bind {
+            what: "HTTP and WebSocket",
+            addr: self.config.http,
+            source,
+        })?;
+        let mut ready = Ready {
+            tcp: tcp.local_addr().map_err(BrokerError::Http)?,
+            http: web.local_addr().map_err(BrokerError::Http)?,
+            tls: None,
+        };
+        tracing::info!(
+            tcp = %ready.tcp,
+            http = %ready.http,
+            "kite-server {} listening (MQTT over TCP; HTTP with WebSocket at /mqtt)",
+            env!("CARGO_PKG_VERSION")
+        );
+        let tls_task = match (tls.clone(), self.config.tls) {
+            (Some(acceptor), Some(addr)) => {
+                let tls_listener = listener::bind(addr).map_err(|source| BrokerError::Bind {
+                    what: "MQTT over TLS",
+                    addr,
+                    source,
+                })?;
+                let bound = tls_listener.local_addr().map_err(BrokerError::Http)?;
+                ready.tls = Some(bound);
+                tracing::info!(tls = %bound, "MQTT over TLS listening");
+                let accept = listener::accept(tls_listener, shared.clone(), Some(acceptor));
+                Some(tokio::spawn(accept))
+            }
+            _ => None,
+        };
+        reload::announce(&shared);
+        let tcp_task = tokio::spawn(listener::accept(tcp, shared.clone(), None));
+        let http_task = tokio::spawn(http::serve(web, shared.clone(), tls));
+        tasks::spawn_all(&shared);
+        tokio::spawn(sys::publish_periodically(
+            shared.clone(),
+            std::time::Duration::from_secs(self.config.sys_interval),
+        ));
+        ready.announce();
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        // Dormant connections have no task to see the flag: wake them.
+        shared.registry.kick_all();
+        tcp_task.abort();
+        if let Some(task) = tls_task {
+            task.abort();
+        }
+        let _ = http_task.await;
+        // Let every connection say goodbye (v5: DISCONNECT 0x8B) and hand
+        // its session to the store, but not for ever.
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        while shared.stats.clients_connected.get() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = shared.stats.clients_connected.get();
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "connections still open after {SHUTDOWN_WAIT:?}; closing anyway"
+            );
+        }
+        // What nobody waited for may not be committed yet.
+        if let Some(ticket) = shared.store.sync() {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), ticket.committed()).await;
+        }
+        Ok(())
+    }
+}

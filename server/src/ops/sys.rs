@@ -1,0 +1,40 @@
+//! The `$SYS/broker/...` publisher: every `--sys-interval` seconds, the
+//! rows of a metrics [`Snapshot`](crate::metrics::Snapshot) as retained
+//! messages (Mosquitto's names).
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use mqtt::QoS;
+
+use crate::{broker::Shared, protocol::message::Message};
+
+/// Publish the `$SYS` tree every `interval` until shutdown. An interval of 0 turns it off.
+pub async fn publish_periodically(shared: Arc<Shared>, interval: Duration) {
+    if interval.is_zero() {
+        return;
+    }
+    publish_once(
+        &shared,
+        "version",
+        format!("kite {}", env!("CARGO_PKG_VERSION")),
+    );
+    super::tasks::every(interval, shared.shutdown.clone(), || {
+        for (topic, value) in shared.snapshot().sys_rows() {
+            publish_once(&shared, &topic, value);
+        }
+    })
+    .await;
+}
+
+fn publish_once(shared: &Shared, topic: &str, value: String) {
+    shared.publish_internal(Message {
+        topic: format!("$SYS/broker/{topic}").into(),
+        payload: Bytes::from(value),
+        qos: QoS::AtMostOnce,
+        retain: true,
+        properties: Default::default(),
+        origin: Arc::from("$SYS"),
+        expires_at: None,
+    });
+}

@@ -1,0 +1,9 @@
+//! The sans-I/O protocol: one client's session state machine and its
+//! in-flight state, the routed message, what the session asks before it
+//! admits a PUBLISH or a subscription, and the records the store keeps of a
+//! session. Imports only the codec and the bottom layers.
+
+pub mod admission;
+pub mod message;
+pub mod records;
+pub mod session;

@@ -1,0 +1,36 @@
+//! A session's in-flight state, kept apart so a quiet session can drop it.
+
+use std::collections::VecDeque;
+
+use bytestring::ByteString;
+use mqtt::Pid;
+
+use super::{Outgoing, StoreEvent};
+use crate::{protocol::message::Outbound, util::small_map::SmallMap};
+
+/// What a session holds while messages are in flight. Boxed apart from the
+/// session and dropped when empty: a quiet client's session is then small.
+#[derive(Debug, Default)]
+pub(super) struct Flight {
+    /// What the store must learn, taken by the connection after each step.
+    pub(super) store_events: Vec<StoreEvent>,
+    pub(super) outgoing: SmallMap<Pid, Outgoing>,
+    /// Messages waiting for room in the inflight window.
+    pub(super) pending: VecDeque<Outbound>,
+    /// QoS 2 packet ids received and not yet released (a set).
+    pub(super) incoming_qos2: SmallMap<Pid, ()>,
+    pub(super) topic_aliases: SmallMap<u16, ByteString>,
+    /// Topic aliases we set towards the client, by topic.
+    pub(super) out_aliases: SmallMap<ByteString, u16>,
+}
+
+impl Flight {
+    pub(super) fn is_empty(&self) -> bool {
+        self.store_events.is_empty()
+            && self.outgoing.is_empty()
+            && self.pending.is_empty()
+            && self.incoming_qos2.is_empty()
+            && self.topic_aliases.is_empty()
+            && self.out_aliases.is_empty()
+    }
+}

@@ -1,0 +1,406 @@
+//! Which client ids are connected, and the sessions kept for clients that
+//! are away (persistent sessions: clean session 0, or a v5 session expiry).
+//!
+//! A client id is held by at most one connection. A new connection with the
+//! same id takes over: the old one is told to close and, once it has let go
+//! of the id (parking its session or dropping it), the new one attaches.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
+};
+
+use crate::protocol::session::Session;
+
+/// A session whose client is away: its state and its message queue, which
+/// keeps filling (up to its bound) while nobody reads it.
+#[derive(Debug)]
+pub struct Parked {
+    pub session: Session,
+    pub tx: crate::routing::mailbox::Sender,
+    pub rx: crate::routing::mailbox::Receiver,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Online {
+        connection: u64,
+        kick: Arc<Kick>,
+        /// The session's queue (for its counters), once the session is settled.
+        queue: Option<crate::routing::mailbox::Sender>,
+    },
+    Parked(Box<Parked>),
+}
+
+/// The registry's line to one connection: tells it to close (a newer
+/// connection took over its client id, or the broker is shutting down) and,
+/// while it lies dormant, when to look at its keepalive. Unlike a `Notify`,
+/// it wakes any waker, so it reaches a dormant connection, which has no task.
+#[derive(Debug, Default)]
+pub struct Kick {
+    kicked: AtomicBool,
+    /// Kicked by a new connection that continues this client's session
+    /// (clean start 0): the session did not end, so no will is due.
+    resumed: AtomicBool,
+    /// How long the connection lingers before lying dormant:
+    /// `--dormant-after` × 2^this (see [`Kick::woken`]).
+    linger_shift: AtomicU8,
+    /// When it last lay dormant, in milliseconds on the kick clock (wrapping).
+    slept_ms: AtomicU32,
+    /// When [`Registry::wake_due`] wakes the connection, in milliseconds
+    /// since [`clock_base`]; 0 for never.
+    wake_at_ms: AtomicU64,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// The zero of [`Kick`]'s clock.
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// `at` on [`Kick`]'s clock (never 0, which means no wake-up).
+fn clock_ms(at: Instant) -> u64 {
+    at.saturating_duration_since(clock_base()).as_millis() as u64 + 1
+}
+
+impl Kick {
+    /// Taken over by a connection that continues the session (`resumes`),
+    /// or that starts clean (the old session ends).
+    pub fn take_over(&self, resumes: bool) {
+        self.resumed.store(resumes, Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// Whether the connection that took over continues the session.
+    pub fn resumed(&self) -> bool {
+        self.resumed.load(Ordering::SeqCst)
+    }
+
+    pub fn kick(&self) {
+        self.kicked.store(true, Ordering::SeqCst);
+        self.ring();
+    }
+
+    /// Wake whoever waits on this kick, without kicking.
+    fn ring(&self) {
+        let waker = self.waker.lock().expect("kick lock").take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Ready once kicked; until then `cx` is woken by the kick, or at its wake-up time.
+    pub fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.kicked.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        {
+            let mut waker = self.waker.lock().expect("kick lock");
+            match &*waker {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+        }
+        // A kick between the first look and the registration found no waker.
+        if self.kicked.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Wake the waiter at `at` (within [`KEEPALIVE_TICK`]); `None` clears it.
+    /// One registry-wide sweep stands in for a timer per dormant connection.
+    pub fn set_wake_at(&self, at: Option<Instant>) {
+        self.wake_at_ms
+            .store(at.map_or(0, clock_ms), Ordering::Relaxed);
+    }
+}
+
+/// A connection woken within this long after lying dormant is busy.
+const BRIEF_SLEEP_MS: u32 = 1000;
+/// At most `--dormant-after` × 2^this of lingering (10 ms → 1.28 s).
+const MAX_LINGER_SHIFT: u8 = 7;
+
+impl Kick {
+    /// The connection lies dormant now.
+    pub fn slept(&self) {
+        let now = clock_ms(Instant::now()) as u32;
+        self.slept_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// The connection woke up. One that slept briefly is busy (a publisher
+    /// waiting on its subscriber, a device every few milliseconds): it lingers
+    /// twice as long next time, so it stops paying for lying down and waking
+    /// up. One that slept long is quiet again: it lingers the base time.
+    pub fn woken(&self) {
+        let now = clock_ms(Instant::now()) as u32;
+        let slept = now.wrapping_sub(self.slept_ms.load(Ordering::Relaxed));
+        let shift = self.linger_shift.load(Ordering::Relaxed);
+        let next = if slept < BRIEF_SLEEP_MS {
+            (shift + 1).min(MAX_LINGER_SHIFT)
+        } else {
+            0
+        };
+        self.linger_shift.store(next, Ordering::Relaxed);
+    }
+
+    /// How long to stay awake with nothing to do, given `--dormant-after`.
+    pub fn linger(&self, base: Duration) -> Duration {
+        base * (1u32 << self.linger_shift.load(Ordering::Relaxed))
+    }
+}
+
+/// How often [`Registry::wake_due`] should run: the lateness of a dormant
+/// connection's keepalive timeout.
+pub const KEEPALIVE_TICK: Duration = Duration::from_millis(250);
+
+/// The client registry.
+#[derive(Debug, Default)]
+pub struct Registry {
+    clients: Mutex<HashMap<Arc<str>, Slot>>,
+    next_connection: AtomicU64,
+}
+
+/// How long a new connection waits for the one it takes over to let go.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
+
+impl Registry {
+    /// Claim `client_id` for a new connection, taking it over from a connected
+    /// client if need be (`resumes`: the new connection continues the
+    /// session, clean start 0). Returns the connection number and the parked
+    /// session of this id, if there is one.
+    pub async fn attach(
+        &self,
+        client_id: &Arc<str>,
+        kick: Arc<Kick>,
+        resumes: bool,
+    ) -> (u64, Option<Parked>) {
+        let connection = self.new_generation();
+        let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+        let mut kicked = false;
+        loop {
+            {
+                let mut clients = self.clients.lock().expect("registry lock");
+                match clients.get(client_id) {
+                    Some(Slot::Online { kick: old, .. }) => {
+                        if !kicked || tokio::time::Instant::now() >= deadline {
+                            tracing::info!(client_id = %client_id, "client id taken over by a new connection");
+                            old.take_over(resumes);
+                            kicked = true;
+                        }
+                        if tokio::time::Instant::now() >= deadline {
+                            // The old task is stuck (e.g. a blocked write): take the id anyway.
+                            clients.insert(
+                                client_id.clone(),
+                                Slot::Online {
+                                    connection,
+                                    kick,
+                                    queue: None,
+                                },
+                            );
+                            return (connection, None);
+                        }
+                    }
+                    _ => {
+                        let previous = clients.insert(
+                            client_id.clone(),
+                            Slot::Online {
+                                connection,
+                                kick,
+                                queue: None,
+                            },
+                        );
+                        let parked = match previous {
+                            Some(Slot::Parked(parked)) => Some(*parked),
+                            _ => None,
+                        };
+                        return (connection, parked);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The connection is gone: park its session (persistent) or forget the id.
+    /// Does nothing if a newer connection already holds the id.
+    pub fn detach(&self, client_id: &Arc<str>, connection: u64, parked: Option<Parked>) {
+        let mut clients = self.clients.lock().expect("registry lock");
+        if !matches!(clients.get(client_id), Some(Slot::Online { connection: c, .. }) if *c == connection)
+        {
+            return;
+        }
+        match parked {
+            Some(parked) => clients.insert(client_id.clone(), Slot::Parked(Box::new(parked))),
+            None => clients.remove(client_id),
+        };
+    }
+
+    /// Remove the parked session of `client_id` if it is still the one of
+    /// `generation` (its session expiry ran out).
+    pub fn expire(&self, client_id: &Arc<str>, generation: u64) -> Option<Parked> {
+        let mut clients = self.clients.lock().expect("registry lock");
+        match clients.get(client_id) {
+            Some(Slot::Parked(parked)) if parked.session.generation == generation => {
+                match clients.remove(client_id) {
+                    Some(Slot::Parked(parked)) => Some(*parked),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A new connection (or session) number.
+    pub fn new_generation(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Keep a session restored from the store until its client comes back.
+    pub fn park(&self, client_id: Arc<str>, parked: Parked) {
+        let mut clients = self.clients.lock().expect("registry lock");
+        clients.insert(client_id, Slot::Parked(Box::new(parked)));
+    }
+
+    /// Attach the session's queue counters to the connection holding `client_id`.
+    pub fn set_queue(&self, client_id: &str, connection: u64, tx: crate::routing::mailbox::Sender) {
+        let mut clients = self.clients.lock().expect("registry lock");
+        if let Some(Slot::Online {
+            connection: c,
+            queue,
+            ..
+        }) = clients.get_mut(client_id)
+        {
+            if *c == connection {
+                *queue = Some(tx);
+            }
+        }
+    }
+
+    /// Per-client queue counters (bytes queued, messages dropped) of every
+    /// session, online or parked, that has queued or dropped anything.
+    pub fn queue_counters(&self) -> Vec<(Arc<str>, u64, u64)> {
+        let clients = self.clients.lock().expect("registry lock");
+        let mut out: Vec<(Arc<str>, u64, u64)> = clients
+            .iter()
+            .filter_map(|(id, slot)| {
+                let budget = match slot {
+                    Slot::Online { queue, .. } => queue.as_ref()?.budget(),
+                    Slot::Parked(parked) => parked.tx.budget(),
+                };
+                let (bytes, dropped) = (budget.bytes(), budget.dropped());
+                (bytes > 0 || dropped > 0).then(|| (id.clone(), bytes, dropped))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Tell every connected client's connection to close (shutdown).
+    pub fn kick_all(&self) {
+        let clients = self.clients.lock().expect("registry lock");
+        for slot in clients.values() {
+            if let Slot::Online { kick, .. } = slot {
+                kick.kick();
+            }
+        }
+    }
+
+    /// Wake the connections whose wake-up time (see [`Kick::set_wake_at`]) is due.
+    pub fn wake_due(&self, now: Instant) {
+        let now = clock_ms(now);
+        let clients = self.clients.lock().expect("registry lock");
+        for slot in clients.values() {
+            if let Slot::Online { kick, .. } = slot {
+                let due = kick.wake_at_ms.load(Ordering::Relaxed);
+                if due != 0 && due <= now {
+                    kick.wake_at_ms.store(0, Ordering::Relaxed);
+                    kick.ring();
+                }
+            }
+        }
+    }
+
+    /// True when a connection holds `client_id` now.
+    pub fn is_connected(&self, client_id: &str) -> bool {
+        let clients = self.clients.lock().expect("registry lock");
+        matches!(clients.get(client_id), Some(Slot::Online { .. }))
+    }
+
+    /// Number of parked (offline persistent) sessions.
+    pub fn parked(&self) -> usize {
+        let clients = self.clients.lock().expect("registry lock");
+        clients
+            .values()
+            .filter(|s| matches!(s, Slot::Parked(_)))
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_woken_soon_after_lying_down_lingers_longer_and_a_quiet_one_does_not() {
+        let kick = Kick::default();
+        let base = Duration::from_millis(10);
+        assert_eq!(kick.linger(base), base);
+        for expected in [20, 40, 80, 160, 320, 640, 1280, 1280] {
+            kick.slept();
+            kick.woken();
+            assert_eq!(kick.linger(base), Duration::from_millis(expected));
+        }
+        // Slept two seconds: quiet again.
+        let now = clock_ms(Instant::now()) as u32;
+        kick.slept_ms
+            .store(now.wrapping_sub(2000), Ordering::Relaxed);
+        kick.woken();
+        assert_eq!(kick.linger(base), base);
+    }
+
+    #[test]
+    fn a_kick_is_seen_whether_it_comes_before_or_after_the_wait() {
+        let kick = Kick::default();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(kick.poll_kicked(&mut cx).is_pending());
+        kick.kick();
+        assert!(kick.poll_kicked(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn the_keepalive_sweep_wakes_only_due_connections() {
+        let registry = Registry::default();
+        let due = Arc::new(Kick::default());
+        let later = Arc::new(Kick::default());
+        let now = Instant::now();
+        due.set_wake_at(Some(now));
+        later.set_wake_at(Some(now + Duration::from_secs(60)));
+        for (id, kick) in [("due", &due), ("later", &later)] {
+            registry.clients.lock().unwrap().insert(
+                Arc::from(id),
+                Slot::Online {
+                    connection: 1,
+                    kick: kick.clone(),
+                    queue: None,
+                },
+            );
+        }
+        registry.wake_due(now + Duration::from_millis(1));
+        assert_eq!(
+            due.wake_at_ms.load(Ordering::Relaxed),
+            0,
+            "rung and cleared"
+        );
+        assert_ne!(later.wake_at_ms.load(Ordering::Relaxed), 0, "not yet");
+        assert!(!due.kicked.load(Ordering::Relaxed), "a ring is not a kick");
+    }
+}

@@ -1,0 +1,595 @@
+//! The subscription table: a tree of topic levels where `+` and `#` are
+//! ordinary children, walked once per PUBLISH. Shared subscriptions
+//! (`$share/<group>/<filter>`) hang off the node of their filter as groups
+//! whose members take turns.
+//!
+//! Routing reads take a shared lock, so publishers on every core match in
+//! parallel; only SUBSCRIBE and UNSUBSCRIBE take the write lock.
+//!
+//! A publisher usually sends to the same topic again and again, so each
+//! connection keeps its last topic's deliveries in a [`RouteCache`], valid
+//! while the table's generation is unchanged: a repeat PUBLISH neither walks
+//! the tree nor takes the lock, whose counter every core would write.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, RwLock,
+    },
+};
+
+use mqtt::{QoS, SubscriptionOptions};
+
+use crate::util::small_map::SmallMap;
+
+/// Where a subscriber's messages go.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// The generation of the client's session, so cleaning up an old session
+    /// does not remove its successor's subscriptions.
+    pub connection: u64,
+    pub tx: crate::routing::mailbox::Sender,
+    /// The session outlives its connection: QoS 1/2 deliveries go to the store.
+    pub persistent: bool,
+}
+
+/// One subscription as the router keeps it.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub options: SubscriptionOptions,
+    /// The v5 subscription identifier given in SUBSCRIBE.
+    pub id: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    subscriber: Subscriber,
+    subscription: Subscription,
+}
+
+/// The members of one shared subscription group on one filter.
+#[derive(Debug, Default)]
+struct SharedGroup {
+    members: Vec<(Arc<str>, Entry)>,
+    /// Round-robin position; atomic because routing holds only a read lock.
+    next: AtomicUsize,
+}
+
+/// One topic level. Small maps: most nodes have one child or one
+/// subscriber, and a node per device id is common.
+#[derive(Debug, Default)]
+struct Node {
+    children: SmallMap<Box<str>, Node>,
+    /// Subscribers whose filter ends at this node, by client id.
+    subscribers: SmallMap<Arc<str>, Entry>,
+    /// Shared subscription groups whose filter ends at this node, by group name.
+    shared: SmallMap<Box<str>, SharedGroup>,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
+    }
+}
+
+/// One delivery of a message: a subscriber, the QoS granted, and what the
+/// PUBLISH it receives must carry.
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub client_id: Arc<str>,
+    pub subscriber: Subscriber,
+    /// The highest QoS among the client's matching subscriptions.
+    pub qos: QoS,
+    /// Keep the retain flag (retain-as-published on a matching subscription).
+    pub retain_as_published: bool,
+    /// Every matching subscription's identifier (MQTT-3.3.4-3).
+    pub subscription_ids: Vec<u32>,
+}
+
+impl Match {
+    fn new(client_id: Arc<str>, entry: &Entry) -> Match {
+        Match {
+            client_id,
+            subscriber: entry.subscriber.clone(),
+            qos: entry.subscription.options.qos,
+            retain_as_published: entry.subscription.options.retain_as_published,
+            subscription_ids: entry.subscription.id.into_iter().collect(),
+        }
+    }
+
+    fn merge(&mut self, entry: &Entry) {
+        let sub = &entry.subscription;
+        self.qos = self.qos.max(sub.options.qos);
+        self.retain_as_published |= sub.options.retain_as_published;
+        self.subscription_ids.extend(sub.id);
+    }
+}
+
+/// A filter split into its shared group (if any) and the levels it matches on.
+fn split_filter(filter: &str) -> (Option<&str>, &str) {
+    match mqtt::topic::parse_shared(filter) {
+        Some(Ok(shared)) => (Some(shared.group), shared.filter),
+        _ => (None, filter),
+    }
+}
+
+/// The subscription table.
+#[derive(Debug, Default)]
+pub struct Router {
+    root: RwLock<Node>,
+    /// Bumped by every change to the table, under its write lock.
+    generation: AtomicU64,
+}
+
+/// One connection's last routed topic and its deliveries (see the module
+/// documentation), and the deliveries it routed that wait to be queued
+/// (`Shared::flush_routes`). Dropped with the connection's loop, so a
+/// dormant connection holds none.
+#[derive(Debug, Default)]
+pub struct RouteCache {
+    /// `None` when nothing may be reused (empty, or a shared group took a turn).
+    topic: Option<Box<str>>,
+    generation: u64,
+    matches: Vec<Match>,
+    /// Deliveries not yet queued, by their index in `matches`, in order.
+    pub pending: Vec<(usize, crate::protocol::message::Outbound)>,
+}
+
+impl Drop for RouteCache {
+    fn drop(&mut self) {
+        // A delivery left here would be lost without a count.
+        // (Not while unwinding: a second panic would abort the process.)
+        debug_assert!(
+            self.pending.is_empty() || std::thread::panicking(),
+            "a batch of deliveries dropped"
+        );
+    }
+}
+
+impl RouteCache {
+    /// It holds `topic`'s deliveries as of table `generation`.
+    pub fn holds(&self, topic: &str, generation: u64) -> bool {
+        self.generation == generation && self.topic.as_deref() == Some(topic)
+    }
+
+    /// The deliveries of the last topic routed.
+    pub fn matches(&self) -> &[Match] {
+        &self.matches
+    }
+
+    /// The deliveries and, apart, the batch waiting to be queued.
+    pub fn split(
+        &mut self,
+    ) -> (
+        &[Match],
+        &mut Vec<(usize, crate::protocol::message::Outbound)>,
+    ) {
+        (&self.matches, &mut self.pending)
+    }
+}
+
+impl Router {
+    /// Add or replace `client_id`'s subscription to `filter` (already
+    /// validated; may be a `$share/` filter). Returns true when it is new.
+    pub fn subscribe(
+        &self,
+        client_id: &Arc<str>,
+        filter: &str,
+        subscription: Subscription,
+        subscriber: Subscriber,
+    ) -> bool {
+        let (group, levels) = split_filter(filter);
+        let mut root = self.root.write().expect("router lock");
+        self.generation.fetch_add(1, Ordering::Release);
+        let mut node = &mut *root;
+        for level in levels.split('/') {
+            node = node
+                .children
+                .get_or_insert_with(level.into(), Node::default);
+        }
+        let entry = Entry {
+            subscriber,
+            subscription,
+        };
+        match group {
+            None => node.subscribers.insert(client_id.clone(), entry).is_none(),
+            Some(group) => {
+                let members = &mut node
+                    .shared
+                    .get_or_insert_with(group.into(), SharedGroup::default)
+                    .members;
+                match members.iter_mut().find(|(id, _)| id == client_id) {
+                    Some(member) => {
+                        member.1 = entry;
+                        false
+                    }
+                    None => {
+                        members.push((client_id.clone(), entry));
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remove one subscription; returns true when it existed.
+    pub fn unsubscribe(&self, client_id: &str, filter: &str) -> bool {
+        let (group, levels) = split_filter(filter);
+        let levels: Vec<&str> = levels.split('/').collect();
+        let mut root = self.root.write().expect("router lock");
+        self.generation.fetch_add(1, Ordering::Release);
+        remove(&mut root, &levels, group, client_id, None)
+    }
+
+    /// Remove the subscriptions `filters` of session `generation` of
+    /// `client_id` (when the session ends).
+    pub fn unsubscribe_all(&self, client_id: &str, filters: &[Box<str>], generation: u64) {
+        let mut root = self.root.write().expect("router lock");
+        self.generation.fetch_add(1, Ordering::Release);
+        for filter in filters {
+            let (group, levels) = split_filter(filter);
+            let levels: Vec<&str> = levels.split('/').collect();
+            remove(&mut root, &levels, group, client_id, Some(generation));
+        }
+    }
+
+    /// The table's generation now, for [`RouteCache::holds`] and [`Router::refresh`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Make `cache` hold `topic`'s deliveries, walking the tree unless it
+    /// holds them as of `generation` (read before the walk: a change during
+    /// it makes the next call walk again). A cache must always be given the
+    /// same `origin`. A shared group's turn is never reused. Its batch must
+    /// be empty.
+    pub fn refresh(&self, topic: &str, origin: &str, cache: &mut RouteCache, generation: u64) {
+        if cache.holds(topic, generation) {
+            return;
+        }
+        debug_assert!(cache.pending.is_empty(), "deliveries left behind");
+        let (matches, took_turns) = self.walk(topic, origin);
+        cache.matches = matches;
+        cache.generation = generation;
+        cache.topic = (!took_turns).then(|| topic.into());
+    }
+
+    /// The deliveries of a message on `topic` from `origin`: once per client
+    /// for its ordinary subscriptions (highest QoS, every subscription id),
+    /// and once per shared group, to the next member in turn. Subscriptions
+    /// with no-local skip their own client's messages. And whether a shared
+    /// group took a turn among them.
+    fn walk(&self, topic: &str, origin: &str) -> (Vec<Match>, bool) {
+        let root = self.root.read().expect("router lock");
+        let levels: Vec<&str> = topic.split('/').collect();
+        let mut found = Found {
+            origin,
+            clients: HashMap::new(),
+            shared: Vec::new(),
+        };
+        collect(&root, &levels, topic.starts_with('$'), &mut found);
+        let took_turns = !found.shared.is_empty();
+        let mut matches: Vec<Match> = found.clients.into_values().collect();
+        matches.extend(found.shared);
+        (matches, took_turns)
+    }
+
+    /// Number of subscriptions (shared members included).
+    pub fn count(&self) -> usize {
+        fn count(node: &Node) -> usize {
+            node.subscribers.len()
+                + node.shared.values().map(|g| g.members.len()).sum::<usize>()
+                + node.children.values().map(count).sum::<usize>()
+        }
+        count(&self.root.read().expect("router lock"))
+    }
+}
+
+struct Found<'a> {
+    origin: &'a str,
+    clients: HashMap<Arc<str>, Match>,
+    shared: Vec<Match>,
+}
+
+impl Found<'_> {
+    fn add(&mut self, node: &Node) {
+        for (client_id, entry) in &node.subscribers {
+            if entry.subscription.options.no_local && **client_id == *self.origin {
+                continue;
+            }
+            self.clients
+                .entry(client_id.clone())
+                .and_modify(|m| m.merge(entry))
+                .or_insert_with(|| Match::new(client_id.clone(), entry));
+        }
+        for group in node.shared.values() {
+            let n = group.members.len();
+            if n == 0 {
+                continue;
+            }
+            let turn = group.next.fetch_add(1, Ordering::Relaxed) % n;
+            let (client_id, entry) = &group.members[turn];
+            self.shared.push(Match::new(client_id.clone(), entry));
+        }
+    }
+}
+
+/// Walk the tree for `levels`. At the first level of a `$` topic, wildcards
+/// do not match (MQTT-4.7.2-1).
+fn collect(node: &Node, levels: &[&str], no_wildcards: bool, found: &mut Found<'_>) {
+    if !no_wildcards {
+        if let Some(hash) = node.children.get("#") {
+            // `a/#` also matches `a` itself (MQTT-4.7.1-2).
+            found.add(hash);
+        }
+    }
+    let Some((level, rest)) = levels.split_first() else {
+        found.add(node);
+        return;
+    };
+    if let Some(child) = node.children.get(*level) {
+        collect(child, rest, false, found);
+    }
+    if !no_wildcards {
+        if let Some(plus) = node.children.get("+") {
+            collect(plus, rest, false, found);
+        }
+    }
+}
+
+fn owned_by(entry: &Entry, generation: Option<u64>) -> bool {
+    generation.is_none_or(|g| entry.subscriber.connection == g)
+}
+
+fn remove(
+    node: &mut Node,
+    levels: &[&str],
+    group: Option<&str>,
+    client_id: &str,
+    generation: Option<u64>,
+) -> bool {
+    let Some((level, rest)) = levels.split_first() else {
+        return match group {
+            None => {
+                let owned = node
+                    .subscribers
+                    .get(client_id)
+                    .is_some_and(|e| owned_by(e, generation));
+                if owned {
+                    node.subscribers.remove(client_id);
+                }
+                owned
+            }
+            Some(group) => {
+                let Some(shared) = node.shared.get_mut(group) else {
+                    return false;
+                };
+                let before = shared.members.len();
+                shared
+                    .members
+                    .retain(|(id, e)| !(**id == *client_id && owned_by(e, generation)));
+                let removed = shared.members.len() < before;
+                if shared.members.is_empty() {
+                    node.shared.remove(group);
+                }
+                removed
+            }
+        };
+    };
+    let Some(child) = node.children.get_mut(*level) else {
+        return false;
+    };
+    let removed = remove(child, rest, group, client_id, generation);
+    if child.is_empty() {
+        node.children.remove(*level);
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router_with(filters: &[(&str, &str)]) -> (Router, crate::routing::mailbox::Receiver) {
+        let router = Router::default();
+        let (tx, rx) = crate::routing::mailbox::mailbox(8);
+        for (client, filter) in filters {
+            let subscriber = Subscriber {
+                connection: 1,
+                tx: tx.clone(),
+                persistent: false,
+            };
+            let subscription = Subscription {
+                options: SubscriptionOptions::default(),
+                id: None,
+            };
+            router.subscribe(&Arc::from(*client), filter, subscription, subscriber);
+        }
+        (router, rx)
+    }
+
+    fn matched(router: &Router, topic: &str) -> Vec<String> {
+        let mut ids: Vec<String> = router
+            .walk(topic, "publisher")
+            .0
+            .into_iter()
+            .map(|m| m.client_id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn wildcards_match_per_the_spec() {
+        let (router, _rx) = router_with(&[
+            ("exact", "devices/1/temperature"),
+            ("plus", "devices/+/temperature"),
+            ("hash", "devices/#"),
+            ("all", "#"),
+            ("other", "sensors/+"),
+        ]);
+        assert_eq!(
+            matched(&router, "devices/1/temperature"),
+            ["all", "exact", "hash", "plus"]
+        );
+        assert_eq!(matched(&router, "devices"), ["all", "hash"]);
+        assert_eq!(matched(&router, "sensors/a"), ["all", "other"]);
+        assert_eq!(matched(&router, "sensors/a/b"), ["all"]);
+    }
+
+    #[test]
+    fn wildcards_at_the_first_level_skip_dollar_topics() {
+        let (router, _rx) = router_with(&[("all", "#"), ("plus", "+/x"), ("sys", "$SYS/#")]);
+        assert_eq!(matched(&router, "$SYS/broker/uptime"), ["sys"]);
+        assert!(matched(&router, "$foo/x").is_empty());
+    }
+
+    #[test]
+    fn overlapping_subscriptions_deliver_once() {
+        let (router, _rx) = router_with(&[("a", "x/#"), ("a", "x/+"), ("a", "x/y")]);
+        assert_eq!(matched(&router, "x/y"), ["a"]);
+    }
+
+    #[test]
+    fn a_shared_group_gets_each_message_once_taking_turns() {
+        let (router, _rx) = router_with(&[
+            ("w1", "$share/workers/jobs/+"),
+            ("w2", "$share/workers/jobs/+"),
+            ("solo", "jobs/#"),
+        ]);
+        let rounds: Vec<Vec<String>> = (0..4).map(|_| matched(&router, "jobs/1")).collect();
+        assert_eq!(rounds[0], ["solo", "w1"]);
+        assert_eq!(rounds[1], ["solo", "w2"]);
+        assert_eq!(rounds[2], ["solo", "w1"]);
+        assert!(router.unsubscribe("w1", "$share/workers/jobs/+"));
+        assert_eq!(matched(&router, "jobs/1"), ["solo", "w2"]);
+    }
+
+    fn cached(router: &Router, topic: &str, cache: &mut RouteCache) -> Vec<String> {
+        router.refresh(topic, "publisher", cache, router.generation());
+        let mut ids: Vec<String> = cache
+            .matches()
+            .iter()
+            .map(|m| m.client_id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn the_route_cache_is_reused_until_a_subscription_changes() {
+        let (router, _rx) = router_with(&[("a", "t/+")]);
+        let mut cache = RouteCache::default();
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+        let walked_at = cache.matches.as_ptr();
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+        assert_eq!(cache.matches.as_ptr(), walked_at, "a repeat must not walk");
+
+        let (tx, _rx2) = crate::routing::mailbox::mailbox(1);
+        let subscriber = Subscriber {
+            connection: 1,
+            tx,
+            persistent: false,
+        };
+        let subscription = Subscription {
+            options: SubscriptionOptions::default(),
+            id: None,
+        };
+        router.subscribe(&Arc::from("b"), "t/#", subscription, subscriber);
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a", "b"]);
+        assert!(router.unsubscribe("a", "t/+"));
+        assert_eq!(cached(&router, "t/1", &mut cache), ["b"]);
+        router.unsubscribe_all("b", &["t/#".into()], 1);
+        assert!(cached(&router, "t/1", &mut cache).is_empty());
+    }
+
+    #[test]
+    fn the_route_cache_answers_for_its_own_topic_only() {
+        let (router, _rx) = router_with(&[("a", "t/1"), ("b", "t/2")]);
+        let mut cache = RouteCache::default();
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+        assert_eq!(cached(&router, "t/2", &mut cache), ["b"]);
+        assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+    }
+
+    #[test]
+    fn the_route_cache_never_freezes_a_shared_groups_turn() {
+        let (router, _rx) = router_with(&[
+            ("w1", "$share/workers/jobs/+"),
+            ("w2", "$share/workers/jobs/+"),
+        ]);
+        let mut cache = RouteCache::default();
+        let rounds: Vec<Vec<String>> = (0..3)
+            .map(|_| cached(&router, "jobs/1", &mut cache))
+            .collect();
+        assert_eq!(rounds, [["w1"], ["w2"], ["w1"]]);
+    }
+
+    #[test]
+    fn overlapping_subscriptions_carry_every_subscription_id_and_the_highest_qos() {
+        let router = Router::default();
+        let (tx, _rx) = crate::routing::mailbox::mailbox(1);
+        let client: Arc<str> = Arc::from("c");
+        for (filter, qos, id) in [("a/+", QoS::AtMostOnce, 1), ("a/#", QoS::ExactlyOnce, 2)] {
+            let subscription = Subscription {
+                options: SubscriptionOptions {
+                    qos,
+                    ..SubscriptionOptions::default()
+                },
+                id: Some(id),
+            };
+            let subscriber = Subscriber {
+                connection: 1,
+                tx: tx.clone(),
+                persistent: false,
+            };
+            router.subscribe(&client, filter, subscription, subscriber);
+        }
+        let (m, _) = router.walk("a/b", "x");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].qos, QoS::ExactlyOnce);
+        let mut ids = m[0].subscription_ids.clone();
+        ids.sort();
+        assert_eq!(ids, [1, 2]);
+    }
+
+    #[test]
+    fn no_local_skips_the_publishers_own_subscription() {
+        let router = Router::default();
+        let (tx, _rx) = crate::routing::mailbox::mailbox(1);
+        let subscription = Subscription {
+            options: SubscriptionOptions {
+                no_local: true,
+                ..SubscriptionOptions::default()
+            },
+            id: None,
+        };
+        let me: Arc<str> = Arc::from("me");
+        let subscriber = Subscriber {
+            connection: 1,
+            tx,
+            persistent: false,
+        };
+        router.subscribe(&me, "t", subscription, subscriber);
+        assert!(router.walk("t", "me").0.is_empty());
+        assert_eq!(router.walk("t", "other").0.len(), 1);
+    }
+
+    #[test]
+    fn unsubscribe_prunes_the_tree() {
+        let (router, _rx) = router_with(&[("a", "x/y/z")]);
+        assert!(router.unsubscribe("a", "x/y/z"));
+        assert!(!router.unsubscribe("a", "x/y/z"));
+        assert!(router.root.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn cleanup_of_an_old_connection_keeps_the_new_ones_subscription() {
+        let (router, _rx) = router_with(&[("a", "x")]);
+        router.unsubscribe_all("a", &["x".into()], 0);
+        assert_eq!(matched(&router, "x"), ["a"]);
+        router.unsubscribe_all("a", &["x".into()], 1);
+        assert!(matched(&router, "x").is_empty());
+    }
+}

@@ -1,0 +1,10 @@
+//! Who may connect and what they may do: the password file, the ACL, the
+//! topics only the broker writes and the topic depth limit, one
+//! connection's access rules and publish rate, and TLS.
+
+pub mod acl;
+pub mod auth;
+pub(crate) mod policy;
+pub(crate) mod rate;
+pub(crate) mod reserved;
+pub(crate) mod tls;

@@ -1,0 +1,217 @@
+//! What one connection may do once it is authenticated: its ACL rules, its
+//! publish token bucket and the topic rules, as the [`Admission`] the
+//! session asks about each PUBLISH and subscription ([`ClientPolicy::admit`]),
+//! plus the checks the connection makes itself (will topic at CONNECT, read
+//! access per delivery, throttling). It holds no broker state: each check
+//! is given the ACL in force and the counters.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use mqtt::{Protocol, Publish, QoS, ReasonCode};
+use tokio::time::Instant;
+
+use super::{
+    auth::{Access, ClientAcl, Username},
+    rate::TokenBucket,
+    reserved,
+};
+use crate::{
+    config::Config,
+    metrics::Counters,
+    protocol::{
+        admission::{Admission, Refusal},
+        session::ProtocolError,
+    },
+};
+
+/// What a check needs besides the connection's own state: the password
+/// file and ACL in force, and the counters.
+#[derive(Clone, Copy)]
+pub struct Checks<'a> {
+    pub access: &'a Access,
+    pub counters: &'a Counters,
+}
+
+/// The check of an alarm rule a client publishes (`Err`: why it is refused).
+pub type RuleCheck<'a> = &'a dyn Fn(&str, &[u8]) -> Result<(), String>;
+
+/// One connection's access rules and publish rate.
+pub struct ClientPolicy {
+    acl: ClientAcl,
+    max_topic_levels: usize,
+    /// Boxed: only with `--max-publish-rate`, and every connection carries it.
+    bucket: Option<Box<TokenBucket>>,
+    protocol: Protocol,
+    /// Why the connection must end after the PUBLISH just refused: a v5
+    /// QoS 0 PUBLISH over the rate (0x96), or a topic deeper than
+    /// `--max-topic-levels` where no acknowledgement can say so (0x90).
+    pub end: Option<ProtocolError>,
+}
+
+impl ClientPolicy {
+    pub fn new(
+        config: &Config,
+        client_id: Arc<str>,
+        username: Username,
+        protocol: Protocol,
+    ) -> ClientPolicy {
+        let bucket = TokenBucket::new(config.max_publish_rate, Instant::now().into_std());
+        ClientPolicy {
+            acl: ClientAcl::new(client_id, username),
+            max_topic_levels: usize::from(config.max_topic_levels),
+            bucket: bucket.map(Box::new),
+            protocol,
+            end: None,
+        }
+    }
+
+    /// This policy as the session's [`Admission`] for one packet.
+    pub fn admit<'a>(&'a mut self, checks: Checks<'a>, rule: RuleCheck<'a>) -> Admit<'a> {
+        Admit {
+            policy: self,
+            checks,
+            rule,
+        }
+    }
+
+    /// May the client leave a will on `topic`? (Checked at CONNECT.) The
+    /// refusal is the CONNACK's reason code.
+    pub fn can_will(&mut self, checks: Checks, topic: &str) -> Result<(), ReasonCode> {
+        if let Some(why) = reserved::refused_topic(topic) {
+            Counters::add(&checks.counters.broker_topics_refused);
+            tracing::info!(client_id = %self.acl.client_id(), topic, "will refused: {why}");
+            return Err(ReasonCode::NotAuthorized);
+        }
+        if let Err(refusal) = self.depth(checks, topic, ReasonCode::TopicNameInvalid) {
+            return Err(refusal.code);
+        }
+        if !self.acl.can_write(checks.access, topic) {
+            Counters::add(&checks.counters.acl_denied_publish);
+            return Err(ReasonCode::NotAuthorized);
+        }
+        Ok(())
+    }
+
+    /// `Err(code)` when `topic` (a name or a filter) has more levels than
+    /// `--max-topic-levels`: counted and logged.
+    fn depth(&self, checks: Checks, topic: &str, code: ReasonCode) -> Result<(), Refusal> {
+        let max = self.max_topic_levels;
+        if !reserved::too_deep(topic, max) {
+            return Ok(());
+        }
+        let levels = reserved::levels(topic);
+        Counters::add(&checks.counters.topic_levels_refused);
+        // The topic itself may be 64 KiB: the log shows its start.
+        let start: String = topic.chars().take(40).collect();
+        tracing::info!(client_id = %self.acl.client_id(), levels, max, topic_start = %start, "refused: a topic deeper than --max-topic-levels");
+        Err(Refusal {
+            code,
+            reason: Some(format!("{levels} topic levels, more than {max}")),
+        })
+    }
+
+    /// May this delivery go to the client? Counted when not.
+    pub fn can_read(&mut self, checks: Checks, topic: &str) -> bool {
+        let ok = self.acl.can_read(checks.access, topic);
+        if !ok {
+            Counters::add(&checks.counters.acl_denied_read);
+            tracing::debug!(client_id = %self.acl.client_id(), topic, "delivery withheld: ACL");
+        }
+        ok
+    }
+
+    /// Before MQTT 5 a client cannot be told to slow down, so it is
+    /// throttled: when the next packet in `input` is a PUBLISH and the bucket
+    /// is empty, the time until reading may go on.
+    pub fn throttle(&mut self, counters: &Counters, input: &BytesMut) -> Option<Instant> {
+        if self.protocol.is_v5() {
+            return None;
+        }
+        let bucket = self.bucket.as_mut()?;
+        if input.first().is_none_or(|b| b >> 4 != 3) {
+            return None;
+        }
+        let now = Instant::now();
+        let wait = bucket.wait(now.into_std());
+        if wait.is_zero() {
+            return None;
+        }
+        Counters::add(&counters.publishes_rate_limited);
+        Some(now + wait.max(Duration::from_millis(1)))
+    }
+}
+
+/// A [`ClientPolicy`] answering the session for one packet.
+pub struct Admit<'a> {
+    policy: &'a mut ClientPolicy,
+    checks: Checks<'a>,
+    rule: RuleCheck<'a>,
+}
+
+impl Admission for Admit<'_> {
+    fn publish(&mut self, publish: &Publish) -> Result<(), Refusal> {
+        let Admit {
+            policy,
+            checks,
+            rule,
+        } = self;
+        let checks = *checks;
+        if let Some(why) = reserved::refused_topic(&publish.topic) {
+            // Whatever the ACL says: only the broker writes these.
+            Counters::add(&checks.counters.broker_topics_refused);
+            tracing::info!(client_id = %policy.acl.client_id(), topic = %publish.topic, "PUBLISH refused: {why}");
+            return Err(Refusal {
+                code: ReasonCode::NotAuthorized,
+                reason: Some(why.into()),
+            });
+        }
+        if let Err(refusal) = policy.depth(checks, &publish.topic, ReasonCode::TopicNameInvalid) {
+            // Without an acknowledgement to carry 0x90 (QoS 0, or before
+            // v5, where a refusal looks like success) the connection ends.
+            if publish.qos == QoS::AtMostOnce || !policy.protocol.is_v5() {
+                policy.end = Some(ProtocolError::TopicNameTooDeep);
+            }
+            return Err(refusal);
+        }
+        if !policy.acl.can_write(checks.access, &publish.topic) {
+            Counters::add(&checks.counters.acl_denied_publish);
+            tracing::debug!(client_id = %policy.acl.client_id(), topic = %publish.topic, "PUBLISH refused: ACL");
+            return Err(ReasonCode::NotAuthorized.into());
+        }
+        if let Err(err) = rule(&publish.topic, &publish.payload) {
+            // A bad alarm rule: refused with its reason (and reported to everyone).
+            return Err(Refusal {
+                code: ReasonCode::PayloadFormatInvalid,
+                reason: Some(err),
+            });
+        }
+        let Some(bucket) = policy.bucket.as_mut() else {
+            return Ok(());
+        };
+        // Before v5 `throttle` already waited for this token.
+        if bucket.try_take(Instant::now().into_std()) || !policy.protocol.is_v5() {
+            return Ok(());
+        }
+        Counters::add(&checks.counters.publishes_rate_limited);
+        if publish.qos == QoS::AtMostOnce {
+            // No acknowledgement to refuse with: the connection ends (0x96).
+            policy.end = Some(ProtocolError::MessageRateTooHigh);
+        }
+        // PUBACK/PUBREC cannot carry 0x96 (Message rate too high); 0x97 is theirs.
+        Err(ReasonCode::QuotaExceeded.into())
+    }
+
+    fn subscribe(&mut self, filter: &str) -> Result<(), ReasonCode> {
+        let (policy, checks) = (&mut *self.policy, self.checks);
+        policy
+            .depth(checks, filter, ReasonCode::TopicFilterInvalid)
+            .map_err(|refusal| refusal.code)?;
+        if policy.acl.can_subscribe(checks.access, filter) {
+            return Ok(());
+        }
+        Counters::add(&checks.counters.acl_denied_subscribe);
+        tracing::debug!(client_id = %policy.acl.client_id(), filter, "subscription refused: ACL");
+        Err(ReasonCode::NotAuthorized)
+    }
+}
