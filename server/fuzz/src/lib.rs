@@ -15,14 +15,16 @@ use argon2::{
     Argon2,
 };
 use kite_server::{
-    acl::{covers, Access, Acl},
     alarms::{
         engine::{Engine, RULES_PREFIX},
         rule::Condition,
         Alarms, Rule,
     },
-    auth::{check_username, update_lines, PasswordFile},
-    config_file::{self, ConfigError},
+    config::file::{self as config_file, ConfigError},
+    security::{
+        acl::{covers, Access, Acl},
+        auth::{check_username, update_lines, PasswordFile},
+    },
 };
 use mqtt::topic::{matches, parse_shared, validate_topic_filter, validate_topic_name};
 
