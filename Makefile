@@ -69,7 +69,7 @@ fuzz:
 			-timeout=$(FUZZ_TIMEOUT) -print_final_stats=1) || status=1; \
 		echo "== cmin $$crate $$target: $$(ls $$corpus | wc -l) inputs"; \
 		(cd $$crate && cargo +nightly fuzz cmin $$target) || status=1; \
-		echo "== corpus $$crate $$target: $$(ls $$corpus | wc -l) inputs, $$(du -sk $$corpus | cut -f1) KiB"; \
+		echo "== corpus $$crate $$target: $$(ls $$corpus | wc -l) inputs, $$(cat $$corpus/* 2>/dev/null | wc -c) bytes"; \
 	done; exit $$status
 
 # Codec benchmarks (criterion): mqtt/benches/codec.rs; then the broker
