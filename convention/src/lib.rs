@@ -1,10 +1,13 @@
-//! # kite-convention: how devices talk to Kite
+//! # kite-convention: how devices and dashboards talk to Kite
 //!
-//! The device convention (`devices/<id>/...`) and the Home Assistant MQTT
-//! discovery format, as plain types with parsers and serializers. No I/O and
-//! no async runtime: the simulator (`kite-devices`) writes these messages,
-//! the dashboard (wasm32) reads them, and both agree because they share
-//! this crate. `docs/devices.md` is the same convention for people.
+//! The device convention (`devices/<id>/...`), the Home Assistant MQTT
+//! discovery format, and the broker's own topics (`$kite/alarms/...`,
+//! `$SYS/broker/...`), as plain types with parsers and serializers. No I/O
+//! and no async runtime: the simulator (`kite-devices`) writes the device
+//! messages, the broker (`kite-server`) writes alarms and statistics, the
+//! dashboard (wasm32) reads them all, and they agree because they share this
+//! crate: every topic name and payload field both sides use is defined here
+//! once. `docs/devices.md` is the same convention for people.
 //!
 //! # Layout
 //! - [`topics`]: `devices/<id>/<kind>` ⇄ [`topics::DeviceTopic`].
@@ -17,12 +20,19 @@
 //!   device-based discovery) and the `value_template` subset firmware uses.
 //! - [`fleet`]: the model a dashboard keeps: every device from both
 //!   sources, fed one message at a time.
+//! - [`alarms`]: the alarm engine's `$kite/alarms/...` topics and the rule
+//!   JSON ([`alarms::Rule`], its conditions and severities, validation, the
+//!   threshold test), shared by the broker's engine and the dashboard's editor.
+//! - [`sys`]: the `$SYS/broker/...` statistic names the broker publishes and
+//!   the dashboard charts.
 
+pub mod alarms;
 pub mod discovery;
 pub mod events;
 pub mod fleet;
 pub mod meta;
 pub mod status;
+pub mod sys;
 pub mod telemetry;
 pub mod topics;
 

@@ -1,0 +1,63 @@
+//! The broker's statistics under `$SYS/broker/...` (Mosquitto's names), as
+//! the broker publishes them and the dashboard's broker page reads them.
+//!
+//! A statistic is named by its path below [`PREFIX`] (`clients/connected`);
+//! [`topic`] gives the full topic. Values are text: a number, sometimes
+//! followed by a unit (`uptime` is `42 seconds`).
+
+/// The subscription filter that sees every statistic.
+pub const FILTER: &str = "$SYS/#";
+/// Every `$SYS` topic starts with this.
+pub const ROOT: &str = "$SYS/";
+/// The broker's statistics are below this; the constants below are relative
+/// to it.
+pub const PREFIX: &str = "$SYS/broker/";
+
+/// The broker's name and version (`kite 0.1.0`).
+pub const VERSION: &str = "version";
+/// Seconds since the broker started (`42 seconds`).
+pub const UPTIME: &str = "uptime";
+/// Clients connected now.
+pub const CLIENTS_CONNECTED: &str = "clients/connected";
+/// Clients connected now, and sessions kept for clients gone.
+pub const CLIENTS_TOTAL: &str = "clients/total";
+/// Counters since the start: PUBLISH packets in and out, messages dropped.
+pub const MESSAGES_RECEIVED: &str = "messages/received";
+pub const MESSAGES_SENT: &str = "messages/sent";
+pub const MESSAGES_DROPPED: &str = "messages/dropped";
+/// Counters since the start: bytes in and out.
+pub const BYTES_RECEIVED: &str = "bytes/received";
+pub const BYTES_SENT: &str = "bytes/sent";
+/// Subscriptions now.
+pub const SUBSCRIPTIONS_COUNT: &str = "subscriptions/count";
+/// Retained messages now.
+pub const RETAINED_MESSAGES_COUNT: &str = "retained messages/count";
+/// Per-client counters are `clients/<client-id>/<counter>`; see [`client_stat`].
+pub const CLIENTS: &str = "clients/";
+
+/// The full topic of a statistic: `$SYS/broker/<stat>`.
+pub fn topic(stat: &str) -> String {
+    format!("{PREFIX}{stat}")
+}
+
+/// A per-client counter: `clients/<client-id>/<counter>`.
+pub fn client_stat(client_id: &str, counter: &str) -> String {
+    format!("{CLIENTS}{client_id}/{counter}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_below_the_prefix() {
+        assert_eq!(topic(CLIENTS_CONNECTED), "$SYS/broker/clients/connected");
+        assert_eq!(
+            topic(RETAINED_MESSAGES_COUNT),
+            "$SYS/broker/retained messages/count"
+        );
+        assert!(PREFIX.starts_with(ROOT) && FILTER.strip_suffix('#') == Some(ROOT));
+        assert!(CLIENTS_CONNECTED.starts_with(CLIENTS) && CLIENTS_TOTAL.starts_with(CLIENTS));
+        assert_eq!(client_stat("sim-1", "dropped"), "clients/sim-1/dropped");
+    }
+}
