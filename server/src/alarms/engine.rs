@@ -9,6 +9,7 @@ use std::{
 };
 
 use kite_convention::{
+    alarms::active_topic,
     discovery::{self, Discovery, DiscoveryTopic, Entity, EntityState},
     status::Status,
     telemetry::{self, Telemetry},
@@ -18,15 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use super::rule::{Condition, Rule, RuleError, Severity};
 
-/// Topics of the alarm engine (a contract, see the README).
-/// Every topic of the engine starts with this.
-pub const ROOT: &str = "$kite/alarms/";
-pub const RULES_PREFIX: &str = "$kite/alarms/rules/";
-pub const ACTIVE_PREFIX: &str = "$kite/alarms/active/";
-pub const ACK_PREFIX: &str = "$kite/alarms/ack/";
-pub const EVENTS_TOPIC: &str = "$kite/alarms/events";
-pub const ERRORS_TOPIC: &str = "$kite/alarms/errors";
-pub const HISTORY_TOPIC: &str = "$kite/alarms/history";
+/// Topics of the alarm engine (a contract shared with the dashboard, see
+/// [`kite_convention::alarms`]).
+pub use kite_convention::alarms::{
+    ACK_PREFIX, ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC, ROOT, RULES_PREFIX,
+};
 
 /// Alarm events kept in the history.
 pub const HISTORY_LEN: usize = 200;
@@ -512,10 +509,6 @@ impl Engine {
 /// Topics that may concern the engine whatever it has learned.
 pub fn wants_always(topic: &str) -> bool {
     topic.starts_with("devices/") || topic.starts_with("homeassistant/")
-}
-
-fn active_topic(device: &str, rule: &str) -> String {
-    format!("{ACTIVE_PREFIX}{device}/{rule}")
 }
 
 fn active_publication(active: &Active) -> Publication {
