@@ -416,12 +416,12 @@ impl Store {
         };
         self.topics
             .update_untracked(|tree| tree.record(topic, message));
-        if topic.starts_with("$SYS/") {
+        if topic.starts_with(kite_convention::sys::ROOT) {
             dirty.sys = self
                 .sys
                 .try_update_untracked(|s| s.apply(topic, payload, now))
                 == Some(true);
-        } else if topic.starts_with("$kite/") {
+        } else if topic.starts_with(kite_convention::alarms::ROOT) {
             dirty.alarms = self
                 .alarms
                 .try_update_untracked(|a| a.apply(topic, payload))

@@ -3,7 +3,7 @@ use leptos::prelude::*;
 
 use super::fields::{Btn, CheckBox, Empty, TextInput};
 use crate::platform;
-use crate::state::alarms::{Rule, RuleForm, CONDITIONS, PRESETS, SEVERITIES};
+use crate::state::alarms::{summary, Condition, Rule, RuleForm, Severity, PRESETS};
 use crate::state::devices::format_value;
 use crate::state::format::{ago, format_date_time};
 use crate::store::Store;
@@ -67,7 +67,7 @@ fn ActiveAlarms(store: Store) -> impl IntoView {
                                 data-device=alarm.device.clone()
                                 data-rule=alarm.rule.clone()
                             >
-                                <span class="pill">{alarm.severity.clone()}</span>
+                                <span class="pill">{alarm.severity.as_str()}</span>
                                 <div class="alarm-main">
                                     <strong>{alarm.device.clone()}</strong>
                                     " " {alarm.message.clone()}
@@ -137,9 +137,9 @@ fn RuleList(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
                                     <strong>{id.clone()}</strong>
                                     {match &rule {
                                         Ok(rule) => Either::Left(view! {
-                                            <span class=format!("pill sev-{}", rule.severity)>{rule.severity.clone()}</span>
+                                            <span class=format!("pill sev-{}", rule.severity)>{rule.severity.as_str()}</span>
                                             {(!rule.enabled).then(|| view! { <span class="pill">"disabled"</span> })}
-                                            <div class="hint">{rule.describe()} {rule.message.clone().map(|m| format!(" — {m}"))}</div>
+                                            <div class="hint">{summary(rule)} {rule.message.clone().map(|m| format!(" — {m}"))}</div>
                                         }),
                                         Err(e) => Either::Right(view! { <div class="error">{format!("unreadable: {e}")}</div> }),
                                     }}
@@ -197,7 +197,7 @@ fn RuleEditor(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
     let (hysteresis, set_hysteresis) = crate::bind_text!(form.hysteresis);
     let (message, set_message) = crate::bind_text!(form.message);
     let (enabled, set_enabled) = crate::bind_flag!(form.enabled);
-    let offline = move || form.with(|f| f.condition == "offline_for");
+    let offline = move || form.with(|f| f.condition == Condition::OfflineFor.as_str());
     view! {
         <div class="card">
             <div class="card-head">
@@ -236,10 +236,11 @@ fn RuleEditor(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
                         prop:value=move || form.with(|f| f.condition.clone())
                         on:change=move |ev| form.update(|f| f.condition = event_target_value(&ev))
                     >
-                        {CONDITIONS
-                            .iter()
+                        {Condition::ALL
+                            .into_iter()
+                            .map(Condition::as_str)
                             .map(|c| view! {
-                                <option value=*c prop:selected=move || form.with(|f| f.condition == *c)>
+                                <option value=c prop:selected=move || form.with(|f| f.condition == c)>
                                     {c.replace('_', " ")}
                                 </option>
                             })
@@ -256,10 +257,11 @@ fn RuleEditor(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
                     prop:value=move || form.with(|f| f.severity.clone())
                     on:change=move |ev| form.update(|f| f.severity = event_target_value(&ev))
                 >
-                    {SEVERITIES
-                        .iter()
+                    {Severity::ALL
+                        .into_iter()
+                        .map(Severity::as_str)
                         .map(|s| view! {
-                            <option value=*s prop:selected=move || form.with(|f| f.severity == *s)>{*s}</option>
+                            <option value=s prop:selected=move || form.with(|f| f.severity == s)>{s}</option>
                         })
                         .collect_view()}
                 </select>

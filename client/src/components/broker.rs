@@ -1,31 +1,39 @@
+use kite_convention::sys;
 use leptos::prelude::*;
 
 use super::chart::{ChartData, TimeChart};
 use super::fields::Empty;
 use crate::state::chart::Viewport;
-use crate::state::sys::{format_si, format_uptime, leading_number};
+use crate::state::sys::{
+    format_si, format_uptime, leading_number, BYTES_IN_RATE, BYTES_OUT_RATE, MESSAGES_IN_RATE,
+    MESSAGES_OUT_RATE,
+};
 use crate::state::topics::TopicTree;
 use crate::store::Store;
 
 /// Tiles: label, the statistic (or rate series), how to show it.
 const TILES: [(&str, &str, Kind); 9] = [
-    ("Clients connected", "clients/connected", Kind::Count),
-    ("Messages in", "messages in/s", Kind::Rate),
-    ("Messages out", "messages out/s", Kind::Rate),
-    ("Bytes in", "bytes in/s", Kind::Bytes),
-    ("Bytes out", "bytes out/s", Kind::Bytes),
-    ("Subscriptions", "subscriptions/count", Kind::Count),
-    ("Retained messages", "retained messages/count", Kind::Count),
-    ("Dropped", "messages/dropped", Kind::Count),
-    ("Uptime", "uptime", Kind::Uptime),
+    ("Clients connected", sys::CLIENTS_CONNECTED, Kind::Count),
+    ("Messages in", MESSAGES_IN_RATE, Kind::Rate),
+    ("Messages out", MESSAGES_OUT_RATE, Kind::Rate),
+    ("Bytes in", BYTES_IN_RATE, Kind::Bytes),
+    ("Bytes out", BYTES_OUT_RATE, Kind::Bytes),
+    ("Subscriptions", sys::SUBSCRIPTIONS_COUNT, Kind::Count),
+    (
+        "Retained messages",
+        sys::RETAINED_MESSAGES_COUNT,
+        Kind::Count,
+    ),
+    ("Dropped", sys::MESSAGES_DROPPED, Kind::Count),
+    ("Uptime", sys::UPTIME, Kind::Uptime),
 ];
 
 /// Charts: title, series, unit.
 const CHARTS: [(&str, &str, &str); 4] = [
-    ("Clients connected", "clients/connected", "clients"),
-    ("Messages in per second", "messages in/s", "msg/s"),
-    ("Messages out per second", "messages out/s", "msg/s"),
-    ("Bytes in per second", "bytes in/s", "B/s"),
+    ("Clients connected", sys::CLIENTS_CONNECTED, "clients"),
+    ("Messages in per second", MESSAGES_IN_RATE, "msg/s"),
+    ("Messages out per second", MESSAGES_OUT_RATE, "msg/s"),
+    ("Bytes in per second", BYTES_IN_RATE, "B/s"),
 ];
 
 #[derive(Clone, Copy)]
@@ -43,7 +51,7 @@ enum Kind {
 /// `#sys-version`, `#dash-rate`, `.sys-chart`, `#sys-clients`.
 #[component]
 pub fn BrokerPage(store: Store) -> impl IntoView {
-    let version = move || store.sys.with(|s| s.value("version").map(str::to_owned));
+    let version = move || store.sys.with(|s| s.value(sys::VERSION).map(str::to_owned));
     let dash_rate = move || {
         let now = store.now.get();
         store

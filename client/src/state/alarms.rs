@@ -1,39 +1,17 @@
 //! Alarms as the dashboard sees them: the broker evaluates rules and keeps
 //! the state in retained `$kite/alarms/...` messages; this mirrors them and
-//! turns the rule form into the rule JSON (the README's contract).
+//! turns the rule form into the rule JSON. The topics and the rule JSON are
+//! [`kite_convention::alarms`], the broker's own definitions.
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+pub use kite_convention::alarms::{ack_topic, rule_topic, Condition, Rule, Severity};
+use kite_convention::alarms::{
+    ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC, RULES_PREFIX,
+};
+use serde_json::{Map, Value};
 
 use super::ring::Ring;
-
-pub const ALARMS_FILTER: &str = "$kite/alarms/#";
-pub const RULES_PREFIX: &str = "$kite/alarms/rules/";
-pub const ACTIVE_PREFIX: &str = "$kite/alarms/active/";
-pub const ACK_PREFIX: &str = "$kite/alarms/ack/";
-pub const EVENTS_TOPIC: &str = "$kite/alarms/events";
-pub const ERRORS_TOPIC: &str = "$kite/alarms/errors";
-pub const HISTORY_TOPIC: &str = "$kite/alarms/history";
-
-/// The conditions a rule may test, as written in its JSON.
-pub const CONDITIONS: [&str; 6] = ["<", "<=", ">", ">=", "==", "offline_for"];
-pub const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
-
-/// A rule as retained at `$kite/alarms/rules/<id>`. Parsed by hand from a
-/// `serde_json::Value` rather than derived: the derives cost more in the
-/// wasm bundle than the whole of this module.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rule {
-    pub device: String,
-    pub measurement: Option<String>,
-    pub condition: String,
-    pub threshold: f64,
-    pub hysteresis: f64,
-    pub severity: String,
-    pub message: Option<String>,
-    pub enabled: bool,
-}
 
 /// A JSON object, or why the payload is not one.
 pub fn object(payload: &[u8]) -> Result<Map<String, Value>, String> {
@@ -55,57 +33,27 @@ fn millis(o: &Map<String, Value>, key: &str) -> Option<u64> {
     o.get(key).and_then(Value::as_u64)
 }
 
-fn severity(o: &Map<String, Value>) -> String {
-    text(o, "severity").unwrap_or_else(|| "warning".to_owned())
+/// An unknown or missing severity shows as the default, `warning`.
+fn severity(o: &Map<String, Value>) -> Severity {
+    o.get("severity")
+        .and_then(Value::as_str)
+        .and_then(Severity::parse)
+        .unwrap_or_default()
 }
 
-impl Rule {
-    pub fn parse(payload: &[u8]) -> Result<Rule, String> {
-        let o = object(payload)?;
-        Ok(Rule {
-            device: text(&o, "device").unwrap_or_else(|| "*".to_owned()),
-            measurement: text(&o, "measurement"),
-            condition: text(&o, "condition").ok_or("no condition")?,
-            threshold: number(&o, "threshold").ok_or("no threshold")?,
-            hysteresis: number(&o, "hysteresis").unwrap_or(0.0),
-            severity: severity(&o),
-            message: text(&o, "message"),
-            enabled: o.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-        })
-    }
-
-    /// The rule JSON, as the README shows it.
-    pub fn to_json(&self) -> String {
-        let mut o = Map::new();
-        o.insert("device".into(), json!(self.device));
-        if let Some(m) = &self.measurement {
-            o.insert("measurement".into(), json!(m));
-        }
-        o.insert("condition".into(), json!(self.condition));
-        o.insert("threshold".into(), json!(self.threshold));
-        o.insert("hysteresis".into(), json!(self.hysteresis));
-        o.insert("severity".into(), json!(self.severity));
-        if let Some(m) = &self.message {
-            o.insert("message".into(), json!(m));
-        }
-        o.insert("enabled".into(), json!(self.enabled));
-        Value::Object(o).to_string()
-    }
-
-    /// "battery < 20 %"-style summary.
-    pub fn describe(&self) -> String {
-        let what = if self.condition == "offline_for" {
-            format!("offline for {} s", trim_number(self.threshold))
-        } else {
-            format!(
-                "{} {} {}",
-                self.measurement.as_deref().unwrap_or("?"),
-                self.condition,
-                trim_number(self.threshold)
-            )
-        };
-        format!("{what} on {}", self.device)
-    }
+/// "battery < 20 on *"-style summary of a rule, for the rule list.
+pub fn summary(rule: &Rule) -> String {
+    let what = if rule.condition == Condition::OfflineFor {
+        format!("offline for {} s", trim_number(rule.threshold))
+    } else {
+        format!(
+            "{} {} {}",
+            rule.measurement.as_deref().unwrap_or("?"),
+            rule.condition,
+            trim_number(rule.threshold)
+        )
+    };
+    format!("{what} on {}", rule.device)
 }
 
 fn trim_number(value: f64) -> String {
@@ -119,7 +67,7 @@ pub struct Active {
     pub rule: String,
     pub raised_at: u64,
     pub value: Option<f64>,
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<u64>,
@@ -148,7 +96,7 @@ pub struct AlarmEvent {
     pub kind: String,
     pub device: String,
     pub rule: String,
-    pub severity: String,
+    pub severity: Severity,
     pub message: String,
     pub value: Option<f64>,
     pub at: u64,
@@ -208,7 +156,7 @@ impl RuleRefusal {
 /// Everything known about alarms.
 #[derive(Clone, Debug)]
 pub struct AlarmBook {
-    /// Rule id → the rule, or why its retained JSON did not parse here.
+    /// Rule id → the rule, or why its retained JSON is not a valid rule.
     pub rules: BTreeMap<String, Result<Rule, String>>,
     /// (device, rule) → the alarm.
     pub active: BTreeMap<(String, String), Active>,
@@ -236,7 +184,8 @@ impl AlarmBook {
             if payload.is_empty() {
                 self.rules.remove(id);
             } else {
-                self.rules.insert(id.to_owned(), Rule::parse(payload));
+                let rule = Rule::parse(payload).map_err(|e| e.to_string());
+                self.rules.insert(id.to_owned(), rule);
             }
         } else if let Some(rest) = topic.strip_prefix(ACTIVE_PREFIX) {
             let Some((device, rule)) = rest.rsplit_once('/') else {
@@ -300,16 +249,8 @@ impl AlarmBook {
     }
 }
 
-/// The topic and payload that acknowledge an alarm.
-pub fn ack_topic(device: &str, rule: &str) -> String {
-    format!("{ACK_PREFIX}{device}/{rule}")
-}
-
-pub fn rule_topic(id: &str) -> String {
-    format!("{RULES_PREFIX}{id}")
-}
-
-/// The rule editor's fields, as typed.
+/// The rule editor's fields, as typed (`condition` and `severity` are the
+/// names in the rule JSON: [`Condition::as_str`], [`Severity::as_str`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleForm {
     pub id: String,
@@ -329,10 +270,10 @@ impl Default for RuleForm {
             id: String::new(),
             device: "*".to_owned(),
             measurement: "battery".to_owned(),
-            condition: "<".to_owned(),
+            condition: Condition::Below.as_str().to_owned(),
             threshold: "20".to_owned(),
             hysteresis: "5".to_owned(),
-            severity: "warning".to_owned(),
+            severity: Severity::Warning.as_str().to_owned(),
             message: String::new(),
             enabled: true,
         }
@@ -341,41 +282,41 @@ impl Default for RuleForm {
 
 /// Ready-made rules for the form's presets: id, measurement, condition,
 /// threshold, hysteresis, severity, message.
-pub const PRESETS: [(&str, &str, &str, &str, &str, &str, &str); 4] = [
+pub const PRESETS: [(&str, &str, Condition, &str, &str, Severity, &str); 4] = [
     (
         "low-battery",
         "battery",
-        "<",
+        Condition::Below,
         "20",
         "5",
-        "warning",
+        Severity::Warning,
         "battery low",
     ),
     (
         "hot",
         "temperature",
-        ">",
+        Condition::Above,
         "30",
         "1",
-        "warning",
+        Severity::Warning,
         "temperature high",
     ),
     (
         "weak-signal",
         "signal",
-        "<",
+        Condition::Below,
         "-90",
         "3",
-        "info",
+        Severity::Info,
         "signal weak",
     ),
     (
         "offline",
         "",
-        "offline_for",
+        Condition::OfflineFor,
         "60",
         "0",
-        "critical",
+        Severity::Critical,
         "device offline",
     ),
 ];
@@ -388,10 +329,10 @@ impl RuleForm {
             id: id.to_owned(),
             device: "*".to_owned(),
             measurement: measurement.to_owned(),
-            condition: condition.to_owned(),
+            condition: condition.as_str().to_owned(),
             threshold: threshold.to_owned(),
             hysteresis: hysteresis.to_owned(),
-            severity: severity.to_owned(),
+            severity: severity.as_str().to_owned(),
             message: message.to_owned(),
             enabled: true,
         }
@@ -403,10 +344,10 @@ impl RuleForm {
             id: id.to_owned(),
             device: rule.device.clone(),
             measurement: rule.measurement.clone().unwrap_or_default(),
-            condition: rule.condition.clone(),
+            condition: rule.condition.as_str().to_owned(),
             threshold: trim_number(rule.threshold),
             hysteresis: trim_number(rule.hysteresis),
-            severity: rule.severity.clone(),
+            severity: rule.severity.as_str().to_owned(),
             message: rule.message.clone().unwrap_or_default(),
             enabled: rule.enabled,
         }
@@ -427,12 +368,14 @@ impl RuleForm {
             problems
                 .push("device: an id or a pattern with * and ?, without '/', '+', '#'".to_owned());
         }
-        let condition = self.condition.trim();
-        if !CONDITIONS.contains(&condition) {
-            problems.push(format!("condition must be one of {}", CONDITIONS.join(" ")));
+        let condition = Condition::parse(self.condition.trim());
+        if condition.is_none() {
+            let names: Vec<&str> = Condition::ALL.iter().map(|c| c.as_str()).collect();
+            problems.push(format!("condition must be one of {}", names.join(" ")));
         }
+        let offline = condition == Some(Condition::OfflineFor);
         let measurement = self.measurement.trim();
-        if condition != "offline_for" && measurement.is_empty() {
+        if !offline && measurement.is_empty() {
             problems.push("a measurement is needed (e.g. battery)".to_owned());
         }
         let threshold = match parse_number(&self.threshold) {
@@ -442,7 +385,7 @@ impl RuleForm {
                 0.0
             }
         };
-        if condition == "offline_for" && threshold < 1.0 {
+        if offline && threshold < 1.0 {
             problems.push("offline_for needs at least 1 second".to_owned());
         }
         let hysteresis = if self.hysteresis.trim().is_empty() {
@@ -456,23 +399,27 @@ impl RuleForm {
                 }
             }
         };
-        if !SEVERITIES.contains(&self.severity.as_str()) {
+        let severity = Severity::parse(&self.severity);
+        if severity.is_none() {
             problems.push("severity must be info, warning or critical".to_owned());
         }
-        if !problems.is_empty() {
+        let (Some(condition), Some(severity), true) = (condition, severity, problems.is_empty())
+        else {
             return Err(problems);
-        }
+        };
         let message = self.message.trim();
         let rule = Rule {
             device: device.to_owned(),
-            measurement: (condition != "offline_for").then(|| measurement.to_owned()),
-            condition: condition.to_owned(),
+            measurement: (!offline).then(|| measurement.to_owned()),
+            condition,
             threshold,
             hysteresis,
-            severity: self.severity.clone(),
+            severity,
             message: (!message.is_empty()).then(|| message.to_owned()),
             enabled: self.enabled,
         };
+        // The broker's own checks, in case the form's missed one.
+        rule.validate().map_err(|e| vec![e.to_string()])?;
         Ok((id.to_owned(), rule.to_json()))
     }
 }
@@ -510,8 +457,8 @@ mod tests {
         assert_eq!(id, "offline");
         let rule = Rule::parse(json.as_bytes()).unwrap();
         assert_eq!(rule.measurement, None);
-        assert_eq!(rule.condition, "offline_for");
-        assert_eq!(rule.describe(), "offline for 60 s on *");
+        assert_eq!(rule.condition, Condition::OfflineFor);
+        assert_eq!(summary(&rule), "offline for 60 s on *");
     }
 
     #[test]
@@ -537,15 +484,6 @@ mod tests {
         let (_, json) = form.build().unwrap();
         assert!(json.contains(r#""threshold":-90.5"#), "{json}");
         assert!(json.contains(r#""hysteresis":0.0"#), "{json}");
-        assert_eq!(Rule::parse(b"[1]").unwrap_err(), "not a JSON object");
-        assert_eq!(
-            Rule::parse(br#"{"threshold":1}"#).unwrap_err(),
-            "no condition"
-        );
-        assert_eq!(
-            Rule::parse(br#"{"condition":"<"}"#).unwrap_err(),
-            "no threshold"
-        );
     }
 
     #[test]
@@ -554,9 +492,12 @@ mod tests {
         assert!(book.apply("$kite/alarms/rules/low-battery", RULE.as_bytes()));
         assert!(book.apply("$kite/alarms/rules/broken", b"{"));
         assert_eq!(book.rules.len(), 2);
-        assert!(book.rules["broken"].is_err());
+        assert!(book.rules["broken"]
+            .as_ref()
+            .unwrap_err()
+            .starts_with("invalid rule JSON"));
         assert_eq!(
-            book.rules["low-battery"].as_ref().unwrap().describe(),
+            summary(book.rules["low-battery"].as_ref().unwrap()),
             "battery < 20 on *"
         );
         book.apply("$kite/alarms/rules/broken", b"");
@@ -578,6 +519,7 @@ mod tests {
         book.apply(HISTORY_TOPIC, history.as_bytes());
         assert_eq!(book.history.len(), 1);
         assert_eq!(book.history[0].kind, "raised");
+        assert_eq!(book.history[0].severity, Severity::Warning);
 
         book.apply(
             ERRORS_TOPIC,

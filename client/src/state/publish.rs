@@ -192,7 +192,11 @@ pub struct SubscriptionSet {
 
 /// Every topic, the broker's `$SYS` tree and the alarm topics (`#` matches
 /// no topic starting with `$`).
-pub const BUILTIN: [&str; 3] = ["#", "$SYS/#", "$kite/alarms/#"];
+pub const BUILTIN: [&str; 3] = [
+    "#",
+    kite_convention::sys::FILTER,
+    kite_convention::alarms::FILTER,
+];
 
 impl Default for SubscriptionSet {
     fn default() -> SubscriptionSet {

@@ -5,21 +5,31 @@
 
 use std::collections::BTreeMap;
 
+use kite_convention::sys::{
+    BYTES_RECEIVED, BYTES_SENT, CLIENTS, MESSAGES_DROPPED, MESSAGES_RECEIVED, MESSAGES_SENT,
+    PREFIX, ROOT,
+};
+
 use super::ring::Series;
 
-pub const SYS_FILTER: &str = "$SYS/#";
-pub const SYS_PREFIX: &str = "$SYS/broker/";
+/// The rate series, named as the page shows them.
+pub const MESSAGES_IN_RATE: &str = "messages in/s";
+pub const MESSAGES_OUT_RATE: &str = "messages out/s";
+pub const BYTES_IN_RATE: &str = "bytes in/s";
+pub const BYTES_OUT_RATE: &str = "bytes out/s";
+pub const DROPPED_RATE: &str = "dropped/s";
 
 /// Counters whose rate per second is charted, with their rate's name.
 pub const RATES: [(&str, &str); 5] = [
-    ("messages/received", "messages in/s"),
-    ("messages/sent", "messages out/s"),
-    ("bytes/received", "bytes in/s"),
-    ("bytes/sent", "bytes out/s"),
-    ("messages/dropped", "dropped/s"),
+    (MESSAGES_RECEIVED, MESSAGES_IN_RATE),
+    (MESSAGES_SENT, MESSAGES_OUT_RATE),
+    (BYTES_RECEIVED, BYTES_IN_RATE),
+    (BYTES_SENT, BYTES_OUT_RATE),
+    (MESSAGES_DROPPED, DROPPED_RATE),
 ];
 
-/// Statistics under `clients/` that are the broker's, not a client's.
+/// Statistics under `clients/` that are the broker's, not a client's
+/// (Kite publishes the first two, Mosquitto all of them).
 const CLIENT_TOTALS: [&str; 6] = [
     "connected",
     "total",
@@ -32,7 +42,8 @@ const CLIENT_TOTALS: [&str; 6] = [
 /// The latest `$SYS` values and their history.
 #[derive(Clone, Debug, Default)]
 pub struct SysStats {
-    /// Statistic (path under `$SYS/broker/`) → latest text.
+    /// Statistic (path under `$SYS/broker/`, as in [`kite_convention::sys`])
+    /// → latest text.
     pub values: BTreeMap<String, String>,
     /// Statistic → its numeric samples (rates under their rate name).
     pub series: BTreeMap<String, Series>,
@@ -45,11 +56,11 @@ pub struct SysStats {
 impl SysStats {
     /// Take a `$SYS` message into account; false for other topics.
     pub fn apply(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> bool {
-        let Some(stat) = topic.strip_prefix(SYS_PREFIX) else {
-            return topic.starts_with("$SYS/");
+        let Some(stat) = topic.strip_prefix(PREFIX) else {
+            return topic.starts_with(ROOT);
         };
         let text = String::from_utf8_lossy(payload).trim().to_owned();
-        if let Some(rest) = stat.strip_prefix("clients/") {
+        if let Some(rest) = stat.strip_prefix(CLIENTS) {
             if let Some((client, counter)) = rest.rsplit_once('/') {
                 if !CLIENT_TOTALS.contains(&client) {
                     self.clients
@@ -157,6 +168,8 @@ pub fn format_si(value: f64) -> String {
 mod tests {
     use super::*;
 
+    use kite_convention::sys;
+
     #[test]
     fn values_series_and_rates() {
         let mut sys = SysStats::default();
@@ -165,10 +178,10 @@ mod tests {
         assert!(sys.apply("$SYS/broker/messages/received", b"100", 1_000));
         assert!(sys.apply("$SYS/broker/messages/received", b"600", 11_000));
         assert!(!sys.apply("devices/x", b"1", 0));
-        assert_eq!(sys.value("version"), Some("kite 0.1.0"));
-        assert_eq!(sys.latest("uptime"), Some(42.0));
-        assert_eq!(sys.latest("messages in/s"), Some(50.0));
-        assert_eq!(sys.series["messages/received"].len(), 2);
+        assert_eq!(sys.value(sys::VERSION), Some("kite 0.1.0"));
+        assert_eq!(sys.latest(sys::UPTIME), Some(42.0));
+        assert_eq!(sys.latest(MESSAGES_IN_RATE), Some(50.0));
+        assert_eq!(sys.series[sys::MESSAGES_RECEIVED].len(), 2);
     }
 
     #[test]
@@ -188,7 +201,10 @@ mod tests {
         sys.apply("$SYS/broker/clients/sim-1/queued", b"4", 0);
         sys.apply("$SYS/broker/clients/sim-1/dropped", b"1", 0);
         sys.apply("$SYS/broker/clients/bench/x/queued", b"9", 0);
-        assert_eq!(sys.latest("clients/connected"), Some(3.0));
+        assert_eq!(
+            sys.latest(kite_convention::sys::CLIENTS_CONNECTED),
+            Some(3.0)
+        );
         assert_eq!(sys.clients.len(), 2);
         assert_eq!(sys.clients["sim-1"]["queued"], "4");
         assert_eq!(sys.clients["bench/x"]["queued"], "9");
