@@ -175,7 +175,6 @@ def test_queue_limit_drops_and_counts_for_an_offline_session(request):
         while b"15" not in seen and time.monotonic() < deadline:
             seen.append(sys_watch.expect(timeout=deadline - time.monotonic()).payload)
         assert seen[-1] == b"15", seen
-        sys_watch.expect_none(timeout=1.5)  # and no more: nothing else was dropped
         sub = Subscriber(broker.tcp_port, "slowpoke")
         got = sub.wait_for(10, timeout=5)
         time.sleep(0.5)
