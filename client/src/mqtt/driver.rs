@@ -284,5 +284,4 @@ impl Driver {
 }
 
 #[cfg(test)]
-#[path = "driver_tests.rs"]
 mod tests;

@@ -1,3 +1,7 @@
+//! The driver against a scripted broker: CONNECT on open, subscriptions
+//! renewed after every CONNACK, SUBACKs matched to filters, publishes and
+//! their acknowledgements, keepalive, and the session's end.
+
 use bytes::BytesMut;
 use mqtt::{
     decode, encode, Ack, ByteString, ConnAck, Packet, Protocol, Publish, QoS, ReasonCode, SubAck,
