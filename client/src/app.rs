@@ -21,8 +21,8 @@ pub fn App() -> impl IntoView {
     {
         let handle = window_event_listener(leptos::ev::hashchange, move |_| {
             let page = Page::from_hash(&platform::location_hash());
-            if store.page.with_untracked(|p| *p != page) {
-                store.page.set(page);
+            if store.ui.page.with_untracked(|p| *p != page) {
+                store.ui.page.set(page);
             }
         });
         // The listener lives as long as the page.
@@ -32,7 +32,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Header store/>
         <main class="layout">
-            {move || match store.page.get() {
+            {move || match store.ui.page.get() {
                 Page::Devices => EitherOf8::A(view! { <DevicesPage store/> }),
                 Page::Device(key) => EitherOf8::B(view! { <DevicePage store key/> }),
                 Page::Alarms => EitherOf8::C(view! { <AlarmsPage store/> }),

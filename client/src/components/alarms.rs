@@ -44,6 +44,7 @@ pub fn AlarmsPage(store: Store) -> impl IntoView {
 fn ActiveAlarms(store: Store) -> impl IntoView {
     let active = Memo::new(move |_| {
         store
+            .data
             .alarms
             .with(|a| a.active.values().cloned().collect::<Vec<_>>())
     });
@@ -52,7 +53,7 @@ fn ActiveAlarms(store: Store) -> impl IntoView {
             <div class="card-head">
                 <h3>"Active alarms"</h3>
                 <label class="inline hint" for="ack-name">"acknowledge as"</label>
-                <input id="ack-name" class="narrow" type="text" bind:value=store.ack_name/>
+                <input id="ack-name" class="narrow" type="text" bind:value=store.ui.ack_name/>
             </div>
             <Empty when=Signal::derive(move || active.with(Vec::is_empty)) text="No active alarms."/>
             <ul id="active-alarms" class="plain-list">
@@ -75,7 +76,7 @@ fn ActiveAlarms(store: Store) -> impl IntoView {
                                     <div class="hint">
                                         "rule " {alarm.rule.clone()} " · raised "
                                         <time title=format_date_time(raised, platform::utc_offset_minutes())>
-                                            {move || ago(raised, store.now.get())}
+                                            {move || ago(raised, store.data.now.get())}
                                         </time>
                                     </div>
                                 </div>
@@ -114,7 +115,7 @@ fn ActiveAlarms(store: Store) -> impl IntoView {
 #[component]
 fn RuleList(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
     let rules = Memo::new(move |_| {
-        store.alarms.with(|a| {
+        store.data.alarms.with(|a| {
             a.rules
                 .iter()
                 .map(|(id, r)| (id.clone(), r.clone()))
@@ -158,7 +159,7 @@ fn RuleList(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
                                     label="Delete"
                                     class="danger rule-delete"
                                     on_click=Callback::new(move |()| {
-                                        let _ = store.delete_rule(&delete_id);
+                                        let _ = store.connection.delete_rule(&delete_id);
                                     })
                                 />
                             </li>
@@ -178,6 +179,7 @@ fn RuleEditor(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
     let saved_at = RwSignal::new(0u64);
     let save = move || {
         let result = store
+            .connection
             .save_rule(&form.get_untracked())
             .map(|id| format!("rule {id} sent to the broker"));
         saved_at.set(platform::now_ms().saturating_sub(2_000));
@@ -187,6 +189,7 @@ fn RuleEditor(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
     let refusal = move || {
         let id = form.with(|f| f.id.trim().to_owned());
         store
+            .data
             .alarms
             .with(|a| a.refusal(&id, saved_at.get()).map(|r| r.error.clone()))
     };
@@ -296,7 +299,7 @@ fn RuleEditor(store: Store, form: RwSignal<RuleForm>) -> impl IntoView {
 #[component]
 fn History(store: Store) -> impl IntoView {
     let history = Memo::new(move |_| {
-        store.alarms.with(|a| {
+        store.data.alarms.with(|a| {
             a.history
                 .iter()
                 .rev()

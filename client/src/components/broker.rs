@@ -51,10 +51,16 @@ enum Kind {
 /// `#sys-version`, `#dash-rate`, `.sys-chart`, `#sys-clients`.
 #[component]
 pub fn BrokerPage(store: Store) -> impl IntoView {
-    let version = move || store.sys.with(|s| s.value(sys::VERSION).map(str::to_owned));
-    let dash_rate = move || {
-        let now = store.now.get();
+    let version = move || {
         store
+            .data
+            .sys
+            .with(|s| s.value(sys::VERSION).map(str::to_owned))
+    };
+    let dash_rate = move || {
+        let now = store.data.now.get();
+        store
+            .data
             .topics
             .with(|t| format!("{} msg/s", format_si(t.rate(now))))
     };
@@ -71,7 +77,7 @@ pub fn BrokerPage(store: Store) -> impl IntoView {
                     .iter()
                     .map(|&(label, stat, kind)| {
                         let value = move || {
-                            store.sys.with(|s| {
+                            store.data.sys.with(|s| {
                                 let number = s
                                     .latest(stat)
                                     .or_else(|| s.value(stat).and_then(leading_number));
@@ -98,8 +104,8 @@ pub fn BrokerPage(store: Store) -> impl IntoView {
                 </div>
                 <div class="tile card" data-stat="topics">
                     <span class="tile-label">"Topics seen"</span>
-                    <span class="tile-value">{move || store.topics.with(|t| format_si(t.len() as f64))}</span>
-                    <span class="hint">{move || store.topics.with(TopicTree::messages)} " messages"</span>
+                    <span class="tile-value">{move || store.data.topics.with(|t| format_si(t.len() as f64))}</span>
+                    <span class="hint">{move || store.data.topics.with(TopicTree::messages)} " messages"</span>
                 </div>
             </div>
             <div class="chart-grid">
@@ -107,8 +113,8 @@ pub fn BrokerPage(store: Store) -> impl IntoView {
                     .iter()
                     .map(|&(title, series, unit)| {
                         let data = Signal::derive(move || {
-                            let now = store.now.get();
-                            store.sys.with(|s| {
+                            let now = store.data.now.get();
+                            store.data.sys.with(|s| {
                                 let samples = s.series.get(series);
                                 // From the first sample, up to 15 minutes.
                                 let span = samples
@@ -140,9 +146,9 @@ pub fn BrokerPage(store: Store) -> impl IntoView {
 
 #[component]
 fn ClientTable(store: Store) -> impl IntoView {
-    let counters = Memo::new(move |_| store.sys.with(|s| s.client_counters()));
+    let counters = Memo::new(move |_| store.data.sys.with(|s| s.client_counters()));
     let clients = Memo::new(move |_| {
-        store.sys.with(|s| {
+        store.data.sys.with(|s| {
             s.clients
                 .iter()
                 .map(|(id, c)| (id.clone(), c.clone()))

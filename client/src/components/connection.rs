@@ -14,10 +14,11 @@ use crate::store::Store;
 /// `#cp-disconnect`, `#cp-delete`, `#cp-status`, `#cp-session`.
 #[component]
 pub fn ConnectionPage(store: Store) -> impl IntoView {
-    let draft = RwSignal::new(store.profiles.with_untracked(|p| p.current()));
+    let draft = RwSignal::new(store.connection.profiles.with_untracked(|p| p.current()));
     let status = RwSignal::new(None::<Result<String, String>>);
     let names = move || {
         store
+            .connection
             .profiles
             .with(|p| p.list.iter().map(|p| p.name.clone()).collect::<Vec<_>>())
     };
@@ -56,7 +57,7 @@ pub fn ConnectionPage(store: Store) -> impl IntoView {
         }
     });
     let session = move || {
-        store.session.get().map(|s| {
+        store.connection.session.get().map(|s| {
             format!(
                 "connected as {}{}",
                 s.client_id,
@@ -73,7 +74,7 @@ pub fn ConnectionPage(store: Store) -> impl IntoView {
             <div class="page-head">
                 <h2>"Connection"</h2>
                 <span id="cp-session" class="hint">
-                    {move || session().unwrap_or_else(|| store.conn_state.get().as_str().to_owned())}
+                    {move || session().unwrap_or_else(|| store.connection.conn_state.get().as_str().to_owned())}
                 </span>
             </div>
             <div class="card narrow-card">
@@ -83,13 +84,13 @@ pub fn ConnectionPage(store: Store) -> impl IntoView {
                         id="cp-profiles"
                         on:change=move |ev| {
                             let name = event_target_value(&ev);
-                            store.select_profile(&name);
-                            draft.set(store.profiles.with_untracked(|p| p.current()));
+                            store.connection.select_profile(&name);
+                            draft.set(store.connection.profiles.with_untracked(|p| p.current()));
                             status.set(None);
                         }
                     >
                         {move || {
-                            let selected = store.profiles.with(|p| p.selected.clone());
+                            let selected = store.connection.profiles.with(|p| p.selected.clone());
                             names()
                                 .into_iter()
                                 .map(|n| view! { <option value=n.clone() selected=n == selected>{n.clone()}</option> })
@@ -101,7 +102,7 @@ pub fn ConnectionPage(store: Store) -> impl IntoView {
                         on_click=Callback::new(move |()| {
                             draft.set(Profile {
                                 name: format!("profile {}", names().len() + 1),
-                                ..Profile::for_url(&store.broker_url.get_untracked())
+                                ..Profile::for_url(&store.connection.broker_url.get_untracked())
                             });
                             status.set(None);
                         })
@@ -118,7 +119,7 @@ pub fn ConnectionPage(store: Store) -> impl IntoView {
                     <label for="cp-client-id">"Client id"</label>
                     <TextInput
                         id="cp-client-id"
-                        placeholder=format!("random: {}", store.client_id.get_value())
+                        placeholder=format!("random: {}", store.connection.client_id.get_value())
                         value=client_id
                         on_input=set_client_id
                     />
@@ -164,15 +165,15 @@ pub fn ConnectionPage(store: Store) -> impl IntoView {
                     <div class="actions span-2">
                         <button id="cp-connect" type="submit">"Save and connect"</button>
                         <Btn id="cp-save" label="Save" on_click=Callback::new(move |()| save(false))/>
-                        <Btn id="cp-disconnect" label="Disconnect" on_click=Callback::new(move |()| store.disconnect())/>
+                        <Btn id="cp-disconnect" label="Disconnect" on_click=Callback::new(move |()| store.connection.disconnect())/>
                         <Btn
                             id="cp-delete"
                             label="Delete"
                             class="danger"
                             on_click=Callback::new(move |()| {
                                 let name = draft.with_untracked(|d| d.name.clone());
-                                let result = store.delete_profile(&name).map(|()| format!("deleted {name}"));
-                                draft.set(store.profiles.with_untracked(|p| p.current()));
+                                let result = store.connection.delete_profile(&name).map(|()| format!("deleted {name}"));
+                                draft.set(store.connection.profiles.with_untracked(|p| p.current()));
                                 status.set(Some(result));
                             })
                         />

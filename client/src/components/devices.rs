@@ -19,7 +19,7 @@ use crate::store::Store;
 /// per active alarm with `.card-ack`.
 #[component]
 pub fn DevicesPage(store: Store) -> impl IntoView {
-    let keys = Memo::new(move |_| store.devices.with(|d| d.keys()));
+    let keys = Memo::new(move |_| store.data.devices.with(|d| d.keys()));
     let filter = RwSignal::new(String::new());
     let shown = move || {
         let text = filter.get().trim().to_lowercase();
@@ -28,7 +28,7 @@ pub fn DevicesPage(store: Store) -> impl IntoView {
             .filter(|k| {
                 text.is_empty()
                     || k.id.to_lowercase().contains(&text)
-                    || store.devices.with_untracked(|d| {
+                    || store.data.devices.with_untracked(|d| {
                         d.view(k)
                             .is_some_and(|v| v.display_name().to_lowercase().contains(&text))
                     })
@@ -36,7 +36,7 @@ pub fn DevicesPage(store: Store) -> impl IntoView {
             .collect::<Vec<_>>()
     };
     let online = move || {
-        store.devices.with(|d| {
+        store.data.devices.with(|d| {
             d.keys()
                 .iter()
                 .filter(|k| d.view(k).and_then(|v| v.online) == Some(true))
@@ -73,10 +73,11 @@ pub fn DevicesPage(store: Store) -> impl IntoView {
 #[component]
 fn DeviceCard(store: Store, key: DeviceKey) -> impl IntoView {
     let card_key = key.clone();
-    let card = Memo::new(move |_| store.devices.with(|d| d.card(&card_key)));
+    let card = Memo::new(move |_| store.data.devices.with(|d| d.card(&card_key)));
     let id = key.id.clone();
     let alarms = Memo::new(move |_| {
         store
+            .data
             .alarms
             .with(|a| a.for_device(&id).cloned().collect::<Vec<_>>())
     });
@@ -86,7 +87,7 @@ fn DeviceCard(store: Store, key: DeviceKey) -> impl IntoView {
         None => "unknown",
     };
     let seen = move || {
-        let now = store.now.get();
+        let now = store.data.now.get();
         card.with(|c| match c.as_ref().and_then(|c| c.last_seen_ms) {
             Some(at) => format!("seen {}", ago(at, now)),
             None => "not seen live yet".to_owned(),
@@ -119,7 +120,7 @@ fn DeviceCard(store: Store, key: DeviceKey) -> impl IntoView {
                     href=href
                     on:click=move |ev| {
                         ev.prevent_default();
-                        store.go(page.clone());
+                        store.ui.go(page.clone());
                     }
                 >
                     {move || card.with(|c| c.as_ref().map(|c| c.name.clone()).unwrap_or_default())}
@@ -232,8 +233,8 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
     let fit_key = key.clone();
     let viewport = Memo::new(move |_| {
         chosen.get().unwrap_or_else(|| {
-            let now = store.now.get();
-            let first = store.devices.with(|d| {
+            let now = store.data.now.get();
+            let first = store.data.devices.with(|d| {
                 d.measurement_names(&fit_key)
                     .iter()
                     .filter_map(|m| d.series(&fit_key, m).and_then(|s| s.first()))
@@ -244,12 +245,12 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
         })
     });
     let view_key = key.clone();
-    let exists = Memo::new(move |_| store.devices.with(|d| d.view(&view_key).is_some()));
+    let exists = Memo::new(move |_| store.data.devices.with(|d| d.view(&view_key).is_some()));
     let names_key = key.clone();
-    let names = Memo::new(move |_| store.devices.with(|d| d.measurement_names(&names_key)));
+    let names = Memo::new(move |_| store.data.devices.with(|d| d.measurement_names(&names_key)));
     let title_key = key.clone();
     let title = move || {
-        store.devices.with(|d| {
+        store.data.devices.with(|d| {
             d.view(&title_key)
                 .map(|v| v.display_name().to_owned())
                 .unwrap_or_else(|| title_key.id.clone())
@@ -257,14 +258,14 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
     };
     let events_key = key.clone();
     let events = move || {
-        store.devices.with(|d| {
+        store.data.devices.with(|d| {
             d.view(&events_key)
                 .map(|v| v.events.iter().rev().cloned().collect::<Vec<_>>())
                 .unwrap_or_default()
         })
     };
     let range_text = move || {
-        let (t0, t1) = viewport.get().range(store.now.get());
+        let (t0, t1) = viewport.get().range(store.data.now.get());
         let offset = platform::utc_offset_minutes();
         let live = if viewport.with(Viewport::is_live) {
             " (live)"
@@ -278,13 +279,13 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
         )
     };
     let zoom = move |factor: f64| {
-        let now = store.now.get_untracked();
+        let now = store.data.now.get_untracked();
         let mut v = viewport.get_untracked();
         v.zoom(factor, 0.5, now);
         chosen.set(Some(v));
     };
     let pan = move |fraction: f64| {
-        let now = store.now.get_untracked();
+        let now = store.data.now.get_untracked();
         let mut v = viewport.get_untracked();
         v.pan(fraction, now);
         chosen.set(Some(v));
@@ -295,7 +296,7 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
             <div class="page-head">
                 <a href="#/devices" class="back" on:click=move |ev| {
                     ev.prevent_default();
-                    store.go(Page::Devices);
+                    store.ui.go(Page::Devices);
                 }>"← Devices"</a>
                 <h2>{title}</h2>
                 <span class="hint">{key.id.clone()}</span>
@@ -348,8 +349,8 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
                         let key = chart_key.clone();
                         let measurement = name.clone();
                         let data = Signal::derive(move || {
-                            let (t0, t1) = viewport.get().range(store.now.get());
-                            store.devices.with(|d| ChartData {
+                            let (t0, t1) = viewport.get().range(store.data.now.get());
+                            store.data.devices.with(|d| ChartData {
                                 points: d.series(&key, &measurement).map(|s| s.window(t0, t1)).unwrap_or_default(),
                                 t0,
                                 t1,

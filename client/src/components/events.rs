@@ -16,12 +16,12 @@ const SHOWN: usize = 300;
 #[component]
 pub fn EventsPage(store: Store) -> impl IntoView {
     let filter = RwSignal::new(EventFilter::default());
-    let devices = Memo::new(move |_| store.events.with(|e| e.devices()));
+    let devices = Memo::new(move |_| store.data.events.with(|e| e.devices()));
     let shown = Memo::new(move |_| {
         let filter = filter.get();
-        store.events.with(|e| e.filtered(&filter, SHOWN))
+        store.data.events.with(|e| e.filtered(&filter, SHOWN))
     });
-    let total = move || store.events.with(|e| e.len());
+    let total = move || store.data.events.with(|e| e.len());
     view! {
         <section id="page-events" class="page">
             <div class="page-head">

@@ -11,24 +11,24 @@ use crate::store::Store;
 /// `#last-error`, `#theme-btn`, `nav a[data-page=…]`, `#nav-alarm-count`.
 #[component]
 pub fn Header(store: Store) -> impl IntoView {
-    let url = RwSignal::new(store.broker_url.get_untracked());
+    let url = RwSignal::new(store.connection.broker_url.get_untracked());
     // Follow the URL when it changes elsewhere (the connection page).
-    Effect::new(move |_| url.set(store.broker_url.get()));
-    let state = move || store.conn_state.get().as_str();
+    Effect::new(move |_| url.set(store.connection.broker_url.get()));
+    let state = move || store.connection.conn_state.get().as_str();
     let retry = move || {
-        let at = store.retry_at.get()?;
-        let now = store.now.get();
+        let at = store.connection.retry_at.get()?;
+        let now = store.data.now.get();
         Some(format!(
             "retry in {} s",
             at.saturating_sub(now).div_ceil(1000).max(1)
         ))
     };
-    let next_theme = move || match store.theme.get().as_str() {
+    let next_theme = move || match store.ui.theme.get().as_str() {
         "auto" => "light",
         "light" => "dark",
         _ => "auto",
     };
-    let alarm_count = move || store.alarms.with(|a| a.unacknowledged());
+    let alarm_count = move || store.data.alarms.with(|a| a.unacknowledged());
 
     view! {
         <header class="topbar">
@@ -68,10 +68,10 @@ pub fn Header(store: Store) -> impl IntoView {
                 id="theme-btn"
                 type="button"
                 class="secondary icon"
-                title=move || format!("Theme: {} (switch to {})", store.theme.get(), next_theme())
-                on:click=move |_| store.set_theme(next_theme())
+                title=move || format!("Theme: {} (switch to {})", store.ui.theme.get(), next_theme())
+                on:click=move |_| store.ui.set_theme(next_theme())
             >
-                {move || match store.theme.get().as_str() {
+                {move || match store.ui.theme.get().as_str() {
                     "light" => "☀ light",
                     "dark" => "☾ dark",
                     _ => "◐ auto",
@@ -79,7 +79,7 @@ pub fn Header(store: Store) -> impl IntoView {
             </button>
             {move || {
                 store
-                    .last_error
+                    .connection.last_error
                     .get()
                     .map(|e| view! { <p id="last-error" class="error" role="alert">{e}</p> })
             }}
@@ -93,10 +93,10 @@ pub fn Header(store: Store) -> impl IntoView {
                             <a
                                 href=page.hash()
                                 data-page=slug
-                                class:active=move || store.page.with(|p| p.slug() == slug)
+                                class:active=move || store.ui.page.with(|p| p.slug() == slug)
                                 on:click=move |ev| {
                                     ev.prevent_default();
-                                    store.go(target.clone());
+                                    store.ui.go(target.clone());
                                 }
                             >
                                 {label}

@@ -25,7 +25,7 @@ pub fn MessageList(store: Store) -> impl IntoView {
         if paused.get() {
             snapshot.with(Vec::len)
         } else {
-            store.messages.with(|log| log.len())
+            store.data.messages.with(|log| log.len())
         }
     });
     let range = Memo::new(move |_| visible_rows(scroll.get(), viewport.get(), ROW_H, len.get()));
@@ -34,7 +34,7 @@ pub fn MessageList(store: Store) -> impl IntoView {
         if paused.get() {
             snapshot.with(|s| s[range.start.min(s.len())..range.end.min(s.len())].to_vec())
         } else {
-            store.messages.with(|log| {
+            store.data.messages.with(|log| {
                 log.iter()
                     .skip(range.start)
                     .take(range.len())
@@ -43,11 +43,12 @@ pub fn MessageList(store: Store) -> impl IntoView {
             })
         }
     };
-    let capacity = store.messages.with_untracked(|log| log.capacity());
+    let capacity = store.data.messages.with_untracked(|log| log.capacity());
     let toggle_pause = move |_| {
         if !paused.get_untracked() {
             snapshot.set(
                 store
+                    .data
                     .messages
                     .with_untracked(|log| log.iter().cloned().collect()),
             );
@@ -59,13 +60,13 @@ pub fn MessageList(store: Store) -> impl IntoView {
         <section class="card messages" aria-labelledby="messages-title">
             <div class="card-head">
                 <h2 id="messages-title">
-                    "Messages " <span id="msg-count" class="count">{move || store.messages.with(|log| log.total())}</span>
+                    "Messages " <span id="msg-count" class="count">{move || store.data.messages.with(|log| log.total())}</span>
                 </h2>
                 <span class="hint">{format!("last {capacity} kept")}</span>
                 <button id="msg-pause" type="button" class="secondary small" class:active=paused on:click=toggle_pause>
                     {move || if paused.get() { "Resume" } else { "Pause" }}
                 </button>
-                <Btn id="msg-clear" label="Clear" on_click=Callback::new(move |()| store.clear_messages())/>
+                <Btn id="msg-clear" label="Clear" on_click=Callback::new(move |()| store.data.clear_messages())/>
             </div>
             <Empty when=Signal::derive(move || len.get() == 0) text="No messages yet. Everything published to the broker appears here."/>
             <div

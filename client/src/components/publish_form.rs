@@ -17,7 +17,7 @@ pub fn PublishForm(store: Store) -> impl IntoView {
     let send = move || match draft.get_untracked().build() {
         Ok(out) => {
             form_error.set(None);
-            let _ = store.publish(out);
+            let _ = store.connection.publish(out);
         }
         Err(e) => form_error.set(Some(e)),
     };
@@ -34,7 +34,7 @@ pub fn PublishForm(store: Store) -> impl IntoView {
         if let Some(e) = form_error.get() {
             return (true, e);
         }
-        match store.publish_status.get() {
+        match store.connection.publish_status.get() {
             None => (false, "QoS 0, not retained".to_owned()),
             Some(PublishStatus::Sent(t)) => (false, t),
             Some(PublishStatus::Waiting(_, t)) => (false, format!("{t}, awaiting acknowledgement")),
@@ -42,7 +42,12 @@ pub fn PublishForm(store: Store) -> impl IntoView {
             Some(PublishStatus::Failed(t)) => (true, t),
         }
     };
-    let v5 = move || store.profiles.with(|p| p.current().protocol == "5");
+    let v5 = move || {
+        store
+            .connection
+            .profiles
+            .with(|p| p.current().protocol == "5")
+    };
     view! {
         <section class="card publish" aria-labelledby="publish-title">
             <h2 id="publish-title">"Publish"</h2>
@@ -111,6 +116,7 @@ pub fn Subscriptions(store: Store) -> impl IntoView {
     let add = move || {
         error.set(
             store
+                .connection
                 .subscribe(
                     &filter.get_untracked(),
                     qos.get_untracked(),
@@ -141,7 +147,7 @@ pub fn Subscriptions(store: Store) -> impl IntoView {
             <p id="sub-error" class="status error">{move || error.get()}</p>
             <ul id="subs" class="plain-list">
                 {move || {
-                    store.subscriptions.get().list.into_iter().map(|s| {
+                    store.connection.subscriptions.get().list.into_iter().map(|s| {
                         let filter = s.filter.clone();
                         let (state, class) = match &s.state {
                             SubState::Pending => ("pending".to_owned(), "pill"),
@@ -157,7 +163,7 @@ pub fn Subscriptions(store: Store) -> impl IntoView {
                                     label="Remove"
                                     class="sub-remove"
                                     title=if s.builtin { "The pages need this subscription" } else { "Unsubscribe" }
-                                    on_click=Callback::new(move |()| store.unsubscribe(&filter))
+                                    on_click=Callback::new(move |()| store.connection.unsubscribe(&filter))
                                 />
                             </li>
                         }

@@ -25,16 +25,17 @@ const ROW_H: f64 = 30.0;
 pub fn TopicsPage(store: Store) -> impl IntoView {
     // Kept in the store, so the tree is as it was when coming back.
     let (expanded, filter, selected) = (
-        store.topic_expanded,
-        store.topic_filter,
-        store.topic_selected,
+        store.ui.topic_expanded,
+        store.ui.topic_filter,
+        store.ui.topic_selected,
     );
     let scroll = RwSignal::new(0.0f64);
     let viewport = RwSignal::new(720.0f64);
     let rows = Memo::new(move |_| {
-        let now = store.now.get();
+        let now = store.data.now.get();
         let filter = filter.get();
         store
+            .data
             .topics
             .with(|t| expanded.with(|e| t.rows(e, &filter, now)))
     });
@@ -45,8 +46,8 @@ pub fn TopicsPage(store: Store) -> impl IntoView {
         rows.with(|rows| rows[range].to_vec())
     });
     let summary = move || {
-        let now = store.now.get();
-        store.topics.with(|t| {
+        let now = store.data.now.get();
+        store.data.topics.with(|t| {
             format!(
                 "{} nodes, {} retained, {} messages, {}/s",
                 t.len(),
@@ -111,7 +112,7 @@ pub fn TopicsPage(store: Store) -> impl IntoView {
                             />
                         </div>
                     </div>
-                    <Empty when=Signal::derive(move || store.topics.with(TopicTree::is_empty)) text="No messages yet."/>
+                    <Empty when=Signal::derive(move || store.data.topics.with(TopicTree::is_empty)) text="No messages yet."/>
                 </div>
                 <TopicDetail store selected/>
             </div>
@@ -187,18 +188,18 @@ fn TopicDetail(store: Store, selected: RwSignal<Option<String>>) -> impl IntoVie
     let history = Memo::new(move |_| {
         selected
             .get()
-            .map(|t| store.topics.with(|tree| tree.history(&t)))
+            .map(|t| store.data.topics.with(|tree| tree.history(&t)))
             .unwrap_or_default()
     });
     let retained = move || {
         selected
             .get()
-            .is_some_and(|t| store.topics.with(|tree| tree.is_retained(&t)))
+            .is_some_and(|t| store.data.topics.with(|tree| tree.is_retained(&t)))
     };
     let counts = move || {
         selected
             .get()
-            .and_then(|t| store.topics.with(|tree| tree.counts(&t)))
+            .and_then(|t| store.data.topics.with(|tree| tree.counts(&t)))
             .map(|(own, total)| format!("{own} messages here, {total} in the subtree"))
     };
     let tab = move |id: &'static str, label: &'static str, m: Mode| {
@@ -241,7 +242,7 @@ fn TopicDetail(store: Store, selected: RwSignal<Option<String>>) -> impl IntoVie
                                     on_click={
                                         let topic = delete_topic.clone();
                                         Callback::new(move |()| {
-                                            let _ = store.delete_retained(&topic);
+                                            let _ = store.connection.delete_retained(&topic);
                                         })
                                     }
                                 />
