@@ -203,7 +203,7 @@ impl Rule {
         match self.device.strip_suffix('*') {
             // `*` and `prefix-*`, the common patterns, need no backtracking.
             Some(prefix) if !prefix.contains(['*', '?']) => device.starts_with(prefix),
-            _ => glob(self.device.as_bytes(), device.as_bytes()),
+            _ => glob(&self.device, device),
         }
     }
 
@@ -251,14 +251,38 @@ impl Rule {
     }
 }
 
-/// Shell-style glob: `*` any run, `?` any one character.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
+/// Shell-style glob: `*` any run of characters, `?` any one character.
+/// On a mismatch only the last `*` seen takes one more character (what the
+/// `*`s before it matched can stay), so a match costs at most pattern length
+/// × text length steps, however many `*`s a client's rule has.
+fn glob(pattern: &str, text: &str) -> bool {
+    // Byte offsets into `pattern` and `text`, always on character boundaries.
+    let (mut p, mut t) = (0, 0);
+    // After the last `*`: where the pattern resumes, and where in the text
+    // the `*`'s run ends so far.
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(c) = text[t..].chars().next() {
+        match pattern[p..].chars().next() {
+            Some('*') => {
+                p += 1;
+                star = Some((p, t));
+                continue;
+            }
+            Some(want) if want == '?' || want == c => {
+                p += want.len_utf8();
+                t += c.len_utf8();
+                continue;
+            }
+            _ => {}
+        }
+        let Some((resume, run_end)) = star else {
+            return false;
+        };
+        let longer = run_end + text[run_end..].chars().next().map_or(0, char::len_utf8);
+        (p, t) = (resume, longer);
+        star = Some((resume, longer));
     }
+    pattern[p..].chars().all(|c| c == '*')
 }
 
 #[cfg(test)]
@@ -376,5 +400,45 @@ mod tests {
         let r = rule(r#"{"device":"kitchen-*","measurement":"t","condition":">","threshold":1}"#)
             .unwrap();
         assert!(r.watches("kitchen-") && r.watches("kitchen-fridge") && !r.watches("hall"));
+    }
+
+    #[test]
+    fn device_globs_match_like_a_shell() {
+        let cases = [
+            ("*", "", true),
+            ("*", "abc", true),
+            ("**", "x", true),
+            ("?", "", false),
+            ("*?", "", false),
+            ("?", "é", true),
+            ("sim-?", "sim-é", true),
+            ("sim-??", "sim-é", false),
+            ("a*b*c", "a-b-c", true),
+            ("a*b*c", "a-b-b", false),
+            ("*a*b", "xaxbxb", true),
+            ("a?c*", "abc", true),
+            ("a*", "b", false),
+            ("*x", "abxcx", true),
+            ("*x*", "abc", false),
+            ("k*-?-*z", "k-1-2-3-z", true),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(glob(pattern, text), expected, "{pattern:?} {text:?}");
+        }
+    }
+
+    /// Found by reading `glob` and confirmed with the `alarm_rule` fuzz
+    /// target (its 10 s timeout): each `*` tried every split recursively, so
+    /// a rule any client may publish, `*a*a*a…*b`, took time exponential in
+    /// its `*`s for each reading of a device `aaa…`, under the engine's lock.
+    #[test]
+    fn device_globs_take_linear_time() {
+        let pattern = format!("{}b", "*a".repeat(9));
+        let device = "a".repeat(40);
+        let started = std::time::Instant::now();
+        assert!(!glob(&pattern, &device));
+        assert!(glob(&pattern, &format!("{device}b")));
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
     }
 }
