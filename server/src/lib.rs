@@ -62,18 +62,18 @@
 //! connection's `run` loop → `Session::deliver` (QoS, inflight window,
 //! packet ids) → `mqtt::encode` → `net::transport::write`.
 
+// Public: what the binary, the examples and the fuzz targets use.
 pub mod alarms;
-pub mod broker;
+pub(crate) mod broker;
 pub mod config;
-pub mod metrics;
-pub mod net;
+pub(crate) mod metrics;
+pub(crate) mod net;
 pub mod ops;
 pub mod protocol;
-pub mod routing;
+pub(crate) mod routing;
 pub mod security;
 pub mod store;
 pub mod util;
 
-pub use broker::Shared;
 pub use config::Config;
 pub use ops::{Broker, BrokerError};

@@ -253,6 +253,7 @@ impl Receiver {
     }
 
     /// The next message if one is waiting.
+    #[cfg(test)]
     pub fn try_recv(&mut self) -> Option<Outbound> {
         self.inner.lock().pop()
     }

@@ -333,15 +333,6 @@ impl Registry {
         let clients = self.clients.lock().expect("registry lock");
         matches!(clients.get(client_id), Some(Slot::Online { .. }))
     }
-
-    /// Number of parked (offline persistent) sessions.
-    pub fn parked(&self) -> usize {
-        let clients = self.clients.lock().expect("registry lock");
-        clients
-            .values()
-            .filter(|s| matches!(s, Slot::Parked(_)))
-            .count()
-    }
 }
 
 #[cfg(test)]

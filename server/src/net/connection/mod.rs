@@ -1,6 +1,16 @@
 //! One client connection: wait for CONNECT, answer CONNACK, then move bytes
 //! between the transport, the sans-I/O [`Session`] and the broker until the
-//! connection ends. Every way a connection ends passes through [`finish`].
+//! connection ends. Every way a connection ends passes through
+//! [`end::finish`].
+//!
+//! - `handshake`: CONNECT in, CONNACK out.
+//! - `end`: the DISCONNECT, the close, the will, the session parked or forgotten.
+
+mod end;
+mod handshake;
+
+use end::{finish, goodbye};
+use handshake::handshake;
 
 use std::{
     future::poll_fn,
@@ -11,23 +21,24 @@ use std::{
 };
 
 use bytes::BytesMut;
-use mqtt::{ConnAck, Connect, Disconnect, LastWill, Packet, Properties, Protocol, ReasonCode};
-use tokio::time::{sleep_until, timeout_at, Instant};
+use mqtt::{Packet, Protocol, ReasonCode};
+use tokio::time::{sleep_until, Instant};
 
 use crate::{
     broker::Shared,
     metrics::{ConnectionSlot, Counters},
-    net::connack::{client_id_for, connack_properties, refusal},
-    net::dormant,
-    net::transport::Transport,
-    protocol::message::{Message, Outbound},
-    protocol::session::{Action, ProtocolError, Session},
-    routing::mailbox,
-    routing::registry::{Kick, Parked},
-    routing::router::{RouteCache, Subscriber, Subscription},
-    security::auth::Origin,
-    security::policy::ClientPolicy,
-    store::{self, Ticket},
+    net::{dormant, transport::Transport},
+    protocol::{
+        message::Outbound,
+        session::{Action, ProtocolError, Session},
+    },
+    routing::{
+        mailbox,
+        registry::Kick,
+        router::{RouteCache, Subscriber, Subscription},
+    },
+    security::{auth::Origin, policy::ClientPolicy},
+    store::Ticket,
 };
 
 /// How long a closed connection still reads (and drops) what its peer
@@ -168,201 +179,6 @@ fn arm(live: &mut Live, cx: &mut Context<'_>) -> bool {
         Transport::Tcp(stream) => stream.poll_read_ready(cx).is_ready(),
         // Lost while parking: the loop ends the connection.
         _ => true,
-    }
-}
-
-/// CONNECT in, CONNACK out: `None` when the connection was refused (and is
-/// closed); otherwise the connection, and whether the CONNACK went out.
-async fn handshake(
-    mut transport: Transport,
-    peer: SocketAddr,
-    shared: &Arc<Shared>,
-    origin: Origin,
-    slot: ConnectionSlot,
-) -> Option<(Box<Live>, Result<(), End>)> {
-    let mut input = BytesMut::new();
-    let connect_timeout = Duration::from_secs(shared.config.connect_timeout);
-    // The connect timeout runs from accept, whatever came before (TLS handshake).
-    let connect = match timeout_at(
-        origin.accepted + connect_timeout,
-        read_connect(&mut transport, &mut input, shared),
-    )
-    .await
-    {
-        Ok(Ok(connect)) => connect,
-        Ok(Err(reason)) => {
-            tracing::info!(%peer, transport = transport.kind(), "closed before CONNECT: {reason}");
-            goodbye(transport).await;
-            return None;
-        }
-        Err(_) => {
-            Counters::add(&shared.limits.counters.connect_timeouts);
-            tracing::info!(%peer, transport = transport.kind(), "no CONNECT within {connect_timeout:?}; closed");
-            goodbye(transport).await;
-            return None;
-        }
-    };
-    let mut connect = connect;
-    let protocol = connect.protocol;
-    let max_keep_alive = shared.config.max_keepalive;
-    if connect.keep_alive > max_keep_alive {
-        Counters::add(&shared.limits.counters.keepalive_limited);
-    }
-    let server_keep_alive = if connect.keep_alive > max_keep_alive || connect.keep_alive == 0 {
-        if !protocol.is_v5() && connect.keep_alive > max_keep_alive {
-            // 3.1.1 has no way to tell the client; refuse as Mosquitto does.
-            tracing::info!(%peer, keep_alive = connect.keep_alive, "refused: keepalive above --max-keepalive");
-            let connack = refusal(ReasonCode::ClientIdentifierNotValid);
-            let _ = write_packet(&mut transport, &connack, protocol, shared).await;
-            goodbye(transport).await;
-            return None;
-        }
-        // v5: CONNACK's Server Keep Alive overrides the client's (MQTT-3.2.2-21).
-        (protocol.is_v5() && max_keep_alive < u16::MAX).then(|| {
-            connect.keep_alive = max_keep_alive;
-            max_keep_alive
-        })
-    } else {
-        None
-    };
-    let Some((client_id, assigned)) = client_id_for(&connect) else {
-        tracing::info!(%peer, "refused: empty client id with a persistent session");
-        let connack = refusal(ReasonCode::ClientIdentifierNotValid);
-        let _ = write_packet(&mut transport, &connack, protocol, shared).await;
-        goodbye(transport).await;
-        return None;
-    };
-    let authenticated = crate::security::auth::authenticate(
-        &shared.access,
-        &shared.config,
-        &shared.limits.counters,
-        &connect,
-        &origin,
-    );
-    let username = match authenticated.await {
-        Ok(username) => username,
-        Err(code) => {
-            tracing::info!(%peer, client_id = %client_id, user = ?connect.username, ?code, "refused: not authenticated");
-            let _ = write_packet(&mut transport, &refusal(code), protocol, shared).await;
-            goodbye(transport).await;
-            return None;
-        }
-    };
-    let mut policy = ClientPolicy::new(
-        &shared.config,
-        client_id.clone(),
-        username.clone(),
-        protocol,
-    );
-    if let Some(will) = &connect.will {
-        if let Err(code) = policy.can_will(shared.checks(), &will.topic) {
-            tracing::info!(%peer, client_id = %client_id, ?code, "refused: the will topic is not allowed");
-            let _ = write_packet(&mut transport, &refusal(code), protocol, shared).await;
-            goodbye(transport).await;
-            return None;
-        }
-    }
-    let kick = Arc::new(Kick::default());
-    let resumes = !connect.clean_start;
-    let (connection, parked) = shared
-        .registry
-        .attach(&client_id, kick.clone(), resumes)
-        .await;
-    shared.stats.clients_connected.add(1);
-    shared.stats.clients_total.add(1);
-    let limits = crate::protocol::session::server_limits(&shared.config);
-    let (mut session, tx, rx, resent) = match parked {
-        Some(mut parked) if !connect.clean_start => {
-            let resent = parked.session.resume(&connect);
-            (parked.session, parked.tx, parked.rx, Some(resent))
-        }
-        other => {
-            if let Some(old) = other {
-                // Clean start: the old session and its subscriptions go.
-                shared.forget_session(&old.session);
-            }
-            let (tx, rx) = mailbox::mailbox(shared.config.max_queued_messages);
-            let session = Session::new(&connect, client_id.clone(), connection, limits);
-            (session, tx, rx, None)
-        }
-    };
-    // A resumed session's record now says the client is back.
-    drop(shared.persist(&mut session, 0));
-    let connack = Packet::ConnAck(ConnAck {
-        session_present: resent.is_some(),
-        code: ReasonCode::Success,
-        properties: Properties {
-            server_keep_alive,
-            ..connack_properties(&connect, assigned.then_some(&client_id), limits, shared)
-        },
-    });
-    tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, connection, user = ?username, ?protocol, session_present = resent.is_some(), "client connected");
-    let mut output = BytesMut::new();
-    encode(&connack, protocol, &mut output);
-    for packet in resent.into_iter().flatten() {
-        encode(&packet, protocol, &mut output);
-    }
-    shared
-        .registry
-        .set_queue(&client_id, connection, tx.clone());
-    let sent = flush(&mut transport, &mut output, shared)
-        .await
-        .map_err(|err| End::Closed(err.to_string()));
-    let live = Box::new(Live {
-        deadline: keep_alive_limit(session.keep_alive).map(|k| Instant::now() + k),
-        transport,
-        // Kept even when empty: the first read after CONNECT reuses its room.
-        input: Some(Box::new(input)),
-        session,
-        tx,
-        rx,
-        kick,
-        policy,
-        shared: shared.clone(),
-        connection,
-        _slot: slot,
-    });
-    Some((live, sent))
-}
-
-/// Read until a whole CONNECT arrives. Anything else first is a protocol error.
-async fn read_connect(
-    transport: &mut Transport,
-    input: &mut BytesMut,
-    shared: &Shared,
-) -> Result<Connect, String> {
-    loop {
-        match mqtt::decode(input, Protocol::V311, shared.config.max_packet_size) {
-            Ok(Some(Packet::Connect(connect))) => return Ok(*connect),
-            Ok(Some(other)) => {
-                return Err(format!(
-                    "first packet was {:?}, not CONNECT",
-                    other.packet_type()
-                ))
-            }
-            // MQTT-3.1.0-1: the first packet is a CONNECT. An incomplete
-            // packet of another type is refused now, not after waiting for as
-            // many bytes as its header claims.
-            Ok(None) => {
-                if let Some(&first) = input.first().filter(|&&b| b != 0x10) {
-                    return Err(format!("first byte {first:#04x} does not start a CONNECT"));
-                }
-            }
-            Err(err) => {
-                shared.limits.counters.note_decode_error(&err);
-                if err.reason_code() == ReasonCode::UnsupportedProtocolVersion {
-                    // MQTT-3.1.2-2: answer with return code 0x01 (3.1.1 form), then close.
-                    let refusal = refusal(ReasonCode::UnsupportedProtocolVersion);
-                    let _ = write_packet(transport, &refusal, Protocol::V311, shared).await;
-                }
-                return Err(format!("malformed CONNECT: {err}"));
-            }
-        }
-        match transport.read(input).await {
-            Ok(0) => return Err("peer closed".into()),
-            Ok(n) => shared.stats.bytes_received.add(n as u64),
-            Err(err) => return Err(err.to_string()),
-        }
     }
 }
 
@@ -720,116 +536,4 @@ async fn write_packet(
     let mut output = BytesMut::new();
     encode(packet, protocol, &mut output);
     flush(transport, &mut output, shared).await
-}
-
-/// Close politely, then read what the peer still sends in a task of its
-/// own, for at most [`LINGER`].
-async fn goodbye(mut transport: Transport) {
-    transport.close().await;
-    tokio::spawn(transport.linger(LINGER));
-}
-
-/// The one place a connection ends: tell a v5 client why, publish the will
-/// when the end was abnormal, then park a persistent session or forget it.
-async fn finish(live: Box<Live>, end: End) {
-    let Live {
-        mut transport,
-        session,
-        tx,
-        rx,
-        connection,
-        shared,
-        kick,
-        ..
-    } = *live;
-    let shared = &shared;
-    let parked = Parked { session, tx, rx };
-    let session = &parked.session;
-    let client_id = session.client_id.clone();
-    let will_due = match &end {
-        End::Normal { publish_will } => {
-            tracing::info!(client_id = %client_id, connection, "client disconnected");
-            *publish_will
-        }
-        End::Closed(reason) => {
-            tracing::info!(client_id = %client_id, connection, "connection closed: {reason}");
-            true
-        }
-        End::Error(err) => {
-            tracing::info!(client_id = %client_id, connection, reason = ?err.reason_code(), "closing connection: {err}");
-            if session.protocol.is_v5() {
-                let disconnect = Packet::Disconnect(Disconnect {
-                    reason: err.reason_code(),
-                    properties: Properties {
-                        reason_string: Some(err.to_string().into()),
-                        ..Properties::default()
-                    },
-                });
-                let _ = write_packet(&mut transport, &disconnect, session.protocol, shared).await;
-            }
-            match err {
-                ProtocolError::ServerShuttingDown => false,
-                // The session goes on in the new connection: it did not end,
-                // so its will is not due (docs/sessions.md, "Wills").
-                ProtocolError::SessionTakenOver => !(kick.resumed() && session.is_persistent()),
-                _ => true,
-            }
-        }
-    };
-    // Taken over by a clean start, the session ends now, and with it any
-    // Will Delay Interval (§3.1.3.2.2): the will goes at once.
-    let session_ended = matches!(&end, End::Error(ProtocolError::SessionTakenOver));
-    // The rest of the goodbye goes on without holding up the client id.
-    goodbye(transport).await;
-    let will = if will_due {
-        session.will.as_deref().cloned()
-    } else {
-        None
-    };
-    shared.stats.clients_connected.sub(1);
-    let session_expiry = session.expiry_interval;
-    let mut parked = parked;
-    if parked.session.is_persistent() {
-        let generation = parked.session.generation;
-        shared.persist(&mut parked.session, store::now_unix_ms());
-        // Aliases are per connection (MQTT-3.3.2-7); what is in flight stays.
-        parked.session.forget_aliases();
-        parked.session.settle();
-        shared.registry.detach(&client_id, connection, Some(parked));
-        if session_expiry != u32::MAX {
-            let expiry = Duration::from_secs(u64::from(session_expiry));
-            shared.schedule_expiry(client_id.clone(), generation, expiry);
-        }
-    } else {
-        shared.forget_session(&parked.session);
-        shared.registry.detach(&client_id, connection, None);
-    }
-    if let Some(will) = will {
-        let delay_bound = if session_ended { 0 } else { session_expiry };
-        publish_will(will, client_id, delay_bound, shared);
-    }
-}
-
-/// Publish a will now, or after its Will Delay Interval (v5) unless the
-/// client is back by then. The session's end also ends the delay (§3.1.3.2.2).
-fn publish_will(will: LastWill, client_id: Arc<str>, session_expiry: u32, shared: &Arc<Shared>) {
-    let delay = will
-        .properties
-        .will_delay_interval
-        .unwrap_or(0)
-        .min(session_expiry);
-    let message = Message::from_will(will, client_id.clone());
-    if delay == 0 {
-        shared.publish(message, None);
-        return;
-    }
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-        if shared.registry.is_connected(&client_id) {
-            tracing::debug!(client_id = %client_id, "client is back: delayed will dropped");
-        } else {
-            shared.publish(message, None);
-        }
-    });
 }
