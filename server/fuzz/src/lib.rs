@@ -127,7 +127,8 @@ fn thresholds(rule: &Rule) {
 }
 
 /// The rule in an engine, judging readings (or absences) of a few devices:
-/// an alarm is raised and cleared exactly as `raises` and `clears` say.
+/// it watches the devices its pattern matches, and an alarm is raised and
+/// cleared exactly as `raises` and `clears` say.
 fn readings(payload: &[u8], rule: &Rule, device: Option<&str>) {
     let mut engine = Engine::default();
     let out = engine
@@ -140,6 +141,11 @@ fn readings(payload: &[u8], rule: &Rule, device: Option<&str>) {
     let valid_level = |s: &str| !s.is_empty() && !s.contains(['/', '+', '#', '\0']);
     for device in devices.into_iter().filter(|d| valid_level(d)) {
         let judged = rule.enabled && rule.watches(device);
+        if device.len() <= 32 && rule.device.len() <= 32 && rule.device.matches('*').count() <= 4 {
+            let chars = |s: &str| s.chars().collect::<Vec<_>>();
+            let plain = glob(&chars(&rule.device), &chars(device));
+            assert_eq!(rule.watches(device), plain, "{:?} {device:?}", rule.device);
+        }
         let Some(measurement) = &rule.measurement else {
             assert_eq!(rule.condition, Condition::OfflineFor);
             absence(&mut engine, rule, device, judged);
@@ -170,6 +176,17 @@ fn readings(payload: &[u8], rule: &Rule, device: Option<&str>) {
             assert_eq!(is, expected, "{device:?} read {value}: {rule:?}");
             assert_eq!(out.is_empty(), is == was, "{device:?} read {value}");
         }
+    }
+}
+
+/// What a device pattern means, plainly (exponential in its `*`s, so only
+/// for short ones): `*` any run of characters, `?` any one character.
+fn glob(pattern: &[char], text: &[char]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some(('*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+        Some(('?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
     }
 }
 
