@@ -43,12 +43,12 @@
 //! 2. `config`: flags and the file.
 //! 3. `metrics`: counters sharded with `util`.
 //! 4. `protocol`: the session's limits come from `config`.
-//! 5. `routing`, `store`, `alarms`: each builds on `protocol`, none on another.
-//! 6. `security`: answers the session (`protocol`), counts (`metrics`), and
-//!    keeps clients off the alarm engine's outputs (`alarms`).
-//! 7. `broker`: holds all of the above.
-//! 8. `net`: moves bytes between sockets and `broker`.
-//! 9. `ops`: starts and stops everything.
+//! 5. `routing`, `store`, `alarms`, `security`: each builds on `protocol`
+//!    and below, none on another (the topic names they share come from
+//!    `kite_convention`).
+//! 6. `broker`: holds all of the above.
+//! 7. `net`: moves bytes between sockets and `broker`.
+//! 8. `ops`: starts and stops everything.
 //!
 //! # How a PUBLISH travels
 //! `net::transport::read` → `net::connection::run` decodes with

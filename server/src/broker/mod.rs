@@ -84,7 +84,8 @@ impl Shared {
         let mut ops = Vec::new();
         if message.retain {
             self.retained.retain(&message);
-            if self.store.is_persistent() && !message.topic.starts_with("$SYS/") {
+            if self.store.is_persistent() && !message.topic.starts_with(kite_convention::sys::ROOT)
+            {
                 ops.push(if message.payload.is_empty() {
                     Op::DeleteRetained {
                         topic: message.topic.clone(),

@@ -12,6 +12,8 @@ use std::{
     time::Duration,
 };
 
+use kite_convention::sys;
+
 use super::counters::{Limits, Stats};
 use crate::util::counter::Counter;
 
@@ -50,7 +52,7 @@ impl Snapshot {
     pub fn sys_rows(&self) -> Vec<(String, String)> {
         let mut rows = Vec::with_capacity(self.stats.len() + 2 * self.clients.len());
         for stat in &self.stats {
-            let value = if stat.topic == "uptime" {
+            let value = if stat.topic == sys::UPTIME {
                 format!("{} seconds", stat.value)
             } else {
                 stat.value.to_string()
@@ -63,8 +65,8 @@ impl Snapshot {
                 .chars()
                 .map(|c| if matches!(c, '/' | '+' | '#') { '_' } else { c })
                 .collect();
-            rows.push((format!("clients/{level}/queued_bytes"), bytes.to_string()));
-            rows.push((format!("clients/{level}/dropped"), dropped.to_string()));
+            rows.push((sys::client_stat(&level, "queued_bytes"), bytes.to_string()));
+            rows.push((sys::client_stat(&level, "dropped"), dropped.to_string()));
         }
         rows
     }
@@ -116,70 +118,70 @@ fn stats(s: &Stats, limits: &Limits, gauges: &Gauges) -> Vec<Stat> {
     let get = Counter::get;
     vec![
         Stat {
-            topic: "clients/connected",
+            topic: sys::CLIENTS_CONNECTED,
             metric: "kite_clients_connected",
             help: "Clients connected now.",
             kind: "gauge",
             value: get(&s.clients_connected),
         },
         Stat {
-            topic: "clients/total",
+            topic: sys::CLIENTS_TOTAL,
             metric: "kite_clients_total",
             help: "Connections accepted since start.",
             kind: "counter",
             value: get(&s.clients_total),
         },
         Stat {
-            topic: "messages/received",
+            topic: sys::MESSAGES_RECEIVED,
             metric: "kite_messages_received_total",
             help: "PUBLISH packets received.",
             kind: "counter",
             value: get(&s.messages_received),
         },
         Stat {
-            topic: "messages/sent",
+            topic: sys::MESSAGES_SENT,
             metric: "kite_messages_sent_total",
             help: "PUBLISH packets sent.",
             kind: "counter",
             value: get(&s.messages_sent),
         },
         Stat {
-            topic: "messages/dropped",
+            topic: sys::MESSAGES_DROPPED,
             metric: "kite_messages_dropped_total",
             help: "Messages dropped because a subscriber's queue was full.",
             kind: "counter",
             value: get(&s.messages_dropped),
         },
         Stat {
-            topic: "bytes/received",
+            topic: sys::BYTES_RECEIVED,
             metric: "kite_bytes_received_total",
             help: "Bytes received from clients.",
             kind: "counter",
             value: get(&s.bytes_received),
         },
         Stat {
-            topic: "bytes/sent",
+            topic: sys::BYTES_SENT,
             metric: "kite_bytes_sent_total",
             help: "Bytes sent to clients.",
             kind: "counter",
             value: get(&s.bytes_sent),
         },
         Stat {
-            topic: "subscriptions/count",
+            topic: sys::SUBSCRIPTIONS_COUNT,
             metric: "kite_subscriptions",
             help: "Subscriptions now.",
             kind: "gauge",
             value: gauges.subscriptions as u64,
         },
         Stat {
-            topic: "retained messages/count",
+            topic: sys::RETAINED_MESSAGES_COUNT,
             metric: "kite_retained_messages",
             help: "Retained messages now.",
             kind: "gauge",
             value: gauges.retained as u64,
         },
         Stat {
-            topic: "uptime",
+            topic: sys::UPTIME,
             metric: "kite_uptime_seconds",
             help: "Seconds since the broker started.",
             kind: "counter",

@@ -5,6 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
+use kite_convention::sys;
 use mqtt::QoS;
 
 use crate::{broker::Shared, protocol::message::Message};
@@ -16,7 +17,7 @@ pub async fn publish_periodically(shared: Arc<Shared>, interval: Duration) {
     }
     publish_once(
         &shared,
-        "version",
+        sys::VERSION,
         format!("kite {}", env!("CARGO_PKG_VERSION")),
     );
     super::tasks::every(interval, shared.shutdown.clone(), || {
@@ -29,7 +30,7 @@ pub async fn publish_periodically(shared: Arc<Shared>, interval: Duration) {
 
 fn publish_once(shared: &Shared, topic: &str, value: String) {
     shared.publish_internal(Message {
-        topic: format!("$SYS/broker/{topic}").into(),
+        topic: sys::topic(topic).into(),
         payload: Bytes::from(value),
         qos: QoS::AtMostOnce,
         retain: true,

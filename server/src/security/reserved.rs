@@ -8,12 +8,15 @@
 //! (`$kite/alarms/ack/...`) are the engine's inputs and stay writable,
 //! subject to the ACL. `$share/...` is subscription syntax, not a topic.
 
-use crate::alarms::engine::{ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC};
+use kite_convention::{
+    alarms::{ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC},
+    sys,
+};
 
 /// Why a client may not publish to a topic, or `None` when it may (as far
 /// as these rules go; the ACL is asked separately).
 pub fn refused_topic(topic: &str) -> Option<&'static str> {
-    if within(topic, "$SYS") {
+    if within(topic, sys::ROOT.trim_end_matches('/')) {
         Some("$SYS topics are written by the broker alone")
     } else if within(topic, ACTIVE_PREFIX.trim_end_matches('/'))
         || within(topic, EVENTS_TOPIC)
