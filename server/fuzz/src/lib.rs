@@ -22,7 +22,7 @@ use kite_server::{
     },
     config::file::{self as config_file, ConfigError},
     security::{
-        acl::{covers, Access, Acl},
+        acl::{covers, Acl, Permission},
         auth::{check_username, update_lines, PasswordFile},
     },
 };
@@ -248,15 +248,15 @@ pub fn acl_file(data: &[u8]) {
         .filter(|(k, _)| *k == "topic" || *k == "pattern")
         .count();
     assert_eq!(acl.len(), rule_lines);
-    let patterns: Vec<(Access, &str)> = lines
+    let patterns: Vec<(Permission, &str)> = lines
         .iter()
         .filter(|(k, _)| *k == "pattern")
         .map(|(_, rest)| match split_word(rest) {
-            ("read", filter) => (Access::Read, filter),
-            ("write", filter) => (Access::Write, filter),
-            ("readwrite", filter) => (Access::ReadWrite, filter),
-            ("deny", filter) => (Access::Deny, filter),
-            _ => (Access::ReadWrite, *rest),
+            ("read", filter) => (Permission::Read, filter),
+            ("write", filter) => (Permission::Write, filter),
+            ("readwrite", filter) => (Permission::ReadWrite, filter),
+            ("deny", filter) => (Permission::Deny, filter),
+            _ => (Permission::ReadWrite, *rest),
         })
         .collect();
     let mut users = USERS.to_vec();
@@ -272,12 +272,12 @@ pub fn acl_file(data: &[u8]) {
     for user in users {
         for id in CLIENT_IDS {
             let rules = acl.rules_for(id, user).rules;
-            let expected: Vec<(Access, String)> = patterns
+            let expected: Vec<(Permission, String)> = patterns
                 .iter()
                 .filter_map(|(access, filter)| Some((*access, fill(filter, id, user)?)))
                 .collect();
             assert!(rules.len() >= expected.len(), "{id:?} {user:?}");
-            let filled: Vec<(Access, String)> = rules[rules.len() - expected.len()..]
+            let filled: Vec<(Permission, String)> = rules[rules.len() - expected.len()..]
                 .iter()
                 .map(|r| (r.access, r.filter.clone()))
                 .collect();

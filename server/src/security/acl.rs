@@ -13,7 +13,7 @@
 //! pattern read users/%u/inbox
 //! ```
 //!
-//! Access is `read`, `write`, `readwrite` (the default when left out) or
+//! A rule's permission is `read`, `write`, `readwrite` (the default when left out) or
 //! `deny`; the topic is the rest of the line and may contain spaces.
 //! Without an ACL file everything is allowed. With one, nothing is allowed
 //! unless a rule says so, and a `deny` rule wins over the others:
@@ -34,27 +34,27 @@ use std::{collections::HashMap, fmt, path::Path};
 
 /// What a rule grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub enum Permission {
     Read,
     Write,
     ReadWrite,
     Deny,
 }
 
-impl Access {
+impl Permission {
     fn reads(self) -> bool {
-        matches!(self, Access::Read | Access::ReadWrite)
+        matches!(self, Permission::Read | Permission::ReadWrite)
     }
 
     fn writes(self) -> bool {
-        matches!(self, Access::Write | Access::ReadWrite)
+        matches!(self, Permission::Write | Permission::ReadWrite)
     }
 }
 
 /// One `topic` or `pattern` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    pub access: Access,
+pub struct TopicRule {
+    pub access: Permission,
     pub filter: String,
 }
 
@@ -74,9 +74,9 @@ impl fmt::Display for ParseError {
 /// A parsed ACL file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Acl {
-    anonymous: Vec<Rule>,
-    users: HashMap<String, Vec<Rule>>,
-    patterns: Vec<Rule>,
+    anonymous: Vec<TopicRule>,
+    users: HashMap<String, Vec<TopicRule>>,
+    patterns: Vec<TopicRule>,
 }
 
 impl Acl {
@@ -110,11 +110,11 @@ impl Acl {
                 "topic" | "pattern" => {
                     let (first, after) = split_word(rest);
                     let (access, filter) = match first {
-                        "read" => (Access::Read, after),
-                        "write" => (Access::Write, after),
-                        "readwrite" => (Access::ReadWrite, after),
-                        "deny" => (Access::Deny, after),
-                        _ => (Access::ReadWrite, rest),
+                        "read" => (Permission::Read, after),
+                        "write" => (Permission::Write, after),
+                        "readwrite" => (Permission::ReadWrite, after),
+                        "deny" => (Permission::Deny, after),
+                        _ => (Permission::ReadWrite, rest),
                     };
                     if filter.is_empty() {
                         return Err(error(format!("`{keyword}` needs a topic")));
@@ -123,7 +123,7 @@ impl Acl {
                     if let Err(err) = mqtt::topic::validate_topic_filter(&check) {
                         return Err(error(format!("invalid topic filter `{filter}`: {err}")));
                     }
-                    let rule = Rule {
+                    let rule = TopicRule {
                         access,
                         filter: filter.to_string(),
                     };
@@ -163,7 +163,7 @@ impl Acl {
         };
         for pattern in &self.patterns {
             if let Some(filter) = fill(&pattern.filter, client_id, username) {
-                rules.push(Rule {
+                rules.push(TopicRule {
                     access: pattern.access,
                     filter,
                 });
@@ -205,27 +205,27 @@ fn fill(pattern: &str, client_id: &str, username: Option<&str>) -> Option<String
 /// The rules of one client: what its connection checks against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientRules {
-    pub rules: Vec<Rule>,
+    pub rules: Vec<TopicRule>,
 }
 
 impl ClientRules {
     /// May the client publish to `topic`?
     pub fn can_write(&self, topic: &str) -> bool {
-        self.allows(topic, Access::writes)
+        self.allows(topic, Permission::writes)
     }
 
     /// May the client receive a message on `topic`?
     pub fn can_read(&self, topic: &str) -> bool {
-        self.allows(topic, Access::reads)
+        self.allows(topic, Permission::reads)
     }
 
-    fn allows(&self, topic: &str, grants: fn(Access) -> bool) -> bool {
+    fn allows(&self, topic: &str, grants: fn(Permission) -> bool) -> bool {
         let mut allowed = false;
         for rule in &self.rules {
             if !mqtt::topic::matches(&rule.filter, topic) {
                 continue;
             }
-            if rule.access == Access::Deny {
+            if rule.access == Permission::Deny {
                 return false;
             }
             allowed |= grants(rule.access);
@@ -245,7 +245,7 @@ impl ClientRules {
             if !covers(&rule.filter, filter) {
                 continue;
             }
-            if rule.access == Access::Deny {
+            if rule.access == Permission::Deny {
                 return false;
             }
             allowed |= rule.access.reads();
@@ -320,8 +320,8 @@ pattern read users/%u/inbox
         assert_eq!(acl.users["alice"].len(), 4);
         assert_eq!(
             acl.users["alice"][3],
-            Rule {
-                access: Access::ReadWrite,
+            TopicRule {
+                access: Permission::ReadWrite,
                 filter: "with space/x".into()
             }
         );
