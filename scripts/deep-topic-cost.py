@@ -1,6 +1,6 @@
 """What a 64 KiB deep topic filter costs the broker: SUBSCRIBE to 65,535
 slashes (65,536 levels) and PUBLISH to such a topic; time to the answer
-and the broker's RSS before and after. Usage: deep_cost.py KITE_SERVER_BINARY"""
+and the broker's RSS before and after. Usage: python3 scripts/deep-topic-cost.py KITE_SERVER_BINARY"""
 import os, socket, subprocess, sys, tempfile, time
 
 def varint(n):
