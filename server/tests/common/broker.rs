@@ -150,15 +150,7 @@ impl Broker {
             Stop::Term => self.signal("-TERM"),
             Stop::Signalled => {}
         }
-        let status = within("the broker to stop", async {
-            loop {
-                if let Ok(Some(status)) = self.child.try_wait() {
-                    return status;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        let status = self.exited(super::WAIT).await;
         if how != Stop::Crash {
             assert!(status.success(), "{how:?} stop exited with {status}");
         }
