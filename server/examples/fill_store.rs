@@ -12,7 +12,7 @@ use bytes::Bytes;
 use kite_server::{
     config::Durability,
     protocol::message::Message,
-    store::{encode_retained, encode_session, Op, SessionRecord, Store, StoredSubscription},
+    store::{Op, RedbStore, SessionRecord, SessionStore, StoredSubscription},
 };
 use mqtt::{Protocol, QoS, SubscriptionOptions};
 
@@ -26,7 +26,7 @@ async fn main() {
         .next()
         .map_or(1_000_000, |n| n.parse().expect("a count"));
     let sessions: usize = args.next().map_or(10_000, |n| n.parse().expect("a count"));
-    let (store, _) = Store::open(dir.as_ref(), Durability::Batch).expect("store opens");
+    let (store, _) = RedbStore::open(dir.as_ref(), Durability::Batch).expect("store opens");
     let started = std::time::Instant::now();
     let mut ops = Vec::new();
     for n in 0..retained {
@@ -39,10 +39,7 @@ async fn main() {
             origin: Arc::from("fill"),
             expires_at: None,
         };
-        ops.push(Op::PutRetained {
-            topic: message.topic.clone(),
-            record: encode_retained(&message),
-        });
+        ops.push(Op::PutRetained(Arc::new(message)));
         if ops.len() == 10_000 {
             store.submit(std::mem::take(&mut ops), false);
         }
@@ -64,7 +61,7 @@ async fn main() {
         };
         ops.push(Op::PutSession {
             client: Arc::from(format!("client-{n}").as_str()),
-            record: encode_session(&record),
+            record,
         });
     }
     if let Some(ticket) = store.submit(ops, true) {

@@ -18,16 +18,18 @@
 //!   connection's cache of its last topic's subscribers; retained messages
 //!   behind `RetainedStore`; the registry of connected ids (takeover) and
 //!   parked sessions; each client's bounded queue and its byte budget.
-//! - [`store`]: the crash-safe `redb` store (retained, persistent sessions,
-//!   queues) and its group-commit writer thread.
+//! - [`store`]: the `SessionStore` trait (typed ops for sessions, queues and
+//!   retained messages) and `RedbStore`, this node's crash-safe `redb` file
+//!   with its group-commit writer thread.
 //! - [`alarms`]: the alarm engine: messages in, publications out.
 //! - [`security`]: password file (argon2id), ACL file (Mosquitto's form),
 //!   topics only the broker writes and `--max-topic-levels`, one
 //!   connection's policy (ACL view, publish token bucket), TLS.
 //! - [`broker`]: `Shared`, the state every connection holds, and what it
 //!   does with a message: publish, route, persist, expire. The seam where
-//!   routing and storage beyond this node plug in (`Router`,
-//!   `RetainedStore`, `Store`).
+//!   routing and storage beyond this node plug in, each a trait given to
+//!   `Shared::new` in `Seams`: `RetainedStore`, `SessionStore` and
+//!   `Backplane` (the other nodes of a cluster; `SingleNode` today).
 //! - [`net`]: the listeners (TCP and TLS: one accept loop; HTTP with
 //!   WebSocket at `/mqtt`, `/metrics`, the dashboard), the transport behind
 //!   one read/write interface, each connection's loop, CONNACK, dormant
@@ -60,7 +62,9 @@
 //! table changed) → the read's batch, queued by `Shared::flush_routes` once
 //! the read is handled → each subscriber's bounded `routing::mailbox` → that
 //! connection's `run` loop → `Session::deliver` (QoS, inflight window,
-//! packet ids) → `mqtt::encode` → `net::transport::write`.
+//! packet ids) → `mqtt::encode` → `net::transport::write`. After the local
+//! subscribers, `Shared::publish` hands the message to the `Backplane` and
+//! the acknowledgement waits for its ticket beside the store's.
 
 // Public: what the binary, the examples and the fuzz targets use.
 pub mod alarms;

@@ -3,8 +3,13 @@
 //! engine), persist sessions, expire them. Every connection holds it.
 //!
 //! This is the seam between "what this node does" and "routing and storage
-//! beyond it": routing goes through [`Router`] and [`RetainedStore`], the
-//! sessions and queues through [`Store`].
+//! beyond it". Three traits plug in here, each with this node's own
+//! implementation today: the retained messages ([`RetainedStore`], an
+//! in-memory tree), what survives a restart ([`SessionStore`], the `redb`
+//! file) and the other nodes of a cluster ([`Backplane`], none for a
+//! single node).
+
+pub mod backplane;
 
 use std::{
     sync::Arc,
@@ -31,8 +36,10 @@ use crate::{
         router::{RouteCache, Router, Subscriber, Subscription},
     },
     security::{auth::Access, policy::Checks},
-    store::{self, LoadedSession, Op, QueuedState, Store, Ticket},
+    store::{self, LoadedSession, Op, Queued, QueuedState, SessionStore, Ticket},
 };
+
+pub use backplane::{Backplane, SingleNode};
 
 /// State shared by every connection.
 pub struct Shared {
@@ -42,7 +49,9 @@ pub struct Shared {
     pub stats: Stats,
     pub started: Instant,
     pub registry: Registry,
-    pub store: Store,
+    pub store: Box<dyn SessionStore>,
+    /// The other nodes of a cluster; [`SingleNode`] for one broker.
+    pub backplane: Box<dyn Backplane>,
     pub alarms: Alarms,
     /// The password file and ACL in force (swapped on SIGHUP).
     pub access: Access,
@@ -54,7 +63,39 @@ pub struct Shared {
     pub runtime: tokio::runtime::Handle,
 }
 
+/// What plugs into the broker: this node's implementations for a single
+/// node, a cluster's otherwise.
+pub struct Seams {
+    pub retained: Box<dyn RetainedStore>,
+    pub store: Box<dyn SessionStore>,
+    pub backplane: Box<dyn Backplane>,
+}
+
 impl Shared {
+    /// The state of a broker that starts now, on the current tokio runtime.
+    pub fn new(
+        config: Config,
+        access: Access,
+        seams: Seams,
+        shutdown: watch::Receiver<bool>,
+    ) -> Shared {
+        Shared {
+            config,
+            router: Router::default(),
+            retained: seams.retained,
+            stats: Stats::default(),
+            started: Instant::now(),
+            registry: Registry::default(),
+            store: seams.store,
+            backplane: seams.backplane,
+            alarms: Alarms::default(),
+            access,
+            limits: Limits::default(),
+            shutdown,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
     /// Route a message: store it if retained, then hand it to each matching
     /// subscriber's queue. A full queue drops the message for that subscriber
     /// only. Returns a ticket to wait on before acknowledging, when the
@@ -69,32 +110,45 @@ impl Shared {
         }
         // A client's QoS 1/2 or retained message is acknowledged after the store.
         let wait = message.qos != QoS::AtMostOnce || message.retain;
-        self.route(message, wait, cache)
+        self.route(message, wait, cache, true)
     }
 
     /// Route a message the broker itself made (`$SYS`, alarms, rules from the
     /// config file), without counting it as received. Nobody waits for its
     /// writes: they reach the disk within [`store::LAZY_SYNC`].
     pub fn publish_internal(&self, message: Message) {
-        self.route(message, false, None);
+        self.route(message, false, None, true);
     }
 
-    fn route(&self, message: Message, wait: bool, cache: Option<&mut RouteCache>) -> Routed {
+    /// Route a message another node of the cluster published, to this
+    /// node's subscribers only: the backplane brought it and does not get
+    /// it back.
+    #[allow(dead_code)] // Called by a cluster's backplane; a single node has none.
+    pub fn publish_remote(&self, message: Message) -> Routed {
+        self.stats.messages_received.add(1);
+        self.route(message, false, None, false)
+    }
+
+    fn route(
+        &self,
+        message: Message,
+        wait: bool,
+        cache: Option<&mut RouteCache>,
+        forward: bool,
+    ) -> Routed {
         let message = Arc::new(message);
+        // `$SYS/...` is this node's own: neither kept nor sent to others.
+        let node_local = message.topic.starts_with(kite_convention::sys::ROOT);
         let mut ops = Vec::new();
         if message.retain {
             self.retained.retain(&message);
-            if self.store.is_persistent() && !message.topic.starts_with(kite_convention::sys::ROOT)
-            {
+            if self.store.is_persistent() && !node_local {
                 ops.push(if message.payload.is_empty() {
                     Op::DeleteRetained {
                         topic: message.topic.clone(),
                     }
                 } else {
-                    Op::PutRetained {
-                        topic: message.topic.clone(),
-                        record: store::encode_retained(&message),
-                    }
+                    Op::PutRetained(message.clone())
                 });
             }
         }
@@ -164,14 +218,20 @@ impl Shared {
             ops.push(Op::PutQueued {
                 client: m.client_id.clone(),
                 seq,
-                record: store::encode_queued(&outbound, QueuedState::Queued),
+                queued: Queued {
+                    outbound: outbound.clone(),
+                    state: QueuedState::Queued,
+                },
             });
             sends.push((permit, outbound));
         }
         // The store hears of a queued message before its subscriber can ack it.
-        let ticket = self.store.submit(ops, wait);
+        let mut ticket = self.store.submit(ops, wait);
         for (permit, outbound) in sends {
             permit.send(outbound);
+        }
+        if forward && !node_local {
+            ticket = Ticket::both(ticket, self.backplane.publish(&message, wait));
         }
         if self.alarms.watches(&message.topic) {
             // What the alarms publish in answer reaches subscribers after
@@ -235,6 +295,33 @@ const BATCHED_MATCHES: usize = 4;
 const BATCH: usize = 64;
 
 impl Shared {
+    /// Add or replace `client_id`'s subscription to `filter` (validated;
+    /// may be a `$share/` filter). Returns true when it is new.
+    pub fn subscribe(
+        &self,
+        client_id: &Arc<str>,
+        filter: &str,
+        subscription: Subscription,
+        subscriber: Subscriber,
+    ) -> bool {
+        let is_new = self
+            .router
+            .subscribe(client_id, filter, subscription, subscriber);
+        if is_new {
+            self.backplane.subscribed(filter);
+        }
+        is_new
+    }
+
+    /// Remove one subscription; returns true when it existed.
+    pub fn unsubscribe(&self, client_id: &str, filter: &str) -> bool {
+        let removed = self.router.unsubscribe(client_id, filter);
+        if removed {
+            self.backplane.unsubscribed(filter);
+        }
+        removed
+    }
+
     /// End a parked session after `expiry` seconds unless it was resumed
     /// (or replaced) by then; `u32::MAX` never expires.
     pub fn schedule_expiry(
@@ -257,8 +344,12 @@ impl Shared {
     /// (with its queue) from the store.
     pub fn forget_session(&self, session: &Session) {
         let filters: Vec<Box<str>> = session.filters().map(Box::from).collect();
-        self.router
+        let removed = self
+            .router
             .unsubscribe_all(&session.client_id, &filters, session.generation);
+        for filter in removed {
+            self.backplane.unsubscribed(filter);
+        }
         if session.stored {
             let client = session.client_id.clone();
             self.store.submit(vec![Op::DeleteSession { client }], false);
@@ -278,11 +369,13 @@ impl Shared {
             match event {
                 StoreEvent::Queued(outbound, state) => {
                     if let Some(seq) = outbound.seq {
-                        let record = store::encode_queued(&outbound, state);
                         ops.push(Op::PutQueued {
                             client: client.clone(),
                             seq,
-                            record,
+                            queued: Queued {
+                                outbound: *outbound,
+                                state,
+                            },
                         });
                     }
                 }
@@ -295,10 +388,9 @@ impl Shared {
         }
         if wait || disconnected_at != 0 {
             if session.is_persistent() {
-                let record = store::encode_session(&session.record(disconnected_at));
                 ops.push(Op::PutSession {
                     client: client.clone(),
-                    record,
+                    record: session.record(disconnected_at),
                 });
                 session.stored = true;
             } else if session.stored {
@@ -343,7 +435,7 @@ pub fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
                 tx: tx.clone(),
                 persistent: true,
             };
-            shared.router.subscribe(
+            shared.subscribe(
                 &loaded.client,
                 filter,
                 Subscription { options, id },
@@ -451,3 +543,6 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

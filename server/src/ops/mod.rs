@@ -20,17 +20,12 @@ use tokio::sync::watch;
 
 use crate::{
     alarms::Alarms,
-    broker::Shared,
+    broker::{Seams, Shared, SingleNode},
     config::Config,
-    metrics::Stats,
     net::{http, listener},
     protocol::message::Message,
-    routing::{
-        registry::Registry,
-        retained::{MemoryRetained, RetainedStore},
-        router::Router,
-    },
-    store::{Store, StoreError},
+    routing::retained::{MemoryRetained, RetainedStore},
+    store::{RedbStore, StoreError},
 };
 
 /// Why the broker could not run.
@@ -112,25 +107,17 @@ impl Broker {
             None => Vec::new(),
         };
         let opened = Instant::now();
-        let (store, loaded) = Store::open(&self.config.data_dir, self.config.durability)?;
+        let (store, loaded) = RedbStore::open(&self.config.data_dir, self.config.durability)?;
         let retained = MemoryRetained::default();
         for message in loaded.retained.iter() {
             retained.retain(&Arc::new(message.clone()));
         }
-        let shared = Arc::new(Shared {
-            config: self.config.clone(),
-            router: Router::default(),
+        let seams = Seams {
             retained: Box::new(retained),
-            stats: Stats::default(),
-            started: Instant::now(),
-            registry: Registry::default(),
-            store,
-            access,
-            limits: crate::metrics::Limits::default(),
-            alarms: Alarms::default(),
-            shutdown: stop_rx,
-            runtime: tokio::runtime::Handle::current(),
-        });
+            store: Box::new(store),
+            backplane: Box::new(SingleNode),
+        };
+        let shared = Arc::new(Shared::new(self.config.clone(), access, seams, stop_rx));
         shared.alarms.restore(&loaded.retained);
         for (topic, payload) in file_rules {
             shared.publish_internal(Message {
@@ -145,9 +132,9 @@ impl Broker {
         }
         let sessions = loaded.sessions.len();
         crate::broker::restore_sessions(&shared, loaded.sessions);
-        if let Some(path) = shared.store.path() {
+        if let Some(location) = shared.store.location() {
             tracing::info!(
-                store = %path.display(),
+                store = %location,
                 retained = loaded.retained.len(),
                 sessions,
                 "store loaded in {:?}",

@@ -3,7 +3,7 @@
 //! admits a PUBLISH or a subscription, and the records the store keeps of a
 //! session. Imports only the codec and the bottom layers.
 
-pub mod admission;
+pub(crate) mod admission;
 pub mod message;
-pub mod records;
-pub mod session;
+pub(crate) mod records;
+pub(crate) mod session;

@@ -290,7 +290,8 @@ impl Session {
         self.subscriptions.keys().map(|f| &**f)
     }
 
-    /// Handle one packet from the client.
+    /// Handle one packet from the client, everything allowed (tests).
+    #[cfg(test)]
     pub fn handle(&mut self, packet: Packet) -> Result<Vec<Action>, ProtocolError> {
         self.handle_with(packet, &mut crate::protocol::admission::AllowAll)
     }
@@ -743,6 +744,7 @@ impl Session {
 
     /// Our publishes the client has not acknowledged yet, oldest id first:
     /// what a resumed session sends again with DUP.
+    #[cfg(test)]
     pub fn unacknowledged(&self) -> Vec<&Publish> {
         let mut sent: Vec<&Publish> = self
             .flight
@@ -758,6 +760,7 @@ impl Session {
     }
 
     /// Unacknowledged outgoing publishes (for metrics and tests).
+    #[cfg(test)]
     pub fn inflight(&self) -> usize {
         self.flight.as_ref().map_or(0, |f| f.outgoing.len())
     }

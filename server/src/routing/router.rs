@@ -223,15 +223,25 @@ impl Router {
     }
 
     /// Remove the subscriptions `filters` of session `generation` of
-    /// `client_id` (when the session ends).
-    pub fn unsubscribe_all(&self, client_id: &str, filters: &[Box<str>], generation: u64) {
+    /// `client_id` (when the session ends). Returns the filters that were
+    /// removed (a newer session of the same client keeps its own).
+    pub fn unsubscribe_all<'f>(
+        &self,
+        client_id: &str,
+        filters: &'f [Box<str>],
+        generation: u64,
+    ) -> Vec<&'f str> {
         let mut root = self.root.write().expect("router lock");
         self.generation.fetch_add(1, Ordering::Release);
+        let mut removed = Vec::new();
         for filter in filters {
             let (group, levels) = split_filter(filter);
             let levels: Vec<&str> = levels.split('/').collect();
-            remove(&mut root, &levels, group, client_id, Some(generation));
+            if remove(&mut root, &levels, group, client_id, Some(generation)) {
+                removed.push(&**filter);
+            }
         }
+        removed
     }
 
     /// The table's generation now, for [`RouteCache::holds`] and [`Router::refresh`].

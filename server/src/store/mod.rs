@@ -1,7 +1,14 @@
-//! The crash-safe store: retained messages, persistent sessions and their
-//! queued and in-flight messages, in one `redb` file under `--data-dir`.
+//! What the broker keeps across a restart: retained messages, persistent
+//! sessions and their queued and in-flight messages.
 //!
-//! Writes go to one writer thread as batches of [`Op`]s. It commits them in
+//! The broker writes through the [`SessionStore`] trait, in [`Op`]s that
+//! say what changed (typed, not bytes), so another store can plug in (a
+//! cluster's, given to `broker::Shared::new` in its `Seams`). This node's store is
+//! [`RedbStore`]: one `redb` file under `--data-dir`, or nothing at all with
+//! `--durability none`.
+//!
+//! [`RedbStore`] encodes each op (`records`) and hands batches to one writer
+//! thread. It commits them in
 //! one transaction per round (group commit): with `--durability batch` a
 //! round gathers for up to [`BATCH_WINDOW`], with `always` it takes only what
 //! is already waiting. Whoever must not answer before the data is on disk
@@ -24,9 +31,9 @@ use tokio::sync::oneshot;
 
 pub use crate::protocol::records::{Queued, QueuedState, SessionRecord, StoredSubscription};
 pub use crate::util::clock::now_unix_ms;
-pub use records::{
+pub use records::RecordError;
+pub(crate) use records::{
     decode_queued, decode_retained, decode_session, encode_queued, encode_retained, encode_session,
-    RecordError,
 };
 
 use crate::{config::Durability, protocol::message::Message};
@@ -65,29 +72,27 @@ pub enum StoreError {
     },
 }
 
-/// One change to the store.
+/// One change to what the store keeps.
 #[derive(Debug, Clone)]
 pub enum Op {
-    PutRetained {
-        topic: ByteString,
-        record: Vec<u8>,
-    },
+    /// Keep this retained message (replacing the topic's previous one).
+    PutRetained(Arc<Message>),
     DeleteRetained {
         topic: ByteString,
     },
     PutSession {
         client: Arc<str>,
-        record: Vec<u8>,
+        record: SessionRecord,
     },
     /// Remove a session with its whole queue.
     DeleteSession {
         client: Arc<str>,
     },
-    /// Add or replace one queued message of a session.
+    /// Add or replace one queued message of a session, at position `seq`.
     PutQueued {
         client: Arc<str>,
         seq: u64,
-        record: Vec<u8>,
+        queued: Queued,
     },
     DeleteQueued {
         client: Arc<str>,
@@ -95,18 +100,81 @@ pub enum Op {
     },
 }
 
-struct Batch {
-    ops: Vec<Op>,
-    done: Option<oneshot::Sender<()>>,
+/// Where the broker's sessions, queues and retained messages are kept
+/// across a restart. Writes are batches of [`Op`]s, applied in the order
+/// submitted; whoever must not answer before they are safe (a PUBACK, a
+/// SUBACK) waits on the batch's [`Ticket`].
+pub trait SessionStore: Send + Sync {
+    /// True when writes are kept; false for a broker that keeps nothing
+    /// (`--durability none`), which then builds no ops at all.
+    fn is_persistent(&self) -> bool;
+
+    /// A new queue position, increasing across the broker's life (and
+    /// across restarts).
+    fn next_seq(&self) -> u64;
+
+    /// Queue `ops`. With `wait`, returns a ticket that resolves when they
+    /// (and everything submitted before) are safe; without, they are safe
+    /// within the store's lazy bound ([`LAZY_SYNC`] for redb).
+    fn submit(&self, ops: Vec<Op>, wait: bool) -> Option<Ticket>;
+
+    /// A ticket that resolves once everything submitted so far is safe (for
+    /// a clean shutdown); `None` when nothing is kept.
+    fn sync(&self) -> Option<Ticket>;
+
+    /// Where the data lives, for the start-up log line.
+    fn location(&self) -> Option<String>;
 }
 
-/// Resolves once a batch is committed; fails if the commit failed.
-pub struct Ticket(oneshot::Receiver<()>);
+/// Resolves once what it stands for is safe; fails if writing it failed.
+/// One ticket can stand for several writes (the store's and, in a cluster,
+/// the backplane's): it resolves when all of them did.
+pub struct Ticket(Waits);
+
+enum Waits {
+    One(oneshot::Receiver<()>),
+    All(Vec<oneshot::Receiver<()>>),
+}
 
 impl Ticket {
-    /// Wait for the commit. `false` means it failed: do not acknowledge.
+    /// A ticket, and the sender that resolves it (dropping the sender
+    /// without sending fails it).
+    pub fn new() -> (oneshot::Sender<()>, Ticket) {
+        let (done, rx) = oneshot::channel();
+        (done, Ticket(Waits::One(rx)))
+    }
+
+    /// A ticket that resolves when both `a` and `b` did; either may be absent.
+    pub fn both(a: Option<Ticket>, b: Option<Ticket>) -> Option<Ticket> {
+        match (a, b) {
+            (None, b) => b,
+            (a, None) => a,
+            (Some(Ticket(a)), Some(Ticket(b))) => {
+                let mut all = Vec::new();
+                for waits in [a, b] {
+                    match waits {
+                        Waits::One(rx) => all.push(rx),
+                        Waits::All(rxs) => all.extend(rxs),
+                    }
+                }
+                Some(Ticket(Waits::All(all)))
+            }
+        }
+    }
+
+    /// Wait for the writes. `false` means one failed: do not acknowledge.
     pub async fn committed(self) -> bool {
-        self.0.await.is_ok()
+        match self.0 {
+            Waits::One(rx) => rx.await.is_ok(),
+            Waits::All(rxs) => {
+                for rx in rxs {
+                    if rx.await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+        }
     }
 }
 
@@ -126,17 +194,17 @@ pub struct Loaded {
     pub sessions: Vec<LoadedSession>,
 }
 
-/// The handle the broker writes through.
-pub struct Store {
+/// This node's store: a `redb` file, or nothing (`--durability none`).
+pub struct RedbStore {
     queue: Option<Arc<writer::Queue>>,
     next_seq: AtomicU64,
     path: Option<PathBuf>,
 }
 
-impl Store {
+impl RedbStore {
     /// No store: `--durability none`.
-    pub fn memory() -> Store {
-        Store {
+    pub fn memory() -> RedbStore {
+        RedbStore {
             queue: None,
             next_seq: AtomicU64::new(1),
             path: None,
@@ -144,9 +212,9 @@ impl Store {
     }
 
     /// Open (or create) the store in `dir` and load what it holds.
-    pub fn open(dir: &Path, durability: Durability) -> Result<(Store, Loaded), StoreError> {
+    pub fn open(dir: &Path, durability: Durability) -> Result<(RedbStore, Loaded), StoreError> {
         if durability == Durability::None {
-            return Ok((Store::memory(), Loaded::default()));
+            return Ok((RedbStore::memory(), Loaded::default()));
         }
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
@@ -164,7 +232,7 @@ impl Store {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-        let store = Store {
+        let store = RedbStore {
             queue: Some(queue),
             next_seq: AtomicU64::new(max_seq + 1),
             path: Some(path),
@@ -172,51 +240,53 @@ impl Store {
         Ok((store, loaded))
     }
 
-    /// True when writes go to disk.
-    pub fn is_persistent(&self) -> bool {
-        self.queue.is_some()
-    }
-
     /// The database file, if any.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
-    /// A new queue position, increasing across the broker's life.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// A ticket that resolves once everything submitted so far is committed
-    /// (for a clean shutdown); `None` without a store.
-    pub fn sync(&self) -> Option<Ticket> {
-        self.push(Vec::new(), true)
-    }
-
-    /// Queue `ops` for the writer. With `wait`, returns a ticket that resolves
-    /// when they (and everything submitted before) are committed; without,
-    /// they are committed within [`LAZY_SYNC`].
-    pub fn submit(&self, ops: Vec<Op>, wait: bool) -> Option<Ticket> {
-        if ops.is_empty() {
-            return None;
-        }
-        self.push(ops, wait)
-    }
-
-    fn push(&self, ops: Vec<Op>, wait: bool) -> Option<Ticket> {
+    fn push(&self, writes: Vec<writer::Write>, wait: bool) -> Option<Ticket> {
         let queue = self.queue.as_ref()?;
         let (done, ticket) = if wait {
-            let (done, rx) = oneshot::channel();
-            (Some(done), Some(Ticket(rx)))
+            let (done, ticket) = Ticket::new();
+            (Some(done), Some(ticket))
         } else {
             (None, None)
         };
-        queue.push(Batch { ops, done });
+        queue.push(writer::Batch { writes, done });
         ticket
     }
 }
 
-impl Drop for Store {
+impl SessionStore for RedbStore {
+    fn is_persistent(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn submit(&self, ops: Vec<Op>, wait: bool) -> Option<Ticket> {
+        if ops.is_empty() || self.queue.is_none() {
+            return None;
+        }
+        // Encoded here, on the caller's thread: the one writer thread only
+        // commits.
+        let writes = ops.iter().map(writer::Write::encode).collect();
+        self.push(writes, wait)
+    }
+
+    fn sync(&self) -> Option<Ticket> {
+        self.push(Vec::new(), true)
+    }
+
+    fn location(&self) -> Option<String> {
+        self.path().map(|path| path.display().to_string())
+    }
+}
+
+impl Drop for RedbStore {
     fn drop(&mut self) {
         if let Some(queue) = &self.queue {
             queue.close();

@@ -10,10 +10,82 @@ use std::{
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use bytestring::ByteString;
+use tokio::sync::oneshot;
+
 use super::{
-    decode_queued, decode_retained, decode_session, Batch, Loaded, LoadedSession, Op, RecordError,
-    StoreError,
+    decode_queued, decode_retained, decode_session, encode_queued, encode_retained, encode_session,
+    Loaded, LoadedSession, Op, RecordError, StoreError,
 };
+
+/// An [`Op`] as the file keeps it: keys and encoded records.
+#[derive(Debug)]
+pub enum Write {
+    PutRetained {
+        topic: ByteString,
+        record: Vec<u8>,
+    },
+    DeleteRetained {
+        topic: ByteString,
+    },
+    PutSession {
+        client: Arc<str>,
+        record: Vec<u8>,
+    },
+    /// Remove a session with its whole queue.
+    DeleteSession {
+        client: Arc<str>,
+    },
+    PutQueued {
+        client: Arc<str>,
+        seq: u64,
+        record: Vec<u8>,
+    },
+    DeleteQueued {
+        client: Arc<str>,
+        seq: u64,
+    },
+}
+
+impl Write {
+    pub fn encode(op: &Op) -> Write {
+        match op {
+            Op::PutRetained(message) => Write::PutRetained {
+                topic: message.topic.clone(),
+                record: encode_retained(message),
+            },
+            Op::DeleteRetained { topic } => Write::DeleteRetained {
+                topic: topic.clone(),
+            },
+            Op::PutSession { client, record } => Write::PutSession {
+                client: client.clone(),
+                record: encode_session(record),
+            },
+            Op::DeleteSession { client } => Write::DeleteSession {
+                client: client.clone(),
+            },
+            Op::PutQueued {
+                client,
+                seq,
+                queued,
+            } => Write::PutQueued {
+                client: client.clone(),
+                seq: *seq,
+                record: encode_queued(&queued.outbound, queued.state),
+            },
+            Op::DeleteQueued { client, seq } => Write::DeleteQueued {
+                client: client.clone(),
+                seq: *seq,
+            },
+        }
+    }
+}
+
+/// Writes submitted together, and who waits for their commit.
+pub struct Batch {
+    pub writes: Vec<Write>,
+    pub done: Option<oneshot::Sender<()>>,
+}
 
 /// The file's format; a file with a higher one is refused.
 pub const FORMAT: u64 = 1;
@@ -238,28 +310,28 @@ pub fn run(db: Database, queue: Arc<Queue>, window: Option<Duration>, lazy_sync:
 fn commit(db: &Database, batches: &[Batch]) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     for batch in batches {
-        for op in &batch.ops {
-            apply(&txn, op)?;
+        for write in &batch.writes {
+            apply(&txn, write)?;
         }
     }
     txn.commit()?;
     Ok(())
 }
 
-fn apply(txn: &WriteTransaction, op: &Op) -> Result<(), redb::Error> {
-    match op {
-        Op::PutRetained { topic, record } => {
+fn apply(txn: &WriteTransaction, write: &Write) -> Result<(), redb::Error> {
+    match write {
+        Write::PutRetained { topic, record } => {
             txn.open_table(RETAINED)?
                 .insert(&**topic, record.as_slice())?;
         }
-        Op::DeleteRetained { topic } => {
+        Write::DeleteRetained { topic } => {
             txn.open_table(RETAINED)?.remove(&**topic)?;
         }
-        Op::PutSession { client, record } => {
+        Write::PutSession { client, record } => {
             txn.open_table(SESSIONS)?
                 .insert(&**client, record.as_slice())?;
         }
-        Op::DeleteSession { client } => {
+        Write::DeleteSession { client } => {
             txn.open_table(SESSIONS)?.remove(&**client)?;
             let mut queue = txn.open_table(QUEUE)?;
             let seqs: Vec<u64> = queue
@@ -270,7 +342,7 @@ fn apply(txn: &WriteTransaction, op: &Op) -> Result<(), redb::Error> {
                 queue.remove((&**client, seq))?;
             }
         }
-        Op::PutQueued {
+        Write::PutQueued {
             client,
             seq,
             record,
@@ -278,7 +350,7 @@ fn apply(txn: &WriteTransaction, op: &Op) -> Result<(), redb::Error> {
             txn.open_table(QUEUE)?
                 .insert((&**client, *seq), record.as_slice())?;
         }
-        Op::DeleteQueued { client, seq } => {
+        Write::DeleteQueued { client, seq } => {
             txn.open_table(QUEUE)?.remove((&**client, *seq))?;
         }
     }

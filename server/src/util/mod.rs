@@ -1,6 +1,6 @@
 //! Small building blocks with no knowledge of MQTT or the broker.
 
 pub mod aligned;
-pub mod clock;
+pub(crate) mod clock;
 pub(crate) mod counter;
 pub(crate) mod small_map;

@@ -444,7 +444,7 @@ fn apply(
             id,
         } => {
             let subscription = Subscription { options, id };
-            let is_new = shared.router.subscribe(
+            let is_new = shared.subscribe(
                 &session.client_id,
                 &filter,
                 subscription,
@@ -475,7 +475,7 @@ fn apply(
             }
         }
         Action::Unsubscribe(filter) => {
-            shared.router.unsubscribe(&session.client_id, &filter);
+            shared.unsubscribe(&session.client_id, &filter);
         }
         Action::Disconnect { publish_will } => return Applied::End(End::Normal { publish_will }),
     }

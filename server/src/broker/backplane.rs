@@ -1,0 +1,48 @@
+//! The backplane: where this node's messages meet other nodes' when
+//! several `kite-server`s are one broker. A single node has none
+//! ([`SingleNode`]); a cluster implements [`Backplane`] and feeds what other
+//! nodes published back in through `Shared::publish_remote`.
+//!
+//! The contract, so that a cluster keeps MQTT's semantics:
+//! - Every message a client of this node publishes goes to the local
+//!   subscribers first, then to [`Backplane::publish`]; nothing that came in
+//!   through `publish_remote` is handed back (no loops between nodes).
+//! - Topics only this node writes (`$SYS/broker/...`) stay on this node.
+//! - The backplane hears of each filter this node's clients subscribe to
+//!   ([`Backplane::subscribed`], once per client and filter) and of each
+//!   subscription that ends ([`Backplane::unsubscribed`]): it keeps the
+//!   count and asks other nodes only for what someone here wants.
+
+use std::sync::Arc;
+
+use crate::{protocol::message::Message, store::Ticket};
+
+/// Carries messages between this node and the rest of a cluster.
+pub trait Backplane: Send + Sync {
+    /// A message published on this node, already routed to its local
+    /// subscribers. With `wait` (a client's QoS 1/2 or retained message),
+    /// returns a ticket the acknowledgement waits for: the message is safe
+    /// beyond this node once it resolves, and a failed ticket means the
+    /// publisher gets no success.
+    fn publish(&self, message: &Arc<Message>, wait: bool) -> Option<Ticket>;
+
+    /// A client of this node subscribed to `filter` (shared subscriptions
+    /// keep their `$share/<group>/` prefix).
+    fn subscribed(&self, filter: &str);
+
+    /// A subscription to `filter` of a client of this node ended.
+    fn unsubscribed(&self, filter: &str);
+}
+
+/// One broker on one machine: there is nobody to tell.
+pub struct SingleNode;
+
+impl Backplane for SingleNode {
+    fn publish(&self, _message: &Arc<Message>, _wait: bool) -> Option<Ticket> {
+        None
+    }
+
+    fn subscribed(&self, _filter: &str) {}
+
+    fn unsubscribed(&self, _filter: &str) {}
+}
