@@ -20,9 +20,13 @@
 //!   device-based discovery) and the `value_template` subset firmware uses.
 //! - [`fleet`]: the model a dashboard keeps: every device from both
 //!   sources, fed one message at a time.
-//! - [`alarms`]: the alarm engine's `$kite/alarms/...` topics and the rule
+//! - [`alarms`]: the alarm engine's `$kite/alarms/...` topics, the rule
 //!   JSON ([`alarms::Rule`], its conditions and severities, validation, the
-//!   threshold test), shared by the broker's engine and the dashboard's editor.
+//!   threshold test), shared by the broker's engine and the dashboard's
+//!   editor, and [`alarms::payload`], the JSON the engine publishes (active
+//!   alarms [`alarms::Active`], events and history [`alarms::AlarmEvent`],
+//!   refused rules [`alarms::RuleRefusal`]), written by the broker and read
+//!   by the dashboard.
 //! - [`sys`]: the `$SYS/broker/...` statistic names the broker publishes and
 //!   the dashboard charts.
 

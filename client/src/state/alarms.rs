@@ -1,45 +1,20 @@
 //! Alarms as the dashboard sees them: the broker evaluates rules and keeps
 //! the state in retained `$kite/alarms/...` messages; this mirrors them and
-//! turns the rule form into the rule JSON. The topics and the rule JSON are
-//! [`kite_convention::alarms`], the broker's own definitions.
+//! turns the rule form into the rule JSON. The topics, the rule JSON and the
+//! payloads the broker publishes ([`Active`], [`AlarmEvent`],
+//! [`RuleRefusal`]) are [`kite_convention::alarms`], the broker's own
+//! definitions.
 
 use std::collections::BTreeMap;
 
-pub use kite_convention::alarms::{ack_topic, rule_topic, Condition, Rule, Severity};
+pub use kite_convention::alarms::{
+    ack_topic, rule_topic, Active, AlarmEvent, Condition, Rule, RuleRefusal, Severity,
+};
 use kite_convention::alarms::{
     ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC, RULES_PREFIX,
 };
-use serde_json::{Map, Value};
 
 use super::ring::Ring;
-
-/// A JSON object, or why the payload is not one.
-pub fn object(payload: &[u8]) -> Result<Map<String, Value>, String> {
-    match serde_json::from_slice::<Value>(payload).map_err(|e| e.to_string())? {
-        Value::Object(map) => Ok(map),
-        _ => Err("not a JSON object".to_owned()),
-    }
-}
-
-fn text(o: &Map<String, Value>, key: &str) -> Option<String> {
-    o.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn number(o: &Map<String, Value>, key: &str) -> Option<f64> {
-    o.get(key).and_then(Value::as_f64)
-}
-
-fn millis(o: &Map<String, Value>, key: &str) -> Option<u64> {
-    o.get(key).and_then(Value::as_u64)
-}
-
-/// An unknown or missing severity shows as the default, `warning`.
-fn severity(o: &Map<String, Value>) -> Severity {
-    o.get("severity")
-        .and_then(Value::as_str)
-        .and_then(Severity::parse)
-        .unwrap_or_default()
-}
 
 /// "battery < 20 on *"-style summary of a rule, for the rule list.
 pub fn summary(rule: &Rule) -> String {
@@ -58,99 +33,6 @@ pub fn summary(rule: &Rule) -> String {
 
 fn trim_number(value: f64) -> String {
     kite_convention::telemetry::format_number(value)
-}
-
-/// An active alarm, as retained at `$kite/alarms/active/<device>/<rule>`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Active {
-    pub device: String,
-    pub rule: String,
-    pub raised_at: u64,
-    pub value: Option<f64>,
-    pub severity: Severity,
-    pub message: String,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_at: Option<u64>,
-}
-
-impl Active {
-    pub fn parse(payload: &[u8]) -> Option<Active> {
-        let o = object(payload).ok()?;
-        Some(Active {
-            device: text(&o, "device")?,
-            rule: text(&o, "rule")?,
-            raised_at: millis(&o, "raised_at")?,
-            value: number(&o, "value"),
-            severity: severity(&o),
-            message: text(&o, "message").unwrap_or_default(),
-            acknowledged_by: text(&o, "acknowledged_by"),
-            acknowledged_at: millis(&o, "acknowledged_at"),
-        })
-    }
-}
-
-/// A raise, clear or acknowledgement.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlarmEvent {
-    /// `raised`, `cleared` or `acknowledged`.
-    pub kind: String,
-    pub device: String,
-    pub rule: String,
-    pub severity: Severity,
-    pub message: String,
-    pub value: Option<f64>,
-    pub at: u64,
-    pub by: Option<String>,
-}
-
-impl AlarmEvent {
-    fn from_object(o: &Map<String, Value>) -> Option<AlarmEvent> {
-        Some(AlarmEvent {
-            kind: text(o, "type")?,
-            device: text(o, "device")?,
-            rule: text(o, "rule")?,
-            severity: severity(o),
-            message: text(o, "message").unwrap_or_default(),
-            value: number(o, "value"),
-            at: millis(o, "at")?,
-            by: text(o, "by"),
-        })
-    }
-
-    pub fn parse(payload: &[u8]) -> Option<AlarmEvent> {
-        AlarmEvent::from_object(&object(payload).ok()?)
-    }
-
-    /// The history: a JSON array of events, oldest first.
-    pub fn parse_list(payload: &[u8]) -> Vec<AlarmEvent> {
-        match serde_json::from_slice::<Value>(payload) {
-            Ok(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_object)
-                .filter_map(AlarmEvent::from_object)
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// A rule the broker refused, from `$kite/alarms/errors`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RuleRefusal {
-    pub rule: Option<String>,
-    pub error: String,
-    pub at: u64,
-}
-
-impl RuleRefusal {
-    pub fn parse(payload: &[u8]) -> Option<RuleRefusal> {
-        let o = object(payload).ok()?;
-        Some(RuleRefusal {
-            rule: text(&o, "rule"),
-            error: text(&o, "error")?,
-            at: millis(&o, "at").unwrap_or(0),
-        })
-    }
 }
 
 /// Everything known about alarms.
@@ -201,7 +83,7 @@ impl AlarmBook {
                 }
             }
         } else if topic == HISTORY_TOPIC {
-            self.history = AlarmEvent::parse_list(payload);
+            self.history = AlarmEvent::parse_history(payload);
         } else if topic == EVENTS_TOPIC {
             // The history that follows every event carries it too; an event
             // seen first is added so the list never lags.

@@ -1,23 +1,30 @@
 //! The broker's alarm engine, as its clients see it: the `$kite/alarms/...`
-//! topics and the rule JSON. The broker (`kite-server`) evaluates the rules
-//! and publishes the state under these topics; the dashboard edits rules and
-//! follows the state. Both take the names from here.
+//! topics, the rule JSON and the JSON the engine publishes. The broker
+//! (`kite-server`) evaluates the rules and publishes the state under these
+//! topics; the dashboard edits rules and follows the state. Both take the
+//! names and the payload types from here.
 //!
 //! - `$kite/alarms/rules/<rule-id>`: a retained [`Rule`] (an empty payload
 //!   deletes it).
-//! - `$kite/alarms/active/<device>/<rule-id>`: retained while the alarm is
-//!   active.
+//! - `$kite/alarms/active/<device>/<rule-id>`: a retained [`Active`] while
+//!   the alarm is active.
 //! - `$kite/alarms/ack/<device>/<rule-id>`: publish (who acknowledges) to
 //!   acknowledge an active alarm.
-//! - `$kite/alarms/events`: each raise, clear or acknowledgement.
-//! - `$kite/alarms/errors`: rules the broker refused, and why.
-//! - `$kite/alarms/history`: retained, the latest events.
+//! - `$kite/alarms/events`: each raise, clear or acknowledgement, an
+//!   [`AlarmEvent`].
+//! - `$kite/alarms/errors`: a [`RuleRefusal`] for each rule the broker
+//!   refused, and why.
+//! - `$kite/alarms/history`: retained, the latest [`AlarmEvent`]s.
 //!
 //! - [`rule`]: the rule JSON, its [`Condition`]s and [`Severity`]s, and the
 //!   threshold test with hysteresis.
+//! - [`payload`]: what the engine publishes ([`Active`], [`AlarmEvent`],
+//!   [`RuleRefusal`]), one doc line per JSON field.
 
+pub mod payload;
 pub mod rule;
 
+pub use payload::{Active, AlarmEvent, RuleRefusal};
 pub use rule::{Condition, Rule, RuleError, Severity};
 
 /// Every topic of the alarm engine starts with this.

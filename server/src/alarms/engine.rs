@@ -15,15 +15,19 @@ use kite_convention::{
     telemetry::{self, Telemetry},
     topics::{DeviceTopic, TopicKind},
 };
-use serde::{Deserialize, Serialize};
 
-use super::rule::{Condition, Rule, RuleError, Severity};
+use super::rule::{Condition, Rule, RuleError};
 
 /// Topics of the alarm engine (a contract shared with the dashboard, see
 /// [`kite_convention::alarms`]).
 pub use kite_convention::alarms::{
     ACK_PREFIX, ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC, ROOT, RULES_PREFIX,
 };
+
+/// What the engine publishes: an active alarm (retained) and an event (and
+/// the history of them). The JSON is a contract shared with the dashboard,
+/// see [`kite_convention::alarms::payload`].
+pub use kite_convention::alarms::{Active, AlarmEvent};
 
 /// Alarm events kept in the history.
 pub const HISTORY_LEN: usize = 200;
@@ -34,38 +38,6 @@ pub struct Publication {
     pub topic: String,
     pub payload: Vec<u8>,
     pub retain: bool,
-}
-
-/// An active alarm, as retained at `$kite/alarms/active/<device>/<rule-id>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Active {
-    pub device: String,
-    pub rule: String,
-    /// Unix milliseconds.
-    pub raised_at: u64,
-    /// The value that raised it (none for `offline_for`).
-    pub value: Option<f64>,
-    pub severity: Severity,
-    pub message: String,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_at: Option<u64>,
-}
-
-/// One raise, clear or acknowledgement, as published on `$kite/alarms/events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlarmEvent {
-    /// `raised`, `cleared` or `acknowledged`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub device: String,
-    pub rule: String,
-    pub severity: Severity,
-    pub message: String,
-    pub value: Option<f64>,
-    /// Unix milliseconds.
-    pub at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
 }
 
 /// A rule as a reading checks it.
@@ -194,11 +166,9 @@ impl Engine {
     /// Bring back an active alarm or the history from the retained store.
     pub fn restore(&mut self, topic: &str, payload: &[u8]) {
         if topic == HISTORY_TOPIC {
-            if let Ok(events) = serde_json::from_slice::<Vec<AlarmEvent>>(payload) {
-                self.history = events.into();
-            }
+            self.history = AlarmEvent::parse_history(payload).into();
         } else if topic.starts_with(ACTIVE_PREFIX) {
-            if let Ok(active) = serde_json::from_slice::<Active>(payload) {
+            if let Some(active) = Active::parse(payload) {
                 let slot = self.slot_for(&active.rule);
                 self.active
                     .entry(active.device.clone())

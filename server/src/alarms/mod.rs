@@ -21,6 +21,8 @@ use std::sync::{
     RwLock,
 };
 
+use kite_convention::alarms::RuleRefusal;
+
 use crate::{protocol::message::Message, util::clock::now_unix_ms};
 
 /// The engine as the broker holds it. Most messages learn from their topic
@@ -50,15 +52,15 @@ impl Alarms {
 
     /// A refused rule, reported on `$kite/alarms/errors` for every client.
     pub fn report(topic: &str, err: &RuleError) -> Publication {
-        let payload = serde_json::json!({
-            "topic": topic,
-            "rule": topic.strip_prefix(engine::RULES_PREFIX),
-            "error": err.to_string(),
-            "at": now_unix_ms(),
-        });
+        let refusal = RuleRefusal {
+            at: now_unix_ms(),
+            error: err.to_string(),
+            rule: topic.strip_prefix(engine::RULES_PREFIX).map(str::to_owned),
+            topic: topic.into(),
+        };
         Publication {
             topic: engine::ERRORS_TOPIC.into(),
-            payload: payload.to_string().into_bytes(),
+            payload: serde_json::to_vec(&refusal).expect("refusals serialize"),
             retain: false,
         }
     }
