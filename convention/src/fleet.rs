@@ -120,10 +120,31 @@ struct Routed {
     measurement: String,
 }
 
+/// What one message told about a device, for a consumer that keeps
+/// history (the broker's): see [`Fleet::journaled`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A numeric reading (a binary sensor reads 1 for on, 0 for off).
+    Reading {
+        device: String,
+        measurement: String,
+        value: f64,
+        /// The unit known for it when it arrived.
+        unit: Option<String>,
+    },
+    Event {
+        device: String,
+        event: Event,
+    },
+}
+
 /// The model of every device heard of.
 #[derive(Default)]
 pub struct Fleet {
     devices: BTreeMap<Key, DeviceView>,
+    /// What the messages applied since the last [`Fleet::take_changes`]
+    /// told, when journaled.
+    journal: Option<Vec<Change>>,
     /// Discovery config topic → the entities it declared.
     configs: HashMap<String, Vec<Routed>>,
     /// State or availability topic → config topics with an entity reading it.
@@ -134,6 +155,27 @@ pub struct Fleet {
 impl Fleet {
     pub fn new() -> Fleet {
         Fleet::default()
+    }
+
+    /// A fleet that also lists each reading and event it applies, for
+    /// [`Fleet::take_changes`].
+    pub fn journaled() -> Fleet {
+        Fleet {
+            journal: Some(Vec::new()),
+            ..Fleet::default()
+        }
+    }
+
+    /// The readings and events applied since the last call, oldest first
+    /// (always empty unless [`Fleet::journaled`]).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn note(&mut self, changes: Vec<Change>) {
+        if let Some(journal) = &mut self.journal {
+            journal.extend(changes);
+        }
     }
 
     pub fn devices(&self) -> impl Iterator<Item = &DeviceView> {
@@ -168,6 +210,7 @@ impl Fleet {
             }
             return false;
         };
+        let mut changes = Vec::new();
         for config in configs {
             for routed in self.configs.get(&config).into_iter().flatten() {
                 let key = (Source::HomeAssistant, routed.device.clone());
@@ -182,6 +225,19 @@ impl Fleet {
                     let slot = device.slot(&routed.measurement);
                     match routed.entity.state(payload) {
                         Ok(value) => {
+                            let number = match &value {
+                                EntityState::Number(n) => Some(*n),
+                                EntityState::Binary(on) => Some(f64::from(u8::from(*on))),
+                                EntityState::Text(_) => None,
+                            };
+                            if let Some(value) = number {
+                                changes.push(Change::Reading {
+                                    device: routed.device.clone(),
+                                    measurement: routed.measurement.clone(),
+                                    value,
+                                    unit: slot.unit.clone(),
+                                });
+                            }
                             slot.value = Some(value);
                             slot.error = None;
                             slot.updates += 1;
@@ -191,6 +247,7 @@ impl Fleet {
                 }
             }
         }
+        self.note(changes);
         true
     }
 
@@ -204,13 +261,27 @@ impl Fleet {
     }
 
     fn apply_kite(&mut self, topic: DeviceTopic, payload: &[u8]) {
-        let device = self.kite_device(&topic.id);
+        let journaled = self.journal.is_some();
+        let mut changes = Vec::new();
+        let id = topic.id;
+        let device = self.kite_device(&id);
+        let mut reading = |slot: &mut MeasurementView, name: &str, value: f64| {
+            set_number(slot, value);
+            if journaled {
+                changes.push(Change::Reading {
+                    device: id.clone(),
+                    measurement: name.to_owned(),
+                    value,
+                    unit: slot.unit.clone(),
+                });
+            }
+        };
         match topic.kind {
             TopicKind::Status => device.online = Status::parse(payload).ok().map(Status::is_online),
             TopicKind::Telemetry => match Telemetry::parse(payload) {
                 Ok(telemetry) => {
                     for (name, value) in telemetry.iter() {
-                        set_number(device.slot(name), value);
+                        reading(device.slot(name), name, value);
                     }
                 }
                 // A bad telemetry message has no measurement to blame; it
@@ -223,12 +294,20 @@ impl Fleet {
             TopicKind::Measurement(name) => {
                 let slot = device.slot(&name);
                 match telemetry::parse_number(payload) {
-                    Ok(value) => set_number(slot, value),
+                    Ok(value) => reading(slot, &name, value),
                     Err(e) => slot.error = Some(e.to_string()),
                 }
             }
             TopicKind::Events => match Event::parse(payload) {
-                Ok(event) => push_event(device, event),
+                Ok(event) => {
+                    if journaled {
+                        changes.push(Change::Event {
+                            device: id.clone(),
+                            event: event.clone(),
+                        });
+                    }
+                    push_event(device, event)
+                }
                 Err(e) => push_event(
                     device,
                     Event::new("invalid_event", Default::default(), e.to_string()),
@@ -240,6 +319,7 @@ impl Fleet {
                 }
             }
         }
+        self.note(changes);
     }
 
     fn apply_config(&mut self, topic: &str, parsed: &DiscoveryTopic, payload: &[u8]) {
@@ -369,6 +449,41 @@ mod tests {
             Some(EntityState::Number(n)) => Some(n),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_journaled_fleet_lists_readings_and_events() {
+        let mut fleet = Fleet::journaled();
+        fleet.apply("devices/sim-1/telemetry", br#"{"temperature":21.4,"battery":87}"#, false);
+        fleet.apply("devices/sim-1/humidity", b"45", false);
+        fleet.apply("devices/sim-1/humidity", b"damp", false);
+        fleet.apply(
+            "devices/sim-1/events",
+            br#"{"type":"motion","severity":"info"}"#,
+            false,
+        );
+        let reading = |m: &str, value: f64, unit: Option<&str>| Change::Reading {
+            device: "sim-1".into(),
+            measurement: m.into(),
+            value,
+            unit: unit.map(String::from),
+        };
+        assert_eq!(
+            fleet.take_changes(),
+            vec![
+                reading("temperature", 21.4, Some("°C")),
+                reading("battery", 87.0, Some("%")),
+                reading("humidity", 45.0, Some("%")),
+                Change::Event {
+                    device: "sim-1".into(),
+                    event: Event::new("motion", Severity::Info, ""),
+                },
+            ]
+        );
+        assert!(fleet.take_changes().is_empty());
+        let mut plain = Fleet::new();
+        plain.apply("devices/sim-1/battery", b"80", false);
+        assert!(plain.take_changes().is_empty(), "not journaled");
     }
 
     #[test]

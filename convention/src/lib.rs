@@ -27,6 +27,8 @@
 //!   alarms [`alarms::Active`], events and history [`alarms::AlarmEvent`],
 //!   refused rules [`alarms::RuleRefusal`]), written by the broker and read
 //!   by the dashboard.
+//! - [`history`]: the broker's history of measurements and events: the
+//!   query (`$kite/history/query`, `GET /api/history/...`) and its answer.
 //! - [`sys`]: the `$SYS/broker/...` statistic names the broker publishes and
 //!   the dashboard charts.
 
@@ -34,6 +36,7 @@ pub mod alarms;
 pub mod discovery;
 pub mod events;
 pub mod fleet;
+pub mod history;
 pub mod meta;
 pub mod status;
 pub mod sys;

@@ -25,7 +25,7 @@ pub mod payload;
 pub mod rule;
 
 pub use payload::{Active, AlarmEvent, RuleRefusal};
-pub use rule::{Condition, Rule, RuleError, Severity};
+pub use rule::{glob, Condition, Rule, RuleError, Severity};
 
 /// Every topic of the alarm engine starts with this.
 pub const ROOT: &str = "$kite/alarms/";

@@ -255,7 +255,7 @@ impl Rule {
 /// On a mismatch only the last `*` seen takes one more character (what the
 /// `*`s before it matched can stay), so a match costs at most pattern length
 /// × text length steps, however many `*`s a client's rule has.
-fn glob(pattern: &str, text: &str) -> bool {
+pub fn glob(pattern: &str, text: &str) -> bool {
     // Byte offsets into `pattern` and `text`, always on character boundaries.
     let (mut p, mut t) = (0, 0);
     // After the last `*`: where the pattern resumes, and where in the text
