@@ -22,6 +22,9 @@
 //!   retained messages) and `RedbStore`, this node's crash-safe `redb` file
 //!   with its group-commit writer thread.
 //! - [`alarms`]: the alarm engine: messages in, publications out.
+//! - [`history`]: device measurements (raw, per minute, per quarter hour)
+//!   and events, recorded by a worker thread into `history.redb`, queried
+//!   on `$kite/history/query` and `GET /api/history`.
 //! - [`security`]: password file (argon2id), ACL file (Mosquitto's form),
 //!   topics only the broker writes and `--max-topic-levels`, one
 //!   connection's policy (ACL view, publish token bucket), TLS.
@@ -45,7 +48,7 @@
 //! 2. `config`: flags and the file.
 //! 3. `metrics`: counters sharded with `util`.
 //! 4. `protocol`: the session's limits come from `config`.
-//! 5. `routing`, `store`, `alarms`, `security`: each builds on `protocol`
+//! 5. `routing`, `store`, `alarms`, `history`, `security`: each builds on `protocol`
 //!    and below, none on another (the topic names they share come from
 //!    `kite_convention`).
 //! 6. `broker`: holds all of the above.
@@ -70,6 +73,7 @@
 pub mod alarms;
 pub(crate) mod broker;
 pub mod config;
+pub(crate) mod history;
 pub(crate) mod metrics;
 pub(crate) mod net;
 pub mod ops;

@@ -10,6 +10,7 @@
 //! single node).
 
 pub mod backplane;
+mod history;
 
 use std::{
     sync::Arc,
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 use crate::{
     alarms::{Alarms, Publication, RuleError},
     config::Config,
+    history::History,
     metrics::{Gauges, Limits, Snapshot, Stats},
     protocol::{
         message::{Message, Outbound},
@@ -53,6 +55,8 @@ pub struct Shared {
     /// The other nodes of a cluster; [`SingleNode`] for one broker.
     pub backplane: Box<dyn Backplane>,
     pub alarms: Alarms,
+    /// Device measurements and events over time (`$kite/history/query`).
+    pub history: History,
     /// The password file and ACL in force (swapped on SIGHUP).
     pub access: Access,
     /// Connection slots and the limit counters.
@@ -77,6 +81,7 @@ impl Shared {
         config: Config,
         access: Access,
         seams: Seams,
+        history: History,
         shutdown: watch::Receiver<bool>,
     ) -> Shared {
         Shared {
@@ -89,6 +94,7 @@ impl Shared {
             store: seams.store,
             backplane: seams.backplane,
             alarms: Alarms::default(),
+            history,
             access,
             limits: Limits::default(),
             shutdown,
@@ -234,6 +240,8 @@ impl Shared {
             ticket = Ticket::both(ticket, self.backplane.publish(&message, wait));
         }
         if self.alarms.watches(&message.topic) {
+            // The device topics the alarms watch are the history's too.
+            self.history.record(&message.topic, &message.payload);
             // What the alarms publish in answer reaches subscribers after
             // the message itself.
             self.flush_routes(cache);

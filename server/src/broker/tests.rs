@@ -12,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 use super::{Backplane, Seams, Shared};
 use crate::{
     config::Config,
+    history::History,
     protocol::message::Message,
     routing::{
         mailbox::{self, Receiver},
@@ -80,7 +81,13 @@ fn broker(backplane: Recording) -> Shared {
         store: Box::new(RedbStore::memory()),
         backplane: Box::new(backplane),
     };
-    Shared::new(config, access, seams, watch::channel(false).1)
+    Shared::new(
+        config,
+        access,
+        seams,
+        History::off(),
+        watch::channel(false).1,
+    )
 }
 
 fn message(topic: &str, qos: QoS) -> Message {

@@ -146,6 +146,22 @@ pub struct Config {
     #[arg(long, value_name = "COUNT", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_topic_levels: u16,
 
+    /// Keep a history of device measurements and events, answered on
+    /// `$kite/history/query` and `GET /api/history/...`; `false` turns it off.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub history: bool,
+
+    /// How long the history keeps events and 15-minute buckets (`90m`,
+    /// `24h`, `7d`). Minute buckets are kept 48 hours and raw readings 6
+    /// hours, or this long if it is shorter.
+    #[arg(long, value_name = "SPAN", default_value = "7d", value_parser = parse_span)]
+    pub history_retention: HistorySpan,
+
+    /// The most the history's file may hold (`512MiB`, `2GiB`, or bytes);
+    /// past it the oldest data goes first.
+    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    pub history_max_bytes: u64,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -162,6 +178,49 @@ impl Default for Config {
     fn default() -> Config {
         Config::parse_from(["kite-server"])
     }
+}
+
+/// A span of time in milliseconds, as `--history-retention` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistorySpan(pub u64);
+
+/// `90s`, `15m`, `24h`, `7d`: at least a minute.
+pub fn parse_span(text: &str) -> Result<HistorySpan, String> {
+    match kite_convention::history::parse_span(text.trim()) {
+        Some(ms) if ms >= 60_000 => Ok(HistorySpan(ms)),
+        Some(_) => Err("must be at least a minute".into()),
+        None => Err("a number with s, m, h or d (e.g. 7d, 24h)".into()),
+    }
+}
+
+/// `1GiB`, `512MiB`, `64KiB`, `1GB`, or a number of bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 1GiB, 512MiB or 1000000"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?}: B, KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .filter(|&bytes| bytes >= 1 << 20)
+        .ok_or_else(|| "must be between 1MiB and 16EiB".into())
 }
 
 /// `--max-publish-rate`: a finite number of messages per second, 0 or more.

@@ -1,5 +1,5 @@
 //! The HTTP listener (HTTPS with `--cert`): MQTT over WebSocket at `/mqtt`,
-//! `/metrics`, and the built dashboard at `/`. One task per connection,
+//! `/metrics`, the history at `/api/history`, and the built dashboard at `/`. One task per connection,
 //! which does the TLS handshake if any, then serves HTTP/1.1 with upgrades.
 
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
@@ -39,7 +39,8 @@ pub async fn serve(
     let dir = shared.config.dashboard_dir.clone();
     let mut app = Router::new()
         .route("/mqtt", get(upgrade))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/api/history", get(crate::net::history_api::history));
     let index = dir.join("index.html");
     if index.is_file() {
         // `x.gz` beside `x` (scripts/build-dashboard.sh writes them) goes to

@@ -5,6 +5,7 @@
 pub(crate) mod connack;
 pub(crate) mod connection;
 pub(crate) mod dormant;
+pub(crate) mod history_api;
 pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod parking;

@@ -21,7 +21,8 @@ use tokio::sync::watch;
 use crate::{
     alarms::Alarms,
     broker::{Seams, Shared, SingleNode},
-    config::Config,
+    config::{Config, Durability},
+    history::{History, Settings},
     net::{http, listener},
     protocol::message::Message,
     routing::retained::{MemoryRetained, RetainedStore},
@@ -85,6 +86,21 @@ impl Ready {
 /// store and returns anyway.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
+/// The history as the flags say: off, in memory (`--durability none`),
+/// or `history.redb` in the data folder.
+fn start_history(config: &Config) -> Result<History, BrokerError> {
+    if !config.history {
+        return Ok(History::off());
+    }
+    let dir = (config.durability != Durability::None).then(|| config.data_dir.clone());
+    History::start(Settings {
+        dir,
+        retention: config.history_retention.0,
+        max_bytes: config.history_max_bytes,
+    })
+    .map_err(BrokerError::Config)
+}
+
 /// The Kite broker.
 pub struct Broker {
     config: Config,
@@ -117,7 +133,17 @@ impl Broker {
             store: Box::new(store),
             backplane: Box::new(SingleNode),
         };
-        let shared = Arc::new(Shared::new(self.config.clone(), access, seams, stop_rx));
+        let history = start_history(&self.config)?;
+        for message in &loaded.retained {
+            history.replay(&message.topic, &message.payload);
+        }
+        let shared = Arc::new(Shared::new(
+            self.config.clone(),
+            access,
+            seams,
+            history,
+            stop_rx,
+        ));
         shared.alarms.restore(&loaded.retained);
         for (topic, payload) in file_rules {
             shared.publish_internal(Message {
@@ -208,6 +234,7 @@ impl Broker {
                 "connections still open after {SHUTDOWN_WAIT:?}; closing anyway"
             );
         }
+        shared.history.stop();
         // What nobody waited for may not be committed yet.
         if let Some(ticket) = shared.store.sync() {
             let _ =

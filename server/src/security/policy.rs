@@ -12,6 +12,7 @@ use mqtt::{Protocol, Publish, QoS, ReasonCode};
 use tokio::time::Instant;
 
 use super::{
+    acl::ClientRules,
     auth::{Access, ClientAcl, Username},
     rate::TokenBucket,
     reserved,
@@ -109,6 +110,12 @@ impl ClientPolicy {
             code,
             reason: Some(format!("{levels} topic levels, more than {max}")),
         })
+    }
+
+    /// The client's ACL rules as they stand, for a check made elsewhere (a
+    /// history query); `None` without an ACL file.
+    pub fn acl_rules(&mut self, checks: Checks) -> Option<ClientRules> {
+        self.acl.rules(checks.access).cloned()
     }
 
     /// May this delivery go to the client? Counted when not.

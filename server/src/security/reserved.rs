@@ -6,10 +6,13 @@
 //! nobody raised, a forged `$SYS/broker/version` would replace the broker's
 //! own statistic. Rules (`$kite/alarms/rules/...`) and acknowledgements
 //! (`$kite/alarms/ack/...`) are the engine's inputs and stay writable,
-//! subject to the ACL. `$share/...` is subscription syntax, not a topic.
+//! subject to the ACL. The history's answers (`$kite/history/reply/...`)
+//! come from the broker alone; its queries (`$kite/history/query`) are
+//! the client's. `$share/...` is subscription syntax, not a topic.
 
 use kite_convention::{
     alarms::{ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC},
+    history::REPLY_PREFIX,
     sys,
 };
 
@@ -24,6 +27,8 @@ pub fn refused_topic(topic: &str) -> Option<&'static str> {
         || within(topic, ERRORS_TOPIC)
     {
         Some("the alarm engine's outputs are written by the broker alone")
+    } else if within(topic, REPLY_PREFIX.trim_end_matches('/')) {
+        Some("the history's answers are written by the broker alone")
     } else if topic.starts_with("$share/") {
         Some("$share/ begins a shared subscription filter, not a topic name")
     } else {
@@ -65,6 +70,7 @@ mod tests {
             "$kite/alarms/history",
             "$kite/alarms/errors",
             "$kite/alarms/errors/x",
+            "$kite/history/reply/dashboard-1",
             "$share/g/t",
         ] {
             assert!(refused_topic(topic).is_some(), "{topic}");
@@ -76,6 +82,7 @@ mod tests {
         for topic in [
             "$kite/alarms/rules/r1",
             "$kite/alarms/ack/sim-1/low",
+            "$kite/history/query",
             "$SYSTEM/x",
             "$kite/alarms/eventsx",
             "SYS/broker",

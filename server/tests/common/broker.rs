@@ -192,6 +192,15 @@ impl Broker {
 
     /// A value from `GET /metrics` (Prometheus text): the sample `name`.
     pub async fn metric(&self, name: &str) -> u64 {
+        let (_, body) = self.http_get("/metrics", &[]).await;
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
+    }
+
+    /// `GET path` on the HTTP port with extra `headers`: the status code and
+    /// the body.
+    pub async fn http_get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = within(
             "HTTP connect",
@@ -199,15 +208,23 @@ impl Broker {
         )
         .await
         .expect("HTTP connect");
-        let request = "GET /metrics HTTP/1.1\r\nHost: kite\r\nConnection: close\r\n\r\n";
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: kite\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
         stream.write_all(request.as_bytes()).await.expect("request");
-        let mut body = String::new();
-        within("GET /metrics", stream.read_to_string(&mut body))
+        let mut response = String::new();
+        within("an HTTP response", stream.read_to_string(&mut response))
             .await
             .expect("response");
-        body.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        (status, body.to_string())
     }
 
     pub fn addr(&self) -> SocketAddr {

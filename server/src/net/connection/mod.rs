@@ -21,6 +21,7 @@ use std::{
 };
 
 use bytes::BytesMut;
+use kite_convention::history::QUERY_TOPIC;
 use mqtt::{Packet, Protocol, ReasonCode};
 use tokio::time::{sleep_until, Instant};
 
@@ -266,6 +267,13 @@ async fn run(live: &mut Live) -> Turn {
             for mut action in actions {
                 if std::mem::take(&mut unheard) {
                     no_matching_subscribers(&mut action, protocol);
+                }
+                // A history query is answered, not routed; its PUBACK follows.
+                if let Action::Route(message) = &action {
+                    if message.topic == QUERY_TOPIC {
+                        shared.ask_history(message, policy.acl_rules(shared.checks()));
+                        continue;
+                    }
                 }
                 match apply(
                     action,
