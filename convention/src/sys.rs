@@ -32,6 +32,14 @@ pub const BYTES_SENT: &str = "bytes/sent";
 pub const SUBSCRIPTIONS_COUNT: &str = "subscriptions/count";
 /// Retained messages now.
 pub const RETAINED_MESSAGES_COUNT: &str = "retained messages/count";
+/// The history (`$kite/history/query`): readings and events recorded,
+/// device messages it dropped because it was behind, queries answered,
+/// and the bytes of live data in its file.
+pub const HISTORY_READINGS: &str = "history/readings";
+pub const HISTORY_EVENTS: &str = "history/events";
+pub const HISTORY_DROPPED: &str = "history/dropped";
+pub const HISTORY_QUERIES: &str = "history/queries";
+pub const HISTORY_STORED_BYTES: &str = "history/stored bytes";
 /// Per-client counters are `clients/<client-id>/<counter>`; see [`client_stat`].
 pub const CLIENTS: &str = "clients/";
 

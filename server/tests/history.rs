@@ -234,6 +234,12 @@ async fn the_http_api_answers_with_the_same_json() {
     let (status, body) = broker.http_get("/api/history?resolution=5m", &[]).await;
     assert_eq!(status, 400);
     assert!(body.contains("5m"), "{body}");
+    // Three telemetry messages of two readings, one event, two queries
+    // answered (the malformed one never reached the history).
+    assert_eq!(broker.metric("kite_history_readings_total").await, 6);
+    assert_eq!(broker.metric("kite_history_events_total").await, 1);
+    assert_eq!(broker.metric("kite_history_queries_total").await, 2);
+    assert_eq!(broker.metric("kite_history_dropped_total").await, 0);
 }
 
 #[tokio::test]

@@ -518,6 +518,7 @@ impl Shared {
             subscriptions: self.router.count(),
             retained: self.retained.count(),
             uptime: self.started.elapsed(),
+            history: self.history.gauges(),
         };
         Snapshot::new(
             &self.stats,

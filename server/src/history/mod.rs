@@ -47,7 +47,7 @@ use self::{
     db::{Db, SeriesMeta},
     tiers::{Open, Write},
 };
-use crate::util::clock::now_unix_ms;
+use crate::{metrics::HistoryGauges, util::clock::now_unix_ms};
 
 /// How long raw readings are kept (at most the retention).
 pub const RAW_KEPT: u64 = 6 * 3_600_000;
@@ -193,6 +193,19 @@ impl History {
             }
         }
         answer
+    }
+
+    /// The figures for `$SYS` and `/metrics`.
+    pub fn gauges(&self) -> HistoryGauges {
+        let f = &self.figures;
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        HistoryGauges {
+            readings: get(&f.readings),
+            events: get(&f.events),
+            dropped: get(&f.dropped),
+            queries: get(&f.queries),
+            stored_bytes: get(&f.stored_bytes),
+        }
     }
 
     /// Commit what is pending and stop the worker (at shutdown); what

@@ -6,4 +6,4 @@ pub mod counters;
 pub mod snapshot;
 
 pub use counters::{ConnectionSlot, Counters, Limits, Stats};
-pub use snapshot::{Gauges, Snapshot};
+pub use snapshot::{Gauges, HistoryGauges, Snapshot};

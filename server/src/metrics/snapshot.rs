@@ -26,6 +26,18 @@ pub struct Gauges {
     pub retained: usize,
     /// Since the broker started.
     pub uptime: Duration,
+    /// The history's figures.
+    pub history: HistoryGauges,
+}
+
+/// The history's figures, read at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryGauges {
+    pub readings: u64,
+    pub events: u64,
+    pub dropped: u64,
+    pub queries: u64,
+    pub stored_bytes: u64,
 }
 
 /// Every statistic at one moment, and each client's queued bytes and drops.
@@ -186,6 +198,41 @@ fn stats(s: &Stats, limits: &Limits, gauges: &Gauges) -> Vec<Stat> {
             help: "Seconds since the broker started.",
             kind: "counter",
             value: gauges.uptime.as_secs(),
+        },
+        Stat {
+            topic: sys::HISTORY_READINGS,
+            metric: "kite_history_readings_total",
+            help: "Device readings the history recorded.",
+            kind: "counter",
+            value: gauges.history.readings,
+        },
+        Stat {
+            topic: sys::HISTORY_EVENTS,
+            metric: "kite_history_events_total",
+            help: "Device and alarm events the history recorded.",
+            kind: "counter",
+            value: gauges.history.events,
+        },
+        Stat {
+            topic: sys::HISTORY_DROPPED,
+            metric: "kite_history_dropped_total",
+            help: "Device messages left out of the history because it was behind.",
+            kind: "counter",
+            value: gauges.history.dropped,
+        },
+        Stat {
+            topic: sys::HISTORY_QUERIES,
+            metric: "kite_history_queries_total",
+            help: "History queries answered (MQTT and HTTP).",
+            kind: "counter",
+            value: gauges.history.queries,
+        },
+        Stat {
+            topic: sys::HISTORY_STORED_BYTES,
+            metric: "kite_history_stored_bytes",
+            help: "Bytes of live data in the history's file (as of its last prune).",
+            kind: "gauge",
+            value: gauges.history.stored_bytes,
         },
     ]
     .into_iter()
