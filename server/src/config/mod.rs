@@ -152,13 +152,13 @@ pub struct Config {
     pub history: bool,
 
     /// How long the history keeps events and 15-minute buckets (`90m`,
-    /// `24h`, `7d`). Minute buckets are kept 48 hours and raw readings 6
+    /// `24h`, `7d`). Minute buckets are kept 48 hours and raw readings 2
     /// hours, or this long if it is shorter.
     #[arg(long, value_name = "SPAN", default_value = "7d", value_parser = parse_span)]
     pub history_retention: HistorySpan,
 
     /// The most the history's file may hold (`512MiB`, `2GiB`, or bytes);
-    /// past it the oldest data goes first.
+    /// past it the finest tiers shrink first (raw, then minute buckets).
     #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_bytes)]
     pub history_max_bytes: u64,
 

@@ -280,23 +280,6 @@ impl Db {
         Ok(removed)
     }
 
-    /// The oldest timestamp still held in any table, if any.
-    pub fn oldest(&self, series: &[u32]) -> DbResult<Option<u64>> {
-        let txn = self.db.begin_read()?;
-        let mut oldest: Option<u64> = None;
-        let mut see = |ts: u64| oldest = Some(oldest.map_or(ts, |o| o.min(ts)));
-        let quarter = txn.open_table(QUARTER)?;
-        for &id in series {
-            if let Some(entry) = quarter.range((id, 0)..=(id, u64::MAX))?.next() {
-                see(entry?.0.value().1);
-            }
-        }
-        if let Some(entry) = txn.open_table(EVENTS)?.first()? {
-            see(entry.0.value().0);
-        }
-        Ok(oldest)
-    }
-
     /// Bytes the file holds in live data (freed pages are reused, so the
     /// file stops growing once this stops).
     pub fn stored_bytes(&self) -> DbResult<u64> {

@@ -49,8 +49,9 @@ use self::{
 };
 use crate::{metrics::HistoryGauges, util::clock::now_unix_ms};
 
-/// How long raw readings are kept (at most the retention).
-pub const RAW_KEPT: u64 = 6 * 3_600_000;
+/// How long raw readings are kept (at most the retention): what `auto`
+/// answers raw for.
+pub const RAW_KEPT: u64 = 2 * 3_600_000;
 /// How long minute buckets are kept (at most the retention).
 pub const MINUTE_KEPT: u64 = 48 * 3_600_000;
 /// The longest a recorded reading stays off the disk.
@@ -250,10 +251,14 @@ struct Worker {
     events: Vec<StoredEvent>,
     /// Written since the last durable commit (a query commits without sync).
     unsynced: bool,
+    /// How far back the tiers reach now (shorter than configured while the
+    /// file is over `--history-max-bytes`).
+    kept: Kept,
 }
 
 impl Worker {
     fn new(db: Db, loaded: db::Loaded, settings: Settings, figures: Arc<Figures>) -> Worker {
+        let settings_retention = settings.retention;
         let mut worker = Worker {
             db,
             settings,
@@ -267,6 +272,7 @@ impl Worker {
             writes: Vec::new(),
             events: Vec::new(),
             unsynced: false,
+            kept: Kept::configured(settings_retention),
         };
         for (id, meta) in loaded.series {
             worker
@@ -461,26 +467,30 @@ impl Worker {
         self.events.clear();
     }
 
-    /// Drop what is past its tier's age, then the oldest data while the
-    /// file holds more than `--history-max-bytes`.
+    /// Drop what is past its tier's age; then, while the file holds more
+    /// than `--history-max-bytes`, shorten the tiers, the finest first: raw
+    /// readings down to 15 minutes, minute buckets down to 2 hours, then
+    /// everything by a tenth at a time. Each prune starts again from the
+    /// configured spans, so the history grows back when the load drops.
     fn prune(&mut self, now: u64) {
         self.commit(true);
-        let retention = self.settings.retention;
         let ids: Vec<u32> = self.series.keys().copied().collect();
-        let cut = |kept: u64| now.saturating_sub(kept.min(retention));
-        let cutoffs = [
-            cut(RAW_KEPT),
-            cut(MINUTE_KEPT),
-            cut(retention),
-            cut(retention),
-        ];
-        if let Err(err) = self.db.prune(&ids, cutoffs) {
-            tracing::error!(%err, "history prune failed");
-            return;
-        }
-        for _ in 0..16 {
+        let retention = self.settings.retention;
+        let mut kept = Kept::configured(retention);
+        for _ in 0..64 {
+            let cut = |span: u64| now.saturating_sub(span);
+            let cutoffs = [
+                cut(kept.raw),
+                cut(kept.minute),
+                cut(kept.all),
+                cut(kept.all),
+            ];
+            if let Err(err) = self.db.prune(&ids, cutoffs) {
+                tracing::error!(%err, "history prune failed");
+                break;
+            }
             let Ok(bytes) = self.db.stored_bytes() else {
-                return;
+                break;
             };
             self.figures.stored_bytes.store(bytes, Ordering::Relaxed);
             if bytes <= self.settings.max_bytes {
@@ -495,22 +505,61 @@ impl Worker {
                         "history pruned"
                     );
                 }
-                return;
+                break;
             }
-            // Over the limit: drop the oldest tenth of what is held.
-            let Ok(Some(oldest)) = self.db.oldest(&ids) else {
-                return;
-            };
-            let cut = oldest + now.saturating_sub(oldest) / 10 + 1;
+            if !kept.shrink() {
+                tracing::error!(
+                    bytes,
+                    "history over --history-max-bytes with one hour kept; raise the limit"
+                );
+                break;
+            }
             tracing::warn!(
                 bytes,
                 max = self.settings.max_bytes,
-                "history over --history-max-bytes: dropping its oldest data"
+                raw_minutes = kept.raw / 60_000,
+                minute_hours = kept.minute / 3_600_000,
+                all_hours = kept.all / 3_600_000,
+                "history over --history-max-bytes: keeping less"
             );
-            if self.db.prune(&ids, [cut; 4]).is_err() {
-                return;
-            }
         }
+        self.kept = kept;
+    }
+}
+
+/// How far back each tier reaches, in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    pub raw: u64,
+    pub minute: u64,
+    /// Quarter-hour buckets and events.
+    pub all: u64,
+}
+
+impl Kept {
+    fn configured(retention: u64) -> Kept {
+        Kept {
+            raw: RAW_KEPT.min(retention),
+            minute: MINUTE_KEPT.min(retention),
+            all: retention,
+        }
+    }
+
+    /// Keep less, the finest tier first; false when nothing is left to give.
+    fn shrink(&mut self) -> bool {
+        const QUARTER_HOUR: u64 = 900_000;
+        const HOUR: u64 = 3_600_000;
+        if self.raw > QUARTER_HOUR {
+            self.raw = (self.raw / 2).max(QUARTER_HOUR);
+        } else if self.minute > 2 * HOUR {
+            self.minute = (self.minute / 2).max(2 * HOUR);
+        } else if self.all > HOUR {
+            self.all = (self.all - self.all / 10).max(HOUR);
+            self.minute = self.minute.min(self.all);
+        } else {
+            return false;
+        }
+        true
     }
 }
 

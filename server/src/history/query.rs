@@ -14,7 +14,7 @@ use kite_convention::{
     topics::events_topic,
 };
 
-use super::{tiers::auto_resolution, Reader, Worker, MINUTE_KEPT, RAW_KEPT};
+use super::{tiers::auto_resolution, Reader, Worker};
 
 /// The most points one answer holds over all its series (about 10 MB of
 /// JSON): a fleet-wide query must narrow its devices or its range.
@@ -86,13 +86,12 @@ fn series(
     if from > to {
         return Err(format!("\"from\" ({from}) is after \"to\" ({to})"));
     }
-    let retention = worker.settings.retention;
     let resolution = match resolution {
         Resolution::Auto => auto_resolution(
             to - from,
             now.saturating_sub(from),
-            RAW_KEPT.min(retention),
-            MINUTE_KEPT.min(retention),
+            worker.kept.raw,
+            worker.kept.minute,
         ),
         chosen => chosen,
     };

@@ -282,7 +282,7 @@ fn pruning_drops_each_tier_at_its_age() {
         let (_, s) = series(ask(w, range(0, T0 + 1, resolution), &all(), T0 + 1));
         s[0].points.len()
     };
-    assert_eq!(count(&mut w, Resolution::Raw), 1, "raw: the last 6 hours");
+    assert_eq!(count(&mut w, Resolution::Raw), 1, "raw: the last 2 hours");
     assert_eq!(count(&mut w, Resolution::Minute), 2, "minutes: 48 hours");
     assert_eq!(count(&mut w, Resolution::Quarter), 3, "quarters: 7 days");
     assert!(MINUTE_KEPT < 3 * day);
@@ -332,4 +332,57 @@ fn bad_queries_get_a_clear_error() {
         panic!()
     };
     assert!(e.error.contains("after"), "{}", e.error);
+}
+
+#[test]
+fn over_the_byte_limit_the_finest_tiers_give_first() {
+    let mut w = worker(None);
+    w.settings.max_bytes = 1 << 20;
+    let day = 24 * 3_600_000;
+    let start = T0 - 3 * day;
+    // 20 series, a reading a minute for 3 days: the minute buckets (48 h
+    // of them, 57,600) are most of the bytes.
+    for (n, at) in (start..T0).step_by(MIN as usize).enumerate() {
+        for device in 0..20 {
+            let payload = format!("{}", (n + device) % 100);
+            w.take(
+                &format!("devices/d{device}/battery"),
+                payload.as_bytes(),
+                at,
+                false,
+            );
+        }
+        if n % 500 == 0 {
+            w.commit(false);
+        }
+    }
+    w.prune(T0);
+    assert!(
+        w.figures
+            .stored_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+            <= 1 << 20,
+        "under the limit after pruning"
+    );
+    assert_eq!(w.kept.raw, 15 * MIN, "raw readings gave first");
+    assert!(w.kept.minute < MINUTE_KEPT, "then minute buckets");
+    assert_eq!(w.kept.all, w.settings.retention, "quarter hours untouched");
+    let (_, quarters) = series(ask(
+        &mut w,
+        Query::Series {
+            devices: vec!["d0".into()],
+            measurements: vec![],
+            from: Some(Time::Unix(start)),
+            to: Some(Time::Unix(T0)),
+            resolution: Resolution::Quarter,
+        },
+        &all(),
+        T0,
+    ));
+    assert_eq!(
+        quarters[0].points.len(),
+        3 * 96,
+        "three days of quarter hours"
+    );
+    assert!(RAW_KEPT > 15 * MIN);
 }
