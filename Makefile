@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: bench-alarms help setup dashboard dashboard-dev build run test test-native test-e2e lint fmt clean fuzz bench
+.PHONY: bench-alarms bench-history help setup dashboard dashboard-dev build run test test-native test-e2e lint fmt clean fuzz bench
 
 help:
 	@echo "make run    - set up, build, start broker + dashboard + devices (Ctrl-C stops all)"
@@ -91,6 +91,11 @@ bench-setup: setup
 
 bench-quick: bench-setup
 	cargo run --release -p kite-bench -- compare --quick
+
+# The history's cost (1,000 devices), interleaved with and without it, and a simulated day.
+bench-history: bench-setup
+	cargo build --release -p kite-devices -p kite-server --example history_day
+	@bash scripts/bench-history.sh
 
 # The alarm engine's cost (100 rules, 1,000 devices), interleaved with and without rules.
 bench-alarms: bench-setup

@@ -73,7 +73,7 @@
 pub mod alarms;
 pub(crate) mod broker;
 pub mod config;
-pub(crate) mod history;
+pub mod history;
 pub(crate) mod metrics;
 pub(crate) mod net;
 pub mod ops;

@@ -21,7 +21,7 @@
 
 mod db;
 mod query;
-pub mod tiers;
+pub(crate) mod tiers;
 
 use std::{
     collections::HashMap,
@@ -103,6 +103,8 @@ enum Input {
         reader: Reader,
         reply: oneshot::Sender<Answer>,
     },
+    /// Commit and prune now, then say so.
+    Settle(oneshot::Sender<()>),
     /// Commit and end.
     Stop,
 }
@@ -172,6 +174,35 @@ impl History {
                 tracing::warn!(dropped, "history behind: device messages left out of it");
             }
         }
+    }
+
+    /// Record a message as if it arrived at `at` (Unix ms), waiting for
+    /// room instead of dropping it: for tools that replay or simulate data
+    /// (`examples/history_day.rs`).
+    pub fn feed(&self, topic: &str, payload: &Bytes, at: u64) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Input::Message {
+                topic: Arc::from(topic),
+                payload: payload.clone(),
+                at,
+                replay: false,
+            });
+        }
+    }
+
+    /// Commit what came before and drop what is past its age or over the
+    /// byte limit now, instead of within the next minute; resolves when done.
+    pub fn settle(&self) -> oneshot::Receiver<()> {
+        let (done, settled) = oneshot::channel();
+        match &self.tx {
+            Some(tx) => {
+                let _ = tx.send(Input::Settle(done));
+            }
+            None => {
+                let _ = done.send(());
+            }
+        }
+        settled
     }
 
     /// Ask the history; the answer comes on the receiver. `reader` decides
@@ -327,6 +358,10 @@ impl Worker {
                     let answer = query::answer(self, query, &reader, now_unix_ms());
                     self.figures.queries.fetch_add(1, Ordering::Relaxed);
                     let _ = reply.send(answer);
+                }
+                Ok(Input::Settle(done)) => {
+                    self.prune(now_unix_ms());
+                    let _ = done.send(());
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Ok(Input::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -529,7 +564,7 @@ impl Worker {
 
 /// How far back each tier reaches, in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kept {
+pub(crate) struct Kept {
     pub raw: u64,
     pub minute: u64,
     /// Quarter-hour buckets and events.
