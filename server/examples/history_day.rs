@@ -113,10 +113,7 @@ async fn main() {
                 resolution: Resolution::Quarter,
             },
         ),
-        (
-            "fleet-wide: last values",
-            Query::Last { devices: vec![] },
-        ),
+        ("fleet-wide: last values", Query::Last { devices: vec![] }),
     ];
     for (what, query) in queries {
         let mut times = Vec::new();

@@ -69,6 +69,11 @@
 //! subscribers, `Shared::publish` hands the message to the `Backplane` and
 //! the acknowledgement waits for its ticket beside the store's.
 
+// `pub(crate)` by default: a `pub` item that no other crate can reach is
+// an error under `make test` (clippy -D warnings), so the public surface
+// stays what the binary, the examples and the fuzz targets use.
+#![warn(unreachable_pub)]
+
 // Public: what the binary, the examples and the fuzz targets use.
 pub mod alarms;
 pub(crate) mod broker;

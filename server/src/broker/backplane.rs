@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::{protocol::message::Message, store::Ticket};
 
 /// Carries messages between this node and the rest of a cluster.
-pub trait Backplane: Send + Sync {
+pub(crate) trait Backplane: Send + Sync {
     /// A message published on this node, already routed to its local
     /// subscribers. With `wait` (a client's QoS 1/2 or retained message),
     /// returns a ticket the acknowledgement waits for: the message is safe
@@ -35,7 +35,7 @@ pub trait Backplane: Send + Sync {
 }
 
 /// One broker on one machine: there is nobody to tell.
-pub struct SingleNode;
+pub(crate) struct SingleNode;
 
 impl Backplane for SingleNode {
     fn publish(&self, _message: &Arc<Message>, _wait: bool) -> Option<Ticket> {

@@ -22,7 +22,7 @@ use crate::{
 impl Shared {
     /// Answer `request`, a PUBLISH to `$kite/history/query` from
     /// `client_id`, whose ACL rules (if there is an ACL) are `rules`.
-    pub fn ask_history(self: &Arc<Self>, request: &Message, rules: Option<ClientRules>) {
+    pub(crate) fn ask_history(self: &Arc<Self>, request: &Message, rules: Option<ClientRules>) {
         let client_id = request.origin.clone();
         let reply_to = request
             .properties
@@ -70,7 +70,7 @@ impl Shared {
 
     /// Deliver `message` to `client_id` alone, through its subscriptions
     /// that match the topic. False when it has none.
-    pub fn publish_to(&self, client_id: &str, message: Message) -> bool {
+    pub(crate) fn publish_to(&self, client_id: &str, message: Message) -> bool {
         let message = Arc::new(message);
         let mut cache = RouteCache::default();
         let generation = self.router.generation();

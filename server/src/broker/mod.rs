@@ -9,7 +9,7 @@
 //! file) and the other nodes of a cluster ([`Backplane`], none for a
 //! single node).
 
-pub mod backplane;
+pub(crate) mod backplane;
 mod history;
 
 use std::{
@@ -41,10 +41,10 @@ use crate::{
     store::{self, LoadedSession, Op, Queued, QueuedState, SessionStore, Ticket},
 };
 
-pub use backplane::{Backplane, SingleNode};
+pub(crate) use backplane::{Backplane, SingleNode};
 
 /// State shared by every connection.
-pub struct Shared {
+pub(crate) struct Shared {
     pub config: Config,
     pub router: Router,
     pub retained: Box<dyn RetainedStore>,
@@ -69,7 +69,7 @@ pub struct Shared {
 
 /// What plugs into the broker: this node's implementations for a single
 /// node, a cluster's otherwise.
-pub struct Seams {
+pub(crate) struct Seams {
     pub retained: Box<dyn RetainedStore>,
     pub store: Box<dyn SessionStore>,
     pub backplane: Box<dyn Backplane>,
@@ -77,7 +77,7 @@ pub struct Seams {
 
 impl Shared {
     /// The state of a broker that starts now, on the current tokio runtime.
-    pub fn new(
+    pub(crate) fn new(
         config: Config,
         access: Access,
         seams: Seams,
@@ -108,7 +108,7 @@ impl Shared {
     /// message went to disk (retained, or QoS 1/2 for a persistent session),
     /// and how many deliveries it matched.
     /// A connection passes its own `cache` of its last topic's subscribers.
-    pub fn publish(&self, message: Message, cache: Option<&mut RouteCache>) -> Routed {
+    pub(crate) fn publish(&self, message: Message, cache: Option<&mut RouteCache>) -> Routed {
         self.stats.messages_received.add(1);
         if self.check_rule(&message.topic, &message.payload).is_err() {
             // A bad alarm rule is neither routed nor stored.
@@ -122,7 +122,7 @@ impl Shared {
     /// Route a message the broker itself made (`$SYS`, alarms, rules from the
     /// config file), without counting it as received. Nobody waits for its
     /// writes: they reach the disk within [`store::LAZY_SYNC`].
-    pub fn publish_internal(&self, message: Message) {
+    pub(crate) fn publish_internal(&self, message: Message) {
         self.route(message, false, None, true);
     }
 
@@ -130,7 +130,7 @@ impl Shared {
     /// node's subscribers only: the backplane brought it and does not get
     /// it back.
     #[allow(dead_code)] // Called by a cluster's backplane; a single node has none.
-    pub fn publish_remote(&self, message: Message) -> Routed {
+    pub(crate) fn publish_remote(&self, message: Message) -> Routed {
         self.stats.messages_received.add(1);
         self.route(message, false, None, false)
     }
@@ -256,7 +256,7 @@ impl Shared {
     }
 
     /// Queue a connection's batch of deliveries: one lock per subscriber.
-    pub fn flush_routes(&self, cache: &mut RouteCache) {
+    pub(crate) fn flush_routes(&self, cache: &mut RouteCache) {
         let (matches, pending) = cache.split();
         if pending.is_empty() {
             return;
@@ -276,7 +276,7 @@ impl Shared {
     }
 
     /// Count what a mailbox refused as drops for `client_id`, by the limit reached.
-    pub fn note_refusals(&self, client_id: &str, tx: &mailbox::Sender, refusals: Refusals) {
+    pub(crate) fn note_refusals(&self, client_id: &str, tx: &mailbox::Sender, refusals: Refusals) {
         for _ in 0..refusals.full {
             self.note_drop(client_id, tx.budget(), false);
         }
@@ -288,7 +288,7 @@ impl Shared {
 
 /// What became of a routed message.
 #[derive(Default)]
-pub struct Routed {
+pub(crate) struct Routed {
     /// Wait on this before acknowledging: the message went to disk
     /// (retained, or QoS 1/2 for a persistent session).
     pub ticket: Option<Ticket>,
@@ -305,7 +305,7 @@ const BATCH: usize = 64;
 impl Shared {
     /// Add or replace `client_id`'s subscription to `filter` (validated;
     /// may be a `$share/` filter). Returns true when it is new.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         client_id: &Arc<str>,
         filter: &str,
@@ -322,7 +322,7 @@ impl Shared {
     }
 
     /// Remove one subscription; returns true when it existed.
-    pub fn unsubscribe(&self, client_id: &str, filter: &str) -> bool {
+    pub(crate) fn unsubscribe(&self, client_id: &str, filter: &str) -> bool {
         let removed = self.router.unsubscribe(client_id, filter);
         if removed {
             self.backplane.unsubscribed(filter);
@@ -332,7 +332,7 @@ impl Shared {
 
     /// End a parked session after `expiry` seconds unless it was resumed
     /// (or replaced) by then; `u32::MAX` never expires.
-    pub fn schedule_expiry(
+    pub(crate) fn schedule_expiry(
         self: &Arc<Self>,
         client_id: Arc<str>,
         generation: u64,
@@ -350,7 +350,7 @@ impl Shared {
 
     /// Remove a session's subscriptions from the router and its record
     /// (with its queue) from the store.
-    pub fn forget_session(&self, session: &Session) {
+    pub(crate) fn forget_session(&self, session: &Session) {
         let filters: Vec<Box<str>> = session.filters().map(Box::from).collect();
         let removed = self
             .router
@@ -366,7 +366,7 @@ impl Shared {
 
     /// Tell the store what a session's last step changed. Returns a ticket
     /// when the client must not be answered before the commit.
-    pub fn persist(&self, session: &mut Session, disconnected_at: u64) -> Option<Ticket> {
+    pub(crate) fn persist(&self, session: &mut Session, disconnected_at: u64) -> Option<Ticket> {
         if !self.store.is_persistent() {
             return None;
         }
@@ -414,7 +414,7 @@ impl Shared {
 
 /// Bring back the persistent sessions the store held: parked, subscribed,
 /// with their queues, their expiry counting on from when the client left.
-pub fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
+pub(crate) fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
     let now = store::now_unix_ms();
     for loaded in sessions {
         let record = &loaded.record;
@@ -462,7 +462,7 @@ pub fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
 impl Shared {
     /// The one check of an alarm rule a client publishes: a bad rule is
     /// logged, reported on `$kite/alarms/errors`, and refused.
-    pub fn check_rule(&self, topic: &str, payload: &[u8]) -> Result<(), RuleError> {
+    pub(crate) fn check_rule(&self, topic: &str, payload: &[u8]) -> Result<(), RuleError> {
         Alarms::check(topic, payload).inspect_err(|err| {
             tracing::info!(topic, %err, "alarm rule refused");
             self.publish_alarms(vec![Alarms::report(topic, err)]);
@@ -470,7 +470,7 @@ impl Shared {
     }
 
     /// Publish what the alarm engine answered (retained state, events).
-    pub fn publish_alarms(&self, out: Vec<Publication>) {
+    pub(crate) fn publish_alarms(&self, out: Vec<Publication>) {
         for p in out {
             self.publish_internal(Message {
                 topic: p.topic.into(),
@@ -485,13 +485,13 @@ impl Shared {
     }
 
     /// Raise the `offline_for` alarms that fell due.
-    pub fn tick_alarms(&self) {
+    pub(crate) fn tick_alarms(&self) {
         self.publish_alarms(self.alarms.tick(store::now_unix_ms()));
     }
 
     /// Drop retained messages whose expiry interval has passed, from
     /// memory and from the store, so neither grows with dead messages.
-    pub fn drop_expired_retained(&self) {
+    pub(crate) fn drop_expired_retained(&self) {
         let expired = self.retained.remove_expired(Instant::now());
         if !expired.is_empty() {
             tracing::debug!(count = expired.len(), "expired retained messages removed");
@@ -505,7 +505,7 @@ impl Shared {
 
     /// What a connection's policy checks against: the access rules in
     /// force and the counters.
-    pub fn checks(&self) -> Checks<'_> {
+    pub(crate) fn checks(&self) -> Checks<'_> {
         Checks {
             access: &self.access,
             counters: &self.limits.counters,
@@ -513,7 +513,7 @@ impl Shared {
     }
 
     /// What `$SYS` and `/metrics` show, now.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let gauges = Gauges {
             subscriptions: self.router.count(),
             retained: self.retained.count(),
@@ -531,7 +531,7 @@ impl Shared {
     /// A message dropped for one subscriber: counted globally
     /// (`messages/dropped`), per reason, and per client, and logged at the
     /// client's 1st, 2nd, 4th, 8th, … drop so a flood cannot flood the log.
-    pub fn note_drop(&self, client_id: &str, budget: &QueueBudget, bytes_full: bool) {
+    pub(crate) fn note_drop(&self, client_id: &str, budget: &QueueBudget, bytes_full: bool) {
         self.stats.messages_dropped.add(1);
         if bytes_full {
             crate::metrics::Counters::add(&self.limits.counters.queued_bytes_dropped);

@@ -26,11 +26,11 @@ const QUARTER: TableDefinition<(u32, u64), (f64, f64, f64, u64)> = TableDefiniti
 const EVENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("events");
 
 /// The name of the history's file inside `--data-dir`.
-pub const FILE_NAME: &str = "history.redb";
+pub(super) const FILE_NAME: &str = "history.redb";
 
 /// What the history knows of one series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesMeta {
+pub(super) struct SeriesMeta {
     pub device: String,
     pub measurement: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +42,7 @@ pub struct SeriesMeta {
 
 /// What the file held at start-up.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(super) struct Loaded {
     pub series: Vec<(u32, SeriesMeta)>,
     /// Each series' newest point: (series, ts, value).
     pub last: Vec<(u32, u64, f64)>,
@@ -50,7 +50,7 @@ pub struct Loaded {
     pub event_seq: u64,
 }
 
-pub struct Db {
+pub(super) struct Db {
     db: Database,
     path: Option<PathBuf>,
 }
@@ -59,7 +59,7 @@ type DbResult<T> = Result<T, redb::Error>;
 
 impl Db {
     /// Open (or create) the file in `dir`, or a database in memory.
-    pub fn open(dir: Option<&Path>) -> Result<(Db, Loaded), String> {
+    pub(super) fn open(dir: Option<&Path>) -> Result<(Db, Loaded), String> {
         let (db, path) = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
@@ -83,7 +83,7 @@ impl Db {
         Ok((db, loaded))
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    pub(super) fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
@@ -126,7 +126,7 @@ impl Db {
 
     /// Write one round: new series, points and buckets, events. `durable`
     /// waits for the disk; otherwise the next durable commit carries it.
-    pub fn commit(
+    pub(super) fn commit(
         &self,
         series: &[(u32, SeriesMeta)],
         writes: &[Write],
@@ -178,7 +178,12 @@ impl Db {
     }
 
     /// The stored bucket of `tier` for `series` starting at `start`.
-    pub fn bucket(&self, series: u32, tier: Resolution, start: u64) -> DbResult<Option<Bucket>> {
+    pub(super) fn bucket(
+        &self,
+        series: u32,
+        tier: Resolution,
+        start: u64,
+    ) -> DbResult<Option<Bucket>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(bucket_table(tier))?;
         Ok(table.get((series, start))?.map(|row| {
@@ -194,7 +199,7 @@ impl Db {
 
     /// The points of `series` at `resolution` (not auto) from `from` to
     /// `to` inclusive, oldest first; at most `max`, the newest kept.
-    pub fn points(
+    pub(super) fn points(
         &self,
         series: u32,
         resolution: Resolution,
@@ -226,7 +231,7 @@ impl Db {
 
     /// Events older than `before` (all with none), newest first, that
     /// `keep` accepts: at most `limit`. Also says where the next page starts.
-    pub fn events(
+    pub(super) fn events(
         &self,
         before: Option<Cursor>,
         limit: usize,
@@ -260,7 +265,7 @@ impl Db {
 
     /// Delete what is older than each tier's cutoff (Unix ms): raw,
     /// minute, quarter, events. Returns how many entries went.
-    pub fn prune(&self, series: &[u32], cutoffs: [u64; 4]) -> DbResult<u64> {
+    pub(super) fn prune(&self, series: &[u32], cutoffs: [u64; 4]) -> DbResult<u64> {
         let txn = self.db.begin_write()?;
         let mut removed = 0;
         {
@@ -282,14 +287,14 @@ impl Db {
 
     /// Bytes the file holds in live data (freed pages are reused, so the
     /// file stops growing once this stops).
-    pub fn stored_bytes(&self) -> DbResult<u64> {
+    pub(super) fn stored_bytes(&self) -> DbResult<u64> {
         let txn = self.db.begin_write()?;
         let stats = txn.stats()?;
         Ok(stats.stored_bytes() + stats.metadata_bytes())
     }
 
     /// Entries per table: series, raw, minute, quarter, events.
-    pub fn counts(&self) -> DbResult<[u64; 5]> {
+    pub(super) fn counts(&self) -> DbResult<[u64; 5]> {
         let txn = self.db.begin_read()?;
         Ok([
             txn.open_table(SERIES)?.len()?,

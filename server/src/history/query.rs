@@ -18,7 +18,7 @@ use super::{tiers::auto_resolution, Reader, Worker};
 
 /// The most points one answer holds over all its series (about 10 MB of
 /// JSON): a fleet-wide query must narrow its devices or its range.
-pub const MAX_ANSWER_POINTS: usize = 250_000;
+pub(super) const MAX_ANSWER_POINTS: usize = 250_000;
 
 /// Events per page when the query names no limit.
 const DEFAULT_EVENTS: usize = 100;

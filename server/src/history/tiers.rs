@@ -8,7 +8,7 @@ use kite_convention::history::Resolution;
 
 /// Minimum, maximum, sum and count of the readings in one bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     pub min: f64,
     pub max: f64,
     pub sum: f64,
@@ -16,7 +16,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    pub fn of(value: f64) -> Bucket {
+    pub(crate) fn of(value: f64) -> Bucket {
         Bucket {
             min: value,
             max: value,
@@ -25,7 +25,7 @@ impl Bucket {
         }
     }
 
-    pub fn add(&mut self, value: f64) {
+    pub(crate) fn add(&mut self, value: f64) {
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         self.sum += value;
@@ -34,7 +34,7 @@ impl Bucket {
 
     /// Both buckets' readings in one (a bucket stored before a restart and
     /// the readings of the same span after it).
-    pub fn merge(&mut self, other: &Bucket) {
+    pub(crate) fn merge(&mut self, other: &Bucket) {
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         self.sum += other.sum;
@@ -48,11 +48,11 @@ impl Bucket {
 }
 
 /// The two bucketed tiers, finest first.
-pub const TIERS: [Resolution; 2] = [Resolution::Minute, Resolution::Quarter];
+pub(crate) const TIERS: [Resolution; 2] = [Resolution::Minute, Resolution::Quarter];
 
 /// One change for the store.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Write {
+pub(crate) enum Write {
     Raw {
         series: u32,
         ts: u64,
@@ -69,12 +69,12 @@ pub enum Write {
 
 /// A series' open buckets, one per tier.
 #[derive(Debug, Default, Clone)]
-pub struct Open {
+pub(crate) struct Open {
     buckets: [Option<(u64, Bucket)>; 2],
 }
 
 /// Where a bucket of `tier` that holds `ts` starts.
-pub fn bucket_start(tier: Resolution, ts: u64) -> u64 {
+pub(crate) fn bucket_start(tier: Resolution, ts: u64) -> u64 {
     let width = tier.bucket_ms();
     ts - ts % width
 }
@@ -83,7 +83,7 @@ impl Open {
     /// Take one reading of `series` at `ts`. `stored` gives the bucket the
     /// store already holds for a span this series has no open bucket for
     /// (after a restart), so its readings are not overwritten.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         series: u32,
         ts: u64,
@@ -141,7 +141,7 @@ impl Open {
 }
 
 /// Collapse writes so each key is written once per commit, keeping the last.
-pub fn coalesce(writes: &mut Vec<Write>) {
+pub(crate) fn coalesce(writes: &mut Vec<Write>) {
     let mut seen = std::collections::HashSet::new();
     let mut kept: Vec<Write> = Vec::with_capacity(writes.len());
     for write in writes.drain(..).rev() {
@@ -165,7 +165,7 @@ pub fn coalesce(writes: &mut Vec<Write>) {
 /// The resolution `auto` means for a range of `span` ms, given which tiers
 /// still hold data that old (`raw_kept`, `minute_kept`: how far back they
 /// reach) and the most points a series may have.
-pub fn auto_resolution(span: u64, age: u64, raw_kept: u64, minute_kept: u64) -> Resolution {
+pub(crate) fn auto_resolution(span: u64, age: u64, raw_kept: u64, minute_kept: u64) -> Resolution {
     let max = kite_convention::history::MAX_POINTS as u64;
     // Raw readings come every few seconds: a range of up to 2 hours fits.
     if age <= raw_kept && span <= 2 * 3_600_000 {

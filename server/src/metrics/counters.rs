@@ -12,7 +12,7 @@ use crate::util::counter::Counter;
 /// Counters behind `$SYS` and `/metrics`.
 /// Sharded per thread: most are bumped once per message on every core.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub clients_connected: Counter,
     pub clients_total: Counter,
     pub messages_received: Counter,
@@ -73,7 +73,7 @@ impl Counters {
 
 /// The limit counters and the connection slots.
 #[derive(Debug, Default)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub counters: Counters,
     slots: Arc<AtomicUsize>,
 }
@@ -81,7 +81,7 @@ pub struct Limits {
 impl Limits {
     /// Take a connection slot, or `None` when `max` (0: no limit) are open;
     /// the refusal is counted. The slot is given back when the guard drops.
-    pub fn try_connection(&self, max: usize) -> Option<ConnectionSlot> {
+    pub(crate) fn try_connection(&self, max: usize) -> Option<ConnectionSlot> {
         let taken = self
             .slots
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
@@ -98,14 +98,14 @@ impl Limits {
     }
 
     /// Network connections open now (MQTT over TCP, TLS and WebSocket).
-    pub fn open_connections(&self) -> usize {
+    pub(crate) fn open_connections(&self) -> usize {
         self.slots.load(Ordering::Relaxed)
     }
 }
 
 /// One open connection counted against `--max-connections`.
 #[derive(Debug)]
-pub struct ConnectionSlot {
+pub(crate) struct ConnectionSlot {
     slots: Arc<AtomicUsize>,
 }
 

@@ -2,8 +2,8 @@
 //! and the limit counters ([`counters`]), and a [`Snapshot`] of them
 //! rendered for Prometheus (`/metrics`) and for `$SYS/broker/...`.
 
-pub mod counters;
-pub mod snapshot;
+pub(crate) mod counters;
+pub(crate) mod snapshot;
 
-pub use counters::{ConnectionSlot, Counters, Limits, Stats};
-pub use snapshot::{Gauges, HistoryGauges, Snapshot};
+pub(crate) use counters::{ConnectionSlot, Counters, Limits, Stats};
+pub(crate) use snapshot::{Gauges, HistoryGauges, Snapshot};

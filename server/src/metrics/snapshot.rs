@@ -19,7 +19,7 @@ use crate::util::counter::Counter;
 
 /// What the broker measures by looking, not by counting.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Gauges {
+pub(crate) struct Gauges {
     /// Subscriptions now (shared members included).
     pub subscriptions: usize,
     /// Retained messages now.
@@ -41,14 +41,14 @@ pub struct HistoryGauges {
 }
 
 /// Every statistic at one moment, and each client's queued bytes and drops.
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub stats: Vec<Stat>,
     /// (client id, bytes queued, messages dropped) of clients with a queue.
     pub clients: Vec<(Arc<str>, u64, u64)>,
 }
 
 impl Snapshot {
-    pub fn new(
+    pub(crate) fn new(
         stats: &Stats,
         limits: &Limits,
         gauges: Gauges,
@@ -61,7 +61,7 @@ impl Snapshot {
     }
 
     /// The `$SYS/broker/...` rows (topic below `$SYS/broker/`, value).
-    pub fn sys_rows(&self) -> Vec<(String, String)> {
+    pub(crate) fn sys_rows(&self) -> Vec<(String, String)> {
         let mut rows = Vec::with_capacity(self.stats.len() + 2 * self.clients.len());
         for stat in &self.stats {
             let value = if stat.topic == sys::UPTIME {
@@ -84,7 +84,7 @@ impl Snapshot {
     }
 
     /// The counters in Prometheus text exposition format.
-    pub fn prometheus(&self) -> String {
+    pub(crate) fn prometheus(&self) -> String {
         let mut out = String::new();
         for stat in &self.stats {
             let _ = writeln!(out, "# HELP {} {}", stat.metric, stat.help);
@@ -118,7 +118,7 @@ impl Snapshot {
 }
 
 /// One statistic: its `$SYS` topic, its Prometheus name and help, its value.
-pub struct Stat {
+pub(crate) struct Stat {
     pub topic: &'static str,
     pub metric: &'static str,
     pub help: &'static str,

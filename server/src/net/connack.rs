@@ -10,7 +10,7 @@ use crate::{broker::Shared, protocol::session::ServerLimits};
 /// The client id to use, and whether we assigned it. `None` refuses the
 /// connection: an empty id needs a clean session (MQTT-3.1.3-8) before v5,
 /// and MQTT 3.1 does not allow it at all.
-pub fn client_id_for(connect: &Connect) -> Option<(Arc<str>, bool)> {
+pub(crate) fn client_id_for(connect: &Connect) -> Option<(Arc<str>, bool)> {
     if !connect.client_id.is_empty() {
         return Some((Arc::from(&*connect.client_id), false));
     }
@@ -35,7 +35,7 @@ fn rand_id() -> u64 {
     hasher.finish()
 }
 
-pub fn refusal(code: ReasonCode) -> Packet {
+pub(crate) fn refusal(code: ReasonCode) -> Packet {
     Packet::ConnAck(ConnAck {
         session_present: false,
         code,
@@ -44,7 +44,7 @@ pub fn refusal(code: ReasonCode) -> Packet {
 }
 
 /// What a v5 CONNACK tells the client about us (empty before v5).
-pub fn connack_properties(
+pub(crate) fn connack_properties(
     connect: &Connect,
     assigned: Option<&Arc<str>>,
     limits: ServerLimits,

@@ -22,7 +22,7 @@ use std::{
 };
 
 /// What a dormant item does when it wakes (for a connection: spawn a task).
-pub trait Resume: Send + Sized + 'static {
+pub(crate) trait Resume: Send + Sized + 'static {
     fn resume(self: Box<Self>);
 }
 
@@ -89,7 +89,7 @@ impl<T: Resume> Drop for Dormant<T> {
 /// item and says whether one of them is ready already. Returns the item when
 /// it must go on running now; otherwise it sleeps, and the first wake-up
 /// calls its [`Resume::resume`].
-pub fn lie_down<T: Resume>(
+pub(crate) fn lie_down<T: Resume>(
     mut item: Box<T>,
     arm: impl FnOnce(&mut T, &mut Context<'_>) -> bool,
 ) -> Option<Box<T>> {

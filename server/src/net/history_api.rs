@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// `GET /api/history`.
-pub async fn history(
+pub(crate) async fn history(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     identity: Option<Extension<PeerIdentity>>,
@@ -133,7 +133,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Vec<u8>)>, S
 }
 
 /// The query string as a [`Query`].
-pub fn parse(raw: &str) -> Result<Query, String> {
+pub(crate) fn parse(raw: &str) -> Result<Query, String> {
     let mut op = "series".to_string();
     let mut devices = Vec::new();
     let mut measurements = Vec::new();

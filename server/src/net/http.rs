@@ -28,10 +28,10 @@ use crate::{
 const WS_READ_BUFFER: usize = 4096;
 
 /// The WebSocket subprotocols we accept: `mqtt` (3.1.1 and 5.0) and `mqttv3.1`.
-pub const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
+pub(crate) const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
 /// Serve HTTP until the broker shuts down.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,

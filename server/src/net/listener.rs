@@ -16,7 +16,7 @@ use crate::{
 /// kernel's somaxconn): `TcpListener::bind` asks for 128 on Linux, and a
 /// burst of connections beyond that loses SYNs, each costing its client a
 /// one-second retransmission.
-pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -30,7 +30,7 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 
 /// The connection's future, built on the heap. A plain function, so the
 /// large future never takes room in its caller's (an idle connection's) state.
-pub fn serve_boxed(
+pub(crate) fn serve_boxed(
     transport: Transport,
     peer: std::net::SocketAddr,
     shared: Arc<Shared>,
@@ -42,7 +42,7 @@ pub fn serve_boxed(
 
 /// Accept connections until the task is aborted at shutdown: MQTT over TCP,
 /// or over TLS with `tls` (the same loop, with a handshake first).
-pub async fn accept(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
+pub(crate) async fn accept(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     let bound = listener.local_addr().ok();
     loop {
         match listener.accept().await {

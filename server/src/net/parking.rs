@@ -23,7 +23,7 @@ use std::{
 /// A socket off tokio's reactor, watched by the lot until [`ParkedSocket::leave`]
 /// or drop.
 #[derive(Debug, Default)]
-pub struct ParkedSocket {
+pub(crate) struct ParkedSocket {
     stream: Option<TcpStream>,
     key: u64,
 }
@@ -31,7 +31,7 @@ pub struct ParkedSocket {
 impl ParkedSocket {
     /// Watch `stream`: `waker` is woken once it is readable or closed.
     /// Gives the stream back when the lot cannot watch it.
-    pub fn park(stream: TcpStream, waker: &Waker) -> Result<ParkedSocket, TcpStream> {
+    pub(crate) fn park(stream: TcpStream, waker: &Waker) -> Result<ParkedSocket, TcpStream> {
         let Some(lot) = lot() else {
             return Err(stream);
         };
@@ -48,7 +48,7 @@ impl ParkedSocket {
     }
 
     /// Stop watching; the stream, unless it was lost.
-    pub fn leave(mut self) -> Option<TcpStream> {
+    pub(crate) fn leave(mut self) -> Option<TcpStream> {
         self.unwatch();
         self.stream.take()
     }

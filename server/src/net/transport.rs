@@ -72,7 +72,7 @@ fn parked() -> io::Error {
 }
 
 /// A client's transport.
-pub enum Transport {
+pub(crate) enum Transport {
     Tcp(TcpStream),
     /// A dormant connection's TCP socket, off tokio's reactor (see [`ParkedSocket`]).
     Parked(ParkedSocket),
@@ -85,7 +85,7 @@ pub enum Transport {
 impl Transport {
     /// Take a TCP socket off tokio's reactor and have `waker` woken when it is
     /// readable. False when it stays on the reactor (not TCP, or no lot).
-    pub fn park(&mut self, waker: &Waker) -> bool {
+    pub(crate) fn park(&mut self, waker: &Waker) -> bool {
         if !matches!(self, Transport::Tcp(_)) {
             return false;
         }
@@ -113,7 +113,7 @@ impl Transport {
     }
 
     /// Put a parked socket back on tokio's reactor; nothing for others.
-    pub fn unpark(&mut self) -> io::Result<()> {
+    pub(crate) fn unpark(&mut self) -> io::Result<()> {
         if !matches!(self, Transport::Parked(_)) {
             return Ok(());
         }
@@ -131,7 +131,7 @@ impl Transport {
 
     /// Append what arrives to `buf`; `Ok(0)` means the peer closed. Cancel-safe,
     /// so it can sit in a `select!` beside the outbound queue.
-    pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+    pub(crate) async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
             Transport::Tcp(stream) => loop {
                 std::future::poll_fn(|cx| {
@@ -186,7 +186,7 @@ impl Transport {
     /// `TimedOut`: over TCP and TLS each partial write has the whole limit
     /// (a slow reader that keeps reading is not cut off), and so does TLS's
     /// final flush; a WebSocket frame has it once.
-    pub async fn write(&mut self, bytes: Bytes, stall: Option<Duration>) -> io::Result<()> {
+    pub(crate) async fn write(&mut self, bytes: Bytes, stall: Option<Duration>) -> io::Result<()> {
         match self {
             Transport::Tcp(stream) => write_all_within(stream, &bytes, stall).await,
             Transport::Parked(_) => Err(parked()),
@@ -207,7 +207,7 @@ impl Transport {
     }
 
     /// Close the transport politely where it has a way to.
-    pub async fn close(&mut self) {
+    pub(crate) async fn close(&mut self) {
         match self {
             Transport::Tcp(stream) => {
                 let _ = stream.shutdown().await;
@@ -231,7 +231,7 @@ impl Transport {
     /// with unread data makes the kernel send a reset, and a reset can
     /// reach a client (one pipelining past its receive maximum, say)
     /// before it has read the DISCONNECT that said why.
-    pub async fn linger(mut self, limit: Duration) {
+    pub(crate) async fn linger(mut self, limit: Duration) {
         if matches!(self, Transport::Parked(_)) {
             return;
         }
@@ -247,7 +247,7 @@ impl Transport {
     }
 
     /// "tcp" or "ws", for logs.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Transport::Tcp(_) | Transport::Parked(_) => "tcp",
             Transport::Tls(_) => "tls",

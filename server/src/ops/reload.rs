@@ -7,7 +7,7 @@ use crate::{broker::Shared, security::auth::startup_notes};
 
 /// Say at start-up how access is controlled, and reload the password file
 /// and the ACL on SIGHUP (a bad file is logged and the old one kept).
-pub fn announce(shared: &Arc<Shared>) {
+pub(super) fn announce(shared: &Arc<Shared>) {
     let config = &shared.config;
     let mut listeners = vec![
         ("MQTT over TCP", config.tcp),

@@ -11,7 +11,7 @@ use mqtt::QoS;
 use crate::{broker::Shared, protocol::message::Message};
 
 /// Publish the `$SYS` tree every `interval` until shutdown. An interval of 0 turns it off.
-pub async fn publish_periodically(shared: Arc<Shared>, interval: Duration) {
+pub(super) async fn publish_periodically(shared: Arc<Shared>, interval: Duration) {
     if interval.is_zero() {
         return;
     }

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::{broker::Shared, routing::registry::KEEPALIVE_TICK};
 
 /// Run `step` now and then every `interval`, until `shutdown` turns true.
-pub async fn every(
+pub(super) async fn every(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
     mut step: impl FnMut(),
@@ -24,7 +24,7 @@ pub async fn every(
 }
 
 /// Start the background tasks.
-pub fn spawn_all(shared: &Arc<Shared>) {
+pub(super) fn spawn_all(shared: &Arc<Shared>) {
     spawn(shared, KEEPALIVE_TICK, |shared| {
         // Dormant connections have no timer of their own: wake those whose
         // keepalive is due.

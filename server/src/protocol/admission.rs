@@ -8,7 +8,7 @@ use super::session::Action;
 
 /// What the sans-I/O session asks before it accepts a PUBLISH or a
 /// subscription; the connection answers from the ACL and the publish rate.
-pub trait Admission {
+pub(crate) trait Admission {
     /// `Err` refuses this PUBLISH (its topic alias already resolved): the
     /// message is dropped and, for v5 QoS 1/2, the PUBACK/PUBREC says why.
     fn publish(&mut self, publish: &Publish) -> Result<(), Refusal>;
@@ -22,7 +22,7 @@ pub struct AllowAll;
 
 /// Why a PUBLISH was refused: the reason code, and for v5 a reason string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub code: ReasonCode,
     pub reason: Option<String>,
 }
@@ -45,7 +45,7 @@ impl Admission for AllowAll {
 }
 
 /// The SUBACK entry for a refused filter: before v5 only 0x80 exists.
-pub fn suback_refusal(protocol: Protocol, code: ReasonCode) -> ReasonCode {
+pub(crate) fn suback_refusal(protocol: Protocol, code: ReasonCode) -> ReasonCode {
     if protocol.is_v5() {
         code
     } else {
@@ -57,7 +57,7 @@ pub fn suback_refusal(protocol: Protocol, code: ReasonCode) -> ReasonCode {
 /// `code` (the flow ends there, nothing is kept). Before v5 there is no way
 /// to say no: the acknowledgement is the usual one and the message is
 /// dropped silently, as Mosquitto does. QoS 0: nothing.
-pub fn publish_refusal(
+pub(crate) fn publish_refusal(
     protocol: Protocol,
     qos: QoS,
     pid: Option<Pid>,

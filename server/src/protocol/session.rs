@@ -21,7 +21,7 @@ use crate::{
 /// Why a connection must end; mapped to a DISCONNECT reason code in one place,
 /// [`ProtocolError::reason_code`].
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
-pub enum ProtocolError {
+pub(crate) enum ProtocolError {
     #[error("malformed packet: {0}")]
     Decode(#[from] DecodeError),
     #[error("a second CONNECT on the same connection")]
@@ -58,7 +58,7 @@ pub enum ProtocolError {
 
 impl ProtocolError {
     /// The MQTT 5 reason code of the DISCONNECT sent for this error.
-    pub fn reason_code(&self) -> ReasonCode {
+    pub(crate) fn reason_code(&self) -> ReasonCode {
         match self {
             ProtocolError::Decode(err) => err.reason_code(),
             ProtocolError::SecondConnect
@@ -84,7 +84,7 @@ impl ProtocolError {
 // allocation per acknowledgement.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Write this packet to the client.
     Send(Packet),
     /// Route this message to the subscribers (and the retained store).
@@ -103,7 +103,7 @@ pub enum Action {
 }
 
 /// The session limits from the configuration (`--max-inflight`).
-pub fn server_limits(config: &crate::config::Config) -> ServerLimits {
+pub(crate) fn server_limits(config: &crate::config::Config) -> ServerLimits {
     ServerLimits {
         receive_maximum: config.max_inflight,
         max_inflight: config.max_inflight,
@@ -113,7 +113,7 @@ pub fn server_limits(config: &crate::config::Config) -> ServerLimits {
 
 /// Limits we announce in CONNACK and enforce.
 #[derive(Debug, Clone, Copy)]
-pub struct ServerLimits {
+pub(crate) struct ServerLimits {
     /// Incoming QoS 1/2 publishes we accept unacknowledged.
     pub receive_maximum: u16,
     /// Topic aliases a client may set towards us.
@@ -146,7 +146,7 @@ enum Outgoing {
 /// A change the store must learn about, for persistent deliveries (those
 /// with a queue position) and persistent session state.
 #[derive(Debug, Clone)]
-pub enum StoreEvent {
+pub(crate) enum StoreEvent {
     /// A queued message changed state (sent with an id, or released).
     Queued(Box<Outbound>, QueuedState),
     /// A queued message is done (acknowledged, expired or dropped).
@@ -157,7 +157,7 @@ pub enum StoreEvent {
 
 /// The broker's state for one connected client.
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     pub client_id: Arc<str>,
     pub protocol: Protocol,
     /// Boxed: most clients have none, and an idle session should be small.
@@ -195,7 +195,7 @@ pub struct Session {
 /// A copy of `text` that owns its bytes. What the codec decodes shares the
 /// connection's read buffer; whatever a session keeps for long (a filter, an
 /// alias, the will) is copied, so that it does not pin a whole buffer.
-pub fn detached(text: &ByteString) -> ByteString {
+pub(crate) fn detached(text: &ByteString) -> ByteString {
     ByteString::from(&**text)
 }
 
@@ -212,7 +212,7 @@ fn kept_will(connect: &mqtt::Connect) -> Option<Box<LastWill>> {
 
 impl Session {
     /// A session for an accepted CONNECT, created by connection `generation`.
-    pub fn new(
+    pub(crate) fn new(
         connect: &mqtt::Connect,
         client_id: Arc<str>,
         generation: u64,
@@ -246,7 +246,7 @@ impl Session {
     /// take the new CONNECT's parameters, forget per-connection state (topic
     /// aliases), and return what must be sent again first: unacknowledged
     /// publishes with DUP, PUBRELs, then queued messages the window allows.
-    pub fn resume(&mut self, connect: &mqtt::Connect) -> Vec<Packet> {
+    pub(crate) fn resume(&mut self, connect: &mqtt::Connect) -> Vec<Packet> {
         let props = &connect.properties;
         self.protocol = connect.protocol;
         self.will = kept_will(connect);
@@ -281,12 +281,12 @@ impl Session {
     }
 
     /// True when the session outlives the connection.
-    pub fn is_persistent(&self) -> bool {
+    pub(crate) fn is_persistent(&self) -> bool {
         self.expiry_interval > 0
     }
 
     /// The filters this session subscribes to.
-    pub fn filters(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn filters(&self) -> impl Iterator<Item = &str> {
         self.subscriptions.keys().map(|f| &**f)
     }
 
@@ -298,7 +298,7 @@ impl Session {
 
     /// Handle one packet, asking `admission` (ACL, publish rate) about each
     /// PUBLISH and each subscription filter.
-    pub fn handle_with(
+    pub(crate) fn handle_with(
         &mut self,
         packet: Packet,
         admission: &mut dyn crate::protocol::admission::Admission,
@@ -502,7 +502,7 @@ impl Session {
 
     /// A message for this client: the packets to write now (none when it
     /// expired, is too large for the client, or waits for inflight room).
-    pub fn deliver(&mut self, outbound: Outbound) -> Vec<Packet> {
+    pub(crate) fn deliver(&mut self, outbound: Outbound) -> Vec<Packet> {
         if outbound.qos == QoS::AtMostOnce {
             return self.publish_packet(&outbound, None).into_iter().collect();
         }
@@ -514,13 +514,13 @@ impl Session {
     }
 
     /// Messages waiting for inflight room.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.flight.as_ref().map_or(0, |f| f.pending.len())
     }
 
     /// A queued message that will not be delivered (the ACL withholds it):
     /// the store forgets it too.
-    pub fn discard(&mut self, outbound: &Outbound) {
+    pub(crate) fn discard(&mut self, outbound: &Outbound) {
         self.flight()
             .store_events
             .extend(outbound.seq.map(StoreEvent::Done));
@@ -636,7 +636,7 @@ impl Session {
     }
 
     /// What the store must learn since the last call.
-    pub fn take_store_events(&mut self) -> Vec<StoreEvent> {
+    pub(crate) fn take_store_events(&mut self) -> Vec<StoreEvent> {
         self.flight
             .as_mut()
             .map(|f| std::mem::take(&mut f.store_events))
@@ -644,7 +644,7 @@ impl Session {
     }
 
     /// The session's durable state (its queue is stored message by message).
-    pub fn record(&self, disconnected_at: u64) -> SessionRecord {
+    pub(crate) fn record(&self, disconnected_at: u64) -> SessionRecord {
         let mut subscriptions: Vec<StoredSubscription> = self
             .subscriptions
             .iter()
@@ -672,7 +672,7 @@ impl Session {
 
     /// A persistent session as the store kept it: subscriptions, QoS 2 ids,
     /// and its queue (in-flight entries keep their packet ids).
-    pub fn restore(
+    pub(crate) fn restore(
         client_id: Arc<str>,
         generation: u64,
         limits: ServerLimits,
@@ -725,7 +725,9 @@ impl Session {
     }
 
     /// Subscriptions with their options and ids.
-    pub fn subscriptions(&self) -> impl Iterator<Item = (&str, SubscriptionOptions, Option<u32>)> {
+    pub(crate) fn subscriptions(
+        &self,
+    ) -> impl Iterator<Item = (&str, SubscriptionOptions, Option<u32>)> {
         self.subscriptions
             .iter()
             .map(|(f, (o, id))| (&**f, *o, *id))
@@ -771,7 +773,7 @@ impl Session {
     }
 
     /// The connection ended: its topic aliases, both ways, go with it.
-    pub fn forget_aliases(&mut self) {
+    pub(crate) fn forget_aliases(&mut self) {
         if let Some(flight) = &mut self.flight {
             flight.topic_aliases.clear();
             flight.out_aliases.clear();
@@ -780,7 +782,7 @@ impl Session {
 
     /// Let go of the in-flight state if nothing is in flight: a session
     /// that goes quiet keeps only what it is.
-    pub fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         if self.flight.as_ref().is_some_and(|f| f.is_empty()) {
             self.flight = None;
         }

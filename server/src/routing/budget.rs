@@ -9,14 +9,14 @@ use crate::protocol::message::Message;
 /// messages dropped for it. Shared by the queue's senders (router entries)
 /// and its receiving connection.
 #[derive(Debug, Default)]
-pub struct QueueBudget {
+pub(crate) struct QueueBudget {
     bytes: AtomicU64,
     dropped: AtomicU64,
 }
 
 impl QueueBudget {
     /// Count `size` more bytes unless that would pass `max`.
-    pub fn try_charge(&self, size: u64, max: u64) -> bool {
+    pub(crate) fn try_charge(&self, size: u64, max: u64) -> bool {
         self.bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
                 queued.checked_add(size).filter(|&total| total <= max)
@@ -25,7 +25,7 @@ impl QueueBudget {
     }
 
     /// A message left the queue.
-    pub fn release(&self, size: u64) {
+    pub(crate) fn release(&self, size: u64) {
         let _ = self
             .bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
@@ -34,23 +34,23 @@ impl QueueBudget {
     }
 
     /// Bytes queued now.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
     /// Count a message dropped for this client (queue full by count or bytes).
-    pub fn dropped_one(&self) -> u64 {
+    pub(crate) fn dropped_one(&self) -> u64 {
         self.dropped.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Messages dropped for this client so far.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }
 
 /// What a queued message costs against `--max-queued-bytes`: its payload and topic.
-pub fn queued_size(message: &Message) -> u64 {
+pub(crate) fn queued_size(message: &Message) -> u64 {
     (message.payload.len() + message.topic.len()) as u64
 }
 

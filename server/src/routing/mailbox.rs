@@ -18,7 +18,7 @@ use super::budget::QueueBudget;
 use crate::protocol::message::Outbound;
 
 /// A new mailbox holding at most `capacity` messages (at least 1).
-pub fn mailbox(capacity: usize) -> (Sender, Receiver) {
+pub(crate) fn mailbox(capacity: usize) -> (Sender, Receiver) {
     let inner = Arc::new(Inner {
         budget: QueueBudget::default(),
         capacity: u32::try_from(capacity).unwrap_or(u32::MAX).max(1),
@@ -89,7 +89,7 @@ impl Inner {
 
 /// The messages [`Sender::try_send_all_within`] dropped, by the limit reached.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Refusals {
+pub(crate) struct Refusals {
     /// `--max-queued-messages` reached, or the receiver is gone.
     pub full: u32,
     /// They would pass `--max-queued-bytes`.
@@ -98,25 +98,25 @@ pub struct Refusals {
 
 /// The publishers' side; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Sender {
+pub(crate) struct Sender {
     inner: Arc<Inner>,
 }
 
 /// A slot taken in a mailbox: [`Permit::send`] cannot fail. Dropped unused,
 /// it gives the slot back.
 #[derive(Debug)]
-pub struct Permit {
+pub(crate) struct Permit {
     inner: Arc<Inner>,
     used: bool,
 }
 
 impl Sender {
-    pub fn budget(&self) -> &QueueBudget {
+    pub(crate) fn budget(&self) -> &QueueBudget {
         &self.inner.budget
     }
 
     /// Take a slot, or `None` when the mailbox is full or its receiver gone.
-    pub fn try_reserve(&self) -> Option<Permit> {
+    pub(crate) fn try_reserve(&self) -> Option<Permit> {
         let mut state = self.inner.lock();
         if !state.has_room(self.inner.capacity) {
             return None;
@@ -133,7 +133,7 @@ impl Sender {
     /// all under one lock and with one wake-up: publishers on other cores
     /// take this mailbox's cache line once per batch, not twice per message.
     /// What does not fit is dropped and counted in the answer.
-    pub fn try_send_all_within(
+    pub(crate) fn try_send_all_within(
         &self,
         messages: impl IntoIterator<Item = Outbound>,
         max_bytes: u64,
@@ -163,7 +163,7 @@ impl Sender {
 }
 
 impl Permit {
-    pub fn send(mut self, message: Outbound) {
+    pub(crate) fn send(mut self, message: Outbound) {
         self.used = true;
         let waker = {
             let mut state = self.inner.lock();
@@ -189,18 +189,18 @@ impl Drop for Permit {
 
 /// The connection's side.
 #[derive(Debug)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     inner: Arc<Inner>,
 }
 
 impl Receiver {
-    pub fn budget(&self) -> &QueueBudget {
+    pub(crate) fn budget(&self) -> &QueueBudget {
         &self.inner.budget
     }
 
     /// The next message; `None` once every sender is gone and it is empty.
     /// Cancel-safe: a message is taken only when it is returned.
-    pub async fn recv(&mut self) -> Option<Outbound> {
+    pub(crate) async fn recv(&mut self) -> Option<Outbound> {
         poll_fn(|cx| {
             let mut state = self.inner.lock();
             if let Some(message) = state.pop() {
@@ -217,7 +217,7 @@ impl Receiver {
 
     /// Ready when a message waits or every sender is gone; until then `cx`
     /// is woken by the next message. Takes nothing.
-    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.inner.lock();
         if state.len() > 0 || Arc::strong_count(&self.inner) == 1 {
             return Poll::Ready(());
@@ -238,7 +238,7 @@ impl Receiver {
     /// Up to `max` waiting messages moved into `batch` (empty on entry) under
     /// one lock: the connection does not take the lock once per message while
     /// publishers on other threads push.
-    pub fn try_recv_batch(&mut self, batch: &mut VecDeque<Outbound>, max: usize) {
+    pub(crate) fn try_recv_batch(&mut self, batch: &mut VecDeque<Outbound>, max: usize) {
         debug_assert!(batch.is_empty());
         let mut state = self.inner.lock();
         let Some(queue) = state.queue.as_mut() else {

@@ -20,7 +20,7 @@ use crate::protocol::session::Session;
 /// A session whose client is away: its state and its message queue, which
 /// keeps filling (up to its bound) while nobody reads it.
 #[derive(Debug)]
-pub struct Parked {
+pub(crate) struct Parked {
     pub session: Session,
     pub tx: crate::routing::mailbox::Sender,
     pub rx: crate::routing::mailbox::Receiver,
@@ -42,7 +42,7 @@ enum Slot {
 /// while it lies dormant, when to look at its keepalive. Unlike a `Notify`,
 /// it wakes any waker, so it reaches a dormant connection, which has no task.
 #[derive(Debug, Default)]
-pub struct Kick {
+pub(crate) struct Kick {
     kicked: AtomicBool,
     /// Kicked by a new connection that continues this client's session
     /// (clean start 0): the session did not end, so no will is due.
@@ -72,17 +72,17 @@ fn clock_ms(at: Instant) -> u64 {
 impl Kick {
     /// Taken over by a connection that continues the session (`resumes`),
     /// or that starts clean (the old session ends).
-    pub fn take_over(&self, resumes: bool) {
+    pub(crate) fn take_over(&self, resumes: bool) {
         self.resumed.store(resumes, Ordering::SeqCst);
         self.kick();
     }
 
     /// Whether the connection that took over continues the session.
-    pub fn resumed(&self) -> bool {
+    pub(crate) fn resumed(&self) -> bool {
         self.resumed.load(Ordering::SeqCst)
     }
 
-    pub fn kick(&self) {
+    pub(crate) fn kick(&self) {
         self.kicked.store(true, Ordering::SeqCst);
         self.ring();
     }
@@ -96,7 +96,7 @@ impl Kick {
     }
 
     /// Ready once kicked; until then `cx` is woken by the kick, or at its wake-up time.
-    pub fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.kicked.load(Ordering::SeqCst) {
             return Poll::Ready(());
         }
@@ -117,7 +117,7 @@ impl Kick {
 
     /// Wake the waiter at `at` (within [`KEEPALIVE_TICK`]); `None` clears it.
     /// One registry-wide sweep stands in for a timer per dormant connection.
-    pub fn set_wake_at(&self, at: Option<Instant>) {
+    pub(crate) fn set_wake_at(&self, at: Option<Instant>) {
         self.wake_at_ms
             .store(at.map_or(0, clock_ms), Ordering::Relaxed);
     }
@@ -130,7 +130,7 @@ const MAX_LINGER_SHIFT: u8 = 7;
 
 impl Kick {
     /// The connection lies dormant now.
-    pub fn slept(&self) {
+    pub(crate) fn slept(&self) {
         let now = clock_ms(Instant::now()) as u32;
         self.slept_ms.store(now, Ordering::Relaxed);
     }
@@ -139,7 +139,7 @@ impl Kick {
     /// waiting on its subscriber, a device every few milliseconds): it lingers
     /// twice as long next time, so it stops paying for lying down and waking
     /// up. One that slept long is quiet again: it lingers the base time.
-    pub fn woken(&self) {
+    pub(crate) fn woken(&self) {
         let now = clock_ms(Instant::now()) as u32;
         let slept = now.wrapping_sub(self.slept_ms.load(Ordering::Relaxed));
         let shift = self.linger_shift.load(Ordering::Relaxed);
@@ -152,18 +152,18 @@ impl Kick {
     }
 
     /// How long to stay awake with nothing to do, given `--dormant-after`.
-    pub fn linger(&self, base: Duration) -> Duration {
+    pub(crate) fn linger(&self, base: Duration) -> Duration {
         base * (1u32 << self.linger_shift.load(Ordering::Relaxed))
     }
 }
 
 /// How often [`Registry::wake_due`] should run: the lateness of a dormant
 /// connection's keepalive timeout.
-pub const KEEPALIVE_TICK: Duration = Duration::from_millis(250);
+pub(crate) const KEEPALIVE_TICK: Duration = Duration::from_millis(250);
 
 /// The client registry.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     clients: Mutex<HashMap<Arc<str>, Slot>>,
     next_connection: AtomicU64,
 }
@@ -176,7 +176,7 @@ impl Registry {
     /// client if need be (`resumes`: the new connection continues the
     /// session, clean start 0). Returns the connection number and the parked
     /// session of this id, if there is one.
-    pub async fn attach(
+    pub(crate) async fn attach(
         &self,
         client_id: &Arc<str>,
         kick: Arc<Kick>,
@@ -231,7 +231,7 @@ impl Registry {
 
     /// The connection is gone: park its session (persistent) or forget the id.
     /// Does nothing if a newer connection already holds the id.
-    pub fn detach(&self, client_id: &Arc<str>, connection: u64, parked: Option<Parked>) {
+    pub(crate) fn detach(&self, client_id: &Arc<str>, connection: u64, parked: Option<Parked>) {
         let mut clients = self.clients.lock().expect("registry lock");
         if !matches!(clients.get(client_id), Some(Slot::Online { connection: c, .. }) if *c == connection)
         {
@@ -245,7 +245,7 @@ impl Registry {
 
     /// Remove the parked session of `client_id` if it is still the one of
     /// `generation` (its session expiry ran out).
-    pub fn expire(&self, client_id: &Arc<str>, generation: u64) -> Option<Parked> {
+    pub(crate) fn expire(&self, client_id: &Arc<str>, generation: u64) -> Option<Parked> {
         let mut clients = self.clients.lock().expect("registry lock");
         match clients.get(client_id) {
             Some(Slot::Parked(parked)) if parked.session.generation == generation => {
@@ -259,18 +259,23 @@ impl Registry {
     }
 
     /// A new connection (or session) number.
-    pub fn new_generation(&self) -> u64 {
+    pub(crate) fn new_generation(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Keep a session restored from the store until its client comes back.
-    pub fn park(&self, client_id: Arc<str>, parked: Parked) {
+    pub(crate) fn park(&self, client_id: Arc<str>, parked: Parked) {
         let mut clients = self.clients.lock().expect("registry lock");
         clients.insert(client_id, Slot::Parked(Box::new(parked)));
     }
 
     /// Attach the session's queue counters to the connection holding `client_id`.
-    pub fn set_queue(&self, client_id: &str, connection: u64, tx: crate::routing::mailbox::Sender) {
+    pub(crate) fn set_queue(
+        &self,
+        client_id: &str,
+        connection: u64,
+        tx: crate::routing::mailbox::Sender,
+    ) {
         let mut clients = self.clients.lock().expect("registry lock");
         if let Some(Slot::Online {
             connection: c,
@@ -286,7 +291,7 @@ impl Registry {
 
     /// Per-client queue counters (bytes queued, messages dropped) of every
     /// session, online or parked, that has queued or dropped anything.
-    pub fn queue_counters(&self) -> Vec<(Arc<str>, u64, u64)> {
+    pub(crate) fn queue_counters(&self) -> Vec<(Arc<str>, u64, u64)> {
         let clients = self.clients.lock().expect("registry lock");
         let mut out: Vec<(Arc<str>, u64, u64)> = clients
             .iter()
@@ -304,7 +309,7 @@ impl Registry {
     }
 
     /// Tell every connected client's connection to close (shutdown).
-    pub fn kick_all(&self) {
+    pub(crate) fn kick_all(&self) {
         let clients = self.clients.lock().expect("registry lock");
         for slot in clients.values() {
             if let Slot::Online { kick, .. } = slot {
@@ -314,7 +319,7 @@ impl Registry {
     }
 
     /// Wake the connections whose wake-up time (see [`Kick::set_wake_at`]) is due.
-    pub fn wake_due(&self, now: Instant) {
+    pub(crate) fn wake_due(&self, now: Instant) {
         let now = clock_ms(now);
         let clients = self.clients.lock().expect("registry lock");
         for slot in clients.values() {
@@ -329,7 +334,7 @@ impl Registry {
     }
 
     /// True when a connection holds `client_id` now.
-    pub fn is_connected(&self, client_id: &str) -> bool {
+    pub(crate) fn is_connected(&self, client_id: &str) -> bool {
         let clients = self.clients.lock().expect("registry lock");
         matches!(clients.get(client_id), Some(Slot::Online { .. }))
     }

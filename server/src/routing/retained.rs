@@ -11,7 +11,7 @@ use bytestring::ByteString;
 use crate::protocol::message::Message;
 
 /// Where retained messages live.
-pub trait RetainedStore: Send + Sync + 'static {
+pub(crate) trait RetainedStore: Send + Sync + 'static {
     /// Store `message` as the retained message of its topic; an empty payload deletes it.
     fn retain(&self, message: &Arc<Message>);
     /// Every retained message whose topic matches `filter`.
@@ -24,7 +24,7 @@ pub trait RetainedStore: Send + Sync + 'static {
 
 /// The default store: a map from topic to message.
 #[derive(Debug, Default)]
-pub struct MemoryRetained {
+pub(crate) struct MemoryRetained {
     messages: RwLock<HashMap<ByteString, Arc<Message>>>,
 }
 

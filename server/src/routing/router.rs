@@ -25,7 +25,7 @@ use crate::util::small_map::SmallMap;
 
 /// Where a subscriber's messages go.
 #[derive(Debug, Clone)]
-pub struct Subscriber {
+pub(crate) struct Subscriber {
     /// The generation of the client's session, so cleaning up an old session
     /// does not remove its successor's subscriptions.
     pub connection: u64,
@@ -36,7 +36,7 @@ pub struct Subscriber {
 
 /// One subscription as the router keeps it.
 #[derive(Debug, Clone)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     pub options: SubscriptionOptions,
     /// The v5 subscription identifier given in SUBSCRIBE.
     pub id: Option<u32>,
@@ -76,7 +76,7 @@ impl Node {
 /// One delivery of a message: a subscriber, the QoS granted, and what the
 /// PUBLISH it receives must carry.
 #[derive(Debug, Clone)]
-pub struct Match {
+pub(crate) struct Match {
     pub client_id: Arc<str>,
     pub subscriber: Subscriber,
     /// The highest QoS among the client's matching subscriptions.
@@ -116,7 +116,7 @@ fn split_filter(filter: &str) -> (Option<&str>, &str) {
 
 /// The subscription table.
 #[derive(Debug, Default)]
-pub struct Router {
+pub(crate) struct Router {
     root: RwLock<Node>,
     /// Bumped by every change to the table, under its write lock.
     generation: AtomicU64,
@@ -127,7 +127,7 @@ pub struct Router {
 /// (`Shared::flush_routes`). Dropped with the connection's loop, so a
 /// dormant connection holds none.
 #[derive(Debug, Default)]
-pub struct RouteCache {
+pub(crate) struct RouteCache {
     /// `None` when nothing may be reused (empty, or a shared group took a turn).
     topic: Option<Box<str>>,
     generation: u64,
@@ -149,17 +149,17 @@ impl Drop for RouteCache {
 
 impl RouteCache {
     /// It holds `topic`'s deliveries as of table `generation`.
-    pub fn holds(&self, topic: &str, generation: u64) -> bool {
+    pub(crate) fn holds(&self, topic: &str, generation: u64) -> bool {
         self.generation == generation && self.topic.as_deref() == Some(topic)
     }
 
     /// The deliveries of the last topic routed.
-    pub fn matches(&self) -> &[Match] {
+    pub(crate) fn matches(&self) -> &[Match] {
         &self.matches
     }
 
     /// The deliveries and, apart, the batch waiting to be queued.
-    pub fn split(
+    pub(crate) fn split(
         &mut self,
     ) -> (
         &[Match],
@@ -172,7 +172,7 @@ impl RouteCache {
 impl Router {
     /// Add or replace `client_id`'s subscription to `filter` (already
     /// validated; may be a `$share/` filter). Returns true when it is new.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         client_id: &Arc<str>,
         filter: &str,
@@ -214,7 +214,7 @@ impl Router {
     }
 
     /// Remove one subscription; returns true when it existed.
-    pub fn unsubscribe(&self, client_id: &str, filter: &str) -> bool {
+    pub(crate) fn unsubscribe(&self, client_id: &str, filter: &str) -> bool {
         let (group, levels) = split_filter(filter);
         let levels: Vec<&str> = levels.split('/').collect();
         let mut root = self.root.write().expect("router lock");
@@ -225,7 +225,7 @@ impl Router {
     /// Remove the subscriptions `filters` of session `generation` of
     /// `client_id` (when the session ends). Returns the filters that were
     /// removed (a newer session of the same client keeps its own).
-    pub fn unsubscribe_all<'f>(
+    pub(crate) fn unsubscribe_all<'f>(
         &self,
         client_id: &str,
         filters: &'f [Box<str>],
@@ -245,7 +245,7 @@ impl Router {
     }
 
     /// The table's generation now, for [`RouteCache::holds`] and [`Router::refresh`].
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
@@ -254,7 +254,13 @@ impl Router {
     /// it makes the next call walk again). A cache must always be given the
     /// same `origin`. A shared group's turn is never reused. Its batch must
     /// be empty.
-    pub fn refresh(&self, topic: &str, origin: &str, cache: &mut RouteCache, generation: u64) {
+    pub(crate) fn refresh(
+        &self,
+        topic: &str,
+        origin: &str,
+        cache: &mut RouteCache,
+        generation: u64,
+    ) {
         if cache.holds(topic, generation) {
             return;
         }
@@ -286,7 +292,7 @@ impl Router {
     }
 
     /// Number of subscriptions (shared members included).
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         fn count(node: &Node) -> usize {
             node.subscribers.len()
                 + node.shared.values().map(|g| g.members.len()).sum::<usize>()

@@ -29,16 +29,16 @@ use crate::{
 /// What a check needs besides the connection's own state: the password
 /// file and ACL in force, and the counters.
 #[derive(Clone, Copy)]
-pub struct Checks<'a> {
+pub(crate) struct Checks<'a> {
     pub access: &'a Access,
     pub counters: &'a Counters,
 }
 
 /// The check of an alarm rule a client publishes (`Err`: why it is refused).
-pub type RuleCheck<'a> = &'a dyn Fn(&str, &[u8]) -> Result<(), String>;
+pub(crate) type RuleCheck<'a> = &'a dyn Fn(&str, &[u8]) -> Result<(), String>;
 
 /// One connection's access rules and publish rate.
-pub struct ClientPolicy {
+pub(crate) struct ClientPolicy {
     acl: ClientAcl,
     max_topic_levels: usize,
     /// Boxed: only with `--max-publish-rate`, and every connection carries it.
@@ -51,7 +51,7 @@ pub struct ClientPolicy {
 }
 
 impl ClientPolicy {
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         client_id: Arc<str>,
         username: Username,
@@ -68,7 +68,7 @@ impl ClientPolicy {
     }
 
     /// This policy as the session's [`Admission`] for one packet.
-    pub fn admit<'a>(&'a mut self, checks: Checks<'a>, rule: RuleCheck<'a>) -> Admit<'a> {
+    pub(crate) fn admit<'a>(&'a mut self, checks: Checks<'a>, rule: RuleCheck<'a>) -> Admit<'a> {
         Admit {
             policy: self,
             checks,
@@ -78,7 +78,7 @@ impl ClientPolicy {
 
     /// May the client leave a will on `topic`? (Checked at CONNECT.) The
     /// refusal is the CONNACK's reason code.
-    pub fn can_will(&mut self, checks: Checks, topic: &str) -> Result<(), ReasonCode> {
+    pub(crate) fn can_will(&mut self, checks: Checks, topic: &str) -> Result<(), ReasonCode> {
         if let Some(why) = reserved::refused_topic(topic) {
             Counters::add(&checks.counters.broker_topics_refused);
             tracing::info!(client_id = %self.acl.client_id(), topic, "will refused: {why}");
@@ -114,12 +114,12 @@ impl ClientPolicy {
 
     /// The client's ACL rules as they stand, for a check made elsewhere (a
     /// history query); `None` without an ACL file.
-    pub fn acl_rules(&mut self, checks: Checks) -> Option<ClientRules> {
+    pub(crate) fn acl_rules(&mut self, checks: Checks) -> Option<ClientRules> {
         self.acl.rules(checks.access).cloned()
     }
 
     /// May this delivery go to the client? Counted when not.
-    pub fn can_read(&mut self, checks: Checks, topic: &str) -> bool {
+    pub(crate) fn can_read(&mut self, checks: Checks, topic: &str) -> bool {
         let ok = self.acl.can_read(checks.access, topic);
         if !ok {
             Counters::add(&checks.counters.acl_denied_read);
@@ -131,7 +131,7 @@ impl ClientPolicy {
     /// Before MQTT 5 a client cannot be told to slow down, so it is
     /// throttled: when the next packet in `input` is a PUBLISH and the bucket
     /// is empty, the time until reading may go on.
-    pub fn throttle(&mut self, counters: &Counters, input: &BytesMut) -> Option<Instant> {
+    pub(crate) fn throttle(&mut self, counters: &Counters, input: &BytesMut) -> Option<Instant> {
         if self.protocol.is_v5() {
             return None;
         }
@@ -150,7 +150,7 @@ impl ClientPolicy {
 }
 
 /// A [`ClientPolicy`] answering the session for one packet.
-pub struct Admit<'a> {
+pub(crate) struct Admit<'a> {
     policy: &'a mut ClientPolicy,
     checks: Checks<'a>,
     rule: RuleCheck<'a>,

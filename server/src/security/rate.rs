@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 /// tokens (at least one), refilled continuously. No task, no timer: the
 /// connection asks it with the current time.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     rate: f64,
     capacity: f64,
     tokens: f64,
@@ -15,7 +15,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket for `rate` tokens per second; `None` when `rate` is 0 (no limit).
-    pub fn new(rate: f64, now: Instant) -> Option<TokenBucket> {
+    pub(crate) fn new(rate: f64, now: Instant) -> Option<TokenBucket> {
         (rate > 0.0 && rate.is_finite()).then(|| {
             let capacity = rate.max(1.0);
             TokenBucket {
@@ -34,7 +34,7 @@ impl TokenBucket {
     }
 
     /// Take one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -45,7 +45,7 @@ impl TokenBucket {
     }
 
     /// How long until a token is there (zero when one is there now).
-    pub fn wait(&mut self, now: Instant) -> Duration {
+    pub(crate) fn wait(&mut self, now: Instant) -> Duration {
         self.refill(now);
         if self.tokens >= 1.0 {
             Duration::ZERO

@@ -18,7 +18,7 @@ use kite_convention::{
 
 /// Why a client may not publish to a topic, or `None` when it may (as far
 /// as these rules go; the ACL is asked separately).
-pub fn refused_topic(topic: &str) -> Option<&'static str> {
+pub(crate) fn refused_topic(topic: &str) -> Option<&'static str> {
     if within(topic, sys::ROOT.trim_end_matches('/')) {
         Some("$SYS topics are written by the broker alone")
     } else if within(topic, ACTIVE_PREFIX.trim_end_matches('/'))
@@ -44,12 +44,12 @@ fn within(topic: &str, root: &str) -> bool {
 }
 
 /// The number of levels of a topic name or filter: one more than its `/`.
-pub fn levels(topic: &str) -> usize {
+pub(crate) fn levels(topic: &str) -> usize {
     topic.bytes().filter(|&b| b == b'/').count() + 1
 }
 
 /// True when `topic` has more than `max` levels.
-pub fn too_deep(topic: &str, max: usize) -> bool {
+pub(crate) fn too_deep(topic: &str, max: usize) -> bool {
     // A topic shorter than `max` bytes cannot have more than `max` levels
     // (`max - 1` slashes at most): the common case costs no scan.
     topic.len() >= max && levels(topic) > max

@@ -22,7 +22,7 @@ use crate::metrics::Counters;
 
 /// The TLS server configuration from `--cert`, `--key`, `--client-ca` and
 /// `--require-certificate`; `None` without `--cert`.
-pub fn acceptor(config: &crate::config::Config) -> Result<Option<TlsAcceptor>, String> {
+pub(crate) fn acceptor(config: &crate::config::Config) -> Result<Option<TlsAcceptor>, String> {
     let (cert, key) = match (&config.cert, &config.key) {
         (None, None) => {
             if config.tls.is_some() {
@@ -90,7 +90,7 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// Do the TLS handshake within `limit`; counts failures.
-pub async fn handshake(
+pub(crate) async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
     limit: Duration,
@@ -109,7 +109,7 @@ pub async fn handshake(
 }
 
 /// The common name of the client's verified certificate, if it sent one.
-pub fn peer_identity(stream: &TlsStream<TcpStream>) -> Option<Arc<str>> {
+pub(crate) fn peer_identity(stream: &TlsStream<TcpStream>) -> Option<Arc<str>> {
     let certs = stream.get_ref().1.peer_certificates()?;
     common_name(certs.first()?).map(Arc::from)
 }
@@ -117,11 +117,11 @@ pub fn peer_identity(stream: &TlsStream<TcpStream>) -> Option<Arc<str>> {
 /// The common name of a client certificate, put into each request on an
 /// HTTPS connection so `/mqtt` can pass it on.
 #[derive(Debug, Clone)]
-pub struct PeerIdentity(pub Option<Arc<str>>);
+pub(crate) struct PeerIdentity(pub Option<Arc<str>>);
 
 /// The subject common name (2.5.4.3) of a DER certificate: a small DER
 /// walk over `Certificate → tbsCertificate → subject`.
-pub fn common_name(cert: &[u8]) -> Option<String> {
+pub(crate) fn common_name(cert: &[u8]) -> Option<String> {
     let (tag, certificate, _) = der(cert)?;
     if tag != 0x30 {
         return None;

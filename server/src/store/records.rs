@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The record format this build writes and reads.
-pub const RECORD_VERSION: u8 = 1;
+pub(super) const RECORD_VERSION: u8 = 1;
 
 /// Why a record could not be read.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
@@ -116,20 +116,20 @@ fn read_message(r: &mut Reader) -> Result<Message, RecordError> {
 }
 
 /// A retained message.
-pub fn encode_retained(message: &Message) -> Vec<u8> {
+pub(crate) fn encode_retained(message: &Message) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(RECORD_VERSION);
     put_message(&mut out, message);
     out.to_vec()
 }
 
-pub fn decode_retained(data: &[u8]) -> Result<Message, RecordError> {
+pub(crate) fn decode_retained(data: &[u8]) -> Result<Message, RecordError> {
     let mut r = Reader(Bytes::copy_from_slice(data));
     r.version()?;
     read_message(&mut r)
 }
 
-pub fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
+pub(crate) fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(RECORD_VERSION);
     out.put_u8(outbound.qos as u8);
@@ -149,7 +149,7 @@ pub fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
     out.to_vec()
 }
 
-pub fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError> {
+pub(crate) fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError> {
     let mut r = Reader(Bytes::copy_from_slice(data));
     r.version()?;
     let qos = QoS::from_u8(r.u8()?).ok_or(RecordError::Truncated)?;
@@ -196,7 +196,7 @@ fn options_from(byte: u8) -> SubscriptionOptions {
     }
 }
 
-pub fn encode_session(record: &SessionRecord) -> Vec<u8> {
+pub(crate) fn encode_session(record: &SessionRecord) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(RECORD_VERSION);
     out.put_u8(record.protocol.level());
@@ -215,7 +215,7 @@ pub fn encode_session(record: &SessionRecord) -> Vec<u8> {
     out.to_vec()
 }
 
-pub fn decode_session(data: &[u8]) -> Result<SessionRecord, RecordError> {
+pub(crate) fn decode_session(data: &[u8]) -> Result<SessionRecord, RecordError> {
     let mut r = Reader(Bytes::copy_from_slice(data));
     r.version()?;
     let protocol = match r.u8()? {

@@ -20,7 +20,7 @@ use super::{
 
 /// An [`Op`] as the file keeps it: keys and encoded records.
 #[derive(Debug)]
-pub enum Write {
+pub(super) enum Write {
     PutRetained {
         topic: ByteString,
         record: Vec<u8>,
@@ -48,7 +48,7 @@ pub enum Write {
 }
 
 impl Write {
-    pub fn encode(op: &Op) -> Write {
+    pub(super) fn encode(op: &Op) -> Write {
         match op {
             Op::PutRetained(message) => Write::PutRetained {
                 topic: message.topic.clone(),
@@ -82,13 +82,13 @@ impl Write {
 }
 
 /// Writes submitted together, and who waits for their commit.
-pub struct Batch {
+pub(super) struct Batch {
     pub writes: Vec<Write>,
     pub done: Option<oneshot::Sender<()>>,
 }
 
 /// The file's format; a file with a higher one is refused.
-pub const FORMAT: u64 = 1;
+pub(super) const FORMAT: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
@@ -119,7 +119,7 @@ fn bad_record(path: &Path, what: String, source: RecordError) -> StoreError {
 
 /// Open the file, check its format, create missing tables, and load it all.
 /// Returns the highest queue position in use.
-pub fn open(path: &Path) -> Result<(Database, Loaded, u64), StoreError> {
+pub(super) fn open(path: &Path) -> Result<(Database, Loaded, u64), StoreError> {
     let mut db = Database::create(path).map_err(|e| open_error(path, e))?;
     {
         let txn = db.begin_write().map_err(|e| open_error(path, e))?;
@@ -212,7 +212,7 @@ fn load(db: &Database, path: &Path) -> Result<(Loaded, u64), StoreError> {
 /// not wake the writer (unless it starts a round), so a burst of them costs
 /// no context switch each.
 #[derive(Default)]
-pub struct Queue {
+pub(super) struct Queue {
     state: Mutex<QueueState>,
     ready: Condvar,
 }
@@ -228,7 +228,7 @@ struct QueueState {
 }
 
 impl Queue {
-    pub fn push(&self, batch: Batch) {
+    pub(super) fn push(&self, batch: Batch) {
         let mut state = self.state.lock().expect("store queue lock");
         let urgent = batch.done.is_some();
         let wake = state.batches.is_empty() || (urgent && !state.urgent);
@@ -242,7 +242,7 @@ impl Queue {
     }
 
     /// No more batches: the writer commits what it has and stops.
-    pub fn close(&self) {
+    pub(super) fn close(&self) {
         self.state.lock().expect("store queue lock").closed = true;
         self.ready.notify_one();
     }
@@ -291,7 +291,7 @@ impl Queue {
 /// second instead of one per round, and none stays off the disk longer than
 /// `lazy_sync`. Commits keep the order of submission, so after a crash the
 /// file holds a prefix of the writes, never a hole.
-pub fn run(db: Database, queue: Arc<Queue>, window: Option<Duration>, lazy_sync: Duration) {
+pub(super) fn run(db: Database, queue: Arc<Queue>, window: Option<Duration>, lazy_sync: Duration) {
     while let Some(batches) = queue.next_round(window, lazy_sync) {
         match commit(&db, &batches) {
             Ok(()) => {

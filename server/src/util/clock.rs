@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub fn unix_ms(at: Instant) -> u64 {
+pub(crate) fn unix_ms(at: Instant) -> u64 {
     let now = Instant::now();
     let wall = SystemTime::now();
     let t = if at >= now {
@@ -16,7 +16,7 @@ pub fn unix_ms(at: Instant) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn instant_from_unix_ms(ms: u64) -> Instant {
+pub(crate) fn instant_from_unix_ms(ms: u64) -> Instant {
     let target = UNIX_EPOCH + Duration::from_millis(ms);
     let now = Instant::now();
     match target.duration_since(SystemTime::now()) {

@@ -20,7 +20,7 @@ struct Shard(AtomicU64);
 /// A sum spread over per-thread shards. Wrapping arithmetic, so a gauge can
 /// go down on one thread after going up on another.
 #[derive(Debug, Default)]
-pub struct Counter {
+pub(crate) struct Counter {
     shards: [Shard; SHARDS],
 }
 
@@ -34,18 +34,18 @@ fn shard_index() -> usize {
 }
 
 impl Counter {
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.shards[shard_index()].0.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn sub(&self, n: u64) {
+    pub(crate) fn sub(&self, n: u64) {
         self.shards[shard_index()].0.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// The total over every shard. A gauge read while one thread adds and
     /// another subtracts may see the subtraction first: that reads as 0,
     /// not as a wrapped-around 1.8e19.
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         let sum = self.shards.iter().fold(0u64, |sum, shard| {
             sum.wrapping_add(shard.0.load(Ordering::Relaxed))
         });

@@ -12,7 +12,7 @@
 use std::{borrow::Borrow, collections::HashMap, hash::Hash};
 
 /// Up to this many entries the map is a vector.
-pub const FEW: usize = 8;
+pub(crate) const FEW: usize = 8;
 
 #[derive(Debug, Clone)]
 pub enum SmallMap<K, V> {

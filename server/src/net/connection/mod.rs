@@ -89,7 +89,7 @@ enum Turn {
 /// The handshake and the end run boxed, so their state (the CONNECT, the
 /// authentication, the CONNACK, the will) is on the heap only while they run.
 /// Between them a quiet connection lies dormant, without a task.
-pub async fn serve(
+pub(crate) async fn serve(
     transport: Transport,
     peer: SocketAddr,
     shared: Arc<Shared>,
