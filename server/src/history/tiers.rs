@@ -42,7 +42,7 @@ impl Bucket {
     }
 
     #[cfg(test)]
-    pub fn mean(&self) -> f64 {
+    pub(crate) fn mean(&self) -> f64 {
         self.sum / self.count.max(1) as f64
     }
 }
@@ -134,7 +134,7 @@ impl Open {
 
     /// The open bucket of `tier`, if any: the newest point of that tier.
     #[cfg(test)]
-    pub fn bucket(&self, tier: Resolution) -> Option<(u64, Bucket)> {
+    pub(crate) fn bucket(&self, tier: Resolution) -> Option<(u64, Bucket)> {
         let index = TIERS.iter().position(|t| *t == tier)?;
         self.buckets[index]
     }

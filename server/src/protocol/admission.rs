@@ -18,7 +18,7 @@ pub(crate) trait Admission {
 
 /// Everything allowed (no ACL, no rate limit): the session's unit tests.
 #[cfg(test)]
-pub struct AllowAll;
+pub(crate) struct AllowAll;
 
 /// Why a PUBLISH was refused: the reason code, and for v5 a reason string.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -292,7 +292,7 @@ impl Session {
 
     /// Handle one packet from the client, everything allowed (tests).
     #[cfg(test)]
-    pub fn handle(&mut self, packet: Packet) -> Result<Vec<Action>, ProtocolError> {
+    pub(crate) fn handle(&mut self, packet: Packet) -> Result<Vec<Action>, ProtocolError> {
         self.handle_with(packet, &mut crate::protocol::admission::AllowAll)
     }
 
@@ -747,7 +747,7 @@ impl Session {
     /// Our publishes the client has not acknowledged yet, oldest id first:
     /// what a resumed session sends again with DUP.
     #[cfg(test)]
-    pub fn unacknowledged(&self) -> Vec<&Publish> {
+    pub(crate) fn unacknowledged(&self) -> Vec<&Publish> {
         let mut sent: Vec<&Publish> = self
             .flight
             .iter()
@@ -763,7 +763,7 @@ impl Session {
 
     /// Unacknowledged outgoing publishes (for metrics and tests).
     #[cfg(test)]
-    pub fn inflight(&self) -> usize {
+    pub(crate) fn inflight(&self) -> usize {
         self.flight.as_ref().map_or(0, |f| f.outgoing.len())
     }
 

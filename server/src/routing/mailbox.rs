@@ -254,7 +254,7 @@ impl Receiver {
 
     /// The next message if one is waiting.
     #[cfg(test)]
-    pub fn try_recv(&mut self) -> Option<Outbound> {
+    pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
         self.inner.lock().pop()
     }
 }
