@@ -1,20 +1,28 @@
 //! The devices page's model: the convention's [`Fleet`] (devices from
 //! `devices/<id>/...` and from Home Assistant discovery) plus what a
-//! dashboard adds: when each device was last heard from, and a time series
-//! of every numeric measurement for sparklines and charts.
+//! dashboard adds: when each device was last heard from, a time series of
+//! every numeric measurement for sparklines and charts, and what the
+//! broker's history says of the time before the page opened
+//! ([`past`]: last values, past points of the series).
+
+mod past;
 
 use std::collections::HashMap;
 
 use kite_convention::discovery::EntityState;
-use kite_convention::telemetry::format_number;
+use kite_convention::telemetry::{self, format_number};
 use kite_convention::{DeviceTopic, DeviceView, Fleet, Source};
 
 use super::chart::{sparkline, Frame};
 use super::ring::Series;
 use super::topics::natural_cmp;
 
-/// Samples in a card's sparkline.
-pub const SPARK_POINTS: usize = 60;
+pub use past::PastDevice;
+
+/// The time a card's sparkline spans (up to its newest sample).
+pub const SPARK_SPAN_MS: u64 = 24 * 3_600_000;
+/// Slices of a sparkline: about one sample per unit of [`SPARK_FRAME`]'s width.
+pub const SPARK_COLUMNS: usize = 120;
 /// The sparkline's `viewBox`.
 pub const SPARK_FRAME: Frame = Frame::bare(120.0, 32.0);
 
@@ -79,7 +87,8 @@ pub struct DeviceCard {
     pub kind: Option<String>,
     pub location: Option<String>,
     pub online: Option<bool>,
-    /// The latest live (not retained) message, ms since the epoch.
+    /// The latest reading heard live (not retained) or, when newer, the
+    /// latest the history holds; ms since the epoch.
     pub last_seen_ms: Option<u64>,
     pub measurements: Vec<MeasurementCard>,
     /// The newest event's message.
@@ -91,6 +100,8 @@ struct Extra {
     last_seen_ms: Option<u64>,
     /// Measurement → updates counted when last sampled.
     sampled: HashMap<String, u64>,
+    /// Measurement → when its value came in a live (not retained) message.
+    live: HashMap<String, u64>,
     series: HashMap<String, Series>,
 }
 
@@ -101,6 +112,9 @@ pub struct DeviceBook {
     extra: HashMap<DeviceKey, Extra>,
     /// HA devices' update counters, to find which ones a message changed.
     ha_updates: HashMap<String, u64>,
+    /// What the broker's history says of each device id (its answers name
+    /// devices by id alone).
+    past: HashMap<String, PastDevice>,
 }
 
 /// The measurements shown first, in this order; others follow.
@@ -147,11 +161,14 @@ impl DeviceBook {
                 continue;
             }
             *seen = m.updates;
+            if !retained {
+                extra.live.insert(name.clone(), now_ms);
+            }
             if let Some(EntityState::Number(value)) = m.value {
                 extra
                     .series
                     .entry(name.clone())
-                    .or_default()
+                    .or_insert_with(Series::with_past)
                     .push(now_ms, value);
             }
         }
@@ -185,12 +202,18 @@ impl DeviceBook {
         self.extra.get(key)?.series.get(measurement)
     }
 
-    /// Measurement names in display order.
+    /// Measurement names in display order: the ones heard of since the
+    /// page opened, and the ones the history knows.
     pub fn measurement_names(&self, key: &DeviceKey) -> Vec<String> {
         let Some(device) = self.view(key) else {
             return Vec::new();
         };
         let mut names: Vec<String> = device.measurements.iter().map(|(n, _)| n.clone()).collect();
+        for value in self.past.get(&key.id).into_iter().flat_map(|p| &p.values) {
+            if !names.contains(&value.measurement) {
+                names.push(value.measurement.clone());
+            }
+        }
         names.sort_by_key(|n| FIRST.iter().position(|f| f == n).unwrap_or(FIRST.len()));
         names
     }
@@ -199,7 +222,25 @@ impl DeviceBook {
         self.view(key)
             .and_then(|d| d.measurement(measurement))
             .and_then(|m| m.unit.clone())
+            .or_else(|| self.past.get(&key.id)?.unit(measurement))
+            .or_else(|| telemetry::known(measurement).map(|k| k.unit.to_owned()))
             .unwrap_or_default()
+    }
+
+    /// The latest value of a measurement: the newer of the one heard live
+    /// and the history's, else the one retained (the history's is newer).
+    fn latest(&self, key: &DeviceKey, name: &str) -> Option<EntityState> {
+        let heard = self.view(key)?.measurement(name);
+        let live_ms = self.extra.get(key).and_then(|e| e.live.get(name).copied());
+        let past = self.past.get(&key.id).and_then(|p| p.value(name));
+        let live_is_newer = live_ms.is_some_and(|at| past.is_none_or(|(ts, _)| at >= ts));
+        match (heard.and_then(|m| m.value.clone()), past.map(|(_, v)| v)) {
+            (Some(value), _) if live_is_newer => Some(value),
+            // A binary sensor's history reads 1 and 0.
+            (Some(EntityState::Binary(_)), Some(v)) => Some(EntityState::Binary(v != 0.0)),
+            (_, Some(v)) => Some(EntityState::Number(v)),
+            (heard, None) => heard,
+        }
     }
 
     /// The card of one device.
@@ -209,15 +250,17 @@ impl DeviceBook {
         let measurements = self
             .measurement_names(key)
             .into_iter()
-            .filter_map(|name| {
-                let m = device.measurement(&name)?;
-                let value = match &m.value {
+            .map(|name| {
+                let m = device.measurement(&name);
+                let latest = self.latest(key, &name);
+                let value = match &latest {
                     Some(EntityState::Number(v)) => format_value(*v),
                     Some(EntityState::Binary(b)) => if *b { "on" } else { "off" }.to_owned(),
                     Some(EntityState::Text(t)) => t.clone(),
                     None => "—".to_owned(),
                 };
-                let level = match (&m.value, m.device_class.as_deref().unwrap_or(&name)) {
+                let class = m.and_then(|m| m.device_class.as_deref()).unwrap_or(&name);
+                let level = match (&latest, class) {
                     (Some(EntityState::Number(v)), "battery") if *v < 20.0 => Level::Low,
                     (Some(EntityState::Number(v)), "signal" | "signal_strength") if *v < -90.0 => {
                         Level::Low
@@ -226,25 +269,26 @@ impl DeviceBook {
                 };
                 let spark = extra
                     .and_then(|e| e.series.get(&name))
-                    .map(|s| sparkline(&s.tail(SPARK_POINTS), &SPARK_FRAME))
+                    .map(|s| sparkline(&s.overview(SPARK_SPAN_MS, SPARK_COLUMNS), &SPARK_FRAME))
                     .unwrap_or_default();
-                Some(MeasurementCard {
-                    unit: m.unit.clone().unwrap_or_default(),
+                MeasurementCard {
+                    unit: self.unit(key, &name),
                     name,
                     value,
                     level,
                     spark,
-                    error: m.error.clone(),
-                })
+                    error: m.and_then(|m| m.error.clone()),
+                }
             })
             .collect();
+        let past_seen = self.past.get(&key.id).map(|p| p.last_seen);
         Some(DeviceCard {
             key: key.clone(),
             name: device.display_name().to_owned(),
             kind: device.kind.clone(),
             location: device.location.clone(),
             online: device.online,
-            last_seen_ms: extra.and_then(|e| e.last_seen_ms),
+            last_seen_ms: extra.and_then(|e| e.last_seen_ms).max(past_seen),
             measurements,
             last_event: device.events.back().map(|e| {
                 if e.message.is_empty() {

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod devices;
 pub mod events;
 pub mod format;
+pub mod history;
 pub mod messages;
 pub mod profile;
 pub mod publish;
