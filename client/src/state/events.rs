@@ -1,9 +1,18 @@
-//! The event log: device events from `devices/<id>/events`, newest first,
-//! with filters by device, minimum severity and text.
+//! The events page's model: the log of events heard live (device events
+//! from `devices/<id>/events` and the alarm engine's from
+//! `$kite/alarms/events`), the pages of the broker's history for the
+//! page's filter ([`EventPages`]), and the one list the page shows of both,
+//! newest first, each event once.
 
+use kite_convention::alarms::{self, AlarmEvent};
+use kite_convention::history::{Cursor, Query, StoredEvent};
 use kite_convention::{DeviceTopic, Event, Severity, TopicKind};
 
 use super::ring::Ring;
+
+mod pages;
+
+pub use pages::{EventPages, PageStatus, ShownEvent, PAGE_SIZE};
 
 pub const EVENTS_KEPT: usize = 2_000;
 
@@ -17,9 +26,16 @@ pub struct LoggedEvent {
     pub kind: String,
     pub severity: Severity,
     pub message: String,
-    /// When the device says it happened.
+    /// When the device (or the alarm engine) says it happened.
     pub ts: Option<u64>,
+    /// [`SOURCE_DEVICE`] or [`SOURCE_ALARM`], as the history says.
+    pub source: &'static str,
 }
+
+/// A device's own event.
+pub const SOURCE_DEVICE: &str = "device";
+/// The alarm engine's: an alarm raised, cleared or acknowledged.
+pub const SOURCE_ALARM: &str = "alarm";
 
 /// What to show.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -33,17 +49,46 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// As the history filters: the device exactly, at least the severity,
+    /// the text in the type, the message or the device id (any case).
     pub fn matches(&self, event: &LoggedEvent) -> bool {
-        if !self.device.is_empty() && event.device != self.device {
-            return false;
+        let (severity, text) = self.severity_and_text();
+        (self.device.is_empty() || event.device == self.device)
+            && StoredEvent {
+                ts: 0,
+                seq: 0,
+                device: event.device.clone(),
+                kind: event.kind.clone(),
+                severity: event.severity,
+                message: event.message.clone(),
+                source: event.source.to_owned(),
+            }
+            .passes(severity, text)
+    }
+
+    /// The severity and text as [`StoredEvent::passes`] takes them.
+    fn severity_and_text(&self) -> (Option<Severity>, Option<&str>) {
+        let text = self.text.trim();
+        (
+            (self.min_severity > Severity::Info).then_some(self.min_severity),
+            (!text.is_empty()).then_some(text),
+        )
+    }
+
+    /// The history's question for a page of the events matching this filter
+    /// (older than `before`).
+    pub fn query(&self, before: Option<Cursor>) -> Query {
+        let (severity, text) = self.severity_and_text();
+        Query::Events {
+            devices: (!self.device.is_empty())
+                .then(|| self.device.clone())
+                .into_iter()
+                .collect(),
+            severity,
+            text: text.map(str::to_owned),
+            before,
+            limit: Some(PAGE_SIZE),
         }
-        if event.severity < self.min_severity {
-            return false;
-        }
-        let text = self.text.trim().to_lowercase();
-        text.is_empty()
-            || event.kind.to_lowercase().contains(&text)
-            || event.message.to_lowercase().contains(&text)
     }
 }
 
@@ -62,31 +107,40 @@ impl Default for EventLog {
 }
 
 impl EventLog {
-    /// Log the message if it is a device event; true when it was. Retained
-    /// events are old news and skipped.
+    /// Log the message if it is a device event or an alarm event; true when
+    /// it was. Retained events are old news and skipped.
     pub fn apply(&mut self, topic: &str, payload: &[u8], retained: bool, now_ms: u64) -> bool {
-        let Some(DeviceTopic {
-            id,
-            kind: TopicKind::Events,
-        }) = DeviceTopic::parse(topic)
-        else {
-            return false;
-        };
         if retained || payload.is_empty() {
             return false;
         }
-        let event = Event::parse(payload)
-            .unwrap_or_else(|e| Event::new("invalid_event", Severity::Warning, e.to_string()));
         let seq = self.events.pushed();
-        self.events.push(LoggedEvent {
-            seq,
-            received_ms: now_ms,
-            device: id,
-            kind: event.kind,
-            severity: event.severity,
-            message: event.message,
-            ts: event.ts,
-        });
+        let event = if topic == alarms::EVENTS_TOPIC {
+            let Some(alarm) = AlarmEvent::parse(payload) else {
+                return false;
+            };
+            alarm_event(seq, alarm, now_ms)
+        } else {
+            let Some(DeviceTopic {
+                id,
+                kind: TopicKind::Events,
+            }) = DeviceTopic::parse(topic)
+            else {
+                return false;
+            };
+            let event = Event::parse(payload)
+                .unwrap_or_else(|e| Event::new("invalid_event", Severity::Warning, e.to_string()));
+            LoggedEvent {
+                seq,
+                received_ms: now_ms,
+                device: id,
+                kind: event.kind,
+                severity: event.severity,
+                message: event.message,
+                ts: event.ts,
+                source: SOURCE_DEVICE,
+            }
+        };
+        self.events.push(event);
         true
     }
 
@@ -119,6 +173,30 @@ impl EventLog {
 
     pub fn clear(&mut self) {
         self.events.clear();
+    }
+}
+
+/// An alarm engine event as the history lists it: type `alarm_<type>`, the
+/// rule's id when it has no message.
+fn alarm_event(seq: u64, alarm: AlarmEvent, now_ms: u64) -> LoggedEvent {
+    let severity = match alarm.severity {
+        alarms::Severity::Info => Severity::Info,
+        alarms::Severity::Warning => Severity::Warning,
+        alarms::Severity::Critical => Severity::Critical,
+    };
+    let message = match alarm.message.is_empty() {
+        true => alarm.rule,
+        false => alarm.message,
+    };
+    LoggedEvent {
+        seq,
+        received_ms: now_ms,
+        kind: format!("alarm_{}", alarm.kind),
+        device: alarm.device,
+        severity,
+        message,
+        ts: (alarm.at > 0).then_some(alarm.at),
+        source: SOURCE_ALARM,
     }
 }
 
@@ -205,5 +283,26 @@ mod tests {
         );
         assert_eq!(parse_severity("critical"), Severity::Critical);
         assert_eq!(parse_severity("?"), Severity::Info);
+    }
+
+    #[test]
+    fn alarm_events_are_logged_as_the_history_lists_them() {
+        let mut log = EventLog::default();
+        let raised = br#"{"type":"raised","device":"sim-1","rule":"hot","severity":"critical","message":"","value":31,"at":1700}"#;
+        assert!(log.apply(alarms::EVENTS_TOPIC, raised, false, 5));
+        assert!(!log.apply(alarms::EVENTS_TOPIC, b"nope", false, 6));
+        assert!(
+            !log.apply(alarms::EVENTS_TOPIC, raised, true, 7),
+            "retained"
+        );
+        let e = &log.filtered(&EventFilter::default(), 1)[0];
+        assert_eq!(
+            (e.kind.as_str(), e.device.as_str(), e.message.as_str()),
+            ("alarm_raised", "sim-1", "hot")
+        );
+        assert_eq!(
+            (e.severity, e.ts, e.source),
+            (Severity::Critical, Some(1700), SOURCE_ALARM)
+        );
     }
 }

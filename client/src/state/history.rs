@@ -15,13 +15,55 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use kite_convention::history::{reply_topic, Answer, Query, QUERY_TOPIC};
+use kite_convention::history::{reply_topic, Answer, Query, Resolution, Time, QUERY_TOPIC};
 use mqtt::{ByteString, QoS};
 
 use super::publish::Outgoing;
 
 /// A question whose answer has not come after this long is given up.
 pub const ANSWER_TIMEOUT_MS: u64 = 15_000;
+
+/// Devices per question for the cards' sparklines: a day of quarter-hour
+/// means of 50 devices is some 20,000 points, well under what one answer
+/// may hold.
+pub const CARD_BATCH: usize = 50;
+
+/// What the cards show of the past: a day, in quarter-hour means.
+pub const CARD_SPAN: &str = "-24h";
+
+/// Every device's latest values.
+pub fn last_query() -> Query {
+    Query::Last { devices: vec![] }
+}
+
+/// The cards' sparklines of `ids`: one question per [`CARD_BATCH`].
+pub fn card_queries(ids: &[String]) -> Vec<Query> {
+    ids.chunks(CARD_BATCH)
+        .map(|batch| Query::Series {
+            devices: batch.to_vec(),
+            measurements: vec![],
+            from: Some(Time::Relative(CARD_SPAN.to_owned())),
+            to: None,
+            resolution: Resolution::Quarter,
+        })
+        .collect()
+}
+
+/// A device page's charts over the `span_ms` up to now (`end_ms` `None`)
+/// or up to `end_ms`, as finely as the history keeps that stretch.
+pub fn device_query(id: &str, span_ms: u64, end_ms: Option<u64>) -> Query {
+    let from = match end_ms {
+        None => Time::Relative(format!("-{}s", span_ms.div_ceil(1000))),
+        Some(end) => Time::Unix(end.saturating_sub(span_ms)),
+    };
+    Query::Series {
+        devices: vec![id.to_owned()],
+        measurements: vec![],
+        from: Some(from),
+        to: end_ms.map(Time::Unix),
+        resolution: Resolution::Auto,
+    }
+}
 
 /// Who asked, so that the answer reaches the right model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,8 +259,6 @@ impl Asker {
 
 #[cfg(test)]
 mod tests {
-    use kite_convention::history::Time;
-
     use super::*;
 
     fn device(id: &str) -> (Purpose, Query) {
@@ -374,6 +414,28 @@ mod tests {
         let (_, answer) = asker.answer(&reply, None, b"not json").unwrap().unwrap();
         assert!(
             matches!(answer, Answer::Error(e) if e.error.starts_with("an answer that does not read"))
+        );
+    }
+
+    #[test]
+    fn the_questions_the_pages_ask() {
+        assert_eq!(
+            serde_json::to_string(&last_query()).unwrap(),
+            r#"{"op":"last"}"#
+        );
+        let ids: Vec<String> = (0..120).map(|i| format!("sim-{i}")).collect();
+        let cards = card_queries(&ids);
+        assert_eq!(cards.len(), 3);
+        assert!(
+            matches!(&cards[2], Query::Series { devices, resolution: Resolution::Quarter, .. } if devices.len() == 20)
+        );
+        assert_eq!(
+            serde_json::to_string(&device_query("sim-1", 86_400_000, None)).unwrap(),
+            r#"{"op":"series","devices":["sim-1"],"from":"-86400s","resolution":"auto"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&device_query("sim-1", 60_000, Some(1_000_000))).unwrap(),
+            r#"{"op":"series","devices":["sim-1"],"from":940000,"to":1000000,"resolution":"auto"}"#
         );
     }
 }

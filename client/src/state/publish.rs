@@ -235,6 +235,17 @@ impl SubscriptionSet {
         Ok(sub)
     }
 
+    /// Add a subscription the pages need besides [`BUILTIN`] (the history's
+    /// reply topic); returns it, to send.
+    pub fn add_builtin(&mut self, filter: &str, qos: u8) -> Result<Subscription, String> {
+        let mut sub = self.add(filter, qos, false)?;
+        sub.builtin = true;
+        if let Some(held) = self.list.iter_mut().find(|s| s.filter == sub.filter) {
+            held.builtin = true;
+        }
+        Ok(sub)
+    }
+
     /// Remove a subscription; true when it was there.
     pub fn remove(&mut self, filter: &str) -> bool {
         let before = self.list.len();
@@ -360,6 +371,9 @@ mod tests {
         );
         set.reset();
         assert!(set.list.iter().all(|s| s.state == SubState::Pending));
+        let reply = set.add_builtin("$kite/history/reply/me", 1).unwrap();
+        assert!(reply.builtin && set.list[4].builtin);
+        assert!(set.remove(&reply.filter));
         assert!(set.remove("sensors/+/temp"));
         assert!(!set.remove("sensors/+/temp"));
         assert_eq!(set.filters().len(), 3);

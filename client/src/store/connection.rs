@@ -13,7 +13,7 @@ use crate::mqtt::{client_id_from_random, Connection, TransportEvent};
 use crate::platform;
 use crate::state::alarms::{ack_topic, rule_topic, RuleForm};
 use crate::state::profile::{Profile, Profiles, STORAGE_KEY};
-use crate::state::publish::{Outgoing, SubscriptionSet};
+use crate::state::publish::{Outgoing, Subscription, SubscriptionSet};
 use crate::state::ConnState;
 
 /// The connected session, for the connection page.
@@ -170,6 +170,15 @@ impl ConnectionStore {
         result.map(|_| ())
     }
 
+    /// Publish for the page itself (a question to the broker's history):
+    /// the publish page's status is left alone.
+    pub fn send(&self, out: &Outgoing) -> Result<(), String> {
+        self.with_transport(|transport| transport.publish(out))
+            .unwrap_or(Err(ClientError::NotConnected))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// A QoS 1 retained publish, for the alarm and retained-message actions.
     fn publish_retained(&self, topic: &str, payload: &[u8]) -> Result<(), String> {
         self.publish(Outgoing::simple(
@@ -209,8 +218,20 @@ impl ConnectionStore {
 
     /// Subscribe (or change the QoS of a subscription).
     pub fn subscribe(&self, filter: &str, qos: u8, no_local: bool) -> Result<(), String> {
+        self.add_subscription(|set| set.add(filter, qos, no_local))
+    }
+
+    /// Subscribe to a filter the pages need (listed as built in).
+    pub fn subscribe_builtin(&self, filter: &str, qos: u8) -> Result<(), String> {
+        self.add_subscription(|set| set.add_builtin(filter, qos))
+    }
+
+    fn add_subscription(
+        &self,
+        add: impl FnOnce(&mut SubscriptionSet) -> Result<Subscription, String>,
+    ) -> Result<(), String> {
         let mut set = self.subscriptions.get_untracked();
-        let sub = set.add(filter, qos, no_local)?;
+        let sub = add(&mut set)?;
         self.subscriptions.set(set);
         self.with_transport(|t| t.subscribe(vec![sub.to_filter()]));
         Ok(())

@@ -1,6 +1,8 @@
 //! The data part of the store: the models the broker's messages feed (the
-//! message list, the topic tree, devices, alarms, events, `$SYS`) as
-//! signals, and the wall clock they are read against.
+//! message list, the topic tree, devices, alarms, events, `$SYS`) and the
+//! events page's pages of the broker's history, as signals, and the wall
+//! clock they are read against. (The history's answers about devices go
+//! into the device book, next to what is heard live.)
 //!
 //! Messages are taken into the models as they arrive, without notifying
 //! anyone; the signals that changed are notified once per animation frame,
@@ -16,7 +18,7 @@ use crate::platform;
 use crate::state::alarms::AlarmBook;
 use crate::state::clock::format_time_of_day;
 use crate::state::devices::DeviceBook;
-use crate::state::events::EventLog;
+use crate::state::events::{EventLog, EventPages};
 use crate::state::publish::describe_properties;
 use crate::state::sys::SysStats;
 use crate::state::topics::{TopicMessage, TopicTree, PAYLOAD_KEPT};
@@ -53,6 +55,8 @@ pub struct DataStore {
     pub devices: RwSignal<DeviceBook>,
     pub alarms: RwSignal<AlarmBook>,
     pub events: RwSignal<EventLog>,
+    /// The broker's history of events, for the events page's filter.
+    pub event_pages: RwSignal<EventPages>,
     pub sys: RwSignal<SysStats>,
     /// The wall clock, updated every second (for "seen 5 s ago", rates).
     pub now: RwSignal<u64>,
@@ -68,6 +72,7 @@ impl DataStore {
             devices: RwSignal::new(DeviceBook::default()),
             alarms: RwSignal::new(AlarmBook::default()),
             events: RwSignal::new(EventLog::default()),
+            event_pages: RwSignal::new(EventPages::default()),
             sys: RwSignal::new(SysStats::default()),
             now: RwSignal::new(platform::now_ms()),
             batch: StoredValue::new_local(Batch::default()),
@@ -90,6 +95,8 @@ impl DataStore {
         self.devices.update(DeviceBook::clear);
         self.alarms.update(AlarmBook::clear);
         self.events.update(EventLog::clear);
+        self.event_pages
+            .update(|pages| pages.set_filter(pages.filter.clone()));
         self.sys.update(SysStats::clear);
     }
 
@@ -144,6 +151,11 @@ impl DataStore {
                 .alarms
                 .try_update_untracked(|a| a.apply(topic, payload))
                 == Some(true);
+            dirty.events = topic == alarms::EVENTS_TOPIC
+                && self
+                    .events
+                    .try_update_untracked(|e| e.apply(topic, payload, retained, now))
+                    == Some(true);
         } else {
             dirty.devices = self
                 .devices

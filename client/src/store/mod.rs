@@ -3,24 +3,29 @@
 //! methods; they hold no logic of their own. The plain state types are in
 //! [`crate::state`], the transport in [`crate::mqtt`].
 //!
-//! Three parts, each `Copy` and usable alone:
+//! Four parts, each `Copy`:
 //! - [`connection`]: the link to the broker (state, errors, profiles,
 //!   subscriptions, the latest publish) and what goes out over it.
 //! - [`data`]: the models the messages feed (messages, topics, devices,
 //!   alarms, events, `$SYS`) and the clock; batched notification.
+//! - [`history`]: the questions to the broker's history and their answers,
+//!   delivered into the data part; it sends over the connection part.
 //! - [`ui`]: the page, the theme and per-page UI state.
 //!
-//! [`Store`] holds the three, wires the transport's events to the first two,
-//! and has the few actions that span parts (connecting empties the data;
-//! acknowledging takes the name from the UI). The connection and data parts
-//! never import the UI part.
+//! [`Store`] holds them, wires the transport's events to the first three
+//! (an answer on the reply topic goes to the history part, every other
+//! message to the data), and has the few actions that span parts
+//! (connecting empties the data; acknowledging takes the name from the
+//! UI). No part imports the UI part.
 
 pub mod connection;
 pub mod data;
+pub mod history;
 pub mod ui;
 
 pub use connection::{ConnectionStore, PublishStatus, SessionInfo};
 pub use data::{DataStore, MIN_FLUSH_MS};
+pub use history::HistoryStore;
 pub use ui::UiStore;
 
 use leptos::prelude::*;
@@ -35,6 +40,7 @@ use crate::state::{broker_url_from_location, FALLBACK_BROKER_URL};
 pub struct Store {
     pub connection: ConnectionStore,
     pub data: DataStore,
+    pub history: HistoryStore,
     pub ui: UiStore,
 }
 
@@ -44,9 +50,11 @@ impl Store {
         let url = default_broker_url();
         let connection = ConnectionStore::new(&url);
         let ui = UiStore::new(&connection.client_id.get_value());
+        let data = DataStore::new();
         let store = Store {
             connection,
-            data: DataStore::new(),
+            data,
+            history: HistoryStore::new(connection, data),
             ui,
         };
         // The transport reports to the store, so it comes last.
@@ -94,13 +102,25 @@ impl Store {
         self.data.receive(topic, payload, retained);
     }
 
-    /// One event from the transport: messages feed the data, the rest is
-    /// about the link.
+    /// One event from the transport: answers go to the history part, other
+    /// messages feed the data, the rest is about the link (and the history
+    /// part hears of the session, its SUBACKs and the link's state).
     fn apply(&self, event: TransportEvent) {
-        match event {
-            TransportEvent::Message(publish) => self.data.ingest(&publish),
-            other => self.connection.apply(other),
+        match &event {
+            TransportEvent::Message(publish) => {
+                if !self.history.receive(publish) {
+                    self.data.ingest(publish);
+                }
+                return;
+            }
+            TransportEvent::Session { client_id, .. } => self.history.session(client_id),
+            TransportEvent::State(state) => self.history.state(*state),
+            TransportEvent::Subscribed { filters, results } => {
+                self.history.subscribed(filters, results)
+            }
+            _ => {}
         }
+        self.connection.apply(event);
     }
 }
 

@@ -4,14 +4,18 @@
 
 use ::mqtt::{ByteString, Properties, Publish, QoS};
 use bytes::Bytes;
-use kite_convention::Source;
+use kite_convention::history::{
+    Answer, EventsAnswer, LastAnswer, LastDevice, LastValue, Resolution, SeriesAnswer, StoredEvent,
+};
+use kite_convention::{Severity, Source};
 use leptos::prelude::*;
 
 use super::ui::{ACK_NAME_KEY, THEME_KEY};
 use super::*;
 use crate::state::alarms::RuleForm;
 use crate::state::devices::DeviceKey;
-use crate::state::events::EventLog;
+use crate::state::events::{EventFilter, EventLog, PageStatus};
+use crate::state::history::Purpose;
 use crate::state::profile::{Profiles, STORAGE_KEY};
 use crate::state::publish::SubState;
 use crate::state::route::Page;
@@ -314,5 +318,152 @@ fn acknowledging_takes_the_typed_name_or_the_client_id() {
         store.ui.ack_name.set(" Ada ".into());
         let _ = store.acknowledge("sim-1", "low-battery");
         assert_eq!(platform::storage_get(ACK_NAME_KEY).as_deref(), Some("Ada"));
+    });
+}
+
+#[test]
+fn a_session_subscribes_to_its_reply_topic_and_answers_are_not_messages() {
+    with_store(|store| {
+        store.apply(TransportEvent::State(ConnState::Connected));
+        store.apply(TransportEvent::Session {
+            session_present: false,
+            client_id: "me".into(),
+        });
+        let reply = "$kite/history/reply/me";
+        store.connection.subscriptions.with_untracked(|s| {
+            let sub = s
+                .list
+                .iter()
+                .find(|s| s.filter == reply)
+                .expect("subscribed");
+            assert!(sub.builtin);
+            assert_eq!(sub.qos, 1);
+        });
+        // Granted: the questions go (and, natively, fail to send).
+        store.apply(TransportEvent::Subscribed {
+            filters: vec![reply.into()],
+            results: vec![Ok(1)],
+        });
+        assert_eq!(store.history.problem.get_untracked(), None);
+        // A message on the reply topic is the history's, even a stray one.
+        store.apply(message(reply, br#"{"ok":true,"devices":[]}"#, false));
+        assert_eq!(store.data.messages.with_untracked(MessageLog::total), 0);
+        assert_eq!(store.data.topics.with_untracked(TopicTree::messages), 0);
+        // Another client id: the old reply topic is left.
+        store.apply(TransportEvent::Session {
+            session_present: false,
+            client_id: "other".into(),
+        });
+        let filters: Vec<String> = store
+            .connection
+            .subscriptions
+            .with_untracked(|s| s.list.iter().map(|s| s.filter.clone()).collect());
+        assert!(filters.contains(&"$kite/history/reply/other".to_owned()));
+        assert!(!filters.contains(&reply.to_owned()));
+        // A refused reply topic is a problem the pages show.
+        store.apply(TransportEvent::Subscribed {
+            filters: vec!["$kite/history/reply/other".into()],
+            results: vec![Err("NotAuthorized".into())],
+        });
+        assert!(store
+            .history
+            .problem
+            .get_untracked()
+            .unwrap()
+            .contains("NotAuthorized"));
+    });
+}
+
+#[test]
+fn answers_reach_the_device_book_and_the_event_pages() {
+    with_store(|store| {
+        store.apply(message("devices/sim-1/status", b"online", true));
+        let key = DeviceKey::new(Source::Kite, "sim-1");
+        let last = LastAnswer {
+            ok: true,
+            devices: vec![LastDevice {
+                device: "sim-1".into(),
+                last_seen: 1_000,
+                measurements: vec![LastValue {
+                    measurement: "temperature".into(),
+                    value: 21.5,
+                    ts: 1_000,
+                    unit: Some("°C".into()),
+                }],
+            }],
+        };
+        store.history.deliver(Purpose::Last, 0, Answer::Last(last));
+        let card = store.data.devices.with_untracked(|d| d.card(&key)).unwrap();
+        assert_eq!(card.measurements[0].value, "21.5");
+        assert_eq!(card.last_seen_ms, Some(1_000));
+
+        let series = SeriesAnswer {
+            ok: true,
+            resolution: Resolution::Raw,
+            from: 0,
+            to: 2_000,
+            series: vec![kite_convention::history::Series {
+                device: "sim-1".into(),
+                measurement: "temperature".into(),
+                unit: None,
+                points: vec![(500, 21.0, 21.0, 21.0), (1_000, 21.5, 21.5, 21.5)],
+            }],
+        };
+        store
+            .history
+            .deliver(Purpose::Device("sim-1".into()), 0, Answer::Series(series));
+        let points = store
+            .data
+            .devices
+            .with_untracked(|d| d.series(&key, "temperature").unwrap().window(0, 2_000));
+        assert_eq!(points, [(500, 21.0), (1_000, 21.5)]);
+
+        store.history.filter_events(EventFilter::default());
+        let generation = store.data.event_pages.with_untracked(|p| p.generation);
+        let page = EventsAnswer {
+            ok: true,
+            events: vec![StoredEvent {
+                ts: 900,
+                seq: 4,
+                device: "sim-1".into(),
+                kind: "alarm_raised".into(),
+                severity: Severity::Critical,
+                message: "hot".into(),
+                source: "alarm".into(),
+            }],
+            next_before: None,
+        };
+        store.history.deliver(
+            Purpose::Events {
+                generation,
+                older: false,
+            },
+            0,
+            Answer::Events(page),
+        );
+        store.data.event_pages.with_untracked(|p| {
+            assert_eq!(p.status, PageStatus::Loaded);
+            assert_eq!(p.events.len(), 1);
+        });
+        // The history off: the events page says so, the others show a problem.
+        store.history.deliver(
+            Purpose::Events {
+                generation,
+                older: false,
+            },
+            0,
+            Answer::error("the history is off"),
+        );
+        assert_eq!(
+            store.data.event_pages.with_untracked(|p| p.status.clone()),
+            PageStatus::Failed("the history is off".into())
+        );
+        store
+            .history
+            .deliver(Purpose::Last, 0, Answer::error("the history is off"));
+        assert_eq!(
+            store.history.problem.get_untracked().as_deref(),
+            Some("the history is off")
+        );
     });
 }
