@@ -37,6 +37,8 @@
 //!   WebSocket at `/mqtt`, `/metrics`, the dashboard), the transport behind
 //!   one read/write interface, each connection's loop, CONNACK, dormant
 //!   connections and the epoll thread that parks their sockets.
+//! - [`cluster`]: `--cluster`: MQTT topics as NATS subjects (a bijection)
+//!   and the `Backplane` over NATS that makes several nodes one broker.
 //! - [`ops`]: `Broker::run` (start-up, the ready line, shutdown), the
 //!   background tasks (`every`), the `$SYS` publisher, the SIGHUP reload,
 //!   `kite-server passwd`, the open-file limit.
@@ -52,7 +54,8 @@
 //!    and below, none on another (the topic names they share come from
 //!    `kite_convention`).
 //! 6. `broker`: holds all of the above.
-//! 7. `net`: moves bytes between sockets and `broker`.
+//! 7. `net`, `cluster`: move bytes between `broker` and sockets, and
+//!    messages between `broker` and the other nodes over NATS.
 //! 8. `ops`: starts and stops everything.
 //!
 //! # How a PUBLISH travels
@@ -77,6 +80,7 @@
 // Public: what the binary, the examples and the fuzz targets use.
 pub mod alarms;
 pub(crate) mod broker;
+pub(crate) mod cluster;
 pub mod config;
 pub mod history;
 pub(crate) mod metrics;

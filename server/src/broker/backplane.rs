@@ -27,8 +27,10 @@ pub(crate) trait Backplane: Send + Sync {
     fn publish(&self, message: &Arc<Message>, wait: bool) -> Option<Ticket>;
 
     /// A client of this node subscribed to `filter` (shared subscriptions
-    /// keep their `$share/<group>/` prefix).
-    fn subscribed(&self, filter: &str);
+    /// keep their `$share/<group>/` prefix). Returns a ticket the SUBACK
+    /// waits for when other nodes must first learn of the interest, so
+    /// that what they publish after the SUBACK arrives.
+    fn subscribed(&self, filter: &str) -> Option<Ticket>;
 
     /// A subscription to `filter` of a client of this node ended.
     fn unsubscribed(&self, filter: &str);
@@ -42,7 +44,9 @@ impl Backplane for SingleNode {
         None
     }
 
-    fn subscribed(&self, _filter: &str) {}
+    fn subscribed(&self, _filter: &str) -> Option<Ticket> {
+        None
+    }
 
     fn unsubscribed(&self, _filter: &str) {}
 }

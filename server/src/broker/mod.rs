@@ -304,21 +304,24 @@ const BATCH: usize = 64;
 
 impl Shared {
     /// Add or replace `client_id`'s subscription to `filter` (validated;
-    /// may be a `$share/` filter). Returns true when it is new.
+    /// may be a `$share/` filter). Returns true when it is new, and a
+    /// ticket to wait for before the SUBACK when the backplane needs one.
     pub(crate) fn subscribe(
         &self,
         client_id: &Arc<str>,
         filter: &str,
         subscription: Subscription,
         subscriber: Subscriber,
-    ) -> bool {
+    ) -> (bool, Option<Ticket>) {
         let is_new = self
             .router
             .subscribe(client_id, filter, subscription, subscriber);
-        if is_new {
-            self.backplane.subscribed(filter);
-        }
-        is_new
+        let ticket = if is_new {
+            self.backplane.subscribed(filter)
+        } else {
+            None
+        };
+        (is_new, ticket)
     }
 
     /// Remove one subscription; returns true when it existed.

@@ -58,11 +58,12 @@ impl Backplane for Recording {
         })
     }
 
-    fn subscribed(&self, filter: &str) {
+    fn subscribed(&self, filter: &str) -> Option<Ticket> {
         self.heard
             .lock()
             .unwrap()
             .push(Heard::Subscribed(filter.into()));
+        None
     }
 
     fn unsubscribed(&self, filter: &str) {

@@ -131,6 +131,13 @@ pub fn file_arguments(
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            // A list (`cluster = ["nats://a:4222", "nats://b:4222"]`) for a
+            // flag that takes comma-separated values.
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => items
+                .iter()
+                .filter_map(toml::Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
             other => {
                 return Err(ConfigError::File(format!(
                     "{value_place}: `{name}` must be a string, a number or a boolean, not {}",

