@@ -37,6 +37,17 @@ fn series(answer: Answer) -> (Resolution, Vec<Series>) {
     }
 }
 
+/// Every event, newest first, one page.
+fn every_event() -> Query {
+    Query::Events {
+        devices: vec![],
+        severity: None,
+        text: None,
+        before: None,
+        limit: None,
+    }
+}
+
 fn range(from: u64, to: u64, resolution: Resolution) -> Query {
     Query::Series {
         devices: vec![],
@@ -134,18 +145,7 @@ fn last_values_and_events_survive_a_restart() {
             ("sim-2".into(), "battery".into(), 55.0, T0 + 5),
         ]
     );
-    let Answer::Events(events) = ask(
-        &mut w,
-        Query::Events {
-            devices: vec![],
-            severity: None,
-            text: None,
-            before: None,
-            limit: None,
-        },
-        &all(),
-        T0 + 10,
-    ) else {
+    let Answer::Events(events) = ask(&mut w, every_event(), &all(), T0 + 10) else {
         panic!("not an events answer")
     };
     assert_eq!(events.events.len(), 1);
@@ -247,18 +247,7 @@ fn the_acl_hides_what_the_asker_may_not_receive() {
     ));
     let devices: Vec<&str> = visible.iter().map(|s| s.device.as_str()).collect();
     assert_eq!(devices, ["open-1"]);
-    let Answer::Events(e) = ask(
-        &mut w,
-        Query::Events {
-            devices: vec![],
-            severity: None,
-            text: None,
-            before: None,
-            limit: None,
-        },
-        &reader,
-        T0 + MIN,
-    ) else {
+    let Answer::Events(e) = ask(&mut w, every_event(), &reader, T0 + MIN) else {
         panic!()
     };
     assert!(e.events.is_empty());
