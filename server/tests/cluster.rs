@@ -137,3 +137,39 @@ async fn a_node_that_cannot_reach_nats_names_it_and_exits() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn without_nats_a_node_serves_its_own_clients_and_rejoins_by_itself() {
+    let mut nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let mut far = V4::connect(&b, "far").await;
+    far.subscribe("t/#", qos(0)).await;
+    let mut near = V4::connect(&a, "near").await;
+    near.subscribe("t/#", qos(0)).await;
+    let publisher = V4::connect(&a, "pub").await;
+    nats.kill();
+    publisher.publish("t/alone", qos(0), false, b"1").await;
+    assert_eq!(near.next_publish().await.topic, "t/alone");
+    far.no_publish().await;
+    nats.restart();
+    // Both nodes reconnect and subscribe again by themselves.
+    let mut n = 0;
+    let back = loop {
+        n += 1;
+        publisher
+            .publish("t/again", qos(0), false, n.to_string().as_bytes())
+            .await;
+        near.next_publish().await;
+        let got =
+            tokio::time::timeout(std::time::Duration::from_millis(200), far.next_publish()).await;
+        if let Ok(p) = got {
+            break p;
+        }
+        assert!(n < 50, "node b never got messages from a again");
+    };
+    // (What node a published while NATS was away may come first, or never:
+    // QoS 0 across nodes is at most once.)
+    assert!(back.topic.starts_with("t/"), "{}", back.topic);
+    let log = a.log();
+    assert!(log.contains("NATS lost"), "{log}");
+}

@@ -12,6 +12,7 @@ use std::{
 pub struct Nats {
     child: Child,
     pub url: String,
+    port: u16,
 }
 
 /// Where `make setup` puts nats-server; `KITE_NATS_SERVER` overrides it.
@@ -29,9 +30,27 @@ pub fn nats_server_binary() -> PathBuf {
 }
 
 impl Nats {
+    /// On a port the server picks.
     pub fn start() -> Nats {
+        Nats::start_on("-1")
+    }
+
+    /// Kill the server (SIGKILL) and start it again on the same port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Nats::start_on(&self.port.to_string());
+    }
+
+    /// Kill the server (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn start_on(port: &str) -> Nats {
         let mut child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", "-1"])
+            .args(["-a", "127.0.0.1", "-p", port])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -51,7 +70,12 @@ impl Nats {
         };
         // Keep draining its log so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Nats { child, url }
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the URL");
+        Nats { child, url, port }
     }
 }
 
