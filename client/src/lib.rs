@@ -6,26 +6,39 @@
 //!
 //! Pages (hash routes): devices (`#/devices`, `#/device/<kite|ha>/<id>`),
 //! alarms, events, topics, publish (with subscriptions and the live message
-//! list), broker (`$SYS`), connection (profiles in localStorage).
+//! list), broker (`$SYS`), connection (profiles in localStorage). The
+//! device cards, a device's charts and the events page open with the past
+//! the broker's history holds (`$kite/history/query`), asked for again
+//! after every reconnect, and the live messages continue it.
 //!
 //! # Layout
-//! - [`state`]: plain Rust state (ring buffers, topic tree, device book,
-//!   alarm rules and form, event log, `$SYS` stats, chart geometry, profiles,
-//!   publish drafts and subscriptions, routes), no DOM; tested natively. The
-//!   names it shares with the broker and the devices (topics, the rule JSON,
-//!   `$SYS` statistics) come from `kite_convention`.
+//! - [`state`]: plain Rust state (ring buffers and time series with a past
+//!   from the broker's history, topic tree, device book and what the
+//!   history says of each device (`state/devices/past.rs`), alarm rules and
+//!   form, event log and the history's pages of events
+//!   (`state/events/pages.rs`), the questions to the history and their
+//!   answers ([`state::history`]), `$SYS` stats, chart geometry, profiles,
+//!   publish drafts and subscriptions, routes), no DOM; tested natively.
+//!   The names it shares with the broker and the devices (topics, the rule
+//!   JSON, the history's query and answer, `$SYS` statistics) come from
+//!   `kite_convention`.
 //! - `platform`: the browser (localStorage, clock, location, animation
 //!   frames), with native stand-ins.
 //! - [`mqtt`]: the transport: a sans-I/O [`mqtt::Driver`] (tested natively)
 //!   and, on wasm32, the `WebSocket` glue with keepalive and reconnect. It
 //!   reports [`mqtt::TransportEvent`]s and knows no signals and no views.
 //! - [`store`]: the state as signals, and the actions components call, in
-//!   three parts: [`store::ConnectionStore`] (the link: state, errors,
+//!   four parts: [`store::ConnectionStore`] (the link: state, errors,
 //!   profiles, subscriptions, what goes out), [`store::DataStore`] (the
 //!   models the messages feed; they reach the page once per animation
-//!   frame) and [`store::UiStore`] (page, theme, per-page UI state), held
-//!   together by [`store::Store`].
-//! - [`components`]: views only: they render signals and call [`store::Store`].
+//!   frame), [`store::HistoryStore`] (the questions to the broker's history
+//!   after each connect and from the pages; its answers, taken off the
+//!   message stream by their reply topic, go into the data) and
+//!   [`store::UiStore`] (page, theme, per-page UI state), held together by
+//!   [`store::Store`].
+//! - [`components`]: views only: they render signals and call [`store::Store`]
+//!   (the devices page, a device's page in `components/device.rs`, alarms,
+//!   events, topics, publish, broker, connection).
 //! - [`app`]: the page, assembled.
 //!
 //! # Layers

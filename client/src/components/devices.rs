@@ -1,16 +1,15 @@
 use leptos::either::Either;
 use leptos::prelude::*;
 
-use super::chart::{ChartData, Sparkline, TimeChart};
+use super::chart::Sparkline;
 use super::fields::{Btn, Empty};
-use crate::platform;
-use crate::state::chart::Viewport;
 use crate::state::devices::{DeviceKey, Level};
-use crate::state::format::{ago, format_date_time};
+use crate::state::format::ago;
 use crate::state::route::Page;
 use crate::store::Store;
 
-/// A card per device.
+/// A card per device: its last values (from the broker's history until
+/// live ones come), a day's sparkline per measurement, its alarms.
 ///
 /// Stable ids and classes: `#devices` holding one `.device-card` per device
 /// (`data-device` = id, class `alarm` while it has an active alarm), each
@@ -208,7 +207,7 @@ fn DeviceCard(store: Store, key: DeviceKey) -> impl IntoView {
 }
 
 /// A measurement's name for people: `signal` → `Signal`.
-fn label(name: &str) -> String {
+pub(super) fn label(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
         Some(first) => first
@@ -217,176 +216,5 @@ fn label(name: &str) -> String {
             .collect::<String>()
             .replace('_', " "),
         None => String::new(),
-    }
-}
-
-/// One device: a large chart per measurement (last hour, zoomable), its
-/// alarms and events.
-///
-/// Stable ids: `#page-device`, `.device-chart[data-measurement]`,
-/// `#zoom-in`, `#zoom-out`, `#pan-back`, `#pan-forward`, `#zoom-live`,
-/// `.range-btn`.
-#[component]
-pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
-    // None: fit the data, up to the last hour.
-    let chosen = RwSignal::new(None::<Viewport>);
-    let fit_key = key.clone();
-    let viewport = Memo::new(move |_| {
-        chosen.get().unwrap_or_else(|| {
-            let now = store.data.now.get();
-            let first = store.data.devices.with(|d| {
-                d.measurement_names(&fit_key)
-                    .iter()
-                    .filter_map(|m| d.series(&fit_key, m).and_then(|s| s.first()))
-                    .map(|(t, _)| t)
-                    .min()
-            });
-            Viewport::live(first.map_or(60_000, |t| now.saturating_sub(t) + 5_000))
-        })
-    });
-    let view_key = key.clone();
-    let exists = Memo::new(move |_| store.data.devices.with(|d| d.view(&view_key).is_some()));
-    let names_key = key.clone();
-    let names = Memo::new(move |_| store.data.devices.with(|d| d.measurement_names(&names_key)));
-    let title_key = key.clone();
-    let title = move || {
-        store.data.devices.with(|d| {
-            d.view(&title_key)
-                .map(|v| v.display_name().to_owned())
-                .unwrap_or_else(|| title_key.id.clone())
-        })
-    };
-    let events_key = key.clone();
-    let events = move || {
-        store.data.devices.with(|d| {
-            d.view(&events_key)
-                .map(|v| v.events.iter().rev().cloned().collect::<Vec<_>>())
-                .unwrap_or_default()
-        })
-    };
-    let range_text = move || {
-        let (t0, t1) = viewport.get().range(store.data.now.get());
-        let offset = platform::utc_offset_minutes();
-        let live = if viewport.with(Viewport::is_live) {
-            " (live)"
-        } else {
-            ""
-        };
-        format!(
-            "{} – {}{live}",
-            format_date_time(t0, offset),
-            &format_date_time(t1, offset)[11..]
-        )
-    };
-    let zoom = move |factor: f64| {
-        let now = store.data.now.get_untracked();
-        let mut v = viewport.get_untracked();
-        v.zoom(factor, 0.5, now);
-        chosen.set(Some(v));
-    };
-    let pan = move |fraction: f64| {
-        let now = store.data.now.get_untracked();
-        let mut v = viewport.get_untracked();
-        v.pan(fraction, now);
-        chosen.set(Some(v));
-    };
-    let chart_key = key.clone();
-    view! {
-        <section id="page-device" class="page">
-            <div class="page-head">
-                <a href="#/devices" class="back" on:click=move |ev| {
-                    ev.prevent_default();
-                    store.ui.go(Page::Devices);
-                }>"← Devices"</a>
-                <h2>{title}</h2>
-                <span class="hint">{key.id.clone()}</span>
-            </div>
-            <Empty when=Signal::derive(move || !exists.get()) text="No such device (yet). It appears once it publishes." card=true/>
-            <div class="toolbar card">
-                <span class="range">{range_text}</span>
-                <div class="btn-group">
-                    <Btn
-                    label="Fit"
-                    class="range-btn"
-                    title="From the first reading, up to an hour"
-                    active=Signal::derive(move || chosen.with(Option::is_none))
-                    on_click=Callback::new(move |()| chosen.set(None))
-                />
-                {[("1 min", 60_000u64), ("5 min", 300_000), ("15 min", 900_000), ("1 h", 3_600_000)]
-                        .into_iter()
-                        .map(|(text, span)| {
-                            view! {
-                                <Btn
-                                    label=text
-                                    class="range-btn"
-                                    active=Signal::derive(move || chosen.with(|v| v.is_some_and(|v| v.span_ms == span && v.is_live())))
-                                    on_click=Callback::new(move |()| chosen.set(Some(Viewport::live(span))))
-                                />
-                            }
-                        })
-                        .collect_view()}
-                </div>
-                <div class="btn-group">
-                    <Btn id="pan-back" label="◀" title="Earlier" on_click=Callback::new(move |()| pan(-0.5))/>
-                    <Btn id="zoom-in" label="+" title="Zoom in" on_click=Callback::new(move |()| zoom(0.5))/>
-                    <Btn id="zoom-out" label="−" title="Zoom out" on_click=Callback::new(move |()| zoom(2.0))/>
-                    <Btn id="pan-forward" label="▶" title="Later" on_click=Callback::new(move |()| pan(0.5))/>
-                    <Btn
-                        id="zoom-live"
-                        label="Live"
-                        active=Signal::derive(move || viewport.with(Viewport::is_live))
-                        on_click=Callback::new(move |()| {
-                            let mut v = viewport.get_untracked();
-                            v.end_ms = None;
-                            chosen.set(Some(v));
-                        })
-                    />
-                </div>
-            </div>
-            <div class="chart-grid">
-                {move || {
-                    names.get().into_iter().map(|name| {
-                        let key = chart_key.clone();
-                        let measurement = name.clone();
-                        let data = Signal::derive(move || {
-                            let (t0, t1) = viewport.get().range(store.data.now.get());
-                            store.data.devices.with(|d| ChartData {
-                                points: d.series(&key, &measurement).map(|s| s.window(t0, t1)).unwrap_or_default(),
-                                t0,
-                                t1,
-                                unit: d.unit(&key, &measurement),
-                            })
-                        });
-                        view! {
-                            <figure class="card device-chart" data-measurement=name.clone()>
-                                <figcaption>{label(&name)}</figcaption>
-                                <TimeChart data label=format!("{name} over time")/>
-                            </figure>
-                        }
-                    })
-                    .collect_view()
-                }}
-            </div>
-            <div class="card">
-                <h3>"Recent events"</h3>
-                <ul class="plain-list">
-                    {move || {
-                        let list = events();
-                        if list.is_empty() {
-                            Either::Left(view! { <li class="hint">"No events from this device."</li> })
-                        } else {
-                            Either::Right(list.into_iter()
-                                .map(|e| view! {
-                                    <li class=format!("sev-{}", e.severity)>
-                                        <span class="pill">{e.severity.to_string()}</span>
-                                        " " <strong>{e.kind}</strong> " " {e.message}
-                                    </li>
-                                })
-                                .collect_view())
-                        }
-                    }}
-                </ul>
-            </div>
-        </section>
     }
 }

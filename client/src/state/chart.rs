@@ -257,11 +257,22 @@ pub struct Viewport {
 }
 
 pub const MIN_SPAN_MS: u64 = 10_000;
-pub const MAX_SPAN_MS: u64 = 3_600_000;
+/// The longest range a device page shows (and the broker's history keeps
+/// by default).
+pub const MAX_SPAN_MS: u64 = 7 * 86_400_000;
+/// What a device page opens with.
+pub const DEFAULT_SPAN_MS: u64 = 24 * 3_600_000;
+
+/// The device page's range buttons: label and span.
+pub const RANGES: [(&str, u64); 3] = [
+    ("1 h", 3_600_000),
+    ("24 h", DEFAULT_SPAN_MS),
+    ("7 d", MAX_SPAN_MS),
+];
 
 impl Default for Viewport {
     fn default() -> Viewport {
-        Viewport::live(MAX_SPAN_MS)
+        Viewport::live(DEFAULT_SPAN_MS)
     }
 }
 
@@ -399,8 +410,9 @@ mod tests {
 
     #[test]
     fn viewport_zooms_pans_and_returns_to_live() {
-        let now = 10_000_000;
-        let mut v = Viewport::default();
+        let now = 1_000_000_000;
+        let mut v = Viewport::live(3_600_000);
+        assert_eq!(Viewport::default().range(now), (now - DEFAULT_SPAN_MS, now));
         assert_eq!(v.range(now), (now - 3_600_000, now));
         v.zoom(0.5, 1.0, now);
         assert_eq!(
