@@ -315,8 +315,20 @@ pub fn format_value(value: f64) -> String {
 mod tests {
     use super::*;
 
-    fn kite(id: &str) -> DeviceKey {
+    pub(super) fn kite(id: &str) -> DeviceKey {
         DeviceKey::new(Source::Kite, id)
+    }
+
+    /// A Home Assistant temperature sensor of device `x`, "Porch", whose
+    /// state comes on `ha/x/state`.
+    pub(super) fn announce_porch(book: &mut DeviceBook) {
+        let config = r#"{"name":"t","state_topic":"ha/x/state","value_template":"{{ value_json.temperature }}","unit_of_measurement":"°C","device_class":"temperature","device":{"identifiers":["x"],"name":"Porch"}}"#;
+        book.apply(
+            "homeassistant/sensor/x/t/config",
+            config.as_bytes(),
+            true,
+            0,
+        );
     }
 
     #[test]
@@ -373,13 +385,7 @@ mod tests {
     #[test]
     fn home_assistant_devices_get_series_too() {
         let mut book = DeviceBook::default();
-        let config = r#"{"name":"t","state_topic":"ha/x/state","value_template":"{{ value_json.temperature }}","unit_of_measurement":"°C","device_class":"temperature","device":{"identifiers":["x"],"name":"Porch"}}"#;
-        book.apply(
-            "homeassistant/sensor/x/t/config",
-            config.as_bytes(),
-            true,
-            0,
-        );
+        announce_porch(&mut book);
         book.apply("ha/x/state", br#"{"temperature":12.5}"#, false, 1_000);
         book.apply("ha/x/state", br#"{"temperature":13}"#, false, 2_000);
         let key = DeviceKey::new(Source::HomeAssistant, "x");

@@ -105,10 +105,7 @@ mod tests {
     use kite_convention::history::{LastDevice, Resolution, Series as PastSeries};
 
     use super::*;
-
-    fn kite(id: &str) -> DeviceKey {
-        DeviceKey::new(Source::Kite, id)
-    }
+    use crate::state::devices::tests::{announce_porch, kite};
 
     fn value(measurement: &str, value: f64, ts: u64) -> LastValue {
         LastValue {
@@ -221,13 +218,7 @@ mod tests {
     #[test]
     fn series_answers_reach_the_device_of_that_id() {
         let mut book = DeviceBook::default();
-        let config = r#"{"name":"t","state_topic":"ha/x/state","value_template":"{{ value_json.temperature }}","unit_of_measurement":"°C","device_class":"temperature","device":{"identifiers":["x"],"name":"Porch"}}"#;
-        book.apply(
-            "homeassistant/sensor/x/t/config",
-            config.as_bytes(),
-            true,
-            0,
-        );
+        announce_porch(&mut book);
         book.apply("devices/k/status", b"online", true, 0);
         let series = |device: &str| PastSeries {
             device: device.into(),
