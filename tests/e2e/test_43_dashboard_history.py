@@ -186,3 +186,30 @@ def test_the_events_page_opens_with_the_past_filters_and_pages_back(broker, brow
     door.close()
     admin.close()
     assert severe_console_errors(browser) == []
+
+
+def test_an_mqtt_3_1_1_page_gets_its_answers_on_its_reply_topic(broker, browser, request):
+    fleet = start_fleet(broker, f"kite-devices-{request.node.name}")
+    time.sleep(3)
+    fleet.stop()
+    # Without MQTT 5 there is no response topic and no correlation data:
+    # the broker answers on $kite/history/reply/<client-id>, one question
+    # at a time. Connecting with another profile starts the page afresh.
+    wait = open_page(browser, broker, "connection")
+    fill(browser, "cp-name", "history-v3")
+    fill(browser, "cp-client-id", "e2e-hist-v3")
+    select(browser, "cp-protocol", "3.1.1")
+    click(browser, "#cp-connect")
+    wait.until(lambda d: "connected as e2e-hist-v3" in (text_of(d, "#cp-session") or ""))
+    go(browser, "devices")
+    for device in DEVICES:
+        card = f'#devices .device-card[data-device="{device}"]'
+        wait.until(lambda d: text_of(d, f"{card} .m-temperature .m-value") not in (None, "", "—"))
+        assert text_of(browser, f"{card} .seen").startswith("seen ")
+    go(browser, "publish")
+    reply = '#subs .sub[data-filter="$kite/history/reply/e2e-hist-v3"]'
+    wait.until(lambda d: text_of(d, f"{reply} .sub-state") == "granted QoS 1")
+    go(browser, "events")
+    wait.until(lambda d: "from the history" in (text_of(d, "#event-status") or ""))
+    shot(browser, "history-v311-events")
+    assert severe_console_errors(browser) == []

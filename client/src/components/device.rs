@@ -33,7 +33,8 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
         store.history.show_device(&id, v.span_ms, v.end_ms);
     });
     show.run(Viewport::default());
-    on_cleanup(move || store.history.leave_device());
+    let left = key.id.clone();
+    on_cleanup(move || store.history.leave_device(&left));
 
     let view_key = key.clone();
     let exists = Memo::new(move |_| store.data.devices.with(|d| d.view(&view_key).is_some()));

@@ -63,12 +63,12 @@ impl HistoryStore {
         if let Some(old) = old {
             self.connection.unsubscribe(&old);
         }
-        let granted = self
+        let listed = self
             .connection
             .subscriptions
             .with_untracked(|s| s.list.iter().any(|sub| sub.filter == topic));
-        // Already in the list: the transport renews it after each CONNACK.
-        if !granted {
+        // Already listed: the transport renews it after each CONNACK.
+        if !listed {
             if let Err(why) = self.connection.subscribe_builtin(&topic, REPLY_QOS) {
                 self.problem.set(Some(format!("no reply topic: {why}")));
             }
@@ -130,9 +130,13 @@ impl HistoryStore {
         self.ask(Purpose::Device(id.to_owned()), query);
     }
 
-    /// The device page closed.
-    pub fn leave_device(&self) {
-        self.device.set_value(None);
+    /// The page of device `id` closed (another may have opened already).
+    pub fn leave_device(&self, id: &str) {
+        self.device.update_value(|shown| {
+            if shown.as_ref().is_some_and(|(shown, _)| shown == id) {
+                *shown = None;
+            }
+        });
     }
 
     /// The events page's filter changed: ask for its first page.
@@ -186,7 +190,8 @@ impl HistoryStore {
     }
 
     /// The answer to the question of `purpose` sent at `asked_ms`, to the
-    /// model that asked.
+    /// model that asked. The latest answer about devices says whether the
+    /// history has a problem.
     pub(super) fn deliver(&self, purpose: Purpose, asked_ms: u64, answer: Answer) {
         let problem = match &answer {
             Answer::Error(e) => Some(e.error.clone()),
@@ -223,7 +228,7 @@ impl HistoryStore {
             }
             _ => {}
         }
-        if problem.is_some() {
+        if self.problem.with_untracked(|p| *p != problem) {
             self.problem.set(problem);
         }
     }

@@ -49,7 +49,8 @@ pub struct EventPages {
     /// Where the next older page starts; `None` when there is none.
     pub next_before: Option<Cursor>,
     pub status: PageStatus,
-    /// When the first page was asked and when it came (this page's clock).
+    /// When the first page now held was asked and when it came (this
+    /// page's clock); 0 while none is held.
     asked_ms: u64,
     answered_ms: u64,
 }
@@ -123,18 +124,17 @@ impl EventPages {
             Err(why) => {
                 self.events.clear();
                 self.next_before = None;
+                (self.asked_ms, self.answered_ms) = (0, 0);
                 self.status = PageStatus::Failed(why);
             }
         }
         true
     }
 
-    /// True when the history's first page is held.
+    /// True when the history's first page is held (also while it is asked
+    /// for again, after a reconnect).
     fn holds_first_page(&self) -> bool {
-        matches!(
-            self.status,
-            PageStatus::Loaded | PageStatus::Loading { older: true }
-        ) || matches!(&self.status, PageStatus::Failed(_) if !self.events.is_empty())
+        self.answered_ms > 0
     }
 
     /// What the page lists: the live events matching the filter that the
@@ -387,6 +387,31 @@ mod tests {
         assert_eq!(
             pages.device_choices(&log, ["c".to_owned(), "a".to_owned()]),
             ["a", "c"]
+        );
+    }
+
+    #[test]
+    fn asked_again_after_a_reconnect_the_list_stays_without_duplicates() {
+        let mut log = EventLog::default();
+        let mut pages = EventPages::default();
+        hear(&mut log, "d", "heard", 1_000);
+        pages.request(false).unwrap();
+        let first = page(vec![stored(1, 1_000, "d", "heard")], None);
+        pages.answered(0, false, first, 2_000, 2_100);
+        pages.request(false).unwrap();
+        assert_eq!(keys(&pages.shown(&log, 10)), ["past-1 heard"]);
+        hear(&mut log, "d", "during", 3_000);
+        let again = page(
+            vec![
+                stored(2, 2_990, "d", "during"),
+                stored(1, 1_000, "d", "heard"),
+            ],
+            None,
+        );
+        pages.answered(0, false, again, 2_900, 3_100);
+        assert_eq!(
+            keys(&pages.shown(&log, 10)),
+            ["past-2 during", "past-1 heard"]
         );
     }
 }
