@@ -86,6 +86,9 @@ def test_cards_and_charts_open_with_the_past_and_live_readings_continue_them(bro
     click(browser, '.device-card[data-device="sim-1"] .device-name')
     wait.until(lambda d: chart_points(d) >= 1)
     assert chart_first(browser) < opened
+    assert text_of(browser, "#page-device .seen").startswith("seen ")
+    value = text_of(browser, '.device-chart[data-measurement="temperature"] .m-value')
+    assert abs(float(value) - {m["measurement"]: m["value"] for m in last["sim-1"]["measurements"]}["temperature"]) < 0.006
     assert "active" in attr(browser, "#range-24h", "class")
     shot(browser, "history-device-24h")
 

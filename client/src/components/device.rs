@@ -7,21 +7,22 @@ use super::fields::{Btn, Empty};
 use crate::platform;
 use crate::state::chart::{Viewport, RANGES};
 use crate::state::devices::DeviceKey;
-use crate::state::format::format_date_time;
+use crate::state::format::{ago, format_date_time};
 use crate::state::route::Page;
 use crate::store::Store;
 
 /// The ids of the [`RANGES`] buttons.
 const RANGE_IDS: [&str; 3] = ["range-1h", "range-24h", "range-7d"];
 
-/// One device: a large chart per measurement over the last 24 hours (1 h,
-/// 24 h or 7 d; zoomable), from the broker's history and continued by the
-/// readings heard live, and its recent events. Each change of range asks
-/// the history again, as finely as it keeps that stretch.
+/// One device: when it was last seen, a large chart per measurement with
+/// its latest value over the last 24 hours (1 h, 24 h or 7 d; zoomable),
+/// from the broker's history and continued by the readings heard live,
+/// and its recent events. Each change of range asks the history again, as
+/// finely as it keeps that stretch.
 ///
-/// Stable ids: `#page-device`, `.device-chart[data-measurement]` (with
-/// `data-first`, the time in ms of the oldest point drawn, and
-/// `data-points`), `#zoom-in`, `#zoom-out`, `#pan-back`, `#pan-forward`,
+/// Stable ids: `#page-device` with `.seen`, `.device-chart[data-measurement]`
+/// (with `data-first`, the time in ms of the oldest point drawn, and
+/// `data-points`; `.m-value`, `.m-unit`), `#zoom-in`, `#zoom-out`, `#pan-back`, `#pan-forward`,
 /// `#zoom-live`, `.range-btn` (`#range-1h`, `#range-24h`, `#range-7d`),
 /// `#history-problem`.
 #[component]
@@ -38,6 +39,16 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
 
     let view_key = key.clone();
     let exists = Memo::new(move |_| store.data.devices.with(|d| d.view(&view_key).is_some()));
+    // Its last values and their age, as on its card.
+    let card_key = key.clone();
+    let card = Memo::new(move |_| store.data.devices.with(|d| d.card(&card_key)));
+    let seen = move || {
+        let now = store.data.now.get();
+        card.with(|c| match c.as_ref().and_then(|c| c.last_seen_ms) {
+            Some(at) => format!("seen {}", ago(at, now)),
+            None => "not seen yet".to_owned(),
+        })
+    };
     let names_key = key.clone();
     let names = Memo::new(move |_| store.data.devices.with(|d| d.measurement_names(&names_key)));
     let title_key = key.clone();
@@ -64,11 +75,14 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
         } else {
             ""
         };
-        format!(
-            "{} – {}{live}",
-            format_date_time(t0, offset),
-            &format_date_time(t1, offset)[11..]
-        )
+        let (start, end) = (format_date_time(t0, offset), format_date_time(t1, offset));
+        // The end's date only when it is another day's.
+        let end = if start[..10] == end[..10] {
+            &end[11..]
+        } else {
+            &end[..]
+        };
+        format!("{start} – {end}{live}")
     };
     let zoom = move |factor: f64| {
         let mut v = viewport.get_untracked();
@@ -92,6 +106,7 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
                 }>"← Devices"</a>
                 <h2>{title}</h2>
                 <span class="hint">{key.id.clone()}</span>
+                <span class="hint seen">{seen}</span>
             </div>
             <Empty when=Signal::derive(move || !exists.get()) text="No such device (yet). It appears once it publishes." card=true/>
             <div class="toolbar card">
@@ -141,6 +156,15 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
                     names.get().into_iter().map(|name| {
                         let key = chart_key.clone();
                         let measurement = name.clone();
+                        let latest = {
+                            let name = name.clone();
+                            move || card.with(|c| {
+                                c.as_ref()
+                                    .and_then(|c| c.measurements.iter().find(|m| m.name == name))
+                                    .map(|m| (m.value.clone(), m.unit.clone()))
+                                    .unwrap_or_default()
+                            })
+                        };
                         let data = Memo::new(move |_| {
                             let (t0, t1) = viewport.get().range(store.data.now.get());
                             store.data.devices.with(|d| ChartData {
@@ -157,7 +181,14 @@ pub fn DevicePage(store: Store, key: DeviceKey) -> impl IntoView {
                                 data-first=move || data.with(|d| d.points.first().map(|p| p.0.to_string()))
                                 data-points=move || data.with(|d| d.points.len().to_string())
                             >
-                                <figcaption>{label(&name)}</figcaption>
+                                <figcaption>
+                                    {label(&name)}
+                                    <span class="m-reading">
+                                        <span class="m-value">{let latest = latest.clone(); move || latest().0}</span>
+                                        " "
+                                        <span class="m-unit">{move || latest().1}</span>
+                                    </span>
+                                </figcaption>
                                 <TimeChart data label=format!("{name} over time")/>
                             </figure>
                         }

@@ -187,6 +187,10 @@ pub fn line_path(
         let y = frame.y(v, v0, v1);
         let _ = write!(path, "{}{:.1} {:.1}", if i == 0 { 'M' } else { 'L' }, x, y);
     }
+    // A lone point: a line of no length, which round caps draw as a dot.
+    if let [(t, v)] = points {
+        let _ = write!(path, "L{:.1} {:.1}", frame.x(*t, t0, t1), frame.y(*v, v0, v1));
+    }
     path
 }
 
@@ -373,6 +377,11 @@ mod tests {
         assert_eq!(
             line_path(&points, 0, 100, 0.0, 10.0, &frame),
             "M1.0 22.0L51.0 2.0L101.0 22.0"
+        );
+        assert_eq!(
+            line_path(&points[1..2], 0, 100, 0.0, 10.0, &frame),
+            "M51.0 2.0L51.0 2.0",
+            "a lone point is drawn as a dot"
         );
         assert_eq!(sparkline(&[], &frame), "");
         assert_eq!(sparkline(&[(5, 3.0)], &frame), "M1.0 12.0L101.0 12.0");
