@@ -169,7 +169,10 @@ impl Fleet {
     /// The readings and events applied since the last call, oldest first
     /// (always empty unless [`Fleet::journaled`]).
     pub fn take_changes(&mut self) -> Vec<Change> {
-        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     fn note(&mut self, changes: Vec<Change>) {
@@ -454,7 +457,11 @@ mod tests {
     #[test]
     fn a_journaled_fleet_lists_readings_and_events() {
         let mut fleet = Fleet::journaled();
-        fleet.apply("devices/sim-1/telemetry", br#"{"temperature":21.4,"battery":87}"#, false);
+        fleet.apply(
+            "devices/sim-1/telemetry",
+            br#"{"temperature":21.4,"battery":87}"#,
+            false,
+        );
         fleet.apply("devices/sim-1/humidity", b"45", false);
         fleet.apply("devices/sim-1/humidity", b"damp", false);
         fleet.apply(

@@ -98,12 +98,9 @@ impl Time {
             Time::Unix(ms) => Ok(*ms),
             Time::Relative(text) if text == "now" => Ok(now),
             Time::Relative(text) => {
-                let back = text
-                    .strip_prefix('-')
-                    .and_then(parse_span)
-                    .ok_or_else(|| {
-                        format!("bad time {text:?}: Unix ms, \"now\" or a span back such as \"-24h\"")
-                    })?;
+                let back = text.strip_prefix('-').and_then(parse_span).ok_or_else(|| {
+                    format!("bad time {text:?}: Unix ms, \"now\" or a span back such as \"-24h\"")
+                })?;
                 Ok(now.saturating_sub(back))
             }
         }
