@@ -17,7 +17,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::Severity;
+use crate::{
+    alarms::{self, AlarmEvent},
+    events::Severity,
+};
 
 /// Where a client publishes a query.
 pub const QUERY_TOPIC: &str = "$kite/history/query";
@@ -260,6 +263,21 @@ pub struct EventsAnswer {
     pub next_before: Option<Cursor>,
 }
 
+/// [`StoredEvent::source`] of a device's own event.
+pub const SOURCE_DEVICE: &str = "device";
+/// [`StoredEvent::source`] of the alarm engine's events.
+pub const SOURCE_ALARM: &str = "alarm";
+
+impl From<alarms::Severity> for Severity {
+    fn from(severity: alarms::Severity) -> Severity {
+        match severity {
+            alarms::Severity::Info => Severity::Info,
+            alarms::Severity::Warning => Severity::Warning,
+            alarms::Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
 /// An event as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -278,6 +296,25 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// An alarm engine event (`$kite/alarms/events`) as the history keeps
+    /// it: type `alarm_<type>`, the rule's id when it has no message, and
+    /// `at` as its time when the engine gave none. `seq` is 0 until stored.
+    pub fn from_alarm(alarm: AlarmEvent, at: u64) -> StoredEvent {
+        StoredEvent {
+            ts: if alarm.at > 0 { alarm.at } else { at },
+            seq: 0,
+            device: alarm.device,
+            kind: format!("alarm_{}", alarm.kind),
+            severity: alarm.severity.into(),
+            message: if alarm.message.is_empty() {
+                alarm.rule
+            } else {
+                alarm.message
+            },
+            source: SOURCE_ALARM.into(),
+        }
+    }
+
     /// Does it pass an events query's filters (devices aside)?
     pub fn passes(&self, severity: Option<Severity>, text: Option<&str>) -> bool {
         if severity.is_some_and(|min| self.severity < min) {

@@ -189,7 +189,12 @@ pub fn line_path(
     }
     // A lone point: a line of no length, which round caps draw as a dot.
     if let [(t, v)] = points {
-        let _ = write!(path, "L{:.1} {:.1}", frame.x(*t, t0, t1), frame.y(*v, v0, v1));
+        let _ = write!(
+            path,
+            "L{:.1} {:.1}",
+            frame.x(*t, t0, t1),
+            frame.y(*v, v0, v1)
+        );
     }
     path
 }

@@ -32,10 +32,7 @@ pub struct LoggedEvent {
     pub source: &'static str,
 }
 
-/// A device's own event.
-pub const SOURCE_DEVICE: &str = "device";
-/// The alarm engine's: an alarm raised, cleared or acknowledged.
-pub const SOURCE_ALARM: &str = "alarm";
+pub use kite_convention::history::{SOURCE_ALARM, SOURCE_DEVICE};
 
 /// What to show.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -176,26 +173,17 @@ impl EventLog {
     }
 }
 
-/// An alarm engine event as the history lists it: type `alarm_<type>`, the
-/// rule's id when it has no message.
+/// An alarm engine event as the history lists it (`StoredEvent::from_alarm`).
 fn alarm_event(seq: u64, alarm: AlarmEvent, now_ms: u64) -> LoggedEvent {
-    let severity = match alarm.severity {
-        alarms::Severity::Info => Severity::Info,
-        alarms::Severity::Warning => Severity::Warning,
-        alarms::Severity::Critical => Severity::Critical,
-    };
-    let message = match alarm.message.is_empty() {
-        true => alarm.rule,
-        false => alarm.message,
-    };
+    let stored = StoredEvent::from_alarm(alarm, 0);
     LoggedEvent {
         seq,
         received_ms: now_ms,
-        kind: format!("alarm_{}", alarm.kind),
-        device: alarm.device,
-        severity,
-        message,
-        ts: (alarm.at > 0).then_some(alarm.at),
+        kind: stored.kind,
+        device: stored.device,
+        severity: stored.severity,
+        message: stored.message,
+        ts: (stored.ts > 0).then_some(stored.ts),
         source: SOURCE_ALARM,
     }
 }

@@ -38,8 +38,8 @@ use bytes::Bytes;
 use kite_convention::{
     alarms::{self, AlarmEvent},
     fleet::Change,
-    history::{Answer, Query, StoredEvent},
-    Fleet, Severity,
+    history::{Answer, Query, StoredEvent, SOURCE_DEVICE},
+    Fleet,
 };
 use tokio::sync::oneshot;
 
@@ -385,7 +385,7 @@ impl Worker {
     fn take(&mut self, topic: &str, payload: &[u8], at: u64, replay: bool) {
         if topic == alarms::EVENTS_TOPIC {
             if let Some(alarm) = AlarmEvent::parse(payload) {
-                self.event(alarm_event(alarm, at));
+                self.event(StoredEvent::from_alarm(alarm, at));
             }
             return;
         }
@@ -409,7 +409,7 @@ impl Worker {
                     kind: event.kind,
                     severity: event.severity,
                     message: event.message,
-                    source: "device".into(),
+                    source: SOURCE_DEVICE.into(),
                 }),
             }
         }
@@ -595,29 +595,6 @@ impl Kept {
             return false;
         }
         true
-    }
-}
-
-/// An alarm engine event as the history keeps it.
-fn alarm_event(alarm: AlarmEvent, at: u64) -> StoredEvent {
-    let severity = match alarm.severity {
-        alarms::Severity::Info => Severity::Info,
-        alarms::Severity::Warning => Severity::Warning,
-        alarms::Severity::Critical => Severity::Critical,
-    };
-    let ts = if alarm.at > 0 { alarm.at } else { at };
-    StoredEvent {
-        ts,
-        seq: 0,
-        device: alarm.device,
-        kind: format!("alarm_{}", alarm.kind),
-        severity,
-        message: if alarm.message.is_empty() {
-            alarm.rule
-        } else {
-            alarm.message
-        },
-        source: "alarm".into(),
     }
 }
 

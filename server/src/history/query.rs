@@ -9,7 +9,7 @@ use kite_convention::{
     alarms::EVENTS_TOPIC,
     history::{
         selected, Answer, EventsAnswer, LastAnswer, LastDevice, LastValue, Query, Resolution,
-        Series, SeriesAnswer, StoredEvent, MAX_EVENTS, MAX_POINTS,
+        Series, SeriesAnswer, StoredEvent, MAX_EVENTS, MAX_POINTS, SOURCE_ALARM,
     },
     topics::events_topic,
 };
@@ -172,7 +172,7 @@ fn last(worker: &Worker, devices: &[String], reader: &Reader) -> Answer {
 
 /// The topic an event came on, for the asker's ACL.
 fn event_topic(event: &StoredEvent) -> String {
-    if event.source == "alarm" {
+    if event.source == SOURCE_ALARM {
         EVENTS_TOPIC.to_owned()
     } else {
         events_topic(&event.device)
