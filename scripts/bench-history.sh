@@ -45,7 +45,7 @@ import statistics, sys
 rows = {"false": [], "true": []}
 for line in open(sys.argv[1]):
     w = line.split()
-    rows[w[3]].append((float(w[5]), int(w[7]), float(w[9]), float(w[13])))
+    rows[w[3]].append((float(w[5]), int(w[7]), float(w[9]), float(w[14])))
 med = {k: [statistics.median(r[i] for r in v) for i in range(4)] for k, v in rows.items()}
 off, on = med["false"], med["true"]
 print("| | history off | history on | change |")
