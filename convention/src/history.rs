@@ -331,9 +331,20 @@ impl StoredEvent {
     }
 }
 
+/// The device the broker's own statistics (`$SYS/broker/...`) are kept
+/// under, each statistic a measurement named by its path (`clients/connected`).
+pub const BROKER_DEVICE: &str = "$SYS";
+
 /// Does `device` (or a measurement name) match one of `patterns` (globs)?
-/// No patterns match everything.
+/// No patterns match everything, except that a name starting with `$`
+/// ([`BROKER_DEVICE`]) is matched only by a pattern starting with `$`, as
+/// MQTT's `#` does not match `$SYS`: a fleet-wide query is about devices.
 pub fn selected(patterns: &[String], name: &str) -> bool {
+    if name.starts_with('$') {
+        return patterns
+            .iter()
+            .any(|p| p.starts_with('$') && crate::alarms::glob(p, name));
+    }
     patterns.is_empty() || patterns.iter().any(|p| crate::alarms::glob(p, name))
 }
 
@@ -472,6 +483,9 @@ mod tests {
         assert!(!event.passes(Some(Severity::Critical), None));
         assert!(!event.passes(None, Some("window")));
         assert!(selected(&[], "anything"));
+        assert!(!selected(&[], BROKER_DEVICE), "fleet-wide is devices only");
+        assert!(!selected(&["*".into()], BROKER_DEVICE));
+        assert!(selected(&["$SYS".into()], BROKER_DEVICE));
         assert!(selected(&["sim-*".into()], "sim-2"));
         assert!(!selected(&["sim-1".into()], "sim-2"));
     }

@@ -314,3 +314,30 @@ async fn history_false_answers_that_it_is_off() {
     assert_eq!(status, 400);
     assert!(body.contains("--history false"), "{body}");
 }
+
+#[tokio::test]
+async fn the_brokers_own_statistics_have_a_history_too() {
+    let broker = Broker::start_with(&["--sys-interval", "1"]).await;
+    let mut n = 0;
+    let body = loop {
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, body) = broker
+            .http_get(
+                "/api/history?devices=$SYS&measurements=uptime&resolution=raw",
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if body.contains("\"points\":[[") && n > 4 {
+            break body;
+        }
+        assert!(n < 20, "no uptime in the history: {body}");
+    };
+    let answer = series(Answer::parse(body.as_bytes()).unwrap());
+    assert_eq!(answer.series[0].device, "$SYS");
+    assert!(answer.series[0].points.len() >= 2, "{body}");
+    // A fleet-wide question is about devices, not the broker.
+    let (_, body) = broker.http_get("/api/history?op=last", &[]).await;
+    assert!(!body.contains("$SYS"), "{body}");
+}

@@ -39,8 +39,8 @@ use bytes::Bytes;
 use kite_convention::{
     alarms::{self, AlarmEvent},
     fleet::Change,
-    history::{Answer, Query, StoredEvent, SOURCE_DEVICE},
-    Fleet,
+    history::{Answer, Query, StoredEvent, BROKER_DEVICE, SOURCE_DEVICE},
+    sys, Fleet,
 };
 use tokio::sync::oneshot;
 
@@ -157,6 +157,18 @@ impl History {
             return;
         }
         self.send(topic, payload, false);
+    }
+
+    /// A `$SYS/broker/...` statistic as the broker publishes it: kept as
+    /// measurement `<stat>` of device `$SYS` when it is a number (per-client
+    /// counters are not kept).
+    pub fn record_stat(&self, topic: &str, payload: &Bytes) {
+        let kept = topic
+            .strip_prefix(sys::PREFIX)
+            .is_some_and(|stat| !stat.starts_with(sys::CLIENTS) || stat.matches('/').count() < 2);
+        if kept {
+            self.send(topic, payload, false);
+        }
     }
 
     /// A retained message loaded at start-up: it teaches the history which
@@ -414,6 +426,13 @@ impl Worker {
 
     /// One message: what it says about devices goes to the pending writes.
     fn take(&mut self, topic: &str, payload: &[u8], at: u64, replay: bool) {
+        if let Some(stat) = topic.strip_prefix(sys::PREFIX) {
+            if let Some(value) = leading_number(payload) {
+                let (device, stat) = (BROKER_DEVICE.to_owned(), stat.to_owned());
+                self.reading(topic, device, stat, value, None, at);
+            }
+            return;
+        }
         if topic == alarms::EVENTS_TOPIC {
             if let Some(alarm) = AlarmEvent::parse(payload) {
                 self.event(StoredEvent::from_alarm(alarm, at));
@@ -591,6 +610,15 @@ impl Worker {
         }
         self.kept = kept;
     }
+}
+
+/// The number a `$SYS` payload starts with (`42 seconds` → 42).
+fn leading_number(payload: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(payload).ok()?.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
+        .unwrap_or(text.len());
+    text[..end].parse().ok()
 }
 
 /// How far back each tier reaches, in ms.

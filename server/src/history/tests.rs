@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kite_convention::history::{Answer, Cursor, Query, Resolution, Series, Time};
+use kite_convention::history::{Answer, Cursor, Query, Resolution, Series, Time, BROKER_DEVICE};
 
 use super::{db::Db, Figures, Settings, Worker, MINUTE_KEPT, RAW_KEPT};
 
@@ -373,5 +373,46 @@ fn over_the_byte_limit_the_finest_tiers_give_first() {
         quarters[0].points.len(),
         3 * 96,
         "three days of quarter hours"
+    );
+}
+
+#[test]
+fn the_brokers_statistics_are_kept_apart_from_the_devices() {
+    let mut w = worker(None);
+    w.take("devices/sim-1/battery", b"90", T0, false);
+    for (n, at) in [(3, T0), (4, T0 + 1_000)] {
+        let count = n.to_string();
+        w.take("$SYS/broker/clients/connected", count.as_bytes(), at, false);
+    }
+    w.take("$SYS/broker/uptime", b"42 seconds", T0, false);
+    w.take("$SYS/broker/version", b"kite 0.1.0", T0, false);
+    let Answer::Last(last) = ask(&mut w, Query::Last { devices: vec![] }, &all(), T0) else {
+        panic!()
+    };
+    let devices: Vec<&str> = last.devices.iter().map(|d| d.device.as_str()).collect();
+    assert_eq!(devices, ["sim-1"], "a fleet-wide query is about devices");
+    let query = Query::Series {
+        devices: vec![BROKER_DEVICE.into()],
+        measurements: vec![],
+        from: Some(Time::Unix(T0)),
+        to: Some(Time::Unix(T0 + MIN)),
+        resolution: Resolution::Raw,
+    };
+    let (_, stats) = series(ask(&mut w, query, &all(), T0 + MIN));
+    let kept: Vec<(&str, Vec<f64>)> = stats
+        .iter()
+        .map(|s| {
+            (
+                s.measurement.as_str(),
+                s.points.iter().map(|p| p.1).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("clients/connected", vec![3.0, 4.0]),
+            ("uptime", vec![42.0])
+        ]
     );
 }

@@ -29,9 +29,13 @@ pub(super) async fn publish_periodically(shared: Arc<Shared>, interval: Duration
 }
 
 fn publish_once(shared: &Shared, topic: &str, value: String) {
+    let topic = sys::topic(topic);
+    let payload = Bytes::from(value);
+    // The history keeps the broker's statistics too (device `$SYS`).
+    shared.history.record_stat(&topic, &payload);
     shared.publish_internal(Message {
-        topic: sys::topic(topic).into(),
-        payload: Bytes::from(value),
+        topic: topic.into(),
+        payload,
         qos: QoS::AtMostOnce,
         retain: true,
         properties: Default::default(),

@@ -99,7 +99,11 @@ impl Broker {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kite-server"));
         command
             .args(["--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(["--sys-interval", "0", "--dashboard-dir", "/nonexistent"]);
+            .args(["--dashboard-dir", "/nonexistent"]);
+        // No `$SYS` traffic unless the test asks for it.
+        if !extra.iter().any(|a| a == "--sys-interval") {
+            command.args(["--sys-interval", "0"]);
+        }
         if owns {
             command.arg("--data-dir").arg(&data_dir);
         }
