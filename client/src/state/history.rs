@@ -49,6 +49,21 @@ pub fn card_queries(ids: &[String]) -> Vec<Query> {
         .collect()
 }
 
+/// What the broker page's charts show of the past.
+pub const BROKER_SPAN: &str = "-1h";
+
+/// The broker page's charts: the broker's own statistics over the last
+/// hour, which the history keeps as device `$SYS`.
+pub fn broker_query() -> Query {
+    Query::Series {
+        devices: vec![kite_convention::history::BROKER_DEVICE.to_owned()],
+        measurements: vec![],
+        from: Some(Time::Relative(BROKER_SPAN.to_owned())),
+        to: None,
+        resolution: Resolution::Auto,
+    }
+}
+
 /// A device page's charts over the `span_ms` up to now (`end_ms` `None`)
 /// or up to `end_ms`, as finely as the history keeps that stretch.
 pub fn device_query(id: &str, span_ms: u64, end_ms: Option<u64>) -> Query {
@@ -74,6 +89,8 @@ pub enum Purpose {
     Cards,
     /// The charts of one device's page.
     Device(String),
+    /// The broker page's charts of the broker's own statistics.
+    Broker,
     /// A page of the events page's list, for the filter of `generation`:
     /// the first page, or the next older one.
     Events { generation: u64, older: bool },
@@ -84,7 +101,9 @@ impl Purpose {
     /// range, the events page one filter, the cards want one `last`.
     fn supersedes(&self, queued: &Purpose) -> bool {
         match (self, queued) {
-            (Purpose::Last, Purpose::Last) | (Purpose::Device(_), Purpose::Device(_)) => true,
+            (Purpose::Last, Purpose::Last)
+            | (Purpose::Device(_), Purpose::Device(_))
+            | (Purpose::Broker, Purpose::Broker) => true,
             (Purpose::Events { older: false, .. }, Purpose::Events { .. }) => true,
             (Purpose::Events { older: true, .. }, Purpose::Events { older, .. }) => *older,
             _ => false,
@@ -97,7 +116,10 @@ impl Purpose {
             (self, answer),
             (_, Answer::Error(_))
                 | (Purpose::Last, Answer::Last(_))
-                | (Purpose::Cards | Purpose::Device(_), Answer::Series(_))
+                | (
+                    Purpose::Cards | Purpose::Device(_) | Purpose::Broker,
+                    Answer::Series(_)
+                )
                 | (Purpose::Events { .. }, Answer::Events(_))
         )
     }

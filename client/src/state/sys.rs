@@ -10,7 +10,9 @@ use kite_convention::sys::{
     PREFIX, ROOT,
 };
 
-use super::ring::Series;
+use kite_convention::history::SeriesAnswer;
+
+use super::ring::{PastAnswer, Series};
 
 /// The rate series, named as the page shows them.
 pub const MESSAGES_IN_RATE: &str = "messages in/s";
@@ -74,7 +76,7 @@ impl SysStats {
         if let Some(value) = leading_number(&text) {
             self.series
                 .entry(stat.to_owned())
-                .or_default()
+                .or_insert_with(Series::with_past)
                 .push(now_ms, value);
             if let Some((_, rate_name)) = RATES.iter().find(|(c, _)| *c == stat) {
                 if let Some((then, before)) = self.previous.insert(stat.to_owned(), (now_ms, value))
@@ -83,7 +85,7 @@ impl SysStats {
                     if seconds >= 0.2 && value >= before {
                         self.series
                             .entry((*rate_name).to_owned())
-                            .or_default()
+                            .or_insert_with(Series::with_past)
                             .push(now_ms, (value - before) / seconds);
                     }
                 }
@@ -91,6 +93,45 @@ impl SysStats {
         }
         self.values.insert(stat.to_owned(), text);
         true
+    }
+
+    /// Take in the history's answer about the broker's own statistics
+    /// (device `$SYS`): each chart opens with its past, and the rates with
+    /// theirs, derived from the counters' past as from live samples.
+    /// True when a chart took points.
+    pub fn merge_past(&mut self, answer: &SeriesAnswer) -> bool {
+        let bucket_ms = answer.resolution.bucket_ms();
+        let mut changed = false;
+        let mut merge = |name: &str, points: &[(u64, f64)]| {
+            changed |= self
+                .series
+                .entry(name.to_owned())
+                .or_insert_with(Series::with_past)
+                .merge_past(PastAnswer {
+                    points,
+                    from: answer.from,
+                    to: answer.to,
+                    bucket_ms,
+                    background: false,
+                });
+        };
+        for series in &answer.series {
+            let points: Vec<(u64, f64)> = series.points.iter().map(|p| (p.0, p.1)).collect();
+            merge(&series.measurement, &points);
+            if let Some((_, rate_name)) = RATES.iter().find(|(c, _)| *c == series.measurement) {
+                let rates: Vec<(u64, f64)> = points
+                    .windows(2)
+                    .filter_map(|w| {
+                        let ((then, before), (now, value)) = (w[0], w[1]);
+                        let seconds = now.saturating_sub(then) as f64 / 1000.0;
+                        (seconds >= 0.2 && value >= before)
+                            .then(|| (now, (value - before) / seconds))
+                    })
+                    .collect();
+                merge(rate_name, &rates);
+            }
+        }
+        changed
     }
 
     /// A statistic's latest text.
@@ -225,5 +266,34 @@ mod tests {
         assert_eq!(format_si(12.34), "12.3");
         assert_eq!(format_si(12_345.0), "12.3 k");
         assert_eq!(format_si(4_560_000.0), "4.56 M");
+    }
+
+    #[test]
+    fn the_charts_open_with_the_brokers_past_and_live_samples_continue_it() {
+        use kite_convention::history::{Resolution, Series as Answered, SeriesAnswer};
+        let answered = |measurement: &str, points: Vec<(u64, f64)>| Answered {
+            device: "$SYS".into(),
+            measurement: measurement.into(),
+            unit: None,
+            points: points.into_iter().map(|(t, v)| (t, v, v, v)).collect(),
+        };
+        let answer = SeriesAnswer {
+            ok: true,
+            resolution: Resolution::Raw,
+            from: 1_000,
+            to: 31_000,
+            series: vec![
+                answered("clients/connected", vec![(10_000, 3.0), (20_000, 4.0)]),
+                answered(MESSAGES_RECEIVED, vec![(10_000, 100.0), (20_000, 300.0)]),
+            ],
+        };
+        let mut stats = SysStats::default();
+        assert!(stats.merge_past(&answer));
+        let connected: Vec<(u64, f64)> = stats.series["clients/connected"].iter().collect();
+        assert_eq!(connected, [(10_000, 3.0), (20_000, 4.0)]);
+        assert_eq!(stats.latest(MESSAGES_IN_RATE), Some(20.0), "200 in 10 s");
+        stats.apply(&format!("{PREFIX}clients/connected"), b"5", 30_000);
+        let connected: Vec<(u64, f64)> = stats.series["clients/connected"].iter().collect();
+        assert_eq!(connected, [(10_000, 3.0), (20_000, 4.0), (30_000, 5.0)]);
     }
 }

@@ -19,7 +19,7 @@ use super::{ConnectionStore, DataStore};
 use crate::platform;
 use crate::state::events::EventFilter;
 use crate::state::history::{
-    card_queries, device_query, last_query, Asker, Purpose, ANSWER_TIMEOUT_MS,
+    broker_query, card_queries, device_query, last_query, Asker, Purpose, ANSWER_TIMEOUT_MS,
 };
 use crate::state::ConnState;
 
@@ -85,6 +85,7 @@ impl HistoryStore {
             Some(Ok(())) => {
                 self.problem.set(None);
                 self.ask(Purpose::Last, last_query());
+                self.ask(Purpose::Broker, broker_query());
                 self.ask_events(false);
                 if let Some((id, query)) = self.device.get_value() {
                     self.ask(Purpose::Device(id), query);
@@ -211,6 +212,11 @@ impl HistoryStore {
                 let background = purpose == Purpose::Cards;
                 self.data.devices.update(|d| {
                     d.merge_series(&series, background);
+                });
+            }
+            (Purpose::Broker, Answer::Series(series)) => {
+                self.data.sys.update(|s| {
+                    s.merge_past(&series);
                 });
             }
             (Purpose::Events { generation, older }, answer) => {
