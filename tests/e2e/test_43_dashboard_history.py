@@ -16,6 +16,7 @@ import urllib.request
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import BIN_DIR, Process
+from test_41_dashboard_pages import sys_broker  # noqa: F401  (the fixture)
 from mqtt_helpers import Client
 from test_41_dashboard_pages import attr, click, css, go, open_page, select, severe_console_errors, shot, text_of, fill
 
@@ -215,4 +216,26 @@ def test_an_mqtt_3_1_1_page_gets_its_answers_on_its_reply_topic(broker, browser,
     go(browser, "events")
     wait.until(lambda d: "from the history" in (text_of(d, "#event-status") or ""))
     shot(browser, "history-v311-events")
+    assert severe_console_errors(browser) == []
+
+
+def test_the_broker_page_opens_with_the_brokers_own_past(sys_broker, browser):
+    """The history keeps the broker's $SYS statistics (device `$SYS`): the
+    broker page, opened after the broker ran a while, charts them from
+    before it opened, and live samples continue the charts."""
+    time.sleep(6)
+    stats = history(sys_broker, devices="$SYS", measurements="clients/connected", resolution="raw")
+    assert stats["series"] and len(stats["series"][0]["points"]) >= 3, stats
+    opened = now_ms()
+    open_page(browser, sys_broker, "broker")
+    wait = WebDriverWait(browser, 15)
+    chart = '.sys-chart[data-series="clients/connected"]'
+    wait.until(lambda d: int(attr(d, chart, "data-points") or 0) >= 3)
+    first = int(attr(browser, chart, "data-first"))
+    assert first < opened - 3000, f"the chart starts {opened - first} ms before the page opened"
+    rates = '.sys-chart[data-series="messages in/s"]'
+    wait.until(lambda d: int(attr(d, rates, "data-points") or 0) >= 2)
+    before = int(attr(browser, chart, "data-points"))
+    wait.until(lambda d: int(attr(d, chart, "data-points") or 0) > before)
+    shot(browser, "history-broker")
     assert severe_console_errors(browser) == []

@@ -48,7 +48,9 @@ enum Kind {
 /// broker publishes them.
 ///
 /// Stable ids: `#sys-tiles` with `.tile[data-stat]` (`.tile-value`),
-/// `#sys-version`, `#dash-rate`, `.sys-chart`, `#sys-clients`.
+/// `#sys-version`, `#dash-rate`, `.sys-chart[data-series]` (with
+/// `data-first`, the time in ms of the oldest point drawn, and
+/// `data-points`), `#sys-clients`.
 #[component]
 pub fn BrokerPage(store: Store) -> impl IntoView {
     let version = move || {
@@ -131,7 +133,12 @@ pub fn BrokerPage(store: Store) -> impl IntoView {
                             })
                         });
                         view! {
-                            <figure class="card sys-chart">
+                            <figure
+                                class="card sys-chart"
+                                data-series=series
+                                data-first=move || data.with(|d| d.points.first().map(|p| p.0.to_string()))
+                                data-points=move || data.with(|d| d.points.len().to_string())
+                            >
                                 <figcaption>{title} <span class="hint">" · up to 15 min"</span></figcaption>
                                 <TimeChart data label=title.to_owned()/>
                             </figure>
