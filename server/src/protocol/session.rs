@@ -290,12 +290,6 @@ impl Session {
         self.subscriptions.keys().map(|f| &**f)
     }
 
-    /// Handle one packet from the client, everything allowed (tests).
-    #[cfg(test)]
-    pub(crate) fn handle(&mut self, packet: Packet) -> Result<Vec<Action>, ProtocolError> {
-        self.handle_with(packet, &mut crate::protocol::admission::AllowAll)
-    }
-
     /// Handle one packet, asking `admission` (ACL, publish rate) about each
     /// PUBLISH and each subscription filter.
     pub(crate) fn handle_with(
@@ -742,29 +736,6 @@ impl Session {
                 return pid;
             }
         }
-    }
-
-    /// Our publishes the client has not acknowledged yet, oldest id first:
-    /// what a resumed session sends again with DUP.
-    #[cfg(test)]
-    pub(crate) fn unacknowledged(&self) -> Vec<&Publish> {
-        let mut sent: Vec<&Publish> = self
-            .flight
-            .iter()
-            .flat_map(|f| f.outgoing.values())
-            .filter_map(|o| match o {
-                Outgoing::Sent(sent) => Some(&sent.0),
-                Outgoing::Released(_) => None,
-            })
-            .collect();
-        sent.sort_by_key(|p| p.pid);
-        sent
-    }
-
-    /// Unacknowledged outgoing publishes (for metrics and tests).
-    #[cfg(test)]
-    pub(crate) fn inflight(&self) -> usize {
-        self.flight.as_ref().map_or(0, |f| f.outgoing.len())
     }
 
     /// The in-flight state, made when first needed.

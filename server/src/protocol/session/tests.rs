@@ -10,6 +10,35 @@ use mqtt::{
 
 use super::*;
 
+/// What the tests ask of a session besides its packets.
+impl Session {
+    /// Handle one packet from the client, everything allowed.
+    fn handle(&mut self, packet: Packet) -> Result<Vec<Action>, ProtocolError> {
+        self.handle_with(packet, &mut crate::protocol::admission::AllowAll)
+    }
+
+    /// Our publishes the client has not acknowledged yet, oldest id first:
+    /// what a resumed session sends again with DUP.
+    fn unacknowledged(&self) -> Vec<&Publish> {
+        let mut sent: Vec<&Publish> = self
+            .flight
+            .iter()
+            .flat_map(|f| f.outgoing.values())
+            .filter_map(|o| match o {
+                Outgoing::Sent(sent) => Some(&sent.0),
+                Outgoing::Released(_) => None,
+            })
+            .collect();
+        sent.sort_by_key(|p| p.pid);
+        sent
+    }
+
+    /// Unacknowledged outgoing publishes.
+    fn inflight(&self) -> usize {
+        self.flight.as_ref().map_or(0, |f| f.outgoing.len())
+    }
+}
+
 fn session(protocol: Protocol, receive_maximum: Option<u16>) -> Session {
     let connect = Connect {
         protocol,
