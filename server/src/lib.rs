@@ -32,7 +32,7 @@
 //!   does with a message: publish, route, persist, expire. The seam where
 //!   routing and storage beyond this node plug in, each a trait given to
 //!   `Shared::new` in `Seams`: `RetainedStore`, `SessionStore` and
-//!   `Backplane` (the other nodes of a cluster; `SingleNode` today).
+//!   `Backplane` (`SingleNode`, or `cluster`'s NATS backplane with `--cluster`).
 //! - [`net`]: the listeners (TCP and TLS: one accept loop; HTTP with
 //!   WebSocket at `/mqtt`, `/metrics`, the dashboard), the transport behind
 //!   one read/write interface, each connection's loop, CONNACK, dormant
