@@ -129,7 +129,6 @@ impl Shared {
     /// Route a message another node of the cluster published, to this
     /// node's subscribers only: the backplane brought it and does not get
     /// it back.
-    #[allow(dead_code)] // Called by a cluster's backplane; a single node has none.
     pub(crate) fn publish_remote(&self, message: Message) -> Routed {
         self.stats.messages_received.add(1);
         self.route(message, false, None, false)

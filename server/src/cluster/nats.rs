@@ -88,16 +88,6 @@ struct Interest {
     task: JoinHandle<()>,
 }
 
-/// The figures of the backplane, for the log and the tests.
-#[derive(Debug, Default)]
-pub(crate) struct Traffic {
-    pub(crate) sent: AtomicU64,
-    pub(crate) received: AtomicU64,
-    /// Not sent: the outbox was full (NATS slower than the clients) or the
-    /// message is larger than NATS's max_payload.
-    pub(crate) dropped: AtomicU64,
-}
-
 pub(crate) struct NatsBackplane {
     client: Client,
     outbox: mpsc::Sender<(String, Bytes)>,
@@ -108,7 +98,9 @@ pub(crate) struct NatsBackplane {
     seq: AtomicU64,
     shared: OnceLock<Weak<Shared>>,
     runtime: tokio::runtime::Handle,
-    pub(crate) traffic: Arc<Traffic>,
+    /// Messages not sent: the outbox was full (NATS slower than the
+    /// clients), NATS refused them, or they were larger than its max_payload.
+    dropped: Arc<AtomicU64>,
 }
 
 impl NatsBackplane {
@@ -160,9 +152,9 @@ impl NatsBackplane {
                 reason: err.to_string(),
             })?;
         let (outbox, rx) = mpsc::channel(OUTBOX);
-        let traffic = Arc::new(Traffic::default());
+        let dropped = Arc::new(AtomicU64::new(0));
         let runtime = tokio::runtime::Handle::current();
-        runtime.spawn(send_all(client.clone(), rx, traffic.clone()));
+        runtime.spawn(send_all(client.clone(), rx, dropped.clone()));
         tracing::info!(node, urls = %joined, "cluster: joined");
         Ok(Arc::new(NatsBackplane {
             client,
@@ -173,7 +165,7 @@ impl NatsBackplane {
             seq: AtomicU64::new(0),
             shared: OnceLock::new(),
             runtime,
-            traffic,
+            dropped,
         }))
     }
 
@@ -198,16 +190,15 @@ fn nonce() -> u64 {
 }
 
 /// Hand queued messages to the NATS client, in order.
-async fn send_all(client: Client, mut rx: mpsc::Receiver<(String, Bytes)>, traffic: Arc<Traffic>) {
+async fn send_all(
+    client: Client,
+    mut rx: mpsc::Receiver<(String, Bytes)>,
+    dropped: Arc<AtomicU64>,
+) {
     while let Some((subject, record)) = rx.recv().await {
-        match client.publish(subject, record).await {
-            Ok(()) => {
-                traffic.sent.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(err) => {
-                traffic.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%err, "cluster: a message was not sent to NATS");
-            }
+        if let Err(err) = client.publish(subject, record).await {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%err, "cluster: a message was not sent to NATS");
         }
     }
 }
@@ -218,7 +209,6 @@ async fn receive(
     client: Client,
     subject: String,
     shared: Weak<Shared>,
-    traffic: Arc<Traffic>,
     seen: Arc<Mutex<Seen>>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
@@ -251,7 +241,6 @@ async fn receive(
                 // One lock for the check and the routing: see the module.
                 let mut seen = seen.lock().expect("seen lock");
                 if seen.first(id) {
-                    traffic.received.fetch_add(1, Ordering::Relaxed);
                     shared.publish_remote(message);
                 }
             }
@@ -270,13 +259,13 @@ impl Backplane for Arc<NatsBackplane> {
         record.extend_from_slice(&encode_retained(message));
         let max = self.client.server_info().max_payload;
         if max > 0 && record.len() > max {
-            self.traffic.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(topic = %message.topic, bytes = record.len(), max, "cluster: message larger than NATS max_payload, kept on this node");
             return None;
         }
         let subject = subject::topic_subject(&message.topic);
         if self.outbox.try_send((subject, record.into())).is_err() {
-            let dropped = self.traffic.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(dropped, "cluster: NATS behind, messages kept on this node");
             }
@@ -300,7 +289,6 @@ impl Backplane for Arc<NatsBackplane> {
             self.client.clone(),
             subject::filter_subject(filter),
             shared,
-            self.traffic.clone(),
             self.seen.clone(),
             ready,
         ));

@@ -308,9 +308,9 @@ struct Worker {
 
 impl Worker {
     fn new(db: Db, loaded: db::Loaded, settings: Settings, figures: Arc<Figures>) -> Worker {
-        let settings_retention = settings.retention;
         let mut worker = Worker {
             db,
+            kept: Kept::configured(settings.retention),
             settings,
             figures,
             fleet: Fleet::journaled(),
@@ -322,7 +322,6 @@ impl Worker {
             writes: Vec::new(),
             events: Vec::new(),
             unsynced: false,
-            kept: Kept::configured(settings_retention),
         };
         for (id, meta) in loaded.series {
             worker
