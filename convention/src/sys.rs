@@ -53,6 +53,17 @@ pub fn client_stat(client_id: &str, counter: &str) -> String {
     format!("{CLIENTS}{client_id}/{counter}")
 }
 
+/// The number a statistic's text starts with (`"42 seconds"` → 42); `None`
+/// for text that is no number (`version`). The broker's history keeps and
+/// the dashboard charts what this reads.
+pub fn leading_number(text: &str) -> Option<f64> {
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || (i == 0 && c == '-')))
+        .map_or(text.len(), |(i, _)| i);
+    text[..end].parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +78,13 @@ mod tests {
         assert!(PREFIX.starts_with(ROOT) && FILTER.strip_suffix('#') == Some(ROOT));
         assert!(CLIENTS_CONNECTED.starts_with(CLIENTS) && CLIENTS_TOTAL.starts_with(CLIENTS));
         assert_eq!(client_stat("sim-1", "dropped"), "clients/sim-1/dropped");
+    }
+
+    #[test]
+    fn values_start_with_their_number() {
+        assert_eq!(leading_number("42 seconds"), Some(42.0));
+        assert_eq!(leading_number("-3.5"), Some(-3.5));
+        assert_eq!(leading_number("kite 1"), None);
+        assert_eq!(leading_number(""), None);
     }
 }

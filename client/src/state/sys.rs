@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+pub use kite_convention::sys::leading_number;
 use kite_convention::sys::{
     BYTES_RECEIVED, BYTES_SENT, CLIENTS, MESSAGES_DROPPED, MESSAGES_RECEIVED, MESSAGES_SENT,
     PREFIX, ROOT,
@@ -161,15 +162,6 @@ impl SysStats {
     }
 }
 
-/// The number a `$SYS` payload starts with (`"42 seconds"` → 42).
-pub fn leading_number(text: &str) -> Option<f64> {
-    let end = text
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || (i == 0 && c == '-')))
-        .map_or(text.len(), |(i, _)| i);
-    text[..end].parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
 /// Seconds as `3 d 4 h`, `4 h 5 min`, `5 min 6 s` or `6 s`.
 pub fn format_uptime(seconds: u64) -> String {
     let (d, h, m, s) = (
@@ -254,10 +246,6 @@ mod tests {
 
     #[test]
     fn numbers_and_formats() {
-        assert_eq!(leading_number("42 seconds"), Some(42.0));
-        assert_eq!(leading_number("-3.5"), Some(-3.5));
-        assert_eq!(leading_number("kite 1"), None);
-        assert_eq!(leading_number(""), None);
         assert_eq!(format_uptime(42), "42 s");
         assert_eq!(format_uptime(3_725), "1 h 2 min");
         assert_eq!(format_uptime(90_061), "1 d 1 h");

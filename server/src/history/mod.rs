@@ -426,7 +426,8 @@ impl Worker {
     /// One message: what it says about devices goes to the pending writes.
     fn take(&mut self, topic: &str, payload: &[u8], at: u64, replay: bool) {
         if let Some(stat) = topic.strip_prefix(sys::PREFIX) {
-            if let Some(value) = leading_number(payload) {
+            let text = std::str::from_utf8(payload).unwrap_or_default().trim();
+            if let Some(value) = sys::leading_number(text) {
                 let (device, stat) = (BROKER_DEVICE.to_owned(), stat.to_owned());
                 self.reading(topic, device, stat, value, None, at);
             }
@@ -609,15 +610,6 @@ impl Worker {
         }
         self.kept = kept;
     }
-}
-
-/// The number a `$SYS` payload starts with (`42 seconds` → 42).
-fn leading_number(payload: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(payload).ok()?.trim();
-    let end = text
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
-        .unwrap_or(text.len());
-    text[..end].parse().ok()
 }
 
 /// How far back each tier reaches, in ms.
