@@ -143,15 +143,13 @@ impl Broker {
         for message in loaded.retained.iter() {
             retained.retain(&Arc::new(message.clone()));
         }
-        let cluster = match self.config.cluster.is_empty() {
-            true => None,
-            false => {
-                let node = node_id(&self.config);
-                let urls = &self.config.cluster;
-                let wait = self.config.cluster_wait;
-                let joined = NatsBackplane::connect(urls, &node, wait).await;
-                Some(joined.map_err(|err| BrokerError::Cluster(err.to_string()))?)
-            }
+        let cluster = if self.config.cluster.is_empty() {
+            None
+        } else {
+            let node = node_id(&self.config);
+            let urls = &self.config.cluster;
+            let joined = NatsBackplane::connect(urls, &node, self.config.cluster_wait).await;
+            Some(joined.map_err(|err| BrokerError::Cluster(err.to_string()))?)
         };
         let backplane: Box<dyn Backplane> = match &cluster {
             Some(nats) => Box::new(nats.clone()),
