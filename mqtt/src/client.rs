@@ -5,7 +5,7 @@
 //! call [`ClientSession::tick`] on a timer. It never touches a clock of its
 //! own: every call takes `now_ms`, milliseconds on any monotonic scale.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
@@ -29,6 +29,10 @@ pub struct ClientOptions {
     pub will: Option<LastWill>,
     /// CONNECT properties (v5 only), e.g. session expiry interval.
     pub properties: Properties,
+    /// Hold back the PUBACK (QoS 1) and PUBREC (QoS 2) of incoming messages
+    /// until [`ClientSession::acknowledge`]: a bridge acknowledges only once
+    /// the message is safe on its other side.
+    pub manual_acks: bool,
 }
 
 impl ClientOptions {
@@ -43,6 +47,7 @@ impl ClientOptions {
             password: None,
             will: None,
             properties: Properties::default(),
+            manual_acks: false,
         }
     }
 }
@@ -127,6 +132,8 @@ pub struct ClientSession {
     outgoing: HashMap<Pid, Outgoing>,
     /// Incoming QoS 2 ids received and PUBREC'd, waiting for PUBREL.
     incoming_qos2: HashMap<Pid, ()>,
+    /// With manual acks: incoming QoS 2 ids the application has PUBREC'd.
+    acked_qos2: HashSet<Pid>,
     last_sent_ms: u64,
     ping_sent_ms: Option<u64>,
     max_packet_size: u32,
@@ -142,6 +149,7 @@ impl ClientSession {
             next_pid: 0,
             outgoing: HashMap::new(),
             incoming_qos2: HashMap::new(),
+            acked_qos2: HashSet::new(),
             last_sent_ms: 0,
             ping_sent_ms: None,
             max_packet_size: crate::MAX_REMAINING_LENGTH as u32 + 5,
@@ -352,6 +360,7 @@ impl ClientSession {
                 } else {
                     self.outgoing.clear();
                     self.incoming_qos2.clear();
+                    self.acked_qos2.clear();
                 }
                 Ok(Some(ClientEvent::Connected {
                     session_present: connack.session_present,
@@ -391,6 +400,7 @@ impl ClientSession {
             }
             Packet::PubRel(ack) => {
                 self.incoming_qos2.remove(&ack.pid);
+                self.acked_qos2.remove(&ack.pid);
                 self.send(&Packet::PubComp(Ack::new(ack.pid)), now_ms)?;
                 Ok(None)
             }
@@ -422,20 +432,49 @@ impl ClientSession {
         publish: Publish,
         now_ms: u64,
     ) -> Result<Option<ClientEvent>, ClientError> {
+        let manual = self.options.manual_acks;
         match (publish.qos, publish.pid) {
-            (QoS::AtLeastOnce, Some(pid)) => {
+            (QoS::AtLeastOnce, Some(pid)) if !manual => {
                 self.send(&Packet::PubAck(Ack::new(pid)), now_ms)?;
             }
             (QoS::ExactlyOnce, Some(pid)) => {
-                self.send(&Packet::PubRec(Ack::new(pid)), now_ms)?;
-                // A second copy before PUBREL is the same message: deliver once.
-                if self.incoming_qos2.insert(pid, ()).is_some() {
+                // A second copy before PUBREL is the same message: deliver
+                // once (and acknowledge it again, unless that is up to the
+                // application, which still holds the first copy's pid).
+                let again = self.incoming_qos2.insert(pid, ()).is_some();
+                if !manual || (again && self.acknowledged_qos2(pid)) {
+                    self.send(&Packet::PubRec(Ack::new(pid)), now_ms)?;
+                }
+                if again {
                     return Ok(None);
                 }
             }
             _ => {}
         }
         Ok(Some(ClientEvent::Message(publish)))
+    }
+
+    /// With [`ClientOptions::manual_acks`]: acknowledge an incoming QoS 1
+    /// (PUBACK) or QoS 2 (PUBREC) message now. Nothing is sent for QoS 0, or
+    /// when the connection it came on is gone: the server sends it again,
+    /// a QoS 1 message to be handled again, a QoS 2 one to be answered with
+    /// PUBREC at once (it was handled: exactly once survives the reconnect).
+    pub fn acknowledge(&mut self, pid: Pid, qos: QoS, now_ms: u64) -> Result<(), ClientError> {
+        if qos == QoS::ExactlyOnce {
+            self.acked_qos2.insert(pid);
+        }
+        if self.state != ConnectionState::Connected {
+            return Ok(());
+        }
+        match qos {
+            QoS::AtMostOnce => Ok(()),
+            QoS::AtLeastOnce => self.send(&Packet::PubAck(Ack::new(pid)), now_ms),
+            QoS::ExactlyOnce => self.send(&Packet::PubRec(Ack::new(pid)), now_ms),
+        }
+    }
+
+    fn acknowledged_qos2(&self, pid: Pid) -> bool {
+        self.acked_qos2.contains(&pid)
     }
 
     fn resend_inflight(&mut self, now_ms: u64) -> Result<(), ClientError> {
@@ -645,6 +684,87 @@ mod tests {
         assert!(second.is_empty());
         let sent = decode_all(session.take_outgoing().unwrap(), Protocol::V311);
         assert_eq!(sent.len(), 2, "a PUBREC for each copy");
+    }
+
+    fn publish_at(qos: QoS, pid: u16) -> Publish {
+        Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: ByteString::from("a/b"),
+            pid: Pid::new(pid),
+            properties: Properties::default(),
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    fn manual(protocol: Protocol) -> ClientSession {
+        let mut session = connected(protocol);
+        session.options.manual_acks = true;
+        session
+    }
+
+    #[test]
+    fn manual_acks_hold_the_puback_until_acknowledged() {
+        let mut session = manual(Protocol::V311);
+        let publish = publish_at(QoS::AtLeastOnce, 3);
+        let bytes = server_sends(Packet::Publish(publish.clone()), Protocol::V311);
+        assert_eq!(
+            session.receive(&bytes, 1).unwrap(),
+            vec![ClientEvent::Message(publish)]
+        );
+        assert!(session.take_outgoing().is_none(), "no PUBACK yet");
+        session
+            .acknowledge(Pid::new(3).unwrap(), QoS::AtLeastOnce, 2)
+            .unwrap();
+        let sent = decode_all(session.take_outgoing().unwrap(), Protocol::V311);
+        assert!(matches!(&sent[..], [Packet::PubAck(a)] if a.pid.get() == 3));
+    }
+
+    #[test]
+    fn manual_acks_hold_the_pubrec_and_answer_a_resent_copy_once_handled() {
+        let mut session = manual(Protocol::V311);
+        let publish = publish_at(QoS::ExactlyOnce, 9);
+        let bytes = server_sends(Packet::Publish(publish.clone()), Protocol::V311);
+        assert_eq!(session.receive(&bytes, 1).unwrap().len(), 1);
+        assert!(session.take_outgoing().is_none(), "no PUBREC yet");
+        // A copy before the application handled the first: nothing at all.
+        assert!(session.receive(&bytes, 2).unwrap().is_empty());
+        assert!(session.take_outgoing().is_none());
+        session
+            .acknowledge(Pid::new(9).unwrap(), QoS::ExactlyOnce, 3)
+            .unwrap();
+        let sent = decode_all(session.take_outgoing().unwrap(), Protocol::V311);
+        assert!(matches!(&sent[..], [Packet::PubRec(a)] if a.pid.get() == 9));
+        // A copy after it: PUBREC again, still not delivered twice.
+        assert!(session.receive(&bytes, 4).unwrap().is_empty());
+        let sent = decode_all(session.take_outgoing().unwrap(), Protocol::V311);
+        assert!(matches!(&sent[..], [Packet::PubRec(a)] if a.pid.get() == 9));
+    }
+
+    #[test]
+    fn a_qos2_message_handled_while_disconnected_is_answered_on_the_next_connection() {
+        let mut session = manual(Protocol::V311);
+        let publish = publish_at(QoS::ExactlyOnce, 4);
+        let bytes = server_sends(Packet::Publish(publish), Protocol::V311);
+        assert_eq!(session.receive(&bytes, 1).unwrap().len(), 1);
+        session.state = ConnectionState::Closed;
+        session
+            .acknowledge(Pid::new(4).unwrap(), QoS::ExactlyOnce, 2)
+            .unwrap();
+        assert!(session.take_outgoing().is_none(), "nowhere to send it");
+        session.state = ConnectionState::Connected;
+        let resent = publish_at(QoS::ExactlyOnce, 4);
+        let bytes = server_sends(
+            Packet::Publish(Publish {
+                dup: true,
+                ..resent
+            }),
+            Protocol::V311,
+        );
+        assert!(session.receive(&bytes, 3).unwrap().is_empty(), "once only");
+        let sent = decode_all(session.take_outgoing().unwrap(), Protocol::V311);
+        assert!(matches!(&sent[..], [Packet::PubRec(a)] if a.pid.get() == 4));
     }
 
     #[test]
