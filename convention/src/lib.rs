@@ -29,10 +29,13 @@
 //!   by the dashboard.
 //! - [`history`]: the broker's history of measurements and events: the
 //!   query (`$kite/history/query`, `GET /api/history/...`) and its answer.
+//! - [`control`]: the administration API's topics (`$CONTROL/kite/v1`)
+//!   and its live clients view.
 //! - [`sys`]: the `$SYS/broker/...` statistic names the broker publishes and
 //!   the dashboard charts.
 
 pub mod alarms;
+pub mod control;
 pub mod discovery;
 pub mod events;
 pub mod fleet;

@@ -39,6 +39,10 @@
 //!   connections and the epoll thread that parks their sockets.
 //! - [`cluster`]: `--cluster`: MQTT topics as NATS subjects (a bijection)
 //!   and the `Backplane` over NATS that makes several nodes one broker.
+//! - [`control`]: the administration API on `$CONTROL/kite/v1` (Mosquitto's
+//!   dynamic-security commands): live users and roles in `admin.redb`, put
+//!   in force at once; the live clients view (`listSessions`) and its
+//!   actions. Plugged into `broker` as its `Admin`.
 //! - [`ops`]: `Broker::run` (start-up, the ready line, shutdown), the
 //!   background tasks (`every`), the `$SYS` publisher, the SIGHUP reload,
 //!   `kite-server passwd`, the open-file limit.
@@ -56,7 +60,9 @@
 //! 6. `broker`: holds all of the above.
 //! 7. `net`, `cluster`: move bytes between `broker` and sockets, and
 //!    messages between `broker` and the other nodes over NATS.
-//! 8. `ops`: starts and stops everything.
+//! 8. `bridge`: connections to other brokers.
+//! 9. `control`: the `$CONTROL/kite/v1` API, behind `broker`'s `Admin` trait.
+//! 10. `ops`: starts and stops everything.
 //!
 //! # How a PUBLISH travels
 //! `net::transport::read` → `net::connection::run` decodes with
@@ -82,6 +88,7 @@ pub mod alarms;
 pub(crate) mod broker;
 pub(crate) mod cluster;
 pub mod config;
+pub(crate) mod control;
 pub mod history;
 pub(crate) mod metrics;
 pub(crate) mod net;

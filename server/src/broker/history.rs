@@ -16,13 +16,13 @@ use crate::{
     history::Reader,
     protocol::message::{Message, Outbound},
     routing::router::RouteCache,
-    security::acl::ClientRules,
+    security::auth::Rules,
 };
 
 impl Shared {
     /// Answer `request`, a PUBLISH to `$kite/history/query` from
     /// `client_id`, whose ACL rules (if there is an ACL) are `rules`.
-    pub(crate) fn ask_history(self: &Arc<Self>, request: &Message, rules: Option<ClientRules>) {
+    pub(crate) fn ask_history(self: &Arc<Self>, request: &Message, rules: Option<Rules>) {
         let client_id = request.origin.clone();
         let reply_to = request
             .properties

@@ -9,11 +9,12 @@
 //! file) and the other nodes of a cluster ([`Backplane`], none for a
 //! single node).
 
+pub(crate) mod admin;
 pub(crate) mod backplane;
 mod history;
 
 use std::{
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -41,6 +42,7 @@ use crate::{
     store::{self, LoadedSession, Op, Queued, QueuedState, SessionStore, Ticket},
 };
 
+pub(crate) use admin::{Admin, Caller};
 pub(crate) use backplane::{Backplane, SingleNode};
 
 /// State shared by every connection.
@@ -57,10 +59,14 @@ pub(crate) struct Shared {
     pub alarms: Alarms,
     /// Device measurements and events over time (`$kite/history/query`).
     pub history: History,
-    /// The password file and ACL in force (swapped on SIGHUP).
+    /// The password file and ACL in force (swapped on SIGHUP), and the
+    /// live users and roles.
     pub access: Access,
+    /// The `$CONTROL/kite/v1` API, set once at start-up.
+    pub admin: OnceLock<Arc<dyn Admin>>,
     /// Connection slots and the limit counters.
     pub limits: Limits,
+    /// Each bridge's counters (`$SYS/broker/connection/...`, `/metrics`).
     /// Flips to true when the broker shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Where a dormant connection's new task is spawned when it wakes.
@@ -96,6 +102,7 @@ impl Shared {
             alarms: Alarms::default(),
             history,
             access,
+            admin: OnceLock::new(),
             limits: Limits::default(),
             shutdown,
             runtime: tokio::runtime::Handle::current(),
@@ -452,9 +459,13 @@ pub(crate) fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession
                 subscriber,
             );
         }
-        shared
-            .registry
-            .park(loaded.client.clone(), Parked { session, tx, rx });
+        let parked = Parked {
+            session,
+            tx,
+            rx,
+            info: None,
+        };
+        shared.registry.park(loaded.client.clone(), parked);
         if record.expiry_interval != u32::MAX {
             shared.schedule_expiry(loaded.client, generation, Duration::from_secs(left));
         }

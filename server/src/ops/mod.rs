@@ -175,6 +175,8 @@ impl Broker {
             // Before any subscription: the backplane counts them all.
             nats.attach(&shared);
         }
+        // Live users and roles before the first CONNECT.
+        crate::control::Control::start(&shared).map_err(BrokerError::Config)?;
         shared.alarms.restore(&loaded.retained);
         for (topic, payload) in file_rules {
             shared.publish_internal(Message {

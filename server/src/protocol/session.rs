@@ -54,6 +54,8 @@ pub(crate) enum ProtocolError {
     TopicNameTooDeep,
     #[error("protocol violation: {0}")]
     Violation(&'static str),
+    #[error("disconnected through the $CONTROL API ({0:?})")]
+    Disconnected(ReasonCode),
 }
 
 impl ProtocolError {
@@ -75,6 +77,7 @@ impl ProtocolError {
             ProtocolError::MessageRateTooHigh => ReasonCode::MessageRateTooHigh,
             ProtocolError::TopicNameTooDeep => ReasonCode::TopicNameInvalid,
             ProtocolError::StoreUnavailable => ReasonCode::UnspecifiedError,
+            ProtocolError::Disconnected(code) => *code,
         }
     }
 }

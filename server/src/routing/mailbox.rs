@@ -115,6 +115,11 @@ impl Sender {
         &self.inner.budget
     }
 
+    /// Messages queued now.
+    pub(crate) fn queued(&self) -> usize {
+        self.inner.lock().len()
+    }
+
     /// Take a slot, or `None` when the mailbox is full or its receiver gone.
     pub(crate) fn try_reserve(&self) -> Option<Permit> {
         let mut state = self.inner.lock();

@@ -7,6 +7,7 @@
 
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     sync::{
         atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering},
         Arc, Mutex, OnceLock,
@@ -14,6 +15,9 @@ use std::{
     task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
+
+use kite_convention::control::SessionView;
+use mqtt::{Protocol, ReasonCode};
 
 use crate::protocol::session::Session;
 
@@ -24,6 +28,39 @@ pub(crate) struct Parked {
     pub session: Session,
     pub tx: crate::routing::mailbox::Sender,
     pub rx: crate::routing::mailbox::Receiver,
+    /// Who its last connection was (`None`: restored from the store).
+    pub info: Option<Arc<ClientInfo>>,
+}
+
+/// What the clients view (`listSessions`) shows of one connection: set at
+/// CONNECT, and two counters its loop stores after each turn (relaxed
+/// stores, no lock). Kept with the session when it is parked.
+#[derive(Debug)]
+pub(crate) struct ClientInfo {
+    pub username: Option<Arc<str>>,
+    pub address: SocketAddr,
+    pub protocol: Protocol,
+    /// `tcp`, `tls`, `ws`, `wss`.
+    pub transport: &'static str,
+    /// Unix milliseconds.
+    pub since_ms: u64,
+    pub subscriptions: AtomicU32,
+    pub in_flight: AtomicU32,
+    /// The session expiry interval (a v5 DISCONNECT may change it).
+    pub expiry: AtomicU32,
+}
+
+impl ClientInfo {
+    /// The counters after a turn of the connection's loop.
+    pub(crate) fn update(&self, session: &Session) {
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.subscriptions
+            .store(count(session.subscription_count()), Ordering::Relaxed);
+        self.in_flight
+            .store(count(session.in_flight()), Ordering::Relaxed);
+        self.expiry
+            .store(session.expiry_interval, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug)]
@@ -33,6 +70,8 @@ enum Slot {
         kick: Arc<Kick>,
         /// The session's queue (for its counters), once the session is settled.
         queue: Option<crate::routing::mailbox::Sender>,
+        /// Who it is, once the session is settled.
+        info: Option<Arc<ClientInfo>>,
     },
     Parked(Box<Parked>),
 }
@@ -47,6 +86,9 @@ pub(crate) struct Kick {
     /// Kicked by a new connection that continues this client's session
     /// (clean start 0): the session did not end, so no will is due.
     resumed: AtomicBool,
+    /// Kicked through the `$CONTROL` API: the DISCONNECT's reason code
+    /// (0: not by the API).
+    reason: AtomicU8,
     /// How long the connection lingers before lying dormant:
     /// `--dormant-after` × 2^this (see [`Kick::woken`]).
     linger_shift: AtomicU8,
@@ -80,6 +122,20 @@ impl Kick {
     /// Whether the connection that took over continues the session.
     pub(crate) fn resumed(&self) -> bool {
         self.resumed.load(Ordering::SeqCst)
+    }
+
+    /// Disconnected through the `$CONTROL` API with `reason`.
+    pub(crate) fn disconnect(&self, reason: ReasonCode) {
+        self.reason.store(reason as u8, Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// The reason given to [`Kick::disconnect`], if that was the kick.
+    pub(crate) fn reason(&self) -> Option<ReasonCode> {
+        match self.reason.load(Ordering::SeqCst) {
+            0 => None,
+            code => ReasonCode::from_u8(code),
+        }
     }
 
     pub(crate) fn kick(&self) {
@@ -203,6 +259,7 @@ impl Registry {
                                     connection,
                                     kick,
                                     queue: None,
+                                    info: None,
                                 },
                             );
                             return (connection, None);
@@ -215,6 +272,7 @@ impl Registry {
                                 connection,
                                 kick,
                                 queue: None,
+                                info: None,
                             },
                         );
                         let parked = match previous {
@@ -269,22 +327,26 @@ impl Registry {
         clients.insert(client_id, Slot::Parked(Box::new(parked)));
     }
 
-    /// Attach the session's queue counters to the connection holding `client_id`.
+    /// Attach the session's queue counters and who it is to the
+    /// connection holding `client_id`.
     pub(crate) fn set_queue(
         &self,
         client_id: &str,
         connection: u64,
         tx: crate::routing::mailbox::Sender,
+        about: Arc<ClientInfo>,
     ) {
         let mut clients = self.clients.lock().expect("registry lock");
         if let Some(Slot::Online {
             connection: c,
             queue,
+            info,
             ..
         }) = clients.get_mut(client_id)
         {
             if *c == connection {
                 *queue = Some(tx);
+                *info = Some(about);
             }
         }
     }
@@ -333,10 +395,120 @@ impl Registry {
         }
     }
 
+    /// Every connected client and parked session, sorted by client id.
+    pub(crate) fn sessions(&self) -> Vec<SessionView> {
+        let clients = self.clients.lock().expect("registry lock");
+        let mut out: Vec<SessionView> = clients
+            .iter()
+            .map(|(id, slot)| match slot {
+                Slot::Online { queue, info, .. } => {
+                    let mut view = view(id, info.as_deref(), queue.as_ref(), true);
+                    if let Some(info) = info {
+                        view.subscriptions = info.subscriptions.load(Ordering::Relaxed).into();
+                        view.inflight = info.in_flight.load(Ordering::Relaxed).into();
+                        view.expiry_interval = info.expiry.load(Ordering::Relaxed);
+                    }
+                    view
+                }
+                Slot::Parked(parked) => {
+                    let session = &parked.session;
+                    let mut view = view(id, parked.info.as_deref(), Some(&parked.tx), false);
+                    view.subscriptions = session.subscription_count() as u64;
+                    view.inflight = session.in_flight() as u64;
+                    view.expiry_interval = session.expiry_interval;
+                    view
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.clientid.cmp(&b.clientid));
+        out
+    }
+
+    /// Disconnect the connection holding `client_id` with `reason`; false
+    /// when no connection holds it.
+    pub(crate) fn disconnect(&self, client_id: &str, reason: ReasonCode) -> bool {
+        let clients = self.clients.lock().expect("registry lock");
+        match clients.get(client_id) {
+            Some(Slot::Online { kick, .. }) => {
+                kick.disconnect(reason);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Disconnect every connection whose user name `refused` says no
+    /// longer may be connected; the client ids disconnected.
+    pub(crate) fn disconnect_users(
+        &self,
+        refused: impl Fn(&str) -> bool,
+        reason: ReasonCode,
+    ) -> Vec<Arc<str>> {
+        let clients = self.clients.lock().expect("registry lock");
+        let mut out = Vec::new();
+        for (id, slot) in clients.iter() {
+            if let Slot::Online {
+                kick,
+                info: Some(info),
+                ..
+            } = slot
+            {
+                if info.username.as_deref().is_some_and(&refused) {
+                    kick.disconnect(reason);
+                    out.push(id.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Take away the parked session of `client_id`. `Err(true)`: a
+    /// connection holds the id; `Err(false)`: there is no such session.
+    pub(crate) fn take_parked(&self, client_id: &str) -> Result<Parked, bool> {
+        let mut clients = self.clients.lock().expect("registry lock");
+        match clients.get(client_id) {
+            Some(Slot::Parked(_)) => match clients.remove(client_id) {
+                Some(Slot::Parked(parked)) => Ok(*parked),
+                _ => Err(false),
+            },
+            Some(Slot::Online { .. }) => Err(true),
+            None => Err(false),
+        }
+    }
+
     /// True when a connection holds `client_id` now.
     pub(crate) fn is_connected(&self, client_id: &str) -> bool {
         let clients = self.clients.lock().expect("registry lock");
         matches!(clients.get(client_id), Some(Slot::Online { .. }))
+    }
+}
+
+/// The view of one session, its counters from the queue.
+fn view(
+    id: &str,
+    info: Option<&ClientInfo>,
+    queue: Option<&crate::routing::mailbox::Sender>,
+    connected: bool,
+) -> SessionView {
+    let protocol = info.map(|i| match i.protocol {
+        Protocol::V31 => "3.1",
+        Protocol::V311 => "3.1.1",
+        Protocol::V5 => "5",
+    });
+    SessionView {
+        clientid: id.to_string(),
+        username: info.and_then(|i| i.username.as_deref().map(str::to_string)),
+        connected,
+        address: info.map(|i| i.address.to_string()),
+        protocol: protocol.map(str::to_string),
+        transport: info.map(|i| i.transport.to_string()),
+        connected_since: info.map(|i| i.since_ms),
+        subscriptions: 0,
+        inflight: 0,
+        queued_messages: queue.map_or(0, |q| q.queued() as u64),
+        queued_bytes: queue.map_or(0, |q| q.budget().bytes()),
+        dropped: queue.map_or(0, |q| q.budget().dropped()),
+        expiry_interval: 0,
     }
 }
 
@@ -387,6 +559,7 @@ mod tests {
                     connection: 1,
                     kick: kick.clone(),
                     queue: None,
+                    info: None,
                 },
             );
         }

@@ -177,7 +177,7 @@ impl Acl {
 /// so what is filled in is never read again (a client id `%u` stays `%u`).
 /// `None` skips the pattern: the value it needs is missing (`%u` of an
 /// anonymous client) or contains `+`, `#` or `/`.
-fn fill(pattern: &str, client_id: &str, username: Option<&str>) -> Option<String> {
+pub(crate) fn fill(pattern: &str, client_id: &str, username: Option<&str>) -> Option<String> {
     let mut filter = String::with_capacity(pattern.len());
     let mut rest = pattern;
     while let Some(at) = rest.find('%') {

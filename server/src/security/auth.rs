@@ -2,7 +2,13 @@
 //! anonymous clients (`--allow-anonymous`), client certificates as user
 //! names (`--use-identity-as-username`), the `kite-server passwd` command,
 //! and [`Access`], which holds the password file and the ACL and swaps both
-//! on SIGHUP without touching the connections.
+//! on SIGHUP without touching the connections, and the live users and roles
+//! of the `$CONTROL` API (swapped whole on every change).
+//!
+//! Who decides for a user name: the password file first (its users keep
+//! the ACL file's rules); a name it does not hold is looked up among the
+//! live users (their roles are their ACL); anything else is as before
+//! (refused with a password file, anonymous without one).
 //!
 //! The password file has one `user:hash` line per user, as
 //! `mosquitto_passwd` writes them, the hash an argon2id PHC string
@@ -13,10 +19,13 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     path::Path,
-    sync::{Arc, OnceLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
 };
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
@@ -26,7 +35,10 @@ use mqtt::{Connect, ReasonCode};
 use crate::{
     config::Config,
     metrics::Counters,
-    security::acl::{Acl, ClientRules},
+    security::{
+        acl::{Acl, ClientRules},
+        live::{LiveRules, LiveSet},
+    },
 };
 
 /// Where and when a connection came in: the address its listener is bound
@@ -112,19 +124,30 @@ impl PasswordFile {
         self.users.is_empty()
     }
 
+    /// True when the file holds `user`.
+    pub fn contains(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
     /// Check a password; slow on purpose (argon2id), so call it off the
     /// async threads. An unknown user costs as much as a wrong password.
     pub fn verify(&self, user: &str, password: &[u8]) -> bool {
-        let (hash, known) = match self.users.get(user) {
-            Some(hash) => (hash.as_str(), true),
-            None => (dummy_hash(), false),
-        };
-        let Ok(parsed) = PasswordHash::new(hash) else {
-            return false;
-        };
-        let ok = Argon2::default().verify_password(password, &parsed).is_ok();
-        ok && known
+        verify_hash(self.users.get(user).map(String::as_str), password)
     }
+}
+
+/// Check `password` against an argon2id PHC string; `None` (no such user,
+/// or no password) costs as much as a wrong password, and fails.
+pub fn verify_hash(hash: Option<&str>, password: &[u8]) -> bool {
+    let (hash, known) = match hash {
+        Some(hash) => (hash, true),
+        None => (dummy_hash(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let ok = Argon2::default().verify_password(password, &parsed).is_ok();
+    ok && known
 }
 
 /// What checking a password against `hash` needs beyond its syntax, which
@@ -203,10 +226,15 @@ pub fn anonymous_allowed(config: &Config, listener: SocketAddr) -> bool {
         .unwrap_or_else(|| is_loopback(listener))
 }
 
-/// The password file and the ACL in force; both are swapped whole on reload.
+/// The password file and the ACL in force, both swapped whole on reload,
+/// and the live users and roles, swapped whole on every change.
 pub struct Access {
     passwords: ArcSwapOption<PasswordFile>,
     acl: ArcSwapOption<Acl>,
+    live: ArcSwap<LiveSet>,
+    /// Bumped after every swap: a connection's cached rules are rebuilt
+    /// when it moved (one atomic load per check).
+    generation: AtomicU64,
     /// argon2id verifications running at once (each takes ~19 MiB and a core).
     verifying: tokio::sync::Semaphore,
 }
@@ -219,6 +247,8 @@ impl Access {
         Ok(Access {
             passwords: ArcSwapOption::new(passwords.map(Arc::new)),
             acl: ArcSwapOption::new(acl.map(Arc::new)),
+            live: ArcSwap::from_pointee(LiveSet::default()),
+            generation: AtomicU64::new(1),
             verifying: tokio::sync::Semaphore::new(cores),
         })
     }
@@ -237,7 +267,37 @@ impl Access {
         );
         self.passwords.store(passwords.map(Arc::new));
         self.acl.store(acl.map(Arc::new));
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(summary)
+    }
+
+    /// Put a new set of live users and roles in force, at once for every
+    /// new CONNECT and every later check of the connections.
+    pub fn set_live(&self, live: Arc<LiveSet>) {
+        self.live.store(live);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The live users and roles in force.
+    pub fn live(&self) -> Arc<LiveSet> {
+        self.live.load_full()
+    }
+
+    /// Moves on every swap of the files or the live set.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Is `user` a live user (one the password file does not hold)?
+    pub fn is_live_user(&self, user: &str) -> bool {
+        self.passwords().is_none_or(|p| !p.contains(user))
+            && self.live.load().users.contains_key(user)
+    }
+
+    /// argon2id verification, off the async threads, a few at a time.
+    async fn verify(&self, check: impl FnOnce() -> bool + Send + 'static) -> bool {
+        let _permit = self.verifying.acquire().await;
+        tokio::task::spawn_blocking(check).await.unwrap_or(false)
     }
 
     /// The ACL in force, if there is an ACL file.
@@ -293,6 +353,11 @@ pub async fn authenticate(
         }
     }
     let passwords = access.passwords();
+    if let Some(user) = &connect.username {
+        if access.is_live_user(user) {
+            return live_user(access, counters, connect, user).await;
+        }
+    }
     if let (Some(user), Some(passwords)) = (&connect.username, passwords) {
         let Some(password) = connect.password.clone() else {
             Counters::add(&counters.auth_failures);
@@ -300,11 +365,10 @@ pub async fn authenticate(
         };
         let user = user.to_string();
         let ok = {
-            let _permit = access.verifying.acquire().await;
             let user = user.clone();
-            tokio::task::spawn_blocking(move || passwords.verify(&user, &password))
+            access
+                .verify(move || passwords.verify(&user, &password))
                 .await
-                .unwrap_or(false)
         };
         if !ok {
             Counters::add(&counters.auth_failures);
@@ -323,14 +387,88 @@ pub async fn authenticate(
     })
 }
 
+/// A live user's CONNECT: its password, then whether it is disabled
+/// (0x87, 3.1.1: 5) or bound to another client id (0x87).
+async fn live_user(
+    access: &Access,
+    counters: &Counters,
+    connect: &Connect,
+    user: &str,
+) -> Result<Username, ReasonCode> {
+    let live = access.live();
+    let found = live.users.get(user).cloned();
+    let hash = found.as_ref().and_then(|u| u.password_hash.clone());
+    let password = connect.password.clone().unwrap_or_default();
+    let ok = access
+        .verify(move || verify_hash(hash.as_deref(), &password))
+        .await;
+    let Some(found) = found.filter(|_| ok && connect.password.is_some()) else {
+        Counters::add(&counters.auth_failures);
+        return Err(ReasonCode::BadUserNameOrPassword);
+    };
+    let bound = found.clientid.as_deref();
+    if found.disabled || bound.is_some_and(|id| id != &*connect.client_id) {
+        Counters::add(&counters.auth_failures);
+        return Err(ReasonCode::NotAuthorized);
+    }
+    Ok(Some(Arc::from(user)))
+}
+
+/// The rules one connection is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rules {
+    /// The ACL file's rules (a user of the password file, anonymous, or a
+    /// certificate's identity).
+    File(ClientRules),
+    /// A live user's roles.
+    Live(LiveRules),
+}
+
+impl Rules {
+    pub fn can_write(&self, topic: &str) -> bool {
+        match self {
+            Rules::File(rules) => rules.can_write(topic),
+            Rules::Live(rules) => rules.can_write(topic),
+        }
+    }
+
+    pub fn can_read(&self, topic: &str) -> bool {
+        match self {
+            Rules::File(rules) => rules.can_read(topic),
+            Rules::Live(rules) => rules.can_read(topic),
+        }
+    }
+
+    pub fn can_subscribe(&self, filter: &str) -> bool {
+        match self {
+            Rules::File(rules) => rules.can_subscribe(filter),
+            Rules::Live(rules) => rules.can_subscribe(filter),
+        }
+    }
+
+    /// Does a rule say the client may publish to `topic`? For a live user
+    /// an entry must say so: the default access is no grant.
+    pub fn grants_write(&self, topic: &str) -> bool {
+        match self {
+            Rules::File(rules) => rules.can_write(topic),
+            Rules::Live(rules) => rules.grants_write(topic) == Some(true),
+        }
+    }
+}
+
 /// A connection's view of the ACL: its rules, rebuilt when the ACL is
-/// reloaded. Everything is allowed without an ACL file.
+/// reloaded or the live users and roles change. Everything is allowed
+/// without an ACL file (unless the user is a live one).
 pub struct ClientAcl {
     client_id: Arc<str>,
     username: Username,
+    /// The [`Access::generation`] `current` was built at.
+    generation: u64,
+    /// Once a live user, always judged as one: deleted, it may do nothing.
+    live: bool,
     /// Boxed: without an ACL file (the usual case) it is empty, and every
     /// connection carries it.
-    current: Option<Box<(Arc<Acl>, ClientRules)>>,
+    current: Option<Box<Rules>>,
 }
 
 impl ClientAcl {
@@ -338,25 +476,42 @@ impl ClientAcl {
         ClientAcl {
             client_id,
             username,
+            generation: 0,
+            live: false,
             current: None,
         }
     }
 
-    /// The client's rules under the ACL in force; `None`: no ACL file.
-    pub fn rules(&mut self, access: &Access) -> Option<&ClientRules> {
-        let Some(acl) = access.acl() else {
-            self.current = None;
-            return None;
-        };
-        let fresh = match self.current.as_deref() {
-            Some((used, _)) => !Arc::ptr_eq(used, &acl),
-            None => true,
-        };
-        if fresh {
-            let rules = acl.rules_for(&self.client_id, self.username.as_deref());
-            self.current = Some(Box::new((acl, rules)));
+    /// The client's rules under the ACL and live set in force; `None`: no
+    /// ACL file and not a live user.
+    pub fn rules(&mut self, access: &Access) -> Option<&Rules> {
+        let generation = access.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            self.current = self.build(access).map(Box::new);
         }
-        self.current.as_deref().map(|(_, rules)| rules)
+        self.current.as_deref()
+    }
+
+    fn build(&mut self, access: &Access) -> Option<Rules> {
+        if let Some(user) = self.username.as_deref() {
+            if access.is_live_user(user) {
+                self.live = true;
+                let live = access.live();
+                return Some(Rules::Live(live.rules_for(&self.client_id, user)));
+            }
+            if self.live {
+                return Some(Rules::Live(LiveRules::none()));
+            }
+        }
+        let acl = access.acl()?;
+        Some(Rules::File(
+            acl.rules_for(&self.client_id, self.username.as_deref()),
+        ))
+    }
+
+    pub fn username(&self) -> Option<&Arc<str>> {
+        self.username.as_ref()
     }
 
     pub fn client_id(&self) -> &Arc<str> {

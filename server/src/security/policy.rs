@@ -12,8 +12,7 @@ use mqtt::{Protocol, Publish, QoS, ReasonCode};
 use tokio::time::Instant;
 
 use super::{
-    acl::ClientRules,
-    auth::{Access, ClientAcl, Username},
+    auth::{Access, ClientAcl, Rules, Username},
     rate::TokenBucket,
     reserved,
 };
@@ -113,9 +112,29 @@ impl ClientPolicy {
     }
 
     /// The client's ACL rules as they stand, for a check made elsewhere (a
-    /// history query); `None` without an ACL file.
-    pub(crate) fn acl_rules(&mut self, checks: Checks) -> Option<ClientRules> {
+    /// history query); `None` without an ACL file (and not a live user).
+    pub(crate) fn acl_rules(&mut self, checks: Checks) -> Option<Rules> {
         self.acl.rules(checks.access).cloned()
+    }
+
+    /// May this client use the administration API by publishing to
+    /// `topic`? It must have a user name and a rule that names the topic:
+    /// an ACL file rule, or an entry of a live role (not the default
+    /// access). Without an ACL file nobody may, whatever else is allowed.
+    /// `Ok`: the user name; `Err`: why not.
+    pub(crate) fn control_grant(
+        &mut self,
+        checks: Checks,
+        topic: &str,
+    ) -> Result<Arc<str>, &'static str> {
+        let Some(user) = self.acl.username().cloned() else {
+            return Err("not authorized: anonymous clients may not use the $CONTROL API");
+        };
+        match self.acl.rules(checks.access) {
+            Some(rules) if rules.grants_write(topic) => Ok(user),
+            Some(_) => Err("not authorized: no ACL rule grants this user the $CONTROL API"),
+            None => Err("not authorized: without an ACL file or a live role nobody may use the $CONTROL API"),
+        }
     }
 
     /// May this delivery go to the client? Counted when not.

@@ -8,10 +8,14 @@
 //! (`$kite/alarms/ack/...`) are the engine's inputs and stay writable,
 //! subject to the ACL. The history's answers (`$kite/history/reply/...`)
 //! come from the broker alone; its queries (`$kite/history/query`) are
-//! the client's. `$share/...` is subscription syntax, not a topic.
+//! the client's. The same for the administration API: its responses
+//! (`$CONTROL/kite/v1/response`) are the broker's, its requests
+//! (`$CONTROL/kite/v1`) the client's. `$share/...` is subscription syntax,
+//! not a topic.
 
 use kite_convention::{
     alarms::{ACTIVE_PREFIX, ERRORS_TOPIC, EVENTS_TOPIC, HISTORY_TOPIC},
+    control::RESPONSE_TOPIC,
     history::REPLY_PREFIX,
     sys,
 };
@@ -29,6 +33,8 @@ pub(crate) fn refused_topic(topic: &str) -> Option<&'static str> {
         Some("the alarm engine's outputs are written by the broker alone")
     } else if within(topic, REPLY_PREFIX.trim_end_matches('/')) {
         Some("the history's answers are written by the broker alone")
+    } else if within(topic, RESPONSE_TOPIC) {
+        Some("the $CONTROL API's responses are written by the broker alone")
     } else if topic.starts_with("$share/") {
         Some("$share/ begins a shared subscription filter, not a topic name")
     } else {
@@ -71,6 +77,8 @@ mod tests {
             "$kite/alarms/errors",
             "$kite/alarms/errors/x",
             "$kite/history/reply/dashboard-1",
+            "$CONTROL/kite/v1/response",
+            "$CONTROL/kite/v1/response/x",
             "$share/g/t",
         ] {
             assert!(refused_topic(topic).is_some(), "{topic}");
@@ -83,6 +91,7 @@ mod tests {
             "$kite/alarms/rules/r1",
             "$kite/alarms/ack/sim-1/low",
             "$kite/history/query",
+            "$CONTROL/kite/v1",
             "$SYSTEM/x",
             "$kite/alarms/eventsx",
             "SYS/broker",

@@ -33,10 +33,17 @@ pub(super) async fn finish(live: Box<Live>, end: End) {
         connection,
         shared,
         kick,
+        info,
         ..
     } = *live;
     let shared = &shared;
-    let parked = Parked { session, tx, rx };
+    info.update(&session);
+    let parked = Parked {
+        session,
+        tx,
+        rx,
+        info: Some(info),
+    };
     let session = &parked.session;
     let client_id = session.client_id.clone();
     let will_due = match &end {

@@ -18,7 +18,10 @@ use crate::{
         transport::Transport,
     },
     protocol::session::{server_limits, Session},
-    routing::{mailbox, registry::Kick},
+    routing::{
+        mailbox,
+        registry::{ClientInfo, Kick},
+    },
     security::{auth::Origin, policy::ClientPolicy},
 };
 
@@ -153,9 +156,20 @@ pub(super) async fn handshake(
     for packet in resent.into_iter().flatten() {
         encode(&packet, protocol, &mut output);
     }
+    let info = Arc::new(ClientInfo {
+        username: username.clone(),
+        address: peer,
+        protocol,
+        transport: transport.kind(),
+        since_ms: crate::util::clock::now_unix_ms(),
+        subscriptions: Default::default(),
+        in_flight: Default::default(),
+        expiry: Default::default(),
+    });
+    info.update(&session);
     shared
         .registry
-        .set_queue(&client_id, connection, tx.clone());
+        .set_queue(&client_id, connection, tx.clone(), info.clone());
     let sent = flush(&mut transport, &mut output, shared)
         .await
         .map_err(|err| End::Closed(err.to_string()));
@@ -168,6 +182,7 @@ pub(super) async fn handshake(
         tx,
         rx,
         kick,
+        info,
         policy,
         shared: shared.clone(),
         connection,

@@ -21,7 +21,7 @@ use std::{
 };
 
 use bytes::BytesMut;
-use kite_convention::history::QUERY_TOPIC;
+use kite_convention::{control::REQUEST_TOPIC, history::QUERY_TOPIC};
 use mqtt::{Packet, Protocol, ReasonCode};
 use tokio::time::{sleep_until, Instant};
 
@@ -35,7 +35,7 @@ use crate::{
     },
     routing::{
         mailbox,
-        registry::Kick,
+        registry::{ClientInfo, Kick},
         router::{RouteCache, Subscriber, Subscription},
     },
     security::{auth::Origin, policy::ClientPolicy},
@@ -67,6 +67,8 @@ struct Live {
     tx: mailbox::Sender,
     rx: mailbox::Receiver,
     kick: Arc<Kick>,
+    /// What the clients view shows of this connection.
+    info: Arc<ClientInfo>,
     policy: ClientPolicy,
     shared: Arc<Shared>,
     connection: u64,
@@ -202,6 +204,7 @@ async fn run(live: &mut Live) -> Turn {
         tx,
         rx,
         kick,
+        info,
         policy,
         deadline,
         ..
@@ -274,6 +277,12 @@ async fn run(live: &mut Live) -> Turn {
                         shared.ask_history(message, policy.acl_rules(shared.checks()));
                         continue;
                     }
+                    // So is a command to the administration API.
+                    if message.topic == REQUEST_TOPIC {
+                        let caller = policy.control_grant(shared.checks(), REQUEST_TOPIC);
+                        shared.ask_admin(message, caller);
+                        continue;
+                    }
                 }
                 match apply(
                     action,
@@ -304,6 +313,7 @@ async fn run(live: &mut Live) -> Turn {
             }
             return Turn::End(end);
         }
+        info.update(session);
         // Nothing acknowledged leaves before it is committed.
         for ticket in tickets.drain(..) {
             if !ticket.committed().await {
@@ -379,7 +389,9 @@ async fn run(live: &mut Live) -> Turn {
                 return Turn::Quiet;
             },
             _ = poll_fn(|cx| kick.poll_kicked(cx)) => {
-                return Turn::End(End::Error(if *shared.shutdown.borrow() {
+                return Turn::End(End::Error(if let Some(code) = kick.reason() {
+                    ProtocolError::Disconnected(code)
+                } else if *shared.shutdown.borrow() {
                     ProtocolError::ServerShuttingDown
                 } else {
                     ProtocolError::SessionTakenOver

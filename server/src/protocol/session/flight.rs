@@ -34,3 +34,17 @@ impl Flight {
             && self.out_aliases.is_empty()
     }
 }
+
+impl super::Session {
+    /// Messages sent and not yet acknowledged, and those waiting for room.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.flight
+            .as_ref()
+            .map_or(0, |f| f.outgoing.len() + f.pending.len())
+    }
+
+    /// How many filters the session subscribes to.
+    pub(crate) fn subscription_count(&self) -> usize {
+        self.subscriptions.len()
+    }
+}
