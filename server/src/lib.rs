@@ -45,7 +45,8 @@
 //!   actions. Plugged into `broker` as its `Admin`.
 //! - [`ops`]: `Broker::run` (start-up, the ready line, shutdown), the
 //!   background tasks (`every`), the `$SYS` publisher, the SIGHUP reload,
-//!   `kite-server passwd`, the open-file limit.
+//!   `kite-server passwd`, `kite-server import-mosquitto` (a mosquitto.conf
+//!   as Kite TOML), the open-file limit.
 //!
 //! # Layers
 //! Lowest first. A module imports only from layers above its own line, never

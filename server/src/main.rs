@@ -1,14 +1,15 @@
 //! `kite-server`: parse the flags (and `--config FILE`), start logging, run
 //! the broker until SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd),
 //! which both shut it down cleanly; a second signal stops it at once.
-//! `kite-server passwd FILE USER` manages a password file.
+//! `kite-server passwd FILE USER` manages a password file;
+//! `kite-server import-mosquitto mosquitto.conf` prints its Kite TOML.
 
 use kite_server::{
     config::{
         file::{self as config_file, ConfigError},
         Command,
     },
-    ops::{fd, passwd},
+    ops::{fd, import_mosquitto, passwd},
     Broker,
 };
 
@@ -34,6 +35,18 @@ async fn main() -> std::process::ExitCode {
             }
             Err(err) => {
                 eprintln!("kite-server passwd: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::ImportMosquitto(args)) = &config.command {
+        return match import_mosquitto::run(args) {
+            Ok(toml) => {
+                print!("{toml}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("kite-server import-mosquitto: {err}");
                 std::process::ExitCode::FAILURE
             }
         };

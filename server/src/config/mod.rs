@@ -262,9 +262,19 @@ pub struct PasswdArgs {
     pub delete: bool,
 }
 
+/// `kite-server import-mosquitto`: translate a mosquitto.conf.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportMosquittoArgs {
+    /// The Mosquitto configuration file (mosquitto.conf).
+    pub file: PathBuf,
+}
+
 /// The subcommands of `kite-server`.
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum Command {
     /// Add or update a user in a password file (argon2id), like mosquitto_passwd.
     Passwd(PasswdArgs),
+    /// Print the Kite TOML (for --config) equivalent to a mosquitto.conf, with a
+    /// comment on every line it could not translate.
+    ImportMosquitto(ImportMosquittoArgs),
 }

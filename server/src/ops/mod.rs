@@ -1,8 +1,9 @@
 //! Running the broker: start-up (the store, the listeners, the ready
 //! line), the background tasks, the `$SYS` publisher, the SIGHUP reload,
-//! the `passwd` command, and the shutdown.
+//! the `passwd` and `import-mosquitto` commands, and the shutdown.
 
 pub mod fd;
+pub mod import_mosquitto;
 pub mod passwd;
 mod reload;
 mod sys;
