@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod auth;
+pub(crate) mod mosquitto_hash;
 pub mod live;
 pub(crate) mod policy;
 pub(crate) mod rate;

@@ -104,7 +104,15 @@ pub(super) fn write(conf: &Conf, out: &mut Out) {
                 continue;
             }
             match outcome {
-                Key(key, value) => part.key(key, value, &from(&[line])),
+                Key(key, value) => {
+                    part.key(key, value, &from(&[line]));
+                    if key == "password_file" {
+                        part.note(
+                            "Kite reads mosquitto_passwd's hashes ($7$, $6$) as they are; \
+                             `kite-server passwd` adds users (argon2id)",
+                        );
+                    }
+                }
                 Skipped(why) => part.skipped(line, &why),
                 NotNeeded(why) => part.not_needed(line, &why),
             }

@@ -66,7 +66,10 @@ fn options_translate_to_keys_and_comments() {
         // Authentication and access control.
         ("listener 1883", &["allow_anonymous = false  # Mosquitto 2's default"]),
         ("allow_anonymous true", &["allow_anonymous = true  # line 1"]),
-        ("password_file /etc/mosquitto/passwd", &["password_file = \"/etc/mosquitto/passwd\""]),
+        ("password_file /etc/mosquitto/passwd", &[
+            "password_file = \"/etc/mosquitto/passwd\"",
+            "# Kite reads mosquitto_passwd's hashes ($7$, $6$) as they are",
+        ]),
         ("acl_file /etc/mosquitto/acl", &["acl_file = \"/etc/mosquitto/acl\""]),
         ("allow_anonymous maybe", &["# not translated: allow_anonymous maybe  (`allow_anonymous` must be true or false)"]),
         (
