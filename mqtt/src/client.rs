@@ -24,6 +24,10 @@ pub struct ClientOptions {
     /// Seconds; 0 disables keepalive pings.
     pub keep_alive: u16,
     pub clean_start: bool,
+    /// Connect as a Mosquitto-style bridge (3.1/3.1.1: the protocol level's
+    /// 0x80 bit, `try_private`): the broker sends none of our own messages
+    /// back and keeps their retain flag. Ignored for v5.
+    pub bridge: bool,
     pub username: Option<String>,
     pub password: Option<Vec<u8>>,
     pub will: Option<LastWill>,
@@ -43,6 +47,7 @@ impl ClientOptions {
             client_id: client_id.into(),
             keep_alive: 30,
             clean_start: true,
+            bridge: false,
             username: None,
             password: None,
             will: None,
@@ -178,6 +183,7 @@ impl ClientSession {
         let options = &self.options;
         let connect = Connect {
             protocol: options.protocol,
+            bridge: options.bridge,
             clean_start: options.clean_start,
             keep_alive: options.keep_alive,
             client_id: ByteString::from(options.client_id.as_str()),

@@ -25,6 +25,11 @@ pub struct LastWill {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connect {
     pub protocol: Protocol,
+    /// try_private: the protocol level carried the 0x80 bit, a Mosquitto-style
+    /// bridge (3.1 and 3.1.1 only; never set, and ignored on encode, for v5).
+    /// A broker treats such a client as a bridge: it never receives its own
+    /// messages back, and gets the retain flag as published.
+    pub bridge: bool,
     /// Clean session (3.1.1) / clean start (5.0).
     pub clean_start: bool,
     /// Keep alive in seconds; 0 disables it.

@@ -194,6 +194,7 @@ fn connect() -> impl Strategy<Value = Packet> {
     (
         proptest::sample::select(&PROTOCOLS[..]),
         any::<bool>(),
+        any::<bool>(),
         any::<u16>(),
         text(),
         of(will),
@@ -204,6 +205,7 @@ fn connect() -> impl Strategy<Value = Packet> {
         .prop_map(
             |(
                 protocol,
+                bridge,
                 clean_start,
                 keep_alive,
                 client_id,
@@ -219,6 +221,8 @@ fn connect() -> impl Strategy<Value = Packet> {
                 };
                 Packet::Connect(Box::new(Connect {
                     protocol,
+                    // try_private (level | 0x80) exists before v5 only.
+                    bridge: bridge && !protocol.is_v5(),
                     clean_start,
                     keep_alive,
                     client_id,

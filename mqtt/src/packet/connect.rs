@@ -1,5 +1,7 @@
 //! CONNECT (spec §3.1): protocol name and level, connect flags, keep alive,
-//! properties (v5), then client id, will, user name and password.
+//! properties (v5), then client id, will, user name and password. A 3.1 or
+//! 3.1.1 level with its high bit set (0x83, 0x84: Mosquitto's `try_private`)
+//! is a bridge connecting, [`Connect::bridge`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -18,14 +20,19 @@ const PASSWORD: u8 = 0x40;
 const USERNAME: u8 = 0x80;
 /// Bit 0 of the connect flags is reserved and must be 0 (MQTT-3.1.2-3).
 const RESERVED: u8 = 0x01;
+/// The high bit of the protocol level: Mosquitto's `try_private`, set by its
+/// bridges on 3.1 (0x83) and 3.1.1 (0x84). MQTT 5 has no such bit (0x85 is
+/// refused: Mosquitto never sends it, v5 bridges ask for no-local instead).
+const BRIDGE: u8 = 0x80;
 
 pub(super) fn decode(mut buf: Bytes) -> Result<Connect, DecodeError> {
     let name = wire::read_string(&mut buf)?;
     let level = wire::read_u8(&mut buf)?;
-    let protocol = match (&*name, level) {
-        ("MQIsdp", 3) => Protocol::V31,
-        ("MQTT", 4) => Protocol::V311,
-        ("MQTT", 5) => Protocol::V5,
+    let bridge = level & BRIDGE != 0;
+    let protocol = match (&*name, level & !BRIDGE, bridge) {
+        ("MQIsdp", 3, _) => Protocol::V31,
+        ("MQTT", 4, _) => Protocol::V311,
+        ("MQTT", 5, false) => Protocol::V5,
         _ => {
             return Err(DecodeError::InvalidProtocol {
                 name: name.to_string(),
@@ -79,6 +86,7 @@ pub(super) fn decode(mut buf: Bytes) -> Result<Connect, DecodeError> {
 
     Ok(Connect {
         protocol,
+        bridge,
         clean_start: flags & CLEAN_START != 0,
         keep_alive,
         client_id,
@@ -136,7 +144,8 @@ pub(super) fn write(connect: &Connect, out: &mut BytesMut) -> Result<(), EncodeE
     }
 
     wire::write_string(protocol.name(), out)?;
-    out.put_u8(protocol.level());
+    let bridge = connect.bridge && !protocol.is_v5();
+    out.put_u8(protocol.level() | if bridge { BRIDGE } else { 0 });
     out.put_u8(flags);
     out.put_u16(connect.keep_alive);
     write_properties(&connect.properties, protocol, PacketType::Connect, out)?;
@@ -159,7 +168,7 @@ pub(super) fn write(connect: &Connect, out: &mut BytesMut) -> Result<(), EncodeE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::tests::{assert_codec, decode_err};
+    use crate::packet::tests::{assert_codec, decode_err, encode_vec};
     use crate::properties::Properties;
     use crate::types::Packet;
 
@@ -167,6 +176,7 @@ mod tests {
     fn minimal(protocol: Protocol, client_id: &str) -> Connect {
         Connect {
             protocol,
+            bridge: false,
             clean_start: true,
             keep_alive: 60,
             client_id: client_id.into(),
@@ -258,6 +268,85 @@ mod tests {
             ..minimal(Protocol::V5, "")
         };
         assert_codec(bytes, Protocol::V5, Packet::Connect(Box::new(connect)));
+    }
+
+    #[test]
+    fn v311_bridge_try_private() {
+        let bytes = &[
+            0x10, 0x0E, // fixed header: CONNECT, remaining length 14
+            0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+            0x84, // protocol level 4 with 0x80: try_private, a Mosquitto bridge
+            0x02, // flags: clean session
+            0x00, 0x3C, // keep alive 60 s
+            0x00, 0x02, b'c', b'1', // client id "c1"
+        ];
+        let connect = Connect {
+            bridge: true,
+            ..minimal(Protocol::V311, "c1")
+        };
+        assert_codec(bytes, Protocol::V311, Packet::Connect(Box::new(connect)));
+    }
+
+    #[test]
+    fn v31_bridge_try_private() {
+        let bytes = &[
+            0x10, 0x10, // fixed header: CONNECT, remaining length 16
+            0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', // protocol name "MQIsdp"
+            0x83, // protocol level 3 with 0x80: try_private, a Mosquitto bridge
+            0x00, // flags: none (a persistent session, Mosquitto's bridge default)
+            0x00, 0x3C, // keep alive 60 s
+            0x00, 0x02, b'c', b'1', // client id "c1"
+        ];
+        let connect = Connect {
+            bridge: true,
+            clean_start: false,
+            ..minimal(Protocol::V31, "c1")
+        };
+        assert_codec(bytes, Protocol::V311, Packet::Connect(Box::new(connect)));
+    }
+
+    #[test]
+    fn v5_has_no_bridge_bit() {
+        // Encoding: `bridge` is ignored for v5, the level stays 5.
+        let connect = Connect {
+            bridge: true,
+            ..minimal(Protocol::V5, "c1")
+        };
+        let bytes = encode_vec(&Packet::Connect(Box::new(connect)), Protocol::V5);
+        assert_eq!(
+            bytes,
+            [
+                0x10, 0x0F, // fixed header: CONNECT, remaining length 15
+                0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
+                0x05, // protocol level 5, no 0x80
+                0x02, // flags: clean start
+                0x00, 0x3C, // keep alive 60 s
+                0x00, // property length 0
+                0x00, 0x02, b'c', b'1', // client id "c1"
+            ]
+        );
+        // Decoding: 0x85 is no protocol level (Mosquitto's bridges never send it).
+        let mut level_0x85 = bytes;
+        level_0x85[8] = 0x85;
+        let err = decode_err(&level_0x85, Protocol::V5).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::InvalidProtocol {
+                name: "MQTT".into(),
+                level: 0x85
+            }
+        );
+        assert_eq!(
+            err.reason_code(),
+            crate::ReasonCode::UnsupportedProtocolVersion
+        );
+        // Nor is the bit a way to smuggle a name and level that do not match.
+        let mut mqtt_0x83 = with_flags(0x02);
+        mqtt_0x83[8] = 0x83; // "MQTT" with 3.1's level
+        assert!(matches!(
+            decode_err(&mqtt_0x83, Protocol::V311),
+            Err(DecodeError::InvalidProtocol { level: 0x83, .. })
+        ));
     }
 
     /// A v3.1.1 CONNECT of "c1" with the given flags byte.

@@ -75,17 +75,19 @@ pub(super) fn connect_and_reasons() -> Vec<Case> {
             protocol("MQTT", 6),
         ),
         case(
-            "protocol level 0x84 (bridge bit on level 4)",
+            // 0x83 and 0x84 are Mosquitto's bridges (try_private); v5 has no such bit.
+            "protocol level 0x85 (bridge bit on level 5)",
             V311,
             &[
-                0x10, 0x0E, // CONNECT, remaining length 14
+                0x10, 0x0F, // CONNECT, remaining length 15
                 0x00, 0x04, b'M', b'Q', b'T', b'T', // protocol name "MQTT"
-                0x84, // protocol level 0x84
-                0x02, // connect flags: clean session
+                0x85, // protocol level 0x85
+                0x02, // connect flags: clean start
                 0x00, 0x3C, // keep alive 60 s
+                0x00, // property length 0
                 0x00, 0x02, b'c', b'1', // client id "c1"
             ],
-            protocol("MQTT", 0x84),
+            protocol("MQTT", 0x85),
         ),
         case(
             "CONNECT reserved flag (bit 0)",

@@ -57,6 +57,7 @@ pub(crate) async fn history(
     let (username, password) = credentials.unzip();
     let connect = Connect {
         protocol: Protocol::V5,
+        bridge: false,
         clean_start: true,
         keep_alive: 0,
         client_id: "http".into(),

@@ -163,6 +163,8 @@ pub(crate) enum StoreEvent {
 pub(crate) struct Session {
     pub client_id: Arc<str>,
     pub protocol: Protocol,
+    /// A Mosquitto bridge (`try_private`): [`Session::subscription_options`].
+    pub bridge: bool,
     /// Boxed: most clients have none, and an idle session should be small.
     pub will: Option<Box<LastWill>>,
     /// Seconds, from CONNECT; 0 turns keepalive off.
@@ -227,6 +229,7 @@ impl Session {
             expiry_interval: expiry_interval(connect),
             client_id,
             protocol: connect.protocol,
+            bridge: connect.bridge,
             will: kept_will(connect),
             keep_alive: connect.keep_alive,
             limits,
@@ -252,6 +255,7 @@ impl Session {
     pub(crate) fn resume(&mut self, connect: &mqtt::Connect) -> Vec<Packet> {
         let props = &connect.properties;
         self.protocol = connect.protocol;
+        self.bridge = connect.bridge;
         self.will = kept_will(connect);
         self.keep_alive = connect.keep_alive;
         self.expiry_interval = expiry_interval(connect);
@@ -281,6 +285,17 @@ impl Session {
         self.flight().out_aliases.clear();
         packets.extend(self.drain_pending());
         packets
+    }
+
+    /// The options a subscription takes: a bridge's are no-local (its own
+    /// messages never come back) and retain-as-published, whatever it asked
+    /// (3.1.1 cannot ask), as Mosquitto's `handle_subscribe.c` does.
+    fn subscription_options(&self, options: SubscriptionOptions) -> SubscriptionOptions {
+        SubscriptionOptions {
+            no_local: options.no_local || self.bridge,
+            retain_as_published: options.retain_as_published || self.bridge,
+            ..options
+        }
     }
 
     /// True when the session outlives the connection.
@@ -354,11 +369,12 @@ impl Session {
                         continue;
                     }
                     reasons.push(ReasonCode::granted(sub.options.qos));
+                    let options = self.subscription_options(sub.options);
                     self.subscriptions
-                        .insert((*sub.filter).into(), (sub.options, id));
+                        .insert((*sub.filter).into(), (options, id));
                     actions.push(Action::Subscribe {
                         filter: sub.filter,
-                        options: sub.options,
+                        options,
                         id,
                     });
                 }
@@ -678,6 +694,7 @@ impl Session {
     ) -> Session {
         let connect = mqtt::Connect {
             protocol: record.protocol,
+            bridge: false,
             clean_start: false,
             keep_alive: 0,
             client_id: ByteString::from(&*client_id),

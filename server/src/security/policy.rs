@@ -43,6 +43,9 @@ pub(crate) struct ClientPolicy {
     /// Boxed: only with `--max-publish-rate`, and every connection carries it.
     bucket: Option<Box<TokenBucket>>,
     protocol: Protocol,
+    /// A Mosquitto-style bridge: it may write its own state topic
+    /// ([`reserved::is_bridge_state`]).
+    bridge: bool,
     /// Why the connection must end after the PUBLISH just refused: a v5
     /// QoS 0 PUBLISH over the rate (0x96), or a topic deeper than
     /// `--max-topic-levels` where no acknowledgement can say so (0x90).
@@ -55,6 +58,7 @@ impl ClientPolicy {
         client_id: Arc<str>,
         username: Username,
         protocol: Protocol,
+        bridge: bool,
     ) -> ClientPolicy {
         let bucket = TokenBucket::new(config.max_publish_rate, Instant::now().into_std());
         ClientPolicy {
@@ -62,6 +66,7 @@ impl ClientPolicy {
             max_topic_levels: usize::from(config.max_topic_levels),
             bucket: bucket.map(Box::new),
             protocol,
+            bridge,
             end: None,
         }
     }
@@ -78,7 +83,7 @@ impl ClientPolicy {
     /// May the client leave a will on `topic`? (Checked at CONNECT.) The
     /// refusal is the CONNACK's reason code.
     pub(crate) fn can_will(&mut self, checks: Checks, topic: &str) -> Result<(), ReasonCode> {
-        if let Some(why) = reserved::refused_topic(topic) {
+        if let Some(why) = self.broker_owned(topic) {
             Counters::add(&checks.counters.broker_topics_refused);
             tracing::info!(client_id = %self.acl.client_id(), topic, "will refused: {why}");
             return Err(ReasonCode::NotAuthorized);
@@ -91,6 +96,13 @@ impl ClientPolicy {
             return Err(ReasonCode::NotAuthorized);
         }
         Ok(())
+    }
+
+    /// Why only the broker may write `topic`, or `None` when a client may (a
+    /// bridge its own state topic too), as far as these rules go.
+    fn broker_owned(&self, topic: &str) -> Option<&'static str> {
+        let own = self.bridge && reserved::is_bridge_state(topic, self.acl.client_id());
+        reserved::refused_topic(topic).filter(|_| !own)
     }
 
     /// `Err(code)` when `topic` (a name or a filter) has more levels than
@@ -183,7 +195,7 @@ impl Admission for Admit<'_> {
             rule,
         } = self;
         let checks = *checks;
-        if let Some(why) = reserved::refused_topic(&publish.topic) {
+        if let Some(why) = policy.broker_owned(&publish.topic) {
             // Whatever the ACL says: only the broker writes these.
             Counters::add(&checks.counters.broker_topics_refused);
             tracing::info!(client_id = %policy.acl.client_id(), topic = %publish.topic, "PUBLISH refused: {why}");

@@ -42,6 +42,20 @@ pub(crate) fn refused_topic(topic: &str) -> Option<&'static str> {
     }
 }
 
+/// True when `topic` is the state topic of the Mosquitto bridge `client_id`:
+/// with `notifications` (on by default) a bridge writes
+/// `$SYS/broker/connection/<its client id>/state` in the broker it connects
+/// to, "1" once connected and "0" as its will. Its own, and no other
+/// `$SYS` topic, stays writable for it (Mosquitto's broker lets any client
+/// write `$SYS`).
+pub(crate) fn is_bridge_state(topic: &str, client_id: &str) -> bool {
+    topic
+        .strip_prefix(sys::PREFIX)
+        .and_then(|rest| rest.strip_prefix("connection/"))
+        .and_then(|rest| rest.strip_suffix("/state"))
+        == Some(client_id)
+}
+
 /// `topic` is `root` or below it (`root/...`).
 fn within(topic: &str, root: &str) -> bool {
     topic
@@ -101,6 +115,26 @@ mod tests {
         ] {
             assert_eq!(refused_topic(topic), None, "{topic}");
         }
+    }
+
+    #[test]
+    fn a_bridges_state_topic_is_its_own() {
+        let own = "$SYS/broker/connection/host.kite/state";
+        assert!(is_bridge_state(own, "host.kite"));
+        assert!(
+            refused_topic(own).is_some(),
+            "for anyone else, $SYS is the broker's"
+        );
+        for other in [
+            "$SYS/broker/connection/other/state",
+            "$SYS/broker/connection/host.kite/state/x",
+            "$SYS/broker/connection/host.kite",
+            "$SYS/broker/clients/connected",
+            "$SYS/connection/host.kite/state",
+        ] {
+            assert!(!is_bridge_state(other, "host.kite"), "{other}");
+        }
+        assert!(is_bridge_state("$SYS/broker/connection/a/b/state", "a/b"));
     }
 
     #[test]

@@ -90,7 +90,17 @@ impl V4 {
         id: &str,
         configure: impl FnOnce(&mut rumqttc::MqttOptions),
     ) -> V4 {
-        let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", broker.tcp);
+        V4::connect_on(broker.tcp, id, configure).await
+    }
+
+    /// To whatever broker listens on loopback `port` (another broker than
+    /// Kite, e.g. a Mosquitto).
+    pub async fn connect_on(
+        port: u16,
+        id: &str,
+        configure: impl FnOnce(&mut rumqttc::MqttOptions),
+    ) -> V4 {
+        let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(30));
         configure(&mut options);
         let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 1024);

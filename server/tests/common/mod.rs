@@ -7,6 +7,7 @@
 //! - [`raw`]: a raw TCP client; [`wire`]: the client → broker bytes it sends.
 //! - [`clients`]: rumqttc 3.1.1 and 5.0 clients driven by a background task.
 //! - [`nats`]: a real `nats-server` for the cluster tests.
+//! - [`mosquitto`]: a real Mosquitto broker (bridges into Kite).
 //!
 //! Every wait has a timeout, so a broken behaviour fails a test quickly
 //! instead of hanging it.
@@ -15,6 +16,7 @@
 
 pub mod broker;
 pub mod clients;
+pub mod mosquitto;
 pub mod nats;
 pub mod raw;
 pub mod wire;
@@ -25,6 +27,7 @@ use tokio::time::timeout;
 
 pub use broker::{Broker, Stop};
 pub use clients::{qos, qos5, v4_publish, v5_publish, Events, V4, V5};
+pub use mosquitto::Mosquitto;
 pub use nats::Nats;
 pub use raw::Raw;
 pub use wire::*;

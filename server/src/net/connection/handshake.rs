@@ -107,6 +107,7 @@ pub(super) async fn handshake(
         client_id.clone(),
         username.clone(),
         protocol,
+        connect.bridge,
     );
     if let Some(will) = &connect.will {
         if let Err(code) = policy.can_will(shared.checks(), &will.topic) {
@@ -151,6 +152,10 @@ pub(super) async fn handshake(
         },
     });
     tracing::info!(%peer, transport = transport.kind(), client_id = %client_id, connection, user = ?username, ?protocol, session_present = resent.is_some(), "client connected");
+    if session.bridge {
+        // Mosquitto's `try_private`: no echo, retain as published (Session::subscription_options).
+        tracing::info!(%peer, client_id = %client_id, "the client is a bridge: its subscriptions are no-local and retain-as-published");
+    }
     let mut output = BytesMut::new();
     encode(&connack, protocol, &mut output);
     for packet in resent.into_iter().flatten() {

@@ -42,6 +42,7 @@ impl Session {
 fn session(protocol: Protocol, receive_maximum: Option<u16>) -> Session {
     let connect = Connect {
         protocol,
+        bridge: false,
         clean_start: true,
         keep_alive: 30,
         client_id: "c1".into(),
@@ -195,6 +196,7 @@ fn topic_alias_is_remembered_and_unknown_alias_is_an_error() {
 fn too_large_for_the_client_is_dropped_for_it_alone() {
     let connect = Connect {
         protocol: Protocol::V5,
+        bridge: false,
         clean_start: true,
         keep_alive: 0,
         client_id: "small".into(),
@@ -216,6 +218,7 @@ fn second_connect_is_a_protocol_error() {
     let mut s = session(Protocol::V5, None);
     let connect = Connect {
         protocol: Protocol::V5,
+        bridge: false,
         clean_start: true,
         keep_alive: 0,
         client_id: "x".into(),
@@ -236,6 +239,7 @@ fn resumed_session_resends_unacknowledged_with_dup_then_pubrel() {
     s.handle(Packet::PubRec(Ack::new(pid(2)))).unwrap();
     let connect = Connect {
         protocol: Protocol::V311,
+        bridge: false,
         clean_start: false,
         keep_alive: 30,
         client_id: "c1".into(),
@@ -297,6 +301,7 @@ fn expired_message_is_not_delivered_and_the_interval_left_is_sent() {
 fn topic_alias_is_set_once_then_used_when_the_client_allows_aliases() {
     let connect = Connect {
         protocol: Protocol::V5,
+        bridge: false,
         clean_start: true,
         keep_alive: 0,
         client_id: "aliased".into(),
@@ -329,4 +334,64 @@ fn invalid_utf8_with_payload_format_1_is_refused_with_0x99() {
     assert!(
         matches!(&actions[..], [Action::Send(Packet::PubAck(a))] if a.reason == ReasonCode::PayloadFormatInvalid)
     );
+}
+
+/// The options the session gives a 3.1.1 `SUBSCRIBE` of `a/#` at QoS 1, in
+/// the `Subscribe` action and in its record.
+fn options_given(s: &mut Session) -> (SubscriptionOptions, SubscriptionOptions) {
+    let actions = s
+        .handle(Packet::Subscribe(Subscribe {
+            pid: pid(1),
+            properties: Properties::default(),
+            filters: vec![SubscribeFilter {
+                filter: "a/#".into(),
+                options: SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    ..SubscriptionOptions::default()
+                },
+            }],
+        }))
+        .unwrap();
+    let Action::Subscribe { options, .. } = &actions[0] else {
+        panic!("no Subscribe action: {actions:?}");
+    };
+    let (_, kept, _) = s.subscriptions().next().expect("a subscription");
+    (*options, kept)
+}
+
+#[test]
+fn a_bridges_subscriptions_are_no_local_and_retain_as_published() {
+    let mut bridge = session(Protocol::V311, None);
+    bridge.bridge = true;
+    let (options, kept) = options_given(&mut bridge);
+    let expected = SubscriptionOptions {
+        qos: QoS::AtLeastOnce,
+        no_local: true,
+        retain_as_published: true,
+        ..SubscriptionOptions::default()
+    };
+    assert_eq!((options, kept), (expected, expected));
+
+    let mut client = session(Protocol::V311, None);
+    let (options, _) = options_given(&mut client);
+    assert!(!options.no_local && !options.retain_as_published);
+}
+
+#[test]
+fn the_bridge_flag_follows_the_connect_that_resumes_the_session() {
+    let mut s = session(Protocol::V311, None);
+    let connect = Connect {
+        protocol: Protocol::V311,
+        bridge: true,
+        clean_start: false,
+        keep_alive: 30,
+        client_id: "c1".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    };
+    s.resume(&connect);
+    assert!(s.bridge);
+    assert!(options_given(&mut s).0.no_local);
 }
