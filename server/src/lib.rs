@@ -39,6 +39,10 @@
 //!   connections and the epoll thread that parks their sockets.
 //! - [`cluster`]: `--cluster`: MQTT topics as NATS subjects (a bijection)
 //!   and the `Backplane` over NATS that makes several nodes one broker.
+//! - [`bridge`]: bridges to other brokers (`[[bridge]]`, or created live):
+//!   each a pair of MQTT client sessions, one to this broker over an
+//!   in-memory pipe (`net::local`) and one to the remote, that acknowledge
+//!   a message to one side once the other has it.
 //! - [`control`]: the administration API on `$CONTROL/kite/v1` (Mosquitto's
 //!   dynamic-security commands): live users and roles in `admin.redb`, put
 //!   in force at once; the live clients view (`listSessions`) and its
@@ -86,6 +90,7 @@
 
 // Public: what the binary, the examples and the fuzz targets use.
 pub mod alarms;
+pub(crate) mod bridge;
 pub(crate) mod broker;
 pub(crate) mod cluster;
 pub mod config;

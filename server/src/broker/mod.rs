@@ -26,7 +26,7 @@ use crate::{
     alarms::{Alarms, Publication, RuleError},
     config::Config,
     history::History,
-    metrics::{Gauges, Limits, Snapshot, Stats},
+    metrics::{bridges::BridgeBoard, Gauges, Limits, Snapshot, Stats},
     protocol::{
         message::{Message, Outbound},
         session::{server_limits, Session, StoreEvent},
@@ -67,6 +67,7 @@ pub(crate) struct Shared {
     /// Connection slots and the limit counters.
     pub limits: Limits,
     /// Each bridge's counters (`$SYS/broker/connection/...`, `/metrics`).
+    pub bridges: BridgeBoard,
     /// Flips to true when the broker shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Where a dormant connection's new task is spawned when it wakes.
@@ -104,6 +105,7 @@ impl Shared {
             access,
             admin: OnceLock::new(),
             limits: Limits::default(),
+            bridges: BridgeBoard::default(),
             shutdown,
             runtime: tokio::runtime::Handle::current(),
         }
@@ -427,6 +429,7 @@ pub(crate) fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession
     let now = store::now_unix_ms();
     for loaded in sessions {
         let record = &loaded.record;
+        tracing::debug!(client_id = %loaded.client, queued = loaded.queue.len(), "session restored");
         let away = if record.disconnected_at == 0 {
             0
         } else {
@@ -538,6 +541,7 @@ impl Shared {
             &self.limits,
             gauges,
             self.registry.queue_counters(),
+            self.bridges.figures(),
         )
     }
 

@@ -17,7 +17,7 @@ use std::{
 
 use clap::{parser::ValueSource, Arg, ArgAction, CommandFactory, FromArgMatches};
 
-use crate::config::Config;
+use crate::config::{bridge::BridgeConfig, Config};
 
 /// Why the flags and the file do not make a configuration.
 #[derive(Debug)]
@@ -39,6 +39,9 @@ impl std::fmt::Display for ConfigError {
 
 /// Arguments that are not settings.
 const NOT_KEYS: [&str; 3] = ["config", "help", "version"];
+
+/// The key of the `[[bridge]]` tables: not a flag, read by [`bridges`].
+const BRIDGE: &str = "bridge";
 
 /// Parse the command line, then the file it names with `--config`, if any.
 pub fn parse<I, T>(args: I) -> Result<Config, ConfigError>
@@ -82,7 +85,46 @@ pub fn parse_with_text(args: Vec<OsString>, text: &str) -> Result<Config, Config
     let matches = Config::command()
         .try_get_matches_from(merged)
         .map_err(ConfigError::Flags)?;
-    Config::from_arg_matches(&matches).map_err(ConfigError::Flags)
+    let mut config = Config::from_arg_matches(&matches).map_err(ConfigError::Flags)?;
+    config.bridges = bridges(&path, text)?;
+    Ok(config)
+}
+
+/// The file's `[[bridge]]` tables, each checked; an error names the line
+/// and the field.
+pub fn bridges(path: &Path, text: &str) -> Result<Vec<BridgeConfig>, ConfigError> {
+    #[derive(serde::Deserialize)]
+    struct Bridges {
+        #[serde(default)]
+        bridge: Vec<toml::Spanned<BridgeConfig>>,
+    }
+    let at = |offset: usize| {
+        let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+        format!("{}:{line}", path.display())
+    };
+    let parsed: Bridges = toml::from_str(text).map_err(|err| {
+        let place = err
+            .span()
+            .map_or_else(|| path.display().to_string(), |s| at(s.start));
+        ConfigError::File(format!("{place}: bridge: {}", err.message()))
+    })?;
+    let mut names = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for spanned in parsed.bridge {
+        let place = at(spanned.span().start);
+        let bridge = spanned.into_inner();
+        bridge.validate().map_err(|err| {
+            ConfigError::File(format!("{place}: bridge {:?}: {err}", bridge.name))
+        })?;
+        if !names.insert(bridge.name.clone()) {
+            return Err(ConfigError::File(format!(
+                "{place}: a second bridge named {:?}",
+                bridge.name
+            )));
+        }
+        out.push(bridge);
+    }
+    Ok(out)
 }
 
 /// The file's settings as `--flag=value` arguments, skipping those for
@@ -111,6 +153,9 @@ pub fn file_arguments(
     entries.sort_by_key(|(key, _)| key.span().start);
     for (key, value) in entries {
         let name = key.get_ref().as_str();
+        if name == BRIDGE {
+            continue;
+        }
         let place = at(key.span().start);
         let arg = command
             .get_arguments()
@@ -286,6 +331,44 @@ mod tests {
         let path = write("syntax.toml", "a = 1\nb = = 2\n");
         let message = file_error(parse_with(&path, &[]));
         assert!(message.contains("syntax.toml:2"), "{message}");
+    }
+
+    #[test]
+    fn bridge_tables_are_read_and_checked() {
+        let path = write(
+            "bridge.toml",
+            "max_connections = 10\n\n[[bridge]]\nname = \"cloud\"\naddresses = [\"h:1883\"]\n\
+             [[bridge.topic]]\npattern = \"a/#\"\ndirection = \"both\"\nqos = 1\n\
+             [[bridge]]\nname = \"two\"\naddresses = [\"h:1\"]\n[[bridge.topic]]\npattern = \"b\"\n",
+        );
+        let config = parse_with(&path, &[]).unwrap();
+        assert_eq!(config.max_connections, 10);
+        assert_eq!(config.bridges.len(), 2);
+        assert_eq!(config.bridges[0].topic[0].qos, 1);
+        let path = write(
+            "bad-bridge.toml",
+            "\n[[bridge]]\nname = \"cloud\"\naddresses = [\"h:1883\"]\n[[bridge.topic]]\npattern = \"a/#/b\"\n",
+        );
+        let message = file_error(parse_with(&path, &[]));
+        assert!(
+            message.contains("bad-bridge.toml:2") && message.contains("topic[0].pattern"),
+            "{message}"
+        );
+        let path = write(
+            "twice.toml",
+            "[[bridge]]\nname = \"b\"\naddresses = [\"h:1\"]\n[[bridge.topic]]\npattern = \"x\"\n\
+             [[bridge]]\nname = \"b\"\naddresses = [\"h:1\"]\n[[bridge.topic]]\npattern = \"y\"\n",
+        );
+        assert!(file_error(parse_with(&path, &[])).contains("second bridge"));
+        let path = write(
+            "typo.toml",
+            "[[bridge]]\nname = \"b\"\naddresses = [\"h:1\"]\nkeep_alive = 5\n",
+        );
+        let message = file_error(parse_with(&path, &[]));
+        assert!(
+            message.contains("keep_alive") && message.contains("typo.toml:"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Command-line flags. The flag names are a contract: tests, `make run` and
 //! other tools start the broker with them.
 
+pub mod bridge;
 pub mod file;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -176,6 +177,10 @@ pub struct Config {
     /// cannot be reached.
     #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
     pub cluster_wait: bool,
+
+    /// The `[[bridge]]` tables of the configuration file (no flag).
+    #[arg(skip)]
+    pub bridges: Vec<bridge::BridgeConfig>,
 
     #[command(subcommand)]
     pub command: Option<Command>,

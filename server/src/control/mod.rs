@@ -21,13 +21,14 @@
 //! To add a command: a function `fn(&mut Batch, &Args) -> Outcome` and a
 //! line in [`COMMANDS`].
 
+mod bridges;
 mod request;
 mod roles;
 mod sessions;
 mod store;
 mod users;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kite_convention::control::RESPONSE_TOPIC;
 use mqtt::ReasonCode;
@@ -36,6 +37,7 @@ use serde_json::{json, Value};
 pub(crate) use request::{Args, Failure, Outcome};
 
 use crate::{
+    bridge::{Bridges, Source},
     broker::{Admin, Caller, Shared},
     config::{Config, Durability},
     protocol::message::Message,
@@ -72,6 +74,13 @@ pub(crate) const COMMANDS: &[(&str, Handler)] = &[
     ("listSessions", sessions::list),
     ("disconnectClient", sessions::disconnect),
     ("deleteSession", sessions::delete),
+    ("createBridge", bridges::create),
+    ("modifyBridge", bridges::modify),
+    ("deleteBridge", bridges::delete),
+    ("enableBridge", bridges::enable),
+    ("disableBridge", bridges::disable),
+    ("listBridges", bridges::list),
+    ("getBridge", bridges::get),
 ];
 
 /// The most commands one request may carry.
@@ -84,6 +93,10 @@ pub(crate) struct Batch<'a> {
     /// The current command asked to change the live set.
     edited: bool,
     pub shared: &'a Arc<Shared>,
+    /// The bridges, once they run.
+    pub bridges: Option<&'a Arc<Bridges>>,
+    /// `admin.redb`, for what is stored outside the live set (bridges).
+    pub store: &'a AdminStore,
 }
 
 impl Batch<'_> {
@@ -108,6 +121,7 @@ impl Batch<'_> {
 }
 
 /// The API: its store, and one request at a time.
+#[derive(Clone)]
 pub(crate) struct Control {
     inner: Arc<Inner>,
 }
@@ -116,12 +130,14 @@ struct Inner {
     store: AdminStore,
     /// Requests run one at a time, so none overwrites another's changes.
     running: Mutex<()>,
+    /// Set once the bridges run ([`Control::start_bridges`]).
+    bridges: OnceLock<Arc<Bridges>>,
 }
 
 impl Control {
     /// Open `admin.redb` (in memory with `--durability none`), put the
     /// users and roles it holds in force, and answer `$CONTROL/kite/v1`.
-    pub(crate) fn start(shared: &Arc<Shared>) -> Result<(), String> {
+    pub(crate) fn start(shared: &Arc<Shared>) -> Result<Control, String> {
         let config: &Config = &shared.config;
         let dir = (config.durability != Durability::None).then_some(config.data_dir.as_path());
         let (store, live) = AdminStore::open(dir)?;
@@ -136,10 +152,30 @@ impl Control {
             inner: Arc::new(Inner {
                 store,
                 running: Mutex::new(()),
+                bridges: OnceLock::new(),
             }),
         };
-        let _ = shared.admin.set(Arc::new(control));
-        Ok(())
+        let _ = shared.admin.set(Arc::new(control.clone()));
+        Ok(control)
+    }
+
+    /// Start the bridges created on the API in an earlier run, and take
+    /// bridge commands from now on. A stored bridge that no longer starts
+    /// (a name now taken by the configuration file, a certificate gone) is
+    /// logged and left stored.
+    pub(crate) async fn start_bridges(&self, bridges: Arc<Bridges>) {
+        match self.inner.store.bridges() {
+            Ok(stored) => {
+                for config in stored {
+                    let name = config.name.clone();
+                    if let Err(err) = bridges.create(config, Source::Live).await {
+                        tracing::warn!(bridge = %name, %err, "stored bridge not started");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "cannot read the stored bridges"),
+        }
+        let _ = self.inner.bridges.set(bridges);
     }
 }
 
@@ -191,6 +227,8 @@ impl Inner {
             live: (*before).clone(),
             edited: false,
             shared,
+            bridges: self.bridges.get(),
+            store: &self.store,
         };
         let mut done: Vec<Done> = commands.iter().map(|c| run_one(&mut batch, c)).collect();
         for d in &done {

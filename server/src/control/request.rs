@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub error: String,
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
 }
 
 impl Failure {
@@ -20,10 +20,10 @@ impl Failure {
     }
 
     /// A failure about one field.
-    pub(crate) fn field(field: &'static str, error: impl Into<String>) -> Failure {
+    pub(crate) fn field(field: impl Into<String>, error: impl Into<String>) -> Failure {
         Failure {
             error: error.into(),
-            field: Some(field),
+            field: Some(field.into()),
         }
     }
 }
@@ -116,9 +116,9 @@ mod tests {
         let map = serde_json::json!({"u": "x", "e": "", "n": 3, "b": true, "l": [1]});
         let args = Args(map.as_object().unwrap());
         assert_eq!(args.str("u"), Ok("x"));
-        assert_eq!(args.str("e").unwrap_err().field, Some("e"));
+        assert_eq!(args.str("e").unwrap_err().field.as_deref(), Some("e"));
         assert!(args.str("missing").unwrap_err().error.contains("missing"));
-        assert_eq!(args.str("n").unwrap_err().field, Some("n"));
+        assert_eq!(args.str("n").unwrap_err().field.as_deref(), Some("n"));
         assert_eq!(args.opt_bool("b"), Ok(Some(true)));
         assert_eq!(args.opt_i64("n"), Ok(Some(3)));
         assert!(args.opt_array("u").is_err());

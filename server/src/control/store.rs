@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use redb::{backends::InMemoryBackend, Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::security::live::{DefaultAccess, LiveSet, LiveUser, Role};
+use crate::{
+    config::bridge::BridgeConfig,
+    security::live::{DefaultAccess, LiveSet, LiveUser, Role},
+};
 
 /// The file's name inside `--data-dir`.
 pub(crate) const FILE_NAME: &str = "admin.redb";
@@ -16,6 +19,8 @@ pub(crate) const FILE_NAME: &str = "admin.redb";
 const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
 const ROLES: TableDefinition<&str, &str> = TableDefinition::new("roles");
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+/// Bridges created on the API, by name (`[[bridge]]` settings as JSON).
+const BRIDGES: TableDefinition<&str, &str> = TableDefinition::new("bridges");
 /// The key of the default access in `settings`.
 const DEFAULTS: &str = "defaultACLAccess";
 
@@ -62,6 +67,7 @@ impl AdminStore {
         txn.open_table(USERS)?;
         txn.open_table(ROLES)?;
         txn.open_table(SETTINGS)?;
+        txn.open_table(BRIDGES)?;
         txn.commit()?;
         let txn = self.db.begin_read()?;
         let mut live = LiveSet::default();
@@ -125,6 +131,51 @@ impl AdminStore {
         }
         txn.commit()?;
         Ok(())
+    }
+}
+
+impl AdminStore {
+    /// The bridges created on the API; one that cannot be read is skipped
+    /// (and logged).
+    pub(crate) fn bridges(&self) -> Result<Vec<BridgeConfig>, String> {
+        let read = || -> Result<Vec<BridgeConfig>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let mut out = Vec::new();
+            for entry in txn.open_table(BRIDGES)?.iter()? {
+                let (name, json) = entry?;
+                match serde_json::from_str::<BridgeConfig>(json.value()) {
+                    Ok(bridge) => out.push(bridge),
+                    Err(err) => {
+                        tracing::warn!(bridge = name.value(), %err, "stored bridge skipped")
+                    }
+                }
+            }
+            Ok(out)
+        };
+        read().map_err(|e| e.to_string())
+    }
+
+    /// Keep a bridge's settings (a new one, or new settings).
+    pub(crate) fn put_bridge(&self, bridge: &BridgeConfig) -> Result<(), String> {
+        let write = || -> Result<(), redb::Error> {
+            let txn = self.db.begin_write()?;
+            txn.open_table(BRIDGES)?
+                .insert(bridge.name.as_str(), json(bridge).as_str())?;
+            txn.commit()?;
+            Ok(())
+        };
+        write().map_err(|e| e.to_string())
+    }
+
+    /// Forget a bridge.
+    pub(crate) fn delete_bridge(&self, name: &str) -> Result<(), String> {
+        let write = || -> Result<(), redb::Error> {
+            let txn = self.db.begin_write()?;
+            txn.open_table(BRIDGES)?.remove(name)?;
+            txn.commit()?;
+            Ok(())
+        };
+        write().map_err(|e| e.to_string())
     }
 }
 

@@ -2,6 +2,7 @@
 //! and the limit counters ([`counters`]), and a [`Snapshot`] of them
 //! rendered for Prometheus (`/metrics`) and for `$SYS/broker/...`.
 
+pub(crate) mod bridges;
 pub(crate) mod counters;
 pub(crate) mod snapshot;
 

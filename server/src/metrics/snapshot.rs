@@ -14,7 +14,10 @@ use std::{
 
 use kite_convention::sys;
 
-use super::counters::{Limits, Stats};
+use super::{
+    bridges::{self, BridgeFigures},
+    counters::{Limits, Stats},
+};
 use crate::util::counter::Counter;
 
 /// What the broker measures by looking, not by counting.
@@ -45,6 +48,8 @@ pub(crate) struct Snapshot {
     pub stats: Vec<Stat>,
     /// (client id, bytes queued, messages dropped) of clients with a queue.
     pub clients: Vec<(Arc<str>, u64, u64)>,
+    /// Each bridge's figures.
+    pub bridges: Vec<BridgeFigures>,
 }
 
 impl Snapshot {
@@ -53,10 +58,12 @@ impl Snapshot {
         limits: &Limits,
         gauges: Gauges,
         clients: Vec<(Arc<str>, u64, u64)>,
+        bridges: Vec<BridgeFigures>,
     ) -> Snapshot {
         Snapshot {
             stats: self::stats(stats, limits, &gauges),
             clients,
+            bridges,
         }
     }
 
@@ -79,6 +86,9 @@ impl Snapshot {
                 .collect();
             rows.push((sys::client_stat(&level, "queued_bytes"), bytes.to_string()));
             rows.push((sys::client_stat(&level, "dropped"), dropped.to_string()));
+        }
+        for bridge in &self.bridges {
+            rows.extend(bridge.sys_rows());
         }
         rows
     }
@@ -113,6 +123,7 @@ impl Snapshot {
                 );
             }
         }
+        bridges::prometheus(&self.bridges, &mut out);
         out
     }
 }

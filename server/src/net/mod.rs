@@ -1,5 +1,6 @@
 //! The network side: listeners (TCP, TLS, HTTP with WebSocket), the
-//! transport behind one read/write interface, each connection's loop, and
+//! transport behind one read/write interface, clients inside the broker
+//! (`local`: a bridge's side here), each connection's loop, and
 //! dormant connections parked off tokio's reactor.
 
 pub(crate) mod connack;
@@ -8,5 +9,6 @@ pub(crate) mod dormant;
 pub(crate) mod history_api;
 pub(crate) mod http;
 pub(crate) mod listener;
+pub(crate) mod local;
 pub(crate) mod parking;
 pub(crate) mod transport;

@@ -78,6 +78,8 @@ pub(crate) enum Transport {
     Parked(ParkedSocket),
     /// MQTT over TLS (`--tls`).
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// A client inside the broker (a bridge's local side): an in-memory pipe.
+    Local(tokio::io::DuplexStream),
     /// MQTT over WebSocket, or over WSS when the HTTP listener has `--cert`.
     WebSocket(Box<WebSocket>),
 }
@@ -155,6 +157,10 @@ impl Transport {
                 buf.reserve(4096);
                 stream.read_buf(buf).await
             }
+            Transport::Local(stream) => {
+                buf.reserve(4096);
+                stream.read_buf(buf).await
+            }
             Transport::WebSocket(socket) => loop {
                 let Some(frame) = socket.recv().await else {
                     return Ok(0);
@@ -194,6 +200,7 @@ impl Transport {
                 write_all_within(stream.as_mut(), &bytes, stall).await?;
                 within(stall, stream.flush()).await
             }
+            Transport::Local(stream) => write_all_within(stream, &bytes, stall).await,
             Transport::WebSocket(socket) => {
                 within(stall, async {
                     socket
@@ -213,6 +220,9 @@ impl Transport {
                 let _ = stream.shutdown().await;
             }
             Transport::Parked(_) => {}
+            Transport::Local(stream) => {
+                let _ = stream.shutdown().await;
+            }
             Transport::Tls(stream) => {
                 // close_notify, then FIN; bounded, the peer may not read.
                 let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
@@ -251,6 +261,7 @@ impl Transport {
         match self {
             Transport::Tcp(_) | Transport::Parked(_) => "tcp",
             Transport::Tls(_) => "tls",
+            Transport::Local(_) => "local",
             Transport::WebSocket(_) => "ws",
         }
     }

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::{
     alarms::Alarms,
+    bridge::{Bridges, Source},
     broker::{Backplane, Seams, Shared, SingleNode},
     cluster::nats::NatsBackplane,
     config::{Config, Durability},
@@ -177,7 +178,7 @@ impl Broker {
             nats.attach(&shared);
         }
         // Live users and roles before the first CONNECT.
-        crate::control::Control::start(&shared).map_err(BrokerError::Config)?;
+        let control = crate::control::Control::start(&shared).map_err(BrokerError::Config)?;
         shared.alarms.restore(&loaded.retained);
         for (topic, payload) in file_rules {
             shared.publish_internal(Message {
@@ -192,6 +193,15 @@ impl Broker {
         }
         let sessions = loaded.sessions.len();
         crate::broker::restore_sessions(&shared, loaded.sessions);
+        // After the sessions: each bridge resumes its own session here.
+        let bridges = Arc::new(Bridges::new(shared.clone()));
+        for bridge in &self.config.bridges {
+            bridges
+                .create(bridge.clone(), Source::File)
+                .await
+                .map_err(|err| BrokerError::Config(format!("bridge {:?}: {err}", bridge.name)))?;
+        }
+        control.start_bridges(bridges.clone()).await;
         if let Some(location) = shared.store.location() {
             tracing::info!(
                 store = %location,
@@ -247,6 +257,9 @@ impl Broker {
         ));
         ready.announce();
         shutdown.await;
+        // Bridges first: each says goodbye to its remote while this broker
+        // still takes its session back.
+        bridges.stop_all().await;
         let _ = stop_tx.send(true);
         // Dormant connections have no task to see the flag: wake them.
         shared.registry.kick_all();

@@ -51,6 +51,10 @@ pub struct Origin {
     pub listener: SocketAddr,
     pub identity: Option<Arc<str>>,
     pub accepted: tokio::time::Instant,
+    /// A client inside the broker (a bridge's local side, `net::local`):
+    /// trusted, no password and no ACL; the only one that may take a
+    /// client id under `$bridge/`.
+    pub internal: bool,
 }
 
 impl Origin {
@@ -60,6 +64,7 @@ impl Origin {
             listener,
             identity: None,
             accepted: tokio::time::Instant::now(),
+            internal: false,
         }
     }
 }
@@ -369,6 +374,9 @@ pub async fn authenticate(
     connect: &Connect,
     origin: &Origin,
 ) -> Result<Username, ReasonCode> {
+    if origin.internal {
+        return Ok(None);
+    }
     if connect.properties.authentication_method.is_some() {
         // Enhanced authentication (AUTH exchanges) is not supported: refuse
         // and close (MQTT-4.12.0-1).
@@ -497,6 +505,8 @@ pub struct ClientAcl {
     /// Boxed: without an ACL file (the usual case) it is empty, and every
     /// connection carries it.
     current: Option<Box<Rules>>,
+    /// A client inside the broker (see [`Origin::internal`]): no rules.
+    trusted: bool,
 }
 
 impl ClientAcl {
@@ -507,7 +517,14 @@ impl ClientAcl {
             generation: 0,
             live: false,
             current: None,
+            trusted: false,
         }
+    }
+
+    /// Judge nothing: a client inside the broker (a bridge's local side).
+    pub fn trust(&mut self) {
+        self.trusted = true;
+        self.current = None;
     }
 
     /// The client's rules under the ACL and live set in force; `None`: no
@@ -522,6 +539,9 @@ impl ClientAcl {
     }
 
     fn build(&mut self, access: &Access) -> Option<Rules> {
+        if self.trusted {
+            return None;
+        }
         if let Some(user) = self.username.as_deref() {
             if access.is_live_user(user) {
                 self.live = true;

@@ -5,8 +5,8 @@
 
 pub mod acl;
 pub mod auth;
-pub(crate) mod mosquitto_hash;
 pub mod live;
+pub(crate) mod mosquitto_hash;
 pub(crate) mod policy;
 pub(crate) mod rate;
 pub(crate) mod reserved;

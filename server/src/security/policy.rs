@@ -123,6 +123,11 @@ impl ClientPolicy {
         })
     }
 
+    /// A client inside the broker (a bridge's local side): no ACL.
+    pub(crate) fn trust(&mut self) {
+        self.acl.trust();
+    }
+
     /// The client's ACL rules as they stand, for a check made elsewhere (a
     /// history query); `None` without an ACL file (and not a live user).
     pub(crate) fn acl_rules(&mut self, checks: Checks) -> Option<Rules> {

@@ -15,6 +15,7 @@ use crate::{
     metrics::{ConnectionSlot, Counters},
     net::{
         connack::{client_id_for, connack_properties, refusal},
+        local::BRIDGE_IDS,
         transport::Transport,
     },
     protocol::session::{server_limits, Session},
@@ -86,6 +87,13 @@ pub(super) async fn handshake(
         goodbye(transport).await;
         return None;
     };
+    if client_id.starts_with(BRIDGE_IDS) && !origin.internal {
+        tracing::info!(%peer, client_id = %client_id, "refused: {BRIDGE_IDS} client ids are the broker's own bridges'");
+        let connack = refusal(ReasonCode::ClientIdentifierNotValid);
+        let _ = write_packet(&mut transport, &connack, protocol, shared).await;
+        goodbye(transport).await;
+        return None;
+    }
     let authenticated = crate::security::auth::authenticate(
         &shared.access,
         &shared.config,
@@ -109,6 +117,9 @@ pub(super) async fn handshake(
         protocol,
         connect.bridge,
     );
+    if origin.internal {
+        policy.trust();
+    }
     if let Some(will) = &connect.will {
         if let Err(code) = policy.can_will(shared.checks(), &will.topic) {
             tracing::info!(%peer, client_id = %client_id, ?code, "refused: the will topic is not allowed");

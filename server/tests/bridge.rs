@@ -1,0 +1,299 @@
+//! Bridges from Kite to other brokers (`[[bridge]]` in the configuration
+//! file): a real Debian Mosquitto, or a second kite-server, on loopback.
+//! Messages travel in each direction with prefixes at every QoS; a both-way
+//! bridge between two Kites makes no storm; QoS 1 messages acknowledged by
+//! Kite reach the remote even when it was down.
+
+mod common;
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use common::*;
+use rumqttc::{Event, Packet};
+use tokio::time::Instant;
+
+/// A configuration file with one bridge to `127.0.0.1:port`.
+fn bridge_config(test: &str, port: u16, extra: &str, topics: &[&str]) -> PathBuf {
+    let mut text = format!(
+        "[[bridge]]\nname = \"remote\"\naddresses = [\"127.0.0.1:{port}\"]\nrestart_timeout = 1\n{extra}\n"
+    );
+    for topic in topics {
+        text.push_str("[[bridge.topic]]\n");
+        text.push_str(topic);
+        text.push('\n');
+    }
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bridge-{test}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write the configuration file");
+    path
+}
+
+fn rule(pattern: &str, direction: &str, qos: u8, local: &str, remote: &str) -> String {
+    format!(
+        "pattern = \"{pattern}\"\ndirection = \"{direction}\"\nqos = {qos}\n\
+         local_prefix = \"{local}\"\nremote_prefix = \"{remote}\""
+    )
+}
+
+/// Mosquitto settings that keep its sessions and queues across a restart.
+/// Started as root it would run as user `mosquitto`, which may not write
+/// the test's folder: it stays who started it.
+fn mosquitto_persistence() -> String {
+    let uid = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let user = if uid.is_empty() {
+        String::new()
+    } else {
+        format!("user {uid}\n")
+    };
+    format!("persistence true\npersistence_location ./\n{user}")
+}
+
+/// Wait until the bridge says it is connected (its retained `$SYS` state is 1).
+async fn wait_connected(kite: &Broker) {
+    let mut watcher = V4::connect(kite, "state-watcher").await;
+    watcher
+        .subscribe("$SYS/broker/connection/remote/state", qos(0))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let publish = tokio::time::timeout_at(deadline, watcher.next_publish())
+            .await
+            .unwrap_or_else(|_| panic!("the bridge did not connect:\n{}", kite.log()));
+        if &publish.payload[..] == b"1" {
+            return;
+        }
+    }
+}
+
+/// Collect publishes for `quiet` after the last one: (topic, payload) → count.
+async fn collect(client: &mut V4, quiet: Duration) -> BTreeMap<(String, String), usize> {
+    let mut seen = BTreeMap::new();
+    while let Ok(publish) = tokio::time::timeout(quiet, client.next_publish()).await {
+        let key = (
+            publish.topic.clone(),
+            String::from_utf8_lossy(&publish.payload).into_owned(),
+        );
+        *seen.entry(key).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn each_direction_with_prefixes_at_each_qos() {
+    let mosquitto = Mosquitto::start("").await;
+    let config = bridge_config(
+        "directions",
+        mosquitto.port,
+        "",
+        &[
+            &rule("out/#", "out", 2, "k/", "m/"),
+            &rule("in/#", "in", 2, "k/", "m/"),
+        ],
+    );
+    let kite = Broker::start_with(&["--config", config.to_str().unwrap()]).await;
+    wait_connected(&kite).await;
+    let mut far = V4::connect_on(mosquitto.port, "far-sub", |_| {}).await;
+    far.subscribe("#", qos(2)).await;
+    let mut near = V4::connect(&kite, "near-sub").await;
+    near.subscribe("k/in/#", qos(2)).await;
+    let near_pub = V4::connect(&kite, "near-pub").await;
+    let far_pub = V4::connect_on(mosquitto.port, "far-pub", |_| {}).await;
+    // Let the bridge's subscription on Mosquitto settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for q in 0..=2u8 {
+        near_pub
+            .publish("k/out/a", qos(q), false, format!("out{q}").as_bytes())
+            .await;
+        far_pub
+            .publish("m/in/b", qos(q), false, format!("in{q}").as_bytes())
+            .await;
+    }
+    let far_seen = collect(&mut far, Duration::from_secs(2)).await;
+    let near_seen = collect(&mut near, Duration::from_secs(1)).await;
+    for q in 0..=2u8 {
+        assert_eq!(
+            far_seen.get(&("m/out/a".into(), format!("out{q}"))),
+            Some(&1),
+            "QoS {q} out, renamed k/ → m/: {far_seen:?}\n{}",
+            kite.log()
+        );
+        assert_eq!(
+            near_seen.get(&("k/in/b".into(), format!("in{q}"))),
+            Some(&1),
+            "QoS {q} in, renamed m/ → k/: {near_seen:?}"
+        );
+    }
+    // Nothing crossed that no rule carries, and nothing came back.
+    assert_eq!(far_seen.len(), 3 + 3, "{far_seen:?}");
+    assert_eq!(near_seen.len(), 3, "{near_seen:?}");
+}
+
+/// Two Kites bridged both ways on the same topics: each message arrives
+/// once on each side, whichever side it was published on.
+async fn no_storm_between_two_kites(protocol: &str) {
+    let far = Broker::start().await;
+    let config = bridge_config(
+        &format!("storm-{protocol}"),
+        far.tcp,
+        &format!("protocol = \"{protocol}\""),
+        &[&rule("chat/#", "both", 1, "", "")],
+    );
+    let near = Broker::start_with(&["--config", config.to_str().unwrap()]).await;
+    wait_connected(&near).await;
+    let mut near_sub = V4::connect(&near, "near-sub").await;
+    near_sub.subscribe("chat/#", qos(1)).await;
+    let mut far_sub = V4::connect(&far, "far-sub").await;
+    far_sub.subscribe("chat/#", qos(1)).await;
+    let near_pub = V4::connect(&near, "near-pub").await;
+    let far_pub = V4::connect(&far, "far-pub").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..10 {
+        near_pub
+            .publish("chat/near", qos(1), false, format!("n{i}").as_bytes())
+            .await;
+        far_pub
+            .publish("chat/far", qos(1), false, format!("f{i}").as_bytes())
+            .await;
+    }
+    for (side, client) in [("near", &mut near_sub), ("far", &mut far_sub)] {
+        let seen = collect(client, Duration::from_secs(1)).await;
+        assert_eq!(seen.len(), 20, "{side}: {seen:?}\n{}", near.log());
+        assert!(
+            seen.values().all(|&n| n == 1),
+            "{side}: a message arrived more than once (a loop): {seen:?}"
+        );
+    }
+    let (_, metrics) = near.http_get("/metrics", &[]).await;
+    for line in [
+        "kite_bridge_messages_sent_total{bridge=\"remote\"} 10",
+        "kite_bridge_messages_received_total{bridge=\"remote\"} 10",
+        "kite_bridge_up{bridge=\"remote\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_both_way_bridge_between_two_kites_makes_no_storm_mqtt5() {
+    no_storm_between_two_kites("mqttv50").await;
+}
+
+#[tokio::test]
+async fn a_both_way_bridge_between_two_kites_makes_no_storm_mqtt311_try_private() {
+    no_storm_between_two_kites("mqttv311").await;
+}
+
+/// Count the distinct payloads `client` receives until it has `n` of them.
+async fn receive_all(client: &mut V4, n: usize, limit: Duration) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    let deadline = Instant::now() + limit;
+    while seen.len() < n && Instant::now() < deadline {
+        // Shorter than the harness's own wait, which panics.
+        let Ok(publish) = tokio::time::timeout(Duration::from_secs(4), client.next_publish()).await
+        else {
+            continue;
+        };
+        *seen
+            .entry(String::from_utf8_lossy(&publish.payload).into_owned())
+            .or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Publish `range` as QoS 1 `topic` payloads on `client`, and wait for
+/// every PUBACK: from then on Kite answers for them.
+async fn publish_acknowledged(client: &mut V4, topic: &str, range: std::ops::Range<usize>) {
+    let count = range.len();
+    for i in range {
+        client
+            .client
+            .publish(topic, qos(1), false, format!("m{i:04}").into_bytes())
+            .await
+            .expect("publish");
+    }
+    let mut acked = 0;
+    while acked < count {
+        client
+            .events
+            .find("PUBACK", |e| {
+                matches!(e, Event::Incoming(Packet::PubAck(_))).then_some(())
+            })
+            .await;
+        acked += 1;
+    }
+}
+
+#[tokio::test]
+async fn qos1_acknowledged_while_the_remote_restarts_all_arrive() {
+    let mut mosquitto = Mosquitto::start(&mosquitto_persistence()).await;
+    let config = bridge_config(
+        "restart",
+        mosquitto.port,
+        "",
+        &[&rule("data/#", "out", 1, "", "")],
+    );
+    let kite = Broker::start_with(&["--config", config.to_str().unwrap()]).await;
+    wait_connected(&kite).await;
+    // A persistent subscriber on Mosquitto: its session survives the restart.
+    let clean = |o: &mut rumqttc::MqttOptions| {
+        o.set_clean_session(false);
+    };
+    let mut far = V4::connect_on(mosquitto.port, "far-keeper", clean).await;
+    far.subscribe("data/#", qos(1)).await;
+    far.disconnect().await;
+    let mut publisher = V4::connect(&kite, "publisher").await;
+    publish_acknowledged(&mut publisher, "data/x", 0..100).await;
+    mosquitto.terminate();
+    publish_acknowledged(&mut publisher, "data/x", 100..200).await;
+    mosquitto.restart().await;
+    publish_acknowledged(&mut publisher, "data/x", 200..300).await;
+    let mut far = V4::connect_on(mosquitto.port, "far-keeper", clean).await;
+    let seen = receive_all(&mut far, 300, Duration::from_secs(30)).await;
+    let missing: Vec<usize> = (0..300)
+        .filter(|i| !seen.contains_key(&format!("m{i:04}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages never reached the remote: {missing:?}\n{}",
+        missing.len(),
+        kite.log()
+    );
+}
+
+#[tokio::test]
+async fn queued_bridge_messages_survive_a_kite_crash() {
+    let mut mosquitto = Mosquitto::start(&mosquitto_persistence()).await;
+    let clean = |o: &mut rumqttc::MqttOptions| {
+        o.set_clean_session(false);
+    };
+    let mut far = V4::connect_on(mosquitto.port, "far-keeper", clean).await;
+    far.subscribe("data/#", qos(1)).await;
+    far.disconnect().await;
+    let config = bridge_config(
+        "crash",
+        mosquitto.port,
+        "",
+        &[&rule("data/#", "out", 1, "", "")],
+    );
+    let kite = Broker::start_with(&["--config", config.to_str().unwrap()]).await;
+    wait_connected(&kite).await;
+    mosquitto.terminate();
+    let mut publisher = V4::connect(&kite, "publisher").await;
+    publish_acknowledged(&mut publisher, "data/y", 0..50).await;
+    drop(publisher);
+    let kite = kite.restart(Stop::Crash).await;
+    mosquitto.restart().await;
+    wait_connected(&kite).await;
+    let mut far = V4::connect_on(mosquitto.port, "far-keeper", clean).await;
+    let seen = receive_all(&mut far, 50, Duration::from_secs(30)).await;
+    assert_eq!(
+        seen.len(),
+        50,
+        "queued in Kite's store before the crash, sent after: {seen:?}\n{}",
+        kite.log()
+    );
+}
