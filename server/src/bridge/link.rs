@@ -188,6 +188,17 @@ impl Link {
 
     /// Connect to this broker and subscribe to what goes out.
     async fn connect_local(&mut self) -> Result<Pipe, String> {
+        // Filters of an older rule set (the settings changed since the
+        // session subscribed) go, or their messages would keep coming.
+        let wanted = self.routes.local_subscriptions();
+        let stale: Vec<String> = self
+            .shared
+            .registry
+            .parked_filters(&local_client_id(&self.config.name))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| !wanted.iter().any(|(w, _)| w == f))
+            .collect();
         let stream = crate::net::local::connect(&self.shared).ok_or("--max-connections reached")?;
         let mut pipe = Pipe::new(Box::new(stream));
         let now = self.now_ms();
@@ -230,6 +241,13 @@ impl Link {
         if !filters.is_empty() {
             self.local
                 .subscribe_with(filters, Properties::default(), self.now_ms())
+                .map_err(|e| e.to_string())?;
+        }
+        if !stale.is_empty() {
+            tracing::info!(bridge = %self.config.name, filters = ?stale, "no longer carried: unsubscribed here");
+            let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
+            self.local
+                .unsubscribe(&stale, self.now_ms())
                 .map_err(|e| e.to_string())?;
         }
         self.local_events(early)?;

@@ -476,6 +476,18 @@ impl Registry {
         }
     }
 
+    /// The filters a parked session of `client_id` subscribes to (`None`:
+    /// no parked session of that id).
+    pub(crate) fn parked_filters(&self, client_id: &str) -> Option<Vec<String>> {
+        let clients = self.clients.lock().expect("registry lock");
+        match clients.get(client_id) {
+            Some(Slot::Parked(parked)) => {
+                Some(parked.session.filters().map(String::from).collect())
+            }
+            _ => None,
+        }
+    }
+
     /// True when a connection holds `client_id` now.
     pub(crate) fn is_connected(&self, client_id: &str) -> bool {
         let clients = self.clients.lock().expect("registry lock");
