@@ -35,21 +35,27 @@ fn rule(pattern: &str, direction: &str, qos: u8, local: &str, remote: &str) -> S
     )
 }
 
-/// Mosquitto settings that keep its sessions and queues across a restart.
-/// Started as root it would run as user `mosquitto`, which may not write
-/// the test's folder: it stays who started it.
-fn mosquitto_persistence() -> String {
-    let uid = std::process::Command::new("id")
+/// Started as root, Mosquitto runs as user `mosquitto`, which may neither
+/// write the test's folder nor read its keys: it stays who started it.
+fn mosquitto_as_us() -> String {
+    let user = std::process::Command::new("id")
         .arg("-un")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let user = if uid.is_empty() {
+    if user.is_empty() {
         String::new()
     } else {
-        format!("user {uid}\n")
-    };
-    format!("persistence true\npersistence_location ./\n{user}")
+        format!("user {user}\n")
+    }
+}
+
+/// Mosquitto settings that keep its sessions and queues across a restart.
+fn mosquitto_persistence() -> String {
+    format!(
+        "persistence true\npersistence_location ./\n{}",
+        mosquitto_as_us()
+    )
 }
 
 /// Wait until the bridge says it is connected (its retained `$SYS` state is 1).
@@ -295,5 +301,185 @@ async fn queued_bridge_messages_survive_a_kite_crash() {
         50,
         "queued in Kite's store before the crash, sent after: {seen:?}\n{}",
         kite.log()
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+/// with `openssl` in `dir`.
+fn certificates(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (installed by scripts/setup.sh)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    for (name, subject, extension) in [
+        (
+            "server",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ),
+        ("client", "/CN=site1", "extendedKeyUsage=clientAuth"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), extension).unwrap();
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+}
+
+#[tokio::test]
+async fn a_tls_bridge_with_a_client_certificate() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bridge-tls-{}", std::process::id()));
+    certificates(&dir);
+    let file = |name: &str| dir.join(name).display().to_string();
+    // Mosquitto's one listener speaks TLS and wants a certificate signed by the CA.
+    let mosquitto = Mosquitto::start(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n{}",
+        file("ca.pem"),
+        file("server.pem"),
+        file("server.key"),
+        mosquitto_as_us(),
+    ))
+    .await;
+    let tls = format!(
+        "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"",
+        file("ca.pem"),
+        file("client.pem"),
+        file("client.key")
+    );
+    let config = bridge_config(
+        "tls",
+        mosquitto.port,
+        &tls,
+        &[&rule("secure/#", "both", 1, "", "")],
+    );
+    let kite = Broker::start_with(&["--config", config.to_str().unwrap()]).await;
+    wait_connected(&kite).await;
+    let log = mosquitto.log();
+    assert!(
+        log.contains("New bridge connected"),
+        "Mosquitto took the bridge over TLS:\n{log}"
+    );
+    let mut near = V4::connect(&kite, "near-sub").await;
+    near.subscribe("secure/in", qos(1)).await;
+    let publisher = V4::connect(&kite, "near-pub").await;
+    // Mosquitto's own clients over TLS with the client certificate.
+    let port = mosquitto.port.to_string();
+    let tls_args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--cafile",
+            &file("ca.pem"),
+            "--cert",
+            &file("client.pem"),
+            "--key",
+            &file("client.key"),
+            "-q",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let far_sub = std::process::Command::new("mosquitto_sub")
+        .args(tls_args(&["-t", "secure/out", "-C", "1", "-W", "15", "-v"]))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    publisher
+        .publish("secure/out", qos(1), false, b"sealed")
+        .await;
+    let out = tokio::task::spawn_blocking(move || far_sub.wait_with_output())
+        .await
+        .unwrap()
+        .expect("mosquitto_sub output");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "secure/out sealed",
+        "out over TLS\n{}",
+        kite.log()
+    );
+    let status = std::process::Command::new("mosquitto_pub")
+        .args(tls_args(&["-t", "secure/in", "-m", "opened"]))
+        .status()
+        .expect("mosquitto_pub");
+    assert!(status.success());
+    let got = near.next_publish().await;
+    assert_eq!(
+        (&got.topic[..], &got.payload[..]),
+        ("secure/in", &b"opened"[..])
+    );
+
+    // Without its certificate, the same bridge is refused.
+    let config = bridge_config(
+        "tls-nocert",
+        mosquitto.port,
+        &format!("ca_file = \"{}\"", file("ca.pem")),
+        &[&rule("secure/#", "both", 1, "", "")],
+    );
+    let refused = Broker::start_with(&["--config", config.to_str().unwrap()]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, metrics) = refused.http_get("/metrics", &[]).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "kite_bridge_up{bridge=\"remote\"} 0"),
+        "{metrics}"
     );
 }
