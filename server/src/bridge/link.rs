@@ -22,7 +22,7 @@ use std::{
 
 use bytes::Bytes;
 use mqtt::{
-    client::{ClientEvent, ClientOptions, ClientSession},
+    client::{ClientEvent, ClientSession},
     Pid, Properties, Publish, QoS, RetainHandling, SubscribeFilter, SubscriptionOptions,
 };
 use tokio::{sync::watch, task::JoinHandle, time::Instant};
@@ -30,21 +30,21 @@ use tokio::{sync::watch, task::JoinHandle, time::Instant};
 use super::{
     pipe::{flush, Pipe},
     remote::{Dialer, Stream},
+    sessions::{
+        forwarded, local_client_id, local_options, publish_state, remote_options, CONNACK_TIMEOUT,
+        LOCAL_INFLIGHT,
+    },
     topics::Routes,
 };
 use crate::{
     broker::Shared,
     config::bridge::{BridgeConfig, BridgeProtocol},
     metrics::bridges::BridgeCounters,
-    net::local::BRIDGE_IDS,
-    protocol::message::Message,
 };
 
-/// How many QoS 1/2 messages this broker may have in flight to the bridge
-/// (its Receive Maximum here); the rest wait in the broker's queue.
-const LOCAL_INFLIGHT: u16 = 256;
-/// How long the remote may take to answer CONNECT.
-const CONNACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// QoS 1/2 messages in flight to an MQTT 3 remote (MQTT 5 says its own
+/// Receive Maximum); the rest wait in the bridge's queue.
+const REMOTE_WINDOW_V3: usize = 1024;
 /// Bytes written to the remote and not yet taken, past which QoS 0
 /// messages are dropped instead of queued in memory.
 const REMOTE_BACKLOG: usize = 4 * 1024 * 1024;
@@ -107,6 +107,12 @@ pub(crate) struct Link {
     pending_out: HashMap<Pid, Held>,
     /// Published here for the remote, by packet id here: (remote pid, QoS).
     pending_in: HashMap<Pid, (Pid, QoS)>,
+    /// From the remote, waiting for room in this broker's Receive Maximum.
+    inbound: VecDeque<Publish>,
+    /// QoS 1/2 messages the remote takes unacknowledged (its Receive Maximum).
+    remote_window: usize,
+    /// QoS 1/2 messages this broker takes unacknowledged (its Receive Maximum).
+    local_window: usize,
     next_seq: u64,
     epoch: Instant,
 }
@@ -137,6 +143,9 @@ impl Link {
             waiting: VecDeque::new(),
             pending_out: HashMap::new(),
             pending_in: HashMap::new(),
+            inbound: VecDeque::new(),
+            remote_window: REMOTE_WINDOW_V3,
+            local_window: usize::from(LOCAL_INFLIGHT),
             next_seq: 0,
             epoch: Instant::now(),
             config,
@@ -217,7 +226,12 @@ impl Link {
                     .iter()
                     .position(|e| matches!(e, ClientEvent::Connected { .. }))
                 {
-                    return Ok(events.split_off(at + 1));
+                    let rest = events.split_off(at + 1);
+                    if let Some(ClientEvent::Connected { properties, .. }) = events.pop() {
+                        self.local_window =
+                            usize::from(properties.receive_maximum.unwrap_or(u16::MAX));
+                    }
+                    return Ok(rest);
                 }
             }
             Err("closed before CONNACK".to_string())
@@ -307,6 +321,7 @@ impl Link {
                     if let Some((remote_pid, qos)) = self.pending_in.remove(&pid) {
                         let _ = self.remote.acknowledge(remote_pid, qos, now);
                     }
+                    self.drain_inbound();
                 }
                 ClientEvent::Subscribed { reasons, .. } => {
                     if let Some(bad) = reasons.iter().find(|r| !r.is_success()) {
@@ -338,10 +353,22 @@ impl Link {
             publish,
             seq: self.next_seq,
         };
-        if matches!(self.remote_state, Remote::Up { .. }) {
+        self.hold(held);
+        self.drain_waiting();
+    }
+
+    /// Send what waits, in order, as far as the remote's window lets.
+    fn drain_waiting(&mut self) {
+        while matches!(self.remote_state, Remote::Up { .. }) {
+            let Some(front) = self.waiting.front() else {
+                return;
+            };
+            if front.publish.qos != QoS::AtMostOnce && self.pending_out.len() >= self.remote_window
+            {
+                return;
+            }
+            let held = self.waiting.pop_front().expect("just looked");
             self.send_remote(held);
-        } else {
-            self.hold(held);
         }
     }
 
@@ -397,8 +424,14 @@ impl Link {
         for event in events {
             match event {
                 ClientEvent::Connected {
-                    session_present, ..
-                } => self.remote_up(session_present),
+                    session_present,
+                    properties,
+                } => {
+                    self.remote_window = properties
+                        .receive_maximum
+                        .map_or(REMOTE_WINDOW_V3, usize::from);
+                    self.remote_up(session_present)
+                }
                 ClientEvent::Message(publish) => self.incoming(publish),
                 ClientEvent::Published { pid, reason } => {
                     if !reason.is_success() {
@@ -409,6 +442,7 @@ impl Link {
                             let _ = self.local.acknowledge(local_pid, held.publish.qos, now);
                         }
                     }
+                    self.drain_waiting();
                 }
                 ClientEvent::Subscribed { reasons, .. } => {
                     if let Some(bad) = reasons.iter().find(|r| !r.is_success()) {
@@ -426,8 +460,25 @@ impl Link {
     /// A message from the remote: publish it here; the remote's
     /// acknowledgement waits for this broker's.
     fn incoming(&mut self, publish: Publish) {
-        let now = self.now_ms();
         self.counters.received.fetch_add(1, Ordering::Relaxed);
+        self.inbound.push_back(publish);
+        self.drain_inbound();
+    }
+
+    /// Publish here what came from the remote, in order, as far as this
+    /// broker's window lets.
+    fn drain_inbound(&mut self) {
+        while let Some(front) = self.inbound.front() {
+            if front.qos != QoS::AtMostOnce && self.pending_in.len() >= self.local_window {
+                return;
+            }
+            let publish = self.inbound.pop_front().expect("just looked");
+            self.publish_here(publish);
+        }
+    }
+
+    fn publish_here(&mut self, publish: Publish) {
+        let now = self.now_ms();
         let Some(topic) = self.routes.incoming(&publish.topic) else {
             if let Some(pid) = publish.pid {
                 let _ = self.remote.acknowledge(pid, publish.qos, now);
@@ -507,12 +558,7 @@ impl Link {
                 self.waiting.push_front(held);
             }
         }
-        while let Some(held) = self.waiting.pop_front() {
-            self.send_remote(held);
-            if !matches!(self.remote_state, Remote::Up { .. }) {
-                break;
-            }
-        }
+        self.drain_waiting();
     }
 
     fn remote_lost(&mut self, why: String) {
@@ -583,9 +629,18 @@ impl Link {
 
     /// This broker's side went away: what it sent and we did not
     /// acknowledge comes again with the next connection.
+    /// What we published here and this broker had not acknowledged may be
+    /// lost too: the remote sends it again on a new connection (QoS 2
+    /// copies delivered again, not taken for ones already handled).
     fn forget_local_deliveries(&mut self) {
         self.waiting.retain(|held| held.local_pid.is_none());
-        self.pending_in.clear();
+        if !self.pending_in.is_empty() || !self.inbound.is_empty() {
+            self.pending_in.clear();
+            self.inbound.clear();
+            self.remote.forget_unacknowledged();
+            self.close_remote();
+            self.publish_state(false);
+        }
     }
 
     fn close_remote(&mut self) {
@@ -610,83 +665,6 @@ impl Link {
     }
 }
 
-/// Publish a bridge's retained state; `None` clears it (a deleted bridge).
-pub(crate) fn publish_state(shared: &Shared, name: &str, up: Option<bool>) {
-    let topic = kite_convention::sys::topic(&format!("connection/{name}/state"));
-    let payload = match up {
-        Some(up) => Bytes::from(if up { "1" } else { "0" }),
-        None => Bytes::new(),
-    };
-    shared.publish_internal(Message {
-        topic: topic.into(),
-        payload,
-        qos: QoS::AtMostOnce,
-        retain: true,
-        properties: Default::default(),
-        origin: Arc::from("$SYS"),
-        expires_at: None,
-    });
-}
-
-/// The local side's client id.
-pub(crate) fn local_client_id(name: &str) -> String {
-    format!("{BRIDGE_IDS}{name}")
-}
-
-/// This broker's side: MQTT 5, a session that never expires.
-pub(crate) fn local_options(name: &str) -> ClientOptions {
-    let mut options = ClientOptions::new(local_client_id(name));
-    options.protocol = mqtt::Protocol::V5;
-    options.clean_start = false;
-    options.keep_alive = 0;
-    options.manual_acks = true;
-    options.properties.session_expiry_interval = Some(u32::MAX);
-    options.properties.receive_maximum = Some(LOCAL_INFLIGHT);
-    options
-}
-
-fn remote_options(config: &BridgeConfig) -> ClientOptions {
-    let client_id = config.client_id.clone().unwrap_or_else(|| {
-        let host = hostname();
-        format!("{host}.{}", config.name)
-    });
-    let mut options = ClientOptions::new(client_id);
-    options.protocol = config.protocol.mqtt();
-    options.clean_start = config.clean_start;
-    options.keep_alive = config.keepalive;
-    options.username = config.username.clone();
-    options.password = config.password.clone().map(String::into_bytes);
-    options.manual_acks = true;
-    options.bridge = config.try_private && config.protocol != BridgeProtocol::V5;
-    if config.protocol == BridgeProtocol::V5 {
-        let forever = if config.clean_start { 0 } else { u32::MAX };
-        options.properties.session_expiry_interval = Some(config.session_expiry.unwrap_or(forever));
-    }
-    options
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "kite".into())
-}
-
-/// The properties a message keeps when it crosses: what it says about
-/// itself, not how it travelled (no alias, no subscription ids).
-fn forwarded(properties: &Properties) -> Properties {
-    Properties {
-        payload_format_indicator: properties.payload_format_indicator,
-        message_expiry_interval: properties.message_expiry_interval,
-        content_type: properties.content_type.clone(),
-        response_topic: properties.response_topic.clone(),
-        correlation_data: properties.correlation_data.clone(),
-        user_properties: properties.user_properties.clone(),
-        ..Properties::default()
-    }
-}
-
 /// What the remote side brought.
 enum RemoteEvent {
     /// Bytes read; `None`: the connection closed.
@@ -706,47 +684,5 @@ async fn remote_event(state: &mut Remote) -> RemoteEvent {
             Err(err) => Err(err.to_string()),
         }),
         Remote::Down { .. } => std::future::pending().await,
-    }
-}
-
-/// End a deleted bridge's session here, and with it what it had queued:
-/// connect once with a clean start and no session expiry, then leave.
-pub(crate) async fn drop_local_session(shared: &Arc<Shared>, name: &str) {
-    let Some(stream) = crate::net::local::connect(shared) else {
-        tracing::warn!(
-            bridge = name,
-            "cannot end the bridge's session: --max-connections reached"
-        );
-        return;
-    };
-    let mut options = local_options(name);
-    options.clean_start = true;
-    options.properties.session_expiry_interval = Some(0);
-    let mut session = ClientSession::new(options);
-    let mut pipe = Pipe::new(Box::new(stream));
-    if session.connect(0).is_err() {
-        return;
-    }
-    flush(&mut session, &pipe);
-    let connected = tokio::time::timeout(CONNACK_TIMEOUT, async {
-        while let Some(bytes) = pipe.input.recv().await {
-            match session.receive(&bytes, 0) {
-                Ok(events)
-                    if events
-                        .iter()
-                        .any(|e| matches!(e, ClientEvent::Connected { .. })) =>
-                {
-                    return true
-                }
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    })
-    .await;
-    if connected == Ok(true) {
-        let _ = session.disconnect(0);
-        flush(&mut session, &pipe);
     }
 }

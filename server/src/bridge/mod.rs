@@ -6,15 +6,17 @@
 //! - `topics`: which topics travel, renamed by prefix (Mosquitto's `topic` lines).
 //! - `remote`: the TCP or TLS connection to the remote.
 //! - `pipe`: one side's bytes in and out, each way in a task of its own.
+//! - `sessions`: the settings of its two client sessions, its `$SYS` state.
 //! - `link`: one bridge at work, between its session here and the remote's.
 //!
 //! [`Bridges`] starts, changes, pauses and stops them; each runs in a task
 //! of its own, and its figures are in `$SYS/broker/connection/<name>/...`
 //! and `/metrics`.
 
-pub(crate) mod link;
+mod link;
 mod pipe;
 mod remote;
+mod sessions;
 mod topics;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -150,8 +152,8 @@ impl Bridges {
         live_entry(&mut entries, name)?;
         let entry = entries.remove(name).expect("just found");
         stop(entry.running).await;
-        link::drop_local_session(&self.shared, name).await;
-        link::publish_state(&self.shared, name, None);
+        sessions::drop_local_session(&self.shared, name).await;
+        sessions::publish_state(&self.shared, name, None);
         self.shared.bridges.remove(name);
         Ok(entry.config)
     }
