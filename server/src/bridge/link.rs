@@ -23,7 +23,7 @@ use std::{
 use bytes::Bytes;
 use mqtt::{
     client::{ClientEvent, ClientSession},
-    Pid, Properties, Publish, QoS, RetainHandling, SubscribeFilter, SubscriptionOptions,
+    Pid, Properties, Publish, QoS, RetainHandling,
 };
 use tokio::{sync::watch, task::JoinHandle, time::Instant};
 
@@ -31,8 +31,8 @@ use super::{
     pipe::{flush, Pipe},
     remote::{Dialer, Stream},
     sessions::{
-        forwarded, local_client_id, local_options, publish_state, remote_options, CONNACK_TIMEOUT,
-        LOCAL_INFLIGHT,
+        bridge_filters, forwarded, local_client_id, local_options, publish_state, remote_options,
+        CONNACK_TIMEOUT, LOCAL_INFLIGHT,
     },
     topics::Routes,
 };
@@ -238,20 +238,7 @@ impl Link {
         })
         .await
         .map_err(|_| "no CONNACK".to_string())??;
-        let filters: Vec<SubscribeFilter> = self
-            .routes
-            .local_subscriptions()
-            .into_iter()
-            .map(|(filter, qos)| SubscribeFilter {
-                filter: filter.into(),
-                options: SubscriptionOptions {
-                    qos,
-                    no_local: true,
-                    retain_as_published: true,
-                    retain_handling: RetainHandling::SendIfNew,
-                },
-            })
-            .collect();
+        let filters = bridge_filters(self.routes.local_subscriptions(), RetainHandling::SendIfNew);
         if !filters.is_empty() {
             self.local
                 .subscribe_with(filters, Properties::default(), self.now_ms())
@@ -527,20 +514,10 @@ impl Link {
         self.counters.up.store(true, Ordering::Relaxed);
         self.publish_state(true);
         tracing::info!(bridge = %self.config.name, session_present, waiting = self.waiting.len(), unacknowledged = self.pending_out.len(), "connected to the remote");
-        let filters: Vec<SubscribeFilter> = self
-            .routes
-            .remote_subscriptions()
-            .into_iter()
-            .map(|(filter, qos)| SubscribeFilter {
-                filter: filter.into(),
-                options: SubscriptionOptions {
-                    qos,
-                    no_local: true,
-                    retain_as_published: true,
-                    retain_handling: RetainHandling::SendAtSubscribe,
-                },
-            })
-            .collect();
+        let filters = bridge_filters(
+            self.routes.remote_subscriptions(),
+            RetainHandling::SendAtSubscribe,
+        );
         if !filters.is_empty() {
             let now = self.now_ms();
             if let Err(err) = self

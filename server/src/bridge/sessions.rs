@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mqtt::{
     client::{ClientEvent, ClientOptions, ClientSession},
-    Properties, QoS,
+    Properties, QoS, RetainHandling, SubscribeFilter, SubscriptionOptions,
 };
 
 use super::pipe::{flush, Pipe};
@@ -32,15 +32,27 @@ pub(crate) fn publish_state(shared: &Shared, name: &str, up: Option<bool>) {
         Some(up) => Bytes::from(if up { "1" } else { "0" }),
         None => Bytes::new(),
     };
-    shared.publish_internal(Message {
-        topic: topic.into(),
-        payload,
-        qos: QoS::AtMostOnce,
-        retain: true,
-        properties: Default::default(),
-        origin: Arc::from("$SYS"),
-        expires_at: None,
-    });
+    shared.publish_internal(Message::sys(topic, payload));
+}
+
+/// Subscriptions of a bridge's session, either side: no-local (what the
+/// bridge brings in never goes back) and retain-as-published.
+pub(super) fn bridge_filters(
+    filters: Vec<(String, QoS)>,
+    retain_handling: RetainHandling,
+) -> Vec<SubscribeFilter> {
+    filters
+        .into_iter()
+        .map(|(filter, qos)| SubscribeFilter {
+            filter: filter.into(),
+            options: SubscriptionOptions {
+                qos,
+                no_local: true,
+                retain_as_published: true,
+                retain_handling,
+            },
+        })
+        .collect()
 }
 
 /// The local side's client id.

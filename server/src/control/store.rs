@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{backends::InMemoryBackend, Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::{
     config::bridge::BridgeConfig,
@@ -34,22 +34,7 @@ impl AdminStore {
     /// Open (or create) the file in `dir`, or a database in memory; and
     /// what it holds.
     pub(crate) fn open(dir: Option<&Path>) -> Result<(AdminStore, LiveSet), String> {
-        let (db, path) = match dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                let path = dir.join(FILE_NAME);
-                let db = Database::create(&path)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                (db, Some(path))
-            }
-            None => {
-                let db = Database::builder()
-                    .create_with_backend(InMemoryBackend::new())
-                    .map_err(|e| format!("cannot create the admin store in memory: {e}"))?;
-                (db, None)
-            }
-        };
+        let (db, path) = crate::util::redb_file::open(dir, FILE_NAME, "the admin store")?;
         let store = AdminStore { db, path };
         let live = store
             .load()

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use kite_convention::history::{Cursor, Point, Resolution, StoredEvent};
 use redb::{
-    backends::InMemoryBackend, Database, Durability, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -60,22 +60,7 @@ type DbResult<T> = Result<T, redb::Error>;
 impl Db {
     /// Open (or create) the file in `dir`, or a database in memory.
     pub(super) fn open(dir: Option<&Path>) -> Result<(Db, Loaded), String> {
-        let (db, path) = match dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                let path = dir.join(FILE_NAME);
-                let db = Database::create(&path)
-                    .map_err(|e| format!("cannot open the history {}: {e}", path.display()))?;
-                (db, Some(path))
-            }
-            None => {
-                let db = Database::builder()
-                    .create_with_backend(InMemoryBackend::new())
-                    .map_err(|e| format!("cannot create the history in memory: {e}"))?;
-                (db, None)
-            }
-        };
+        let (db, path) = crate::util::redb_file::open(dir, FILE_NAME, "the history")?;
         let db = Db { db, path };
         let loaded = db
             .load()

@@ -6,7 +6,6 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use kite_convention::sys;
-use mqtt::QoS;
 
 use crate::{broker::Shared, protocol::message::Message};
 
@@ -33,13 +32,5 @@ fn publish_once(shared: &Shared, topic: &str, value: String) {
     let payload = Bytes::from(value);
     // The history keeps the broker's statistics too (device `$SYS`).
     shared.history.record_stat(&topic, &payload);
-    shared.publish_internal(Message {
-        topic: topic.into(),
-        payload,
-        qos: QoS::AtMostOnce,
-        retain: true,
-        properties: Default::default(),
-        origin: Arc::from("$SYS"),
-        expires_at: None,
-    });
+    shared.publish_internal(Message::sys(topic, payload));
 }

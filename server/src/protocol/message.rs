@@ -50,6 +50,19 @@ impl std::ops::Deref for MessageProperties {
 }
 
 impl Message {
+    /// A retained `$SYS/...` message the broker publishes about itself.
+    pub fn sys(topic: String, payload: bytes::Bytes) -> Message {
+        Message {
+            topic: topic.into(),
+            payload,
+            qos: mqtt::QoS::AtMostOnce,
+            retain: true,
+            properties: Default::default(),
+            origin: std::sync::Arc::from("$SYS"),
+            expires_at: None,
+        }
+    }
+
     /// A copy whose topic and payload own their bytes instead of sharing a
     /// connection's read buffer: for messages kept for long (retained), so a
     /// few bytes do not pin a whole buffer.

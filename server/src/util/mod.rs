@@ -3,4 +3,5 @@
 pub mod aligned;
 pub(crate) mod clock;
 pub(crate) mod counter;
+pub(crate) mod redb_file;
 pub(crate) mod small_map;
