@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod chart;
 pub mod clock;
 pub mod connection;
+pub mod control;
 pub mod devices;
 pub mod events;
 pub mod format;
