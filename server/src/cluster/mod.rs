@@ -3,6 +3,9 @@
 //! - [`subject`]: MQTT topics and filters as NATS subjects (a bijection).
 //! - [`nats`]: the `Backplane` over core NATS: each node publishes what its
 //!   clients send and subscribes to what its clients want.
+//! - [`retained`]: retained messages in a JetStream key-value bucket, the
+//!   same on every node; the `RetainedStore` of a cluster node.
 
 pub(crate) mod nats;
+pub(crate) mod retained;
 pub(crate) mod subject;

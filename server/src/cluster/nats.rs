@@ -37,7 +37,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::subject;
+use super::{retained::KvRetained, subject};
 use crate::{
     broker::{Backplane, Shared},
     protocol::message::Message,
@@ -101,6 +101,8 @@ pub(crate) struct NatsBackplane {
     /// Messages not sent: the outbox was full (NATS slower than the
     /// clients), NATS refused them, or they were larger than its max_payload.
     dropped: Arc<AtomicU64>,
+    /// The cluster's retained messages (a JetStream bucket).
+    retained: Arc<KvRetained>,
 }
 
 impl NatsBackplane {
@@ -110,6 +112,7 @@ impl NatsBackplane {
         urls: &[String],
         node: &str,
         wait: bool,
+        retained: Arc<KvRetained>,
     ) -> Result<Arc<NatsBackplane>, ClusterError> {
         let joined = urls.join(",");
         let addresses: Vec<async_nats::ServerAddr> = urls
@@ -155,6 +158,7 @@ impl NatsBackplane {
         let dropped = Arc::new(AtomicU64::new(0));
         let runtime = tokio::runtime::Handle::current();
         runtime.spawn(send_all(client.clone(), rx, dropped.clone()));
+        runtime.spawn(retained.clone().run(client.clone()));
         tracing::info!(node, urls = %joined, "cluster: joined");
         Ok(Arc::new(NatsBackplane {
             client,
@@ -166,6 +170,7 @@ impl NatsBackplane {
             shared: OnceLock::new(),
             runtime,
             dropped,
+            retained,
         }))
     }
 
@@ -253,6 +258,43 @@ async fn receive(
 
 impl Backplane for Arc<NatsBackplane> {
     fn publish(&self, message: &Arc<Message>, _wait: bool) -> Option<Ticket> {
+        // A retained message is acknowledged once the bucket has it.
+        let kept = if message.retain {
+            self.retained.write(message)
+        } else {
+            None
+        };
+        self.route(message);
+        kept
+    }
+
+    fn subscribed(&self, filter: &str) -> Option<Ticket> {
+        if mqtt::topic::parse_shared(filter).is_some() {
+            // Shared groups are balanced per node for now (see the module),
+            // and get no retained messages.
+            return None;
+        }
+        // Answered once the retained messages here are the bucket's latest.
+        Ticket::both(self.add_interest(filter), self.retained.caught_up())
+    }
+
+    fn unsubscribed(&self, filter: &str) {
+        let mut interest = self.interest.lock().expect("interest lock");
+        if let Some(known) = interest.get_mut(filter) {
+            known.count -= 1;
+            if known.count == 0 {
+                // Dropping the subscriber unsubscribes from NATS.
+                if let Some(gone) = interest.remove(filter) {
+                    gone.task.abort();
+                }
+            }
+        }
+    }
+}
+
+impl NatsBackplane {
+    /// Send `message` to the other nodes (at most once, core NATS).
+    fn route(&self, message: &Arc<Message>) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = (u128::from(self.nonce) << 64) | u128::from(seq);
         let mut record = id.to_be_bytes().to_vec();
@@ -261,7 +303,7 @@ impl Backplane for Arc<NatsBackplane> {
         if max > 0 && record.len() > max {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(topic = %message.topic, bytes = record.len(), max, "cluster: message larger than NATS max_payload, kept on this node");
-            return None;
+            return;
         }
         let subject = subject::topic_subject(&message.topic);
         if self.outbox.try_send((subject, record.into())).is_err() {
@@ -270,14 +312,11 @@ impl Backplane for Arc<NatsBackplane> {
                 tracing::warn!(dropped, "cluster: NATS behind, messages kept on this node");
             }
         }
-        None
     }
 
-    fn subscribed(&self, filter: &str) -> Option<Ticket> {
-        if mqtt::topic::parse_shared(filter).is_some() {
-            // Shared groups are balanced per node for now (see the module).
-            return None;
-        }
+    /// One more subscriber to `filter` here; a ticket when it is the first
+    /// (resolved once NATS has the subscription).
+    fn add_interest(&self, filter: &str) -> Option<Ticket> {
         let mut interest = self.interest.lock().expect("interest lock");
         if let Some(known) = interest.get_mut(filter) {
             known.count += 1;
@@ -294,18 +333,5 @@ impl Backplane for Arc<NatsBackplane> {
         ));
         interest.insert(filter.to_owned(), Interest { count: 1, task });
         Some(ticket)
-    }
-
-    fn unsubscribed(&self, filter: &str) {
-        let mut interest = self.interest.lock().expect("interest lock");
-        if let Some(known) = interest.get_mut(filter) {
-            known.count -= 1;
-            if known.count == 0 {
-                // Dropping the subscriber unsubscribes from NATS.
-                if let Some(gone) = interest.remove(filter) {
-                    gone.task.abort();
-                }
-            }
-        }
     }
 }

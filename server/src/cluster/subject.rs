@@ -63,10 +63,9 @@ pub(crate) fn filter_subject(filter: &str) -> String {
 }
 
 /// The topic a message subject carries; `None` for a subject that is not
-/// one of [`topic_subject`]'s. (A message's record carries its topic too;
-/// this proves the mapping is one-to-one.)
-#[cfg(test)]
-fn subject_topic(subject: &str) -> Option<String> {
+/// one of [`topic_subject`]'s. (The retained bucket's keys are subjects;
+/// the tests prove the mapping one-to-one with it.)
+pub(crate) fn subject_topic(subject: &str) -> Option<String> {
     let rest = subject.strip_prefix(ROOT)?.strip_prefix('.')?;
     let (root, rest) = rest.split_once('.')?;
     let body = rest.strip_suffix(END)?.strip_suffix('.')?;

@@ -23,7 +23,7 @@ use crate::{
     alarms::Alarms,
     bridge::{Bridges, Source},
     broker::{Backplane, Seams, Shared, SingleNode},
-    cluster::nats::NatsBackplane,
+    cluster::{nats::NatsBackplane, retained::KvRetained},
     config::{Config, Durability},
     history::{History, Settings},
     net::{http, listener},
@@ -141,24 +141,34 @@ impl Broker {
         };
         let opened = Instant::now();
         let (store, loaded) = RedbStore::open(&self.config.data_dir, self.config.durability)?;
-        let retained = MemoryRetained::default();
-        for message in loaded.retained.iter() {
-            retained.retain(&Arc::new(message.clone()));
-        }
         let cluster = if self.config.cluster.is_empty() {
             None
         } else {
             let node = node_id(&self.config);
             let urls = &self.config.cluster;
-            let joined = NatsBackplane::connect(urls, &node, self.config.cluster_wait).await;
-            Some(joined.map_err(|err| BrokerError::Cluster(err.to_string()))?)
+            let kept = KvRetained::new();
+            let joined =
+                NatsBackplane::connect(urls, &node, self.config.cluster_wait, kept.clone());
+            let joined = joined.await;
+            Some((
+                joined.map_err(|err| BrokerError::Cluster(err.to_string()))?,
+                kept,
+            ))
         };
-        let backplane: Box<dyn Backplane> = match &cluster {
-            Some(nats) => Box::new(nats.clone()),
-            None => Box::new(SingleNode),
+        // A single node's retained messages are the store's; a cluster's,
+        // its bucket's (the watch fills the tree).
+        let (backplane, retained): (Box<dyn Backplane>, Box<dyn RetainedStore>) = match &cluster {
+            Some((nats, kept)) => (Box::new(nats.clone()), Box::new(kept.clone())),
+            None => {
+                let retained = MemoryRetained::default();
+                for message in loaded.retained.iter() {
+                    retained.retain(&Arc::new(message.clone()));
+                }
+                (Box::new(SingleNode), Box::new(retained))
+            }
         };
         let seams = Seams {
-            retained: Box::new(retained),
+            retained,
             store: Box::new(store),
             backplane,
         };
@@ -173,7 +183,7 @@ impl Broker {
             history,
             stop_rx,
         ));
-        if let Some(nats) = &cluster {
+        if let Some((nats, _)) = &cluster {
             // Before any subscription: the backplane counts them all.
             nats.attach(&shared);
         }

@@ -13,7 +13,11 @@ pub struct Nats {
     child: Child,
     pub url: String,
     port: u16,
+    /// JetStream's store (`-sd`), kept across a restart.
+    store: PathBuf,
 }
+
+static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Where `make setup` puts nats-server; `KITE_NATS_SERVER` overrides it.
 pub fn nats_server_binary() -> PathBuf {
@@ -32,14 +36,19 @@ pub fn nats_server_binary() -> PathBuf {
 impl Nats {
     /// On a port the server picks.
     pub fn start() -> Nats {
-        Nats::start_on("-1")
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("nats-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        Nats::start_on("-1", store)
     }
 
     /// Kill the server (SIGKILL) and start it again on the same port.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        *self = Nats::start_on(&self.port.to_string());
+        let store = self.store.clone();
+        *self = Nats::start_on(&self.port.to_string(), store);
     }
 
     /// Kill the server (SIGKILL).
@@ -48,9 +57,11 @@ impl Nats {
         let _ = self.child.wait();
     }
 
-    fn start_on(port: &str) -> Nats {
+    /// With JetStream (the cluster's retained messages are a bucket).
+    fn start_on(port: &str, store: PathBuf) -> Nats {
         let mut child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", port])
+            .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
+            .arg(&store)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -75,7 +86,12 @@ impl Nats {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("a port in the URL");
-        Nats { child, url, port }
+        Nats {
+            child,
+            url,
+            port,
+            store,
+        }
     }
 }
 
@@ -83,5 +99,6 @@ impl Drop for Nats {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.store);
     }
 }

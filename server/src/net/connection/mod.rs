@@ -227,6 +227,7 @@ async fn run(live: &mut Live) -> Turn {
     let mut last_active = Instant::now();
     let mut shutdown = shared.shutdown.clone();
     let mut tickets = Vec::new();
+    let mut asks: Vec<RetainedAsk> = Vec::new();
     let mut delivered = false;
     let mut batch = std::collections::VecDeque::new();
     // Lives as long as this loop: a dormant connection keeps no routes.
@@ -294,6 +295,10 @@ async fn run(live: &mut Live) -> Turn {
                 ) {
                     Applied::Done => {}
                     Applied::Wait(ticket) => tickets.push(ticket),
+                    Applied::Subscribed(ticket, ask) => {
+                        tickets.push(ticket);
+                        asks.extend(ask);
+                    }
                     Applied::Unheard(ticket) => {
                         tickets.extend(ticket);
                         unheard = true;
@@ -319,6 +324,9 @@ async fn run(live: &mut Live) -> Turn {
             if !ticket.committed().await {
                 return Turn::End(End::Error(ProtocolError::StoreUnavailable));
             }
+        }
+        for ask in asks.drain(..) {
+            send_retained(ask, session, &subscriber, shared);
         }
         if let Err(err) = flush(transport, &mut output, shared).await {
             return Turn::End(End::Closed(err.to_string()));
@@ -421,10 +429,38 @@ enum Applied {
     Done,
     /// Wait for this commit before writing to the client.
     Wait(Ticket),
+    /// A SUBSCRIBE's ticket, then its retained messages.
+    Subscribed(Ticket, Option<RetainedAsk>),
     /// A message no subscription matched (and its commit, if any): an MQTT 5
     /// acknowledgement that follows says 0x10 (No matching subscribers).
     Unheard(Option<Ticket>),
     End(End),
+}
+
+/// The retained messages a new subscription asks for.
+struct RetainedAsk {
+    filter: bytestring::ByteString,
+    qos: mqtt::QoS,
+    id: Option<u32>,
+}
+
+/// Queue the retained messages matching `ask` to this connection.
+fn send_retained(ask: RetainedAsk, session: &Session, subscriber: &Subscriber, shared: &Shared) {
+    // MQTT-3.3.1-9: retained messages keep the retain flag.
+    let retained = shared
+        .retained
+        .matching(&ask.filter)
+        .into_iter()
+        .map(|message| Outbound {
+            qos: message.qos.min(ask.qos),
+            message,
+            retain: true,
+            subscription_ids: ask.id.into_iter().collect(),
+            seq: None,
+        });
+    let tx = &subscriber.tx;
+    let refusals = tx.try_send_all_within(retained, shared.config.max_queued_bytes);
+    shared.note_refusals(&session.client_id, tx, refusals);
 }
 
 /// MQTT 5 (§3.4.2.1): a QoS 1/2 message that matched no subscription is
@@ -470,32 +506,24 @@ fn apply(
                 subscription,
                 subscriber.clone(),
             );
-            let send_retained = match options.retain_handling {
+            let wants_retained = match options.retain_handling {
                 mqtt::RetainHandling::SendAtSubscribe => true,
                 mqtt::RetainHandling::SendIfNew => is_new,
                 mqtt::RetainHandling::DoNotSend => false,
             };
             // MQTT-4.8.2-?: no retained messages for shared subscriptions.
-            if send_retained && mqtt::topic::parse_shared(&filter).is_none() {
-                // MQTT-3.3.1-9: retained messages keep the retain flag.
-                let retained = shared
-                    .retained
-                    .matching(&filter)
-                    .into_iter()
-                    .map(|message| Outbound {
-                        qos: message.qos.min(options.qos),
-                        message,
-                        retain: true,
-                        subscription_ids: id.into_iter().collect(),
-                        seq: None,
-                    });
-                let tx = &subscriber.tx;
-                let refusals = tx.try_send_all_within(retained, shared.config.max_queued_bytes);
-                shared.note_refusals(&session.client_id, tx, refusals);
-            }
-            if let Some(ticket) = ticket {
-                // The SUBACK waits until the other nodes know.
-                return Applied::Wait(ticket);
+            let retained = (wants_retained && mqtt::topic::parse_shared(&filter).is_none())
+                .then_some(RetainedAsk {
+                    filter,
+                    qos: options.qos,
+                    id,
+                });
+            match (ticket, retained) {
+                // The SUBACK waits until the other nodes know, and the
+                // retained messages until this node has the cluster's latest.
+                (Some(ticket), retained) => return Applied::Subscribed(ticket, retained),
+                (None, Some(ask)) => send_retained(ask, session, subscriber, shared),
+                (None, None) => {}
             }
         }
         Action::Unsubscribe(filter) => {
