@@ -43,6 +43,21 @@ pub const HISTORY_STORED_BYTES: &str = "history/stored bytes";
 /// Per-client counters are `clients/<client-id>/<counter>`; see [`client_stat`].
 pub const CLIENTS: &str = "clients/";
 
+/// In a cluster, each node's statistics for every node to see:
+/// `$SYS/brokers/<node-id>/<stat>`.
+pub const NODES: &str = "$SYS/brokers/";
+
+/// The full topic of a node's statistic in a cluster.
+pub fn node_topic(node: &str, stat: &str) -> String {
+    format!("{NODES}{node}/{stat}")
+}
+
+/// A `$SYS` topic that stays on the node that publishes it (everything
+/// under `$SYS/` but the cluster-wide `$SYS/brokers/...`).
+pub fn node_local(topic: &str) -> bool {
+    topic.starts_with(ROOT) && !topic.starts_with(NODES)
+}
+
 /// The full topic of a statistic: `$SYS/broker/<stat>`.
 pub fn topic(stat: &str) -> String {
     format!("{PREFIX}{stat}")

@@ -173,3 +173,50 @@ async fn without_nats_a_node_serves_its_own_clients_and_rejoins_by_itself() {
     let log = a.log();
     assert!(log.contains("NATS lost"), "{log}");
 }
+
+#[tokio::test]
+async fn each_node_s_figures_reach_every_node_and_its_metrics_name_it() {
+    let nats = Nats::start();
+    let args = |name: &'static str| {
+        [
+            "--cluster".to_string(),
+            nats.url.clone(),
+            "--node-id".into(),
+            name.into(),
+            "--sys-interval".into(),
+            "1".into(),
+        ]
+    };
+    let a_args = args("a");
+    let b_args = args("b");
+    let a = Broker::start_with(&a_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let b = Broker::start_with(&b_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let _client_on_a = V4::connect(&a, "someone").await;
+    // On b, node a's figures (and not b's own `$SYS/broker/` of a).
+    let mut watcher = V4::connect(&b, "watcher").await;
+    watcher
+        .subscribe("$SYS/brokers/a/clients/connected", qos(0))
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let p = watcher.next_publish().await;
+        assert_eq!(p.topic, "$SYS/brokers/a/clients/connected");
+        if &p.payload[..] == b"1" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "a's count never 1");
+    }
+    let (_, metrics) = a.http_get("/metrics", &[]).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "kite_clients_connected{node=\"a\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .all(|l| l.starts_with('#') || l.contains("node=\"a\"")),
+        "every sample is labelled"
+    );
+}

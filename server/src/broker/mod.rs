@@ -152,7 +152,7 @@ impl Shared {
     ) -> Routed {
         let message = Arc::new(message);
         // `$SYS/...` is this node's own: neither kept nor sent to others.
-        let node_local = message.topic.starts_with(kite_convention::sys::ROOT);
+        let node_local = kite_convention::sys::node_local(&message.topic);
         let mut ops = Vec::new();
         if message.retain {
             self.retained.retain(&message);

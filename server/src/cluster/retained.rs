@@ -193,7 +193,7 @@ async fn open_bucket(
 impl RetainedStore for Arc<KvRetained> {
     fn retain(&self, message: &Arc<Message>) {
         // `$SYS` is this node's own; before the bucket, everything is.
-        if message.topic.starts_with(kite_convention::sys::ROOT) || self.bucket.get().is_none() {
+        if kite_convention::sys::node_local(&message.topic) || self.bucket.get().is_none() {
             self.tree.retain(message);
         }
         // Otherwise the bucket's watch brings it, in the bucket's order.

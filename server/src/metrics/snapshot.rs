@@ -128,6 +128,27 @@ impl Snapshot {
     }
 }
 
+/// Prometheus text with a `node="<id>"` label on every sample (a cluster
+/// node's `/metrics`, so the nodes' figures can be told apart when scraped
+/// together).
+pub(crate) fn with_node_label(text: &str, node: &str) -> String {
+    let node = node.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            out.push_str(line);
+        } else if let Some((name, rest)) = line.split_once('{') {
+            let _ = write!(out, "{name}{{node=\"{node}\",{rest}");
+        } else if let Some((name, value)) = line.split_once(' ') {
+            let _ = write!(out, "{name}{{node=\"{node}\"}} {value}");
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// One statistic: its `$SYS` topic, its Prometheus name and help, its value.
 pub(crate) struct Stat {
     pub topic: &'static str,

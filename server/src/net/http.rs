@@ -171,7 +171,14 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        shared.snapshot().prometheus(),
+        {
+            let text = shared.snapshot().prometheus();
+            // A cluster node's samples say which node they are from.
+            match (&shared.config.node_id, shared.config.cluster.is_empty()) {
+                (Some(node), false) => crate::metrics::snapshot::with_node_label(&text, node),
+                _ => text,
+            }
+        },
     )
 }
 

@@ -141,10 +141,13 @@ impl Broker {
         };
         let opened = Instant::now();
         let (store, loaded) = RedbStore::open(&self.config.data_dir, self.config.durability)?;
+        let mut config = self.config.clone();
         let cluster = if self.config.cluster.is_empty() {
             None
         } else {
             let node = node_id(&self.config);
+            // `$SYS/brokers/<node>/` and `/metrics` name it.
+            config.node_id = Some(node.clone());
             let urls = &self.config.cluster;
             let kept = KvRetained::new();
             let joined =
@@ -176,13 +179,7 @@ impl Broker {
         for message in &loaded.retained {
             history.replay(&message.topic, &message.payload);
         }
-        let shared = Arc::new(Shared::new(
-            self.config.clone(),
-            access,
-            seams,
-            history,
-            stop_rx,
-        ));
+        let shared = Arc::new(Shared::new(config, access, seams, history, stop_rx));
         if let Some((nats, _)) = &cluster {
             // Before any subscription: the backplane counts them all.
             nats.attach(&shared);

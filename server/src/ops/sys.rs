@@ -19,8 +19,19 @@ pub(super) async fn publish_periodically(shared: Arc<Shared>, interval: Duration
         sys::VERSION,
         format!("kite {}", env!("CARGO_PKG_VERSION")),
     );
+    // In a cluster, each node's figures also go to every node, under
+    // `$SYS/brokers/<node-id>/` (its own `$SYS/broker/` stays its own).
+    let node = shared
+        .config
+        .node_id
+        .clone()
+        .filter(|_| !shared.config.cluster.is_empty());
     super::tasks::every(interval, shared.shutdown.clone(), || {
         for (topic, value) in shared.snapshot().sys_rows() {
+            if let Some(node) = &node {
+                let shared_topic = sys::node_topic(node, &topic);
+                shared.publish_internal(Message::sys(shared_topic, Bytes::from(value.clone())));
+            }
             publish_once(&shared, &topic, value);
         }
     })
