@@ -1,11 +1,11 @@
 //! The page: the header and the page the address names.
 
-use leptos::either::EitherOf8;
+use leptos::either::EitherOf10;
 use leptos::prelude::*;
 
 use crate::components::{
-    AlarmsPage, BrokerPage, ConnectionPage, DevicePage, DevicesPage, EventsPage, Header,
-    MessageList, PublishForm, Subscriptions, TopicsPage,
+    AlarmsPage, BridgesPage, BrokerPage, ConnectionPage, DevicePage, DevicesPage, EventsPage,
+    Header, MessageList, PublishForm, Subscriptions, TopicsPage, UsersPage,
 };
 #[cfg(target_arch = "wasm32")]
 use crate::platform;
@@ -33,14 +33,16 @@ pub fn App() -> impl IntoView {
         <Header store/>
         <main class="layout">
             {move || match store.ui.page.get() {
-                Page::Devices => EitherOf8::A(view! { <DevicesPage store/> }),
-                Page::Device(key) => EitherOf8::B(view! { <DevicePage store key/> }),
-                Page::Alarms => EitherOf8::C(view! { <AlarmsPage store/> }),
-                Page::Events => EitherOf8::D(view! { <EventsPage store/> }),
-                Page::Topics => EitherOf8::E(view! { <TopicsPage store/> }),
-                Page::Publish => EitherOf8::F(view! { <PublishPage store/> }),
-                Page::Broker => EitherOf8::G(view! { <BrokerPage store/> }),
-                Page::Connection => EitherOf8::H(view! { <ConnectionPage store/> }),
+                Page::Devices => EitherOf10::A(view! { <DevicesPage store/> }),
+                Page::Device(key) => EitherOf10::B(view! { <DevicePage store key/> }),
+                Page::Alarms => EitherOf10::C(view! { <AlarmsPage store/> }),
+                Page::Events => EitherOf10::D(view! { <EventsPage store/> }),
+                Page::Topics => EitherOf10::E(view! { <TopicsPage store/> }),
+                Page::Publish => EitherOf10::F(view! { <PublishPage store/> }),
+                Page::Broker => EitherOf10::G(view! { <BrokerPage store/> }),
+                Page::Bridges => EitherOf10::H(view! { <BridgesPage store/> }),
+                Page::Users => EitherOf10::I(view! { <UsersPage store/> }),
+                Page::Connection => EitherOf10::J(view! { <ConnectionPage store/> }),
             }}
         </main>
     }

@@ -5,9 +5,11 @@
 //! component and must stay stable.
 
 mod alarms;
+mod bridges;
 mod broker;
 mod chart;
 mod connection;
+mod control;
 mod device;
 mod devices;
 mod events;
@@ -15,9 +17,12 @@ mod fields;
 mod header;
 mod message_list;
 mod publish_form;
+mod roles;
 mod topics;
+mod users;
 
 pub use alarms::AlarmsPage;
+pub use bridges::BridgesPage;
 pub use broker::BrokerPage;
 pub use chart::{ChartData, Sparkline, TimeChart};
 pub use connection::ConnectionPage;
@@ -28,3 +33,4 @@ pub use header::Header;
 pub use message_list::MessageList;
 pub use publish_form::{PublishForm, Subscriptions};
 pub use topics::TopicsPage;
+pub use users::UsersPage;

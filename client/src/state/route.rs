@@ -13,17 +13,21 @@ pub enum Page {
     Topics,
     Publish,
     Broker,
+    Bridges,
+    Users,
     Connection,
 }
 
 /// The navigation bar: page, label, address.
-pub const NAV: [(&str, &str); 7] = [
+pub const NAV: [(&str, &str); 9] = [
     ("devices", "Devices"),
     ("alarms", "Alarms"),
     ("events", "Events"),
     ("topics", "Topics"),
     ("publish", "Publish"),
     ("broker", "Broker"),
+    ("bridges", "Bridges"),
+    ("users", "Users"),
     ("connection", "Connection"),
 ];
 
@@ -42,6 +46,8 @@ impl Page {
             ("topics", ..) => Page::Topics,
             ("publish", ..) => Page::Publish,
             ("broker", ..) => Page::Broker,
+            ("bridges", ..) => Page::Bridges,
+            ("users", ..) => Page::Users,
             ("connection", ..) => Page::Connection,
             _ => Page::Devices,
         }
@@ -64,6 +70,8 @@ impl Page {
             Page::Topics => "topics",
             Page::Publish => "publish",
             Page::Broker => "broker",
+            Page::Bridges => "bridges",
+            Page::Users => "users",
             Page::Connection => "connection",
         }
     }
@@ -120,6 +128,8 @@ mod tests {
             Page::Topics,
             Page::Publish,
             Page::Broker,
+            Page::Bridges,
+            Page::Users,
             Page::Connection,
         ];
         for page in pages {

@@ -179,6 +179,14 @@ impl ConnectionStore {
             .map_err(|e| e.to_string())
     }
 
+    /// Publish for the page itself, with the packet id of a QoS 1/2
+    /// publish (its PUBACK comes as [`TransportEvent::Published`]).
+    pub fn send_tracked(&self, out: &Outgoing) -> Result<Option<u16>, String> {
+        self.with_transport(|transport| transport.publish(out))
+            .unwrap_or(Err(ClientError::NotConnected))
+            .map_err(|e| e.to_string())
+    }
+
     /// A QoS 1 retained publish, for the alarm and retained-message actions.
     fn publish_retained(&self, topic: &str, payload: &[u8]) -> Result<(), String> {
         self.publish(Outgoing::simple(

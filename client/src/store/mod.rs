@@ -3,27 +3,33 @@
 //! methods; they hold no logic of their own. The plain state types are in
 //! [`crate::state`], the transport in [`crate::mqtt`].
 //!
-//! Four parts, each `Copy`:
+//! Five parts, each `Copy`:
 //! - [`connection`]: the link to the broker (state, errors, profiles,
 //!   subscriptions, the latest publish) and what goes out over it.
 //! - [`data`]: the models the messages feed (messages, topics, devices,
 //!   alarms, events, `$SYS`) and the clock; batched notification.
+//! - [`control`]: the bridges and users pages' requests to the broker's
+//!   administration API (`$CONTROL/kite/v1`) and what the responses say;
+//!   it sends over the connection part.
 //! - [`history`]: the questions to the broker's history and their answers,
 //!   delivered into the data part; it sends over the connection part.
 //! - [`ui`]: the page, the theme and per-page UI state.
 //!
-//! [`Store`] holds them, wires the transport's events to the first three
-//! (an answer on the reply topic goes to the history part, every other
-//! message to the data), and has the few actions that span parts
+//! [`Store`] holds them, wires the transport's events to the first four
+//! (an answer on the reply topic goes to the history part, a response on
+//! `$CONTROL/kite/v1/response` to the control part, every other message to
+//! the data), and has the few actions that span parts
 //! (connecting empties the data; acknowledging takes the name from the
 //! UI). No part imports the UI part.
 
 pub mod connection;
+pub mod control;
 pub mod data;
 pub mod history;
 pub mod ui;
 
 pub use connection::{ConnectionStore, PublishStatus, SessionInfo};
+pub use control::ControlStore;
 pub use data::{DataStore, MIN_FLUSH_MS};
 pub use history::HistoryStore;
 pub use ui::UiStore;
@@ -39,6 +45,7 @@ use crate::state::{broker_url_from_location, FALLBACK_BROKER_URL};
 #[derive(Clone, Copy)]
 pub struct Store {
     pub connection: ConnectionStore,
+    pub control: ControlStore,
     pub data: DataStore,
     pub history: HistoryStore,
     pub ui: UiStore,
@@ -53,6 +60,7 @@ impl Store {
         let data = DataStore::new();
         let store = Store {
             connection,
+            control: ControlStore::new(connection),
             data,
             history: HistoryStore::new(connection, data),
             ui,
@@ -102,22 +110,32 @@ impl Store {
         self.data.receive(topic, payload, retained);
     }
 
-    /// One event from the transport: answers go to the history part, other
+    /// One event from the transport: answers go to the history part,
+    /// responses of the administration API to the control part, other
     /// messages feed the data, the rest is about the link (and the history
     /// part hears of the session, its SUBACKs and the link's state).
     fn apply(&self, event: TransportEvent) {
         match &event {
             TransportEvent::Message(publish) => {
-                if !self.history.receive(publish) {
+                if !self.history.receive(publish) && !self.control.receive(publish) {
                     self.data.ingest(publish);
                 }
                 return;
             }
             TransportEvent::Session { client_id, .. } => self.history.session(client_id),
-            TransportEvent::State(state) => self.history.state(*state),
-            TransportEvent::Subscribed { filters, results } => {
-                self.history.subscribed(filters, results)
+            TransportEvent::State(state) => {
+                let state = *state;
+                self.history.state(state);
+                self.connection.apply(event);
+                // After the link's own signals, so a request may go out.
+                self.control.state(state);
+                return;
             }
+            TransportEvent::Subscribed { filters, results } => {
+                self.history.subscribed(filters, results);
+                self.control.subscribed(filters, results);
+            }
+            TransportEvent::Published { pid, result } => self.control.published(*pid, result),
             _ => {}
         }
         self.connection.apply(event);

@@ -343,6 +343,17 @@ impl Outcome {
         outcome
     }
 
+    /// The fields renamed to those a form shows them at (a rule's
+    /// `topic`, `acltype`, ... at the role's entries).
+    pub fn remap(mut self, at: impl Fn(&str) -> &str) -> Outcome {
+        let mut fields = BTreeMap::new();
+        for (field, error) in std::mem::take(&mut self.fields) {
+            fields.entry(at(&field).to_owned()).or_insert(error);
+        }
+        self.fields = fields;
+        self
+    }
+
     /// The message for `field`, if it is wrong.
     pub fn for_field(&self, field: &str) -> Option<String> {
         self.fields.get(field).cloned()

@@ -156,6 +156,14 @@ fn errors_go_next_to_their_field_and_the_rest_to_the_form() {
         outcome.summary(),
         "not stored; bridge.session_expiry: hidden"
     );
+    let remapped = outcome.clone().remap(|f| {
+        if f.starts_with("bridge.topic") {
+            "rules"
+        } else {
+            f
+        }
+    });
+    assert!(remapped.for_field("rules").unwrap().contains("a/#/b"));
     let ok = Outcome::from_responses(&[Response::default()], "saved", |_| true);
     assert!(ok.ok && ok.fields.is_empty());
     assert_eq!(ok.summary(), "saved");
