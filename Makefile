@@ -3,11 +3,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: bench-alarms bench-history help setup dashboard dashboard-dev build run test test-native test-e2e lint fmt clean fuzz bench
+.PHONY: bench-alarms bench-history help setup dashboard dashboard-dev build run cluster test test-native test-e2e lint fmt clean fuzz bench
 
 help:
 	@echo "make run    - set up, build, start broker + dashboard + devices (Ctrl-C stops all)"
 	@echo "make test   - set up, then lint and run every test (native, wasm build, browser, interop)"
+	@echo "make cluster - three NATS servers and three Kite nodes on loopback, with dashboard and devices"
 	@echo "make dashboard / build / lint / test-native / test-e2e / fmt / clean"
 
 setup:
@@ -21,6 +22,9 @@ build: setup
 
 run: dashboard build
 	@bash scripts/run.sh
+
+cluster: dashboard build
+	@bash scripts/cluster.sh
 
 lint: setup
 	cargo fmt --all -- --check

@@ -17,7 +17,10 @@
 //! keeps retained messages alone, as a single node does.
 
 use std::{
-    sync::{Arc, OnceLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
     time::Duration,
 };
 
@@ -33,6 +36,9 @@ use crate::{
     routing::retained::{MemoryRetained, RetainedStore},
     store::{decode_retained, encode_retained, Ticket},
 };
+
+/// Writes to the bucket that failed, since the start.
+static FAILURES: AtomicU64 = AtomicU64::new(0);
 
 /// The bucket's name.
 pub(crate) const BUCKET: &str = "kite_retained";
@@ -142,7 +148,14 @@ impl KvRetained {
                 Ok(()) => {
                     let _ = done.send(());
                 }
-                Err(err) => tracing::warn!(%key, %err, "cluster: retained message not stored"),
+                Err(err) => {
+                    // Logged at the 1st, 2nd, 4th, 8th, … failure: while a
+                    // new bucket elects its leader, writes fail for a moment.
+                    let failures = FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
+                    if failures.is_power_of_two() {
+                        tracing::warn!(%key, %err, failures, "cluster: retained message not stored");
+                    }
+                }
             }
         });
         Some(ticket)
