@@ -425,3 +425,18 @@ fn limit_stats(limits: &Limits) -> Vec<SysStat> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_node_label;
+
+    #[test]
+    fn every_sample_gets_the_node_label_and_comments_stay() {
+        let text = "# HELP a_total A.\n# TYPE a_total counter\na_total 3\nb{client_id=\"x\"} 4\n";
+        assert_eq!(
+            with_node_label(text, "n\"1"),
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{node=\"n\\\"1\"} 3\n\
+             b{node=\"n\\\"1\",client_id=\"x\"} 4\n"
+        );
+    }
+}
