@@ -483,3 +483,54 @@ async fn a_tls_bridge_with_a_client_certificate() {
         "{metrics}"
     );
 }
+
+/// The protocol level of the CONNECT a fake remote reads on `stream`.
+async fn connect_level(stream: &mut tokio::net::TcpStream) -> u8 {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    // Fixed header (0x10, a one-byte length here), "\0\x04MQTT", the level.
+    while bytes.len() < 9 {
+        let mut chunk = [0u8; 256];
+        let n = within("the bridge's CONNECT", stream.read(&mut chunk))
+            .await
+            .expect("read");
+        assert!(n > 0, "the bridge closed before its CONNECT");
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(&bytes[..1], [0x10], "a CONNECT");
+    assert_eq!(&bytes[2..8], b"\0\x04MQTT");
+    bytes[8]
+}
+
+#[tokio::test]
+async fn a_remote_that_refuses_try_private_gets_a_plain_connect() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = bridge_config("no-private", port, "", &[&rule("x/#", "both", 0, "", "")]);
+    let kite = Broker::start_with(&["--config", config.to_str().unwrap()]).await;
+    // An MQTT 3.1.1 broker that knows no bridges: level 0x84 is refused
+    // (return code 1, unacceptable protocol version).
+    let (mut first, _) = within("a first connection", listener.accept())
+        .await
+        .unwrap();
+    assert_eq!(connect_level(&mut first).await, 0x84, "try_private first");
+    first.write_all(&[0x20, 0x02, 0x00, 0x01]).await.unwrap();
+    drop(first);
+    let (mut second, _) = within("a second connection", listener.accept())
+        .await
+        .unwrap();
+    assert_eq!(
+        connect_level(&mut second).await,
+        0x04,
+        "then a plain 3.1.1 CONNECT"
+    );
+    second.write_all(&[0x20, 0x02, 0x00, 0x00]).await.unwrap();
+    wait_connected(&kite).await;
+    assert!(
+        kite.log().contains("does not take try_private"),
+        "the fallback is logged, with the loop warning:\n{}",
+        kite.log()
+    );
+    drop(second);
+}

@@ -22,8 +22,8 @@ use std::{
 
 use bytes::Bytes;
 use mqtt::{
-    client::{ClientEvent, ClientSession},
-    Pid, Properties, Publish, QoS, RetainHandling,
+    client::{ClientError, ClientEvent, ClientSession},
+    Pid, Properties, Publish, QoS, ReasonCode, RetainHandling,
 };
 use tokio::{sync::watch, task::JoinHandle, time::Instant};
 
@@ -406,6 +406,11 @@ impl Link {
         let now = self.now_ms();
         let events = match self.remote.receive(bytes, now) {
             Ok(events) => events,
+            Err(ClientError::Refused(ReasonCode::UnsupportedProtocolVersion))
+                if self.remote.options().bridge =>
+            {
+                return self.without_try_private();
+            }
             Err(err) => return self.remote_lost(err.to_string()),
         };
         for event in events {
@@ -536,6 +541,28 @@ impl Link {
             }
         }
         self.drain_waiting();
+    }
+
+    /// The remote refused a CONNECT marked as a bridge's (its protocol
+    /// level with the 0x80 bit): it does not know `try_private`. Connect
+    /// again without the mark, as Mosquitto's bridges do; what the remote
+    /// then echoes of our own messages may loop on `both` topics.
+    fn without_try_private(&mut self) {
+        let both_ways = self.routes.both_ways();
+        if both_ways.is_empty() {
+            tracing::info!(bridge = %self.config.name, "the remote does not take try_private: connecting as a plain client");
+        } else {
+            tracing::warn!(bridge = %self.config.name, topics = ?both_ways,
+                "the remote does not take try_private: connecting as a plain client; topics both ways may come back (a loop)");
+        }
+        let mut options = remote_options(&self.config);
+        options.bridge = false;
+        // The refused connection had no session; what waited for the remote
+        // is still in `pending_out` and goes again once connected.
+        self.remote = ClientSession::new(options);
+        self.remote_state = Remote::Down {
+            retry_at: Instant::now(),
+        };
     }
 
     fn remote_lost(&mut self, why: String) {
