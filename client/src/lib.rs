@@ -6,7 +6,8 @@
 //!
 //! Pages (hash routes): devices (`#/devices`, `#/device/<kite|ha>/<id>`),
 //! alarms, events, topics, publish (with subscriptions and the live message
-//! list), broker (`$SYS`), connection (profiles in localStorage). The
+//! list), broker (`$SYS`), bridges and users (the broker's `$CONTROL`
+//! administration API), connection (profiles in localStorage). The
 //! device cards, a device's charts and the events page open with the past
 //! the broker's history holds (`$kite/history/query`), asked for again
 //! after every reconnect, and the live messages continue it.
@@ -17,7 +18,9 @@
 //!   history says of each device (`state/devices/past.rs`), alarm rules and
 //!   form, event log and the history's pages of events
 //!   (`state/events/pages.rs`), the questions to the history and their
-//!   answers ([`state::history`]), `$SYS` stats, chart geometry, profiles,
+//!   answers ([`state::history`]), the requests to the administration API
+//!   and the bridges and users pages' forms and lists
+//!   ([`state::control`]), `$SYS` stats, chart geometry, profiles,
 //!   publish drafts and subscriptions, routes), no DOM; tested natively.
 //!   The names it shares with the broker and the devices (topics, the rule
 //!   JSON, the history's query and answer, `$SYS` statistics) come from

@@ -8,7 +8,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use kite_dashboard::components::{
-    AlarmsPage, ChartData, DevicesPage, Header, TimeChart, TopicsPage,
+    AlarmsPage, BridgesPage, ChartData, DevicesPage, Header, TimeChart, TopicsPage, UsersPage,
 };
 use kite_dashboard::store::Store;
 use leptos::prelude::*;
@@ -84,7 +84,7 @@ async fn header_shows_state_and_navigation() {
     });
     settle().await;
     assert_eq!(text(&root, "#conn-state"), "disconnected");
-    assert_eq!(texts(&root, "nav a").len(), 7);
+    assert_eq!(texts(&root, "nav a").len(), 9);
     drop(mounted);
 }
 
@@ -251,4 +251,50 @@ async fn time_chart_draws_axes_with_units() {
     let line = root.query_selector(".chart .line").unwrap().unwrap();
     assert_eq!(line.get_attribute("d").unwrap().matches('L').count(), 59);
     drop(mounted);
+}
+
+#[wasm_bindgen_test]
+async fn bridge_form_marks_its_fields_and_pages_say_they_need_the_broker() {
+    let root = host();
+    let owner = Owner::new();
+    let store = owner.with(Store::new);
+    let mounted = leptos::mount::mount_to(root.clone(), move || view! { <BridgesPage store/> });
+    settle().await;
+    // Disconnected: the page says what it needs, not a blank page.
+    assert!(text(&root, "#control-problem").contains("Not connected"));
+    assert_eq!(texts(&root, ".br-topic").len(), 1);
+    let keepalive: web_sys::HtmlInputElement = root
+        .query_selector("#br-keepalive")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    keepalive.set_value("soon");
+    keepalive
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    let save: web_sys::HtmlElement = root
+        .query_selector("#br-save")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    save.click();
+    settle().await;
+    assert!(text(&root, r#".field-error[data-field="bridge.keepalive"]"#).contains("\"soon\""));
+    assert_eq!(text(&root, "#br-status"), "see the marked fields");
+    let add: web_sys::HtmlElement = root
+        .query_selector("#br-add-topic")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    add.click();
+    settle().await;
+    assert_eq!(texts(&root, ".br-topic").len(), 2);
+    drop(mounted);
+    let users = host();
+    let mounted = leptos::mount::mount_to(users.clone(), move || view! { <UsersPage store/> });
+    settle().await;
+    assert!(text(&users, "#control-problem").contains("Not connected"));
+    assert_eq!(text(&users, "#sessions-connected"), "0");
+    drop(mounted);
+    drop(owner);
 }

@@ -58,7 +58,10 @@ fn BridgeList(store: Store) -> impl IntoView {
                 <h3>"Bridges"</h3>
                 <OutcomeLine id="bridges-status" outcome=control.bridges_status/>
             </div>
-            <Empty when=Signal::derive(move || rows.with(Vec::is_empty)) text="No bridges. Create one with the form."/>
+            <Empty
+                when=Signal::derive(move || rows.with(Vec::is_empty) && control.bridges.with(|b| b.at_ms > 0))
+                text="No bridges. Create one with the form."
+            />
             {move || control.bridges.with(|b| b.error.clone()).map(|e| view! { <p class="error">{e}</p> })}
             <ul id="bridges" class="plain-list">
                 {move || {
@@ -177,6 +180,16 @@ fn BridgeEditor(store: Store) -> impl IntoView {
                     <Choice id="br-protocol".to_owned() options=PROTOCOLS.to_vec() value=protocol on_change=set_protocol/>
                     <FieldError outcome field="bridge.protocol"/>
                 </div>
+                <label>"Topics"</label>
+                <div class="br-topics">
+                    <FieldError outcome field="bridge.topic"/>
+                    {move || (0..topic_count.get()).map(|i| view! { <TopicRow store index=i/> }).collect_view()}
+                    <Btn
+                        id="br-add-topic"
+                        label="Add topic"
+                        on_click=Callback::new(move |()| form.update(|f| f.topics.push(TopicForm::default())))
+                    />
+                </div>
                 <label for="br-client-id">"Client id"</label>
                 <div>
                     <TextInput id="br-client-id" placeholder="<host name>.<name>" value=client_id on_input=set_client_id/>
@@ -238,16 +251,6 @@ fn BridgeEditor(store: Store) -> impl IntoView {
                 </div>
                 <label for="br-enabled">"Enabled"</label>
                 <CheckBox id="br-enabled" checked=enabled on_change=set_enabled/>
-                <label>"Topics"</label>
-                <div class="br-topics">
-                    <FieldError outcome field="bridge.topic"/>
-                    {move || (0..topic_count.get()).map(|i| view! { <TopicRow store index=i/> }).collect_view()}
-                    <Btn
-                        id="br-add-topic"
-                        label="Add topic"
-                        on_click=Callback::new(move |()| form.update(|f| f.topics.push(TopicForm::default())))
-                    />
-                </div>
                 <div class="actions span-2">
                     <button id="br-save" type="submit">"Save bridge"</button>
                     <Btn
@@ -309,7 +312,6 @@ fn TopicRow(store: Store, index: usize) -> impl IntoView {
             />
             <RowInput
                 id=format!("br-local-{index}")
-                class="narrow"
                 label="Local prefix"
                 placeholder="local prefix"
                 value=get(|t| t.local_prefix.clone())
@@ -317,7 +319,6 @@ fn TopicRow(store: Store, index: usize) -> impl IntoView {
             />
             <RowInput
                 id=format!("br-remote-{index}")
-                class="narrow"
                 label="Remote prefix"
                 placeholder="remote prefix"
                 value=get(|t| t.remote_prefix.clone())

@@ -31,7 +31,7 @@ pub fn RoleList(store: Store) -> impl IntoView {
                         <li class="role" data-role=name.clone()>
                             <div class="role-main">
                                 <strong>{name.clone()}</strong>
-                                {role.textname.clone().map(|t| format!(" — {t}"))}
+                                {role.textname.clone().filter(|t| !t.is_empty()).map(|t| format!(" — {t}"))}
                                 <ul class="plain-list hint">
                                     {role.acls.iter().map(|a| view! {
                                         <li class="role-acl">

@@ -83,7 +83,10 @@ fn Sessions(store: Store) -> impl IntoView {
                     }
                 }).collect_view()}
             </ul>
-            <Empty when=Signal::derive(move || sessions.with(Vec::is_empty)) text="No sessions listed yet."/>
+            <Empty
+                when=Signal::derive(move || sessions.with(Vec::is_empty))
+                text="Not listed yet: the list comes from the broker's listSessions."
+            />
             <div class="table-scroll">
                 <table id="sessions">
                     <thead>
@@ -153,7 +156,7 @@ fn UserList(store: Store) -> impl IntoView {
         <div class="card">
             <h3>"Users"</h3>
             <Empty
-                when=Signal::derive(move || users.with(Vec::is_empty))
+                when=Signal::derive(move || users.with(Vec::is_empty) && control.admin.with(|a| a.defaults.is_some()))
                 text="No live users (users of the password file are not listed here)."
             />
             <ul id="users" class="plain-list">

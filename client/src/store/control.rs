@@ -245,6 +245,8 @@ impl ControlStore {
     /// The link changed: anything but connected ends what was in flight.
     pub fn state(&self, state: ConnState) {
         if state == ConnState::Connected {
+            // Perhaps as someone else: what the API said before no longer holds.
+            self.problem.set(None);
             // Polls start again; the admin lists too.
             if let Some((board, _)) = self.watching.get_value() {
                 self.watch(board);

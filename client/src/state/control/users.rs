@@ -62,8 +62,12 @@ impl UserForm {
             "username": self.username.trim(),
             "roles": self.roles()?,
             "disabled": self.disabled,
-            "textname": self.textname.trim(),
         });
+        // A new user leaves blank texts out; an edited one clears them.
+        let textname = self.textname.trim();
+        if self.editing.is_some() || !textname.is_empty() {
+            fields["textname"] = json!(textname);
+        }
         if !self.password.is_empty() {
             fields["password"] = json!(self.password);
         }
@@ -211,11 +215,14 @@ impl RoleForm {
     /// `createRole`, or `modifyRole` (the whole list replaced) for a role
     /// being edited.
     pub fn command(&self) -> Result<Value, Outcome> {
-        let fields = json!({
+        let mut fields = json!({
             "rolename": self.rolename.trim(),
-            "textname": self.textname.trim(),
             "acls": self.acls()?,
         });
+        let textname = self.textname.trim();
+        if self.editing.is_some() || !textname.is_empty() {
+            fields["textname"] = json!(textname);
+        }
         let verb = if self.editing.is_some() {
             "modifyRole"
         } else {

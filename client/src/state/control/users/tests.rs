@@ -16,7 +16,6 @@ fn a_new_user_with_a_password_and_roles() {
     assert_eq!(
         form.command().unwrap(),
         json!({"command": "createClient", "username": "carol", "password": "pw", "disabled": false,
-               "textname": "",
                "roles": [{"rolename": "everything", "priority": 5}, {"rolename": "viewers", "priority": -1}]})
     );
     let bad = UserForm {
@@ -77,8 +76,14 @@ fn a_role_and_its_entries() {
     );
     let role: RoleView =
         serde_json::from_value(json!({"rolename": "everything", "acls": command["acls"]})).unwrap();
+    assert!(command.get("textname").is_none(), "left out when blank");
     let edit = RoleForm::from_role(&role);
     assert_eq!(edit.command().unwrap()["command"], "modifyRole");
+    assert_eq!(
+        edit.command().unwrap()["textname"],
+        "",
+        "cleared when edited"
+    );
     assert_eq!(edit.acls().unwrap(), role.acls);
     let mut bad = edit;
     bad.acls[0].priority = "x".into();
