@@ -220,3 +220,91 @@ async fn each_node_s_figures_reach_every_node_and_its_metrics_name_it() {
         "every sample is labelled"
     );
 }
+
+/// Wait for the DISCONNECT 0x8E (Session taken over) an MQTT 5 client gets
+/// (rumqttc reports it as the end of its connection).
+async fn taken_over(client: &mut V5) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let event = tokio::time::timeout_at(deadline, client.events.next())
+            .await
+            .expect("a DISCONNECT within 5 s");
+        match event {
+            Some(Ok(rumqttc::v5::Event::Incoming(
+                rumqttc::v5::mqttbytes::v5::Packet::Disconnect(d),
+            ))) => {
+                assert_eq!(
+                    d.reason_code,
+                    rumqttc::v5::mqttbytes::v5::DisconnectReasonCode::SessionTakenOver
+                );
+                return;
+            }
+            Some(Err(error)) => {
+                assert!(error.contains("SessionTakenOver"), "{error}");
+                return;
+            }
+            Some(Ok(_)) => {}
+            None => panic!("the connection ended without a DISCONNECT"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_id_connected_on_another_node_is_taken_over_there() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    for n in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !n.log().contains("client ids are held cluster-wide") {
+            assert!(tokio::time::Instant::now() < deadline, "{}", n.log());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let mut first = V5::connect(&a, "roamer").await;
+    // The same client id on the other node: the first connection is closed
+    // there with 0x8E before the second is accepted.
+    let mut second = V5::connect(&b, "roamer").await;
+    taken_over(&mut first).await;
+    assert!(a.log().contains("client id taken over by another node"));
+    // And back: the id moves again, each node closing its own.
+    let _third = V5::connect(&a, "roamer").await;
+    taken_over(&mut second).await;
+}
+
+#[tokio::test]
+async fn of_two_nodes_connecting_one_client_id_at_once_one_keeps_it() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    for n in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !n.log().contains("client ids are held cluster-wide") {
+            assert!(tokio::time::Instant::now() < deadline, "{}", n.log());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    for round in 0..5 {
+        let id = format!("twin-{round}");
+        let (mut on_a, mut on_b) = tokio::join!(V5::connect(&a, &id), V5::connect(&b, &id));
+        // Exactly one of the two is taken over.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let mut gone = 0;
+        for client in [&mut on_a, &mut on_b] {
+            while let Ok(Some(event)) =
+                tokio::time::timeout(std::time::Duration::from_millis(50), client.events.next())
+                    .await
+            {
+                let disconnect = matches!(
+                    event,
+                    Ok(rumqttc::v5::Event::Incoming(
+                        rumqttc::v5::mqttbytes::v5::Packet::Disconnect(_)
+                    ))
+                );
+                if event.is_err() || disconnect {
+                    gone += 1;
+                    break;
+                }
+            }
+        }
+        assert_eq!(gone, 1, "round {round}: one connection keeps the id");
+    }
+}

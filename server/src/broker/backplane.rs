@@ -50,3 +50,15 @@ impl Backplane for SingleNode {
 
     fn unsubscribed(&self, _filter: &str) {}
 }
+
+/// Which node holds each connected client id, in a cluster: a client id
+/// is connected on one node at a time.
+pub(crate) trait ClientIds: Send + Sync {
+    /// This node is about to connect `client_id`: the ticket resolves once
+    /// no other node holds it (it was asked to close its connection with
+    /// 0x8E) and this node is its owner, or once waiting longer is useless.
+    fn claim(&self, client_id: &str) -> Ticket;
+
+    /// This node's connection of `client_id` ended.
+    fn release(&self, client_id: &str);
+}

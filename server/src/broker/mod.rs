@@ -43,7 +43,7 @@ use crate::{
 };
 
 pub(crate) use admin::{Admin, Caller};
-pub(crate) use backplane::{Backplane, SingleNode};
+pub(crate) use backplane::{Backplane, ClientIds, SingleNode};
 
 /// State shared by every connection.
 pub(crate) struct Shared {
@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     pub access: Access,
     /// The `$CONTROL/kite/v1` API, set once at start-up.
     pub admin: OnceLock<Arc<dyn Admin>>,
+    /// In a cluster, who holds each client id (set once at start-up).
+    pub client_ids: OnceLock<Arc<dyn ClientIds>>,
     /// Connection slots and the limit counters.
     pub limits: Limits,
     /// Each bridge's counters (`$SYS/broker/connection/...`, `/metrics`).
@@ -104,6 +106,7 @@ impl Shared {
             history,
             access,
             admin: OnceLock::new(),
+            client_ids: OnceLock::new(),
             limits: Limits::default(),
             bridges: BridgeBoard::default(),
             shutdown,

@@ -5,7 +5,12 @@
 //!   clients send and subscribes to what its clients want.
 //! - [`retained`]: retained messages in a JetStream key-value bucket, the
 //!   same on every node; the `RetainedStore` of a cluster node.
+//! - [`owners`]: which node holds each connected client id (a bucket too),
+//!   and taking one over from another node (DISCONNECT 0x8E there).
+//! - `bucket`: opening those buckets.
 
+mod bucket;
 pub(crate) mod nats;
+pub(crate) mod owners;
 pub(crate) mod retained;
 pub(crate) mod subject;

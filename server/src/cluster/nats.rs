@@ -174,6 +174,11 @@ impl NatsBackplane {
         }))
     }
 
+    /// The connection to NATS (shared with the cluster's other parts).
+    pub(crate) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The broker that other nodes' messages are delivered to (it holds
     /// this backplane, so it is known only once built).
     pub(crate) fn attach(&self, shared: &Arc<Shared>) {

@@ -69,7 +69,7 @@ impl KvRetained {
     pub(crate) async fn run(self: Arc<Self>, client: async_nats::Client) {
         let js = jetstream::new(client.clone());
         let store = loop {
-            match open_bucket(&js, &client).await {
+            match super::bucket::open(&js, &client, BUCKET).await {
                 Ok(store) => break store,
                 Err(err) => {
                     tracing::warn!(%err, "cluster: retained bucket not reachable yet; retrying");
@@ -182,25 +182,6 @@ impl KvRetained {
         });
         Some(ticket)
     }
-}
-
-async fn open_bucket(
-    js: &jetstream::Context,
-    client: &async_nats::Client,
-) -> Result<kv::Store, String> {
-    if let Ok(store) = js.get_key_value(BUCKET).await {
-        return Ok(store);
-    }
-    // As many replicas as there are servers, up to 3 (JetStream's usual).
-    let servers = 1 + client.server_info().connect_urls.len().saturating_sub(1);
-    js.create_key_value(kv::Config {
-        bucket: BUCKET.to_string(),
-        history: 1,
-        num_replicas: servers.clamp(1, 3),
-        ..Default::default()
-    })
-    .await
-    .map_err(|err| format!("{err} (is JetStream on? nats-server -js)"))
 }
 
 impl RetainedStore for Arc<KvRetained> {

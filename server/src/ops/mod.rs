@@ -23,7 +23,7 @@ use crate::{
     alarms::Alarms,
     bridge::{Bridges, Source},
     broker::{Backplane, Seams, Shared, SingleNode},
-    cluster::{nats::NatsBackplane, retained::KvRetained},
+    cluster::{nats::NatsBackplane, owners::Owners, retained::KvRetained},
     config::{Config, Durability},
     history::{History, Settings},
     net::{http, listener},
@@ -183,6 +183,11 @@ impl Broker {
         if let Some((nats, _)) = &cluster {
             // Before any subscription: the backplane counts them all.
             nats.attach(&shared);
+            // Before any CONNECT: one connection per client id cluster-wide.
+            let owners = Owners::new(&node_id(&self.config), nats.client());
+            let _ = shared.client_ids.set(Arc::new(owners.clone()));
+            let for_owners = shared.clone();
+            tokio::spawn(async move { owners.run(&for_owners).await });
         }
         // Live users and roles before the first CONNECT.
         let control = crate::control::Control::start(&shared).map_err(BrokerError::Config)?;

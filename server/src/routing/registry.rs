@@ -476,6 +476,20 @@ impl Registry {
         }
     }
 
+    /// Another node of the cluster connects `client_id`: close the
+    /// connection here as a takeover (0x8E) that does not continue the
+    /// session here. False when no connection here holds the id.
+    pub(crate) fn taken_elsewhere(&self, client_id: &str) -> bool {
+        let clients = self.clients.lock().expect("registry lock");
+        match clients.get(client_id) {
+            Some(Slot::Online { kick, .. }) => {
+                kick.take_over(false);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The filters a parked session of `client_id` subscribes to (`None`:
     /// no parked session of that id).
     pub(crate) fn parked_filters(&self, client_id: &str) -> Option<Vec<String>> {

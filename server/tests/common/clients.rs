@@ -20,6 +20,11 @@ pub struct Events<E> {
 }
 
 impl<E: std::fmt::Debug> Events<E> {
+    /// The next event or connection error; `None` once the loop ended.
+    pub async fn next(&mut self) -> Option<Result<E, String>> {
+        self.rx.recv().await
+    }
+
     /// The first event for which `pick` returns `Some`; panics on timeout or error.
     pub async fn find<T>(&mut self, what: &str, mut pick: impl FnMut(&E) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;

@@ -104,6 +104,9 @@ pub(super) async fn finish(live: Box<Live>, end: End) {
         shared.forget_session(&parked.session);
         shared.registry.detach(&client_id, connection, None);
     }
+    if let Some(ids) = shared.client_ids.get() {
+        ids.release(&client_id);
+    }
     if let Some(will) = will {
         let delay_bound = if session_ended { 0 } else { session_expiry };
         publish_will(will, client_id, delay_bound, shared);

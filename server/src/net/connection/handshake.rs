@@ -128,6 +128,10 @@ pub(super) async fn handshake(
             return None;
         }
     }
+    if let Some(ids) = shared.client_ids.get() {
+        // In a cluster: once no other node holds this client id.
+        ids.claim(&client_id).committed().await;
+    }
     let kick = Arc::new(Kick::default());
     let resumes = !connect.clean_start;
     let (connection, parked) = shared
