@@ -96,6 +96,12 @@ bench-setup: setup
 bench-quick: bench-setup
 	cargo run --release -p kite-bench -- compare --quick
 
+# Kite's bridge beside Mosquitto's (QoS 1, each to a far Mosquitto on
+# loopback), 5 rounds; results in bench/results/bridge/full/.
+.PHONY: bench-bridge
+bench-bridge: bench-setup
+	cargo run --release -p kite-bench -- bridge
+
 # The history's cost (1,000 devices), interleaved with and without it, and a simulated day.
 bench-history: bench-setup
 	cargo build --release -p kite-devices -p kite-server --example history_day

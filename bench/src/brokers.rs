@@ -66,6 +66,34 @@ pub struct StartOptions {
     /// A latency run: Mosquitto gets `set_tcp_nodelay true` (kite-server
     /// always sets it; rumqttd has no such setting).
     pub low_latency: bool,
+    /// A bridge to the broker on this loopback port, carrying `bench/#` out
+    /// at QoS 1 (kite-server and Mosquitto only).
+    pub bridge_to: Option<u16>,
+}
+
+/// The bridge's name, and its client id on the far broker: its state is
+/// `$SYS/broker/connection/bench-bridge/state` on the bridging broker (both
+/// kite-server and Mosquitto publish it there, retained, `1` when up).
+pub const BRIDGE_NAME: &str = "bench-bridge";
+/// The topics the bridge carries: `bench/#`.
+pub const BRIDGE_ROOT: &str = "bench";
+
+/// kite-server's `[[bridge]]` to `127.0.0.1:port`: `bench/#` out at QoS 1,
+/// everything else at its defaults (MQTT 3.1.1, `try_private`, a session
+/// kept on both sides).
+fn kite_bridge_toml(port: u16) -> String {
+    format!(
+        "# written by kite-bench\n[[bridge]]\nname = \"{BRIDGE_NAME}\"\naddresses = [\"127.0.0.1:{port}\"]\n\
+         client_id = \"{BRIDGE_NAME}\"\n\n[[bridge.topic]]\npattern = \"{BRIDGE_ROOT}/#\"\ndirection = \"out\"\nqos = 1\n"
+    )
+}
+
+/// Mosquitto's `connection` section doing the same, at its defaults
+/// otherwise (`try_private true`, `cleansession false`, `notifications true`).
+fn mosquitto_bridge_section(port: u16) -> String {
+    format!(
+        "connection {BRIDGE_NAME}\naddress 127.0.0.1:{port}\nremote_clientid {BRIDGE_NAME}\ntopic {BRIDGE_ROOT}/# out 1\n"
+    )
 }
 
 /// A broker process we started; stopped (and its folder removed) by
@@ -163,11 +191,24 @@ impl Running {
                 if let Some(durability) = &options.durability {
                     command.args(["--durability", durability]);
                 }
+                if let Some(port) = options.bridge_to {
+                    let conf = dir.join("kite.toml");
+                    write(&conf, &kite_bridge_toml(port))?;
+                    command.arg("--config").arg(conf);
+                }
             }
             BrokerKind::Mosquitto => {
                 let conf = dir.join("mosquitto.conf");
-                write(&conf, &mosquitto_conf(tcp, ws, options.low_latency))?;
+                let mut text = mosquitto_conf(tcp, ws, options.low_latency);
+                if let Some(port) = options.bridge_to {
+                    text.push_str(&mosquitto_bridge_section(port));
+                }
+                write(&conf, &text)?;
                 command.arg("-c").arg(conf);
+            }
+            BrokerKind::Rumqttd if options.bridge_to.is_some() => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(BenchError::Usage("no bridge step for rumqttd".into()));
             }
             BrokerKind::Rumqttd => {
                 let conf = dir.join("rumqttd.toml");
@@ -354,5 +395,45 @@ pub fn version(kind: BrokerKind, binaries: &Binaries) -> String {
         BrokerKind::Kite => out(&["--version"]),
         BrokerKind::Mosquitto => out(&["-h"]),
         BrokerKind::Rumqttd => out(&["--version"]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kite_reads_the_bridge_it_is_given() {
+        let args = ["kite-server".into(), "--config".into(), "kite.toml".into()];
+        let config =
+            kite_server::config::file::parse_with_text(args.to_vec(), &kite_bridge_toml(18830))
+                .expect("a valid configuration");
+        let [bridge] = &config.bridges[..] else {
+            panic!("one bridge, got {:?}", config.bridges);
+        };
+        assert_eq!(bridge.name, BRIDGE_NAME);
+        assert_eq!(bridge.addresses, ["127.0.0.1:18830"]);
+        let [rule] = &bridge.topic[..] else {
+            panic!("one rule");
+        };
+        assert_eq!((rule.pattern.as_str(), rule.qos), ("bench/#", 1));
+        assert!(rule.direction.outgoing() && !rule.direction.incoming());
+        bridge.validate().expect("valid");
+    }
+
+    #[test]
+    fn mosquitto_bridges_after_its_listeners() {
+        let mut conf = mosquitto_conf(1883, 8080, false);
+        conf.push_str(&mosquitto_bridge_section(18830));
+        let tail: Vec<&str> = conf.lines().rev().take(4).collect();
+        assert_eq!(
+            tail,
+            [
+                "topic bench/# out 1",
+                "remote_clientid bench-bridge",
+                "address 127.0.0.1:18830",
+                "connection bench-bridge",
+            ]
+        );
     }
 }

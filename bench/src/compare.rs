@@ -11,6 +11,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    bridge::Bridged,
     brokers::{Binaries, BrokerKind, Running, StartOptions},
     conns,
     error::BenchError,
@@ -18,6 +19,9 @@ use crate::{
     scenario::{Idle, Metrics, Shape, Storm, Traffic},
     traffic::{self, Live},
 };
+
+/// How long one run may take.
+const LIMIT: Duration = Duration::from_secs(180);
 
 /// What one step does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -37,6 +41,13 @@ pub enum Step {
         mode: String,
         traffic: Traffic,
     },
+    /// Publishers on a bridging broker (kite-server or Mosquitto), the
+    /// subscribers on a far Mosquitto it bridges `bench/#` to; kite-server
+    /// with `--durability durability` when given (then kite only).
+    Bridge {
+        traffic: Traffic,
+        durability: Option<String>,
+    },
 }
 
 /// One step of the plan.
@@ -55,7 +66,15 @@ pub struct Planned {
 impl Planned {
     fn new(id: &str, title: String, step: Step) -> Planned {
         let low_latency = matches!(step, Step::Latency { .. });
-        let only = matches!(step, Step::Durability { .. }).then_some(BrokerKind::Kite);
+        let only = matches!(
+            step,
+            Step::Durability { .. }
+                | Step::Bridge {
+                    durability: Some(_),
+                    ..
+                }
+        )
+        .then_some(BrokerKind::Kite);
         Planned {
             id: id.to_string(),
             title,
@@ -65,12 +84,15 @@ impl Planned {
         }
     }
 
-    /// The brokers this step runs on, among `brokers`.
+    /// The brokers this step runs on, among `brokers` (a bridge step: the
+    /// two that bridge, kite-server and Mosquitto).
     pub fn brokers(&self, brokers: &[BrokerKind]) -> Vec<BrokerKind> {
+        let bridge = matches!(self.step, Step::Bridge { .. });
         brokers
             .iter()
             .copied()
             .filter(|b| self.only.is_none_or(|only| only == *b))
+            .filter(|b| !bridge || *b != BrokerKind::Rumqttd)
             .collect()
     }
 
@@ -192,6 +214,26 @@ pub fn plan(quick: bool) -> Vec<Planned> {
             },
         ));
     }
+    // Bridges: QoS 1 messages through kite-server's bridge and through
+    // Mosquitto's, each to a far Mosquitto on loopback.
+    let t = timed(fan_in(1));
+    for durability in [None, Some("none")] {
+        let (id, title) = match durability {
+            None => ("bridge-q1".to_string(), "bridge"),
+            Some(mode) => (
+                format!("bridge-q1-durability-{mode}"),
+                "bridge, kite --durability none",
+            ),
+        };
+        steps.push(Planned::new(
+            &id,
+            format!("{title} → far mosquitto: {}", t.label()),
+            Step::Bridge {
+                traffic: t.clone(),
+                durability: durability.map(str::to_string),
+            },
+        ));
+    }
     steps
 }
 
@@ -247,7 +289,7 @@ pub struct Cell {
 /// The figure rounds are ranked by.
 pub fn key(step: &Step, metrics: &Metrics) -> f64 {
     match step {
-        Step::Traffic(_) | Step::Durability { .. } => metrics.msgs_per_s,
+        Step::Traffic(_) | Step::Durability { .. } | Step::Bridge { .. } => metrics.msgs_per_s,
         Step::Latency { .. } => metrics.latency_us.map(|l| l.p99).unwrap_or(f64::MAX),
         Step::Storm(_) => metrics.connects_per_s.unwrap_or(0.0),
         Step::Idle(_) => metrics.idle.map(|i| i.bytes_per_connection).unwrap_or(0.0),
@@ -344,12 +386,24 @@ async fn run_one(
     rate: Option<f64>,
     live: Live,
 ) -> Result<Metrics, BenchError> {
+    if let Step::Bridge {
+        traffic: t,
+        durability,
+    } = &planned.step
+    {
+        let mut bridged = Bridged::start(broker, binaries, durability.clone()).await?;
+        let (target, far) = (bridged.near.target.clone(), bridged.far());
+        let result = within(traffic::run_to(&target, Some(&far), t, live)).await;
+        let crashed = !bridged.alive();
+        return finish(broker, result, crashed, bridged.stop().await);
+    }
     let options = StartOptions {
         durability: match &planned.step {
             Step::Durability { mode, .. } => Some(mode.clone()),
             _ => None,
         },
         low_latency: planned.low_latency,
+        bridge_to: None,
     };
     let mut running = Running::start(broker, binaries, &options).await?;
     let target = running.target.clone();
@@ -365,15 +419,33 @@ async fn run_one(
             }
             Step::Storm(s) => conns::storm(&target, s, live).await,
             Step::Idle(i) => conns::idle(&target, i, live).await,
+            // Started as two brokers, above.
+            Step::Bridge { .. } => Err(BenchError::Usage("a bridge step on one broker".into())),
         }
     };
-    let limit = Duration::from_secs(180);
-    let result = match tokio::time::timeout(limit, work).await {
-        Ok(result) => result,
-        Err(_) => Err(BenchError::timeout("the step to finish", limit)),
-    };
+    let result = within(work).await;
     let crashed = !running.alive();
     let stopped = running.stop().await;
+    finish(broker, result, crashed, stopped)
+}
+
+/// `work`, or a timeout error past [`LIMIT`].
+async fn within(
+    work: impl std::future::Future<Output = Result<Metrics, BenchError>>,
+) -> Result<Metrics, BenchError> {
+    match tokio::time::timeout(LIMIT, work).await {
+        Ok(result) => result,
+        Err(_) => Err(BenchError::timeout("the step to finish", LIMIT)),
+    }
+}
+
+/// A run's outcome once its broker stopped: a crash fails it.
+fn finish(
+    broker: BrokerKind,
+    result: Result<Metrics, BenchError>,
+    crashed: bool,
+    stopped: Result<(), BenchError>,
+) -> Result<Metrics, BenchError> {
     match (result, crashed) {
         (_, true) => Err(BenchError::Broker {
             broker: broker.name().into(),
@@ -526,6 +598,13 @@ mod tests {
         assert_eq!(durability.brokers(&all), vec![BrokerKind::Kite]);
         let fan_in = plan.iter().find(|p| p.id == "fan-in-q0").unwrap();
         assert_eq!(fan_in.brokers(&all).len(), 3);
+        let on = |id: &str| plan.iter().find(|p| p.id == id).unwrap().brokers(&all);
+        assert_eq!(
+            on("bridge-q1"),
+            vec![BrokerKind::Kite, BrokerKind::Mosquitto],
+            "rumqttd is not bridged"
+        );
+        assert_eq!(on("bridge-q1-durability-none"), vec![BrokerKind::Kite]);
     }
 
     fn record(id: &str, broker: BrokerKind, round: usize, rate: f64) -> Record {

@@ -178,6 +178,7 @@ pub async fn storm(target: &Target, spec: &Storm, live: Live) -> Result<Metrics,
         latency_us: Percentiles::of(&latency),
         counts: None,
         broker: broker_meter.stop(connected),
+        far: None,
         bench: bench_meter.stop(connected),
         rss_kib: target
             .pid
@@ -263,6 +264,7 @@ pub async fn idle(target: &Target, spec: &Idle, live: Live) -> Result<Metrics, B
         latency_us: None,
         counts: None,
         broker: idle_use,
+        far: None,
         bench,
         rss_kib: rss_after_kib,
         peak_rss_kib,

@@ -15,11 +15,13 @@
 //! - [`conns`]: connection storm and idle connections.
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`brokers`]: starting and stopping kite-server, Mosquitto and rumqttd on loopback.
+//! - [`bridge`]: a bridging broker (kite-server or Mosquitto) and the far Mosquitto it bridges to.
 //! - [`compare`]: the quick and full plans, run interleaved across brokers.
 //! - [`report`]: targets, Markdown tables and JSON; [`svg`]: bar charts.
 //! - [`progress`]: the progress line during long runs.
 //! - [`error`]: the `BenchError` type.
 
+pub mod bridge;
 pub mod brokers;
 pub mod check;
 pub mod compare;

@@ -19,7 +19,7 @@ use kite_bench::{
     raise_fd_limit,
     report::{self, BrokerInfo, Machine, Report},
     scenario::{Fault, Idle, Metrics, Shape, Storm, Traffic},
-    traffic::{self, Target},
+    traffic::{self, Far, Target},
     BenchError,
 };
 
@@ -42,6 +42,8 @@ enum Cmd {
         target: TargetArgs,
         #[command(flatten)]
         traffic: TrafficArgs,
+        #[command(flatten)]
+        far: FarArgs,
         /// Print the metrics as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -73,6 +75,10 @@ enum Cmd {
     /// Start each broker on loopback, run the same steps against each
     /// (interleaved), write Markdown, JSON and SVG under --out.
     Compare(CompareArgs),
+    /// Kite's bridge beside Mosquitto's: compare's bridge steps only, QoS 1
+    /// through each to a far Mosquitto on loopback, several rounds; writes
+    /// under <out>/<quick|full>/.
+    Bridge(BridgeArgs),
     /// Rebuild summary.md and the charts from a compare's results.json
     /// (next to it), e.g. after a change to the report.
     Report {
@@ -103,6 +109,36 @@ impl TargetArgs {
             },
             pid: self.broker_pid,
         }
+    }
+}
+
+/// A bridge run: the subscribers on the broker the target bridges to.
+#[derive(Args)]
+struct FarArgs {
+    /// Subscribe on this broker (MQTT over TCP) instead of the target: the
+    /// far end of a bridge from the target.
+    #[arg(long)]
+    far_tcp: Option<SocketAddr>,
+    /// Its process id, for its CPU time.
+    #[arg(long)]
+    far_pid: Option<u32>,
+    /// The topics are `<root>/...`: what the bridge carries.
+    #[arg(long, default_value = "bench")]
+    far_root: String,
+}
+
+impl FarArgs {
+    fn far(&self) -> Option<Far> {
+        Some(Far {
+            target: Target {
+                endpoint: Endpoint {
+                    tcp: self.far_tcp?,
+                    ws: None,
+                },
+                pid: self.far_pid,
+            },
+            root: self.far_root.clone(),
+        })
     }
 }
 
@@ -199,6 +235,42 @@ struct CompareArgs {
     /// Do not install rumqttd when missing.
     #[arg(long)]
     no_install: bool,
+    /// A whole run of its own (`bridge`): written to <out>/<mode>/ though
+    /// it has only some steps and brokers.
+    #[arg(skip)]
+    whole: bool,
+}
+
+#[derive(Args)]
+struct BridgeArgs {
+    /// Shorter runs, one round.
+    #[arg(long)]
+    quick: bool,
+    /// Rounds (default: 1 quick, 5 full).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Results folder; the run writes into <out>/<quick|full>/.
+    #[arg(long, default_value = "bench/results/bridge")]
+    out: PathBuf,
+    /// kite-server binary (default: build target/release/kite-server first).
+    #[arg(long)]
+    kite_bin: Option<PathBuf>,
+}
+
+impl BridgeArgs {
+    fn compare(self) -> CompareArgs {
+        CompareArgs {
+            quick: self.quick,
+            brokers: vec![BrokerKind::Kite, BrokerKind::Mosquitto],
+            rounds: Some(self.rounds.unwrap_or(if self.quick { 1 } else { 5 })),
+            only: vec!["bridge".into()],
+            latency_rate: None,
+            out: self.out,
+            kite_bin: self.kite_bin,
+            no_install: true,
+            whole: true,
+        }
+    }
 }
 
 fn workspace_root() -> PathBuf {
@@ -338,7 +410,7 @@ async fn run_compare(args: CompareArgs) -> Result<ExitCode, BenchError> {
         plan,
         records,
     );
-    let partial = !args.only.is_empty() || args.brokers.len() < 3;
+    let partial = !args.whole && (!args.only.is_empty() || args.brokers.len() < 3);
     let dir = args.out.join(if partial {
         format!("{mode}-partial")
     } else {
@@ -397,6 +469,12 @@ fn print_single(label: &str, metrics: &Metrics, json: bool) -> Result<ExitCode, 
             l.p50, l.p90, l.p99, l.p999, l.max
         );
     }
+    if let Some(far) = metrics.far {
+        eprintln!(
+            "  far broker: {:.3} CPU s ({:.2} cores, {:.2} µs per message)",
+            far.cpu_s, far.cores, far.cpu_us_per_unit
+        );
+    }
     eprintln!(
         "  broker: {:.3} CPU s ({:.2} cores, {:.2} µs per unit), RSS {} KiB; bench: {:.2} cores",
         metrics.broker.cpu_s,
@@ -423,10 +501,12 @@ async fn run(cli: Cli) -> Result<ExitCode, BenchError> {
         Cmd::Traffic {
             target,
             traffic,
+            far,
             json,
         } => {
             let spec = traffic.traffic();
-            let metrics = traffic::run(&target.target(), &spec, live).await?;
+            let metrics =
+                traffic::run_to(&target.target(), far.far().as_ref(), &spec, live).await?;
             print_single(&spec.label(), &metrics, json)
         }
         Cmd::Storm {
@@ -458,6 +538,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BenchError> {
             print_single("idle connections", &metrics, json)
         }
         Cmd::Compare(args) => run_compare(args).await,
+        Cmd::Bridge(args) => run_compare(args.compare()).await,
         Cmd::Report { json } => {
             let text = std::fs::read_to_string(&json)?;
             let old: Report = serde_json::from_str(&text)?;

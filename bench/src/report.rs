@@ -100,6 +100,11 @@ impl Report {
         }
     }
 
+    /// `compare` or `bridge`: the subcommand that ran.
+    pub fn kind(&self) -> &str {
+        self.command.split_whitespace().nth(1).unwrap_or("compare")
+    }
+
     /// Runs that failed their checks or could not run.
     pub fn failures(&self) -> Vec<String> {
         self.records
@@ -230,6 +235,22 @@ pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
             |b| good(cells, "idle-10k", b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
             |k, m, _| m.map(|m| k <= m),
         ),
+        check(
+            cells,
+            "bridge QoS 1 to a far Mosquitto, 64 B: throughput",
+            "msg/s",
+            "≥ mosquitto's bridge",
+            rate("bridge-q1"),
+            at_least(1.0, None),
+        ),
+        check(
+            cells,
+            "bridging broker CPU per message, bridge QoS 1",
+            "µs/msg",
+            "≤ mosquitto's bridge",
+            cpu("bridge-q1"),
+            |k, m, _| m.map(|m| k <= m),
+        ),
     ];
     // WebSocket: each broker's WS throughput over its own TCP throughput.
     let ws = |b| {
@@ -287,7 +308,7 @@ fn checks_text(cell: &Cell) -> String {
 pub fn markdown(report: &Report) -> String {
     let mut md = String::new();
     let m = &report.machine;
-    let _ = writeln!(md, "# kite-bench compare ({})\n", report.mode);
+    let _ = writeln!(md, "# kite-bench {} ({})\n", report.kind(), report.mode);
     let _ = writeln!(md, "Command: `{}`  ", report.command);
     let _ = writeln!(
         md,
@@ -310,7 +331,10 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(md, "## Targets (kite-server)\n");
     let _ = writeln!(md, "| target | unit | kite | mosquitto | rumqttd | kite ÷ mosquitto | kite ÷ rumqttd | goal | met |");
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---|---|");
-    for t in &report.targets {
+    // Targets a partial run (`--only`, `bridge`) measured nothing of are left out.
+    let measured =
+        |t: &&TargetCheck| t.kite.is_some() || t.mosquitto.is_some() || t.rumqttd.is_some();
+    for t in report.targets.iter().filter(measured) {
         let met = match t.met {
             Some(true) => "yes",
             Some(false) => "**no**",
@@ -465,6 +489,42 @@ pub fn markdown(report: &Report) -> String {
             }
         },
     );
+    let mosquitto_bridge = |id: &str| {
+        good(&report.cells, id, BrokerKind::Mosquitto)
+            .or_else(|| good(&report.cells, "bridge-q1", BrokerKind::Mosquitto))
+            .map(|m| m.msgs_per_s)
+    };
+    section(
+        &mut md,
+        "Bridges (publishers on the bridging broker, the subscriber on a far Mosquitto over loopback)",
+        "msg/s | ÷ mosquitto's bridge | spread of rounds | sent | delivered | p50 µs | p99 µs | bridging broker CPU µs/msg | bridging broker cores | far mosquitto CPU µs/msg | bench cores | checks",
+        "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---",
+        &|s| matches!(s, Step::Bridge { .. }),
+        &|c: &Cell| match &c.metrics {
+            None => format!("– | – | – | – | – | – | – | – | – | – | – | {}", checks_text(c)),
+            Some(x) => {
+                let l = x.latency_us.unwrap_or_default();
+                let vs = mosquitto_bridge(&c.id)
+                    .filter(|m| *m > 0.0 && c.failure.is_none())
+                    .map(|m| x.msgs_per_s / m);
+                format!(
+                    "{} | {} | {:.0} % | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}",
+                    thousands(x.msgs_per_s),
+                    ratio_text(vs),
+                    c.spread * 100.0,
+                    thousands(x.sent as f64),
+                    thousands(x.delivered as f64),
+                    l.p50,
+                    l.p99,
+                    x.broker.cpu_us_per_unit,
+                    x.broker.cores,
+                    x.far.map_or(0.0, |f| f.cpu_us_per_unit),
+                    x.bench.cores,
+                    checks_text(c)
+                )
+            }
+        },
+    );
     let failures = report.failures();
     if !failures.is_empty() {
         let _ = writeln!(md, "\n## Failed runs\n");
@@ -472,8 +532,11 @@ pub fn markdown(report: &Report) -> String {
             let _ = writeln!(md, "- {}", f.replace('|', "/"));
         }
     }
-    let _ = writeln!(md, "\n## Charts\n");
-    for (file, what) in CHARTS {
+    let drawn: Vec<&str> = charts(report).iter().map(|(file, _)| *file).collect();
+    if !drawn.is_empty() {
+        let _ = writeln!(md, "\n## Charts\n");
+    }
+    for (file, what) in CHARTS.iter().filter(|(file, _)| drawn.contains(file)) {
         let _ = writeln!(md, "![{what}]({file})");
     }
     md
@@ -520,10 +583,15 @@ fn groups(report: &Report, pick: impl Fn(&Step) -> bool, values: &[Series]) -> V
 
 /// The four charts, as (file name, SVG).
 pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
-    let traffic = |s: &Step| matches!(s, Step::Traffic(_) | Step::Durability { .. });
+    let traffic = |s: &Step| {
+        matches!(
+            s,
+            Step::Traffic(_) | Step::Durability { .. } | Step::Bridge { .. }
+        )
+    };
     let mut throughput = groups(
         report,
-        |s| matches!(s, Step::Traffic(_)),
+        |s| matches!(s, Step::Traffic(_) | Step::Bridge { .. }),
         &[("", "msg/s", &|m| Some(m.msgs_per_s))],
     );
     // The durability modes side by side, in one group.
@@ -573,15 +641,23 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
         })],
     ));
     let note = format!(
-        "kite-bench compare ({}), median of {} round(s); each group scaled to its own maximum",
-        report.mode, report.rounds
+        "kite-bench {} ({}), median of {} round(s); each group scaled to its own maximum",
+        report.kind(),
+        report.mode,
+        report.rounds
     );
-    vec![
-        ("throughput.svg", bar_chart("Throughput (messages delivered per second; higher is better)", &note, &throughput)),
-        ("cpu.svg", bar_chart("Broker CPU time per delivered message (lower is better)", &note, &cpu)),
-        ("latency.svg", bar_chart("End-to-end latency at a fixed rate (lower is better)", &note, &latency)),
-        ("connections.svg", bar_chart("Connections: storm rate (higher is better), memory per idle connection (lower is better)", &note, &connections)),
+    // Only charts with something in them (a `bridge` run has no latency
+    // or connection steps).
+    [
+        ("throughput.svg", "Throughput (messages delivered per second; higher is better)", throughput),
+        ("cpu.svg", "Broker CPU time per delivered message (lower is better)", cpu),
+        ("latency.svg", "End-to-end latency at a fixed rate (lower is better)", latency),
+        ("connections.svg", "Connections: storm rate (higher is better), memory per idle connection (lower is better)", connections),
     ]
+    .into_iter()
+    .filter(|(_, _, groups)| !groups.is_empty())
+    .map(|(file, title, groups)| (file, bar_chart(title, &note, &groups)))
+    .collect()
 }
 
 /// Write `summary.md`, `results.json` and the charts into `dir`.
@@ -637,6 +713,8 @@ mod tests {
             cell("fan-in-q1", Mosquitto, 100.0, 9.0),
             cell("fan-in-q1", Rumqttd, 200.0, 2.0),
             cell("ws-fan-in-q0", Kite, 270.0, 1.0),
+            cell("bridge-q1", Kite, 110.0, 3.0),
+            cell("bridge-q1", Mosquitto, 100.0, 2.0),
         ];
         let t = targets(&cells);
         let by = |name: &str| t.iter().find(|t| t.name.starts_with(name)).unwrap();
@@ -649,6 +727,9 @@ mod tests {
         assert_eq!(by("fan-out").met, None, "not measured");
         assert_eq!(by("WebSocket").kite, Some(0.9));
         assert_eq!(by("WebSocket").met, Some(true));
+        let bridge = by("bridge QoS 1");
+        assert_eq!((bridge.vs_mosquitto, bridge.met), (Some(1.1), Some(true)));
+        assert_eq!(by("bridging broker CPU").met, Some(false));
 
         // A failed run is not a measurement.
         cells[0].failure = Some("1 lost".into());

@@ -204,8 +204,12 @@ pub struct Metrics {
     pub mb_per_s: f64,
     pub latency_us: Option<Percentiles>,
     pub counts: Option<Counts>,
-    /// The broker's CPU, per delivered message.
+    /// The broker's CPU, per delivered message (a bridge run: the bridging
+    /// broker's, the one the publishers connect to).
     pub broker: Usage,
+    /// A bridge run: the far broker's CPU, where the subscribers are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub far: Option<Usage>,
     /// The load generator's own CPU: its headroom.
     pub bench: Usage,
     pub rss_kib: u64,

@@ -38,6 +38,14 @@ pub struct Target {
     pub pid: Option<u32>,
 }
 
+/// A bridge run's far side: the subscribers connect there instead of to
+/// the publishers' broker, on topics under `root` (what the bridge carries).
+#[derive(Clone, Debug)]
+pub struct Far {
+    pub target: Target,
+    pub root: String,
+}
+
 /// Deliveries so far in the current run, for the progress display.
 pub type Live = Arc<AtomicU64>;
 
@@ -121,14 +129,27 @@ pub fn unique_tag() -> String {
 /// Run `spec` against `target`; `live` counts deliveries as they happen.
 /// A run whose checks fail returns `Ok` with [`Metrics::problem`] set.
 pub async fn run(target: &Target, spec: &Traffic, live: Live) -> Result<Metrics, BenchError> {
+    run_to(target, None, spec, live).await
+}
+
+/// [`run`], the subscribers on `far` when given (a bridge run: `target` is
+/// the bridging broker, whose CPU is [`Metrics::broker`]; the far one's is
+/// [`Metrics::far`]).
+pub async fn run_to(
+    target: &Target,
+    far: Option<&Far>,
+    spec: &Traffic,
+    live: Live,
+) -> Result<Metrics, BenchError> {
     check_spec(spec)?;
     let size = spec.size.max(HEADER);
     let qos = QoS::from_u8(spec.qos).unwrap_or(QoS::AtMostOnce);
     let epoch = Instant::now();
     let tag = unique_tag();
+    let root = far.map_or("kb", |f| f.root.as_str());
     let topic = |i: usize| match spec.shape {
-        Shape::Pairs => format!("kb/{tag}/p/{i}"),
-        Shape::FanIn | Shape::FanOut => format!("kb/{tag}/all"),
+        Shape::Pairs => format!("{root}/{tag}/p/{i}"),
+        Shape::FanIn | Shape::FanOut => format!("{root}/{tag}/all"),
     };
     let per_msg = spec.fanout() as u64;
     let total_window = spec.window.min(WINDOW_BYTES / size).max(1) as u64;
@@ -151,12 +172,13 @@ pub async fn run(target: &Target, spec: &Traffic, live: Live) -> Result<Metrics,
 
     // Subscribers first, so nothing is published to nobody.
     let endpoint = &target.endpoint;
+    let sub_endpoint = far.map_or(endpoint, |f| &f.target.endpoint);
     let subscribers: Vec<Link> = stream::iter(0..spec.subscribers)
         .map(|j| {
             let filter = topic(j);
             let options = client_options(format!("kb-{tag}-s{j}"), !spec.persistent);
             async move {
-                let mut link = Link::open(endpoint, spec.transport, options, epoch).await?;
+                let mut link = Link::open(sub_endpoint, spec.transport, options, epoch).await?;
                 link.subscribe(&[&filter], qos).await?;
                 Ok::<_, BenchError>(link)
             }
@@ -211,6 +233,7 @@ pub async fn run(target: &Target, spec: &Traffic, live: Live) -> Result<Metrics,
     let _ = start_tx.send(Some(t0));
     sleep_until(t0 + warmup).await;
     let broker_meter = Meter::start(target.pid);
+    let far_meter = far.map(|f| Meter::start(f.target.pid));
     let bench_meter = Meter::start(Some(std::process::id()));
     let base = flow.live.load(SeqCst);
     let t1 = Instant::now();
@@ -244,6 +267,7 @@ pub async fn run(target: &Target, spec: &Traffic, live: Live) -> Result<Metrics,
     }
     let measured = flow.live.load(SeqCst).saturating_sub(base);
     let broker = broker_meter.stop(measured);
+    let far_usage = far_meter.map(|m| m.stop(measured));
     let bench = bench_meter.stop(measured);
     let (rss_kib, peak_rss_kib) = target
         .pid
@@ -297,6 +321,7 @@ pub async fn run(target: &Target, spec: &Traffic, live: Live) -> Result<Metrics,
         latency_us: Percentiles::of(&latency),
         counts: Some(counts),
         broker,
+        far: far_usage,
         bench,
         rss_kib,
         peak_rss_kib,
