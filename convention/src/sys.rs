@@ -52,6 +52,14 @@ pub fn node_topic(node: &str, stat: &str) -> String {
     format!("{NODES}{node}/{stat}")
 }
 
+/// The node and the statistic of a topic under [`NODES`]
+/// (`$SYS/brokers/east/clients/connected` → `("east", "clients/connected")`);
+/// `None` for other topics, or when either part is empty.
+pub fn node_stat(topic: &str) -> Option<(&str, &str)> {
+    let (node, stat) = topic.strip_prefix(NODES)?.split_once('/')?;
+    (!node.is_empty() && !stat.is_empty()).then_some((node, stat))
+}
+
 /// A `$SYS` topic that stays on the node that publishes it (everything
 /// under `$SYS/` but the cluster-wide `$SYS/brokers/...`).
 pub fn node_local(topic: &str) -> bool {
@@ -93,6 +101,26 @@ mod tests {
         assert!(PREFIX.starts_with(ROOT) && FILTER.strip_suffix('#') == Some(ROOT));
         assert!(CLIENTS_CONNECTED.starts_with(CLIENTS) && CLIENTS_TOTAL.starts_with(CLIENTS));
         assert_eq!(client_stat("sim-1", "dropped"), "clients/sim-1/dropped");
+    }
+
+    #[test]
+    fn node_topics_split_into_node_and_statistic() {
+        let shared = node_topic("east", CLIENTS_CONNECTED);
+        assert_eq!(shared, "$SYS/brokers/east/clients/connected");
+        assert_eq!(node_stat(&shared), Some(("east", CLIENTS_CONNECTED)));
+        assert_eq!(
+            node_stat("$SYS/brokers/kite-1/retained messages/count"),
+            Some(("kite-1", RETAINED_MESSAGES_COUNT))
+        );
+        for other in [
+            "$SYS/broker/uptime",
+            "$SYS/brokers/east",
+            "$SYS/brokers/east/",
+            "$SYS/brokers//uptime",
+        ] {
+            assert_eq!(node_stat(other), None, "{other}");
+        }
+        assert!(!node_local(&shared) && node_local(&topic(UPTIME)));
     }
 
     #[test]

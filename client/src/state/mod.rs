@@ -7,6 +7,7 @@
 pub mod alarms;
 pub mod chart;
 pub mod clock;
+pub mod cluster;
 pub mod connection;
 pub mod control;
 pub mod devices;

@@ -1,7 +1,8 @@
 //! The broker page's model: the `$SYS/broker/...` statistics (Mosquitto's
 //! names), a time series of each, rates derived from the counters, and
 //! per-client counters when the broker publishes them under
-//! `$SYS/broker/clients/<client-id>/<counter>`.
+//! `$SYS/broker/clients/<client-id>/<counter>`. In a cluster, each node's
+//! figures under `$SYS/brokers/<node-id>/...` go to [`Cluster`].
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use kite_convention::sys::{
 
 use kite_convention::history::SeriesAnswer;
 
+use super::cluster::Cluster;
 use super::ring::{PastAnswer, Series};
 
 /// The rate series, named as the page shows them.
@@ -54,11 +56,17 @@ pub struct SysStats {
     pub clients: BTreeMap<String, BTreeMap<String, String>>,
     /// Counter → (ms, value) of the previous sample, for rates.
     previous: BTreeMap<String, (u64, f64)>,
+    /// In a cluster, every node's figures (`$SYS/brokers/<node-id>/...`).
+    pub cluster: Cluster,
 }
 
 impl SysStats {
     /// Take a `$SYS` message into account; false for other topics.
     pub fn apply(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> bool {
+        if self.cluster.apply(topic, payload, now_ms) {
+            self.cluster.recognise_own(&self.values);
+            return true;
+        }
         let Some(stat) = topic.strip_prefix(PREFIX) else {
             return topic.starts_with(ROOT);
         };
@@ -93,6 +101,9 @@ impl SysStats {
             }
         }
         self.values.insert(stat.to_owned(), text);
+        if !self.cluster.is_empty() {
+            self.cluster.recognise_own(&self.values);
+        }
         true
     }
 
@@ -242,6 +253,27 @@ mod tests {
         assert_eq!(sys.clients["sim-1"]["queued"], "4");
         assert_eq!(sys.clients["bench/x"]["queued"], "9");
         assert_eq!(sys.client_counters(), ["dropped", "queued"]);
+    }
+
+    #[test]
+    fn node_figures_go_to_the_cluster_and_name_the_own_node() {
+        let mut sys = SysStats::default();
+        for (stat, value) in [(sys::UPTIME, "7 seconds"), (sys::MESSAGES_SENT, "12")] {
+            for node in ["east", "west"] {
+                let value = if node == "west" { "99" } else { value };
+                assert!(sys.apply(&sys::node_topic(node, stat), value.as_bytes(), 0));
+            }
+        }
+        assert!(sys.apply("$SYS/brokers/east/bytes/sent", b"300", 0));
+        assert!(sys.values.is_empty(), "not this broker's own figures");
+        assert_eq!(sys.cluster.rows(0).len(), 2);
+        assert_eq!(sys.cluster.own(), None);
+        sys.apply(&sys::topic(sys::UPTIME), b"7 seconds", 0);
+        sys.apply(&sys::topic(sys::MESSAGES_SENT), b"12", 0);
+        sys.apply(&sys::topic(sys::BYTES_SENT), b"300", 0);
+        assert_eq!(sys.cluster.own(), Some("east"));
+        sys.clear();
+        assert!(sys.cluster.is_empty());
     }
 
     #[test]
