@@ -12,6 +12,8 @@
 //!   ([`Backplane::subscribed`], once per client and filter) and of each
 //!   subscription that ends ([`Backplane::unsubscribed`]): it keeps the
 //!   count and asks other nodes only for what someone here wants.
+//! - A QoS 1/2 message the backplane cannot keep ([`Backplane::refusal`],
+//!   or a failed ticket) is refused, never acknowledged.
 
 use std::sync::Arc;
 
@@ -25,6 +27,13 @@ pub(crate) trait Backplane: Send + Sync {
     /// beyond this node once it resolves, and a failed ticket means the
     /// publisher gets no success.
     fn publish(&self, message: &Arc<Message>, wait: bool) -> Option<Ticket>;
+
+    /// Why a QoS 1/2 message cannot be kept beyond this node now (a
+    /// cluster node that lost NATS): such publishes are refused rather than
+    /// acknowledged. `None` when they can be.
+    fn refusal(&self) -> Option<&'static str> {
+        None
+    }
 
     /// A client of this node subscribed to `filter` (shared subscriptions
     /// keep their `$share/<group>/` prefix). Returns a ticket the SUBACK

@@ -128,31 +128,35 @@ impl Shared {
         }
         // A client's QoS 1/2 or retained message is acknowledged after the store.
         let wait = message.qos != QoS::AtMostOnce || message.retain;
-        self.route(message, wait, cache, true)
+        self.route(message, wait, cache, None)
     }
 
     /// Route a message the broker itself made (`$SYS`, alarms, rules from the
     /// config file), without counting it as received. Nobody waits for its
     /// writes: they reach the disk within [`store::LAZY_SYNC`].
     pub(crate) fn publish_internal(&self, message: Message) {
-        self.route(message, false, None, true);
+        self.route(message, false, None, None);
     }
 
     /// Route a message another node of the cluster published, to this
     /// node's subscribers only: the backplane brought it and does not get
     /// it back.
-    pub(crate) fn publish_remote(&self, message: Message) -> Routed {
+    pub(crate) fn publish_remote(&self, message: Message, from: Remote) -> Routed {
         self.stats.messages_received.add(1);
-        self.route(message, false, None, false)
+        self.route(message, false, None, Some(from))
     }
 
+    /// `remote`: the message came from another node (it is not forwarded).
     fn route(
         &self,
         message: Message,
         wait: bool,
         cache: Option<&mut RouteCache>,
-        forward: bool,
+        remote: Option<Remote>,
     ) -> Routed {
+        let forward = remote.is_none();
+        // Published while this node was away: for the sessions it kept.
+        let kept_only = matches!(remote, Some(Remote::Stream { catch_up: true, .. }));
         let message = Arc::new(message);
         // `$SYS/...` is this node's own: neither kept nor sent to others.
         let node_local = kite_convention::sys::node_local(&message.topic);
@@ -203,6 +207,9 @@ impl Shared {
         let mut sends = Vec::new();
         let (matches, pending) = cache.split();
         for (i, m) in matches.iter().enumerate() {
+            if kept_only && !m.subscriber.persistent {
+                continue;
+            }
             let qos = message.qos.min(m.qos);
             let mut outbound = Outbound {
                 message: message.clone(),
@@ -241,6 +248,13 @@ impl Shared {
                 },
             });
             sends.push((permit, outbound));
+        }
+        if let Some(Remote::Stream { position, .. }) = remote {
+            if !ops.is_empty() {
+                // Committed with the deliveries: on a restart the node
+                // resumes after them, never delivering them twice.
+                ops.push(Op::PutStreamPosition(position));
+            }
         }
         // The store hears of a queued message before its subscriber can ack it.
         let mut ticket = self.store.submit(ops, wait);
@@ -306,6 +320,18 @@ pub(crate) struct Routed {
     /// The deliveries it matched (one per client, one per shared group);
     /// 0 tells an MQTT 5 publisher "No matching subscribers" (0x10).
     pub subscribers: usize,
+}
+
+/// Where a message from another node came from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Remote {
+    /// Core NATS (QoS 0): at most once.
+    Live,
+    /// The cluster's stream, at `position`: this node's position there is
+    /// stored with the deliveries the message causes. `catch_up`: published
+    /// while this node was away, so only the sessions it kept get it (a
+    /// client that subscribed since must not get older messages).
+    Stream { position: u64, catch_up: bool },
 }
 
 /// Routes to at most this many subscribers are batched per connection read.
@@ -528,6 +554,7 @@ impl Shared {
         Checks {
             access: &self.access,
             counters: &self.limits.counters,
+            unkept: self.backplane.refusal(),
         }
     }
 

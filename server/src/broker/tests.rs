@@ -187,7 +187,10 @@ async fn a_remote_publish_is_delivered_here_and_not_sent_back() {
     let mut rx = subscribe(&shared, "dashboard", "devices/#");
     backplane.take();
 
-    let routed = shared.publish_remote(message("devices/d2/temperature", QoS::AtLeastOnce));
+    let routed = shared.publish_remote(
+        message("devices/d2/temperature", QoS::AtLeastOnce),
+        super::Remote::Live,
+    );
     assert_eq!(routed.subscribers, 1);
     assert_eq!(
         rx.try_recv().unwrap().message.topic,

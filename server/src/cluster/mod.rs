@@ -1,8 +1,12 @@
 //! Several `kite-server` nodes as one broker, on NATS (`--cluster`).
 //!
 //! - [`subject`]: MQTT topics and filters as NATS subjects (a bijection).
-//! - [`nats`]: the `Backplane` over core NATS: each node publishes what its
-//!   clients send and subscribes to what its clients want.
+//! - [`nats`]: the `Backplane` over NATS: each node publishes what its
+//!   clients send at QoS 0 on core NATS and subscribes to what its clients
+//!   want.
+//! - [`messages`]: QoS 1/2 messages in a JetStream stream (`kite_messages`):
+//!   acknowledged once stored, refused when they cannot be, and read by
+//!   every node with one consumer from a position its store keeps.
 //! - [`retained`]: retained messages in a JetStream key-value bucket, the
 //!   same on every node; the `RetainedStore` of a cluster node.
 //! - [`owners`]: which node holds each connected client id (a bucket too),
@@ -10,6 +14,7 @@
 //! - `bucket`: opening those buckets.
 
 mod bucket;
+pub(crate) mod messages;
 pub(crate) mod nats;
 pub(crate) mod owners;
 pub(crate) mod retained;

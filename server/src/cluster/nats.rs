@@ -1,10 +1,12 @@
-//! The backplane over core NATS: this node publishes each message its
+//! The backplane over NATS: this node publishes each QoS 0 message its
 //! clients send on the message's subject ([`subject::topic_subject`]) and
 //! subscribes, once per distinct filter its clients have, to what other
 //! nodes publish there. NATS's interest-based routing then sends a node
-//! only what its clients want.
+//! only what its clients want. QoS 1 and 2 messages go into a JetStream
+//! stream instead, that every node reads ([`super::messages`]), and
+//! retained messages into a bucket as well ([`super::retained`]).
 //!
-//! A message travels as a 16-byte id (this node's random nonce and a
+//! A QoS 0 message travels as a 16-byte id (this node's random nonce and a
 //! sequence number) and its store record (`store::encode_retained`: the
 //! PUBLISH with its properties, the publisher's client id for no-local, the
 //! expiry), so what a client on another node receives is what a client
@@ -18,15 +20,15 @@
 //! the check happen under one lock, so messages on one topic keep the
 //! order their publisher gave them, whichever subscription brought them.
 //!
-//! Delivery between nodes is at most once (core NATS): QoS 1 and 2 keep
-//! their guarantees within a node; across nodes they are not yet stored
-//! in JetStream. Shared subscriptions (`$share/...`) are balanced among the
-//! members on each node, not across nodes.
+//! QoS 0 between nodes is at most once (core NATS), as QoS 0 promises;
+//! QoS 1 and 2 are acknowledged once JetStream stored them. Shared
+//! subscriptions (`$share/...`) are balanced among the members on each
+//! node, not across nodes.
 
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, OnceLock, Weak,
     },
     time::Duration,
@@ -37,9 +39,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::{retained::KvRetained, subject};
+use super::{messages::Durable, retained::KvRetained, subject};
 use crate::{
-    broker::{Backplane, Shared},
+    broker::{Backplane, Remote, Shared},
     protocol::message::Message,
     store::{decode_retained, encode_retained, Ticket},
 };
@@ -103,6 +105,8 @@ pub(crate) struct NatsBackplane {
     dropped: Arc<AtomicU64>,
     /// The cluster's retained messages (a JetStream bucket).
     retained: Arc<KvRetained>,
+    /// The cluster's QoS 1/2 messages (a JetStream stream).
+    durable: Arc<Durable>,
 }
 
 impl NatsBackplane {
@@ -124,6 +128,8 @@ impl NatsBackplane {
                 reason: err.to_string(),
             })?;
         let logged: Arc<str> = Arc::from(node);
+        let connected = Arc::new(AtomicBool::new(false));
+        let events = connected.clone();
         let mut options = ConnectOptions::new()
             .name(format!("kite-server {node}"))
             .no_echo()
@@ -131,15 +137,20 @@ impl NatsBackplane {
             .max_reconnects(None)
             .event_callback(move |event| {
                 let node = logged.clone();
+                let connected = events.clone();
                 async move {
                     match event {
                         async_nats::Event::Connected => {
+                            connected.store(true, Ordering::Relaxed);
                             tracing::info!(node = %node, "cluster: connected to NATS")
                         }
-                        async_nats::Event::Disconnected => tracing::warn!(
-                            node = %node,
-                            "cluster: NATS lost; serving this node's clients alone, reconnecting"
-                        ),
+                        async_nats::Event::Disconnected => {
+                            connected.store(false, Ordering::Relaxed);
+                            tracing::warn!(
+                                node = %node,
+                                "cluster: NATS lost; serving this node's clients alone (QoS 1/2 publishes refused), reconnecting"
+                            )
+                        }
                         other => tracing::info!(node = %node, "cluster: NATS {other}"),
                     }
                 }
@@ -154,6 +165,11 @@ impl NatsBackplane {
                 urls: joined.clone(),
                 reason: err.to_string(),
             })?;
+        if client.connection_state() == async_nats::connection::State::Connected {
+            connected.store(true, Ordering::Relaxed);
+        }
+        let nonce = nonce();
+        let durable = Durable::start(client.clone(), node, nonce, connected);
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let dropped = Arc::new(AtomicU64::new(0));
         let runtime = tokio::runtime::Handle::current();
@@ -165,12 +181,13 @@ impl NatsBackplane {
             outbox,
             interest: Mutex::new(HashMap::new()),
             seen: Arc::default(),
-            nonce: nonce(),
+            nonce,
             seq: AtomicU64::new(0),
             shared: OnceLock::new(),
             runtime,
             dropped,
             retained,
+            durable,
         }))
     }
 
@@ -183,6 +200,17 @@ impl NatsBackplane {
     /// this backplane, so it is known only once built).
     pub(crate) fn attach(&self, shared: &Arc<Shared>) {
         let _ = self.shared.set(Arc::downgrade(shared));
+    }
+
+    /// Start delivering the cluster's QoS 1/2 messages here, from after
+    /// `position` (this node's store kept it; none: from the stream's
+    /// end). Once the sessions the store kept are back, so that they get
+    /// what was published while this node was away.
+    pub(crate) fn read_stream(&self, position: Option<u64>) {
+        if let Some(shared) = self.shared.get() {
+            self.runtime
+                .spawn(self.durable.clone().read(shared.clone(), position));
+        }
     }
 }
 
@@ -251,7 +279,7 @@ async fn receive(
                 // One lock for the check and the routing: see the module.
                 let mut seen = seen.lock().expect("seen lock");
                 if seen.first(id) {
-                    shared.publish_remote(message);
+                    shared.publish_remote(message, Remote::Live);
                 }
             }
             Err(err) => {
@@ -262,15 +290,23 @@ async fn receive(
 }
 
 impl Backplane for Arc<NatsBackplane> {
-    fn publish(&self, message: &Arc<Message>, _wait: bool) -> Option<Ticket> {
+    fn publish(&self, message: &Arc<Message>, wait: bool) -> Option<Ticket> {
         // A retained message is acknowledged once the bucket has it.
         let kept = if message.retain {
             self.retained.write(message)
         } else {
             None
         };
-        self.route(message);
-        kept
+        if message.qos == mqtt::QoS::AtMostOnce {
+            self.route(message);
+            return kept;
+        }
+        // QoS 1/2: once the stream has it.
+        Ticket::both(kept, self.durable.publish(message, wait))
+    }
+
+    fn refusal(&self) -> Option<&'static str> {
+        self.durable.refusal()
     }
 
     fn subscribed(&self, filter: &str) -> Option<Ticket> {
@@ -279,8 +315,10 @@ impl Backplane for Arc<NatsBackplane> {
             // and get no retained messages.
             return None;
         }
-        // Answered once the retained messages here are the bucket's latest.
-        Ticket::both(self.add_interest(filter), self.retained.caught_up())
+        // Answered once the retained messages here are the bucket's latest
+        // (and this node reads the QoS 1/2 stream).
+        let ticket = Ticket::both(self.add_interest(filter), self.retained.caught_up());
+        Ticket::both(ticket, self.durable.ready())
     }
 
     fn unsubscribed(&self, filter: &str) {
@@ -298,7 +336,7 @@ impl Backplane for Arc<NatsBackplane> {
 }
 
 impl NatsBackplane {
-    /// Send `message` to the other nodes (at most once, core NATS).
+    /// Send a QoS 0 `message` to the other nodes (at most once, core NATS).
     fn route(&self, message: &Arc<Message>) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = (u128::from(self.nonce) << 64) | u128::from(seq);

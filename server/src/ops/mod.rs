@@ -205,6 +205,10 @@ impl Broker {
         }
         let sessions = loaded.sessions.len();
         crate::broker::restore_sessions(&shared, loaded.sessions);
+        if let Some((nats, _)) = &cluster {
+            // The sessions kept here get what was published while away.
+            nats.read_stream(loaded.stream_position);
+        }
         // After the sessions: each bridge resumes its own session here.
         let bridges = Arc::new(Bridges::new(shared.clone()));
         for bridge in &self.config.bridges {

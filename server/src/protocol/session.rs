@@ -46,6 +46,10 @@ pub(crate) enum ProtocolError {
     SessionTakenOver,
     #[error("the store cannot commit; nothing more is acknowledged")]
     StoreUnavailable,
+    /// A cluster node that cannot store a QoS 1/2 message in NATS JetStream
+    /// (the reason says why): refused, not acknowledged.
+    #[error("the cluster cannot store QoS 1/2 messages now: {0}")]
+    ClusterUnavailable(&'static str),
     #[error("the broker is shutting down")]
     ServerShuttingDown,
     #[error("PUBLISH packets above --max-publish-rate")]
@@ -76,7 +80,9 @@ impl ProtocolError {
             ProtocolError::ServerShuttingDown => ReasonCode::ServerShuttingDown,
             ProtocolError::MessageRateTooHigh => ReasonCode::MessageRateTooHigh,
             ProtocolError::TopicNameTooDeep => ReasonCode::TopicNameInvalid,
-            ProtocolError::StoreUnavailable => ReasonCode::UnspecifiedError,
+            ProtocolError::StoreUnavailable | ProtocolError::ClusterUnavailable(_) => {
+                ReasonCode::UnspecifiedError
+            }
             ProtocolError::Disconnected(code) => *code,
         }
     }

@@ -31,6 +31,9 @@ use crate::{
 pub(crate) struct Checks<'a> {
     pub access: &'a Access,
     pub counters: &'a Counters,
+    /// Why a QoS 1/2 message cannot be kept now (a cluster node that lost
+    /// NATS): such a PUBLISH is refused, never acknowledged.
+    pub unkept: Option<&'static str>,
 }
 
 /// The check of an alarm rule a client publishes (`Err`: why it is refused).
@@ -185,6 +188,18 @@ impl ClientPolicy {
     }
 }
 
+/// QoS 1/2 publishes refused because they could not be kept, since the start.
+static UNKEPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Log a QoS 1/2 PUBLISH refused because it could not be kept, at the 1st,
+/// 2nd, 4th, 8th, … refusal.
+fn refused_unkept(client_id: &str, topic: &str, why: &str) {
+    let refused = UNKEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if refused.is_power_of_two() {
+        tracing::warn!(client_id, topic, refused, "QoS 1/2 PUBLISH refused: {why}");
+    }
+}
+
 /// A [`ClientPolicy`] answering the session for one packet.
 pub(crate) struct Admit<'a> {
     policy: &'a mut ClientPolicy,
@@ -221,6 +236,18 @@ impl Admission for Admit<'_> {
             Counters::add(&checks.counters.acl_denied_publish);
             tracing::debug!(client_id = %policy.acl.client_id(), topic = %publish.topic, "PUBLISH refused: ACL");
             return Err(ReasonCode::NotAuthorized.into());
+        }
+        if let (Some(why), true) = (checks.unkept, publish.qos != QoS::AtMostOnce) {
+            refused_unkept(policy.acl.client_id(), &publish.topic, why);
+            // Before v5 an acknowledgement cannot say no: the connection
+            // ends instead, and the client sends it again later.
+            if !policy.protocol.is_v5() {
+                policy.end = Some(ProtocolError::ClusterUnavailable(why));
+            }
+            return Err(Refusal {
+                code: ReasonCode::UnspecifiedError,
+                reason: Some(why.into()),
+            });
         }
         if let Err(err) = rule(&publish.topic, &publish.payload) {
             // A bad alarm rule: refused with its reason (and reported to everyone).

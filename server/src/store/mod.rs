@@ -98,6 +98,11 @@ pub enum Op {
         client: Arc<str>,
         seq: u64,
     },
+    /// A cluster node's position in the cluster's message stream: every
+    /// message up to it was delivered here. Submitted in the same batch as
+    /// the deliveries of the message at that position, so both commit or
+    /// neither (a batch is one transaction).
+    PutStreamPosition(u64),
 }
 
 /// Where the broker's sessions, queues and retained messages are kept
@@ -192,6 +197,8 @@ pub struct LoadedSession {
 pub struct Loaded {
     pub retained: Vec<Message>,
     pub sessions: Vec<LoadedSession>,
+    /// A cluster node's last [`Op::PutStreamPosition`].
+    pub stream_position: Option<u64>,
 }
 
 /// This node's store: a `redb` file, or nothing (`--durability none`).

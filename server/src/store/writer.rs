@@ -45,7 +45,15 @@ pub(super) enum Write {
         client: Arc<str>,
         seq: u64,
     },
+    /// A number in the meta table (an older broker ignores the key).
+    PutMeta {
+        key: &'static str,
+        value: u64,
+    },
 }
+
+/// The meta key of [`Op::PutStreamPosition`].
+const STREAM_POSITION: &str = "cluster_stream_position";
 
 impl Write {
     pub(super) fn encode(op: &Op) -> Write {
@@ -76,6 +84,10 @@ impl Write {
             Op::DeleteQueued { client, seq } => Write::DeleteQueued {
                 client: client.clone(),
                 seq: *seq,
+            },
+            Op::PutStreamPosition(position) => Write::PutMeta {
+                key: STREAM_POSITION,
+                value: *position,
             },
         }
     }
@@ -171,6 +183,11 @@ fn file_len(path: &Path) -> u64 {
 fn load(db: &Database, path: &Path) -> Result<(Loaded, u64), StoreError> {
     let txn = db.begin_read().map_err(|e| open_error(path, e))?;
     let mut loaded = Loaded::default();
+    let meta = txn.open_table(META).map_err(|e| open_error(path, e))?;
+    loaded.stream_position = meta
+        .get(STREAM_POSITION)
+        .map_err(|e| open_error(path, e))?
+        .map(|v| v.value());
     let retained = txn.open_table(RETAINED).map_err(|e| open_error(path, e))?;
     for entry in retained.iter().map_err(|e| open_error(path, e))? {
         let (topic, value) = entry.map_err(|e| open_error(path, e))?;
@@ -329,6 +346,7 @@ struct Tables<'t> {
     retained: Option<Table<'t, &'static str, &'static [u8]>>,
     sessions: Option<Table<'t, &'static str, &'static [u8]>>,
     queue: Option<Table<'t, (&'static str, u64), &'static [u8]>>,
+    meta: Option<Table<'t, &'static str, u64>>,
 }
 
 impl<'t> Tables<'t> {
@@ -338,6 +356,7 @@ impl<'t> Tables<'t> {
             retained: None,
             sessions: None,
             queue: None,
+            meta: None,
         }
     }
 
@@ -351,6 +370,10 @@ impl<'t> Tables<'t> {
 
     fn queue(&mut self) -> Result<&mut Table<'t, (&'static str, u64), &'static [u8]>, redb::Error> {
         open_once(&mut self.queue, self.txn, QUEUE)
+    }
+
+    fn meta(&mut self) -> Result<&mut Table<'t, &'static str, u64>, redb::Error> {
+        open_once(&mut self.meta, self.txn, META)
     }
 }
 
@@ -398,6 +421,9 @@ fn apply(tables: &mut Tables, write: &Write) -> Result<(), redb::Error> {
         }
         Write::DeleteQueued { client, seq } => {
             tables.queue()?.remove((&**client, *seq))?;
+        }
+        Write::PutMeta { key, value } => {
+            tables.meta()?.insert(*key, *value)?;
         }
     }
     Ok(())

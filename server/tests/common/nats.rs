@@ -48,7 +48,9 @@ impl Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let store = self.store.clone();
-        *self = Nats::start_on(&self.port.to_string(), store);
+        let mut old = std::mem::replace(self, Nats::start_on(&self.port.to_string(), store));
+        // The store is the new server's: the old one's drop must not remove it.
+        old.store = PathBuf::new();
     }
 
     /// Kill the server (SIGKILL).

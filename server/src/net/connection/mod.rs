@@ -322,7 +322,11 @@ async fn run(live: &mut Live) -> Turn {
         // Nothing acknowledged leaves before it is committed.
         for ticket in tickets.drain(..) {
             if !ticket.committed().await {
-                return Turn::End(End::Error(ProtocolError::StoreUnavailable));
+                // The cluster's stream, or this node's store.
+                return Turn::End(End::Error(match shared.backplane.refusal() {
+                    Some(why) => ProtocolError::ClusterUnavailable(why),
+                    None => ProtocolError::StoreUnavailable,
+                }));
             }
         }
         for ask in asks.drain(..) {

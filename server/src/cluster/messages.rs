@@ -1,0 +1,516 @@
+//! QoS 1 and 2 across the cluster: one JetStream stream, `kite_messages`,
+//! that every QoS 1/2 message a node routes goes into, and that every node
+//! reads once, with one consumer of its own.
+//!
+//! - The stream: subjects `KQ.m.>` and `KQ.s.>` (a topic's subject from
+//!   [`subject::topic_subject`] under the root `KQ` instead of `K`, so QoS 0
+//!   traffic on `K...` is never stored); as many replicas as NATS has
+//!   servers, up to 3 (as the retained bucket); a 2-minute
+//!   `duplicate_window`, far above the retries; kept 24 hours and 1 GiB at
+//!   most (the oldest go first), which bounds how long a node may be away
+//!   and still get what it missed.
+//! - Publishing ([`Durable::publish`]): one task hands the messages to
+//!   JetStream in order (no waiting per message), each with `Nats-Msg-Id` =
+//!   this run's nonce and a sequence, and waits for the acknowledgements
+//!   side by side. A message is retried (ack timeout, no responders: a
+//!   leader election takes seconds) for [`RETRY_FOR`]; JetStream stores a
+//!   retried one once. The ticket resolves on JetStream's acknowledgement,
+//!   so a PUBACK/PUBREC says the cluster has the message. A message retried
+//!   may be stored after a later one of the same publisher.
+//! - Refusing: a node that lost NATS, or whose last message JetStream did
+//!   not store, refuses QoS 1/2 publishes ([`Durable::refusal`]): an MQTT 5
+//!   client gets PUBACK/PUBREC 0x80 with the reason, an older one is
+//!   disconnected (it has no way to hear "no"); QoS 0 keeps working here.
+//! - Reading ([`Durable::read`]): one ephemeral pull consumer per node (not
+//!   per session or subscription: each consumer costs the NATS cluster
+//!   state), without acks, from this node's position; a gap in its sequence
+//!   or a lost heartbeat makes a new one from the next position. Each
+//!   message another node published goes to `Shared::publish_remote`; this
+//!   node's own were delivered here when published. The position is kept in
+//!   this node's store: in the same transaction as the deliveries to
+//!   persistent sessions a message causes (so a restart never delivers a
+//!   message twice, nor loses one), and every [`POSITION_EVERY`] otherwise.
+//!   A node restarting with its `--data-dir` resumes there: its persistent
+//!   sessions get what was published while it was away (and only they: a
+//!   client that subscribed since gets nothing older). A node without a
+//!   position starts at the stream's end.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Weak,
+    },
+    time::{Duration, Instant},
+};
+
+use async_nats::{
+    jetstream::{
+        self,
+        consumer::{pull, AckPolicy, DeliverPolicy},
+        context::{PublishAckFuture, PublishError, PublishErrorKind},
+        message::PublishMessage,
+        stream,
+    },
+    Client,
+};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{stream::FuturesUnordered, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::subject;
+use crate::{
+    broker::{Remote, Shared},
+    protocol::message::Message,
+    store::{decode_retained, encode_retained, now_unix_ms, Op, Ticket},
+};
+
+/// The stream's name.
+pub(crate) const STREAM: &str = "kite_messages";
+/// The root of the stream's subjects (core NATS messages use `K`).
+const ROOT: &str = "KQ";
+/// How long a message is retried before its publisher is refused.
+pub(crate) const RETRY_FOR: Duration = Duration::from_secs(10);
+/// How long one attempt waits for JetStream's acknowledgement.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+/// Messages waiting for the publishing task before new ones are refused.
+const OUTBOX: usize = 65_536;
+/// Messages waiting for JetStream's acknowledgement at once.
+const IN_FLIGHT: usize = 4_096;
+/// JetStream's memory of message ids: far above [`RETRY_FOR`].
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+const MAX_BYTES: i64 = 1 << 30;
+/// The consumer's idle heartbeat: two missed make a new consumer.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How often the position is stored when nothing else is.
+const POSITION_EVERY: Duration = Duration::from_millis(200);
+/// How long a SUBSCRIBE waits for this node to read the stream.
+const READY_WAIT: Duration = Duration::from_secs(3);
+/// After a message ran out of retries, QoS 1/2 publishes are refused for
+/// this long before one is tried again.
+const REFUSE_AFTER_FAILURE: Duration = Duration::from_secs(3);
+
+/// Messages that ran out of retries, since the start.
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// A message on its way to JetStream.
+struct Outgoing {
+    subject: String,
+    id: String,
+    record: Bytes,
+    /// Resolves the publisher's ticket; dropped unsent, it fails it.
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// This node's side of the stream.
+pub(crate) struct Durable {
+    node: Arc<str>,
+    client: Client,
+    outbox: mpsc::Sender<Outgoing>,
+    nonce: u64,
+    seq: AtomicU64,
+    /// NATS is connected (kept by the client's events).
+    connected: Arc<AtomicBool>,
+    /// Unix ms when a message last ran out of retries (0: one stored since).
+    failed_at: Arc<AtomicU64>,
+    /// True once this node reads the stream.
+    reading: watch::Sender<bool>,
+}
+
+impl Durable {
+    /// Start the publishing task; reading starts with [`Durable::read`].
+    pub(crate) fn start(
+        client: Client,
+        node: &str,
+        nonce: u64,
+        connected: Arc<AtomicBool>,
+    ) -> Arc<Durable> {
+        let (outbox, rx) = mpsc::channel(OUTBOX);
+        let failed_at = Arc::new(AtomicU64::new(0));
+        let js = jetstream::ContextBuilder::new()
+            .timeout(ACK_WAIT)
+            .ack_timeout(ACK_WAIT)
+            .max_ack_inflight(IN_FLIGHT * 2)
+            .build(client.clone());
+        tokio::spawn(send_all(js, rx, failed_at.clone()));
+        Arc::new(Durable {
+            node: Arc::from(node),
+            client,
+            outbox,
+            nonce,
+            seq: AtomicU64::new(0),
+            connected,
+            failed_at,
+            reading: watch::channel(false).0,
+        })
+    }
+
+    /// Put a QoS 1/2 message into the stream. With `wait`, the ticket
+    /// resolves once JetStream stored it, and fails if it could not.
+    pub(crate) fn publish(&self, message: &Message, wait: bool) -> Option<Ticket> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let encoded = encode_retained(message);
+        let mut record = BytesMut::with_capacity(2 + self.node.len() + encoded.len());
+        record.put_u16(self.node.len() as u16);
+        record.put_slice(self.node.as_bytes());
+        record.put_slice(&encoded);
+        let (done, ticket) = if wait {
+            let (done, ticket) = Ticket::new();
+            (Some(done), Some(ticket))
+        } else {
+            (None, None)
+        };
+        let outgoing = Outgoing {
+            subject: stream_subject(&message.topic),
+            id: format!("{:016x}{seq:x}", self.nonce),
+            record: record.freeze(),
+            done,
+        };
+        if self.outbox.try_send(outgoing).is_err() {
+            // Dropped with it, `done` fails the ticket.
+            failed(
+                &self.failed_at,
+                &message.topic,
+                "more messages waiting for NATS than the outbox holds",
+            );
+        }
+        ticket
+    }
+
+    /// Why this node cannot keep a QoS 1/2 message now; `None` if it can.
+    pub(crate) fn refusal(&self) -> Option<&'static str> {
+        if !self.connected.load(Ordering::Relaxed) {
+            return Some("this cluster node cannot reach NATS, so it cannot store QoS 1/2 messages; QoS 0 still works here");
+        }
+        let at = self.failed_at.load(Ordering::Relaxed);
+        if at != 0 && now_unix_ms().saturating_sub(at) < REFUSE_AFTER_FAILURE.as_millis() as u64 {
+            return Some("NATS JetStream did not store this node's last QoS 1/2 message in time; try again shortly");
+        }
+        None
+    }
+
+    /// A ticket that resolves once this node reads the stream (or after
+    /// [`READY_WAIT`]), so what another node publishes after a SUBACK here
+    /// reaches the new subscriber. `None` when it reads already.
+    pub(crate) fn ready(&self) -> Option<Ticket> {
+        let mut reading = self.reading.subscribe();
+        if *reading.borrow() {
+            return None;
+        }
+        let (done, ticket) = Ticket::new();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(READY_WAIT, reading.wait_for(|&r| r)).await;
+            let _ = done.send(());
+        });
+        Some(ticket)
+    }
+
+    /// Read the stream from after `position` (none: from its end) and
+    /// deliver what other nodes published. Runs for the life of the broker.
+    pub(crate) async fn read(self: Arc<Self>, shared: Weak<Shared>, position: Option<u64>) {
+        let js = jetstream::new(self.client.clone());
+        let stream = loop {
+            match open_stream(&js, &self.client).await {
+                Ok(stream) => break stream,
+                Err(err) => {
+                    tracing::warn!(%err, "cluster: message stream not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let state = loop {
+            match stream.get_info().await {
+                Ok(info) => break info.state,
+                Err(err) => {
+                    tracing::warn!(%err, "cluster: message stream not readable yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let last = state.last_sequence;
+        // Messages up to `catch_up` were published while this node was away.
+        let (mut next, catch_up) = match position {
+            Some(p) if p <= last => (p + 1, last),
+            Some(p) => {
+                tracing::warn!(position = p, last, "cluster: this node's stream position is past the stream's end (was the stream deleted?); reading from its end");
+                (last + 1, 0)
+            }
+            None => (last + 1, 0),
+        };
+        if next < state.first_sequence {
+            tracing::warn!(
+                lost = state.first_sequence - next,
+                "cluster: QoS 1/2 messages published while this node was away were already dropped by the stream's limits"
+            );
+        }
+        let mut stored = position.unwrap_or(0);
+        if let Some(shared) = shared.upgrade() {
+            if position != Some(next - 1) {
+                // A node new to the stream resumes from here after a crash.
+                shared
+                    .store
+                    .submit(vec![Op::PutStreamPosition(next - 1)], false);
+                stored = next - 1;
+            }
+        }
+        tracing::info!(
+            stream = STREAM,
+            from = next,
+            away = catch_up.saturating_sub(next - 1),
+            "cluster: QoS 1/2 messages shared"
+        );
+        loop {
+            match self
+                .consume(&stream, &shared, &mut next, catch_up, &mut stored)
+                .await
+            {
+                Ok(()) => return,
+                Err(err) => tracing::info!(%err, next, "cluster: message stream consumer renewed"),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// One consumer from `next`, until it fails (`Ok`: the broker is gone).
+    async fn consume(
+        &self,
+        stream: &stream::Stream,
+        shared: &Weak<Shared>,
+        next: &mut u64,
+        catch_up: u64,
+        stored: &mut u64,
+    ) -> Result<(), String> {
+        let consumer = stream
+            .create_consumer(pull::Config {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: *next,
+                },
+                ack_policy: AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                num_replicas: 1,
+                memory_storage: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| err.to_string())?;
+        let name = consumer.cached_info().name.clone();
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(1000)
+            .heartbeat(HEARTBEAT)
+            .expires(HEARTBEAT * 5)
+            .messages()
+            .await
+            .map_err(|err| err.to_string())?;
+        self.reading.send_replace(true);
+        let mut consumer_seq = 0;
+        let mut tick = tokio::time::interval(POSITION_EVERY);
+        let ended = loop {
+            tokio::select! {
+                item = messages.next() => {
+                    let message = match item {
+                        Some(Ok(message)) => message,
+                        Some(Err(err)) => break err.to_string(),
+                        None => break "the consumer ended".to_string(),
+                    };
+                    let Ok(info) = message.info() else {
+                        break "a message without its stream position".to_string();
+                    };
+                    if info.consumer_sequence != consumer_seq + 1 {
+                        break format!("a gap after consumer sequence {consumer_seq}");
+                    }
+                    consumer_seq = info.consumer_sequence;
+                    let position = info.stream_sequence;
+                    if position < *next {
+                        continue;
+                    }
+                    let Some(shared) = shared.upgrade() else {
+                        return Ok(());
+                    };
+                    self.deliver(&shared, &message.payload, position, position <= catch_up);
+                    *next = position + 1;
+                }
+                _ = tick.tick() => {
+                    if *next - 1 > *stored {
+                        let Some(shared) = shared.upgrade() else {
+                            return Ok(());
+                        };
+                        *stored = *next - 1;
+                        shared.store.submit(vec![Op::PutStreamPosition(*stored)], false);
+                    }
+                }
+            }
+        };
+        // It would go by itself after its inactive threshold.
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), stream.delete_consumer(&name)).await;
+        });
+        Err(ended)
+    }
+
+    /// Hand one stream message to this node's subscribers, unless this node
+    /// published it (its subscribers had it then).
+    fn deliver(&self, shared: &Shared, payload: &[u8], position: u64, catch_up: bool) {
+        let Some((origin, record)) = split_origin(payload) else {
+            tracing::warn!(
+                position,
+                "cluster: a stream message without its origin skipped"
+            );
+            return;
+        };
+        if origin == self.node.as_bytes() {
+            return;
+        }
+        match decode_retained(record) {
+            Ok(message) => {
+                shared.publish_remote(message, Remote::Stream { position, catch_up });
+            }
+            Err(err) => {
+                tracing::warn!(position, %err, "cluster: unreadable stream message skipped")
+            }
+        }
+    }
+}
+
+/// The subject a topic's QoS 1/2 messages are stored under.
+fn stream_subject(topic: &str) -> String {
+    let core = subject::topic_subject(topic);
+    format!("{ROOT}{}", &core[subject::ROOT.len()..])
+}
+
+/// The origin node and the message record of a stream message.
+fn split_origin(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = usize::from(u16::from_be_bytes(payload.get(..2)?.try_into().ok()?));
+    let origin = payload.get(2..2 + len)?;
+    Some((origin, payload.get(2 + len..)?))
+}
+
+fn failed(failed_at: &AtomicU64, topic: &str, reason: &str) {
+    failed_at.store(now_unix_ms().max(1), Ordering::Relaxed);
+    // Logged at the 1st, 2nd, 4th, 8th, … failure.
+    let failures = FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
+    if failures.is_power_of_two() {
+        tracing::warn!(topic, failures, "cluster: a QoS 1/2 message was not stored in NATS JetStream ({reason}); its publisher is refused");
+    }
+}
+
+/// Hand the messages to JetStream in order and wait for their
+/// acknowledgements side by side.
+async fn send_all(
+    js: jetstream::Context,
+    mut rx: mpsc::Receiver<Outgoing>,
+    failed_at: Arc<AtomicU64>,
+) {
+    let mut acks = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(()) = acks.next(), if !acks.is_empty() => {}
+            outgoing = rx.recv(), if acks.len() < IN_FLIGHT => {
+                let Some(outgoing) = outgoing else { break };
+                let first = send(&js, &outgoing).await;
+                acks.push(store(js.clone(), outgoing, first, failed_at.clone()));
+            }
+        }
+    }
+    while acks.next().await.is_some() {}
+}
+
+async fn send(
+    js: &jetstream::Context,
+    outgoing: &Outgoing,
+) -> Result<PublishAckFuture, PublishError> {
+    let publish = PublishMessage::build()
+        .payload(outgoing.record.clone())
+        .message_id(outgoing.id.as_str());
+    js.send_publish(outgoing.subject.clone(), publish).await
+}
+
+/// Wait for one message's acknowledgement, sending it again until
+/// [`RETRY_FOR`] has passed.
+async fn store(
+    js: jetstream::Context,
+    outgoing: Outgoing,
+    first: Result<PublishAckFuture, PublishError>,
+    failed_at: Arc<AtomicU64>,
+) {
+    let deadline = Instant::now() + RETRY_FOR;
+    let mut attempt = first;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let err = match attempt {
+            Ok(ack) => match ack.await {
+                Ok(_) => {
+                    if failed_at.load(Ordering::Relaxed) != 0 {
+                        failed_at.store(0, Ordering::Relaxed);
+                    }
+                    if let Some(done) = outgoing.done {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+                Err(err) => err,
+            },
+            Err(err) => err,
+        };
+        if err.kind() == PublishErrorKind::MaxPayloadExceeded || Instant::now() >= deadline {
+            let topic = subject::subject_topic(&format!("K{}", &outgoing.subject[ROOT.len()..]));
+            failed(
+                &failed_at,
+                topic.as_deref().unwrap_or("?"),
+                &err.to_string(),
+            );
+            return;
+        }
+        tracing::debug!(id = %outgoing.id, %err, "cluster: QoS 1/2 message not stored yet; again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+        attempt = send(&js, &outgoing).await;
+    }
+}
+
+async fn open_stream(js: &jetstream::Context, client: &Client) -> Result<stream::Stream, String> {
+    if let Ok(stream) = js.get_stream(STREAM).await {
+        return Ok(stream);
+    }
+    // As many replicas as there are servers, up to 3 (JetStream's usual).
+    let servers = client.server_info().connect_urls.len().max(1);
+    js.create_stream(stream::Config {
+        name: STREAM.to_string(),
+        subjects: vec![format!("{ROOT}.m.>"), format!("{ROOT}.s.>")],
+        num_replicas: servers.clamp(1, 3),
+        duplicate_window: DUPLICATE_WINDOW,
+        max_age: MAX_AGE,
+        max_bytes: MAX_BYTES,
+        discard: stream::DiscardPolicy::Old,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|err| format!("{err} (is JetStream on? nats-server -js)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_subjects_mirror_core_subjects_under_their_own_root() {
+        assert_eq!(stream_subject("a/b"), "KQ.m.a.b.==");
+        assert_eq!(
+            stream_subject("$kite/x"),
+            format!("KQ{}", &subject::topic_subject("$kite/x")[1..])
+        );
+        assert!(stream_subject("$SYS/x").starts_with("KQ.s."));
+    }
+
+    #[test]
+    fn the_origin_splits_off() {
+        let mut payload = vec![0, 2];
+        payload.extend_from_slice(b"abrecord");
+        assert_eq!(split_origin(&payload), Some((&b"ab"[..], &b"record"[..])));
+        assert_eq!(split_origin(&[0, 9, 1]), None);
+    }
+}
