@@ -1,11 +1,11 @@
 //! The page: the header and the page the address names.
 
-use leptos::either::EitherOf10;
+use leptos::either::EitherOf11;
 use leptos::prelude::*;
 
 use crate::components::{
-    AlarmsPage, BridgesPage, BrokerPage, ConnectionPage, DevicePage, DevicesPage, EventsPage,
-    Header, MessageList, PublishForm, Subscriptions, TopicsPage, UsersPage,
+    AlarmsPage, BridgesPage, BrokerPage, ClusterPage, ConnectionPage, DevicePage, DevicesPage,
+    EventsPage, Header, MessageList, PublishForm, Subscriptions, TopicsPage, UsersPage,
 };
 #[cfg(target_arch = "wasm32")]
 use crate::platform;
@@ -33,16 +33,17 @@ pub fn App() -> impl IntoView {
         <Header store/>
         <main class="layout">
             {move || match store.ui.page.get() {
-                Page::Devices => EitherOf10::A(view! { <DevicesPage store/> }),
-                Page::Device(key) => EitherOf10::B(view! { <DevicePage store key/> }),
-                Page::Alarms => EitherOf10::C(view! { <AlarmsPage store/> }),
-                Page::Events => EitherOf10::D(view! { <EventsPage store/> }),
-                Page::Topics => EitherOf10::E(view! { <TopicsPage store/> }),
-                Page::Publish => EitherOf10::F(view! { <PublishPage store/> }),
-                Page::Broker => EitherOf10::G(view! { <BrokerPage store/> }),
-                Page::Bridges => EitherOf10::H(view! { <BridgesPage store/> }),
-                Page::Users => EitherOf10::I(view! { <UsersPage store/> }),
-                Page::Connection => EitherOf10::J(view! { <ConnectionPage store/> }),
+                Page::Devices => EitherOf11::A(view! { <DevicesPage store/> }),
+                Page::Device(key) => EitherOf11::B(view! { <DevicePage store key/> }),
+                Page::Alarms => EitherOf11::C(view! { <AlarmsPage store/> }),
+                Page::Events => EitherOf11::D(view! { <EventsPage store/> }),
+                Page::Topics => EitherOf11::E(view! { <TopicsPage store/> }),
+                Page::Publish => EitherOf11::F(view! { <PublishPage store/> }),
+                Page::Broker => EitherOf11::G(view! { <BrokerPage store/> }),
+                Page::Cluster => EitherOf11::H(view! { <ClusterPage store/> }),
+                Page::Bridges => EitherOf11::I(view! { <BridgesPage store/> }),
+                Page::Users => EitherOf11::J(view! { <UsersPage store/> }),
+                Page::Connection => EitherOf11::K(view! { <ConnectionPage store/> }),
             }}
         </main>
     }

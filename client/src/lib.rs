@@ -6,7 +6,8 @@
 //!
 //! Pages (hash routes): devices (`#/devices`, `#/device/<kite|ha>/<id>`),
 //! alarms, events, topics, publish (with subscriptions and the live message
-//! list), broker (`$SYS`), bridges and users (the broker's `$CONTROL`
+//! list), broker (`$SYS`), cluster (the nodes under `$SYS/brokers/`),
+//! bridges and users (the broker's `$CONTROL`
 //! administration API), connection (profiles in localStorage). The
 //! device cards, a device's charts and the events page open with the past
 //! the broker's history holds (`$kite/history/query`), asked for again

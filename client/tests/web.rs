@@ -8,7 +8,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use kite_dashboard::components::{
-    AlarmsPage, BridgesPage, ChartData, DevicesPage, Header, TimeChart, TopicsPage, UsersPage,
+    AlarmsPage, BridgesPage, ChartData, ClusterPage, DevicesPage, Header, TimeChart, TopicsPage,
+    UsersPage,
 };
 use kite_dashboard::store::Store;
 use leptos::prelude::*;
@@ -84,7 +85,7 @@ async fn header_shows_state_and_navigation() {
     });
     settle().await;
     assert_eq!(text(&root, "#conn-state"), "disconnected");
-    assert_eq!(texts(&root, "nav a").len(), 9);
+    assert_eq!(texts(&root, "nav a").len(), 10);
     drop(mounted);
 }
 
@@ -295,6 +296,52 @@ async fn bridge_form_marks_its_fields_and_pages_say_they_need_the_broker() {
     settle().await;
     assert!(text(&users, "#control-problem").contains("Not connected"));
     assert_eq!(text(&users, "#sessions-connected"), "0");
+    drop(mounted);
+    drop(owner);
+}
+
+#[wasm_bindgen_test]
+async fn cluster_page_says_single_node_then_lists_nodes_and_its_own() {
+    let root = host();
+    let owner = Owner::new();
+    let store = owner.with(Store::new);
+    let mounted = leptos::mount::mount_to(root.clone(), move || view! { <ClusterPage store/> });
+    settle().await;
+    assert!(text(&root, "#cluster-waiting").contains("No $SYS figures yet"));
+    store.receive("$SYS/broker/uptime", b"5 seconds", true);
+    settle().await;
+    assert!(text(&root, "#cluster-single").contains("single node"));
+    assert!(texts(&root, "#cluster-nodes tr.node").is_empty());
+    // Two publications of two nodes; east's figures are this broker's own.
+    for (uptime, sent) in [("5 seconds", "10"), ("6 seconds", "20")] {
+        for (node, clients) in [("east", "1"), ("west", "3")] {
+            let node_sent = if node == "east" { sent } else { "77" };
+            for (stat, value) in [
+                ("uptime", uptime),
+                ("clients/connected", clients),
+                ("messages/sent", node_sent),
+                ("bytes/sent", node_sent),
+            ] {
+                store.receive(
+                    &format!("$SYS/brokers/{node}/{stat}"),
+                    value.as_bytes(),
+                    true,
+                );
+            }
+        }
+        store.receive("$SYS/broker/uptime", uptime.as_bytes(), true);
+        store.receive("$SYS/broker/messages/sent", sent.as_bytes(), true);
+        store.receive("$SYS/broker/bytes/sent", sent.as_bytes(), true);
+    }
+    settle().await;
+    assert!(texts(&root, "#cluster-single").is_empty());
+    let east = r#"#cluster-nodes tr.node[data-node="east"]"#;
+    let west = r#"#cluster-nodes tr.node[data-node="west"]"#;
+    assert_eq!(text(&root, &format!("{east} .node-state")), "up");
+    assert_eq!(text(&root, &format!("{west} .node-clients")), "3");
+    assert_eq!(text(&root, &format!("{east} .node-own")), "this dashboard");
+    assert!(texts(&root, &format!("{west} .node-own")).is_empty());
+    assert!(text(&root, "#cluster-summary").contains("2 of 2 nodes up · this dashboard is on east"));
     drop(mounted);
     drop(owner);
 }

@@ -13,19 +13,21 @@ pub enum Page {
     Topics,
     Publish,
     Broker,
+    Cluster,
     Bridges,
     Users,
     Connection,
 }
 
 /// The navigation bar: page, label, address.
-pub const NAV: [(&str, &str); 9] = [
+pub const NAV: [(&str, &str); 10] = [
     ("devices", "Devices"),
     ("alarms", "Alarms"),
     ("events", "Events"),
     ("topics", "Topics"),
     ("publish", "Publish"),
     ("broker", "Broker"),
+    ("cluster", "Cluster"),
     ("bridges", "Bridges"),
     ("users", "Users"),
     ("connection", "Connection"),
@@ -46,6 +48,7 @@ impl Page {
             ("topics", ..) => Page::Topics,
             ("publish", ..) => Page::Publish,
             ("broker", ..) => Page::Broker,
+            ("cluster", ..) => Page::Cluster,
             ("bridges", ..) => Page::Bridges,
             ("users", ..) => Page::Users,
             ("connection", ..) => Page::Connection,
@@ -70,6 +73,7 @@ impl Page {
             Page::Topics => "topics",
             Page::Publish => "publish",
             Page::Broker => "broker",
+            Page::Cluster => "cluster",
             Page::Bridges => "bridges",
             Page::Users => "users",
             Page::Connection => "connection",
@@ -128,6 +132,7 @@ mod tests {
             Page::Topics,
             Page::Publish,
             Page::Broker,
+            Page::Cluster,
             Page::Bridges,
             Page::Users,
             Page::Connection,

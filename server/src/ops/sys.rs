@@ -14,11 +14,6 @@ pub(super) async fn publish_periodically(shared: Arc<Shared>, interval: Duration
     if interval.is_zero() {
         return;
     }
-    publish_once(
-        &shared,
-        sys::VERSION,
-        format!("kite {}", env!("CARGO_PKG_VERSION")),
-    );
     // In a cluster, each node's figures also go to every node, under
     // `$SYS/brokers/<node-id>/` (its own `$SYS/broker/` stays its own).
     let node = shared
@@ -26,6 +21,12 @@ pub(super) async fn publish_periodically(shared: Arc<Shared>, interval: Duration
         .node_id
         .clone()
         .filter(|_| !shared.config.cluster.is_empty());
+    let version = format!("kite {}", env!("CARGO_PKG_VERSION"));
+    if let Some(node) = &node {
+        let shared_topic = sys::node_topic(node, sys::VERSION);
+        shared.publish_internal(Message::sys(shared_topic, Bytes::from(version.clone())));
+    }
+    publish_once(&shared, sys::VERSION, version);
     super::tasks::every(interval, shared.shutdown.clone(), || {
         for (topic, value) in shared.snapshot().sys_rows() {
             if let Some(node) = &node {
