@@ -286,3 +286,64 @@ async fn nats_restarted_during_qos_1_traffic_loses_no_acknowledged_message() {
         }
     }
 }
+
+#[tokio::test]
+async fn publishes_wait_through_a_stream_leader_election_and_none_is_lost() {
+    let mut nats = NatsCluster::start();
+    let urls = nats.urls.join(",");
+    let start = |name: &'static str| {
+        let urls = urls.clone();
+        async move {
+            let node = Broker::start_with(&["--cluster", &urls, "--node-id", name]).await;
+            reading(&node).await;
+            node
+        }
+    };
+    let (a, b) = (start("a").await, start("b").await);
+    let mut sub = Raw::v5(&b, "sub").await;
+    sub.subscribe(1, "e/#", 1).await;
+    let mut publisher = Raw::v5(&a, "pub").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader = loop {
+        if let Some(leader) = nats.stream_leader("kite_messages") {
+            break leader;
+        }
+        assert!(Instant::now() < deadline, "no leader for the stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut acked = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for n in 0..150u16 {
+        if n == 50 {
+            nats.kill(leader);
+        }
+        let sent = Instant::now();
+        publisher
+            .send(&publish(
+                true,
+                "e/n",
+                n.to_string().as_bytes(),
+                1,
+                n + 1,
+                false,
+                &[],
+            ))
+            .await;
+        match publisher.next_within(Duration::from_secs(15)).await {
+            Ok(Some(Packet::PubAck(ack))) if ack.reason.is_success() => acked.push(u32::from(n)),
+            Ok(Some(Packet::PubAck(_))) => {}
+            Ok(Some(Packet::Disconnect(_))) | Ok(None) => publisher = Raw::v5(&a, "pub").await,
+            other => panic!("{n}: {other:?}"),
+        }
+        slowest = slowest.max(sent.elapsed());
+    }
+    eprintln!(
+        "stream leader n{leader} killed: {} of 150 acknowledged, the slowest PUBACK after {slowest:?}",
+        acked.len()
+    );
+    assert!(acked.len() >= 140, "acknowledged {acked:?}");
+    let got = receive(&mut sub, acked.len(), Duration::from_secs(15)).await;
+    for m in &acked {
+        assert!(got.contains(m), "{m} acknowledged, never delivered");
+    }
+}

@@ -28,7 +28,7 @@ use tokio::time::timeout;
 pub use broker::{Broker, Stop};
 pub use clients::{qos, qos5, v4_publish, v5_publish, Events, V4, V5};
 pub use mosquitto::Mosquitto;
-pub use nats::Nats;
+pub use nats::{Nats, NatsCluster};
 pub use raw::Raw;
 pub use wire::*;
 

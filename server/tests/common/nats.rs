@@ -104,3 +104,108 @@ impl Drop for Nats {
         let _ = std::fs::remove_dir_all(&self.store);
     }
 }
+
+/// Three `nats-server`s as one JetStream cluster on loopback (ports the
+/// kernel had free), killed on drop.
+pub struct NatsCluster {
+    servers: Vec<Option<Child>>,
+    /// Each server's client URL.
+    pub urls: Vec<String>,
+    monitors: Vec<u16>,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl NatsCluster {
+    pub fn start() -> NatsCluster {
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("nats-cluster-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("cluster dir");
+        let ports: Vec<[u16; 3]> = (0..3)
+            .map(|_| [free_port(), free_port(), free_port()])
+            .collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{}", p[1]))
+            .collect();
+        let mut servers = Vec::new();
+        for (i, [client, route, monitor]) in ports.iter().enumerate() {
+            let config = dir.join(format!("n{i}.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    "server_name: n{i}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n\
+                     jetstream {{ store_dir: \"{}\" }}\n\
+                     cluster {{ name: kite, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
+                    dir.join(format!("n{i}")).display(),
+                    routes.join(", ")
+                ),
+            )
+            .expect("config");
+            let child = Command::new(nats_server_binary())
+                .arg("-c")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start nats-server");
+            servers.push(Some(child));
+        }
+        NatsCluster {
+            servers,
+            urls: ports
+                .iter()
+                .map(|p| format!("nats://127.0.0.1:{}", p[0]))
+                .collect(),
+            monitors: ports.iter().map(|p| p[2]).collect(),
+            dir,
+        }
+    }
+
+    /// `GET path` on server `i`'s monitoring port (`None` if it is down).
+    fn monitor(&self, i: usize, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.monitors[i])).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: nats\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        Some(response)
+    }
+
+    /// The index of the server that leads `stream`, as the servers say.
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        (0..self.servers.len()).find_map(|i| {
+            let body = self.monitor(i, "/jsz?accounts=true&streams=true")?;
+            // Pretty-printed JSON: the stream's name, then its cluster's leader.
+            let at = body.find(&format!("\"name\": \"{stream}\""))?;
+            let leader = body[at..].split("\"leader\": \"n").nth(1)?;
+            leader.get(..1)?.parse().ok()
+        })
+    }
+
+    /// Kill server `i` (SIGKILL).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
