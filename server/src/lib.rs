@@ -38,7 +38,10 @@
 //!   one read/write interface, each connection's loop, CONNACK, dormant
 //!   connections and the epoll thread that parks their sockets.
 //! - [`cluster`]: `--cluster`: MQTT topics as NATS subjects (a bijection)
-//!   and the `Backplane` over NATS that makes several nodes one broker.
+//!   and the `Backplane` over NATS that makes several nodes one broker: QoS
+//!   0 on core NATS, QoS 1/2 acknowledged once a JetStream stream has them
+//!   (each node reads it from a position its store keeps), retained
+//!   messages and client ids in JetStream buckets.
 //! - [`bridge`]: bridges to other brokers (`[[bridge]]`, or created live):
 //!   each a pair of MQTT client sessions, one to this broker over an
 //!   in-memory pipe (`net::local`) and one to the remote, that acknowledge
