@@ -206,6 +206,14 @@ async fn each_node_s_figures_reach_every_node_and_its_metrics_name_it() {
         }
         assert!(tokio::time::Instant::now() < deadline, "a's count never 1");
     }
+    // Its version too (published once, retained).
+    let mut versions = V4::connect(&b, "versions").await;
+    versions.subscribe("$SYS/brokers/a/version", qos(0)).await;
+    let version = versions.next_publish().await;
+    assert!(
+        String::from_utf8_lossy(&version.payload).starts_with("kite "),
+        "{version:?}"
+    );
     let (_, metrics) = a.http_get("/metrics", &[]).await;
     assert!(
         metrics
@@ -282,7 +290,7 @@ async fn of_two_nodes_connecting_one_client_id_at_once_one_keeps_it() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
-    for round in 0..5 {
+    for round in 0..10 {
         let id = format!("twin-{round}");
         let (mut on_a, mut on_b) = tokio::join!(V5::connect(&a, &id), V5::connect(&b, &id));
         // Exactly one of the two is taken over.

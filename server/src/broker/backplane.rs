@@ -68,6 +68,11 @@ pub(crate) trait ClientIds: Send + Sync {
     /// 0x8E) and this node is its owner, or once waiting longer is useless.
     fn claim(&self, client_id: &str) -> Ticket;
 
+    /// The connection that claimed `client_id` is registered here now:
+    /// true when another node took the id over in the meantime (this
+    /// connection must then close, 0x8E).
+    fn registered(&self, client_id: &str) -> bool;
+
     /// This node's connection of `client_id` ended.
     fn release(&self, client_id: &str);
 }

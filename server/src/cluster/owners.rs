@@ -13,7 +13,8 @@
 //! with the client yet).
 
 use std::{
-    sync::{Arc, OnceLock, Weak},
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock, Weak},
     time::Duration,
 };
 
@@ -40,6 +41,10 @@ pub(crate) struct Owners {
     client: async_nats::Client,
     bucket: OnceLock<kv::Store>,
     shared: OnceLock<Weak<Shared>>,
+    /// Client ids this node is connecting (claimed, not yet in its
+    /// registry), and whether another node took one over meanwhile: that
+    /// connection is then closed as soon as it is registered.
+    connecting: Mutex<HashMap<String, bool>>,
 }
 
 /// The control subject a node answers takeovers on.
@@ -59,6 +64,7 @@ impl Owners {
             client,
             bucket: OnceLock::new(),
             shared: OnceLock::new(),
+            connecting: Mutex::new(HashMap::new()),
         })
     }
 
@@ -104,8 +110,21 @@ impl Owners {
             };
             let client_id = String::from_utf8_lossy(&request.payload).into_owned();
             let client = self.client.clone();
+            let owners = self.clone();
             tokio::spawn(async move {
-                if shared.registry.taken_elsewhere(&client_id) {
+                {
+                    // Under the lock `registered` takes: a connection still
+                    // being made here is marked (it closes once registered),
+                    // one registered already is closed now.
+                    let mut connecting = owners.connecting();
+                    match connecting.get_mut(&client_id) {
+                        Some(taken) => *taken = true,
+                        None => {
+                            shared.registry.taken_elsewhere(&client_id);
+                        }
+                    }
+                }
+                if shared.registry.is_connected(&client_id) {
                     tracing::info!(client_id, "client id taken over by another node");
                     let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
                     while shared.registry.is_connected(&client_id)
@@ -117,6 +136,10 @@ impl Owners {
                 let _ = client.publish(reply, Bytes::new()).await;
             });
         }
+    }
+
+    fn connecting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+        self.connecting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn claim_now(&self, client_id: &str) {
@@ -177,6 +200,7 @@ impl Owners {
 
 impl ClientIds for Arc<Owners> {
     fn claim(&self, client_id: &str) -> Ticket {
+        self.connecting().insert(client_id.to_string(), false);
         let (done, ticket) = Ticket::new();
         let owners = self.clone();
         let client_id = client_id.to_string();
@@ -190,6 +214,10 @@ impl ClientIds for Arc<Owners> {
             let _ = done.send(());
         });
         ticket
+    }
+
+    fn registered(&self, client_id: &str) -> bool {
+        self.connecting().remove(client_id).unwrap_or(false)
     }
 
     fn release(&self, client_id: &str) {

@@ -61,9 +61,22 @@ impl Nats {
 
     /// With JetStream (the cluster's retained messages are a bucket).
     fn start_on(port: &str, store: PathBuf) -> Nats {
+        // JetStream's limit set, not derived from the disk's free space (a
+        // nearly full disk refused the 1 GiB message stream).
+        std::fs::create_dir_all(&store).expect("store dir");
+        let config = store.with_extension("conf");
+        std::fs::write(
+            &config,
+            format!(
+                "jetstream {{ store_dir: \"{}\", max_file_store: 8GB }}\n",
+                store.display()
+            ),
+        )
+        .expect("nats config");
         let mut child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
-            .arg(&store)
+            .arg("-c")
+            .arg(&config)
+            .args(["-a", "127.0.0.1", "-p", port])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -102,6 +115,7 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.store);
+        let _ = std::fs::remove_file(self.store.with_extension("conf"));
     }
 }
 
@@ -143,7 +157,7 @@ impl NatsCluster {
                 &config,
                 format!(
                     "server_name: n{i}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n\
-                     jetstream {{ store_dir: \"{}\" }}\n\
+                     jetstream {{ store_dir: \"{}\", max_file_store: 8GB }}\n\
                      cluster {{ name: kite, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
                     dir.join(format!("n{i}")).display(),
                     routes.join(", ")

@@ -138,6 +138,15 @@ pub(super) async fn handshake(
         .registry
         .attach(&client_id, kick.clone(), resumes)
         .await;
+    if shared
+        .client_ids
+        .get()
+        .is_some_and(|ids| ids.registered(&client_id))
+    {
+        // Another node connected this id while this one was claiming it:
+        // the later wins, this connection ends at its first turn (0x8E).
+        kick.take_over(false);
+    }
     shared.stats.clients_connected.add(1);
     shared.stats.clients_total.add(1);
     let limits = server_limits(&shared.config);
