@@ -42,6 +42,7 @@ impl Bridged {
             durability,
             low_latency: false,
             bridge_to: Some(far.target.endpoint.tcp.port()),
+            tcp_only: false,
         };
         let near = Running::start(kind, binaries, &options).await?;
         wait_up(&near.target).await?;

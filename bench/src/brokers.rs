@@ -69,6 +69,10 @@ pub struct StartOptions {
     /// A bridge to the broker on this loopback port, carrying `bench/#` out
     /// at QoS 1 (kite-server and Mosquitto only).
     pub bridge_to: Option<u16>,
+    /// MQTT over TCP only: Mosquitto gets no WebSocket listener (its
+    /// libwebsockets sizes a table by the open-file limit, which a
+    /// million-connection run raises past what it can allocate).
+    pub tcp_only: bool,
 }
 
 /// The bridge's name, and its client id on the far broker: its state is
@@ -200,6 +204,13 @@ impl Running {
             BrokerKind::Mosquitto => {
                 let conf = dir.join("mosquitto.conf");
                 let mut text = mosquitto_conf(tcp, ws, options.low_latency);
+                if options.tcp_only {
+                    text = text.replace(
+                        &format!("listener {ws} 127.0.0.1\nprotocol websockets\n"),
+                        "",
+                    );
+                    text.push_str("max_connections -1\n");
+                }
                 if let Some(port) = options.bridge_to {
                     text.push_str(&mosquitto_bridge_section(port));
                 }
@@ -246,7 +257,12 @@ impl Running {
             child: Some(child),
             dir,
         };
-        running.wait_ready(&[tcp, ws]).await?;
+        let ports: &[u16] = if options.tcp_only && kind == BrokerKind::Mosquitto {
+            &[tcp]
+        } else {
+            &[tcp, ws]
+        };
+        running.wait_ready(ports).await?;
         Ok(running)
     }
 

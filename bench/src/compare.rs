@@ -404,6 +404,7 @@ async fn run_one(
         },
         low_latency: planned.low_latency,
         bridge_to: None,
+        tcp_only: false,
     };
     let mut running = Running::start(broker, binaries, &options).await?;
     let target = running.target.clone();

@@ -13,6 +13,8 @@
 //! - [`scenario`]: what a step does (`Traffic`, `Storm`, `Idle`) and what it measured (`Metrics`).
 //! - [`traffic`]: fan-in, fan-out, pairs and fixed-rate latency runs, with windowed flow control.
 //! - [`conns`]: connection storm and idle connections.
+//! - [`many`]: up to a million idle connections from several source
+//!   addresses, measured at milestones (`kite-bench connections`).
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`brokers`]: starting and stopping kite-server, Mosquitto and rumqttd on loopback.
 //! - [`bridge`]: a bridging broker (kite-server or Mosquitto) and the far Mosquitto it bridges to.
@@ -28,6 +30,7 @@ pub mod compare;
 pub mod conns;
 pub mod error;
 pub mod link;
+pub mod many;
 pub mod payload;
 pub mod procstat;
 pub mod progress;

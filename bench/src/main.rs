@@ -79,6 +79,11 @@ enum Cmd {
     /// through each to a far Mosquitto on loopback, several rounds; writes
     /// under <out>/<quick|full>/.
     Bridge(BridgeArgs),
+    /// Up to a million idle connections per broker, from several loopback
+    /// source addresses: RSS and bytes per connection, kernel socket memory,
+    /// connect rate, idle CPU, a broadcast to all and a ping sweep at each
+    /// milestone; writes under --out.
+    Connections(ConnectionsArgs),
     /// Rebuild summary.md and the charts from a compare's results.json
     /// (next to it), e.g. after a change to the report.
     Report {
@@ -541,6 +546,7 @@ async fn run(cli: Cli) -> Result<ExitCode, BenchError> {
         }
         Cmd::Compare(args) => run_compare(args).await,
         Cmd::Bridge(args) => run_compare(args.compare()).await,
+        Cmd::Connections(args) => run_connections(args).await,
         Cmd::Report { json } => {
             let text = std::fs::read_to_string(&json)?;
             let old: Report = serde_json::from_str(&text)?;
@@ -583,4 +589,60 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(Args)]
+struct ConnectionsArgs {
+    /// Connections to reach.
+    #[arg(long, default_value_t = 1_000_000)]
+    target: usize,
+    /// Counts to measure at on the way.
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000, 250_000, 500_000])]
+    milestones: Vec<usize>,
+    /// Connections being opened at once.
+    #[arg(long, default_value_t = 512)]
+    concurrency: usize,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BrokerKind::Kite, BrokerKind::Mosquitto])]
+    brokers: Vec<BrokerKind>,
+    /// kite-server binary (default: target/release/kite-server).
+    #[arg(long)]
+    kite_bin: Option<PathBuf>,
+    #[arg(long, default_value = "bench/results/connections")]
+    out: PathBuf,
+}
+
+async fn run_connections(args: ConnectionsArgs) -> Result<ExitCode, BenchError> {
+    let missing = |name: &str| BenchError::Usage(format!("{name} not found (make bench-setup)"));
+    let binaries = Binaries {
+        kite: {
+            let path = args
+                .kite_bin
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("target/release/kite-server"));
+            // The broker starts in a folder of its own.
+            std::fs::canonicalize(&path).map_err(|_| missing(&path.display().to_string()))?
+        },
+        mosquitto: if args.brokers.contains(&BrokerKind::Mosquitto) {
+            which("mosquitto").ok_or_else(|| missing("mosquitto"))?
+        } else {
+            PathBuf::new()
+        },
+        rumqttd: if args.brokers.contains(&BrokerKind::Rumqttd) {
+            ensure_rumqttd(true)?
+        } else {
+            PathBuf::new()
+        },
+    };
+    let plan = kite_bench::many::Plan {
+        broker: "127.0.0.1:1883".parse().expect("an address"),
+        pid: None,
+        target: args.target,
+        milestones: args.milestones,
+        concurrency: args.concurrency,
+        keep_alive: 1800,
+        per_source: kite_bench::many::PER_SOURCE,
+    };
+    let table = kite_bench::many::compare(&args.brokers, &binaries, &plan, &args.out).await?;
+    println!("\n{table}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -189,3 +189,38 @@ async fn harness_measures_and_catches_lost_and_corrupt_messages() {
     assert_eq!(m.idle.expect("idle memory").alive, 50);
     broker.stop().await;
 }
+
+/// `make test`'s check of `kite-bench connections` (the million-connection
+/// run's code path): idle connections from several loopback source
+/// addresses, each subscribed to its own topic and a shared one; at each
+/// milestone a broadcast reaches every one and every PINGREQ is answered.
+/// Both ends live in this process, so its open-file limit (20,000 here,
+/// and no raising it without CAP_SYS_RESOURCE) holds 9,000 connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_connections_from_several_source_addresses() {
+    let broker = Broker::start().await;
+    let plan = kite_bench::many::Plan {
+        broker: broker.target.endpoint.tcp,
+        pid: Some(std::process::id()),
+        target: 9_000,
+        milestones: vec![3_000],
+        concurrency: 256,
+        keep_alive: 600,
+        // Three source addresses.
+        per_source: 4_000,
+    };
+    let outcome = kite_bench::many::run(&plan, |m| {
+        println!("{}", m.row("kite (in-process)"));
+    })
+    .await;
+    assert_eq!(outcome.stopped, None, "{outcome:?}");
+    let counts: Vec<usize> = outcome.milestones.iter().map(|m| m.connections).collect();
+    assert_eq!(counts, [3_000, 9_000]);
+    for m in &outcome.milestones {
+        assert_eq!(m.broadcast_delivered, m.connections, "{m:?}");
+        assert_eq!(m.pongs, m.connections, "{m:?}");
+        assert!(m.tcp_sockets >= m.connections as u64, "{m:?}");
+        assert!(m.broker_rss_kib > 0 && m.connects_per_s > 0.0, "{m:?}");
+    }
+    broker.stop().await;
+}
