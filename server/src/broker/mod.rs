@@ -436,7 +436,8 @@ impl Shared {
     }
 
     /// Tell the store what a session's last step changed. Returns a ticket
-    /// when the client must not be answered before the commit.
+    /// when the client must not be answered (nor sent a QoS 2 message)
+    /// before the commit.
     pub(crate) fn persist(&self, session: &mut Session, disconnected_at: u64) -> Option<Ticket> {
         if !self.store.is_persistent() {
             return None;
@@ -447,6 +448,12 @@ impl Shared {
         for event in session.take_store_events() {
             match event {
                 StoreEvent::Queued(outbound, state) => {
+                    // A QoS 2 PUBLISH (or PUBREL) leaves only once its
+                    // state is stored: after a crash the PUBLISH goes again
+                    // with its packet id and DUP, never as a new message,
+                    // and none goes again after its PUBREL (exactly once).
+                    wait |= outbound.qos == QoS::ExactlyOnce
+                        && !matches!(state, crate::store::QueuedState::Queued);
                     if let Some(seq) = outbound.seq {
                         ops.push(Op::PutQueued {
                             client: client.clone(),

@@ -279,23 +279,34 @@ impl Durable {
         };
         let mut waiting = Vec::new();
         let js = jetstream::new(self.client.clone());
+        // Each step bounded: a NATS server just restarted may take a
+        // request and never answer it.
         let stream = loop {
-            match open_stream(&js, &self.client, self.servers).await {
-                Ok(stream) => break stream,
-                Err(err) => {
-                    tracing::warn!(%err, "cluster: message stream not reachable yet; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+            match tokio::time::timeout(ACK_WAIT * 2, open_stream(&js, &self.client, self.servers))
+                .await
+            {
+                Ok(Ok(stream)) => break stream,
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "cluster: message stream not reachable yet; retrying")
                 }
+                Err(_) => tracing::warn!(
+                    "cluster: message stream not reachable yet (no answer); retrying"
+                ),
             }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         };
+        let mut stream = stream;
         let state = loop {
-            match stream.get_info().await {
-                Ok(info) => break info.state,
-                Err(err) => {
-                    tracing::warn!(%err, "cluster: message stream not readable yet; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+            match tokio::time::timeout(ACK_WAIT * 2, stream.info()).await {
+                Ok(Ok(info)) => break info.state.clone(),
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "cluster: message stream not readable yet; retrying")
+                }
+                Err(_) => {
+                    tracing::warn!("cluster: message stream not readable yet (no answer); retrying")
                 }
             }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         };
         let last = state.last_sequence;
         // Messages up to `catch_up` were published while this node was away.
@@ -365,27 +376,30 @@ impl Durable {
             commands,
             waiting,
         } = reader;
-        let consumer = stream
-            .create_consumer(pull::Config {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: *next,
-                },
-                ack_policy: AckPolicy::None,
-                inactive_threshold: Duration::from_secs(30),
-                num_replicas: 1,
-                memory_storage: true,
-                ..Default::default()
-            })
+        let created = stream.create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: *next,
+            },
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            num_replicas: 1,
+            memory_storage: true,
+            ..Default::default()
+        });
+        let consumer = tokio::time::timeout(ACK_WAIT * 2, created)
             .await
+            .map_err(|_| "no answer to the consumer's creation".to_string())?
             .map_err(|err| err.to_string())?;
         let name = consumer.cached_info().name.clone();
-        let mut messages = consumer
+        let pulling = consumer
             .stream()
             .max_messages_per_batch(1000)
             .heartbeat(HEARTBEAT)
             .expires(HEARTBEAT * 5)
-            .messages()
+            .messages();
+        let mut messages = tokio::time::timeout(ACK_WAIT * 2, pulling)
             .await
+            .map_err(|_| "no answer to the consumer's first pull".to_string())?
             .map_err(|err| err.to_string())?;
         self.reading.send_replace(true);
         let mut consumer_seq = 0;

@@ -39,6 +39,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The longest a node waits for the holder's answer (the connection
 /// closed, the session handed over).
 const ANSWER_WAIT: Duration = Duration::from_secs(4);
+/// A holder without a listener this many times, 250 ms apart, is down.
+const GONE_AFTER: u32 = 10;
 
 /// This node's side of the client-id ownership.
 pub(crate) struct Owners {
@@ -49,6 +51,9 @@ pub(crate) struct Owners {
     /// One session coming from another node at a time (each pauses the
     /// reader).
     moving: tokio::sync::Mutex<()>,
+    /// One claim per client id at a time: a second CONNECT of the id here
+    /// waits for the first's session to arrive.
+    claiming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     bucket: OnceLock<kv::Store>,
     shared: OnceLock<Weak<Shared>>,
     /// Client ids this node is connecting (claimed, not yet in its
@@ -78,6 +83,7 @@ impl Owners {
             client,
             durable,
             moving: tokio::sync::Mutex::new(()),
+            claiming: Mutex::new(HashMap::new()),
             bucket: OnceLock::new(),
             shared: OnceLock::new(),
             connecting: Mutex::new(HashMap::new()),
@@ -155,13 +161,22 @@ impl Owners {
                 }
             }
         }
-        if shared.registry.is_connected(&client_id) {
-            tracing::info!(client_id, "client id taken over by another node");
-            let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
-            while shared.registry.is_connected(&client_id) && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+        let mut told = false;
+        // A connection of the id here (or one being made, which closes as
+        // soon as it is registered) ends first: its session is parked then.
+        while (shared.registry.is_connected(&client_id)
+            || self.connecting().contains_key(&client_id))
+            && tokio::time::Instant::now() < deadline
+        {
+            if !told {
+                tracing::info!(client_id, "client id taken over by another node");
+                told = true;
             }
+            shared
+                .registry
+                .taken_elsewhere(&client_id, asked.position.is_some());
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let moved = match asked.position {
             Some(position) => {
@@ -234,17 +249,27 @@ impl Owners {
             inbox: inbox.to_string(),
         };
         let collect = async {
-            let first = match self
-                .client
-                .request(takeover_subject(owner), asked.encode().into())
-                .await
-            {
-                Ok(first) => first,
-                // Nobody listens there: the owner's node is down.
-                Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => {
-                    return Answer::Gone
+            let payload: Bytes = asked.encode().into();
+            let mut tries = 0;
+            let first = loop {
+                match self
+                    .client
+                    .request(takeover_subject(owner), payload.clone())
+                    .await
+                {
+                    Ok(first) => break first,
+                    // Nobody listens there: the owner's node is down, or
+                    // its NATS connection is being made again (a NATS
+                    // server died): asked again for a while.
+                    Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => {
+                        tries += 1;
+                        if tries >= GONE_AFTER {
+                            return Answer::Gone;
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Err(_) => return Answer::Silent,
                 }
-                Err(_) => return Answer::Silent,
             };
             let mut blob = Vec::new();
             let mut answer = first.payload;
@@ -278,44 +303,60 @@ impl Owners {
         self.connecting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Make this node the id's owner in the bucket (compare-and-set), then
+    /// take the id from the node that held it. The record is written first:
+    /// whoever connects the id next asks this node, which holds the session
+    /// by then. While the bucket cannot be written (its stream elects a
+    /// leader) the claim waits; a resumed session is never taken on a stale
+    /// record. False when the client resumes a session this node could not
+    /// take (its CONNECT is refused; it tries again).
     async fn claim_now(&self, client_id: &str, resumes: bool) -> bool {
-        let Some(store) = self.bucket.get() else {
-            return true;
+        let store = loop {
+            if self.client.connection_state() != async_nats::connection::State::Connected {
+                // Without NATS there is nobody to ask: this node serves alone.
+                return true;
+            }
+            // A CONNECT right after the start waits for the bucket: an id
+            // not written there could not be found by the next node.
+            match self.bucket.get() {
+                Some(store) => break store,
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
         };
-        if self.client.connection_state() != async_nats::connection::State::Connected {
-            // Without NATS there is nobody to ask: this node serves alone.
-            return true;
-        }
         let key = key(client_id);
         let me = Bytes::from(self.node.clone());
-        let mut handed = true;
-        for _ in 0..5 {
-            let entry = match store.entry(&key).await {
-                Ok(entry) => entry.filter(|e| e.operation == kv::Operation::Put),
+        let mut warned = false;
+        let previous = loop {
+            let written = match store.entry(&key).await {
+                Ok(entry) => match entry.filter(|e| e.operation == kv::Operation::Put) {
+                    None => store.create(&key, me.clone()).await.ok().map(|_| None),
+                    Some(entry) => store
+                        .update(&key, me.clone(), entry.revision)
+                        .await
+                        .ok()
+                        .map(|_| Some(entry.value)),
+                },
                 Err(err) => {
-                    tracing::warn!(%err, client_id, "cluster: cannot read the client id's owner");
-                    return true;
-                }
-            };
-            let written = match entry {
-                None => store.create(&key, me.clone()).await.is_ok(),
-                Some(entry) => {
-                    if entry.value != me {
-                        let owner = String::from_utf8_lossy(&entry.value).into_owned();
-                        handed = self.take_from(&owner, client_id, resumes).await;
-                        if !handed {
-                            return false;
-                        }
+                    if !warned {
+                        tracing::warn!(%err, client_id, "cluster: cannot read the client id's owner yet; waiting");
+                        warned = true;
                     }
-                    store.update(&key, me.clone(), entry.revision).await.is_ok()
+                    None
                 }
             };
-            if written {
-                return handed;
+            match written {
+                Some(previous) => break previous,
+                // Taken meanwhile (asked again), or the bucket unavailable.
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
+        };
+        match previous {
+            Some(owner) if owner != me => {
+                let owner = String::from_utf8_lossy(&owner).into_owned();
+                self.take_from(&owner, client_id, resumes).await
+            }
+            _ => true,
         }
-        tracing::warn!(client_id, "cluster: client id contested; connecting anyway");
-        handed
     }
 
     /// Take `client_id` from the node `owner`: its connection there
@@ -448,8 +489,25 @@ impl ClientIds for Arc<Owners> {
         let owners = self.clone();
         let client_id = client_id.to_string();
         tokio::spawn(async move {
-            let claimed =
-                tokio::time::timeout(CLAIM_TIMEOUT, owners.claim_now(&client_id, resumes)).await;
+            let turn = owners
+                .claiming
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(client_id.clone())
+                .or_default()
+                .clone();
+            let claimed = tokio::time::timeout(CLAIM_TIMEOUT, async {
+                let _mine = turn.lock().await;
+                owners.claim_now(&client_id, resumes).await
+            })
+            .await;
+            {
+                let mut claiming = owners.claiming.lock().unwrap_or_else(|e| e.into_inner());
+                // Nobody else waits for this id's turn: forget it.
+                if Arc::strong_count(&turn) == 2 {
+                    claiming.remove(&client_id);
+                }
+            }
             let ok = match claimed {
                 Ok(ok) => ok,
                 Err(_) => {

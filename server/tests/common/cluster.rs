@@ -20,8 +20,22 @@ pub async fn reading(node: &Broker) {
 
 /// A node of the cluster on `urls`, reading the stream.
 pub async fn cluster_node(urls: &str, name: &str) -> Broker {
-    let node = Broker::start_with(&["--cluster", urls, "--node-id", name]).await;
+    cluster_node_with(urls, name, &[]).await
+}
+
+/// [`cluster_node`] with more flags.
+pub async fn cluster_node_with(urls: &str, name: &str, extra: &[&str]) -> Broker {
+    let mut flags = vec!["--cluster", urls, "--node-id", name];
+    flags.extend_from_slice(extra);
+    let node = Broker::start_with(&flags).await;
     reading(&node).await;
+    // And it can say which node holds each client id.
+    wait_log(
+        &node,
+        "cluster: client ids are held cluster-wide",
+        Duration::from_secs(15),
+    )
+    .await;
     node
 }
 

@@ -164,15 +164,7 @@ impl NatsCluster {
                 ),
             )
             .expect("config");
-            let child = Command::new(nats_server_binary())
-                .arg("-c")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start nats-server");
-            servers.push(Some(child));
+            servers.push(Some(spawn_member(&config)));
         }
         NatsCluster {
             servers,
@@ -217,6 +209,14 @@ impl NatsCluster {
         })
     }
 
+    /// Start server `i` again (after [`NatsCluster::kill`]), with its
+    /// config and store.
+    pub fn restart(&mut self, i: usize) {
+        if self.servers[i].is_none() {
+            self.servers[i] = Some(spawn_member(&self.dir.join(format!("n{i}.conf"))));
+        }
+    }
+
     /// Kill server `i` (SIGKILL).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.servers[i].take() {
@@ -224,6 +224,18 @@ impl NatsCluster {
             let _ = child.wait();
         }
     }
+}
+
+/// One server of a [`NatsCluster`], from its config file.
+fn spawn_member(config: &std::path::Path) -> Child {
+    Command::new(nats_server_binary())
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nats-server")
 }
 
 impl Drop for NatsCluster {

@@ -177,7 +177,11 @@ pub(super) async fn handshake(
         }
     };
     // A resumed session's record now says the client is back.
-    drop(shared.persist(&mut session, 0));
+    let stored = shared.persist(&mut session, 0);
+    if let Some(ticket) = stored.filter(|_| session.is_persistent()) {
+        // Stored before the CONNACK: the QoS 2 packet ids of what resumes.
+        ticket.committed().await;
+    }
     let connack = Packet::ConnAck(ConnAck {
         session_present: resent.is_some(),
         code: ReasonCode::Success,

@@ -357,6 +357,7 @@ async fn run(live: &mut Live) -> Turn {
                 timer.as_mut().reset(due);
             }
         }
+        let mut commit = None;
         tokio::select! {
             read = transport.read(input), if paused_until.is_none() => match read {
                 Ok(0) => return Turn::End(End::Closed("peer closed the connection".into())),
@@ -385,7 +386,7 @@ async fn run(live: &mut Live) -> Turn {
                         session.discard(&outbound);
                     }
                 }
-                shared.persist(session, 0);
+                commit = shared.persist(session, 0);
                 delivered = true;
                 last_active = Instant::now();
             },
@@ -412,6 +413,12 @@ async fn run(live: &mut Live) -> Turn {
             _ = shutdown.wait_for(|stopped| *stopped) => {
                 return Turn::End(End::Error(ProtocolError::ServerShuttingDown));
             },
+        }
+        if let Some(ticket) = commit.take() {
+            // QoS 2 packet ids are stored before the PUBLISHes leave.
+            if !ticket.committed().await {
+                return Turn::End(End::Error(ProtocolError::StoreUnavailable));
+            }
         }
     }
 }

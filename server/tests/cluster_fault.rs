@@ -1,0 +1,538 @@
+//! The fault test of the cluster: 3 `nats-server`s (JetStream, 3 replicas)
+//! and 3 `kite-server` nodes on loopback, under traffic, while the stream's
+//! leader and a Kite node are SIGKILLed and brought back.
+//!
+//! - QoS 1 and QoS 2 publishers on every node, each message numbered per
+//!   publisher; a publisher whose node dies goes on from another node.
+//! - Persistent subscribers (MQTT 5, session expiry) to everything: one on
+//!   each node, waiting for its node when it is down, and one that keeps
+//!   moving between two nodes (its session follows it).
+//! - A retained writer on every node in turn.
+//!
+//! Then: every acknowledged message reached every persistent subscriber
+//! (QoS 2 exactly once, QoS 1 at least once and again only with DUP), each
+//! publisher's order held apart from DUP redeliveries, and the retained
+//! values are the same on every node.
+//!
+//! `make test` runs one round of about 20 s of traffic. `make soak-cluster`
+//! runs `KITE_FAULT_ROUNDS` rounds of `KITE_FAULT_SECONDS` each, with the
+//! kill moments drawn from `KITE_FAULT_SEED` (printed, to replay a run).
+
+mod common;
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use common::*;
+use mqtt::{Packet, QoS};
+use tokio::{task::JoinHandle, time::Instant};
+
+/// Where each node listens now (`None` while it is down).
+#[derive(Clone, Default)]
+struct Book(Arc<Mutex<Vec<Option<SocketAddr>>>>);
+
+impl Book {
+    fn get(&self, i: usize) -> Option<SocketAddr> {
+        self.0.lock().unwrap()[i]
+    }
+
+    fn set(&self, i: usize, addr: Option<SocketAddr>) {
+        self.0.lock().unwrap()[i] = addr;
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// What one publisher saw.
+#[derive(Default, Debug)]
+struct Sent {
+    acknowledged: Vec<u32>,
+    refused: u32,
+    /// Sent, but the connection ended before the answer.
+    unknown: u32,
+}
+
+/// One message as a subscriber's application got it.
+#[derive(Clone, Copy, Debug)]
+struct Got {
+    publisher: u32,
+    n: u32,
+    dup: bool,
+}
+
+/// The publisher names: `p<node><qos>`, numbered 0..6.
+fn publisher_index(node: usize, qos: u8) -> u32 {
+    (node * 2 + usize::from(qos - 1)) as u32
+}
+
+/// Connect `id` to node `i`, or to the next one up, with `connect`.
+async fn connect_somewhere(book: &Book, from: usize, connect: &Connect<'_>) -> (Raw, usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for k in 0..book.len() {
+            let i = (from + k) % book.len();
+            let Some(addr) = book.get(i) else { continue };
+            if let Some((raw, connack)) = Raw::try_connect(addr, connect).await {
+                if connack.code.is_success() {
+                    return (raw, i);
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no node took {}",
+            connect.client_id
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Publish numbered messages at `qos` from node `home` (or the next node
+/// up) until `stop`.
+fn publisher(book: Book, home: usize, qos: u8, stop: Arc<AtomicBool>) -> JoinHandle<Sent> {
+    tokio::spawn(async move {
+        let index = publisher_index(home, qos);
+        let id = format!("p{home}{qos}");
+        let connect = Connect::v5(&id);
+        let mut sent = Sent::default();
+        let (mut client, _) = connect_somewhere(&book, home, &connect).await;
+        let mut n = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let pid = (n % 60_000 + 1) as u16;
+            let payload = format!("{index}:{n}");
+            let outcome = if client
+                .try_send(&publish(
+                    true,
+                    "f/t",
+                    payload.as_bytes(),
+                    qos,
+                    pid,
+                    false,
+                    &[],
+                ))
+                .await
+            {
+                answer(&mut client, qos, pid).await
+            } else {
+                None
+            };
+            match outcome {
+                Some(true) => sent.acknowledged.push(n),
+                Some(false) => {
+                    sent.refused += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                None => {
+                    sent.unknown += 1;
+                    client = connect_somewhere(&book, home, &connect).await.0;
+                }
+            }
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        sent
+    })
+}
+
+/// The broker's answer to a publish: acknowledged (QoS 2: PUBREC, then
+/// PUBREL/PUBCOMP), refused, or `None` when the connection ended first.
+async fn answer(client: &mut Raw, qos: u8, pid: u16) -> Option<bool> {
+    loop {
+        match client.next_within(Duration::from_secs(40)).await {
+            Ok(Some(Packet::PubAck(ack))) if qos == 1 && ack.pid.get() == pid => {
+                return Some(ack.reason.is_success())
+            }
+            Ok(Some(Packet::PubRec(rec))) if qos == 2 && rec.pid.get() == pid => {
+                if !rec.reason.is_success() {
+                    return Some(false);
+                }
+                // The broker has it once PUBREC says so; PUBCOMP follows.
+                if client.try_send(&pubrel(pid)).await {
+                    let _ = client.next_within(Duration::from_secs(10)).await;
+                }
+                return Some(true);
+            }
+            Ok(Some(Packet::Disconnect(_))) | Ok(None) => return None,
+            Ok(Some(other)) => panic!("publisher got {other:?}"),
+            Err(()) => panic!("no answer to {pid} within 40 s"),
+        }
+    }
+}
+
+/// Every acknowledged message (publisher, number), once the publishers
+/// stopped, and since when.
+type Expected = Arc<Mutex<Option<(Instant, HashSet<(u32, u32)>)>>>;
+
+/// A persistent subscriber to `f/#` at QoS 2. It connects to node `home`
+/// and waits for it when it is down; with `moving`, it moves between
+/// nodes `home` and `home + 1` every second or so instead.
+fn subscriber(
+    book: Book,
+    id: String,
+    home: usize,
+    moving: bool,
+    done: Expected,
+    ready: Arc<std::sync::atomic::AtomicUsize>,
+) -> JoinHandle<(Vec<Got>, u32)> {
+    tokio::spawn(async move {
+        let props = prop_u32(0x11, 600);
+        let connect = Connect::v5(&id).clean(false).props(props);
+        let mut got: Vec<Got> = Vec::new();
+        // QoS 2 packet ids PUBRECed and not yet released: a PUBLISH again
+        // with one of them is the same message (the application has it).
+        let mut unreleased: HashSet<u16> = HashSet::new();
+        // What that dropped as the same message again (payload, packet id).
+        let mut dropped: Vec<(String, u16)> = Vec::new();
+        let mut subscribed = false;
+        let mut moves = 0u32;
+        let mut node = home;
+        let mut quiet_since = Instant::now();
+        'connection: loop {
+            let (mut client, connack) = loop {
+                if let Some(addr) = book.get(node) {
+                    if let Some((raw, connack)) = Raw::try_connect(addr, &connect).await {
+                        if connack.code.is_success() {
+                            break (raw, connack);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            if subscribed {
+                assert!(connack.session_present, "{id}: session lost on node {node}");
+            } else {
+                assert_eq!(client.subscribe(1, "f/#", 2).await, 2, "{id}: SUBACK");
+                subscribed = true;
+                ready.fetch_add(1, Ordering::Relaxed);
+            }
+            let moved_at = Instant::now() + Duration::from_millis(1000);
+            loop {
+                let expected = done.lock().unwrap().clone();
+                if moving && Instant::now() >= moved_at && expected.is_none() {
+                    moves += 1;
+                    node = if node == home { home + 1 } else { home };
+                    // The next connection takes this one over.
+                    continue 'connection;
+                }
+                // Once the publishers stopped: every acknowledged message
+                // here and nothing more for a while (or long enough).
+                let complete = |(waited, expected): &(Instant, HashSet<(u32, u32)>)| {
+                    let have: HashSet<(u32, u32)> =
+                        got.iter().map(|m| (m.publisher, m.n)).collect();
+                    (expected.is_subset(&have) && quiet_since.elapsed() > Duration::from_secs(2))
+                        || waited.elapsed() > Duration::from_secs(60)
+                };
+                if expected.as_ref().is_some_and(complete) {
+                    if !dropped.is_empty() {
+                        eprintln!(
+                            "{id}: dropped as QoS 2 repeats (payload, packet id): {dropped:?}"
+                        );
+                    }
+                    return (got, moves);
+                }
+                let packet = match client.next_within(Duration::from_millis(200)).await {
+                    Err(()) => continue,
+                    Ok(None) | Ok(Some(Packet::Disconnect(_))) => continue 'connection,
+                    Ok(Some(packet)) => packet,
+                };
+                quiet_since = Instant::now();
+                match packet {
+                    Packet::Publish(p) => {
+                        let pid = p.pid.map(|p| p.get()).unwrap_or(0);
+                        let fresh = match p.qos {
+                            QoS::ExactlyOnce => unreleased.insert(pid),
+                            _ => true,
+                        };
+                        let ack = match p.qos {
+                            QoS::AtLeastOnce => puback(pid),
+                            QoS::ExactlyOnce => pubrec(pid),
+                            QoS::AtMostOnce => Vec::new(),
+                        };
+                        if !fresh {
+                            dropped.push((String::from_utf8_lossy(&p.payload).into_owned(), pid));
+                        }
+                        if fresh {
+                            let text = std::str::from_utf8(&p.payload).expect("UTF-8");
+                            let (publisher, n) = text.split_once(':').expect("p:n");
+                            got.push(Got {
+                                publisher: publisher.parse().expect("publisher"),
+                                n: n.parse().expect("n"),
+                                dup: p.dup,
+                            });
+                        }
+                        if !ack.is_empty() && !client.try_send(&ack).await {
+                            continue 'connection;
+                        }
+                    }
+                    Packet::PubRel(rel) => {
+                        unreleased.remove(&rel.pid.get());
+                        if !client.try_send(&pubcomp(rel.pid.get())).await {
+                            continue 'connection;
+                        }
+                    }
+                    Packet::SubAck(_) => {}
+                    other => panic!("{id} got {other:?}"),
+                }
+            }
+        }
+    })
+}
+
+/// Write `r/k<i>` retained, on each node in turn, until `stop`: the values
+/// acknowledged, per key.
+fn retained_writer(book: Book, stop: Arc<AtomicBool>) -> JoinHandle<u32> {
+    tokio::spawn(async move {
+        let mut written = 0;
+        let mut round = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let node = round as usize % book.len();
+            round += 1;
+            let Some(addr) = book.get(node) else { continue };
+            let id = format!("retainer-{round}");
+            let Some((mut client, _)) = Raw::try_connect(addr, &Connect::v5(&id)).await else {
+                continue;
+            };
+            let key = round % 5;
+            let bytes = publish(
+                true,
+                &format!("r/k{key}"),
+                round.to_string().as_bytes(),
+                1,
+                1,
+                true,
+                &[],
+            );
+            if client.try_send(&bytes).await && answer(&mut client, 1, 1).await == Some(true) {
+                written += 1;
+            }
+            client.try_send(&DISCONNECT).await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        written
+    })
+}
+
+/// The retained values node `addr` holds under `r/#`.
+async fn retained_on(addr: SocketAddr) -> Vec<(String, String)> {
+    let (mut client, _) = Raw::try_connect(addr, &Connect::v5("retained-check"))
+        .await
+        .expect("a node to check");
+    client.send(&subscribe(true, 1, &[], &[("r/#", 0)])).await;
+    let mut values = Vec::new();
+    loop {
+        match client.next_within(QUIET).await {
+            Ok(Some(Packet::Publish(p))) => values.push((
+                p.topic.to_string(),
+                String::from_utf8_lossy(&p.payload).into_owned(),
+            )),
+            Ok(Some(Packet::SubAck(_))) => {}
+            Ok(other) => panic!("{other:?}"),
+            Err(()) => break,
+        }
+    }
+    client.send(&DISCONNECT).await;
+    values.sort();
+    values
+}
+
+/// A small deterministic generator for the kill moments.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below.max(1)
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_messages_survive_killed_leaders_and_nodes() {
+    let rounds = env_number("KITE_FAULT_ROUNDS", 1);
+    let seconds = env_number("KITE_FAULT_SECONDS", 20);
+    let seed = env_number(
+        "KITE_FAULT_SEED",
+        0x5eed_u64 ^ u64::from(std::process::id()),
+    );
+    eprintln!("fault test: {rounds} round(s) of {seconds} s, KITE_FAULT_SEED={seed}");
+    let mut draw = Draw(seed.max(1));
+    for round in 0..rounds {
+        one_round(round, seconds, &mut draw).await;
+    }
+}
+
+async fn one_round(round: u64, seconds: u64, draw: &mut Draw) {
+    let mut nats = NatsCluster::start();
+    let urls = nats.urls.join(",");
+    let mut nodes = Vec::new();
+    for name in ["a", "b", "c"] {
+        // Room for everything published while a subscriber's node is down
+        // (the default bound, 1,000 as Mosquitto's, drops past it).
+        let room = ["--max-queued-messages", "1000000"];
+        nodes.push(cluster_node_with(&urls, name, &room).await);
+    }
+    let book = Book(Arc::new(Mutex::new(
+        nodes.iter().map(|n| Some(n.addr())).collect(),
+    )));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done: Expected = Arc::default();
+    let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut subscribers = Vec::new();
+    for (i, name) in ["s-a", "s-b", "s-c", "s-moving"].into_iter().enumerate() {
+        let (home, moving) = if i == 3 { (0, true) } else { (i, false) };
+        let task = subscriber(
+            book.clone(),
+            name.into(),
+            home,
+            moving,
+            done.clone(),
+            ready.clone(),
+        );
+        subscribers.push((name, task));
+    }
+    // The subscriptions are made before anything is published.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready.load(Ordering::Relaxed) < subscribers.len() {
+        assert!(Instant::now() < deadline, "subscribers not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut publishers = Vec::new();
+    for node in 0..3 {
+        for qos in [1u8, 2] {
+            publishers.push((
+                publisher_index(node, qos),
+                qos,
+                publisher(book.clone(), node, qos, stop.clone()),
+            ));
+        }
+    }
+    let retainer = retained_writer(book.clone(), stop.clone());
+    // The faults: the stream's leader, then Kite node c, each killed at a
+    // drawn moment and brought back a few seconds later.
+    let span = seconds * 1000;
+    let leader_at = Duration::from_millis(span / 10 + draw.next(span / 4));
+    let node_at = Duration::from_millis(span / 3 + draw.next(span / 4));
+    let started = Instant::now();
+    tokio::time::sleep_until(started + leader_at).await;
+    let leader = nats
+        .stream_leader("kite_messages")
+        .expect("a stream leader");
+    eprintln!("round {round}: stream leader n{leader} killed at {leader_at:?}");
+    nats.kill(leader);
+    tokio::time::sleep(Duration::from_millis(3000 + draw.next(3000))).await;
+    nats.restart(leader);
+    tokio::time::sleep_until(started + node_at.max(started.elapsed() + Duration::from_secs(1)))
+        .await;
+    eprintln!("round {round}: node c killed at {:?}", started.elapsed());
+    book.set(2, None);
+    let c = nodes.pop().expect("c");
+    c.signal("-KILL");
+    tokio::time::sleep(Duration::from_millis(1000 + draw.next(3000))).await;
+    let c = c.restart(Stop::Crash).await;
+    reading(&c).await;
+    book.set(2, Some(c.addr()));
+    nodes.push(c);
+    eprintln!("round {round}: node c back at {:?}", started.elapsed());
+    tokio::time::sleep_until(started + Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut sent: HashMap<u32, (u8, Sent)> = HashMap::new();
+    for (index, qos, task) in publishers {
+        sent.insert(index, (qos, task.await.expect("publisher")));
+    }
+    let retained_writes = retainer.await.expect("retained writer");
+    let expected = sent
+        .iter()
+        .flat_map(|(p, (_, s))| s.acknowledged.iter().map(move |n| (*p, *n)))
+        .collect();
+    *done.lock().unwrap() = Some((Instant::now(), expected));
+    let acknowledged: usize = sent.values().map(|(_, s)| s.acknowledged.len()).sum();
+    let refused: u32 = sent.values().map(|(_, s)| s.refused).sum();
+    let unknown: u32 = sent.values().map(|(_, s)| s.unknown).sum();
+    eprintln!(
+        "round {round}: {acknowledged} acknowledged, {refused} refused, {unknown} cut off by a kill; {retained_writes} retained writes"
+    );
+    for (name, task) in subscribers {
+        let (got, moves) = tokio::time::timeout(Duration::from_secs(90), task)
+            .await
+            .unwrap_or_else(|_| panic!("{name} still receiving after 90 s"))
+            .expect("subscriber");
+        check(name, &got, &sent);
+        eprintln!(
+            "round {round}: {name}: {} delivered, every acknowledged one among them{}",
+            got.len(),
+            if moves > 0 {
+                format!(", over {moves} moves between nodes")
+            } else {
+                String::new()
+            }
+        );
+    }
+    // Every node holds the same retained values.
+    let mut seen = Vec::new();
+    for node in &nodes {
+        seen.push(retained_on(node.addr()).await);
+    }
+    assert!(!seen[0].is_empty(), "no retained value at all");
+    assert!(
+        seen.iter().all(|s| *s == seen[0]),
+        "retained values differ: {seen:?}"
+    );
+}
+
+/// One subscriber's deliveries against what was acknowledged.
+fn check(name: &str, got: &[Got], sent: &HashMap<u32, (u8, Sent)>) {
+    let mut count: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut last: HashMap<u32, u32> = HashMap::new();
+    for m in got {
+        let seen = count.entry((m.publisher, m.n)).or_default();
+        *seen += 1;
+        let qos = sent[&m.publisher].0;
+        if *seen > 1 {
+            assert!(
+                qos == 1,
+                "{name}: QoS 2 message {}:{} twice",
+                m.publisher,
+                m.n
+            );
+            assert!(m.dup, "{name}: {}:{} again without DUP", m.publisher, m.n);
+            continue;
+        }
+        if let Some(&before) = last.get(&m.publisher) {
+            assert!(
+                m.n > before,
+                "{name}: {}:{} after {before}",
+                m.publisher,
+                m.n
+            );
+        }
+        last.insert(m.publisher, m.n);
+    }
+    for (publisher, (_, s)) in sent {
+        let lost: Vec<_> = s
+            .acknowledged
+            .iter()
+            .filter(|n| !count.contains_key(&(*publisher, **n)))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{name}: publisher {publisher} lost {lost:?}"
+        );
+    }
+}
