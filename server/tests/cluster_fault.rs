@@ -146,25 +146,23 @@ fn publisher(book: Book, home: usize, qos: u8, stop: Arc<AtomicBool>) -> JoinHan
 /// The broker's answer to a publish: acknowledged (QoS 2: PUBREC, then
 /// PUBREL/PUBCOMP), refused, or `None` when the connection ended first.
 async fn answer(client: &mut Raw, qos: u8, pid: u16) -> Option<bool> {
-    loop {
-        match client.next_within(Duration::from_secs(40)).await {
-            Ok(Some(Packet::PubAck(ack))) if qos == 1 && ack.pid.get() == pid => {
-                return Some(ack.reason.is_success())
-            }
-            Ok(Some(Packet::PubRec(rec))) if qos == 2 && rec.pid.get() == pid => {
-                if !rec.reason.is_success() {
-                    return Some(false);
-                }
-                // The broker has it once PUBREC says so; PUBCOMP follows.
-                if client.try_send(&pubrel(pid)).await {
-                    let _ = client.next_within(Duration::from_secs(10)).await;
-                }
-                return Some(true);
-            }
-            Ok(Some(Packet::Disconnect(_))) | Ok(None) => return None,
-            Ok(Some(other)) => panic!("publisher got {other:?}"),
-            Err(()) => panic!("no answer to {pid} within 40 s"),
+    match client.next_within(Duration::from_secs(40)).await {
+        Ok(Some(Packet::PubAck(ack))) if qos == 1 && ack.pid.get() == pid => {
+            Some(ack.reason.is_success())
         }
+        Ok(Some(Packet::PubRec(rec))) if qos == 2 && rec.pid.get() == pid => {
+            if !rec.reason.is_success() {
+                return Some(false);
+            }
+            // The broker has it once PUBREC says so; PUBCOMP follows.
+            if client.try_send(&pubrel(pid)).await {
+                let _ = client.next_within(Duration::from_secs(10)).await;
+            }
+            Some(true)
+        }
+        Ok(Some(Packet::Disconnect(_))) | Ok(None) => None,
+        Ok(Some(other)) => panic!("publisher got {other:?}"),
+        Err(()) => panic!("no answer to {pid} within 40 s"),
     }
 }
 
