@@ -20,8 +20,10 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
+use mqtt::{client::ClientEvent, QoS};
 use serde::{Deserialize, Serialize};
-use tokio::time::{sleep, Instant};
+use tokio::time::{sleep, timeout, Instant};
 
 use crate::{
     brokers::fresh_dir,
@@ -293,7 +295,9 @@ impl Started {
     }
 
     /// Every node takes an MQTT session (a CONNECT, CONNACK and a
-    /// SUBSCRIBE at QoS 1, which makes nats-server create its MQTT streams).
+    /// SUBSCRIBE at QoS 1, which makes nats-server create its MQTT streams),
+    /// then a QoS 1 message from every other node reaches a subscriber on
+    /// the last one: the cluster routes, the way the runs will use it.
     async fn wait_ready(&mut self) -> Result<(), BenchError> {
         let deadline = Instant::now() + READY;
         for node in self.nodes.clone() {
@@ -311,7 +315,18 @@ impl Started {
                 }
             }
         }
-        Ok(())
+        loop {
+            self.check_running()?;
+            match crosses(&self.nodes).await {
+                Ok(()) => return Ok(()),
+                Err(err) if Instant::now() > deadline => {
+                    return Err(self.failure(format!(
+                        "messages do not cross nodes after {READY:?}: {err}"
+                    )));
+                }
+                Err(_) => sleep(Duration::from_millis(200)).await,
+            }
+        }
     }
 
     fn check_running(&mut self) -> Result<(), BenchError> {
@@ -422,9 +437,60 @@ fn healthy(monitor: u16) -> bool {
 async fn probe(node: &Endpoint) -> Result<(), BenchError> {
     let options = client_options(format!("kb-{}-probe", unique_tag()), true);
     let mut link = Link::open(node, Transport::Tcp, options, Instant::now()).await?;
-    let subscribed = link.subscribe(&["kb/probe"], mqtt::QoS::AtLeastOnce).await;
+    let subscribed = link.subscribe(&["kb/probe"], QoS::AtLeastOnce).await;
     link.close().await;
     subscribed
+}
+
+/// A QoS 1 message published on each node but the last reaches a
+/// subscriber on the last (one node: nothing to cross).
+async fn crosses(nodes: &[Endpoint]) -> Result<(), BenchError> {
+    const WAIT: Duration = Duration::from_secs(3);
+    let Some((last, others)) = nodes.split_last() else {
+        return Ok(());
+    };
+    let tag = unique_tag();
+    let topic = format!("kb/ready/{tag}");
+    let epoch = Instant::now();
+    let options = client_options(format!("kb-{tag}-rs"), true);
+    let mut subscriber = Link::open(last, Transport::Tcp, options, epoch).await?;
+    let result = async {
+        subscriber.subscribe(&[&topic], QoS::AtLeastOnce).await?;
+        for (i, node) in others.iter().enumerate() {
+            let options = client_options(format!("kb-{tag}-rp{i}"), true);
+            let mut publisher = Link::open(node, Transport::Tcp, options, epoch).await?;
+            let now = publisher.now_ms();
+            let mark = Bytes::from(vec![i as u8]);
+            publisher
+                .session
+                .publish(&topic, mark.clone(), QoS::AtLeastOnce, false, now)?;
+            publisher.flush();
+            let arrived = timeout(WAIT, async {
+                loop {
+                    for event in subscriber.read().await? {
+                        if matches!(event, ClientEvent::Message(p) if p.payload == mark) {
+                            return Ok::<(), BenchError>(());
+                        }
+                    }
+                }
+            })
+            .await;
+            publisher.close().await;
+            match arrived {
+                Ok(result) => result?,
+                Err(_) => {
+                    return Err(BenchError::timeout(
+                        format!("a message from {} on {}", node.tcp, last.tcp),
+                        WAIT,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    subscriber.close().await;
+    result
 }
 
 /// The first line `program --version` prints.
@@ -461,7 +527,7 @@ mod tests {
         assert!(conf.contains(
             "routes: [nats://127.0.0.1:6222, nats://127.0.0.1:6223, nats://127.0.0.1:6224]"
         ));
-        assert!(conf.contains("mqtt { listen: 127.0.0.1:1885 }"));
+        assert!(conf.contains("mqtt { listen: 127.0.0.1:1884 }"));
         let plain: Vec<NatsPorts> = ports
             .iter()
             .map(|p| NatsPorts { mqtt: None, ..*p })
