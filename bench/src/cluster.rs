@@ -330,10 +330,13 @@ impl Started {
     }
 
     fn check_running(&mut self) -> Result<(), BenchError> {
-        let exited = self.procs.iter_mut().find_map(|p| match p.child.try_wait() {
-            Ok(Some(status)) => Some(format!("{} exited at start ({status})", p.name)),
-            _ => None,
-        });
+        let exited = self
+            .procs
+            .iter_mut()
+            .find_map(|p| match p.child.try_wait() {
+                Ok(Some(status)) => Some(format!("{} exited at start ({status})", p.name)),
+                _ => None,
+            });
         match exited {
             Some(reason) => Err(self.failure(reason)),
             None => Ok(()),
@@ -344,8 +347,8 @@ impl Started {
     fn failure(&self, reason: String) -> BenchError {
         let mut tails = Vec::new();
         for p in &self.procs {
-            let log = fs::read_to_string(self.dir.join(format!("{}.log", p.name)))
-                .unwrap_or_default();
+            let log =
+                fs::read_to_string(self.dir.join(format!("{}.log", p.name))).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(3).collect();
             if !tail.is_empty() {
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -378,9 +381,7 @@ impl Started {
             loop {
                 match p.child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        sleep(Duration::from_millis(10)).await
-                    }
+                    Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(10)).await,
                     _ => {
                         let _ = p.child.kill();
                         let _ = p.child.wait();

@@ -206,15 +206,13 @@ async fn run_one(
 ) -> Result<Metrics, BenchError> {
     let mut started = Started::start(system, binaries).await?;
     let placement = placement(&started);
-    let result = match tokio::time::timeout(
-        LIMIT,
-        traffic::run_placed(&placement, &step.traffic, live),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(BenchError::timeout("the step to finish", LIMIT)),
-    };
+    let result =
+        match tokio::time::timeout(LIMIT, traffic::run_placed(&placement, &step.traffic, live))
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(BenchError::timeout("the step to finish", LIMIT)),
+        };
     let crashed = !started.alive();
     let stopped = started.stop().await;
     match (result, crashed) {
@@ -317,7 +315,10 @@ mod tests {
         assert_eq!(ports(&three.subscribe), [3]);
         assert_eq!(three.pids, [7, 8]);
         let one = placement_over(&[node(1)], vec![7]);
-        assert_eq!((ports(&one.publish), ports(&one.subscribe)), (vec![1], vec![1]));
+        assert_eq!(
+            (ports(&one.publish), ports(&one.subscribe)),
+            (vec![1], vec![1])
+        );
     }
 
     fn record(id: &str, system: System, rate: f64, problem: Option<&str>) -> ClusterRecord {

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     cluster::{version, System},
-    cluster_compare::{cell, cells, compare, ClusterCell, ClusterOptions, ClusterRecord, ClusterStep},
+    cluster_compare::{
+        cell, cells, compare, ClusterCell, ClusterOptions, ClusterRecord, ClusterStep,
+    },
     error::BenchError,
     progress::thousands,
     report::Machine,
@@ -80,8 +82,14 @@ impl ClusterReport {
         self.records
             .iter()
             .filter_map(|r| {
-                r.failure()
-                    .map(|f| format!("{} on {} (round {}): {f}", r.id, r.system.name(), r.round + 1))
+                r.failure().map(|f| {
+                    format!(
+                        "{} on {} (round {}): {f}",
+                        r.id,
+                        r.system.name(),
+                        r.round + 1
+                    )
+                })
             })
             .collect()
     }
@@ -137,7 +145,12 @@ pub fn markdown(report: &ClusterReport) -> String {
     );
     let _ = writeln!(md, "Other work on the machine: {}.  ", report.neighbours);
     for (system, version) in &report.systems {
-        let _ = writeln!(md, "**{}**: {}; {version}.  ", system.name(), system.describe());
+        let _ = writeln!(
+            md,
+            "**{}**: {}; {version}.  ",
+            system.name(),
+            system.describe()
+        );
     }
     let _ = writeln!(
         md,
@@ -194,7 +207,10 @@ pub fn markdown(report: &ClusterReport) -> String {
 
 /// One table row.
 fn row(report: &ClusterReport, step: &ClusterStep, c: &ClusterCell) -> String {
-    let checks = c.failure.as_deref().map_or("ok".to_string(), |f| format!("FAILED: {f}"));
+    let checks = c
+        .failure
+        .as_deref()
+        .map_or("ok".to_string(), |f| format!("FAILED: {f}"));
     let Some(m) = &c.metrics else {
         return format!(
             "| {} | {} | – | – | – | – | – | – | – | – | – | – | {checks} |",
@@ -424,11 +440,23 @@ mod tests {
         let [nats, kite] = &report.goals[..] else {
             panic!("two goals on the one QoS 1 step: {:?}", report.goals);
         };
-        assert_eq!((nats.versus, nats.ratio, nats.met), (System::NatsMqtt, Some(3.0), Some(true)));
-        assert_eq!((kite.versus, kite.ratio, kite.met), (System::Kite, Some(0.3), Some(false)));
+        assert_eq!(
+            (nats.versus, nats.ratio, nats.met),
+            (System::NatsMqtt, Some(3.0), Some(true))
+        );
+        assert_eq!(
+            (kite.versus, kite.ratio, kite.met),
+            (System::Kite, Some(0.3), Some(false))
+        );
         let md = markdown(&report);
-        assert!(md.contains("| fan-in-q1 | nats-mqtt | 3.00× | ≥ 2× | yes |"), "{md}");
-        assert!(md.contains("| fan-in-q1 | kite | 0.30× | ≥ 0.5× | **no** |"), "{md}");
+        assert!(
+            md.contains("| fan-in-q1 | nats-mqtt | 3.00× | ≥ 2× | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| fan-in-q1 | kite | 0.30× | ≥ 0.5× | **no** |"),
+            "{md}"
+        );
         assert_eq!(charts(&report).len(), 3);
     }
 }

@@ -467,7 +467,9 @@ async fn run_cluster(args: CompareArgs) -> Result<ExitCode, BenchError> {
         Some(path) => path,
         None => std::env::var_os("KITE_NATS_SERVER")
             .map(PathBuf::from)
-            .or_else(|| Some(workspace_root().join(".venv/bin/nats-server")).filter(|p| p.is_file()))
+            .or_else(|| {
+                Some(workspace_root().join(".venv/bin/nats-server")).filter(|p| p.is_file())
+            })
             .or_else(|| which("nats-server"))
             .ok_or_else(|| BenchError::Usage("nats-server not found (make setup)".into()))?,
     };

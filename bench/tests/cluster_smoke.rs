@@ -119,7 +119,11 @@ async fn compare_cluster_measures_every_system_across_nodes() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(report.failures(), Vec::<String>::new(), "every run is clean");
+    assert_eq!(
+        report.failures(),
+        Vec::<String>::new(),
+        "every run is clean"
+    );
     assert_eq!(report.records.len(), 2 * System::ALL.len());
     for step in ["fan-in-q1", "fan-out-q0"] {
         for system in System::ALL {
@@ -132,7 +136,10 @@ async fn compare_cluster_measures_every_system_across_nodes() {
     }
     // The goals are decided on the QoS 1 step, both ratios measured.
     assert_eq!(report.goals.len(), 2);
-    assert!(report.goals.iter().all(|g| g.ratio.is_some_and(|r| r > 0.0)));
+    assert!(report
+        .goals
+        .iter()
+        .all(|g| g.ratio.is_some_and(|r| r > 0.0)));
 
     let dir = std::env::temp_dir().join(format!("kite-bench-cluster-smoke-{}", std::process::id()));
     cluster_report::write(&report, &dir).expect("written");
