@@ -420,18 +420,40 @@ fn endpoint(tcp: u16, http: u16) -> Endpoint {
     }
 }
 
-/// `GET /healthz` on a NATS monitoring port answers 200 (JetStream up).
-fn healthy(monitor: u16) -> bool {
-    let Ok(mut stream) = std::net::TcpStream::connect(loopback(monitor)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(stream, "GET /healthz HTTP/1.0\r\nHost: nats\r\n\r\n").is_err() {
-        return false;
-    }
+/// `GET path` on a NATS monitoring port: the response, headers and body.
+fn monitor(port: u16, path: &str) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(loopback(port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: nats\r\n\r\n").ok()?;
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+    Some(response)
+}
+
+/// `GET /healthz` answers 200 (JetStream up) and `/routez` counts a route
+/// to every other server: core NATS forwards a message over one route hop
+/// only, so a subscriber's interest reaches a publisher's server only
+/// through a direct route.
+fn healthy(monitor_port: u16) -> bool {
+    let ok = monitor(monitor_port, "/healthz")
+        .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"));
+    ok && monitor(monitor_port, "/routez").is_some_and(|r| routes(&r) >= NODES - 1)
+}
+
+/// `num_routes` in a `/routez` answer (0 when absent).
+fn routes(response: &str) -> usize {
+    response
+        .split("\"num_routes\":")
+        .nth(1)
+        .and_then(|rest| {
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// One MQTT 3.1.1 session on `node`: CONNECT, SUBSCRIBE at QoS 1, DISCONNECT.
@@ -443,8 +465,8 @@ async fn probe(node: &Endpoint) -> Result<(), BenchError> {
     subscribed
 }
 
-/// A QoS 1 message published on each node but the last reaches a
-/// subscriber on the last (one node: nothing to cross).
+/// A QoS 0 and a QoS 1 message published on each node but the last reach
+/// a subscriber on the last (one node: nothing to cross).
 async fn crosses(nodes: &[Endpoint]) -> Result<(), BenchError> {
     const WAIT: Duration = Duration::from_secs(3);
     let Some((last, others)) = nodes.split_last() else {
@@ -457,14 +479,17 @@ async fn crosses(nodes: &[Endpoint]) -> Result<(), BenchError> {
     let mut subscriber = Link::open(last, Transport::Tcp, options, epoch).await?;
     let result = async {
         subscriber.subscribe(&[&topic], QoS::AtLeastOnce).await?;
-        for (i, node) in others.iter().enumerate() {
+        let sends = others
+            .iter()
+            .flat_map(|node| [(node, QoS::AtMostOnce), (node, QoS::AtLeastOnce)]);
+        for (i, (node, qos)) in sends.enumerate() {
             let options = client_options(format!("kb-{tag}-rp{i}"), true);
             let mut publisher = Link::open(node, Transport::Tcp, options, epoch).await?;
             let now = publisher.now_ms();
             let mark = Bytes::from(vec![i as u8]);
             publisher
                 .session
-                .publish(&topic, mark.clone(), QoS::AtLeastOnce, false, now)?;
+                .publish(&topic, mark.clone(), qos, false, now)?;
             publisher.flush();
             let arrived = timeout(WAIT, async {
                 loop {
@@ -481,7 +506,7 @@ async fn crosses(nodes: &[Endpoint]) -> Result<(), BenchError> {
                 Ok(result) => result?,
                 Err(_) => {
                     return Err(BenchError::timeout(
-                        format!("a message from {} on {}", node.tcp, last.tcp),
+                        format!("a {qos:?} message from {} on {}", node.tcp, last.tcp),
                         WAIT,
                     ))
                 }
@@ -510,6 +535,13 @@ pub fn version(program: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_are_read_from_routez() {
+        let routez = "HTTP/1.0 200 OK\r\n\r\n{\n  \"server_id\": \"N\",\n  \"num_routes\": 6,\n  \"routes\": []\n}";
+        assert_eq!(routes(routez), 6);
+        assert_eq!(routes("HTTP/1.0 503 Service Unavailable\r\n\r\n"), 0);
+    }
 
     #[test]
     fn nats_servers_are_named_apart_and_route_to_each_other() {
