@@ -185,7 +185,7 @@ impl Started {
                         .map(|k| format!("nats://127.0.0.1:{}", ports[(i + k) % NODES].client))
                         .collect();
                     let (tcp, http) = (free_port()?, free_port()?);
-                    let node = format!("bench-{}", i + 1);
+                    let node = format!("kite-{}", i + 1);
                     started.kite(
                         binaries,
                         &node,
@@ -204,6 +204,14 @@ impl Started {
     /// Every process of the system.
     pub fn pids(&self) -> Vec<u32> {
         self.procs.iter().map(|p| p.child.id()).collect()
+    }
+
+    /// Every process of the system, named (`nats-1`, `bench-3`, `kite`).
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        self.procs
+            .iter()
+            .map(|p| (p.name.clone(), p.child.id()))
+            .collect()
     }
 
     fn spawn(&mut self, name: &str, mut command: Command, signal: i32) -> Result<(), BenchError> {

@@ -21,6 +21,7 @@ use crate::{
     cluster::{ClusterBinaries, Started, System},
     error::BenchError,
     link::Endpoint,
+    procstat,
     progress::{thousands, Progress},
     scenario::{Metrics, Shape, Traffic},
     traffic::{self, Live, Placement},
@@ -125,6 +126,10 @@ pub struct ClusterRecord {
     pub system: System,
     pub round: usize,
     pub metrics: Option<Metrics>,
+    /// CPU seconds of each process over the whole run (clients connecting
+    /// and the drain included), by name: where the system's CPU went.
+    #[serde(default)]
+    pub processes: Vec<(String, f64)>,
     /// Why the run could not measure at all.
     pub error: Option<String>,
 }
@@ -203,9 +208,16 @@ async fn run_one(
     system: System,
     binaries: &ClusterBinaries,
     live: Live,
+    processes: &mut Vec<(String, f64)>,
 ) -> Result<Metrics, BenchError> {
     let mut started = Started::start(system, binaries).await?;
     let placement = placement(&started);
+    let cpu = |pid| procstat::cpu_seconds(pid).unwrap_or(0.0);
+    let before: Vec<(String, u32, f64)> = started
+        .processes()
+        .into_iter()
+        .map(|(name, pid)| (name, pid, cpu(pid)))
+        .collect();
     let result =
         match tokio::time::timeout(LIMIT, traffic::run_placed(&placement, &step.traffic, live))
             .await
@@ -213,6 +225,10 @@ async fn run_one(
             Ok(result) => result,
             Err(_) => Err(BenchError::timeout("the step to finish", LIMIT)),
         };
+    *processes = before
+        .into_iter()
+        .map(|(name, pid, at)| (name, (cpu(pid) - at).max(0.0)))
+        .collect();
     let crashed = !started.alive();
     let stopped = started.stop().await;
     match (result, crashed) {
@@ -254,7 +270,15 @@ pub async fn compare(options: &ClusterOptions) -> (Vec<ClusterStep>, Vec<Cluster
             for k in 0..systems.len() {
                 let system = systems[(s + round + k) % systems.len()];
                 progress.begin(format!("{:<12} {}", system.name(), step.title), "msg");
-                let outcome = run_one(step, system, &options.binaries, live.clone()).await;
+                let mut processes = Vec::new();
+                let outcome = run_one(
+                    step,
+                    system,
+                    &options.binaries,
+                    live.clone(),
+                    &mut processes,
+                )
+                .await;
                 let (metrics, error) = match outcome {
                     Ok(metrics) => {
                         progress.end(&summary(&metrics));
@@ -270,6 +294,7 @@ pub async fn compare(options: &ClusterOptions) -> (Vec<ClusterStep>, Vec<Cluster
                     system,
                     round,
                     metrics,
+                    processes,
                     error,
                 });
             }
@@ -331,6 +356,7 @@ mod tests {
                 problem: problem.map(str::to_string),
                 ..Metrics::default()
             }),
+            processes: Vec::new(),
             error: None,
         }
     }

@@ -198,11 +198,49 @@ pub fn markdown(report: &ClusterReport) -> String {
             let _ = writeln!(md, "{}", row(report, step, c));
         }
     }
+    let _ = writeln!(md, "\n## Where the CPU went\n");
+    let _ = writeln!(
+        md,
+        "Share of each system's CPU time per process over whole runs (clients connecting and the drain included), all rounds together.\n"
+    );
+    let _ = writeln!(md, "| step | system | processes (share of CPU) |");
+    let _ = writeln!(md, "|---|---|---|");
+    for step in &report.plan {
+        for system in [System::KiteCluster, System::NatsMqtt] {
+            if let Some(shares) = cpu_shares(&report.records, &step.id, system) {
+                let _ = writeln!(md, "| {} | {} | {shares} |", step.title, system.name());
+            }
+        }
+    }
     let _ = writeln!(md, "\n## Charts\n");
     for (file, _, _) in chart_specs() {
         let _ = writeln!(md, "![{}]({file})", file.trim_end_matches(".svg"));
     }
     md
+}
+
+/// "bench-1 30 %, nats-1 12 %, …" over the runs of `id` on `system`.
+fn cpu_shares(records: &[ClusterRecord], id: &str, system: System) -> Option<String> {
+    let mut sums: Vec<(String, f64)> = Vec::new();
+    for r in records.iter().filter(|r| r.id == id && r.system == system) {
+        for (name, cpu) in &r.processes {
+            match sums.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sum)) => *sum += cpu,
+                None => sums.push((name.clone(), *cpu)),
+            }
+        }
+    }
+    let total: f64 = sums.iter().map(|(_, cpu)| cpu).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    sums.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(
+        sums.iter()
+            .map(|(name, cpu)| format!("{name} {:.0} %", cpu * 100.0 / total))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// One table row.
@@ -408,6 +446,7 @@ mod tests {
                 msgs_per_s: rate,
                 ..Metrics::default()
             }),
+            processes: Vec::new(),
             error: None,
         }
     }
