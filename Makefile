@@ -102,6 +102,15 @@ bench-quick: bench-setup
 bench-bridge: bench-setup
 	cargo run --release -p kite-bench -- bridge
 
+# Issue #17: a 3-node Kite cluster (on 3 NATS JetStream servers) against a
+# 3-node nats-server cluster's own MQTT and single-node Kite, publishers and
+# subscribers on different nodes, all started by kite-bench on loopback;
+# results in bench/results/cluster/.
+.PHONY: bench-cluster
+bench-cluster: setup
+	cargo build --release -p kite-server -p kite-bench
+	cargo run --release -p kite-bench -- compare --cluster
+
 # The history's cost (1,000 devices), interleaved with and without it, and a simulated day.
 bench-history: bench-setup
 	cargo build --release -p kite-devices -p kite-server --example history_day

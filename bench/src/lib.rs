@@ -19,6 +19,10 @@
 //! - [`brokers`]: starting and stopping kite-server, Mosquitto and rumqttd on loopback.
 //! - [`bridge`]: a bridging broker (kite-server or Mosquitto) and the far Mosquitto it bridges to.
 //! - [`compare`]: the quick and full plans, run interleaved across brokers.
+//! - [`cluster`]: starting a 3-node Kite cluster (on 3 NATS servers), a
+//!   3-node nats-server cluster with MQTT, and single-node Kite.
+//! - [`cluster_compare`]: `compare --cluster`, cross-node fan-in and fan-out
+//!   on those three; [`cluster_report`]: its goals, table, JSON and charts.
 //! - [`report`]: targets, Markdown tables and JSON; [`svg`]: bar charts.
 //! - [`progress`]: the progress line during long runs.
 //! - [`error`]: the `BenchError` type.
@@ -26,6 +30,9 @@
 pub mod bridge;
 pub mod brokers;
 pub mod check;
+pub mod cluster;
+pub mod cluster_compare;
+pub mod cluster_report;
 pub mod compare;
 pub mod conns;
 pub mod error;

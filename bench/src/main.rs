@@ -12,6 +12,9 @@ use std::{
 use clap::{Args, Parser, Subcommand};
 use kite_bench::{
     brokers::{ensure_rumqttd, version, which, Binaries, BrokerKind},
+    cluster::{ClusterBinaries, System},
+    cluster_compare::ClusterOptions,
+    cluster_report,
     compare::{self, Options},
     conns,
     link::{Endpoint, Transport},
@@ -240,6 +243,14 @@ struct CompareArgs {
     /// Do not install rumqttd when missing.
     #[arg(long)]
     no_install: bool,
+    /// Instead: a 3-node Kite cluster, a 3-node nats-server cluster's own
+    /// MQTT and single-node Kite, publishers and subscribers on different
+    /// nodes (issue #17); results in <out>/cluster/.
+    #[arg(long)]
+    cluster: bool,
+    /// nats-server for --cluster (default: $KITE_NATS_SERVER, .venv/bin/nats-server, PATH).
+    #[arg(long)]
+    nats_bin: Option<PathBuf>,
     /// A whole run of its own (`bridge`): written to <out>/<mode>/ though
     /// it has only some steps and brokers.
     #[arg(skip)]
@@ -273,6 +284,8 @@ impl BridgeArgs {
             out: self.out,
             kite_bin: self.kite_bin,
             no_install: true,
+            cluster: false,
+            nats_bin: None,
             whole: true,
         }
     }
@@ -344,6 +357,9 @@ fn utc_now() -> String {
 async fn run_compare(args: CompareArgs) -> Result<ExitCode, BenchError> {
     if cfg!(debug_assertions) {
         eprintln!("kite-bench: WARNING: a debug build of kite-bench; measure with `cargo run --release -p kite-bench`");
+    }
+    if args.cluster {
+        return run_cluster(args).await;
     }
     let needs = |b| args.brokers.contains(&b);
     let missing = |name: &str| BenchError::Usage(format!("{name} not found (make bench-setup)"));
@@ -438,6 +454,59 @@ async fn run_compare(args: CompareArgs) -> Result<ExitCode, BenchError> {
         .records
         .iter()
         .any(|r| r.broker == BrokerKind::Kite && r.failure().is_some());
+    Ok(if kite_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `compare --cluster`.
+async fn run_cluster(args: CompareArgs) -> Result<ExitCode, BenchError> {
+    let nats = match args.nats_bin.clone() {
+        Some(path) => path,
+        None => std::env::var_os("KITE_NATS_SERVER")
+            .map(PathBuf::from)
+            .or_else(|| {
+                Some(workspace_root().join(".venv/bin/nats-server")).filter(|p| p.is_file())
+            })
+            .or_else(|| which("nats-server"))
+            .ok_or_else(|| BenchError::Usage("nats-server not found (make setup)".into()))?,
+    };
+    let binaries = ClusterBinaries {
+        kite: kite_binary(&args)?,
+        nats,
+    };
+    let mut options = ClusterOptions::new(args.quick, binaries);
+    if let Some(rounds) = args.rounds {
+        options.rounds = rounds.max(1);
+    }
+    options.only = args.only.clone();
+    let command = std::iter::once("kite-bench".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let report = cluster_report::run(&options, command).await;
+    let mut dir = args.out.join("cluster");
+    if args.quick {
+        dir = dir.join("quick");
+    }
+    if !args.only.is_empty() {
+        dir = dir.join("partial");
+    }
+    cluster_report::write(&report, &dir)?;
+    println!("{}", cluster_report::markdown(&report));
+    eprintln!(
+        "kite-bench: wrote {}/summary.md, results.json and charts",
+        dir.display()
+    );
+    for f in report.failures() {
+        eprintln!("kite-bench: FAILED: {f}");
+    }
+    let kite_failed = report
+        .records
+        .iter()
+        .any(|r| r.system != System::NatsMqtt && r.failure().is_some());
     Ok(if kite_failed {
         ExitCode::FAILURE
     } else {

@@ -66,30 +66,42 @@ pub struct Usage {
     pub cpu_us_per_unit: f64,
 }
 
-/// A CPU reading to take a difference from.
-#[derive(Clone, Copy, Debug)]
+/// A CPU reading to take a difference from: one process, or the sum over
+/// several (a cluster: every broker node and NATS server of a system).
+#[derive(Clone, Debug)]
 pub struct Meter {
-    pid: Option<u32>,
-    cpu: f64,
+    /// Each process and its CPU seconds at the start.
+    pids: Vec<(u32, f64)>,
     at: Instant,
 }
 
 impl Meter {
     /// Start measuring `pid` (`None`: measure nothing, report zeros).
     pub fn start(pid: Option<u32>) -> Meter {
+        Meter::start_all(pid.as_slice())
+    }
+
+    /// Start measuring the sum over `pids` (none: report zeros).
+    pub fn start_all(pids: &[u32]) -> Meter {
         Meter {
-            pid,
-            cpu: pid.and_then(|p| cpu_seconds(p).ok()).unwrap_or(0.0),
+            pids: pids
+                .iter()
+                .map(|&p| (p, cpu_seconds(p).unwrap_or(0.0)))
+                .collect(),
             at: Instant::now(),
         }
     }
 
     /// Use since [`Meter::start`], `units` being what was delivered.
     pub fn stop(&self, units: u64) -> Usage {
-        let Some(pid) = self.pid else {
+        if self.pids.is_empty() {
             return Usage::default();
-        };
-        let cpu_s = (cpu_seconds(pid).unwrap_or(self.cpu) - self.cpu).max(0.0);
+        }
+        let cpu_s: f64 = self
+            .pids
+            .iter()
+            .map(|&(pid, before)| (cpu_seconds(pid).unwrap_or(before) - before).max(0.0))
+            .sum();
         let wall = self.at.elapsed().as_secs_f64().max(1e-9);
         Usage {
             cpu_s,
@@ -119,5 +131,22 @@ mod tests {
         assert!(cpu_seconds(pid).unwrap() >= before);
         assert!(rss_kib(pid).unwrap() > 0);
         assert!(peak_rss_kib(pid).unwrap() >= rss_kib(pid).unwrap() / 2);
+    }
+
+    #[test]
+    fn a_meter_over_two_processes_sums_them() {
+        let pid = std::process::id();
+        let one = Meter::start_all(&[pid]);
+        let two = Meter::start_all(&[pid, pid]);
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let (two, one) = (two.stop(1), one.stop(1));
+        assert!(one.cpu_s > 0.0, "busy work used no CPU");
+        // Read a moment apart: the second reading may have a tick more.
+        assert!(two.cpu_s >= 2.0 * one.cpu_s - 0.05, "{two:?} vs {one:?}");
+        assert_eq!(Meter::start_all(&[]).stop(1).cpu_s, 0.0);
     }
 }

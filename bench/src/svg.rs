@@ -24,6 +24,8 @@ fn colour(series: &str) -> &'static str {
         "kite" => "#1f77b4",
         "mosquitto" => "#ff7f0e",
         "rumqttd" => "#2ca02c",
+        "kite-cluster" => "#9467bd",
+        "nats-mqtt" => "#17becf",
         _ => "#7f7f7f",
     }
 }

@@ -46,6 +46,42 @@ pub struct Far {
     pub root: String,
 }
 
+/// Where a run's clients connect and whose CPU it meters, in general: a
+/// cluster run spreads publishers over some nodes and subscribers over
+/// others, and sums the CPU of every process of the system.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// Publisher `i` connects to `publish[i % len]`.
+    pub publish: Vec<Endpoint>,
+    /// Subscriber `j` connects to `subscribe[j % len]`.
+    pub subscribe: Vec<Endpoint>,
+    /// The processes whose CPU, summed, is [`Metrics::broker`] (and whose
+    /// RSS, summed, is [`Metrics::rss_kib`]).
+    pub pids: Vec<u32>,
+    /// A bridge run's far broker: its CPU is [`Metrics::far`].
+    pub far_pid: Option<u32>,
+    /// The first topic level.
+    pub root: String,
+    /// How long to wait once every subscriber has its SUBACK, before the
+    /// publishers connect: subscription interest crossing from one server
+    /// of a cluster to the others (NATS routes) is asynchronous.
+    pub settle: Duration,
+}
+
+impl Placement {
+    /// Everything on `target`; the subscribers on `far` when given.
+    pub fn of(target: &Target, far: Option<&Far>) -> Placement {
+        Placement {
+            publish: vec![target.endpoint.clone()],
+            subscribe: vec![far.map_or(&target.endpoint, |f| &f.target.endpoint).clone()],
+            pids: target.pid.into_iter().collect(),
+            far_pid: far.and_then(|f| f.target.pid),
+            root: far.map_or("kb", |f| f.root.as_str()).to_string(),
+            settle: Duration::ZERO,
+        }
+    }
+}
+
 /// Deliveries so far in the current run, for the progress display.
 pub type Live = Arc<AtomicU64>;
 
@@ -141,12 +177,26 @@ pub async fn run_to(
     spec: &Traffic,
     live: Live,
 ) -> Result<Metrics, BenchError> {
+    run_placed(&Placement::of(target, far), spec, live).await
+}
+
+/// [`run`] with clients placed as `placement` says.
+pub async fn run_placed(
+    placement: &Placement,
+    spec: &Traffic,
+    live: Live,
+) -> Result<Metrics, BenchError> {
     check_spec(spec)?;
+    if placement.publish.is_empty() || placement.subscribe.is_empty() {
+        return Err(BenchError::Usage(
+            "a placement needs somewhere to publish and to subscribe".into(),
+        ));
+    }
     let size = spec.size.max(HEADER);
     let qos = QoS::from_u8(spec.qos).unwrap_or(QoS::AtMostOnce);
     let epoch = Instant::now();
     let tag = unique_tag();
-    let root = far.map_or("kb", |f| f.root.as_str());
+    let root = placement.root.as_str();
     let topic = |i: usize| match spec.shape {
         Shape::Pairs => format!("{root}/{tag}/p/{i}"),
         Shape::FanIn | Shape::FanOut => format!("{root}/{tag}/all"),
@@ -171,11 +221,10 @@ pub async fn run_to(
     });
 
     // Subscribers first, so nothing is published to nobody.
-    let endpoint = &target.endpoint;
-    let sub_endpoint = far.map_or(endpoint, |f| &f.target.endpoint);
     let subscribers: Vec<Link> = stream::iter(0..spec.subscribers)
         .map(|j| {
             let filter = topic(j);
+            let sub_endpoint = &placement.subscribe[j % placement.subscribe.len()];
             let options = client_options(format!("kb-{tag}-s{j}"), !spec.persistent);
             async move {
                 let mut link = Link::open(sub_endpoint, spec.transport, options, epoch).await?;
@@ -186,9 +235,11 @@ pub async fn run_to(
         .buffered(CONNECTING)
         .try_collect()
         .await?;
+    sleep(placement.settle).await;
     let publishers: Vec<Link> = stream::iter(0..spec.publishers)
         .map(|i| {
             let options = client_options(format!("kb-{tag}-p{i}"), true);
+            let endpoint = &placement.publish[i % placement.publish.len()];
             Link::open(endpoint, spec.transport, options, epoch)
         })
         .buffered(CONNECTING)
@@ -232,8 +283,8 @@ pub async fn run_to(
         .store(t0_us + warmup.as_micros() as u64, SeqCst);
     let _ = start_tx.send(Some(t0));
     sleep_until(t0 + warmup).await;
-    let broker_meter = Meter::start(target.pid);
-    let far_meter = far.map(|f| Meter::start(f.target.pid));
+    let broker_meter = Meter::start_all(&placement.pids);
+    let far_meter = placement.far_pid.map(|pid| Meter::start(Some(pid)));
     let bench_meter = Meter::start(Some(std::process::id()));
     let base = flow.live.load(SeqCst);
     let t1 = Instant::now();
@@ -269,15 +320,12 @@ pub async fn run_to(
     let broker = broker_meter.stop(measured);
     let far_usage = far_meter.map(|m| m.stop(measured));
     let bench = bench_meter.stop(measured);
-    let (rss_kib, peak_rss_kib) = target
-        .pid
-        .map(|pid| {
-            (
-                procstat::rss_kib(pid).unwrap_or(0),
-                procstat::peak_rss_kib(pid).unwrap_or(0),
-            )
-        })
-        .unwrap_or_default();
+    let (rss_kib, peak_rss_kib) = placement.pids.iter().fold((0, 0), |(rss, peak), &pid| {
+        (
+            rss + procstat::rss_kib(pid).unwrap_or(0),
+            peak + procstat::peak_rss_kib(pid).unwrap_or(0),
+        )
+    });
     let _ = stop_tx.send(true);
 
     let mut counts = Counts::default();
