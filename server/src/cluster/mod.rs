@@ -11,6 +11,10 @@
 //!   same on every node; the `RetainedStore` of a cluster node.
 //! - [`owners`]: which node holds each connected client id (a bucket too),
 //!   and taking one over from another node (DISCONNECT 0x8E there).
+//! - [`wills`]: each will kept in a bucket too (`kite_wills`), so that it
+//!   fires exactly once cluster-wide; [`will_record`] is its format.
+//! - [`leases`]: which nodes are alive (`kite_nodes`); a survivor adopts
+//!   the wills of a node whose lease stopped.
 //! - `bucket`: opening those buckets.
 
 mod bucket;
@@ -19,3 +23,6 @@ pub(crate) mod nats;
 pub(crate) mod owners;
 pub(crate) mod retained;
 pub(crate) mod subject;
+pub(crate) mod will_record;
+pub(crate) mod wills;
+pub(crate) mod leases;
