@@ -149,14 +149,17 @@ async fn a_killed_nodes_will_waits_its_delay_and_is_cancelled_by_a_return_elsewh
     let b = node(&nats, "b").await;
     let mut on_b = watcher(&b, "watch-b").await;
     // Delayed 4 s: due 4 s after the survivor finds the node dead.
-    let delayed = Connect::v5("will/delayed")
-        .props(expiry_300())
-        .will(will("will/delayed", 1, will_delay(4)));
+    let delayed = Connect::v5("will/delayed").props(expiry_300()).will(will(
+        "will/delayed",
+        1,
+        will_delay(4),
+    ));
     let (_delayed, _) = Raw::connect(&a, &delayed).await;
     // Delayed 6 s, but back on b before that: never published.
-    let back = Connect::v5("will/back")
-        .props(expiry_300())
-        .will(will("will/back", 1, will_delay(6)));
+    let back =
+        Connect::v5("will/back")
+            .props(expiry_300())
+            .will(will("will/back", 1, will_delay(6)));
     let (mut back_client, _) = Raw::connect(&a, &back).await;
     back_client.sync().await;
     let killed = Instant::now();
@@ -166,10 +169,20 @@ async fn a_killed_nodes_will_waits_its_delay_and_is_cancelled_by_a_return_elsewh
     let (_back_again, _) = Raw::connect(&b, &again).await;
     let got = collect(&mut on_b, DEATH_BOUND + Duration::from_secs(8)).await;
     eprintln!("delayed will (4 s) after SIGKILL: {got:?}");
-    assert_eq!(topics(&got), ["will/delayed"], "the delayed will once, the other cancelled");
+    assert_eq!(
+        topics(&got),
+        ["will/delayed"],
+        "the delayed will once, the other cancelled"
+    );
     let at = got[0].1;
-    assert!(at >= Duration::from_secs(4 + 5), "not before the lease and the delay: {at:?}");
-    assert!(at <= DEATH_BOUND + Duration::from_secs(4), "within the bound and the delay: {at:?}");
+    assert!(
+        at >= Duration::from_secs(4 + 5),
+        "not before the lease and the delay: {at:?}"
+    );
+    assert!(
+        at <= DEATH_BOUND + Duration::from_secs(4),
+        "within the bound and the delay: {at:?}"
+    );
     assert!(killed.elapsed() >= DEATH_BOUND + Duration::from_secs(8));
 }
 
@@ -241,7 +254,11 @@ async fn a_takeover_from_another_node_fires_the_will_once() {
     assert!(got.is_empty(), "nothing when a dies: {got:?}");
     second.drop_socket();
     let got = collect(&mut on_b, Duration::from_secs(3)).await;
-    assert_eq!(topics(&got), ["will/taken"], "the second connection's will, once");
+    assert_eq!(
+        topics(&got),
+        ["will/taken"],
+        "the second connection's will, once"
+    );
 }
 
 #[tokio::test]

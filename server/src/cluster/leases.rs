@@ -135,6 +135,13 @@ impl Leases {
                     revision = next;
                 }
                 Err(err) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    // A renewal that timed out may have landed after all.
+                    if let Ok(Some(entry)) = nodes.entry(key(&self.node)).await {
+                        if entry.value == held_by(&self.node, self.incarnation) {
+                            revision = entry.revision;
+                            continue;
+                        }
+                    }
                     tracing::error!("cluster: this node's lease was claimed: other nodes took it for dead (cut off from NATS longer than {TTL:?}); its clients' wills may have fired; taking a new lease");
                     revision = self.take(&nodes).await;
                 }
@@ -210,7 +217,10 @@ impl Leases {
             self.seen.remove(key);
             return;
         };
-        tracing::warn!(node, "cluster: node gone (no lease renewal for {TTL:?}); adopting its wills");
+        tracing::warn!(
+            node,
+            "cluster: node gone (no lease renewal for {TTL:?}); adopting its wills"
+        );
         let adopted = self.wills.adopt(&node, None).await;
         tracing::info!(node, adopted, "cluster: wills of a gone node adopted");
         let _ = nodes.delete_expect_revision(key, Some(claimed)).await;

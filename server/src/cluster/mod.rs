@@ -18,6 +18,7 @@
 //! - `bucket`: opening those buckets.
 
 mod bucket;
+pub(crate) mod leases;
 pub(crate) mod messages;
 pub(crate) mod nats;
 pub(crate) mod owners;
@@ -25,4 +26,3 @@ pub(crate) mod retained;
 pub(crate) mod subject;
 pub(crate) mod will_record;
 pub(crate) mod wills;
-pub(crate) mod leases;

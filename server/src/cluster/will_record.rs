@@ -114,8 +114,8 @@ impl PendingWill {
         }
         let len = usize::from(data.get_u16());
         need(&data, len + 28)?;
-        let node = String::from_utf8(data.split_to(len).to_vec())
-            .map_err(|_| WillRecordError::Node)?;
+        let node =
+            String::from_utf8(data.split_to(len).to_vec()).map_err(|_| WillRecordError::Node)?;
         Ok(PendingWill {
             node,
             incarnation: data.get_u64(),

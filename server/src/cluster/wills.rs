@@ -288,7 +288,12 @@ impl ClusterWills {
                     revision,
                 };
                 self.held().insert(client.clone(), held);
-                tracing::info!(client_id = client, from = node, delay_s = pending.delay, "cluster: will adopted from a node that is gone");
+                tracing::info!(
+                    client_id = client,
+                    from = node,
+                    delay_s = pending.delay,
+                    "cluster: will adopted from a node that is gone"
+                );
                 self.fire_at(&client, held, due, message);
                 adopted += 1;
             }
@@ -308,13 +313,25 @@ impl Wills for Arc<ClusterWills> {
         let id = client_id.to_string();
         let Some((message, delay)) = will else {
             // The client is back: a will still pending for it is cancelled.
+            // A read first (cheap), a delete only when there is one.
             self.queue(
                 client_id,
                 Box::pin(async move {
                     wills.held().remove(&id);
-                    if let Some(store) = wills.bucket.get() {
-                        if let Err(err) = store.delete(key(&id)).await {
-                            tracing::warn!(%err, client_id = id, "cluster: cannot cancel a pending will");
+                    let Some(store) = wills.bucket.get() else {
+                        return;
+                    };
+                    if let Ok(Some(entry)) = store.entry(key(&id)).await {
+                        if entry.operation == kv::Operation::Put {
+                            let cancelled = store
+                                .delete_expect_revision(key(&id), Some(entry.revision))
+                                .await;
+                            if let (Cas::Unreachable, _) = cas(cancelled) {
+                                tracing::warn!(
+                                    client_id = id,
+                                    "cluster: cannot cancel a pending will"
+                                );
+                            }
                         }
                     }
                 }),
@@ -322,33 +339,44 @@ impl Wills for Arc<ClusterWills> {
             return None;
         };
         let (done, ticket) = Ticket::new();
+        // Resolved by the write, or after KEEP_TIMEOUT, whichever is first.
+        let done = Arc::new(Mutex::new(Some(done)));
+        let late = done.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(KEEP_TIMEOUT).await;
+            if let Some(done) = late.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = done.send(());
+            }
+        });
         let pending = PendingWill::new(&self.node, self.incarnation, connection, delay, &message);
         self.queue(
             client_id,
             Box::pin(async move {
-                let Some(store) = wills.bucket.get() else {
-                    let _ = done.send(());
-                    return;
-                };
-                match tokio::time::timeout(KEEP_TIMEOUT, store.put(key(&id), pending.encode())).await
-                {
-                    Ok(Ok(revision)) => {
-                        wills.held().insert(
-                            id,
-                            Held {
-                                connection,
-                                revision,
-                            },
-                        );
-                    }
-                    Ok(Err(err)) => {
-                        tracing::warn!(%err, client_id = id, "cluster: will kept on this node only")
-                    }
-                    Err(_) => {
-                        tracing::warn!(client_id = id, "cluster: will not kept within {KEEP_TIMEOUT:?}; kept on this node only")
+                if let Some(store) = wills.bucket.get() {
+                    let revision = match store.put(key(&id), pending.encode()).await {
+                        Ok(revision) => Some(revision),
+                        // No answer is not a no: the write may have landed.
+                        Err(err) => match store.entry(key(&id)).await {
+                            Ok(Some(entry)) if entry.value == pending.encode() => {
+                                Some(entry.revision)
+                            }
+                            _ => {
+                                tracing::warn!(%err, client_id = id, "cluster: will kept on this node only");
+                                None
+                            }
+                        },
+                    };
+                    if let Some(revision) = revision {
+                        let held = Held {
+                            connection,
+                            revision,
+                        };
+                        wills.held().insert(id, held);
                     }
                 }
-                let _ = done.send(());
+                if let Some(done) = done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    let _ = done.send(());
+                }
             }),
         );
         Some(ticket)
@@ -399,10 +427,17 @@ impl Wills for Arc<ClusterWills> {
                         wills.fire_alone(&id, delay, message);
                         return;
                     };
-                    let mut pending =
-                        PendingWill::new(&wills.node, wills.incarnation, connection, delay, &message);
+                    let mut pending = PendingWill::new(
+                        &wills.node,
+                        wills.incarnation,
+                        connection,
+                        delay,
+                        &message,
+                    );
                     pending.gone_ms = gone_ms;
-                    let written = store.update(key(&id), pending.encode(), held.revision).await;
+                    let written = store
+                        .update(key(&id), pending.encode(), held.revision)
+                        .await;
                     match cas(written) {
                         (Cas::Done, Some(revision)) => {
                             let held = Held {
