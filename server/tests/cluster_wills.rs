@@ -5,9 +5,9 @@
 //! is read every second, and a will is published once adopted. A will
 //! delay (MQTT 5) is honoured, and cancelled by a client back in time on
 //! another node; a clean DISCONNECT fires none, a network drop and a
-//! takeover from another node fire it once (not again when that node
-//! dies later); a node restarted with the same id fires what its previous
-//! run left once.
+//! takeover from another node and a keepalive timeout fire it once (not
+//! again when that node dies later); a node shut down leaves none to fire;
+//! a node restarted with the same id fires what its previous run left once.
 
 mod common;
 
@@ -167,16 +167,20 @@ async fn a_killed_nodes_will_waits_its_delay_and_is_cancelled_by_a_return_elsewh
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again = Connect::v5("will/back").clean(false).props(expiry_300());
     let (_back_again, _) = Raw::connect(&b, &again).await;
+    let since_kill = killed.elapsed();
     let got = collect(&mut on_b, DEATH_BOUND + Duration::from_secs(8)).await;
-    eprintln!("delayed will (4 s) after SIGKILL: {got:?}");
+    eprintln!("delayed will (4 s) after SIGKILL: {got:?} + {since_kill:?}");
     assert_eq!(
         topics(&got),
         ["will/delayed"],
         "the delayed will once, the other cancelled"
     );
-    let at = got[0].1;
+    // From the SIGKILL: the lease's last renewal was about 1 s before, it
+    // ran out 5 s after that (the connection's end, for the survivor),
+    // then the 4 s delay; 2 s of slack for a late renewal.
+    let at = since_kill + got[0].1;
     assert!(
-        at >= Duration::from_secs(4 + 5),
+        at >= Duration::from_secs(4 + 5 - 2),
         "not before the lease and the delay: {at:?}"
     );
     assert!(
@@ -192,12 +196,27 @@ async fn a_clean_disconnect_fires_no_will_even_when_its_node_dies_later() {
     let a = node(&nats, "a").await;
     let b = node(&nats, "b").await;
     let mut on_b = watcher(&b, "watch-b").await;
-    let connect = Connect::v311("will/clean").will(will("will/clean", 1, vec![]));
-    let (mut client, _) = Raw::connect(&a, &connect).await;
-    client.sync().await;
-    client.send(&DISCONNECT).await;
-    client.expect_closed().await;
-    // The will's key is gone before the node dies.
+    // CONNECT → CONNACK with a will (kept in the bucket first) and without.
+    let mut timings = Vec::new();
+    for with_will in [true, false] {
+        let started = Instant::now();
+        for n in 0..20 {
+            let id = format!("clean-{with_will}-{n}");
+            let mut connect = Connect::v311(&id);
+            if with_will {
+                connect = connect.will(will("will/clean", 1, vec![]));
+            }
+            let (mut client, _) = Raw::connect(&a, &connect).await;
+            client.send(&DISCONNECT).await;
+            client.expect_closed().await;
+        }
+        timings.push(started.elapsed() / 20);
+    }
+    eprintln!(
+        "CONNECT → CONNACK → DISCONNECT on a cluster node: with a will {:?}, without {:?}",
+        timings[0], timings[1]
+    );
+    // The wills' keys are gone before the node dies.
     tokio::time::sleep(Duration::from_millis(300)).await;
     a.signal("-KILL");
     let got = collect(&mut on_b, DEATH_BOUND).await;
@@ -207,6 +226,43 @@ async fn a_clean_disconnect_fires_no_will_even_when_its_node_dies_later() {
         "b found a dead:\n{}",
         b.log()
     );
+}
+
+#[tokio::test]
+async fn a_node_shut_down_leaves_no_will_for_the_others_to_fire() {
+    let nats = Nats::start();
+    let mut a = node(&nats, "a").await;
+    let b = node(&nats, "b").await;
+    let mut on_b = watcher(&b, "watch-b").await;
+    let connect = Connect::v311("will/shutdown").will(will("will/shutdown", 1, vec![]));
+    let (mut client, _) = Raw::connect(&a, &connect).await;
+    client.sync().await;
+    // As a single node: a shutdown does not fire wills, nor does b later.
+    a.signal("-INT");
+    assert!(a.exited(WAIT).await.success());
+    let got = collect(&mut on_b, DEATH_BOUND).await;
+    assert!(got.is_empty(), "no will after a shutdown: {got:?}");
+    assert!(b.log().contains("cluster: wills of a gone node adopted"));
+}
+
+#[tokio::test]
+async fn a_keepalive_timeout_fires_the_will_once() {
+    let nats = Nats::start();
+    let a = node(&nats, "a").await;
+    let b = node(&nats, "b").await;
+    let mut on_a = watcher(&a, "watch-a").await;
+    let mut on_b = watcher(&b, "watch-b").await;
+    let connect = Connect::v311("will/silent")
+        .keep_alive(1)
+        .will(will("will/silent", 0, vec![]));
+    // Silent from now on: closed after 1.5 × 1 s.
+    let (_silent, _) = Raw::connect(&a, &connect).await;
+    let (got_a, got_b) = tokio::join!(
+        collect(&mut on_a, Duration::from_secs(4)),
+        collect(&mut on_b, Duration::from_secs(4)),
+    );
+    assert_eq!(topics(&got_a), ["will/silent"], "once on a");
+    assert_eq!(topics(&got_b), ["will/silent"], "once on b");
 }
 
 #[tokio::test]
