@@ -144,6 +144,20 @@ impl ClusterWills {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// This node wrote `held` for `client_id`: remembered unless it knows
+    /// of a later write already (an adoption racing a new connection here:
+    /// the bucket's later revision is the one in force).
+    fn hold(&self, client_id: &str, held: Held) {
+        let mut map = self.held();
+        match map.get_mut(client_id) {
+            Some(known) if known.revision > held.revision => {}
+            Some(known) => *known = held,
+            None => {
+                map.insert(client_id.to_string(), held);
+            }
+        }
+    }
+
     /// Run `op` once every operation queued before on `client_id` is done.
     fn queue(self: &Arc<Self>, client_id: &str, op: BoxFuture<'static, ()>) {
         let (done, finished) = oneshot::channel::<()>();
@@ -175,6 +189,12 @@ impl ClusterWills {
     fn publish(&self, client_id: &str, message: Message) {
         if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
             tracing::info!(client_id, topic = %message.topic, "will published");
+            let mut message = message;
+            // Its Message Expiry Interval counts from now.
+            message.expires_at = message
+                .properties
+                .message_expiry_interval
+                .map(|secs| std::time::Instant::now() + Duration::from_secs(secs.into()));
             shared.publish(message, None);
         }
     }
@@ -287,7 +307,7 @@ impl ClusterWills {
                     connection: 0,
                     revision,
                 };
-                self.held().insert(client.clone(), held);
+                self.hold(&client, held);
                 tracing::info!(
                     client_id = client,
                     from = node,
@@ -371,7 +391,7 @@ impl Wills for Arc<ClusterWills> {
                             connection,
                             revision,
                         };
-                        wills.held().insert(id, held);
+                        wills.hold(&id, held);
                     }
                 }
                 if let Some(done) = done.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -444,7 +464,7 @@ impl Wills for Arc<ClusterWills> {
                                 connection,
                                 revision,
                             };
-                            wills.held().insert(id.clone(), held);
+                            wills.hold(&id, held);
                             wills.fire_at(&id, held, due, message);
                         }
                         (Cas::Lost, _) => {
