@@ -6,7 +6,8 @@
 //! delay (MQTT 5) is honoured, and cancelled by a client back in time on
 //! another node; a clean DISCONNECT fires none, a network drop and a
 //! takeover from another node and a keepalive timeout fire it once (not
-//! again when that node dies later); a node shut down leaves none to fire;
+//! again when that node dies later); a persistent session continued on
+//! another node fires none; a node shut down leaves none to fire;
 //! a node restarted with the same id fires what its previous run left once.
 
 mod common;
@@ -338,4 +339,28 @@ async fn a_node_restarted_with_the_same_id_fires_its_previous_wills_once() {
         a.log().contains("adopted=1") || b.log().contains("adopted=1"),
         "one of them adopted it"
     );
+}
+
+#[tokio::test]
+async fn a_persistent_session_continued_on_another_node_fires_no_will() {
+    let nats = Nats::start();
+    let a = node(&nats, "a").await;
+    let b = node(&nats, "b").await;
+    let mut on_b = watcher(&b, "watch-b").await;
+    let first = Connect::v5("will/moved")
+        .props(expiry_300())
+        .will(will("will/moved", 1, vec![]));
+    let (mut old, _) = Raw::connect(&a, &first).await;
+    old.sync().await;
+    // Continued on b (clean start 0): the session did not end, no will.
+    let again = Connect::v5("will/moved").clean(false).props(expiry_300());
+    let (mut new, _) = Raw::connect(&b, &again).await;
+    old.expect_closed().await;
+    new.sync().await;
+    let got = collect(&mut on_b, Duration::from_secs(2)).await;
+    assert!(got.is_empty(), "no will on the takeover: {got:?}");
+    // Nor when a dies later.
+    a.signal("-KILL");
+    let got = collect(&mut on_b, DEATH_BOUND).await;
+    assert!(got.is_empty(), "no will when a dies: {got:?}");
 }

@@ -72,6 +72,8 @@ pub(crate) struct Leases {
     node: String,
     incarnation: u64,
     client: async_nats::Client,
+    /// How many NATS servers `--cluster` names (the buckets' copies).
+    servers: usize,
     wills: Arc<ClusterWills>,
     /// Every other lease seen: its revision, and since when unchanged.
     seen: HashMap<String, (u64, Instant)>,
@@ -82,12 +84,14 @@ impl Leases {
         node: &str,
         incarnation: u64,
         client: async_nats::Client,
+        servers: usize,
         wills: Arc<ClusterWills>,
     ) -> Leases {
         Leases {
             node: node.to_string(),
             incarnation,
             client,
+            servers,
             wills,
             seen: HashMap::new(),
         }
@@ -100,8 +104,9 @@ impl Leases {
         let js = jetstream::new(self.client.clone());
         let (nodes, pending) = loop {
             let opened = async {
-                let nodes = super::bucket::open(&js, &self.client, BUCKET).await?;
-                let pending = super::bucket::open(&js, &self.client, wills::BUCKET).await?;
+                let nodes = super::bucket::open(&js, &self.client, self.servers, BUCKET).await?;
+                let pending =
+                    super::bucket::open(&js, &self.client, self.servers, wills::BUCKET).await?;
                 Ok::<_, String>((nodes, pending))
             };
             match opened.await {

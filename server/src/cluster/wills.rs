@@ -516,11 +516,12 @@ impl ClusterWills {
 
 /// Keep this node's wills in the cluster and fire those of gone nodes:
 /// from now on every connection of `shared` passes through them.
-pub(crate) fn start(node: &str, client: async_nats::Client, shared: &Arc<Shared>) {
+/// `servers`: how many NATS servers `--cluster` names (the buckets' copies).
+pub(crate) fn start(node: &str, client: async_nats::Client, servers: usize, shared: &Arc<Shared>) {
     let incarnation = incarnation();
     let wills = ClusterWills::new(node, incarnation, shared);
     let _ = shared.wills.set(Arc::new(wills.clone()));
-    let leases = super::leases::Leases::new(node, incarnation, client, wills);
+    let leases = super::leases::Leases::new(node, incarnation, client, servers, wills);
     tokio::spawn(leases.run());
 }
 

@@ -184,12 +184,13 @@ impl Broker {
             // Before any subscription: the backplane counts them all.
             nats.attach(&shared);
             // Before any CONNECT: one connection per client id cluster-wide.
-            let owners = Owners::new(&node_id(&self.config), nats.client());
+            let owners = Owners::new(&node_id(&self.config), nats.client(), nats.durable());
             let _ = shared.client_ids.set(Arc::new(owners.clone()));
             let for_owners = shared.clone();
             tokio::spawn(async move { owners.run(&for_owners).await });
             // Before any CONNECT too: each will fires once cluster-wide.
-            crate::cluster::wills::start(&node_id(&self.config), nats.client(), &shared);
+            let servers = nats.durable().servers();
+            crate::cluster::wills::start(&node_id(&self.config), nats.client(), servers, &shared);
         }
         // Live users and roles before the first CONNECT.
         let control = crate::control::Control::start(&shared).map_err(BrokerError::Config)?;
