@@ -8,7 +8,8 @@
 //! takeover from another node and a keepalive timeout fire it once (not
 //! again when that node dies later); a persistent session continued on
 //! another node fires none; a node shut down leaves none to fire;
-//! a node restarted with the same id fires what its previous run left once.
+//! a node restarted with the same id fires what its previous run left once;
+//! the same on three NATS servers (buckets with three replicas).
 
 mod common;
 
@@ -363,4 +364,26 @@ async fn a_persistent_session_continued_on_another_node_fires_no_will() {
     a.signal("-KILL");
     let got = collect(&mut on_b, DEATH_BOUND).await;
     assert!(got.is_empty(), "no will when a dies: {got:?}");
+}
+
+#[tokio::test]
+async fn on_three_nats_servers_a_killed_nodes_will_fires_once() {
+    // The buckets with three replicas, each Kite node on its own server.
+    let nats = NatsCluster::start();
+    let start = |name: &'static str, url: String| async move {
+        let node = Broker::start_with(&["--cluster", &url, "--node-id", name]).await;
+        ready(&node).await;
+        node
+    };
+    let a = start("a", nats.urls[0].clone()).await;
+    let b = start("b", nats.urls[1].clone()).await;
+    let mut on_b = watcher(&b, "watch-b").await;
+    let connect = Connect::v311("will/r3").will(will("will/r3", 1, vec![]));
+    let (mut client, _) = Raw::connect(&a, &connect).await;
+    client.sync().await;
+    a.signal("-KILL");
+    let got = collect(&mut on_b, DEATH_BOUND + Duration::from_secs(3)).await;
+    eprintln!("three NATS servers, SIGKILL → will: {got:?}");
+    assert_eq!(topics(&got), ["will/r3"], "once");
+    assert!(got[0].1 <= DEATH_BOUND, "within {DEATH_BOUND:?}");
 }
