@@ -87,3 +87,29 @@ pub(crate) trait ClientIds: Send + Sync {
     /// This node's connection of `client_id` ended.
     fn release(&self, client_id: &str);
 }
+
+/// The wills of this node's connections, kept where other nodes find them
+/// (a cluster): the will of a node that dies is published by another.
+pub(crate) trait Wills: Send + Sync {
+    /// Connection `connection` of `client_id` began here, with its will
+    /// (the message and its delay in seconds, bounded by the session
+    /// expiry) or without one (any will still pending for the id is
+    /// cancelled: the client is back). The ticket resolves once the will
+    /// is kept beyond this node, or once waiting longer is useless.
+    fn connected(
+        &self,
+        client_id: &str,
+        connection: u64,
+        will: Option<(Message, u32)>,
+    ) -> Option<Ticket>;
+
+    /// That connection ended. `will`: due (now, or after its delay unless
+    /// the client is back by then), and published by this call; `None`:
+    /// not due, and no longer pending anywhere.
+    fn ended(&self, client_id: &str, connection: u64, will: Option<(Message, u32)>);
+
+    /// Resolves once what the connections ended so far asked for is done
+    /// (at shutdown: no will of a connection closed on purpose is left
+    /// for another node to fire).
+    fn settled(&self) -> Ticket;
+}

@@ -43,7 +43,7 @@ use crate::{
 };
 
 pub(crate) use admin::{Admin, Caller};
-pub(crate) use backplane::{Backplane, ClientIds, SingleNode};
+pub(crate) use backplane::{Backplane, ClientIds, SingleNode, Wills};
 
 /// State shared by every connection.
 pub(crate) struct Shared {
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub admin: OnceLock<Arc<dyn Admin>>,
     /// In a cluster, who holds each client id (set once at start-up).
     pub client_ids: OnceLock<Arc<dyn ClientIds>>,
+    /// In a cluster, the pending wills other nodes can see (set once).
+    pub wills: OnceLock<Arc<dyn Wills>>,
     /// Connection slots and the limit counters.
     pub limits: Limits,
     /// Each bridge's counters (`$SYS/broker/connection/...`, `/metrics`).
@@ -107,6 +109,7 @@ impl Shared {
             access,
             admin: OnceLock::new(),
             client_ids: OnceLock::new(),
+            wills: OnceLock::new(),
             limits: Limits::default(),
             bridges: BridgeBoard::default(),
             shutdown,

@@ -13,15 +13,22 @@
 //!   and taking one over from another node (DISCONNECT 0x8E there).
 //! - [`handoff`]: a persistent session moving to the node its client
 //!   reconnects to, at one position of the stream.
+//! - [`wills`]: each will kept in a bucket too (`kite_wills`), so that it
+//!   fires exactly once cluster-wide; [`will_record`] is its format.
+//! - [`leases`]: which nodes are alive (`kite_nodes`); a survivor adopts
+//!   the wills of a node whose lease stopped.
 //! - `bucket`: opening those buckets.
 //! - `link`: whether this node reaches NATS; a short loss holds QoS 1/2
 //!   publishes, a long one refuses them.
 
 mod bucket;
 pub(crate) mod handoff;
+pub(crate) mod leases;
 mod link;
 pub(crate) mod messages;
 pub(crate) mod nats;
 pub(crate) mod owners;
 pub(crate) mod retained;
 pub(crate) mod subject;
+pub(crate) mod will_record;
+pub(crate) mod wills;

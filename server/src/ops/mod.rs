@@ -188,6 +188,9 @@ impl Broker {
             let _ = shared.client_ids.set(Arc::new(owners.clone()));
             let for_owners = shared.clone();
             tokio::spawn(async move { owners.run(&for_owners).await });
+            // Before any CONNECT too: each will fires once cluster-wide.
+            let servers = nats.durable().servers();
+            crate::cluster::wills::start(&node_id(&self.config), nats.client(), servers, &shared);
         }
         // Live users and roles before the first CONNECT.
         let control = crate::control::Control::start(&shared).map_err(BrokerError::Config)?;
@@ -296,6 +299,10 @@ impl Broker {
                 left,
                 "connections still open after {SHUTDOWN_WAIT:?}; closing anyway"
             );
+        }
+        if let Some(wills) = shared.wills.get() {
+            // The ended connections' wills settled in the cluster's bucket.
+            let _ = tokio::time::timeout(Duration::from_secs(3), wills.settled().committed()).await;
         }
         shared.history.stop();
         // What nobody waited for may not be committed yet.

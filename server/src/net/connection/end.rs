@@ -107,20 +107,32 @@ pub(super) async fn finish(live: Box<Live>, end: End) {
     if let Some(ids) = shared.client_ids.get() {
         ids.release(&client_id);
     }
-    if let Some(will) = will {
-        let delay_bound = if session_ended { 0 } else { session_expiry };
+    let delay_bound = if session_ended { 0 } else { session_expiry };
+    if let Some(wills) = shared.wills.get() {
+        // A cluster: the will fires once cluster-wide (cluster::wills).
+        let due = will.map(|will| {
+            let delay = will_delay(&will, delay_bound);
+            (Message::from_will(will, client_id.clone()), delay)
+        });
+        wills.ended(&client_id, connection, due);
+    } else if let Some(will) = will {
         publish_will(will, client_id, delay_bound, shared);
     }
+}
+
+/// The Will Delay Interval (v5) of `will`, bounded by the session's
+/// expiry: the session's end ends the delay too (§3.1.3.2.2).
+pub(super) fn will_delay(will: &LastWill, session_expiry: u32) -> u32 {
+    will.properties
+        .will_delay_interval
+        .unwrap_or(0)
+        .min(session_expiry)
 }
 
 /// Publish a will now, or after its Will Delay Interval (v5) unless the
 /// client is back by then. The session's end also ends the delay (§3.1.3.2.2).
 fn publish_will(will: LastWill, client_id: Arc<str>, session_expiry: u32, shared: &Arc<Shared>) {
-    let delay = will
-        .properties
-        .will_delay_interval
-        .unwrap_or(0)
-        .min(session_expiry);
+    let delay = will_delay(&will, session_expiry);
     let message = Message::from_will(will, client_id.clone());
     if delay == 0 {
         shared.publish(message, None);

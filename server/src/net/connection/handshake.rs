@@ -18,7 +18,10 @@ use crate::{
         local::BRIDGE_IDS,
         transport::Transport,
     },
-    protocol::session::{server_limits, Session},
+    protocol::{
+        message::Message,
+        session::{server_limits, Session},
+    },
     routing::{
         mailbox,
         registry::{ClientInfo, Kick},
@@ -181,6 +184,17 @@ pub(super) async fn handshake(
     if let Some(ticket) = stored.filter(|_| session.is_persistent()) {
         // Stored before the CONNACK: the QoS 2 packet ids of what resumes.
         ticket.committed().await;
+    }
+    if let Some(wills) = shared.wills.get() {
+        // In a cluster: the will kept where other nodes find it (or any
+        // will pending for this id cancelled) before the CONNACK.
+        let will = session.will.as_deref().map(|will| {
+            let delay = super::end::will_delay(will, session.expiry_interval);
+            (Message::from_will(will.clone(), client_id.clone()), delay)
+        });
+        if let Some(kept) = wills.connected(&client_id, connection, will) {
+            kept.committed().await;
+        }
     }
     let connack = Packet::ConnAck(ConnAck {
         session_present: resent.is_some(),
