@@ -11,6 +11,8 @@
 //!   same on every node; the `RetainedStore` of a cluster node.
 //! - [`owners`]: which node holds each connected client id (a bucket too),
 //!   and taking one over from another node (DISCONNECT 0x8E there).
+//! - [`shares`]: shared subscriptions balanced across the nodes (a NATS
+//!   queue group for QoS 0, a durable consumer per group for QoS 1/2).
 //! - `bucket`: opening those buckets.
 
 mod bucket;
@@ -18,4 +20,5 @@ pub(crate) mod messages;
 pub(crate) mod nats;
 pub(crate) mod owners;
 pub(crate) mod retained;
+pub(crate) mod shares;
 pub(crate) mod subject;

@@ -22,8 +22,8 @@
 //!
 //! QoS 0 between nodes is at most once (core NATS), as QoS 0 promises;
 //! QoS 1 and 2 are acknowledged once JetStream stored them. Shared
-//! subscriptions (`$share/...`) are balanced among the members on each
-//! node, not across nodes.
+//! subscriptions (`$share/...`) are balanced across the nodes by
+//! [`super::shares`], not by this routing.
 
 use std::{
     collections::HashMap,
@@ -39,7 +39,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::{messages::Durable, retained::KvRetained, subject};
+use super::{messages::Durable, retained::KvRetained, shares::Shares, subject};
 use crate::{
     broker::{Backplane, Remote, Shared},
     protocol::message::Message,
@@ -107,6 +107,8 @@ pub(crate) struct NatsBackplane {
     retained: Arc<KvRetained>,
     /// The cluster's QoS 1/2 messages (a JetStream stream).
     durable: Arc<Durable>,
+    /// Shared subscriptions, balanced across the nodes.
+    shares: Arc<Shares>,
 }
 
 impl NatsBackplane {
@@ -158,6 +160,7 @@ impl NatsBackplane {
         if wait {
             options = options.retry_on_initial_connect();
         }
+        let shares = Shares::connect(addresses.clone(), &joined, node, wait);
         let client = options
             .connect(addresses)
             .await
@@ -165,6 +168,7 @@ impl NatsBackplane {
                 urls: joined.clone(),
                 reason: err.to_string(),
             })?;
+        let shares = shares.await?;
         if client.connection_state() == async_nats::connection::State::Connected {
             connected.store(true, Ordering::Relaxed);
         }
@@ -188,6 +192,7 @@ impl NatsBackplane {
             dropped,
             retained,
             durable,
+            shares,
         }))
     }
 
@@ -200,6 +205,9 @@ impl NatsBackplane {
     /// this backplane, so it is known only once built).
     pub(crate) fn attach(&self, shared: &Arc<Shared>) {
         let _ = self.shared.set(Arc::downgrade(shared));
+        // Each group's messages reach one member cluster-wide.
+        self.shares.attach(shared);
+        shared.router.balance_groups_elsewhere();
     }
 
     /// Start delivering the cluster's QoS 1/2 messages here, from after
@@ -311,9 +319,8 @@ impl Backplane for Arc<NatsBackplane> {
 
     fn subscribed(&self, filter: &str) -> Option<Ticket> {
         if mqtt::topic::parse_shared(filter).is_some() {
-            // Shared groups are balanced per node for now (see the module),
-            // and get no retained messages.
-            return None;
+            // Shared groups get no retained messages.
+            return self.shares.subscribed(filter);
         }
         // Answered once the retained messages here are the bucket's latest
         // (and this node reads the QoS 1/2 stream).
@@ -322,6 +329,9 @@ impl Backplane for Arc<NatsBackplane> {
     }
 
     fn unsubscribed(&self, filter: &str) {
+        if mqtt::topic::parse_shared(filter).is_some() {
+            return self.shares.unsubscribed(filter);
+        }
         let mut interest = self.interest.lock().expect("interest lock");
         if let Some(known) = interest.get_mut(filter) {
             known.count -= 1;

@@ -332,6 +332,8 @@ impl Session {
                     return Ok(self.complete(ack.pid));
                 }
                 let outbound = sent.1.clone();
+                // The client has the message: PUBREL and PUBCOMP only end the flow.
+                outbound.finish();
                 if outbound.seq.is_some() {
                     self.flight().store_events.push(StoreEvent::Queued(
                         Box::new(outbound.clone()),
@@ -540,6 +542,7 @@ impl Session {
     /// A queued message that will not be delivered (the ACL withholds it):
     /// the store forgets it too.
     pub(crate) fn discard(&mut self, outbound: &Outbound) {
+        outbound.finish();
         self.flight()
             .store_events
             .extend(outbound.seq.map(StoreEvent::Done));
@@ -559,6 +562,7 @@ impl Session {
         let now = std::time::Instant::now();
         if message.is_expired(now) {
             self.dropped_expired = self.dropped_expired.saturating_add(1);
+            outbound.finish();
             self.flight()
                 .store_events
                 .extend(outbound.seq.map(StoreEvent::Done));
@@ -587,6 +591,7 @@ impl Session {
         {
             // MQTT-3.1.2-25: too large for this client; dropped for it alone.
             self.dropped_too_large = self.dropped_too_large.saturating_add(1);
+            outbound.finish();
             self.flight()
                 .store_events
                 .extend(outbound.seq.map(StoreEvent::Done));
@@ -647,8 +652,14 @@ impl Session {
     fn complete(&mut self, pid: Pid) -> Vec<Action> {
         let seq = match self.flight().outgoing.remove(&pid) {
             None => return vec![],
-            Some(Outgoing::Sent(sent)) => sent.1.seq,
-            Some(Outgoing::Released(outbound)) => outbound.seq,
+            Some(Outgoing::Sent(sent)) => {
+                sent.1.finish();
+                sent.1.seq
+            }
+            Some(Outgoing::Released(outbound)) => {
+                outbound.finish();
+                outbound.seq
+            }
         };
         self.flight().store_events.extend(seq.map(StoreEvent::Done));
         self.drain_pending().into_iter().map(Action::Send).collect()

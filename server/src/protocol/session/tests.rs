@@ -85,6 +85,7 @@ fn out(qos: QoS) -> Outbound {
         retain: false,
         subscription_ids: vec![],
         seq: None,
+        receipt: None,
     }
 }
 
@@ -288,6 +289,7 @@ fn expired_message_is_not_delivered_and_the_interval_left_is_sent() {
         retain: false,
         subscription_ids: vec![7],
         seq: None,
+        receipt: None,
     };
     let sent = s.deliver(deliver(fresh));
     assert!(matches!(&sent[..], [Packet::Publish(p)]

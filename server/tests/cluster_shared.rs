@@ -1,0 +1,263 @@
+//! Shared subscriptions across the cluster (real `nats-server -js`, real
+//! `kite-server` nodes): each message that matches a group reaches one
+//! member of the group cluster-wide, whichever node published it, and the
+//! members on every node get their share; a member's node SIGKILLed, the
+//! QoS 1 messages its publisher had acknowledged reach a surviving member;
+//! once the last member anywhere left, the group takes no messages.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::*;
+use mqtt::{Packet, ReasonCode};
+use tokio::time::Instant;
+
+const GROUP: &str = "$share/workers/jobs/#";
+
+async fn node(nats: &Nats, name: &str) -> Broker {
+    let node = Broker::start_with(&["--cluster", &nats.url, "--node-id", name]).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !node.log().contains("cluster: QoS 1/2 messages shared") {
+        assert!(Instant::now() < deadline, "node {name} never read the stream");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    node
+}
+
+/// A member of [`GROUP`] on `broker`, granted QoS 2.
+async fn member(broker: &Broker, id: &str) -> Raw {
+    let mut client = Raw::v5(broker, id).await;
+    assert_eq!(client.subscribe(1, GROUP, 2).await, 2);
+    client
+}
+
+/// Everything a client receives (acknowledging QoS 1 and 2) into `got`,
+/// until `quiet` passes without a packet or the connection closes.
+async fn collect(mut client: Raw, got: Arc<Mutex<Vec<String>>>, quiet: Duration) -> Raw {
+    loop {
+        let packet = match client.next_within(quiet).await {
+            Ok(Some(packet)) => packet,
+            Ok(None) | Err(()) => return client,
+        };
+        match packet {
+            Packet::Publish(p) => {
+                match (p.qos, p.pid) {
+                    (mqtt::QoS::AtLeastOnce, Some(pid)) => client.send(&puback(pid.get())).await,
+                    (mqtt::QoS::ExactlyOnce, Some(pid)) => client.send(&pubrec(pid.get())).await,
+                    _ => {}
+                }
+                let text = std::str::from_utf8(&p.payload).expect("UTF-8").to_string();
+                got.lock().unwrap().push(text);
+            }
+            Packet::PubRel(ack) => client.send(&pubcomp(ack.pid.get())).await,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// How many times each payload arrived, over all of `lists`.
+fn counts(lists: &[&Arc<Mutex<Vec<String>>>]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for list in lists {
+        for payload in list.lock().unwrap().iter() {
+            *counts.entry(payload.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn each_message_reaches_exactly_one_member_cluster_wide_at_every_qos() {
+    let nats = Nats::start();
+    let nodes = [
+        node(&nats, "a").await,
+        node(&nats, "b").await,
+        node(&nats, "c").await,
+    ];
+    // Two members on a, one on b, none on c; an ordinary subscriber on a to
+    // the same topics must not make a's members get a message twice.
+    let members = [
+        ("a1", member(&nodes[0], "a1").await),
+        ("a2", member(&nodes[0], "a2").await),
+        ("b1", member(&nodes[1], "b1").await),
+    ];
+    let mut plain = Raw::v5(&nodes[0], "plain-on-a").await;
+    assert_eq!(plain.subscribe(1, "jobs/#", 1).await, 1);
+    let plain_got = Arc::new(Mutex::new(Vec::new()));
+    let plain_task = tokio::spawn(collect(plain, plain_got.clone(), Duration::from_secs(4)));
+    let mut tasks = Vec::new();
+    let mut lists = Vec::new();
+    for (name, client) in members {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        lists.push((name, got.clone()));
+        tasks.push(tokio::spawn(collect(client, got, Duration::from_secs(4))));
+    }
+    let mut publishers = Vec::new();
+    for (i, broker) in nodes.iter().enumerate() {
+        publishers.push(Raw::v5(broker, &format!("pub-{i}")).await);
+    }
+    const EACH: u16 = 60;
+    let started = Instant::now();
+    let mut sent = Vec::new();
+    for qos in 0..=2u8 {
+        for n in 0..EACH {
+            for (i, publisher) in publishers.iter_mut().enumerate() {
+                let payload = format!("q{qos}-p{i}-{n}");
+                let code = publisher
+                    .publish_acked(&format!("jobs/{i}"), payload.as_bytes(), qos, n + 1, false, &[])
+                    .await;
+                assert!(
+                    matches!(code, ReasonCode::Success | ReasonCode::NoMatchingSubscribers),
+                    "{payload}: {code:?}"
+                );
+                sent.push(payload);
+            }
+        }
+    }
+    let published = started.elapsed();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    plain_task.await.unwrap();
+    let got: Vec<&Arc<Mutex<Vec<String>>>> = lists.iter().map(|(_, l)| l).collect();
+    let counts = counts(&got);
+    let missing: Vec<&String> = sent.iter().filter(|p| !counts.contains_key(*p)).collect();
+    let twice: Vec<(&String, &usize)> = counts.iter().filter(|(_, &n)| n > 1).collect();
+    let per_member: Vec<(&str, usize)> = lists
+        .iter()
+        .map(|(name, l)| (*name, l.lock().unwrap().len()))
+        .collect();
+    eprintln!(
+        "{} messages from 3 nodes in {published:?}; per member {per_member:?}",
+        sent.len()
+    );
+    assert!(missing.is_empty(), "never delivered to the group: {missing:?}");
+    assert!(twice.is_empty(), "delivered to the group more than once: {twice:?}");
+    assert_eq!(counts.len(), sent.len(), "nothing else arrived");
+    for qos in 0..=2 {
+        let prefix = format!("q{qos}-");
+        for (name, list) in &lists {
+            let got = list.lock().unwrap();
+            let share = got.iter().filter(|p| p.starts_with(&prefix)).count();
+            assert!(share > 0, "member {name} got no QoS {qos} message: {per_member:?}");
+        }
+    }
+    // The ordinary subscriber got every message once, beside the group.
+    let plain = counts_of(&plain_got);
+    assert_eq!(plain.len(), sent.len(), "the ordinary subscriber's messages");
+    assert!(plain.values().all(|&n| n == 1));
+}
+
+fn counts_of(list: &Arc<Mutex<Vec<String>>>) -> HashMap<String, usize> {
+    counts(&[list])
+}
+
+#[tokio::test]
+async fn a_members_node_killed_its_acknowledged_qos_1_messages_reach_a_survivor() {
+    let nats = Nats::start();
+    let (a, b, c) = (
+        node(&nats, "a").await,
+        node(&nats, "b").await,
+        node(&nats, "c").await,
+    );
+    let on_a = Arc::new(Mutex::new(Vec::new()));
+    let on_b = Arc::new(Mutex::new(Vec::new()));
+    let task_a = tokio::spawn(collect(
+        member(&a, "doomed").await,
+        on_a.clone(),
+        Duration::from_secs(60),
+    ));
+    let task_b = tokio::spawn(collect(
+        member(&b, "survivor").await,
+        on_b.clone(),
+        Duration::from_secs(30),
+    ));
+    let mut publisher = Raw::v5(&c, "pub-on-c").await;
+    let mut acknowledged = Vec::new();
+    let mut killed = false;
+    for n in 0..600u32 {
+        let payload = n.to_string();
+        let code = publisher
+            .publish_acked("jobs/x", payload.as_bytes(), 1, (n % 60_000 + 1) as u16, false, &[])
+            .await;
+        if code.is_success() {
+            acknowledged.push(payload);
+        }
+        if n == 200 {
+            a.signal("-KILL");
+            killed = true;
+        }
+    }
+    assert!(killed);
+    let before_kill = on_a.lock().unwrap().len();
+    assert!(before_kill > 0, "the killed node's member got nothing before");
+    // A survivor gets everything acknowledged, the dead node's share after
+    // JetStream's ack wait.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let counts = counts(&[&on_a, &on_b]);
+        let missing = acknowledged
+            .iter()
+            .filter(|p| !counts.contains_key(*p))
+            .count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} acknowledged messages reached no member (a got {}, b {})",
+            acknowledged.len(),
+            on_a.lock().unwrap().len(),
+            on_b.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts = counts(&[&on_a, &on_b]);
+    let again = counts.values().filter(|&&n| n > 1).count();
+    eprintln!(
+        "{} acknowledged; member on a got {} before its node died, b {} ({again} twice)",
+        acknowledged.len(),
+        on_a.lock().unwrap().len(),
+        on_b.lock().unwrap().len()
+    );
+    task_a.abort();
+    task_b.abort();
+}
+
+#[tokio::test]
+async fn once_the_last_member_anywhere_left_the_group_takes_no_messages() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let first = member(&a, "first").await;
+    let second = member(&b, "second").await;
+    let mut publisher = Raw::v5(&b, "publisher").await;
+    // Both members leave (clean sessions end with their connections).
+    first.drop_socket();
+    second.drop_socket();
+    // Past the last pull's expiry and the consumer's linger (10 s).
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    for (qos, pid) in [(0, 1), (1, 2), (2, 3)] {
+        let payload = format!("nobody-{qos}");
+        publisher
+            .publish_acked("jobs/x", payload.as_bytes(), qos, pid, false, &[])
+            .await;
+    }
+    let mut late = member(&a, "late").await;
+    for (qos, pid) in [(0, 4), (1, 5), (2, 6)] {
+        let payload = format!("after-{qos}");
+        publisher
+            .publish_acked("jobs/x", payload.as_bytes(), qos, pid, false, &[])
+            .await;
+    }
+    let got = Arc::new(Mutex::new(Vec::new()));
+    late = collect(late, got.clone(), Duration::from_secs(3)).await;
+    let mut got = got.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, ["after-0", "after-1", "after-2"]);
+    drop(late);
+}
