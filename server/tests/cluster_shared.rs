@@ -2,7 +2,8 @@
 //! `kite-server` nodes): each message that matches a group reaches one
 //! member of the group cluster-wide, whichever node published it, and the
 //! members on every node get their share; a member's node SIGKILLed, the
-//! QoS 1 messages its publisher had acknowledged reach a surviving member;
+//! acknowledged QoS 1 messages it held unacknowledged reach a surviving
+//! member, and those a member that leaves held go to another at once;
 //! once the last member anywhere left, the group takes no messages.
 
 mod common;
@@ -38,7 +39,17 @@ async fn member(broker: &Broker, id: &str) -> Raw {
 
 /// Everything a client receives (acknowledging QoS 1 and 2) into `got`,
 /// until `quiet` passes without a packet or the connection closes.
-async fn collect(mut client: Raw, got: Arc<Mutex<Vec<String>>>, quiet: Duration) -> Raw {
+async fn collect(client: Raw, got: Arc<Mutex<Vec<String>>>, quiet: Duration) -> Raw {
+    receive(client, got, quiet, true).await
+}
+
+/// As [`collect`]; without `ack`, QoS 1/2 messages stay unacknowledged.
+async fn receive(
+    mut client: Raw,
+    got: Arc<Mutex<Vec<String>>>,
+    quiet: Duration,
+    ack: bool,
+) -> Raw {
     loop {
         let packet = match client.next_within(quiet).await {
             Ok(Some(packet)) => packet,
@@ -47,6 +58,7 @@ async fn collect(mut client: Raw, got: Arc<Mutex<Vec<String>>>, quiet: Duration)
         match packet {
             Packet::Publish(p) => {
                 match (p.qos, p.pid) {
+                    _ if !ack => {}
                     (mqtt::QoS::AtLeastOnce, Some(pid)) => client.send(&puback(pid.get())).await,
                     (mqtt::QoS::ExactlyOnce, Some(pid)) => client.send(&pubrec(pid.get())).await,
                     _ => {}
@@ -158,75 +170,125 @@ fn counts_of(list: &Arc<Mutex<Vec<String>>>) -> HashMap<String, usize> {
 }
 
 #[tokio::test]
-async fn a_members_node_killed_its_acknowledged_qos_1_messages_reach_a_survivor() {
+async fn a_members_node_killed_what_it_held_unacknowledged_reaches_a_survivor() {
     let nats = Nats::start();
     let (a, b, c) = (
         node(&nats, "a").await,
         node(&nats, "b").await,
         node(&nats, "c").await,
     );
+    // The member on a receives but never acknowledges: its node must not
+    // acknowledge those messages to JetStream either.
     let on_a = Arc::new(Mutex::new(Vec::new()));
     let on_b = Arc::new(Mutex::new(Vec::new()));
-    let task_a = tokio::spawn(collect(
-        member(&a, "doomed").await,
+    let task_a = tokio::spawn(receive(
+        member(&a, "holder").await,
         on_a.clone(),
         Duration::from_secs(60),
+        false,
     ));
     let task_b = tokio::spawn(collect(
         member(&b, "survivor").await,
         on_b.clone(),
-        Duration::from_secs(30),
+        Duration::from_secs(60),
     ));
     let mut publisher = Raw::v5(&c, "pub-on-c").await;
     let mut acknowledged = Vec::new();
-    let mut killed = false;
-    for n in 0..600u32 {
+    let mut killed_at = None;
+    for n in 0..600u16 {
         let payload = n.to_string();
         let code = publisher
-            .publish_acked("jobs/x", payload.as_bytes(), 1, (n % 60_000 + 1) as u16, false, &[])
+            .publish_acked("jobs/x", payload.as_bytes(), 1, n + 1, false, &[])
             .await;
         if code.is_success() {
             acknowledged.push(payload);
         }
-        if n == 200 {
+        if n == 300 {
             a.signal("-KILL");
-            killed = true;
+            killed_at = Some(Instant::now());
         }
     }
-    assert!(killed);
-    let before_kill = on_a.lock().unwrap().len();
-    assert!(before_kill > 0, "the killed node's member got nothing before");
-    // A survivor gets everything acknowledged, the dead node's share after
-    // JetStream's ack wait.
+    let killed_at = killed_at.expect("killed");
+    let held = on_a.lock().unwrap().len();
+    assert!(held > 0, "the member on a got nothing before its node died");
+    // The survivor gets every acknowledged message, what a held after
+    // JetStream's ack wait (10 s).
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let counts = counts(&[&on_a, &on_b]);
-        let missing = acknowledged
-            .iter()
-            .filter(|p| !counts.contains_key(*p))
-            .count();
+        let got = counts_of(&on_b);
+        let missing = acknowledged.iter().filter(|p| !got.contains_key(*p)).count();
         if missing == 0 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{missing} of {} acknowledged messages reached no member (a got {}, b {})",
+            "{missing} of {} acknowledged messages never reached the survivor ({held} held on a, {} on b)",
             acknowledged.len(),
-            on_a.lock().unwrap().len(),
             on_b.lock().unwrap().len()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let counts = counts(&[&on_a, &on_b]);
-    let again = counts.values().filter(|&&n| n > 1).count();
+    let twice = counts_of(&on_b).values().filter(|&&n| n > 1).count();
     eprintln!(
-        "{} acknowledged; member on a got {} before its node died, b {} ({again} twice)",
+        "{} acknowledged; {held} held unacknowledged on a when it was killed; all on b {:?} after the kill ({twice} twice on b)",
         acknowledged.len(),
-        on_a.lock().unwrap().len(),
-        on_b.lock().unwrap().len()
+        killed_at.elapsed()
     );
+    assert_eq!(twice, 0, "the survivor got a message twice");
     task_a.abort();
     task_b.abort();
+}
+
+#[tokio::test]
+async fn a_member_that_leaves_gives_what_it_held_to_another_member_at_once() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let on_b = Arc::new(Mutex::new(Vec::new()));
+    let holder = tokio::spawn(receive(
+        member(&a, "holder").await,
+        held.clone(),
+        Duration::from_secs(3),
+        false,
+    ));
+    let taker = tokio::spawn(collect(
+        member(&b, "taker").await,
+        on_b.clone(),
+        Duration::from_secs(30),
+    ));
+    let mut publisher = Raw::v5(&b, "publisher").await;
+    let sent: Vec<String> = (0..100).map(|n: u16| n.to_string()).collect();
+    for (n, payload) in sent.iter().enumerate() {
+        let code = publisher
+            .publish_acked("jobs/x", payload.as_bytes(), 1, n as u16 + 1, false, &[])
+            .await;
+        assert!(code.is_success());
+    }
+    // The holder's connection ends (its clean session with it) after 3 s
+    // of quiet: well before JetStream's ack wait (10 s), the taker has all.
+    let holder = holder.await.unwrap();
+    let left = Instant::now();
+    drop(holder);
+    assert!(!held.lock().unwrap().is_empty(), "the holder got nothing");
+    loop {
+        let got = counts_of(&on_b);
+        if sent.iter().all(|p| got.contains_key(p)) {
+            break;
+        }
+        assert!(
+            left.elapsed() < Duration::from_secs(5),
+            "{} of {} after the holder left",
+            got.len(),
+            sent.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "the holder kept {} unacknowledged; the taker had them {:?} after it left",
+        held.lock().unwrap().len(),
+        left.elapsed()
+    );
+    taker.abort();
 }
 
 #[tokio::test]
