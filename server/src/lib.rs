@@ -41,7 +41,8 @@
 //!   and the `Backplane` over NATS that makes several nodes one broker: QoS
 //!   0 on core NATS, QoS 1/2 acknowledged once a JetStream stream has them
 //!   (each node reads it from a position its store keeps), retained
-//!   messages and client ids in JetStream buckets.
+//!   messages and client ids in JetStream buckets, shared subscriptions
+//!   balanced across the nodes (a queue group, a consumer per group).
 //! - [`bridge`]: bridges to other brokers (`[[bridge]]`, or created live):
 //!   each a pair of MQTT client sessions, one to this broker over an
 //!   in-memory pipe (`net::local`) and one to the remote, that acknowledge

@@ -24,7 +24,10 @@ async fn node(nats: &Nats, name: &str) -> Broker {
     let node = Broker::start_with(&["--cluster", &nats.url, "--node-id", name]).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while !node.log().contains("cluster: QoS 1/2 messages shared") {
-        assert!(Instant::now() < deadline, "node {name} never read the stream");
+        assert!(
+            Instant::now() < deadline,
+            "node {name} never read the stream"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     node
@@ -44,12 +47,7 @@ async fn collect(client: Raw, got: Arc<Mutex<Vec<String>>>, quiet: Duration) -> 
 }
 
 /// As [`collect`]; without `ack`, QoS 1/2 messages stay unacknowledged.
-async fn receive(
-    mut client: Raw,
-    got: Arc<Mutex<Vec<String>>>,
-    quiet: Duration,
-    ack: bool,
-) -> Raw {
+async fn receive(mut client: Raw, got: Arc<Mutex<Vec<String>>>, quiet: Duration, ack: bool) -> Raw {
     loop {
         let packet = match client.next_within(quiet).await {
             Ok(Some(packet)) => packet,
@@ -121,10 +119,20 @@ async fn each_message_reaches_exactly_one_member_cluster_wide_at_every_qos() {
             for (i, publisher) in publishers.iter_mut().enumerate() {
                 let payload = format!("q{qos}-p{i}-{n}");
                 let code = publisher
-                    .publish_acked(&format!("jobs/{i}"), payload.as_bytes(), qos, n + 1, false, &[])
+                    .publish_acked(
+                        &format!("jobs/{i}"),
+                        payload.as_bytes(),
+                        qos,
+                        n + 1,
+                        false,
+                        &[],
+                    )
                     .await;
                 assert!(
-                    matches!(code, ReasonCode::Success | ReasonCode::NoMatchingSubscribers),
+                    matches!(
+                        code,
+                        ReasonCode::Success | ReasonCode::NoMatchingSubscribers
+                    ),
                     "{payload}: {code:?}"
                 );
                 sent.push(payload);
@@ -148,20 +156,33 @@ async fn each_message_reaches_exactly_one_member_cluster_wide_at_every_qos() {
         "{} messages from 3 nodes in {published:?}; per member {per_member:?}",
         sent.len()
     );
-    assert!(missing.is_empty(), "never delivered to the group: {missing:?}");
-    assert!(twice.is_empty(), "delivered to the group more than once: {twice:?}");
+    assert!(
+        missing.is_empty(),
+        "never delivered to the group: {missing:?}"
+    );
+    assert!(
+        twice.is_empty(),
+        "delivered to the group more than once: {twice:?}"
+    );
     assert_eq!(counts.len(), sent.len(), "nothing else arrived");
     for qos in 0..=2 {
         let prefix = format!("q{qos}-");
         for (name, list) in &lists {
             let got = list.lock().unwrap();
             let share = got.iter().filter(|p| p.starts_with(&prefix)).count();
-            assert!(share > 0, "member {name} got no QoS {qos} message: {per_member:?}");
+            assert!(
+                share > 0,
+                "member {name} got no QoS {qos} message: {per_member:?}"
+            );
         }
     }
     // The ordinary subscriber got every message once, beside the group.
     let plain = counts_of(&plain_got);
-    assert_eq!(plain.len(), sent.len(), "the ordinary subscriber's messages");
+    assert_eq!(
+        plain.len(),
+        sent.len(),
+        "the ordinary subscriber's messages"
+    );
     assert!(plain.values().all(|&n| n == 1));
 }
 
@@ -216,7 +237,10 @@ async fn a_members_node_killed_what_it_held_unacknowledged_reaches_a_survivor() 
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let got = counts_of(&on_b);
-        let missing = acknowledged.iter().filter(|p| !got.contains_key(*p)).count();
+        let missing = acknowledged
+            .iter()
+            .filter(|p| !got.contains_key(*p))
+            .count();
         if missing == 0 {
             break;
         }

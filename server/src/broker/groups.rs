@@ -54,7 +54,8 @@ impl Shared {
         };
         let tx = &m.subscriber.tx;
         let max_bytes = self.config.max_queued_bytes;
-        let stored = m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent();
+        let stored =
+            m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent();
         if !stored {
             let handed = qos != QoS::AtMostOnce && receipt.is_some();
             if handed {

@@ -116,14 +116,13 @@ impl Shares {
         if wait {
             options = options.retry_on_initial_connect();
         }
-        let client =
-            options
-                .connect(addresses)
-                .await
-                .map_err(|err| ClusterError::Unreachable {
-                    urls: urls.to_string(),
-                    reason: err.to_string(),
-                })?;
+        let client = options
+            .connect(addresses)
+            .await
+            .map_err(|err| ClusterError::Unreachable {
+                urls: urls.to_string(),
+                reason: err.to_string(),
+            })?;
         Ok(Arc::new(Shares {
             client,
             groups: Mutex::new(HashMap::new()),
@@ -221,12 +220,7 @@ fn inner_filter(filter: &str) -> Option<&str> {
 }
 
 /// QoS 0: take this node's turns of the group through a queue subscription.
-async fn hear(
-    client: Client,
-    filter: String,
-    shared: Weak<Shared>,
-    ready: oneshot::Sender<()>,
-) {
+async fn hear(client: Client, filter: String, shared: Weak<Shared>, ready: oneshot::Sender<()>) {
     let Some(inner) = inner_filter(&filter) else {
         return;
     };
@@ -379,7 +373,7 @@ impl Settle {
 
 impl std::fmt::Debug for Settle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let open = self.acker.lock().map_or(false, |a| a.is_some());
+        let open = self.acker.lock().is_ok_and(|a| a.is_some());
         f.debug_struct("Settle").field("open", &open).finish()
     }
 }
@@ -406,9 +400,7 @@ mod tests {
         assert_eq!(a, group_name("$share/g/a/#"));
         assert_ne!(a, group_name("$share/g/a/+"));
         assert_ne!(a, group_name("$share/h/a/#"));
-        assert!(a
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         assert_eq!(a.len(), "kite_share_".len() + 32);
     }
 

@@ -143,7 +143,8 @@ pub struct Outbound {
 }
 
 /// Told once a delivery is finished with: its client acknowledged it
-/// (PUBACK, PUBCOMP), or it will never be sent (expired, too large for the
+/// (PUBACK; PUBREC at QoS 2, as the client has it then and PUBREL/PUBCOMP
+/// only end the flow), or it will never be sent (expired, too large for the
 /// client, withheld by the ACL). A cluster node takes a shared
 /// subscription's QoS 1/2 message off the cluster's hands only then; a
 /// receipt dropped unfinished (the client left with it in flight) lets
