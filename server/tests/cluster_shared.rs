@@ -316,6 +316,46 @@ async fn a_member_that_leaves_gives_what_it_held_to_another_member_at_once() {
 }
 
 #[tokio::test]
+async fn a_persistent_member_away_gets_its_share_when_it_returns() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let away = Connect::v311("away").clean(false);
+    let (mut client, _) = Raw::connect(&a, &away).await;
+    assert_eq!(client.subscribe(1, GROUP, 1).await, 1);
+    client.send(&DISCONNECT).await;
+    client.expect_closed().await;
+    let on_b = Arc::new(Mutex::new(Vec::new()));
+    let present = tokio::spawn(collect(
+        member(&b, "present").await,
+        on_b.clone(),
+        Duration::from_secs(3),
+    ));
+    let mut publisher = Raw::v5(&b, "publisher").await;
+    let sent: Vec<String> = (0..40).map(|n: u16| n.to_string()).collect();
+    for (n, payload) in sent.iter().enumerate() {
+        let code = publisher
+            .publish_acked("jobs/x", payload.as_bytes(), 1, n as u16 + 1, false, &[])
+            .await;
+        assert!(code.is_success());
+    }
+    present.await.unwrap();
+    // Its node kept its share in its session (acknowledged to JetStream
+    // once stored): it comes when the client does.
+    let (client, connack) = Raw::connect(&a, &away).await;
+    assert!(connack.session_present);
+    let on_a = Arc::new(Mutex::new(Vec::new()));
+    collect(client, on_a.clone(), Duration::from_secs(3)).await;
+    let got = counts(&[&on_a, &on_b]);
+    assert!(!on_a.lock().unwrap().is_empty(), "the away member's share");
+    assert!(
+        !on_b.lock().unwrap().is_empty(),
+        "the present member's share"
+    );
+    assert_eq!(got.len(), sent.len(), "every message: {got:?}");
+    assert!(got.values().all(|&n| n == 1), "each once: {got:?}");
+}
+
+#[tokio::test]
 async fn once_the_last_member_anywhere_left_the_group_takes_no_messages() {
     let nats = Nats::start();
     let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);

@@ -267,7 +267,7 @@ async fn pull(
             Ok(()) => return,
             Err(err) => {
                 tracing::info!(%filter, %err, "cluster: shared group's pull renewed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
