@@ -20,8 +20,8 @@ use tokio::time::Instant;
 
 const GROUP: &str = "$share/workers/jobs/#";
 
-async fn node(nats: &Nats, name: &str) -> Broker {
-    let node = Broker::start_with(&["--cluster", &nats.url, "--node-id", name]).await;
+async fn node(url: &str, name: &str) -> Broker {
+    let node = Broker::start_with(&["--cluster", url, "--node-id", name]).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while !node.log().contains("cluster: QoS 1/2 messages shared") {
         assert!(
@@ -85,10 +85,27 @@ fn counts(lists: &[&Arc<Mutex<Vec<String>>>]) -> HashMap<String, usize> {
 async fn each_message_reaches_exactly_one_member_cluster_wide_at_every_qos() {
     let nats = Nats::start();
     let nodes = [
-        node(&nats, "a").await,
-        node(&nats, "b").await,
-        node(&nats, "c").await,
+        node(&nats.url, "a").await,
+        node(&nats.url, "b").await,
+        node(&nats.url, "c").await,
     ];
+    one_member_each(&nodes).await;
+}
+
+#[tokio::test]
+async fn each_node_on_its_own_nats_server_each_message_reaches_one_member() {
+    let nats = NatsCluster::start();
+    let nodes = [
+        node(&nats.urls[0], "a").await,
+        node(&nats.urls[1], "b").await,
+        node(&nats.urls[2], "c").await,
+    ];
+    one_member_each(&nodes).await;
+}
+
+/// Members on the first two `nodes`, publishers on all three, QoS 0, 1
+/// and 2: each message reaches one member, and every member some.
+async fn one_member_each(nodes: &[Broker; 3]) {
     // Two members on a, one on b, none on c; an ordinary subscriber on a to
     // the same topics must not make a's members get a message twice.
     let members = [
@@ -153,7 +170,7 @@ async fn each_message_reaches_exactly_one_member_cluster_wide_at_every_qos() {
         .map(|(name, l)| (*name, l.lock().unwrap().len()))
         .collect();
     eprintln!(
-        "{} messages from 3 nodes in {published:?}; per member {per_member:?}",
+        "{} messages from 3 nodes in {published:?}; per member {per_member:?} (a1, a2 on a)",
         sent.len()
     );
     assert!(
@@ -194,9 +211,9 @@ fn counts_of(list: &Arc<Mutex<Vec<String>>>) -> HashMap<String, usize> {
 async fn a_members_node_killed_what_it_held_unacknowledged_reaches_a_survivor() {
     let nats = Nats::start();
     let (a, b, c) = (
-        node(&nats, "a").await,
-        node(&nats, "b").await,
-        node(&nats, "c").await,
+        node(&nats.url, "a").await,
+        node(&nats.url, "b").await,
+        node(&nats.url, "c").await,
     );
     // The member on a receives but never acknowledges: its node must not
     // acknowledge those messages to JetStream either.
@@ -266,7 +283,7 @@ async fn a_members_node_killed_what_it_held_unacknowledged_reaches_a_survivor() 
 #[tokio::test]
 async fn a_member_that_leaves_gives_what_it_held_to_another_member_at_once() {
     let nats = Nats::start();
-    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let (a, b) = (node(&nats.url, "a").await, node(&nats.url, "b").await);
     let held = Arc::new(Mutex::new(Vec::new()));
     let on_b = Arc::new(Mutex::new(Vec::new()));
     let holder = tokio::spawn(receive(
@@ -318,7 +335,7 @@ async fn a_member_that_leaves_gives_what_it_held_to_another_member_at_once() {
 #[tokio::test]
 async fn a_persistent_member_away_gets_its_share_when_it_returns() {
     let nats = Nats::start();
-    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let (a, b) = (node(&nats.url, "a").await, node(&nats.url, "b").await);
     let away = Connect::v311("away").clean(false);
     let (mut client, _) = Raw::connect(&a, &away).await;
     assert_eq!(client.subscribe(1, GROUP, 1).await, 1);
@@ -358,7 +375,7 @@ async fn a_persistent_member_away_gets_its_share_when_it_returns() {
 #[tokio::test]
 async fn once_the_last_member_anywhere_left_the_group_takes_no_messages() {
     let nats = Nats::start();
-    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+    let (a, b) = (node(&nats.url, "a").await, node(&nats.url, "b").await);
     let first = member(&a, "first").await;
     let second = member(&b, "second").await;
     let mut publisher = Raw::v5(&b, "publisher").await;
