@@ -15,7 +15,9 @@
 //!   `no_echo`, and a queue member on the publisher's own connection would
 //!   never be picked, so these subscriptions live on a second connection of
 //!   the node's, with echo: the publishing node's members take their turns
-//!   too. At most once, as QoS 0 promises.
+//!   too. At most once, as QoS 0 promises. NATS picks among a queue's
+//!   members at random, preferring those on the publisher's own NATS
+//!   server when there are several servers.
 //! - QoS 1/2: a durable JetStream pull consumer on the message stream
 //!   (`kite_messages`), one per group cluster-wide (its replicas are the
 //!   stream's: a few groups are a few Raft groups), filtered to the filter's
@@ -30,9 +32,13 @@
 //!   member that leaves with it in flight, a full queue, or a node without
 //!   a member any more gives it back at once (a NAK); a node that dies
 //!   gives it back after [`ACK_WAIT`], and JetStream redelivers it to a
-//!   surviving member. So: at least once per group; a member that keeps
-//!   a message longer than [`ACK_WAIT`] unacknowledged may see it redelivered
-//!   to another member.
+//!   surviving member. So: at least once per group; a message a member
+//!   keeps unacknowledged longer than [`ACK_WAIT`] may go to another member
+//!   too.
+//!
+//! Balancing is per node, then round-robin among the node's members: a
+//! node takes part in a group once, however many members it has (a node
+//! with two members gets about as much as a node with one).
 //!
 //! When the last member here leaves, this node stops both. When the last
 //! member anywhere has left, nobody pulls: the consumer keeps what is
@@ -42,6 +48,9 @@
 //! subscription without sessions. A later member starts a new consumer,
 //! with what is published from then on. QoS 0 messages published while a
 //! group has no member anywhere are lost for it.
+//!
+//! `$SYS/broker/...` never leaves its node: its groups take turns there,
+//! as on a single node.
 
 use std::{
     collections::HashMap,

@@ -121,7 +121,8 @@ pub(crate) struct Router {
     /// Bumped by every change to the table, under its write lock.
     generation: AtomicU64,
     /// A cluster balances shared groups across its nodes: a routed message
-    /// skips them, and each group's messages come through [`Router::take_turn`].
+    /// skips them (unless its topic stays on this node, `$SYS/broker/...`),
+    /// and each group's messages come through [`Router::take_turn`].
     groups_elsewhere: AtomicBool,
 }
 
@@ -286,7 +287,9 @@ impl Router {
             origin,
             clients: HashMap::new(),
             shared: Vec::new(),
-            groups: !self.groups_elsewhere.load(Ordering::Relaxed),
+            // A topic that stays on this node has its groups taken here.
+            groups: !self.groups_elsewhere.load(Ordering::Relaxed)
+                || kite_convention::sys::node_local(topic),
         };
         collect(&root, &levels, topic.starts_with('$'), &mut found);
         let took_turns = !found.shared.is_empty();
@@ -584,6 +587,27 @@ mod tests {
         assert!(router.take_turn("$share/other/jobs/+").is_none());
         assert!(router.take_turn("$share/workers/jobs/#").is_none());
         assert!(router.take_turn("jobs/+").is_none());
+        // `$SYS/broker/...` never leaves this node: its groups take turns here.
+        let (tx, _rx) = crate::routing::mailbox::mailbox(8);
+        let subscriber = Subscriber {
+            connection: 1,
+            tx,
+            persistent: false,
+        };
+        let subscription = Subscription {
+            options: SubscriptionOptions::default(),
+            id: None,
+        };
+        router.subscribe(
+            &Arc::from("w3"),
+            "$share/sys/$SYS/broker/#",
+            subscription,
+            subscriber,
+        );
+        let (matches, took_turns) = router.walk("$SYS/broker/uptime", "$SYS");
+        assert_eq!(matches.len(), 1);
+        assert!(took_turns);
+        assert_eq!(router.walk("$SYS/brokers/n1/uptime", "$SYS").0.len(), 0);
     }
 
     #[test]
