@@ -35,6 +35,13 @@ pub(crate) trait Backplane: Send + Sync {
         None
     }
 
+    /// True when QoS 1/2 messages reach this node's persistent sessions
+    /// only through the backplane (a cluster's stream), this node's own
+    /// included: local routing then skips them.
+    fn streams_durable(&self) -> bool {
+        false
+    }
+
     /// A client of this node subscribed to `filter` (shared subscriptions
     /// keep their `$share/<group>/` prefix). Returns a ticket the SUBACK
     /// waits for when other nodes must first learn of the interest, so
@@ -65,8 +72,10 @@ impl Backplane for SingleNode {
 pub(crate) trait ClientIds: Send + Sync {
     /// This node is about to connect `client_id`: the ticket resolves once
     /// no other node holds it (it was asked to close its connection with
-    /// 0x8E) and this node is its owner, or once waiting longer is useless.
-    fn claim(&self, client_id: &str) -> Ticket;
+    /// 0x8E, and handed its persistent session here if the client
+    /// `resumes` it) and this node is its owner, or once waiting longer is
+    /// useless.
+    fn claim(&self, client_id: &str, resumes: bool) -> Ticket;
 
     /// The connection that claimed `client_id` is registered here now:
     /// true when another node took the id over in the meantime (this

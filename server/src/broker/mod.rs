@@ -144,7 +144,9 @@ impl Shared {
     /// node's subscribers only: the backplane brought it and does not get
     /// it back.
     pub(crate) fn publish_remote(&self, message: Message, from: Remote) -> Routed {
-        self.stats.messages_received.add(1);
+        if !matches!(from, Remote::Stream { own: true, .. }) {
+            self.stats.messages_received.add(1);
+        }
         self.route(message, false, None, Some(from))
     }
 
@@ -157,13 +159,24 @@ impl Shared {
         remote: Option<Remote>,
     ) -> Routed {
         let forward = remote.is_none();
-        // Published while this node was away: for the sessions it kept.
-        let kept_only = matches!(remote, Some(Remote::Stream { catch_up: true, .. }));
+        // This node's own message back from the cluster's stream: it was
+        // routed here when published, but for the persistent sessions.
+        let own = matches!(remote, Some(Remote::Stream { own: true, .. }));
+        // Published while this node was away (for the sessions it kept), or
+        // its own message back from the stream: for persistent sessions only.
+        let kept_only = own || matches!(remote, Some(Remote::Stream { catch_up: true, .. }));
         let message = Arc::new(message);
         // `$SYS/...` is this node's own: neither kept nor sent to others.
         let node_local = kite_convention::sys::node_local(&message.topic);
+        // In a cluster a persistent session gets QoS 1/2 only from the
+        // stream, in the stream's order, whichever node published it: so a
+        // session moved to another node continues at one stream position.
+        let persistent_by_stream = forward
+            && !node_local
+            && message.qos != QoS::AtMostOnce
+            && self.backplane.streams_durable();
         let mut ops = Vec::new();
-        if message.retain {
+        if message.retain && !own {
             self.retained.retain(&message);
             if self.store.is_persistent() && !node_local {
                 ops.push(if message.payload.is_empty() {
@@ -209,7 +222,12 @@ impl Shared {
         let mut sends = Vec::new();
         let (matches, pending) = cache.split();
         for (i, m) in matches.iter().enumerate() {
-            if kept_only && !m.subscriber.persistent {
+            // Shared groups take their turns when the message is published.
+            let by_stream = m.subscriber.persistent && !m.shared;
+            if (kept_only && !m.subscriber.persistent)
+                || (own && !by_stream)
+                || (persistent_by_stream && by_stream)
+            {
                 continue;
             }
             let qos = message.qos.min(m.qos);
@@ -267,7 +285,10 @@ impl Shared {
         if forward && !node_local {
             ticket = Ticket::both(ticket, self.backplane.publish(&message, wait));
         }
-        if self.alarms.watches(&message.topic) {
+        if own {
+            // The history and the alarms saw it when it was published.
+            self.flush_routes(cache);
+        } else if self.alarms.watches(&message.topic) {
             // The device topics the alarms watch are the history's too.
             self.history.record(&message.topic, &message.payload);
             // What the alarms publish in answer reaches subscribers after
@@ -333,8 +354,14 @@ pub(crate) enum Remote {
     /// The cluster's stream, at `position`: this node's position there is
     /// stored with the deliveries the message causes. `catch_up`: published
     /// while this node was away, so only the sessions it kept get it (a
-    /// client that subscribed since must not get older messages).
-    Stream { position: u64, catch_up: bool },
+    /// client that subscribed since must not get older messages). `own`:
+    /// this node published it, so only its persistent sessions get it now
+    /// (the others had it when it was published).
+    Stream {
+        position: u64,
+        catch_up: bool,
+        own: bool,
+    },
 }
 
 /// Routes to at most this many subscribers are batched per connection read.
@@ -387,6 +414,10 @@ impl Shared {
             if let Some(expired) = shared.registry.expire(&client_id, generation) {
                 tracing::info!(client_id = %client_id, "session expired");
                 shared.forget_session(&expired.session);
+                if let Some(ids) = shared.client_ids.get() {
+                    // No session waits here for it any more.
+                    ids.release(&client_id);
+                }
             }
         });
     }

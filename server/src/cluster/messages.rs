@@ -26,7 +26,10 @@
 //!   state), without acks, from this node's position; a gap in its sequence
 //!   or a lost heartbeat makes a new one from the next position. Each
 //!   message another node published goes to `Shared::publish_remote`; this
-//!   node's own were delivered here when published. The position is kept in
+//!   node's own were delivered here when published, but to the persistent
+//!   sessions, which get every QoS 1/2 message from the stream, in its
+//!   order (so a session that moves to another node continues at one
+//!   position: [`super::handoff`]). The position is kept in
 //!   this node's store: in the same transaction as the deliveries to
 //!   persistent sessions a message causes (so a restart never delivers a
 //!   message twice, nor loses one), and every [`POSITION_EVERY`] otherwise.
@@ -37,7 +40,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, Weak,
     },
     time::{Duration, Instant},
@@ -57,7 +60,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::subject;
+use super::{link::Link, subject};
 use crate::{
     broker::{Remote, Shared},
     protocol::message::Message,
@@ -69,8 +72,10 @@ pub(crate) const STREAM: &str = "kite_messages";
 /// The root of the stream's subjects (core NATS messages use `K`).
 const ROOT: &str = "KQ";
 /// How long a message is retried before its publisher is refused: a stream
-/// leader election took 6-9 s here (3 servers, SIGKILL, loaded machine).
-pub(crate) const RETRY_FOR: Duration = Duration::from_secs(15);
+/// leader election took 6-9 s here (3 servers, SIGKILL, loaded machine),
+/// after a reconnection to another server when the killed one was this
+/// node's.
+pub(crate) const RETRY_FOR: Duration = Duration::from_secs(20);
 /// How long one attempt waits for JetStream's acknowledgement.
 const ACK_WAIT: Duration = Duration::from_secs(2);
 /// Messages waiting for the publishing task before new ones are refused.
@@ -110,22 +115,40 @@ pub(crate) struct Durable {
     outbox: mpsc::Sender<Outgoing>,
     nonce: u64,
     seq: AtomicU64,
-    /// NATS is connected (kept by the client's events).
-    connected: Arc<AtomicBool>,
+    /// Whether NATS is connected (kept by the client's events).
+    link: Arc<Link>,
     /// Unix ms when a message last ran out of retries (0: one stored since).
     failed_at: Arc<AtomicU64>,
     /// True once this node reads the stream.
     reading: watch::Sender<bool>,
+    /// Work the reader does between two messages ([`Durable::at`],
+    /// [`Durable::pause`]).
+    commands: mpsc::UnboundedSender<Command>,
+    commands_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
 }
+
+/// Something to run once the reader has passed a stream position.
+pub(crate) type AtPosition = Box<dyn FnOnce(u64) + Send>;
+
+/// Work for the reader, done between two messages.
+enum Command {
+    /// Run the function with the reader's position once it is `at` or past.
+    At { at: u64, then: AtPosition },
+    /// Tell the position, and read nothing more until `resume` answers (or
+    /// [`PAUSE_MAX`] passed); what it answers runs at its position first.
+    Pause {
+        position: oneshot::Sender<u64>,
+        resume: oneshot::Receiver<Option<(u64, AtPosition)>>,
+    },
+}
+
+/// The longest the reader stays paused for a session coming from another
+/// node.
+const PAUSE_MAX: Duration = Duration::from_secs(5);
 
 impl Durable {
     /// Start the publishing task; reading starts with [`Durable::read`].
-    pub(crate) fn start(
-        client: Client,
-        node: &str,
-        nonce: u64,
-        connected: Arc<AtomicBool>,
-    ) -> Arc<Durable> {
+    pub(crate) fn start(client: Client, node: &str, nonce: u64, link: Arc<Link>) -> Arc<Durable> {
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let failed_at = Arc::new(AtomicU64::new(0));
         let js = jetstream::ContextBuilder::new()
@@ -133,17 +156,40 @@ impl Durable {
             .ack_timeout(ACK_WAIT)
             .max_ack_inflight(IN_FLIGHT * 2)
             .build(client.clone());
-        tokio::spawn(send_all(js, rx, failed_at.clone()));
+        tokio::spawn(send_all(js, rx, failed_at.clone(), link.clone()));
+        let (commands, commands_rx) = mpsc::unbounded_channel();
         Arc::new(Durable {
             node: Arc::from(node),
             client,
             outbox,
             nonce,
             seq: AtomicU64::new(0),
-            connected,
+            link,
             failed_at,
             reading: watch::channel(false).0,
+            commands,
+            commands_rx: std::sync::Mutex::new(Some(commands_rx)),
         })
+    }
+
+    /// Run `then` with the reader's position once the reader has handed
+    /// every message up to `at` to this node's sessions, and none after
+    /// the position it is given.
+    pub(crate) fn at(&self, at: u64, then: AtPosition) {
+        let _ = self.commands.send(Command::At { at, then });
+    }
+
+    /// Stop the reader between two messages: its position, and the sender
+    /// that lets it go on (with something to run at a position first).
+    /// `None` when the reader does not answer within [`READY_WAIT`].
+    pub(crate) async fn pause(&self) -> Option<(u64, oneshot::Sender<Option<(u64, AtPosition)>>)> {
+        let (position, told) = oneshot::channel();
+        let (go_on, resume) = oneshot::channel();
+        let _ = self.commands.send(Command::Pause { position, resume });
+        match tokio::time::timeout(READY_WAIT, told).await {
+            Ok(Ok(position)) => Some((position, go_on)),
+            _ => None,
+        }
     }
 
     /// Put a QoS 1/2 message into the stream. With `wait`, the ticket
@@ -180,7 +226,7 @@ impl Durable {
 
     /// Why this node cannot keep a QoS 1/2 message now; `None` if it can.
     pub(crate) fn refusal(&self) -> Option<&'static str> {
-        if !self.connected.load(Ordering::Relaxed) {
+        if self.link.refusing() {
             return Some("this cluster node cannot reach NATS, so it cannot store QoS 1/2 messages; QoS 0 still works here");
         }
         let at = self.failed_at.load(Ordering::Relaxed);
@@ -209,6 +255,15 @@ impl Durable {
     /// Read the stream from after `position` (none: from its end) and
     /// deliver what other nodes published. Runs for the life of the broker.
     pub(crate) async fn read(self: Arc<Self>, shared: Weak<Shared>, position: Option<u64>) {
+        let Some(mut commands) = self
+            .commands_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let mut waiting = Vec::new();
         let js = jetstream::new(self.client.clone());
         let stream = loop {
             match open_stream(&js, &self.client).await {
@@ -262,7 +317,17 @@ impl Durable {
         );
         loop {
             match self
-                .consume(&stream, &shared, &mut next, catch_up, &mut stored)
+                .consume(
+                    &stream,
+                    &shared,
+                    Reader {
+                        next: &mut next,
+                        catch_up,
+                        stored: &mut stored,
+                        commands: &mut commands,
+                        waiting: &mut waiting,
+                    },
+                )
                 .await
             {
                 Ok(()) => return,
@@ -277,10 +342,15 @@ impl Durable {
         &self,
         stream: &stream::Stream,
         shared: &Weak<Shared>,
-        next: &mut u64,
-        catch_up: u64,
-        stored: &mut u64,
+        reader: Reader<'_>,
     ) -> Result<(), String> {
+        let Reader {
+            next,
+            catch_up,
+            stored,
+            commands,
+            waiting,
+        } = reader;
         let consumer = stream
             .create_consumer(pull::Config {
                 deliver_policy: DeliverPolicy::ByStartSequence {
@@ -330,7 +400,21 @@ impl Durable {
                     };
                     self.deliver(&shared, &message.payload, position, position <= catch_up);
                     *next = position + 1;
+                    run_due(waiting, *next - 1);
                 }
+                Some(command) = commands.recv() => match command {
+                    Command::At { at, then } => {
+                        waiting.push((at, then));
+                        run_due(waiting, *next - 1);
+                    }
+                    Command::Pause { position, resume } => {
+                        let _ = position.send(*next - 1);
+                        if let Ok(Ok(Some(then))) = tokio::time::timeout(PAUSE_MAX, resume).await {
+                            waiting.push(then);
+                            run_due(waiting, *next - 1);
+                        }
+                    }
+                },
                 _ = tick.tick() => {
                     if *next - 1 > *stored {
                         let Some(shared) = shared.upgrade() else {
@@ -351,8 +435,8 @@ impl Durable {
         Err(ended)
     }
 
-    /// Hand one stream message to this node's subscribers, unless this node
-    /// published it (its subscribers had it then).
+    /// Hand one stream message to this node's subscribers; this node's own
+    /// only to its persistent sessions (the others had it when published).
     fn deliver(&self, shared: &Shared, payload: &[u8], position: u64, catch_up: bool) {
         let Some((origin, record)) = split_origin(payload) else {
             tracing::warn!(
@@ -361,16 +445,45 @@ impl Durable {
             );
             return;
         };
-        if origin == self.node.as_bytes() {
-            return;
-        }
+        let own = origin == self.node.as_bytes();
         match decode_retained(record) {
             Ok(message) => {
-                shared.publish_remote(message, Remote::Stream { position, catch_up });
+                let from = Remote::Stream {
+                    position,
+                    catch_up,
+                    own,
+                };
+                shared.publish_remote(message, from);
             }
             Err(err) => {
                 tracing::warn!(position, %err, "cluster: unreadable stream message skipped")
             }
+        }
+    }
+}
+
+/// The reader's state across its consumers.
+struct Reader<'a> {
+    /// The next stream position to hand on.
+    next: &'a mut u64,
+    /// Positions up to this one were published while this node was away.
+    catch_up: u64,
+    /// The position last stored.
+    stored: &'a mut u64,
+    commands: &'a mut mpsc::UnboundedReceiver<Command>,
+    /// [`Command::At`]s not due yet.
+    waiting: &'a mut Vec<(u64, AtPosition)>,
+}
+
+/// Run what waited for the reader to reach `position`.
+fn run_due(waiting: &mut Vec<(u64, AtPosition)>, position: u64) {
+    let mut i = 0;
+    while i < waiting.len() {
+        if waiting[i].0 <= position {
+            let (_, then) = waiting.swap_remove(i);
+            then(position);
+        } else {
+            i += 1;
         }
     }
 }
@@ -410,6 +523,7 @@ async fn send_all(
     js: jetstream::Context,
     mut rx: mpsc::Receiver<Outgoing>,
     failed_at: Arc<AtomicU64>,
+    link: Arc<Link>,
 ) {
     let mut acks = FuturesUnordered::new();
     loop {
@@ -419,7 +533,7 @@ async fn send_all(
             outgoing = rx.recv(), if acks.len() < IN_FLIGHT => {
                 let Some(outgoing) = outgoing else { break };
                 let first = send(&js, &outgoing).await;
-                acks.push(store(js.clone(), outgoing, first, failed_at.clone()));
+                acks.push(store(js.clone(), outgoing, first, failed_at.clone(), link.clone()));
             }
         }
     }
@@ -437,12 +551,14 @@ async fn send(
 }
 
 /// Wait for one message's acknowledgement, sending it again until
-/// [`RETRY_FOR`] has passed.
+/// [`RETRY_FOR`] has passed or NATS has been lost for longer than the
+/// link's grace.
 async fn store(
     js: jetstream::Context,
     outgoing: Outgoing,
     first: Result<PublishAckFuture, PublishError>,
     failed_at: Arc<AtomicU64>,
+    link: Arc<Link>,
 ) {
     let deadline = Instant::now() + RETRY_FOR;
     let mut attempt = first;
@@ -463,7 +579,10 @@ async fn store(
             },
             Err(err) => err,
         };
-        if err.kind() == PublishErrorKind::MaxPayloadExceeded || Instant::now() >= deadline {
+        if err.kind() == PublishErrorKind::MaxPayloadExceeded
+            || Instant::now() >= deadline
+            || link.refusing()
+        {
             let topic = subject::subject_topic(&format!("K{}", &outgoing.subject[ROOT.len()..]));
             failed(
                 &failed_at,

@@ -11,11 +11,17 @@
 //!   same on every node; the `RetainedStore` of a cluster node.
 //! - [`owners`]: which node holds each connected client id (a bucket too),
 //!   and taking one over from another node (DISCONNECT 0x8E there).
+//! - [`handoff`]: a persistent session moving to the node its client
+//!   reconnects to, at one position of the stream.
 //! - [`shares`]: shared subscriptions balanced across the nodes (a NATS
 //!   queue group for QoS 0, a durable consumer per group for QoS 1/2).
 //! - `bucket`: opening those buckets.
+//! - `link`: whether this node reaches NATS; a short loss holds QoS 1/2
+//!   publishes, a long one refuses them.
 
 mod bucket;
+pub(crate) mod handoff;
+mod link;
 pub(crate) mod messages;
 pub(crate) mod nats;
 pub(crate) mod owners;

@@ -28,7 +28,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, Mutex, OnceLock, Weak,
     },
     time::Duration,
@@ -39,7 +39,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::{messages::Durable, retained::KvRetained, shares::Shares, subject};
+use super::{
+    link::{Link, GRACE},
+    messages::Durable,
+    retained::KvRetained,
+    shares::Shares,
+    subject,
+};
 use crate::{
     broker::{Backplane, Remote, Shared},
     protocol::message::Message,
@@ -130,8 +136,8 @@ impl NatsBackplane {
                 reason: err.to_string(),
             })?;
         let logged: Arc<str> = Arc::from(node);
-        let connected = Arc::new(AtomicBool::new(false));
-        let events = connected.clone();
+        let link = Arc::new(Link::new());
+        let events = link.clone();
         let mut options = ConnectOptions::new()
             .name(format!("kite-server {node}"))
             .no_echo()
@@ -139,19 +145,28 @@ impl NatsBackplane {
             .max_reconnects(None)
             .event_callback(move |event| {
                 let node = logged.clone();
-                let connected = events.clone();
+                let link = events.clone();
                 async move {
                     match event {
                         async_nats::Event::Connected => {
-                            connected.store(true, Ordering::Relaxed);
+                            link.connected();
                             tracing::info!(node = %node, "cluster: connected to NATS")
                         }
                         async_nats::Event::Disconnected => {
-                            connected.store(false, Ordering::Relaxed);
+                            let since = link.lost();
                             tracing::warn!(
                                 node = %node,
-                                "cluster: NATS lost; serving this node's clients alone (QoS 1/2 publishes refused), reconnecting"
-                            )
+                                "cluster: NATS lost; reconnecting (QoS 1/2 publishes wait up to {GRACE:?}, QoS 0 stays on this node)"
+                            );
+                            tokio::spawn(async move {
+                                tokio::time::sleep(GRACE).await;
+                                if link.still_lost(since) {
+                                    tracing::warn!(
+                                        node = %node,
+                                        "cluster: NATS still lost after {GRACE:?}; serving this node's clients alone, QoS 1/2 publishes refused until it is back"
+                                    );
+                                }
+                            });
                         }
                         other => tracing::info!(node = %node, "cluster: NATS {other}"),
                     }
@@ -170,10 +185,10 @@ impl NatsBackplane {
             })?;
         let shares = shares.await?;
         if client.connection_state() == async_nats::connection::State::Connected {
-            connected.store(true, Ordering::Relaxed);
+            link.connected();
         }
         let nonce = nonce();
-        let durable = Durable::start(client.clone(), node, nonce, connected);
+        let durable = Durable::start(client.clone(), node, nonce, link);
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let dropped = Arc::new(AtomicU64::new(0));
         let runtime = tokio::runtime::Handle::current();
@@ -199,6 +214,11 @@ impl NatsBackplane {
     /// The connection to NATS (shared with the cluster's other parts).
     pub(crate) fn client(&self) -> Client {
         self.client.clone()
+    }
+
+    /// The QoS 1/2 stream's side of this node.
+    pub(crate) fn durable(&self) -> Arc<Durable> {
+        self.durable.clone()
     }
 
     /// The broker that other nodes' messages are delivered to (it holds
@@ -315,6 +335,10 @@ impl Backplane for Arc<NatsBackplane> {
 
     fn refusal(&self) -> Option<&'static str> {
         self.durable.refusal()
+    }
+
+    fn streams_durable(&self) -> bool {
+        true
     }
 
     fn subscribed(&self, filter: &str) -> Option<Ticket> {

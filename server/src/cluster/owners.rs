@@ -9,8 +9,9 @@
 //! not waited for; a bucket that cannot be reached delays a CONNECT by at
 //! most [`CLAIM_TIMEOUT`], then the node carries on alone.
 //!
-//! Persistent sessions stay on the node that holds them (they do not move
-//! with the client yet).
+//! A node holds the id while the client is connected there and while its
+//! persistent session waits there; a CONNECT elsewhere that resumes it
+//! moves the session ([`super::handoff`]), a clean start elsewhere ends it.
 
 use std::{
     collections::HashMap,
@@ -23,6 +24,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
+use super::{handoff, messages::Durable};
 use crate::{
     broker::{ClientIds, Shared},
     store::Ticket,
@@ -31,14 +33,22 @@ use crate::{
 /// The bucket's name.
 pub(crate) const BUCKET: &str = "kite_owners";
 /// The longest a CONNECT waits for its claim.
-const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(8);
 /// The longest a node waits for a connection it was asked to close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// The longest a node waits for the holder's answer (the connection
+/// closed, the session handed over).
+const ANSWER_WAIT: Duration = Duration::from_secs(4);
 
 /// This node's side of the client-id ownership.
 pub(crate) struct Owners {
     node: String,
     client: async_nats::Client,
+    /// The stream reader, which moves sessions between two messages.
+    durable: Arc<Durable>,
+    /// One session coming from another node at a time (each pauses the
+    /// reader).
+    moving: tokio::sync::Mutex<()>,
     bucket: OnceLock<kv::Store>,
     shared: OnceLock<Weak<Shared>>,
     /// Client ids this node is connecting (claimed, not yet in its
@@ -58,10 +68,16 @@ fn key(client_id: &str) -> String {
 }
 
 impl Owners {
-    pub(crate) fn new(node: &str, client: async_nats::Client) -> Arc<Owners> {
+    pub(crate) fn new(
+        node: &str,
+        client: async_nats::Client,
+        durable: Arc<Durable>,
+    ) -> Arc<Owners> {
         Arc::new(Owners {
             node: node.to_string(),
             client,
+            durable,
+            moving: tokio::sync::Mutex::new(()),
             bucket: OnceLock::new(),
             shared: OnceLock::new(),
             connecting: Mutex::new(HashMap::new()),
@@ -108,44 +124,163 @@ impl Owners {
             let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
                 return;
             };
-            let client_id = String::from_utf8_lossy(&request.payload).into_owned();
-            let client = self.client.clone();
+            let Some(asked) = Takeover::decode(&request.payload) else {
+                continue;
+            };
             let owners = self.clone();
             tokio::spawn(async move {
-                {
-                    // Under the lock `registered` takes: a connection still
-                    // being made here is marked (it closes once registered),
-                    // one registered already is closed now.
-                    let mut connecting = owners.connecting();
-                    match connecting.get_mut(&client_id) {
-                        Some(taken) => *taken = true,
-                        None => {
-                            shared.registry.taken_elsewhere(&client_id);
-                        }
-                    }
-                }
-                if shared.registry.is_connected(&client_id) {
-                    tracing::info!(client_id, "client id taken over by another node");
-                    let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
-                    while shared.registry.is_connected(&client_id)
-                        && tokio::time::Instant::now() < deadline
-                    {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-                let _ = client.publish(reply, Bytes::new()).await;
+                owners.hand_over(&shared, asked, reply).await;
             });
         }
+    }
+
+    /// Another node connects `asked.client_id`: close the connection here
+    /// (0x8E), then hand it the session (it resumes) or end it (a clean
+    /// start), and answer.
+    async fn hand_over(&self, shared: &Arc<Shared>, asked: Takeover, reply: async_nats::Subject) {
+        let client_id = asked.client_id.clone();
+        {
+            // Under the lock `registered` takes: a connection still being
+            // made here is marked (it closes once registered), one
+            // registered already is closed now.
+            let mut connecting = self.connecting();
+            match connecting.get_mut(&client_id) {
+                Some(taken) => *taken = true,
+                None => {
+                    shared
+                        .registry
+                        .taken_elsewhere(&client_id, asked.position.is_some());
+                }
+            }
+        }
+        if shared.registry.is_connected(&client_id) {
+            tracing::info!(client_id, "client id taken over by another node");
+            let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+            while shared.registry.is_connected(&client_id) && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let moved = match asked.position {
+            Some(position) => {
+                // Between two messages of the stream, at or past the new
+                // node's position: it goes on from there.
+                let (done, exported) = tokio::sync::oneshot::channel();
+                let from = shared.clone();
+                let id = client_id.clone();
+                self.durable.at(
+                    position,
+                    Box::new(move |at| {
+                        let _ = done.send((at, handoff::export(&from, &id)));
+                    }),
+                );
+                tokio::time::timeout(ANSWER_WAIT, exported)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            None => {
+                if let Ok(old) = shared.registry.take_parked(&client_id) {
+                    tracing::info!(client_id, "session ended by a clean start on another node");
+                    shared.forget_session(&old.session);
+                }
+                None
+            }
+        };
+        let (at, blob) = match moved {
+            Some((at, Some(blob))) => (at, blob),
+            _ => (0, Vec::new()),
+        };
+        let room = (self.client.server_info().max_payload.max(4096) - 1024).max(1);
+        let chunks: Vec<&[u8]> = if blob.is_empty() {
+            vec![&[]]
+        } else {
+            blob.chunks(room).collect()
+        };
+        let count = if blob.is_empty() {
+            0
+        } else {
+            chunks.len() as u32
+        };
+        for (index, chunk) in chunks.into_iter().enumerate() {
+            let mut message = Vec::with_capacity(16 + chunk.len());
+            message.extend_from_slice(&at.to_be_bytes());
+            message.extend_from_slice(&(index as u32).to_be_bytes());
+            message.extend_from_slice(&count.to_be_bytes());
+            message.extend_from_slice(chunk);
+            // The first answers the request; the rest go to its inbox.
+            let to = if index == 0 {
+                reply.clone()
+            } else {
+                async_nats::Subject::from(asked.inbox.as_str())
+            };
+            let _ = self.client.publish(to, message.into()).await;
+        }
+        let _ = self.client.flush().await;
+    }
+
+    /// Ask `owner` to give `client_id` up; with `position`, to hand its
+    /// session over at that stream position or past it. The session and
+    /// the position it was taken at, if one came.
+    async fn ask(
+        &self,
+        owner: &str,
+        client_id: &str,
+        position: Option<u64>,
+    ) -> Option<(u64, Vec<u8>)> {
+        let inbox = self.client.new_inbox();
+        let mut rest = self.client.subscribe(inbox.clone()).await.ok()?;
+        let asked = Takeover {
+            client_id: client_id.to_string(),
+            position,
+            inbox: inbox.to_string(),
+        };
+        let collect = async {
+            // No responders (the owner is gone) answers at once.
+            let first = self
+                .client
+                .request(takeover_subject(owner), asked.encode().into())
+                .await
+                .ok()?;
+            let mut blob = Vec::new();
+            let mut answer = first.payload;
+            let mut got = 0u32;
+            loop {
+                if answer.len() < 16 {
+                    return None;
+                }
+                let at = u64::from_be_bytes(answer[..8].try_into().ok()?);
+                let count = u32::from_be_bytes(answer[12..16].try_into().ok()?);
+                if count == 0 {
+                    return None;
+                }
+                blob.extend_from_slice(&answer[16..]);
+                got += 1;
+                if got == count {
+                    return Some((at, blob));
+                }
+                answer = rest.next().await?.payload;
+            }
+        };
+        // No responders (the owner is gone) ends the subscription at once.
+        tokio::time::timeout(ANSWER_WAIT, collect)
+            .await
+            .ok()
+            .flatten()
     }
 
     fn connecting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
         self.connecting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn claim_now(&self, client_id: &str) {
+    async fn claim_now(&self, client_id: &str, resumes: bool) {
         let Some(store) = self.bucket.get() else {
             return;
         };
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            // Without NATS there is nobody to ask: this node serves alone.
+            return;
+        }
         let key = key(client_id);
         let me = Bytes::from(self.node.clone());
         for _ in 0..5 {
@@ -161,11 +296,7 @@ impl Owners {
                 Some(entry) => {
                     if entry.value != me {
                         let owner = String::from_utf8_lossy(&entry.value).into_owned();
-                        // No responders (the owner is gone) answers at once.
-                        let asked = self
-                            .client
-                            .request(takeover_subject(&owner), Bytes::from(client_id.to_string()));
-                        let _ = tokio::time::timeout(CLOSE_WAIT, asked).await;
+                        self.take_from(&owner, client_id, resumes).await;
                     }
                     store.update(&key, me.clone(), entry.revision).await.is_ok()
                 }
@@ -177,14 +308,57 @@ impl Owners {
         tracing::warn!(client_id, "cluster: client id contested; connecting anyway");
     }
 
+    /// Take `client_id` from the node `owner`: its connection there
+    /// closes; its session comes here when the client resumes it.
+    async fn take_from(&self, owner: &str, client_id: &str, resumes: bool) {
+        let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        if !resumes {
+            self.ask(owner, client_id, None).await;
+            return;
+        }
+        let _one_at_a_time = self.moving.lock().await;
+        let Some((position, go_on)) = self.durable.pause().await else {
+            tracing::warn!(client_id, "cluster: this node does not read the stream yet; the session is not taken from {owner}");
+            self.ask(owner, client_id, None).await;
+            return;
+        };
+        let Some((at, blob)) = self.ask(owner, client_id, Some(position)).await else {
+            let _ = go_on.send(None);
+            return;
+        };
+        let (record, queue) = match handoff::decode(&blob) {
+            Ok(session) => session,
+            Err(err) => {
+                let _ = go_on.send(None);
+                tracing::warn!(client_id, %err, "cluster: a session from {owner} could not be read; the client starts a new one");
+                return;
+            }
+        };
+        let (done, installed) = tokio::sync::oneshot::channel();
+        let id = client_id.to_string();
+        let install: super::messages::AtPosition = Box::new(move |_| {
+            let _ = done.send(handoff::install(&shared, &id, record, queue));
+        });
+        let _ = go_on.send(Some((at, install)));
+        if let Ok(Ok(Some(ticket))) = tokio::time::timeout(ANSWER_WAIT, installed).await {
+            // Stored here before the CONNACK says it is present.
+            ticket.committed().await;
+        }
+    }
+
     async fn release_now(&self, client_id: &str) {
         let (Some(store), Some(shared)) =
             (self.bucket.get(), self.shared.get().and_then(Weak::upgrade))
         else {
             return;
         };
-        if shared.registry.is_connected(client_id) {
-            // A newer connection here holds it now.
+        if shared.registry.is_connected(client_id)
+            || shared.registry.parked_filters(client_id).is_some()
+        {
+            // A newer connection here holds it now, or its session waits
+            // here for it (the owner record says where to take it from).
             return;
         }
         let key = key(client_id);
@@ -198,14 +372,51 @@ impl Owners {
     }
 }
 
+/// What a node asks of the holder of a client id.
+struct Takeover {
+    client_id: String,
+    /// The client resumes its session: hand it over at this stream
+    /// position or past it. `None`: a clean start (the session ends).
+    position: Option<u64>,
+    /// Where the session's second and later pieces go.
+    inbox: String,
+}
+
+impl Takeover {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(u8::from(self.position.is_some()));
+        out.extend_from_slice(&self.position.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&(self.inbox.len() as u16).to_be_bytes());
+        out.extend_from_slice(self.inbox.as_bytes());
+        out.extend_from_slice(self.client_id.as_bytes());
+        out
+    }
+
+    fn decode(data: &[u8]) -> Option<Takeover> {
+        let resumes = *data.first()? == 1;
+        let position = u64::from_be_bytes(data.get(1..9)?.try_into().ok()?);
+        let len = usize::from(u16::from_be_bytes(data.get(9..11)?.try_into().ok()?));
+        let inbox = std::str::from_utf8(data.get(11..11 + len)?)
+            .ok()?
+            .to_string();
+        let client_id = std::str::from_utf8(data.get(11 + len..)?).ok()?.to_string();
+        Some(Takeover {
+            client_id,
+            position: resumes.then_some(position),
+            inbox,
+        })
+    }
+}
+
 impl ClientIds for Arc<Owners> {
-    fn claim(&self, client_id: &str) -> Ticket {
+    fn claim(&self, client_id: &str, resumes: bool) -> Ticket {
         self.connecting().insert(client_id.to_string(), false);
         let (done, ticket) = Ticket::new();
         let owners = self.clone();
         let client_id = client_id.to_string();
         tokio::spawn(async move {
-            if tokio::time::timeout(CLAIM_TIMEOUT, owners.claim_now(&client_id))
+            if tokio::time::timeout(CLAIM_TIMEOUT, owners.claim_now(&client_id, resumes))
                 .await
                 .is_err()
             {

@@ -184,7 +184,7 @@ impl Broker {
             // Before any subscription: the backplane counts them all.
             nats.attach(&shared);
             // Before any CONNECT: one connection per client id cluster-wide.
-            let owners = Owners::new(&node_id(&self.config), nats.client());
+            let owners = Owners::new(&node_id(&self.config), nats.client(), nats.durable());
             let _ = shared.client_ids.set(Arc::new(owners.clone()));
             let for_owners = shared.clone();
             tokio::spawn(async move { owners.run(&for_owners).await });

@@ -477,13 +477,14 @@ impl Registry {
     }
 
     /// Another node of the cluster connects `client_id`: close the
-    /// connection here as a takeover (0x8E) that does not continue the
-    /// session here. False when no connection here holds the id.
-    pub(crate) fn taken_elsewhere(&self, client_id: &str) -> bool {
+    /// connection here as a takeover (0x8E); the session goes on there
+    /// when the client `resumes` it. False when no connection here holds
+    /// the id.
+    pub(crate) fn taken_elsewhere(&self, client_id: &str, resumes: bool) -> bool {
         let clients = self.clients.lock().expect("registry lock");
         match clients.get(client_id) {
             Some(Slot::Online { kick, .. }) => {
-                kick.take_over(false);
+                kick.take_over(resumes);
                 true
             }
             _ => false,

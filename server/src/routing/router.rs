@@ -85,6 +85,9 @@ pub(crate) struct Match {
     pub retain_as_published: bool,
     /// Every matching subscription's identifier (MQTT-3.3.4-3).
     pub subscription_ids: Vec<u32>,
+    /// The turn of a shared group's member (not the client's own
+    /// subscription).
+    pub shared: bool,
 }
 
 impl Match {
@@ -95,6 +98,7 @@ impl Match {
             qos: entry.subscription.options.qos,
             retain_as_published: entry.subscription.options.retain_as_published,
             subscription_ids: entry.subscription.id.into_iter().collect(),
+            shared: false,
         }
     }
 
@@ -323,7 +327,10 @@ impl Router {
         }
         let turn = group.next.fetch_add(1, Ordering::Relaxed) % n;
         let (client_id, entry) = &group.members[turn];
-        Some(Match::new(client_id.clone(), entry))
+        Some(Match {
+            shared: true,
+            ..Match::new(client_id.clone(), entry)
+        })
     }
 
     /// Number of subscriptions (shared members included).
@@ -366,7 +373,10 @@ impl Found<'_> {
             }
             let turn = group.next.fetch_add(1, Ordering::Relaxed) % n;
             let (client_id, entry) = &group.members[turn];
-            self.shared.push(Match::new(client_id.clone(), entry));
+            self.shared.push(Match {
+                shared: true,
+                ..Match::new(client_id.clone(), entry)
+            });
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`broker`]: the `kite-server` process (start, restart, log on failure).
 //! - [`raw`]: a raw TCP client; [`wire`]: the client → broker bytes it sends.
 //! - [`clients`]: rumqttc 3.1.1 and 5.0 clients driven by a background task.
-//! - [`nats`]: a real `nats-server` for the cluster tests.
+//! - [`nats`]: a real `nats-server` for the cluster tests; [`cluster`]:
+//!   nodes on it, and numbered messages read back.
 //! - [`mosquitto`]: a real Mosquitto broker (bridges into Kite).
 //!
 //! Every wait has a timeout, so a broken behaviour fails a test quickly
@@ -16,6 +17,7 @@
 
 pub mod broker;
 pub mod clients;
+pub mod cluster;
 pub mod mosquitto;
 pub mod nats;
 pub mod raw;
@@ -27,6 +29,7 @@ use tokio::time::timeout;
 
 pub use broker::{Broker, Stop};
 pub use clients::{qos, qos5, v4_publish, v5_publish, Events, V4, V5};
+pub use cluster::{cluster_node, quiet, reading, receive, receive_flagged, wait_log, Numbered};
 pub use mosquitto::Mosquitto;
 pub use nats::{Nats, NatsCluster};
 pub use raw::Raw;

@@ -130,7 +130,9 @@ pub(super) async fn handshake(
     }
     if let Some(ids) = shared.client_ids.get() {
         // In a cluster: once no other node holds this client id.
-        ids.claim(&client_id).committed().await;
+        ids.claim(&client_id, !connect.clean_start)
+            .committed()
+            .await;
     }
     let kick = Arc::new(Kick::default());
     let resumes = !connect.clean_start;

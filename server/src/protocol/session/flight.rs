@@ -48,3 +48,36 @@ impl super::Session {
         self.subscriptions.len()
     }
 }
+
+impl super::Session {
+    /// Everything the session still owes its client, as the store keeps it
+    /// and [`super::Session::restore`] takes it back: in-flight messages
+    /// with their packet ids (oldest id first), then the waiting ones. For
+    /// a session that moves to another node of a cluster.
+    pub(crate) fn queue(&self) -> Vec<crate::protocol::records::Queued> {
+        use crate::protocol::records::{Queued, QueuedState};
+        let Some(flight) = self.flight.as_ref() else {
+            return Vec::new();
+        };
+        let mut sent: Vec<_> = flight.outgoing.iter().collect();
+        sent.sort_by_key(|(pid, _)| pid.get());
+        let mut queue: Vec<Queued> = sent
+            .into_iter()
+            .map(|(pid, outgoing)| match outgoing {
+                Outgoing::Sent(sent) => Queued {
+                    outbound: sent.1.clone(),
+                    state: QueuedState::Sent(*pid),
+                },
+                Outgoing::Released(outbound) => Queued {
+                    outbound: (**outbound).clone(),
+                    state: QueuedState::Released(*pid),
+                },
+            })
+            .collect();
+        queue.extend(flight.pending.iter().map(|outbound| Queued {
+            outbound: outbound.clone(),
+            state: QueuedState::Queued,
+        }));
+        queue
+    }
+}

@@ -1,0 +1,223 @@
+//! A persistent session moving to the node its client reconnects to.
+//!
+//! The node that holds a client id keeps it in `kite_owners` while the
+//! client is connected and while its persistent session waits for it
+//! ([`super::owners`]). A CONNECT that resumes the session on another node
+//! takes it over from there:
+//! 1. The new node pauses its stream reader between two messages, at
+//!    position `P` ([`super::messages::Durable::pause`]).
+//! 2. It asks the holder, which closes the connection (0x8E) if there is
+//!    one, lets its own reader reach `P` or stay where it is if past, and
+//!    at that position `E`, between two messages, takes the parked session
+//!    out of its router, store and registry ([`export`]): subscriptions,
+//!    QoS 2 ids awaiting PUBREL, and every message in flight (with its
+//!    packet id) or waiting, in order.
+//! 3. The new node's reader goes on to `E` and, between two messages,
+//!    installs the session there ([`install`]), writing it to its store
+//!    before the CONNACK says the session is present.
+//!
+//! Persistent sessions get QoS 1/2 only from the stream, in its order
+//! (`Shared::route`), so every message up to `E` went to the session on the
+//! old node and every one after it on the new: none is lost, none doubled.
+//! QoS 0 messages are not in the stream: one published during the move may
+//! miss the session (at most once).
+//!
+//! A holder that does not answer (the node died) gives nothing: the client
+//! starts a new session here, and the old one waits in the dead node's
+//! store until that node restarts (and a later move takes it from there).
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::{
+    broker::{restore_sessions, Shared},
+    protocol::records::{Queued, QueuedState, SessionRecord},
+    store::{
+        decode_queued, decode_session, encode_queued, encode_session, now_unix_ms, LoadedSession,
+        Op, RecordError, Ticket,
+    },
+};
+
+/// A session on its way between nodes, encoded.
+pub(crate) fn encode(record: &SessionRecord, queue: &[Queued]) -> Vec<u8> {
+    let session = encode_session(record);
+    let mut out = BytesMut::new();
+    out.put_u32(session.len() as u32);
+    out.put_slice(&session);
+    out.put_u32(queue.len() as u32);
+    for queued in queue {
+        let entry = encode_queued(&queued.outbound, queued.state);
+        out.put_u32(entry.len() as u32);
+        out.put_slice(&entry);
+    }
+    out.to_vec()
+}
+
+/// The session [`encode`] made.
+pub(crate) fn decode(data: &[u8]) -> Result<(SessionRecord, Vec<Queued>), RecordError> {
+    let mut data = Bytes::copy_from_slice(data);
+    let take = |data: &mut Bytes| -> Result<Bytes, RecordError> {
+        if data.remaining() < 4 {
+            return Err(RecordError::Truncated);
+        }
+        let len = data.get_u32() as usize;
+        if data.remaining() < len {
+            return Err(RecordError::Truncated);
+        }
+        Ok(data.split_to(len))
+    };
+    let record = decode_session(&take(&mut data)?)?;
+    if data.remaining() < 4 {
+        return Err(RecordError::Truncated);
+    }
+    let count = data.get_u32();
+    let mut queue = Vec::new();
+    for _ in 0..count {
+        queue.push(decode_queued(&take(&mut data)?, 0)?);
+    }
+    Ok((record, queue))
+}
+
+/// Take the parked session of `client_id` off this node: out of the
+/// router, the store and the registry. `None` when none waits here.
+pub(crate) fn export(shared: &Shared, client_id: &str) -> Option<Vec<u8>> {
+    let parked = shared.registry.take_parked(client_id).ok()?;
+    let mut rx = parked.rx;
+    let mut queue = parked.session.queue();
+    let mut waiting = std::collections::VecDeque::new();
+    rx.try_recv_batch(&mut waiting, usize::MAX);
+    queue.extend(waiting.into_iter().map(|outbound| Queued {
+        outbound,
+        state: QueuedState::Queued,
+    }));
+    let record = parked.session.record(now_unix_ms());
+    shared.forget_session(&parked.session);
+    tracing::info!(
+        client_id,
+        queued = queue.len(),
+        "session handed to another node"
+    );
+    Some(encode(&record, &queue))
+}
+
+/// Make the session another node handed over this node's: stored, then
+/// parked and subscribed here for the connection about to attach. A
+/// session of that id parked here before (an old one) goes.
+pub(crate) fn install(
+    shared: &Arc<Shared>,
+    client_id: &str,
+    record: SessionRecord,
+    queue: Vec<Queued>,
+) -> Option<Ticket> {
+    if let Ok(old) = shared.registry.take_parked(client_id) {
+        shared.forget_session(&old.session);
+    }
+    let client: Arc<str> = Arc::from(client_id);
+    let persistent = shared.store.is_persistent();
+    let mut ops = Vec::new();
+    if persistent {
+        ops.push(Op::PutSession {
+            client: client.clone(),
+            record: record.clone(),
+        });
+    }
+    let queue: Vec<Queued> = queue
+        .into_iter()
+        .map(|mut queued| {
+            let seq = shared.store.next_seq();
+            queued.outbound.seq = Some(seq);
+            if persistent {
+                ops.push(Op::PutQueued {
+                    client: client.clone(),
+                    seq,
+                    queued: queued.clone(),
+                });
+            }
+            queued
+        })
+        .collect();
+    tracing::info!(
+        client_id,
+        queued = queue.len(),
+        "session taken over from another node"
+    );
+    let ticket = shared.store.submit(ops, true);
+    restore_sessions(
+        shared,
+        vec![LoadedSession {
+            client,
+            record,
+            queue,
+        }],
+    );
+    ticket
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mqtt::{Pid, Protocol, QoS, SubscriptionOptions};
+
+    use super::*;
+    use crate::{
+        protocol::{message::Message, message::Outbound},
+        store::StoredSubscription,
+    };
+
+    #[test]
+    fn a_session_round_trips_with_its_queue_in_order() {
+        let record = SessionRecord {
+            protocol: Protocol::V5,
+            expiry_interval: 300,
+            disconnected_at: 17,
+            subscriptions: vec![StoredSubscription {
+                filter: "a/#".into(),
+                options: SubscriptionOptions {
+                    qos: QoS::ExactlyOnce,
+                    ..SubscriptionOptions::default()
+                },
+                id: Some(7),
+            }],
+            incoming_qos2: vec![Pid::new(9).unwrap()],
+        };
+        let queued = |n: u8, state| Queued {
+            outbound: Outbound {
+                message: Arc::new(Message {
+                    topic: format!("a/{n}").into(),
+                    payload: vec![n].into(),
+                    qos: QoS::AtLeastOnce,
+                    retain: false,
+                    properties: Default::default(),
+                    origin: Arc::from("p"),
+                    expires_at: None,
+                }),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                subscription_ids: vec![7],
+                seq: Some(u64::from(n)),
+                receipt: None,
+            },
+            state,
+        };
+        let queue = vec![
+            queued(1, QueuedState::Sent(Pid::new(3).unwrap())),
+            queued(2, QueuedState::Released(Pid::new(4).unwrap())),
+            queued(3, QueuedState::Queued),
+        ];
+        let (back, got) = decode(&encode(&record, &queue)).unwrap();
+        assert_eq!(back.subscriptions, record.subscriptions);
+        assert_eq!(back.incoming_qos2, record.incoming_qos2);
+        assert_eq!(back.expiry_interval, 300);
+        let topics: Vec<_> = got
+            .iter()
+            .map(|q| q.outbound.message.topic.to_string())
+            .collect();
+        assert_eq!(topics, ["a/1", "a/2", "a/3"]);
+        assert_eq!(got[0].state, QueuedState::Sent(Pid::new(3).unwrap()));
+        assert_eq!(got[1].state, QueuedState::Released(Pid::new(4).unwrap()));
+        assert_eq!(got[2].state, QueuedState::Queued);
+        assert!(decode(&encode(&record, &queue)[..20]).is_err(), "truncated");
+    }
+}

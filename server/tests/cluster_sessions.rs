@@ -1,0 +1,183 @@
+//! Sessions anywhere: a persistent session follows its client to whichever
+//! node it reconnects to, with its subscriptions and every message queued
+//! while it was away, in order; a message in flight at the move comes again
+//! with DUP; none is lost, none doubled. A clean start elsewhere ends the
+//! session. (Real `nats-server -js` and real `kite-server` nodes.)
+
+mod common;
+
+use std::{collections::HashMap, time::Duration};
+
+use common::*;
+use mqtt::{Packet, ReasonCode};
+use tokio::time::Instant;
+
+/// Publish `n` on `topic` at QoS 1; it must be acknowledged.
+async fn publish_one(publisher: &mut Raw, topic: &str, n: u16) {
+    let code = publisher
+        .publish_acked(
+            topic,
+            n.to_string().as_bytes(),
+            1,
+            n % 60_000 + 1,
+            false,
+            &[],
+        )
+        .await;
+    // A subscriber on another node is not counted here: 0x10 is a success.
+    assert!(
+        matches!(
+            code,
+            ReasonCode::Success | ReasonCode::NoMatchingSubscribers
+        ),
+        "{n}: {code:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_moves_to_the_node_its_client_reconnects_to_and_back() {
+    let nats = Nats::start();
+    let (a, b) = (
+        cluster_node(&nats.url, "a").await,
+        cluster_node(&nats.url, "b").await,
+    );
+    let keeper = Connect::v311("keeper").clean(false);
+    let (mut on_a, connack) = Raw::connect(&a, &keeper).await;
+    assert!(!connack.session_present);
+    on_a.subscribe(1, "k/#", 1).await;
+    on_a.send(&DISCONNECT).await;
+    // Queued for it on a, published on b.
+    let mut publisher = Raw::v311(&b, "pub").await;
+    for n in 0..50 {
+        publish_one(&mut publisher, "k/n", n).await;
+    }
+    let (mut on_b, connack) = Raw::connect(&b, &keeper).await;
+    assert!(connack.session_present, "the session came from a");
+    assert_eq!(
+        receive(&mut on_b, 50, WAIT).await,
+        (0..50).collect::<Vec<_>>(),
+        "what a queued, in order"
+    );
+    // Its subscription came too: live messages from both nodes.
+    let mut on_a_publisher = Raw::v311(&a, "pub-a").await;
+    for n in 50..100 {
+        let publisher = if n % 2 == 0 {
+            &mut publisher
+        } else {
+            &mut on_a_publisher
+        };
+        publish_one(publisher, "k/n", n).await;
+    }
+    assert_eq!(
+        receive(&mut on_b, 50, WAIT).await,
+        (50..100).collect::<Vec<_>>()
+    );
+    on_b.expect_silence().await;
+    on_b.send(&DISCONNECT).await;
+    for n in 100..110 {
+        publish_one(&mut on_a_publisher, "k/n", n).await;
+    }
+    // And back to a, which no longer had it.
+    let (mut on_a, connack) = Raw::connect(&a, &keeper).await;
+    assert!(connack.session_present, "the session came back from b");
+    assert_eq!(
+        receive(&mut on_a, 10, WAIT).await,
+        (100..110).collect::<Vec<_>>()
+    );
+    on_a.expect_silence().await;
+    // A clean start on b ends it: nothing queued follows, no subscription.
+    on_a.send(&DISCONNECT).await;
+    publish_one(&mut publisher, "k/n", 110).await;
+    let (mut fresh, connack) = Raw::connect(&b, &Connect::v311("keeper")).await;
+    assert!(!connack.session_present);
+    publish_one(&mut publisher, "k/n", 111).await;
+    fresh.expect_silence().await;
+    fresh.send(&DISCONNECT).await;
+    let (_, connack) = Raw::connect(&a, &keeper).await;
+    assert!(!connack.session_present, "a kept nothing of it");
+}
+
+#[tokio::test]
+async fn a_session_moved_back_and_forth_under_traffic_loses_nothing_and_doubles_nothing() {
+    let nats = Nats::start();
+    let (a, b) = (
+        cluster_node(&nats.url, "a").await,
+        cluster_node(&nats.url, "b").await,
+    );
+    let nodes = [&a, &b];
+    let mover = Connect::v5("mover").clean(false).props(prop_u32(0x11, 300));
+    let (mut client, _) = Raw::connect(&a, &mover).await;
+    assert_eq!(client.subscribe(1, "m/#", 1).await, 1);
+    const TOTAL: u16 = 600;
+    // Two publishers, one on each node, each numbering its own messages.
+    let mut publishers = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut publisher = Raw::v5(node, &format!("pub-{i}")).await;
+        publishers.push(tokio::spawn(async move {
+            let base = i as u16 * 10_000;
+            for n in 0..TOTAL / 2 {
+                publish_one(&mut publisher, "m/n", base + n).await;
+            }
+        }));
+    }
+    let mut got: Vec<Numbered> = Vec::new();
+    let started = Instant::now();
+    let mut moves = 0;
+    loop {
+        let distinct = got
+            .iter()
+            .map(|m| m.n)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let left = usize::from(TOTAL) - distinct;
+        if left == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{distinct} distinct of {TOTAL} after {moves} moves"
+        );
+        got.extend(receive_flagged(&mut client, left.min(40), Duration::from_secs(20)).await);
+        // To the other node, taking over the connection (0x8E there).
+        moves += 1;
+        let (next, connack) = Raw::connect(nodes[moves % 2], &mover).await;
+        assert!(connack.session_present, "move {moves}");
+        match client.next_within(WAIT).await {
+            Ok(Some(Packet::Disconnect(d))) => assert_eq!(d.reason, ReasonCode::SessionTakenOver),
+            Ok(Some(Packet::Publish(_))) | Ok(None) => {}
+            other => panic!("{other:?}"),
+        }
+        client = next;
+    }
+    for publisher in publishers {
+        publisher.await.expect("publisher");
+    }
+    eprintln!("{} messages over {moves} moves", got.len());
+    // Each publisher's messages in its order, each once, apart from DUP
+    // redeliveries of what was in flight at a move.
+    let mut seen: HashMap<u32, usize> = HashMap::new();
+    let mut last: HashMap<u32, u32> = HashMap::new();
+    for m in &got {
+        let count = seen.entry(m.n).or_default();
+        *count += 1;
+        if *count > 1 {
+            assert!(m.dup, "{} came twice, the second time without DUP", m.n);
+            continue;
+        }
+        let publisher = m.n / 10_000;
+        if let Some(&before) = last.get(&publisher) {
+            assert!(m.n > before, "{} after {before}", m.n);
+        }
+        last.insert(publisher, m.n);
+    }
+    for publisher in 0..2u32 {
+        for n in 0..u32::from(TOTAL / 2) {
+            assert!(
+                seen.contains_key(&(publisher * 10_000 + n)),
+                "{} lost",
+                publisher * 10_000 + n
+            );
+        }
+    }
+    client.expect_silence().await;
+}

@@ -1,0 +1,95 @@
+//! Cluster test helpers: nodes on a real NATS, and reading numbered
+//! messages.
+
+use std::time::Duration;
+
+use mqtt::Packet;
+use tokio::time::Instant;
+
+use super::{puback, pubcomp, pubrec, Broker, Raw, QUIET};
+
+/// Wait until the node reads the QoS 1/2 stream.
+pub async fn reading(node: &Broker) {
+    wait_log(
+        node,
+        "cluster: QoS 1/2 messages shared",
+        Duration::from_secs(15),
+    )
+    .await;
+}
+
+/// A node of the cluster on `urls`, reading the stream.
+pub async fn cluster_node(urls: &str, name: &str) -> Broker {
+    let node = Broker::start_with(&["--cluster", urls, "--node-id", name]).await;
+    reading(&node).await;
+    node
+}
+
+/// Wait until `line` is in the node's log.
+pub async fn wait_log(node: &Broker, line: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !node.log().contains(line) {
+        assert!(
+            Instant::now() < deadline,
+            "no {line:?} in the log:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One numbered message as it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbered {
+    pub n: u32,
+    pub dup: bool,
+}
+
+/// Read `count` PUBLISH packets (acknowledging QoS 1 and 2 ones), with
+/// their payloads as numbers and DUP flags, in order of arrival.
+pub async fn receive_flagged(client: &mut Raw, count: usize, limit: Duration) -> Vec<Numbered> {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    while got.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let packet = match client.next_within(left).await {
+            Ok(Some(packet)) => packet,
+            Ok(None) => panic!("closed after {} messages", got.len()),
+            Err(()) => panic!("{} of {count} messages within {limit:?}", got.len()),
+        };
+        match packet {
+            Packet::Publish(p) => {
+                match (p.qos, p.pid) {
+                    (mqtt::QoS::AtLeastOnce, Some(pid)) => client.send(&puback(pid.get())).await,
+                    (mqtt::QoS::ExactlyOnce, Some(pid)) => client.send(&pubrec(pid.get())).await,
+                    _ => {}
+                }
+                let text = std::str::from_utf8(&p.payload).expect("UTF-8");
+                got.push(Numbered {
+                    n: text.parse().expect("a number"),
+                    dup: p.dup,
+                });
+            }
+            Packet::PubRel(ack) => client.send(&pubcomp(ack.pid.get())).await,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    got
+}
+
+/// [`receive_flagged`], the numbers only.
+pub async fn receive(client: &mut Raw, count: usize, limit: Duration) -> Vec<u32> {
+    let got = receive_flagged(client, count, limit).await;
+    got.into_iter().map(|m| m.n).collect()
+}
+
+/// Answer the PUBRELs still coming, then nothing else may arrive.
+pub async fn quiet(client: &mut Raw) {
+    loop {
+        match client.next_within(QUIET).await {
+            Err(()) => return,
+            Ok(Some(Packet::PubRel(ack))) => client.send(&pubcomp(ack.pid.get())).await,
+            Ok(other) => panic!("expected nothing more, got {other:?}"),
+        }
+    }
+}
