@@ -598,10 +598,7 @@ async fn store(
     }
 }
 
-pub(super) async fn open_stream(
-    js: &jetstream::Context,
-    client: &Client,
-) -> Result<stream::Stream, String> {
+async fn open_stream(js: &jetstream::Context, client: &Client) -> Result<stream::Stream, String> {
     if let Ok(stream) = js.get_stream(STREAM).await {
         return Ok(stream);
     }

@@ -292,11 +292,12 @@ async fn pull_once(
 ) -> Result<(), String> {
     let inner = inner_filter(filter).ok_or("not a shared subscription")?;
     let js = jetstream::new(client.clone());
-    let stream = messages::open_stream(&js, client).await?;
     let name = group_name(filter);
-    let consumer = stream
-        .get_or_create_consumer(
-            &name,
+    // Created, or found as it is (the same on every node). The stream is
+    // the message reader's to create: until it exists, this fails and the
+    // pull is tried again.
+    let consumer = js
+        .create_consumer_on_stream(
             pull::Config {
                 durable_name: Some(name.clone()),
                 description: Some(filter.to_string()),
@@ -308,6 +309,7 @@ async fn pull_once(
                 inactive_threshold: LINGER,
                 ..Default::default()
             },
+            messages::STREAM,
         )
         .await
         .map_err(|err| err.to_string())?;
