@@ -249,6 +249,8 @@ async fn publishes_wait_through_a_stream_leader_election_and_none_is_lost() {
         assert!(Instant::now() < deadline, "no leader for the stream");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // Made before the NATS servers met each other, it would have one.
+    assert_eq!(nats.stream_replicas("kite_messages"), Some(3));
     let mut acked = Vec::new();
     let mut refused = 0;
     let mut slowest = Duration::ZERO;

@@ -181,3 +181,44 @@ async fn a_session_moved_back_and_forth_under_traffic_loses_nothing_and_doubles_
     }
     client.expect_silence().await;
 }
+
+#[tokio::test]
+async fn a_client_whose_node_died_starts_anew_elsewhere_and_the_old_session_yields() {
+    let nats = Nats::start();
+    let (a, b) = (
+        cluster_node(&nats.url, "a").await,
+        cluster_node(&nats.url, "b").await,
+    );
+    let keeper = Connect::v311("keeper").clean(false);
+    let (mut on_a, _) = Raw::connect(&a, &keeper).await;
+    on_a.subscribe(1, "old/#", 1).await;
+    on_a.send(&DISCONNECT).await;
+    a.signal("-KILL");
+    // a does not answer: b does not wait for it, and says the session is new.
+    let started = Instant::now();
+    let (mut on_b, connack) = Raw::connect(&b, &keeper).await;
+    assert!(!connack.session_present, "a's session could not come");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    wait_log(&b, "is down; the client starts a new session here", WAIT).await;
+    on_b.subscribe(1, "new/#", 1).await;
+    on_b.send(&DISCONNECT).await;
+    // a comes back with its old session in its store; the client's session
+    // is b's now, and moves to a when the client goes there.
+    let a = a.restart(Stop::Crash).await;
+    reading(&a).await;
+    let mut publisher = Raw::v311(&b, "pub").await;
+    publish_one(&mut publisher, "new/n", 1).await;
+    publish_one(&mut publisher, "old/n", 2).await;
+    let (mut on_a, connack) = Raw::connect(&a, &keeper).await;
+    assert!(connack.session_present);
+    assert_eq!(
+        receive(&mut on_a, 1, WAIT).await,
+        [1],
+        "b's session, not a's old one"
+    );
+    on_a.expect_silence().await;
+}

@@ -74,7 +74,9 @@ pub(crate) trait ClientIds: Send + Sync {
     /// no other node holds it (it was asked to close its connection with
     /// 0x8E, and handed its persistent session here if the client
     /// `resumes` it) and this node is its owner, or once waiting longer is
-    /// useless.
+    /// useless. It fails when the client resumes a session that another
+    /// node holds and did not hand over: the CONNECT is refused then
+    /// (Server unavailable), so the client tries again.
     fn claim(&self, client_id: &str, resumes: bool) -> Ticket;
 
     /// The connection that claimed `client_id` is registered here now:

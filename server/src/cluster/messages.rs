@@ -112,6 +112,8 @@ struct Outgoing {
 pub(crate) struct Durable {
     node: Arc<str>,
     client: Client,
+    /// How many NATS servers `--cluster` names.
+    servers: usize,
     outbox: mpsc::Sender<Outgoing>,
     nonce: u64,
     seq: AtomicU64,
@@ -148,7 +150,13 @@ const PAUSE_MAX: Duration = Duration::from_secs(5);
 
 impl Durable {
     /// Start the publishing task; reading starts with [`Durable::read`].
-    pub(crate) fn start(client: Client, node: &str, nonce: u64, link: Arc<Link>) -> Arc<Durable> {
+    pub(crate) fn start(
+        client: Client,
+        node: &str,
+        servers: usize,
+        nonce: u64,
+        link: Arc<Link>,
+    ) -> Arc<Durable> {
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let failed_at = Arc::new(AtomicU64::new(0));
         let js = jetstream::ContextBuilder::new()
@@ -161,6 +169,7 @@ impl Durable {
         Arc::new(Durable {
             node: Arc::from(node),
             client,
+            servers,
             outbox,
             nonce,
             seq: AtomicU64::new(0),
@@ -170,6 +179,11 @@ impl Durable {
             commands,
             commands_rx: std::sync::Mutex::new(Some(commands_rx)),
         })
+    }
+
+    /// How many NATS servers `--cluster` names.
+    pub(crate) fn servers(&self) -> usize {
+        self.servers
     }
 
     /// Run `then` with the reader's position once the reader has handed
@@ -266,7 +280,7 @@ impl Durable {
         let mut waiting = Vec::new();
         let js = jetstream::new(self.client.clone());
         let stream = loop {
-            match open_stream(&js, &self.client).await {
+            match open_stream(&js, &self.client, self.servers).await {
                 Ok(stream) => break stream,
                 Err(err) => {
                     tracing::warn!(%err, "cluster: message stream not reachable yet; retrying");
@@ -598,16 +612,18 @@ async fn store(
     }
 }
 
-async fn open_stream(js: &jetstream::Context, client: &Client) -> Result<stream::Stream, String> {
+async fn open_stream(
+    js: &jetstream::Context,
+    client: &Client,
+    given: usize,
+) -> Result<stream::Stream, String> {
     if let Ok(stream) = js.get_stream(STREAM).await {
         return Ok(stream);
     }
-    // As many replicas as there are servers, up to 3 (JetStream's usual).
-    let servers = client.server_info().connect_urls.len().max(1);
     js.create_stream(stream::Config {
         name: STREAM.to_string(),
         subjects: vec![format!("{ROOT}.m.>"), format!("{ROOT}.s.>")],
-        num_replicas: servers.clamp(1, 3),
+        num_replicas: super::bucket::replicas(client, given),
         duplicate_window: DUPLICATE_WINDOW,
         max_age: MAX_AGE,
         max_bytes: MAX_BYTES,

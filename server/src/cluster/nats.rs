@@ -188,12 +188,12 @@ impl NatsBackplane {
             link.connected();
         }
         let nonce = nonce();
-        let durable = Durable::start(client.clone(), node, nonce, link);
+        let durable = Durable::start(client.clone(), node, urls.len(), nonce, link);
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let dropped = Arc::new(AtomicU64::new(0));
         let runtime = tokio::runtime::Handle::current();
         runtime.spawn(send_all(client.clone(), rx, dropped.clone()));
-        runtime.spawn(retained.clone().run(client.clone()));
+        runtime.spawn(retained.clone().run(client.clone(), urls.len()));
         tracing::info!(node, urls = %joined, "cluster: joined");
         Ok(Arc::new(NatsBackplane {
             client,

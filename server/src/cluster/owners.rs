@@ -101,7 +101,9 @@ impl Owners {
         let opener = self.clone();
         tokio::spawn(async move {
             loop {
-                match super::bucket::open(&js, &opener.client, BUCKET).await {
+                match super::bucket::open(&js, &opener.client, opener.durable.servers(), BUCKET)
+                    .await
+                {
                     Ok(store) => {
                         let _ = opener.bucket.set(store);
                         tracing::info!(
@@ -220,75 +222,79 @@ impl Owners {
     }
 
     /// Ask `owner` to give `client_id` up; with `position`, to hand its
-    /// session over at that stream position or past it. The session and
-    /// the position it was taken at, if one came.
-    async fn ask(
-        &self,
-        owner: &str,
-        client_id: &str,
-        position: Option<u64>,
-    ) -> Option<(u64, Vec<u8>)> {
+    /// session over at that stream position or past it.
+    async fn ask(&self, owner: &str, client_id: &str, position: Option<u64>) -> Answer {
         let inbox = self.client.new_inbox();
-        let mut rest = self.client.subscribe(inbox.clone()).await.ok()?;
+        let Ok(mut rest) = self.client.subscribe(inbox.clone()).await else {
+            return Answer::Silent;
+        };
         let asked = Takeover {
             client_id: client_id.to_string(),
             position,
             inbox: inbox.to_string(),
         };
         let collect = async {
-            // No responders (the owner is gone) answers at once.
-            let first = self
+            let first = match self
                 .client
                 .request(takeover_subject(owner), asked.encode().into())
                 .await
-                .ok()?;
+            {
+                Ok(first) => first,
+                // Nobody listens there: the owner's node is down.
+                Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => {
+                    return Answer::Gone
+                }
+                Err(_) => return Answer::Silent,
+            };
             let mut blob = Vec::new();
             let mut answer = first.payload;
             let mut got = 0u32;
             loop {
                 if answer.len() < 16 {
-                    return None;
+                    return Answer::Silent;
                 }
-                let at = u64::from_be_bytes(answer[..8].try_into().ok()?);
-                let count = u32::from_be_bytes(answer[12..16].try_into().ok()?);
+                let at = u64::from_be_bytes(answer[..8].try_into().expect("8 bytes"));
+                let count = u32::from_be_bytes(answer[12..16].try_into().expect("4 bytes"));
                 if count == 0 {
-                    return None;
+                    return Answer::NoSession;
                 }
                 blob.extend_from_slice(&answer[16..]);
                 got += 1;
                 if got == count {
-                    return Some((at, blob));
+                    return Answer::Session(at, blob);
                 }
-                answer = rest.next().await?.payload;
+                match rest.next().await {
+                    Some(next) => answer = next.payload,
+                    None => return Answer::Silent,
+                }
             }
         };
-        // No responders (the owner is gone) ends the subscription at once.
         tokio::time::timeout(ANSWER_WAIT, collect)
             .await
-            .ok()
-            .flatten()
+            .unwrap_or(Answer::Silent)
     }
 
     fn connecting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
         self.connecting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn claim_now(&self, client_id: &str, resumes: bool) {
+    async fn claim_now(&self, client_id: &str, resumes: bool) -> bool {
         let Some(store) = self.bucket.get() else {
-            return;
+            return true;
         };
         if self.client.connection_state() != async_nats::connection::State::Connected {
             // Without NATS there is nobody to ask: this node serves alone.
-            return;
+            return true;
         }
         let key = key(client_id);
         let me = Bytes::from(self.node.clone());
+        let mut handed = true;
         for _ in 0..5 {
             let entry = match store.entry(&key).await {
                 Ok(entry) => entry.filter(|e| e.operation == kv::Operation::Put),
                 Err(err) => {
                     tracing::warn!(%err, client_id, "cluster: cannot read the client id's owner");
-                    return;
+                    return true;
                 }
             };
             let written = match entry {
@@ -296,44 +302,56 @@ impl Owners {
                 Some(entry) => {
                     if entry.value != me {
                         let owner = String::from_utf8_lossy(&entry.value).into_owned();
-                        self.take_from(&owner, client_id, resumes).await;
+                        handed = self.take_from(&owner, client_id, resumes).await;
+                        if !handed {
+                            return false;
+                        }
                     }
                     store.update(&key, me.clone(), entry.revision).await.is_ok()
                 }
             };
             if written {
-                return;
+                return handed;
             }
         }
         tracing::warn!(client_id, "cluster: client id contested; connecting anyway");
+        handed
     }
 
     /// Take `client_id` from the node `owner`: its connection there
-    /// closes; its session comes here when the client resumes it.
-    async fn take_from(&self, owner: &str, client_id: &str, resumes: bool) {
+    /// closes; its session comes here when the client resumes it. False
+    /// when the client resumes a session that a live owner did not hand
+    /// over (the CONNECT is then refused, and the client tries again).
+    async fn take_from(&self, owner: &str, client_id: &str, resumes: bool) -> bool {
         let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
-            return;
+            return false;
         };
         if !resumes {
             self.ask(owner, client_id, None).await;
-            return;
+            return true;
         }
         let _one_at_a_time = self.moving.lock().await;
         let Some((position, go_on)) = self.durable.pause().await else {
-            tracing::warn!(client_id, "cluster: this node does not read the stream yet; the session is not taken from {owner}");
-            self.ask(owner, client_id, None).await;
-            return;
+            tracing::warn!(client_id, "cluster: this node does not read the message stream yet; it cannot take the session from {owner}");
+            return false;
         };
-        let Some((at, blob)) = self.ask(owner, client_id, Some(position)).await else {
-            let _ = go_on.send(None);
-            return;
+        let (at, blob) = match self.ask(owner, client_id, Some(position)).await {
+            Answer::Session(at, blob) => (at, blob),
+            Answer::NoSession => return true,
+            Answer::Gone => {
+                tracing::warn!(client_id, "cluster: node {owner}, which held the session, is down; the client starts a new session here (the old one waits in {owner}'s store)");
+                return true;
+            }
+            Answer::Silent => {
+                tracing::warn!(client_id, "cluster: node {owner} did not hand the session over in time; the CONNECT is refused (try again)");
+                return false;
+            }
         };
         let (record, queue) = match handoff::decode(&blob) {
             Ok(session) => session,
             Err(err) => {
-                let _ = go_on.send(None);
                 tracing::warn!(client_id, %err, "cluster: a session from {owner} could not be read; the client starts a new one");
-                return;
+                return true;
             }
         };
         let (done, installed) = tokio::sync::oneshot::channel();
@@ -342,9 +360,11 @@ impl Owners {
             let _ = done.send(handoff::install(&shared, &id, record, queue));
         });
         let _ = go_on.send(Some((at, install)));
-        if let Ok(Ok(Some(ticket))) = tokio::time::timeout(ANSWER_WAIT, installed).await {
+        match tokio::time::timeout(ANSWER_WAIT, installed).await {
             // Stored here before the CONNACK says it is present.
-            ticket.committed().await;
+            Ok(Ok(Some(ticket))) => ticket.committed().await,
+            Ok(Ok(None)) => true,
+            _ => false,
         }
     }
 
@@ -370,6 +390,18 @@ impl Owners {
             }
         }
     }
+}
+
+/// What the holder of a client id answered.
+enum Answer {
+    /// The session, and the stream position it was taken at.
+    Session(u64, Vec<u8>),
+    /// It held no session of that id (or the client starts clean).
+    NoSession,
+    /// Nobody listens on its control subject: its node is down.
+    Gone,
+    /// No (whole) answer in time.
+    Silent,
 }
 
 /// What a node asks of the holder of a client id.
@@ -416,13 +448,25 @@ impl ClientIds for Arc<Owners> {
         let owners = self.clone();
         let client_id = client_id.to_string();
         tokio::spawn(async move {
-            if tokio::time::timeout(CLAIM_TIMEOUT, owners.claim_now(&client_id, resumes))
-                .await
-                .is_err()
-            {
-                tracing::warn!(client_id, "cluster: no answer on the client id's owner within {CLAIM_TIMEOUT:?}; connecting anyway");
+            let claimed =
+                tokio::time::timeout(CLAIM_TIMEOUT, owners.claim_now(&client_id, resumes)).await;
+            let ok = match claimed {
+                Ok(ok) => ok,
+                Err(_) => {
+                    tracing::warn!(
+                        client_id,
+                        "cluster: no answer on the client id's owner within {CLAIM_TIMEOUT:?}"
+                    );
+                    // A clean start carries on; a resumed session must not
+                    // silently start empty.
+                    !resumes
+                }
+            };
+            if ok {
+                let _ = done.send(());
+            } else {
+                owners.connecting().remove(&client_id);
             }
-            let _ = done.send(());
         });
         ticket
     }

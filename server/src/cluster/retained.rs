@@ -66,10 +66,10 @@ impl KvRetained {
     /// Open (or create) the bucket, retrying until NATS answers, then
     /// apply its contents and every later write to the tree. Runs for the
     /// life of the broker.
-    pub(crate) async fn run(self: Arc<Self>, client: async_nats::Client) {
+    pub(crate) async fn run(self: Arc<Self>, client: async_nats::Client, servers: usize) {
         let js = jetstream::new(client.clone());
         let store = loop {
-            match super::bucket::open(&js, &client, BUCKET).await {
+            match super::bucket::open(&js, &client, servers, BUCKET).await {
                 Ok(store) => break store,
                 Err(err) => {
                     tracing::warn!(%err, "cluster: retained bucket not reachable yet; retrying");

@@ -206,6 +206,17 @@ impl NatsCluster {
         })
     }
 
+    /// How many replicas `stream` keeps, as the servers say.
+    pub fn stream_replicas(&self, stream: &str) -> Option<usize> {
+        (0..self.servers.len()).find_map(|i| {
+            let body = self.monitor(i, "/jsz?accounts=true&streams=true&config=true")?;
+            let at = body.find(&format!("\"name\": \"{stream}\""))?;
+            let replicas = body[at..].split("\"num_replicas\": ").nth(1)?;
+            let digits: String = replicas.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+    }
+
     /// Kill server `i` (SIGKILL).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.servers[i].take() {

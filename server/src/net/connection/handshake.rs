@@ -130,9 +130,18 @@ pub(super) async fn handshake(
     }
     if let Some(ids) = shared.client_ids.get() {
         // In a cluster: once no other node holds this client id.
-        ids.claim(&client_id, !connect.clean_start)
+        if !ids
+            .claim(&client_id, !connect.clean_start)
             .committed()
-            .await;
+            .await
+        {
+            tracing::info!(%peer, client_id = %client_id, "refused: its session is on another node, which did not hand it over");
+            // 3.1.1 return code 3, "Server unavailable", as well.
+            let code = ReasonCode::ServerUnavailable;
+            let _ = write_packet(&mut transport, &refusal(code), protocol, shared).await;
+            goodbye(transport).await;
+            return None;
+        }
     }
     let kick = Arc::new(Kick::default());
     let resumes = !connect.clean_start;
