@@ -5,8 +5,8 @@
 //! acknowledged QoS 1 messages it held unacknowledged reach a surviving
 //! member, and those a member that leaves held go to another at once; the
 //! stream's leader SIGKILLed (three nats-servers), every acknowledged
-//! message still reaches the group;
-//! once the last member anywhere left, the group takes no messages.
+//! message still reaches the group; once the last member anywhere left,
+//! the group takes no messages.
 
 mod common;
 
