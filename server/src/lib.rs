@@ -42,7 +42,9 @@
 //!   0 on core NATS, QoS 1/2 acknowledged once a JetStream stream has them
 //!   (each node reads it from a position its store keeps), retained
 //!   messages, client ids, pending wills and node leases in JetStream
-//!   buckets (a survivor fires a dead node's wills, once).
+//!   buckets (a survivor fires a dead node's wills, once), shared
+//!   subscriptions balanced across the nodes (a queue group, a consumer
+//!   per group).
 //! - [`bridge`]: bridges to other brokers (`[[bridge]]`, or created live):
 //!   each a pair of MQTT client sessions, one to this broker over an
 //!   in-memory pipe (`net::local`) and one to the remote, that acknowledge

@@ -85,6 +85,7 @@ impl Shared {
             retain: false,
             subscription_ids: m.subscription_ids.clone(),
             seq: None,
+            receipt: None,
         };
         let refusals = m
             .subscriber

@@ -11,6 +11,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod backplane;
+mod groups;
 mod history;
 
 use std::{
@@ -44,6 +45,7 @@ use crate::{
 
 pub(crate) use admin::{Admin, Caller};
 pub(crate) use backplane::{Backplane, ClientIds, SingleNode, Wills};
+pub(crate) use groups::GroupDelivery;
 
 /// State shared by every connection.
 pub(crate) struct Shared {
@@ -239,6 +241,7 @@ impl Shared {
                 retain: message.retain && m.retain_as_published,
                 subscription_ids: m.subscription_ids.clone(),
                 seq: None,
+                receipt: None,
             };
             let tx = &m.subscriber.tx;
             if batch {

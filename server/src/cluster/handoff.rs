@@ -197,6 +197,7 @@ mod tests {
                 retain: false,
                 subscription_ids: vec![7],
                 seq: Some(u64::from(n)),
+                receipt: None,
             },
             state,
         };

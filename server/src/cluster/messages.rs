@@ -522,8 +522,15 @@ fn stream_subject(topic: &str) -> String {
     format!("{ROOT}{}", &core[subject::ROOT.len()..])
 }
 
+/// The subject(s) a filter's QoS 1/2 messages are stored under (a shared
+/// group's consumer reads them: [`super::shares`]).
+pub(super) fn stream_filter(filter: &str) -> String {
+    let core = subject::filter_subject(filter);
+    format!("{ROOT}{}", &core[subject::ROOT.len()..])
+}
+
 /// The origin node and the message record of a stream message.
-fn split_origin(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(super) fn split_origin(payload: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = usize::from(u16::from_be_bytes(payload.get(..2)?.try_into().ok()?));
     let origin = payload.get(2..2 + len)?;
     Some((origin, payload.get(2 + len..)?))
@@ -654,6 +661,8 @@ mod tests {
             format!("KQ{}", &subject::topic_subject("$kite/x")[1..])
         );
         assert!(stream_subject("$SYS/x").starts_with("KQ.s."));
+        assert_eq!(stream_filter("a/#"), "KQ.m.a.>");
+        assert_eq!(stream_filter("a/+"), "KQ.m.a.*.==");
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //!   fires exactly once cluster-wide; [`will_record`] is its format.
 //! - [`leases`]: which nodes are alive (`kite_nodes`); a survivor adopts
 //!   the wills of a node whose lease stopped.
+//! - [`shares`]: shared subscriptions balanced across the nodes (a NATS
+//!   queue group for QoS 0, a durable consumer per group for QoS 1/2).
 //! - `bucket`: opening those buckets.
 //! - `link`: whether this node reaches NATS; a short loss holds QoS 1/2
 //!   publishes, a long one refuses them.
@@ -29,6 +31,7 @@ pub(crate) mod messages;
 pub(crate) mod nats;
 pub(crate) mod owners;
 pub(crate) mod retained;
+pub(crate) mod shares;
 pub(crate) mod subject;
 pub(crate) mod will_record;
 pub(crate) mod wills;

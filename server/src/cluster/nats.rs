@@ -22,8 +22,8 @@
 //!
 //! QoS 0 between nodes is at most once (core NATS), as QoS 0 promises;
 //! QoS 1 and 2 are acknowledged once JetStream stored them. Shared
-//! subscriptions (`$share/...`) are balanced among the members on each
-//! node, not across nodes.
+//! subscriptions (`$share/...`) are balanced across the nodes by
+//! [`super::shares`], not by this routing.
 
 use std::{
     collections::HashMap,
@@ -43,6 +43,7 @@ use super::{
     link::{Link, GRACE},
     messages::Durable,
     retained::KvRetained,
+    shares::Shares,
     subject,
 };
 use crate::{
@@ -112,6 +113,8 @@ pub(crate) struct NatsBackplane {
     retained: Arc<KvRetained>,
     /// The cluster's QoS 1/2 messages (a JetStream stream).
     durable: Arc<Durable>,
+    /// Shared subscriptions, balanced across the nodes.
+    shares: Arc<Shares>,
 }
 
 impl NatsBackplane {
@@ -172,6 +175,7 @@ impl NatsBackplane {
         if wait {
             options = options.retry_on_initial_connect();
         }
+        let shares = Shares::connect(addresses.clone(), &joined, node, wait);
         let client = options
             .connect(addresses)
             .await
@@ -179,6 +183,7 @@ impl NatsBackplane {
                 urls: joined.clone(),
                 reason: err.to_string(),
             })?;
+        let shares = shares.await?;
         if client.connection_state() == async_nats::connection::State::Connected {
             link.connected();
         }
@@ -202,6 +207,7 @@ impl NatsBackplane {
             dropped,
             retained,
             durable,
+            shares,
         }))
     }
 
@@ -219,6 +225,9 @@ impl NatsBackplane {
     /// this backplane, so it is known only once built).
     pub(crate) fn attach(&self, shared: &Arc<Shared>) {
         let _ = self.shared.set(Arc::downgrade(shared));
+        // Each group's messages reach one member cluster-wide.
+        self.shares.attach(shared);
+        shared.router.balance_groups_elsewhere();
     }
 
     /// Start delivering the cluster's QoS 1/2 messages here, from after
@@ -334,9 +343,8 @@ impl Backplane for Arc<NatsBackplane> {
 
     fn subscribed(&self, filter: &str) -> Option<Ticket> {
         if mqtt::topic::parse_shared(filter).is_some() {
-            // Shared groups are balanced per node for now (see the module),
-            // and get no retained messages.
-            return None;
+            // Shared groups get no retained messages.
+            return self.shares.subscribed(filter);
         }
         // Answered once the retained messages here are the bucket's latest
         // (and this node reads the QoS 1/2 stream).
@@ -345,6 +353,9 @@ impl Backplane for Arc<NatsBackplane> {
     }
 
     fn unsubscribed(&self, filter: &str) {
+        if mqtt::topic::parse_shared(filter).is_some() {
+            return self.shares.unsubscribed(filter);
+        }
         let mut interest = self.interest.lock().expect("interest lock");
         if let Some(known) = interest.get_mut(filter) {
             known.count -= 1;

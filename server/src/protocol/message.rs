@@ -137,6 +137,29 @@ pub struct Outbound {
     /// Its position in the store's queue of a persistent session, when it
     /// was stored (QoS 1/2 to a persistent session with a durable store).
     pub seq: Option<u64>,
+    /// Who hears when this delivery is finished with (a cluster's shared
+    /// subscription: see [`Receipt`]); `None` for every other delivery.
+    pub receipt: Option<Arc<dyn Receipt>>,
+}
+
+/// Told once a delivery is finished with: its client acknowledged it
+/// (PUBACK; PUBREC at QoS 2, as the client has it then and PUBREL/PUBCOMP
+/// only end the flow), or it will never be sent (expired, too large for the
+/// client, withheld by the ACL). A cluster node takes a shared
+/// subscription's QoS 1/2 message off the cluster's hands only then; a
+/// receipt dropped unfinished (the client left with it in flight) lets
+/// another member have the message.
+pub trait Receipt: Send + Sync + std::fmt::Debug {
+    fn finished(&self);
+}
+
+impl Outbound {
+    /// Tell the receipt, if any, that this delivery is finished with.
+    pub fn finish(&self) {
+        if let Some(receipt) = &self.receipt {
+            receipt.finished();
+        }
+    }
 }
 
 /// When a message with these properties expires (v5 Message Expiry Interval), if ever.

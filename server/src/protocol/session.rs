@@ -332,6 +332,7 @@ impl Session {
                     return Ok(self.complete(ack.pid));
                 }
                 let outbound = sent.1.clone();
+                outbound.finish();
                 if outbound.seq.is_some() {
                     self.flight().store_events.push(StoreEvent::Queued(
                         Box::new(outbound.clone()),
@@ -537,9 +538,10 @@ impl Session {
         self.flight.as_ref().map_or(0, |f| f.pending.len())
     }
 
-    /// A queued message that will not be delivered (the ACL withholds it):
-    /// the store forgets it too.
+    /// A queued message that will not be delivered (the ACL withholds it,
+    /// it expired, it is too large): the store forgets it too.
     pub(crate) fn discard(&mut self, outbound: &Outbound) {
+        outbound.finish();
         self.flight()
             .store_events
             .extend(outbound.seq.map(StoreEvent::Done));
@@ -559,9 +561,7 @@ impl Session {
         let now = std::time::Instant::now();
         if message.is_expired(now) {
             self.dropped_expired = self.dropped_expired.saturating_add(1);
-            self.flight()
-                .store_events
-                .extend(outbound.seq.map(StoreEvent::Done));
+            self.discard(outbound);
             return None;
         }
         let properties = if self.protocol.is_v5() {
@@ -587,9 +587,7 @@ impl Session {
         {
             // MQTT-3.1.2-25: too large for this client; dropped for it alone.
             self.dropped_too_large = self.dropped_too_large.saturating_add(1);
-            self.flight()
-                .store_events
-                .extend(outbound.seq.map(StoreEvent::Done));
+            self.discard(outbound);
             return None;
         }
         Some(publish)
@@ -645,12 +643,14 @@ impl Session {
 
     /// An acknowledgement finished a flow: free its id and send what waited.
     fn complete(&mut self, pid: Pid) -> Vec<Action> {
-        let seq = match self.flight().outgoing.remove(&pid) {
+        let outbound = match self.flight().outgoing.remove(&pid) {
             None => return vec![],
-            Some(Outgoing::Sent(sent)) => sent.1.seq,
-            Some(Outgoing::Released(outbound)) => outbound.seq,
+            Some(Outgoing::Sent(sent)) => sent.1,
+            Some(Outgoing::Released(outbound)) => *outbound,
         };
-        self.flight().store_events.extend(seq.map(StoreEvent::Done));
+        outbound.finish();
+        let done = outbound.seq.map(StoreEvent::Done);
+        self.flight().store_events.extend(done);
         self.drain_pending().into_iter().map(Action::Send).collect()
     }
 

@@ -293,6 +293,7 @@ mod tests {
             retain: false,
             subscription_ids: Default::default(),
             seq: None,
+            receipt: None,
         }
     }
 

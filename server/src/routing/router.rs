@@ -14,7 +14,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, RwLock,
     },
 };
@@ -124,6 +124,10 @@ pub(crate) struct Router {
     root: RwLock<Node>,
     /// Bumped by every change to the table, under its write lock.
     generation: AtomicU64,
+    /// A cluster balances shared groups across its nodes: a routed message
+    /// skips them (unless its topic stays on this node, `$SYS/broker/...`),
+    /// and each group's messages come through [`Router::take_turn`].
+    groups_elsewhere: AtomicBool,
 }
 
 /// One connection's last routed topic and its deliveries (see the module
@@ -287,12 +291,46 @@ impl Router {
             origin,
             clients: HashMap::new(),
             shared: Vec::new(),
+            // A topic that stays on this node has its groups taken here.
+            groups: !self.groups_elsewhere.load(Ordering::Relaxed)
+                || kite_convention::sys::node_local(topic),
         };
         collect(&root, &levels, topic.starts_with('$'), &mut found);
         let took_turns = !found.shared.is_empty();
         let mut matches: Vec<Match> = found.clients.into_values().collect();
         matches.extend(found.shared);
         (matches, took_turns)
+    }
+
+    /// From now on, routing leaves shared groups out: a cluster hands each
+    /// group's messages to one member cluster-wide ([`Router::take_turn`]).
+    pub(crate) fn balance_groups_elsewhere(&self) {
+        self.groups_elsewhere.store(true, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The next member in turn of the shared subscription `filter`
+    /// (`$share/<group>/<filter>`) on this node, if it has one.
+    pub(crate) fn take_turn(&self, filter: &str) -> Option<Match> {
+        let (Some(group), levels) = split_filter(filter) else {
+            return None;
+        };
+        let root = self.root.read().expect("router lock");
+        let mut node = &*root;
+        for level in levels.split('/') {
+            node = node.children.get(level)?;
+        }
+        let group = node.shared.get(group)?;
+        let n = group.members.len();
+        if n == 0 {
+            return None;
+        }
+        let turn = group.next.fetch_add(1, Ordering::Relaxed) % n;
+        let (client_id, entry) = &group.members[turn];
+        Some(Match {
+            shared: true,
+            ..Match::new(client_id.clone(), entry)
+        })
     }
 
     /// Number of subscriptions (shared members included).
@@ -310,6 +348,8 @@ struct Found<'a> {
     origin: &'a str,
     clients: HashMap<Arc<str>, Match>,
     shared: Vec<Match>,
+    /// Shared groups take turns here (not in a cluster).
+    groups: bool,
 }
 
 impl Found<'_> {
@@ -322,6 +362,9 @@ impl Found<'_> {
                 .entry(client_id.clone())
                 .and_modify(|m| m.merge(entry))
                 .or_insert_with(|| Match::new(client_id.clone(), entry));
+        }
+        if !self.groups {
+            return;
         }
         for group in node.shared.values() {
             let n = group.members.len();
@@ -534,6 +577,47 @@ mod tests {
         assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
         assert_eq!(cached(&router, "t/2", &mut cache), ["b"]);
         assert_eq!(cached(&router, "t/1", &mut cache), ["a"]);
+    }
+
+    #[test]
+    fn in_a_cluster_routing_leaves_groups_to_their_turns() {
+        let (router, _rx) = router_with(&[
+            ("w1", "$share/workers/jobs/+"),
+            ("w2", "$share/workers/jobs/+"),
+            ("s", "jobs/#"),
+        ]);
+        router.balance_groups_elsewhere();
+        let (matches, took_turns) = router.walk("jobs/1", "p");
+        assert_eq!(matches.len(), 1);
+        assert_eq!(&*matches[0].client_id, "s");
+        assert!(!took_turns);
+        let first = router.take_turn("$share/workers/jobs/+").unwrap();
+        let second = router.take_turn("$share/workers/jobs/+").unwrap();
+        assert_ne!(first.client_id, second.client_id);
+        assert!(router.take_turn("$share/other/jobs/+").is_none());
+        assert!(router.take_turn("$share/workers/jobs/#").is_none());
+        assert!(router.take_turn("jobs/+").is_none());
+        // `$SYS/broker/...` never leaves this node: its groups take turns here.
+        let (tx, _rx) = crate::routing::mailbox::mailbox(8);
+        let subscriber = Subscriber {
+            connection: 1,
+            tx,
+            persistent: false,
+        };
+        let subscription = Subscription {
+            options: SubscriptionOptions::default(),
+            id: None,
+        };
+        router.subscribe(
+            &Arc::from("w3"),
+            "$share/sys/$SYS/broker/#",
+            subscription,
+            subscriber,
+        );
+        let (matches, took_turns) = router.walk("$SYS/broker/uptime", "$SYS");
+        assert_eq!(matches.len(), 1);
+        assert!(took_turns);
+        assert_eq!(router.walk("$SYS/brokers/n1/uptime", "$SYS").0.len(), 0);
     }
 
     #[test]

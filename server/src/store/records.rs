@@ -171,6 +171,7 @@ pub(crate) fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError
             retain,
             subscription_ids,
             seq: Some(seq),
+            receipt: None,
         },
         state,
     })
@@ -290,6 +291,7 @@ mod tests {
             retain: false,
             subscription_ids: vec![3, 9],
             seq: Some(42),
+            receipt: None,
         };
         let state = QueuedState::Released(Pid::new(7).unwrap());
         let back = decode_queued(&encode_queued(&outbound, state), 42).unwrap();

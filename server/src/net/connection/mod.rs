@@ -468,6 +468,7 @@ fn send_retained(ask: RetainedAsk, session: &Session, subscriber: &Subscriber, s
             retain: true,
             subscription_ids: ask.id.into_iter().collect(),
             seq: None,
+            receipt: None,
         });
     let tx = &subscriber.tx;
     let refusals = tx.try_send_all_within(retained, shared.config.max_queued_bytes);

@@ -85,6 +85,7 @@ fn out(qos: QoS) -> Outbound {
         retain: false,
         subscription_ids: vec![],
         seq: None,
+        receipt: None,
     }
 }
 
@@ -288,6 +289,7 @@ fn expired_message_is_not_delivered_and_the_interval_left_is_sent() {
         retain: false,
         subscription_ids: vec![7],
         seq: None,
+        receipt: None,
     };
     let sent = s.deliver(deliver(fresh));
     assert!(matches!(&sent[..], [Packet::Publish(p)]
@@ -394,4 +396,64 @@ fn the_bridge_flag_follows_the_connect_that_resumes_the_session() {
     s.resume(&connect);
     assert!(s.bridge);
     assert!(options_given(&mut s).0.no_local);
+}
+
+/// Counts how often it was told its delivery is finished with.
+#[derive(Debug, Default)]
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl crate::protocol::message::Receipt for Count {
+    fn finished(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Count {
+    fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn with_receipt(qos: QoS, receipt: &Arc<Count>) -> Outbound {
+    let given: Arc<dyn crate::protocol::message::Receipt> = receipt.clone();
+    Outbound {
+        receipt: Some(given),
+        ..out(qos)
+    }
+}
+
+#[test]
+fn a_receipt_hears_of_the_puback_and_of_the_pubrec_not_of_the_sending() {
+    let mut s = session(Protocol::V5, Some(1));
+    let (first, second) = (Arc::new(Count::default()), Arc::new(Count::default()));
+    s.deliver(with_receipt(QoS::AtLeastOnce, &first));
+    s.deliver(with_receipt(QoS::ExactlyOnce, &second));
+    assert_eq!((first.get(), second.get()), (0, 0), "sent or waiting");
+    s.handle(Packet::PubAck(Ack::new(pid(1)))).unwrap();
+    assert_eq!((first.get(), second.get()), (1, 0));
+    s.handle(Packet::PubRec(Ack::new(pid(2)))).unwrap();
+    assert_eq!(second.get(), 1, "the client has a QoS 2 message at PUBREC");
+    s.handle(Packet::PubComp(Ack::new(pid(2)))).unwrap();
+    assert_eq!(
+        second.get(),
+        2,
+        "told again at PUBCOMP: receipts take the first"
+    );
+}
+
+#[test]
+fn a_receipt_hears_of_a_delivery_never_to_be_sent_and_not_of_a_session_dropped() {
+    let mut s = session(Protocol::V5, None);
+    let withheld = Arc::new(Count::default());
+    s.discard(&with_receipt(QoS::AtLeastOnce, &withheld));
+    assert_eq!(withheld.get(), 1);
+    let unacknowledged = Arc::new(Count::default());
+    s.deliver(with_receipt(QoS::AtLeastOnce, &unacknowledged));
+    drop(s);
+    assert_eq!(unacknowledged.get(), 0);
+    assert_eq!(
+        Arc::strong_count(&unacknowledged),
+        1,
+        "dropped with the session"
+    );
 }
