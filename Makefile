@@ -106,6 +106,13 @@ bench-bridge: bench-setup
 # 3-node nats-server cluster's own MQTT and single-node Kite, publishers and
 # subscribers on different nodes, all started by kite-bench on loopback;
 # results in bench/results/cluster/.
+# The cluster's fault test, longer and several times, the kill moments drawn
+# anew each round (KITE_FAULT_SEED=… replays a run; see the README, "Cluster").
+.PHONY: soak-cluster
+soak-cluster: setup
+	KITE_FAULT_ROUNDS=$${KITE_FAULT_ROUNDS:-5} KITE_FAULT_SECONDS=$${KITE_FAULT_SECONDS:-60} \
+		cargo test -p kite-server --test cluster_fault -- --nocapture
+
 .PHONY: bench-cluster
 bench-cluster: setup
 	cargo build --release -p kite-server -p kite-bench

@@ -231,11 +231,7 @@ async fn publishes_wait_through_a_stream_leader_election_and_none_is_lost() {
     let urls = nats.urls.join(",");
     let start = |name: &'static str| {
         let urls = urls.clone();
-        async move {
-            let node = Broker::start_with(&["--cluster", &urls, "--node-id", name]).await;
-            reading(&node).await;
-            node
-        }
+        async move { cluster_node(&urls, name).await }
     };
     let (a, b) = (start("a").await, start("b").await);
     let mut sub = Raw::v5(&b, "sub").await;

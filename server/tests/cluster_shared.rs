@@ -23,16 +23,7 @@ use tokio::time::Instant;
 const GROUP: &str = "$share/workers/jobs/#";
 
 async fn node(url: &str, name: &str) -> Broker {
-    let node = Broker::start_with(&["--cluster", url, "--node-id", name]).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !node.log().contains("cluster: QoS 1/2 messages shared") {
-        assert!(
-            Instant::now() < deadline,
-            "node {name} never read the stream"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    node
+    cluster_node(url, name).await
 }
 
 /// A member of [`GROUP`] on `broker`, granted QoS 2.

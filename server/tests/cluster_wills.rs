@@ -29,25 +29,6 @@ async fn node(nats: &Nats, name: &str) -> Broker {
     node
 }
 
-/// Wait until the node holds its lease and reads the QoS 1/2 stream.
-async fn ready(node: &Broker) {
-    for line in [
-        "cluster: node lease held",
-        "cluster: QoS 1/2 messages shared",
-        "cluster: client ids are held cluster-wide",
-    ] {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !node.log().contains(line) {
-            assert!(
-                Instant::now() < deadline,
-                "no {line:?} in the log:\n{}",
-                node.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 /// A will on `will/<name>` with payload `name` (v5: with these properties).
 fn will(topic: &'static str, qos: u8, props: Vec<u8>) -> Will<'static> {
     Will {

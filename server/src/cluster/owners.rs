@@ -32,7 +32,7 @@ use crate::{
 
 /// The bucket's name.
 pub(crate) const BUCKET: &str = "kite_owners";
-/// The longest a CONNECT waits for its claim.
+/// The longest a CONNECT waits to write its claim in the bucket.
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(8);
 /// The longest a node waits for a connection it was asked to close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -326,15 +326,20 @@ impl Owners {
         let key = key(client_id);
         let me = Bytes::from(self.node.clone());
         let mut warned = false;
+        let deadline = tokio::time::Instant::now() + CLAIM_TIMEOUT;
         let previous = loop {
             let written = match store.entry(&key).await {
                 Ok(entry) => match entry.filter(|e| e.operation == kv::Operation::Put) {
-                    None => store.create(&key, me.clone()).await.ok().map(|_| None),
+                    None => store
+                        .create(&key, me.clone())
+                        .await
+                        .ok()
+                        .map(|revision| (revision, None)),
                     Some(entry) => store
                         .update(&key, me.clone(), entry.revision)
                         .await
                         .ok()
-                        .map(|_| Some(entry.value)),
+                        .map(|revision| (revision, Some(entry.value))),
                 },
                 Err(err) => {
                     if !warned {
@@ -346,14 +351,32 @@ impl Owners {
             };
             match written {
                 Some(previous) => break previous,
+                None if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!(
+                        client_id,
+                        "cluster: the client id's owner could not be written within {CLAIM_TIMEOUT:?}"
+                    );
+                    // A clean start carries on; a resumed session must not
+                    // silently start empty.
+                    return !resumes;
+                }
                 // Taken meanwhile (asked again), or the bucket unavailable.
                 None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        let (revision, previous) = previous;
         match previous {
             Some(owner) if owner != me => {
-                let owner = String::from_utf8_lossy(&owner).into_owned();
-                self.take_from(&owner, client_id, resumes).await
+                let name = String::from_utf8_lossy(&owner).into_owned();
+                let taken = self.take_from(&name, client_id, resumes).await;
+                if !taken {
+                    // The session stays there: so must the record that says
+                    // where it is (the client's next try asks there again).
+                    if let Err(err) = store.update(&key, owner, revision).await {
+                        tracing::warn!(%err, client_id, "cluster: the client id's owner could not be put back");
+                    }
+                }
+                taken
             }
             _ => true,
         }
@@ -496,11 +519,12 @@ impl ClientIds for Arc<Owners> {
                 .entry(client_id.clone())
                 .or_default()
                 .clone();
-            let claimed = tokio::time::timeout(CLAIM_TIMEOUT, async {
+            // Each step of a claim is bounded (the bucket's write, then the
+            // pause, the question and the install of a session moving here).
+            let ok = {
                 let _mine = turn.lock().await;
                 owners.claim_now(&client_id, resumes).await
-            })
-            .await;
+            };
             {
                 let mut claiming = owners.claiming.lock().unwrap_or_else(|e| e.into_inner());
                 // Nobody else waits for this id's turn: forget it.
@@ -508,18 +532,6 @@ impl ClientIds for Arc<Owners> {
                     claiming.remove(&client_id);
                 }
             }
-            let ok = match claimed {
-                Ok(ok) => ok,
-                Err(_) => {
-                    tracing::warn!(
-                        client_id,
-                        "cluster: no answer on the client id's owner within {CLAIM_TIMEOUT:?}"
-                    );
-                    // A clean start carries on; a resumed session must not
-                    // silently start empty.
-                    !resumes
-                }
-            };
             if ok {
                 let _ = done.send(());
             } else {

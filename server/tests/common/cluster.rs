@@ -28,15 +28,20 @@ pub async fn cluster_node_with(urls: &str, name: &str, extra: &[&str]) -> Broker
     let mut flags = vec!["--cluster", urls, "--node-id", name];
     flags.extend_from_slice(extra);
     let node = Broker::start_with(&flags).await;
-    reading(&node).await;
-    // And it can say which node holds each client id.
-    wait_log(
-        &node,
-        "cluster: client ids are held cluster-wide",
-        Duration::from_secs(15),
-    )
-    .await;
+    ready(&node).await;
     node
+}
+
+/// Wait until the node reads the QoS 1/2 stream, says which node holds
+/// each client id, and holds its lease (its wills fire once cluster-wide).
+pub async fn ready(node: &Broker) {
+    for line in [
+        "cluster: QoS 1/2 messages shared",
+        "cluster: client ids are held cluster-wide",
+        "cluster: node lease held",
+    ] {
+        wait_log(node, line, Duration::from_secs(20)).await;
+    }
 }
 
 /// Wait until `line` is in the node's log.
