@@ -36,7 +36,9 @@
 //!   A node restarting with its `--data-dir` resumes there: its persistent
 //!   sessions get what was published while it was away (and only they: a
 //!   client that subscribed since gets nothing older). A node without a
-//!   position starts at the stream's end.
+//!   position reads from the moment it started (JetStream's start-time
+//!   policy), so a SUBACK it sent before it could read the stream loses
+//!   nothing published after it.
 
 use std::{
     sync::{
@@ -90,6 +92,9 @@ const MAX_BYTES: i64 = 1 << 30;
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How often the position is stored when nothing else is.
 const POSITION_EVERY: Duration = Duration::from_millis(200);
+/// `next` of a node that never read the stream: it reads from when it
+/// started.
+const FROM_START_TIME: u64 = 0;
 /// How long a SUBSCRIBE waits for this node to read the stream.
 const READY_WAIT: Duration = Duration::from_secs(3);
 /// After a message ran out of retries, QoS 1/2 publishes are refused for
@@ -114,6 +119,9 @@ pub(crate) struct Durable {
     client: Client,
     /// How many NATS servers `--cluster` names.
     servers: usize,
+    /// When this node started (a node without a stream position reads
+    /// from then).
+    started: std::time::SystemTime,
     outbox: mpsc::Sender<Outgoing>,
     nonce: u64,
     seq: AtomicU64,
@@ -170,6 +178,7 @@ impl Durable {
             node: Arc::from(node),
             client,
             servers,
+            started: std::time::SystemTime::now(),
             outbox,
             nonce,
             seq: AtomicU64::new(0),
@@ -316,16 +325,19 @@ impl Durable {
                 tracing::warn!(position = p, last, "cluster: this node's stream position is past the stream's end (was the stream deleted?); reading from its end");
                 (last + 1, 0)
             }
-            None => (last + 1, 0),
+            // From when this node started: what was published after a
+            // SUBACK here, even one sent before the stream could be read
+            // (NATS servers still meeting), reaches its subscriber.
+            None => (FROM_START_TIME, 0),
         };
-        if next < state.first_sequence {
+        if position.is_some() && next < state.first_sequence {
             tracing::warn!(
                 lost = state.first_sequence - next,
                 "cluster: QoS 1/2 messages published while this node was away were already dropped by the stream's limits"
             );
         }
         let mut stored = position.unwrap_or(0);
-        if let Some(shared) = shared.upgrade() {
+        if let Some(shared) = shared.upgrade().filter(|_| position.is_some()) {
             if position != Some(next - 1) {
                 // A node new to the stream resumes from here after a crash.
                 shared
@@ -337,7 +349,7 @@ impl Durable {
         tracing::info!(
             stream = STREAM,
             from = next,
-            away = catch_up.saturating_sub(next - 1),
+            away = catch_up.saturating_sub(next.saturating_sub(1)),
             "cluster: QoS 1/2 messages shared"
         );
         loop {
@@ -377,8 +389,14 @@ impl Durable {
             waiting,
         } = reader;
         let created = stream.create_consumer(pull::Config {
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: *next,
+            deliver_policy: if *next == FROM_START_TIME {
+                DeliverPolicy::ByStartTime {
+                    start_time: time::OffsetDateTime::from(self.started),
+                }
+            } else {
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: *next,
+                }
             },
             ack_policy: AckPolicy::None,
             inactive_threshold: Duration::from_secs(30),
@@ -428,27 +446,27 @@ impl Durable {
                     };
                     self.deliver(&shared, &message.payload, position, position <= catch_up);
                     *next = position + 1;
-                    run_due(waiting, *next - 1);
+                    run_due(waiting, next.saturating_sub(1));
                 }
                 Some(command) = commands.recv() => match command {
                     Command::At { at, then } => {
                         waiting.push((at, then));
-                        run_due(waiting, *next - 1);
+                        run_due(waiting, next.saturating_sub(1));
                     }
                     Command::Pause { position, resume } => {
-                        let _ = position.send(*next - 1);
+                        let _ = position.send(next.saturating_sub(1));
                         if let Ok(Ok(Some(then))) = tokio::time::timeout(PAUSE_MAX, resume).await {
                             waiting.push(then);
-                            run_due(waiting, *next - 1);
+                            run_due(waiting, next.saturating_sub(1));
                         }
                     }
                 },
                 _ = tick.tick() => {
-                    if *next - 1 > *stored {
+                    if next.saturating_sub(1) > *stored {
                         let Some(shared) = shared.upgrade() else {
                             return Ok(());
                         };
-                        *stored = *next - 1;
+                        *stored = next.saturating_sub(1);
                         shared.store.submit(vec![Op::PutStreamPosition(*stored)], false);
                     }
                 }
