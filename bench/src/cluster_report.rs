@@ -338,20 +338,7 @@ pub fn charts(report: &ClusterReport) -> Vec<(&'static str, String)> {
 
 /// Write `summary.md`, `results.json` and the charts into `dir`.
 pub fn write(report: &ClusterReport, dir: &Path) -> Result<(), BenchError> {
-    fs::create_dir_all(dir).map_err(|source| BenchError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let put = |name: &str, text: String| {
-        let path = dir.join(name);
-        fs::write(&path, text).map_err(|source| BenchError::Write { path, source })
-    };
-    put("summary.md", markdown(report))?;
-    put("results.json", serde_json::to_string_pretty(report)?)?;
-    for (name, svg) in charts(report) {
-        put(name, svg)?;
-    }
-    Ok(())
+    crate::report::write_folder(dir, markdown(report), report, charts(report))
 }
 
 /// Run `options` and fold everything into a report; `command` is the

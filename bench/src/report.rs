@@ -662,6 +662,17 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
 
 /// Write `summary.md`, `results.json` and the charts into `dir`.
 pub fn write(report: &Report, dir: &Path) -> Result<(), BenchError> {
+    write_folder(dir, markdown(report), report, charts(report))
+}
+
+/// A results folder: `summary.md`, `results.json` (the report) and the
+/// charts, by file name.
+pub fn write_folder<T: serde::Serialize>(
+    dir: &Path,
+    summary: String,
+    report: &T,
+    charts: Vec<(&str, String)>,
+) -> Result<(), BenchError> {
     fs::create_dir_all(dir).map_err(|source| BenchError::Write {
         path: dir.to_path_buf(),
         source,
@@ -670,9 +681,9 @@ pub fn write(report: &Report, dir: &Path) -> Result<(), BenchError> {
         let path = dir.join(name);
         fs::write(&path, text).map_err(|source| BenchError::Write { path, source })
     };
-    put("summary.md", markdown(report))?;
+    put("summary.md", summary)?;
     put("results.json", serde_json::to_string_pretty(report)?)?;
-    for (name, svg) in charts(report) {
+    for (name, svg) in charts {
         put(name, svg)?;
     }
     Ok(())

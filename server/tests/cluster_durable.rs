@@ -237,14 +237,7 @@ async fn publishes_wait_through_a_stream_leader_election_and_none_is_lost() {
     let mut sub = Raw::v5(&b, "sub").await;
     sub.subscribe(1, "e/#", 1).await;
     let mut publisher = Raw::v5(&a, "pub").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let leader = loop {
-        if let Some(leader) = nats.stream_leader("kite_messages") {
-            break leader;
-        }
-        assert!(Instant::now() < deadline, "no leader for the stream");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let leader = nats.wait_stream_leader("kite_messages").await;
     // Made before the NATS servers met each other, it would have one.
     assert_eq!(nats.stream_replicas("kite_messages"), Some(3));
     let mut acked = Vec::new();

@@ -538,9 +538,7 @@ async fn one_round(round: u64, seconds: u64, draw: &mut Draw) {
     let node_at = Duration::from_millis(span / 3 + draw.next(span / 4));
     let started = Instant::now();
     tokio::time::sleep_until(started + leader_at).await;
-    let leader = nats
-        .stream_leader("kite_messages")
-        .expect("a stream leader");
+    let leader = nats.wait_stream_leader("kite_messages").await;
     eprintln!("round {round}: stream leader n{leader} killed at {leader_at:?}");
     nats.kill(leader);
     tokio::time::sleep(Duration::from_millis(3000 + draw.next(3000))).await;

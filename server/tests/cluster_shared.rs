@@ -409,14 +409,7 @@ async fn the_stream_leader_killed_acknowledged_messages_still_reach_the_group() 
     let task_a = tokio::spawn(collect(member(&a, "ma").await, on_a.clone(), quiet));
     let task_b = tokio::spawn(collect(member(&b, "mb").await, on_b.clone(), quiet));
     let mut publisher = Raw::v5(&a, "pub").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let leader = loop {
-        if let Some(leader) = nats.stream_leader("kite_messages") {
-            break leader;
-        }
-        assert!(Instant::now() < deadline, "no leader for the stream");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let leader = nats.wait_stream_leader("kite_messages").await;
     // 50 before the kill, then on until 100 more are acknowledged (a
     // publish refused during the election is not counted).
     let mut acknowledged = Vec::new();

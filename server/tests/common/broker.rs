@@ -125,7 +125,8 @@ impl Broker {
             data_dir,
             owns_data_dir: owns,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: a loaded machine (a build beside the tests) is slow.
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let log = broker.log();
             if let Some((tcp, http)) = ready_ports(log.get(from..).unwrap_or_default()) {
@@ -137,7 +138,7 @@ impl Broker {
             }
             assert!(
                 Instant::now() < deadline,
-                "kite-server printed no ready line within 10 s (flags {extra:?}):\n{log}"
+                "kite-server printed no ready line within 20 s (flags {extra:?}):\n{log}"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

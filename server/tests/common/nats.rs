@@ -198,6 +198,19 @@ impl NatsCluster {
         })
     }
 
+    /// The index of the server that leads `stream`, once one does (within
+    /// 10 s).
+    pub async fn wait_stream_leader(&self, stream: &str) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(leader) = self.stream_leader(stream) {
+                return leader;
+            }
+            assert!(Instant::now() < deadline, "no leader for {stream}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// How many replicas `stream` keeps, as the servers say.
     pub fn stream_replicas(&self, stream: &str) -> Option<usize> {
         (0..self.servers.len()).find_map(|i| {
