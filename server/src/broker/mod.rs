@@ -165,9 +165,8 @@ impl Shared {
         // This node's own message back from the cluster's stream: it was
         // routed here when published, but for the persistent sessions.
         let own = matches!(remote, Some(Remote::Stream { own: true, .. }));
-        // Published while this node was away (for the sessions it kept), or
-        // its own message back from the stream: for persistent sessions only.
-        let kept_only = own || matches!(remote, Some(Remote::Stream { catch_up: true, .. }));
+        // Published while this node was away: for the sessions it kept.
+        let kept_only = matches!(remote, Some(Remote::Stream { catch_up: true, .. }));
         let message = Arc::new(message);
         // `$SYS/...` is this node's own: neither kept nor sent to others.
         let node_local = kite_convention::sys::node_local(&message.topic);

@@ -147,24 +147,15 @@ impl Owners {
     /// start), and answer.
     async fn hand_over(&self, shared: &Arc<Shared>, asked: Takeover, reply: async_nats::Subject) {
         let client_id = asked.client_id.clone();
-        {
-            // Under the lock `registered` takes: a connection still being
-            // made here is marked (it closes once registered), one
-            // registered already is closed now.
-            let mut connecting = self.connecting();
-            match connecting.get_mut(&client_id) {
-                Some(taken) => *taken = true,
-                None => {
-                    shared
-                        .registry
-                        .taken_elsewhere(&client_id, asked.position.is_some());
-                }
-            }
+        // A connection of the id still being made here is marked: it
+        // closes as soon as it is registered (`registered` takes this lock).
+        if let Some(taken) = self.connecting().get_mut(&client_id) {
+            *taken = true;
         }
         let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
         let mut told = false;
-        // A connection of the id here (or one being made, which closes as
-        // soon as it is registered) ends first: its session is parked then.
+        // A connection of the id here (or one being made) is closed and
+        // ends first: its session is parked then.
         while (shared.registry.is_connected(&client_id)
             || self.connecting().contains_key(&client_id))
             && tokio::time::Instant::now() < deadline

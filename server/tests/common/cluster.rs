@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mqtt::Packet;
+use mqtt::{Packet, ReasonCode};
 use tokio::time::Instant;
 
 use super::{puback, pubcomp, pubrec, Broker, Raw, QUIET};
@@ -111,4 +111,21 @@ pub async fn quiet(client: &mut Raw) {
             Ok(other) => panic!("expected nothing more, got {other:?}"),
         }
     }
+}
+
+/// Publish and complete the flow; the acknowledgement must be a success.
+/// A subscriber on another node is not counted where the message is
+/// published, so MQTT 5's 0x10 (No matching subscribers) is one too.
+pub async fn publish_accepted(client: &mut Raw, topic: &str, payload: &[u8], qos: u8, pid: u16) {
+    let code = client
+        .publish_acked(topic, payload, qos, pid, false, &[])
+        .await;
+    assert!(
+        matches!(
+            code,
+            ReasonCode::Success | ReasonCode::NoMatchingSubscribers
+        ),
+        "{topic} {:?}: {code:?}",
+        String::from_utf8_lossy(payload)
+    );
 }
