@@ -166,6 +166,18 @@ impl NatsCluster {
             .expect("config");
             servers.push(Some(spawn_member(&config)));
         }
+        // Each server takes clients before a node is given its URL (a node
+        // that cannot reach NATS at start exits).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for [client, _, _] in &ports {
+            while std::net::TcpStream::connect(("127.0.0.1", *client)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "nats-server on {client} did not start"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         NatsCluster {
             servers,
             urls: ports
