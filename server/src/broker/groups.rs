@@ -81,7 +81,7 @@ impl Shared {
         }
         let seq = self.store.next_seq();
         outbound.seq = Some(seq);
-        let ops = vec![Op::PutQueued {
+        let ops = vec![Op::Enqueue {
             client: m.client_id.clone(),
             seq,
             queued: Queued {

@@ -222,6 +222,7 @@ impl Shared {
         let size = crate::routing::budget::queued_size(&message);
         let max_bytes = self.config.max_queued_bytes;
         let mut sends = Vec::new();
+        let mut message_seq = None;
         let (matches, pending) = cache.split();
         for (i, m) in matches.iter().enumerate() {
             // Shared groups take their turns when the message is published.
@@ -260,9 +261,11 @@ impl Shared {
                 self.note_drop(&m.client_id, tx.budget(), true);
                 continue;
             }
-            let seq = self.store.next_seq();
+            // One position for every session this message is queued for:
+            // the store keeps the message once under it.
+            let seq = *message_seq.get_or_insert_with(|| self.store.next_seq());
             outbound.seq = Some(seq);
-            ops.push(Op::PutQueued {
+            ops.push(Op::Enqueue {
                 client: m.client_id.clone(),
                 seq,
                 queued: Queued {

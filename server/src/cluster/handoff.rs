@@ -128,7 +128,7 @@ pub(crate) fn install(
             let seq = shared.store.next_seq();
             queued.outbound.seq = Some(seq);
             if persistent {
-                ops.push(Op::PutQueued {
+                ops.push(Op::Enqueue {
                     client: client.clone(),
                     seq,
                     queued: queued.clone(),

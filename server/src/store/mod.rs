@@ -8,13 +8,19 @@
 //! `--durability none`.
 //!
 //! [`RedbStore`] encodes each op (`records`) and hands batches to one writer
-//! thread. It commits them in
-//! one transaction per round (group commit): with `--durability batch` a
-//! round gathers for up to [`BATCH_WINDOW`], with `always` it takes only what
-//! is already waiting. Whoever must not answer before the data is on disk
-//! (a PUBACK, a SUBACK) waits on the batch's [`Ticket`].
+//! thread (`writer`). It commits them in one transaction per round (group
+//! commit, `round`): with `--durability batch` a round gathers for up to
+//! [`BATCH_WINDOW`], with `always` it takes only what is already waiting.
+//! Whoever must not answer before the data is on disk (a PUBACK, a SUBACK)
+//! waits on the batch's [`Ticket`]. A message queued for many sessions is
+//! stored once (`file` has the tables), and with `batch` one acknowledged
+//! within a round of its queueing is never written at all (`round`).
 
+mod file;
 mod records;
+mod round;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::{
@@ -33,7 +39,8 @@ pub use crate::protocol::records::{Queued, QueuedState, SessionRecord, StoredSub
 pub use crate::util::clock::now_unix_ms;
 pub use records::RecordError;
 pub(crate) use records::{
-    decode_queued, decode_retained, decode_session, encode_queued, encode_retained, encode_session,
+    decode_delivery, decode_queued, decode_retained, decode_session, encode_delivery,
+    encode_queued, encode_retained, encode_session, queued_version, DELIVERY_VERSION,
 };
 
 use crate::{config::Durability, protocol::message::Message};
@@ -88,7 +95,15 @@ pub enum Op {
     DeleteSession {
         client: Arc<str>,
     },
-    /// Add or replace one queued message of a session, at position `seq`.
+    /// A message newly queued for a session, at position `seq`. Every
+    /// `Enqueue` of one `seq` is the same message (routed once to several
+    /// sessions): the store keeps it once, with an entry per session.
+    Enqueue {
+        client: Arc<str>,
+        seq: u64,
+        queued: Queued,
+    },
+    /// A new state (sent, released) of a message queued by [`Op::Enqueue`].
     PutQueued {
         client: Arc<str>,
         seq: u64,
@@ -228,13 +243,18 @@ impl RedbStore {
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let (db, loaded, max_seq) = writer::open(&path)?;
+        let file::Opened {
+            db,
+            loaded,
+            max_seq,
+            refs,
+        } = file::open(&path)?;
         let queue = Arc::new(writer::Queue::default());
         let window = (durability == Durability::Batch).then_some(BATCH_WINDOW);
         let for_writer = queue.clone();
         std::thread::Builder::new()
             .name("kite-store".into())
-            .spawn(move || writer::run(db, for_writer, window, LAZY_SYNC))
+            .spawn(move || writer::run(db, refs, for_writer, window, LAZY_SYNC))
             .map_err(|e| StoreError::Open {
                 path: path.clone(),
                 message: e.to_string(),
@@ -280,7 +300,7 @@ impl SessionStore for RedbStore {
         }
         // Encoded here, on the caller's thread: the one writer thread only
         // commits.
-        let writes = ops.iter().map(writer::Write::encode).collect();
+        let writes = writer::Write::encode_all(&ops);
         self.push(writes, wait)
     }
 

@@ -129,9 +129,61 @@ pub(crate) fn decode_retained(data: &[u8]) -> Result<Message, RecordError> {
     read_message(&mut r)
 }
 
+/// A queue entry holding its message: what a session hand-over between
+/// cluster nodes carries, and what stores of format 1 kept.
 pub(crate) fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(RECORD_VERSION);
+    put_delivery(&mut out, outbound, state);
+    put_message(&mut out, &outbound.message);
+    out.to_vec()
+}
+
+pub(crate) fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError> {
+    let mut r = Reader(Bytes::copy_from_slice(data));
+    r.version()?;
+    let (outbound, state) = read_delivery(&mut r, seq, |r| Ok(Arc::new(read_message(r)?)))?;
+    Ok(Queued { outbound, state })
+}
+
+/// The first byte of a [`encode_delivery`] record: a queue entry that
+/// names its message (stored once, under the entry's `seq`) instead of
+/// holding it, as [`encode_queued`]'s do.
+pub(crate) const DELIVERY_VERSION: u8 = 2;
+
+/// A queue entry without its message: how this one session gets it (QoS,
+/// retain flag, subscription ids) and how far its delivery went. The
+/// message itself is kept once for every session it was queued for.
+pub(crate) fn encode_delivery(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    out.put_u8(DELIVERY_VERSION);
+    put_delivery(&mut out, outbound, state);
+    out.to_vec()
+}
+
+/// A queue entry of [`encode_delivery`], with its message looked up by
+/// `message` (called once, after the entry's own fields).
+pub(crate) fn decode_delivery(
+    data: &[u8],
+    seq: u64,
+    message: impl FnOnce() -> Result<Arc<Message>, RecordError>,
+) -> Result<Queued, RecordError> {
+    let mut r = Reader(Bytes::copy_from_slice(data));
+    match r.u8()? {
+        DELIVERY_VERSION => {}
+        v => return Err(RecordError::NewerVersion(v)),
+    }
+    let (outbound, state) = read_delivery(&mut r, seq, |_| message())?;
+    Ok(Queued { outbound, state })
+}
+
+/// The version byte a queue entry starts with: [`RECORD_VERSION`] for one
+/// holding its message, [`DELIVERY_VERSION`] for one naming it.
+pub(crate) fn queued_version(data: &[u8]) -> Option<u8> {
+    data.first().copied()
+}
+
+fn put_delivery(out: &mut BytesMut, outbound: &Outbound, state: QueuedState) {
     out.put_u8(outbound.qos as u8);
     out.put_u8(u8::from(outbound.retain));
     out.put_u16(outbound.subscription_ids.len() as u16);
@@ -145,13 +197,13 @@ pub(crate) fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> 
     };
     out.put_u8(tag);
     out.put_u16(pid);
-    put_message(&mut out, &outbound.message);
-    out.to_vec()
 }
 
-pub(crate) fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError> {
-    let mut r = Reader(Bytes::copy_from_slice(data));
-    r.version()?;
+fn read_delivery(
+    r: &mut Reader,
+    seq: u64,
+    message: impl FnOnce(&mut Reader) -> Result<Arc<Message>, RecordError>,
+) -> Result<(Outbound, QueuedState), RecordError> {
     let qos = QoS::from_u8(r.u8()?).ok_or(RecordError::Truncated)?;
     let retain = r.u8()? != 0;
     let count = r.u16()?;
@@ -163,10 +215,10 @@ pub(crate) fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError
         (2, Some(pid)) => QueuedState::Released(pid),
         _ => QueuedState::Queued,
     };
-    let message = read_message(&mut r)?;
-    Ok(Queued {
-        outbound: Outbound {
-            message: Arc::new(message),
+    let message = message(r)?;
+    Ok((
+        Outbound {
+            message,
             qos,
             retain,
             subscription_ids,
@@ -174,7 +226,7 @@ pub(crate) fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError
             receipt: None,
         },
         state,
-    })
+    ))
 }
 
 fn options_byte(o: &SubscriptionOptions) -> u8 {
@@ -299,6 +351,38 @@ mod tests {
         assert_eq!(*back.outbound.message, message());
         assert_eq!(back.outbound.subscription_ids, [3, 9]);
         assert_eq!(back.outbound.seq, Some(42));
+    }
+
+    #[test]
+    fn a_delivery_record_names_its_message_and_keeps_its_own_fields() {
+        let outbound = Outbound {
+            message: Arc::new(message()),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            subscription_ids: vec![4],
+            seq: Some(8),
+            receipt: None,
+        };
+        let state = QueuedState::Sent(Pid::new(3).unwrap());
+        let record = encode_delivery(&outbound, state);
+        assert_eq!(queued_version(&record), Some(DELIVERY_VERSION));
+        assert!(
+            record.len() < 16,
+            "no message inside: {} bytes",
+            record.len()
+        );
+        let shared = Arc::new(message());
+        let back = decode_delivery(&record, 8, || Ok(shared.clone())).unwrap();
+        assert!(Arc::ptr_eq(&back.outbound.message, &shared));
+        assert_eq!(back.state, state);
+        assert!(back.outbound.retain);
+        assert_eq!(back.outbound.subscription_ids, [4]);
+        let mut newer = record.clone();
+        newer[0] = DELIVERY_VERSION + 1;
+        assert!(matches!(
+            decode_delivery(&newer, 8, || Ok(shared.clone())),
+            Err(RecordError::NewerVersion(_))
+        ));
     }
 
     #[test]

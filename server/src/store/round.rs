@@ -1,0 +1,405 @@
+//! One commit round of the writer thread, and what it holds between rounds.
+//!
+//! **Each queued message is stored once.** A message routed to several
+//! persistent sessions is one record in `messages` (under its `seq`) and a
+//! small delivery record per session in `queue`; [`Refs`] counts the
+//! entries naming each message, and the message goes with the last. A
+//! message for one session is kept in its entry (one B-tree insert, not
+//! two). Entries are encoded here, when written: one acknowledged while
+//! held costs no encoding at all.
+//!
+//! **A queued message is written late, if at all.** A session whose client
+//! keeps up acknowledges most messages soon after they are queued; writing
+//! them to a copy-on-write B-tree only to delete them a commit later was
+//! most of what persistent QoS 1 traffic cost. So a new queue entry is held
+//! in memory for up to [`HOLD`], and written only if its acknowledgement has
+//! not come by then. Whoever waits for a batch with such an entry (the
+//! publisher's PUBACK) is answered once every held entry of the batch was
+//! acknowledged or committed: a crash loses nothing acknowledged either
+//! way. Other batches are answered after their round's commit, as before:
+//! they do not wait for a held one submitted earlier (the subscriber whose
+//! acknowledgement would settle it may be the one waiting), and nothing
+//! they hold depends on it. A batch of no writes (a `sync`) waits for
+//! everything held.
+//!
+//! A client that let an entry reach [`HOLD`] (offline, stuck, or one whose
+//! acknowledgements Nagle's algorithm delays) has its entries written at
+//! once for [`SLOW_FOR`], so its publishers wait [`HOLD`] once in that time
+//! at most, not for each message. An entry whose new state someone waits for (a
+//! QoS 2 PUBLISH leaves only once its state is stored) is written in the
+//! round that changed it. A batch that moves a cluster node's stream
+//! position holds nothing: the position commits with the deliveries it
+//! stands for.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use redb::{Database, ReadableTable};
+use tokio::sync::oneshot;
+
+use super::{
+    encode_delivery, encode_queued, encode_retained,
+    file::{count_refs, Refs, Tables},
+    writer::{Batch, Write},
+    Queued,
+};
+
+/// The longest a queue entry stays off the disk waiting for its
+/// acknowledgement: two `batch` rounds. Long enough for a subscriber that
+/// keeps up to acknowledge (a round trip on a LAN), short enough that a
+/// publisher whose message waits for a slow one (a client whose small
+/// writes Nagle's algorithm delays by a delayed ACK's 40 ms, as
+/// libmosquitto's do) is answered within a few milliseconds, about as
+/// soon as a commit would have.
+pub(super) const HOLD: Duration = Duration::from_millis(5);
+
+/// How long a client that let an entry reach [`HOLD`] has its entries
+/// written at once: a publisher to it loses at most [`HOLD`] in this time.
+pub(super) const SLOW_FOR: Duration = Duration::from_millis(200);
+
+/// A queue entry by (client, seq).
+type Key = (Arc<str>, u64);
+
+/// A queue entry not written yet.
+struct Held {
+    queued: Queued,
+    /// Its message is stored once for several sessions (see [`Write::Enqueue`]).
+    shared: bool,
+    /// Written by the first round that ends after this.
+    due: Instant,
+    /// When it was queued.
+    since: Instant,
+    /// The batches whose answer waits for it (by id).
+    waiters: Vec<u64>,
+}
+
+/// A batch answered once nothing of it is held any more.
+struct Waiting {
+    done: oneshot::Sender<()>,
+    held: usize,
+}
+
+/// The writer thread's state between rounds.
+pub(super) struct Rounds {
+    db: Database,
+    refs: Refs,
+    held: HashMap<Key, Held>,
+    /// Batches waiting for held entries, by id.
+    waiting: HashMap<u64, Waiting>,
+    next_id: u64,
+    /// The batch being applied: not answered before all its writes are.
+    open: Option<u64>,
+    /// Batches to answer once this round commits.
+    answer: Vec<oneshot::Sender<()>>,
+    /// Clients whose entries are written at once, until when.
+    slow: HashMap<Arc<str>, Instant>,
+}
+
+impl Rounds {
+    pub(super) fn new(db: Database, refs: Refs) -> Rounds {
+        Rounds {
+            db,
+            refs,
+            held: HashMap::new(),
+            waiting: HashMap::new(),
+            next_id: 0,
+            open: None,
+            answer: Vec::new(),
+            slow: HashMap::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Something is held or unanswered: a round is due soon even if no new
+    /// batch comes.
+    pub(super) fn pending(&self) -> bool {
+        !self.held.is_empty() || !self.waiting.is_empty()
+    }
+
+    /// Commit `batches` in one transaction, with the held entries now due.
+    /// Without `hold` (`--durability always`, or the last round before
+    /// closing) nothing is held past this round.
+    pub(super) fn commit(&mut self, batches: Vec<Batch>, hold: bool) {
+        let now = Instant::now();
+        match self.write(batches, hold, now) {
+            Ok(()) => {
+                for done in self.answer.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+            Err(err) => {
+                // Dropping the `done` senders tells every waiter the commit
+                // failed; what was held is lost with it.
+                tracing::error!(%err, "store commit failed; acknowledgements withheld");
+                self.answer.clear();
+                self.waiting.clear();
+                self.held.clear();
+                match count_refs(&self.db) {
+                    Ok(refs) => self.refs = refs,
+                    Err(err) => tracing::error!(%err, "store: cannot recount queued messages"),
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, batches: Vec<Batch>, hold: bool, now: Instant) -> Result<(), redb::Error> {
+        let txn = self.db.begin_write()?;
+        let touched = {
+            let mut tables = Tables::new(&txn);
+            for batch in batches {
+                let id = self.next_id;
+                self.next_id += 1;
+                let positioned = batch
+                    .writes
+                    .iter()
+                    .any(|write| matches!(write, Write::PutMeta { .. }));
+                let waited = batch.done.is_some();
+                if let Some(done) = batch.done {
+                    let barrier = batch.writes.is_empty();
+                    if barrier {
+                        // Everything submitted before is safe when this is.
+                        for held in self.held.values_mut() {
+                            held.waiters.push(id);
+                        }
+                    }
+                    let held = if barrier { self.held.len() } else { 0 };
+                    self.waiting.insert(id, Waiting { done, held });
+                    self.open = Some(id);
+                }
+                for write in batch.writes {
+                    let step = Step {
+                        id,
+                        waited,
+                        hold: hold && !positioned,
+                        now,
+                    };
+                    self.apply(&mut tables, write, step)?;
+                }
+                self.open = None;
+                if self.waiting.get(&id).is_some_and(|w| w.held == 0) {
+                    let waiting = self.waiting.remove(&id).expect("there");
+                    self.answer.push(waiting.done);
+                }
+            }
+            let due: Vec<Key> = self
+                .held
+                .iter()
+                .filter(|(_, held)| !hold || held.due <= now)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in due {
+                let held = self.held.remove(&key).expect("listed");
+                if hold && now.duration_since(held.since) >= HOLD {
+                    // Its publishers should not wait HOLD for each entry.
+                    self.slow.insert(key.0.clone(), now + SLOW_FOR);
+                }
+                self.put(&mut tables, &key, &held)?;
+                self.settled(&held);
+            }
+            tables.touched()
+        };
+        if touched {
+            txn.commit()?;
+        } else {
+            // Everything settled in memory: no commit, no fsync.
+            txn.abort()?;
+        }
+        if !self.slow.is_empty() {
+            self.slow.retain(|_, until| *until > now);
+        }
+        Ok(())
+    }
+
+    /// Apply one write (a held entry makes its batch wait for it).
+    fn apply(&mut self, tables: &mut Tables, write: Write, step: Step) -> Result<(), redb::Error> {
+        match write {
+            Write::Enqueue {
+                client,
+                seq,
+                queued,
+                shared,
+            } => {
+                let slow = self
+                    .slow
+                    .get(&client)
+                    .is_some_and(|&until| until > step.now);
+                if !step.hold || slow {
+                    self.put(tables, &(client, seq), &Held::now(queued, shared))?;
+                    return Ok(());
+                }
+                let waiters = if step.waited { vec![step.id] } else { vec![] };
+                if step.waited {
+                    self.wait_for(step.id);
+                }
+                self.held.insert(
+                    (client, seq),
+                    Held {
+                        queued,
+                        shared,
+                        due: step.now + HOLD,
+                        since: step.now,
+                        waiters,
+                    },
+                );
+            }
+            Write::PutQueued {
+                client,
+                seq,
+                queued,
+            } => {
+                let key = (client, seq);
+                if let Some(held) = self.held.get_mut(&key) {
+                    held.queued = queued;
+                    if step.waited {
+                        // Someone waits for this state to be stored.
+                        held.due = step.now;
+                        held.waiters.push(step.id);
+                        self.wait_for(step.id);
+                    }
+                } else {
+                    // An entry naming a shared message stays one.
+                    let record = if self.refs.contains_key(&seq) {
+                        encode_delivery(&queued.outbound, queued.state)
+                    } else {
+                        encode_queued(&queued.outbound, queued.state)
+                    };
+                    tables.queue()?.insert((&*key.0, seq), record.as_slice())?;
+                }
+            }
+            Write::DeleteQueued { client, seq } => {
+                // Acknowledged before it reached the file: nothing to write.
+                if let Some(held) = self.held.remove(&(client.clone(), seq)) {
+                    self.settled(&held);
+                } else if tables.queue()?.remove((&*client, seq))?.is_some() {
+                    self.release(tables, seq)?;
+                }
+            }
+            Write::DeleteSession { client } => {
+                let gone: Vec<Key> = self
+                    .held
+                    .keys()
+                    .filter(|(owner, _)| *owner == client)
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    let held = self.held.remove(&key).expect("listed");
+                    self.settled(&held);
+                }
+                self.slow.remove(&client);
+                tables.sessions()?.remove(&*client)?;
+                let queue = tables.queue()?;
+                let seqs: Vec<u64> = queue
+                    .range((&*client, 0)..=(&*client, u64::MAX))?
+                    .map(|entry| entry.map(|(key, _)| key.value().1))
+                    .collect::<Result<_, _>>()?;
+                for seq in &seqs {
+                    queue.remove((&*client, *seq))?;
+                }
+                for seq in seqs {
+                    self.release(tables, seq)?;
+                }
+            }
+            Write::PutRetained { topic, record } => {
+                tables.retained()?.insert(&*topic, record.as_slice())?;
+            }
+            Write::DeleteRetained { topic } => {
+                tables.retained()?.remove(&*topic)?;
+            }
+            Write::PutSession { client, record } => {
+                tables.sessions()?.insert(&*client, record.as_slice())?;
+            }
+            Write::PutMeta { key, value } => {
+                tables.meta()?.insert(key, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A held entry is written or acknowledged: its batches wait no more for it.
+    fn settled(&mut self, held: &Held) {
+        for id in &held.waiters {
+            let Some(waiting) = self.waiting.get_mut(id) else {
+                continue;
+            };
+            waiting.held -= 1;
+            if waiting.held == 0 && self.open != Some(*id) {
+                let waiting = self.waiting.remove(id).expect("there");
+                self.answer.push(waiting.done);
+            }
+        }
+    }
+
+    /// The batch `id` waits for one more held entry.
+    fn wait_for(&mut self, id: u64) {
+        if let Some(waiting) = self.waiting.get_mut(&id) {
+            waiting.held += 1;
+        }
+    }
+
+    /// Write a queue entry: holding its message, or naming it (the
+    /// message written with the first entry that names it).
+    fn put(&mut self, tables: &mut Tables, key: &Key, held: &Held) -> Result<(), redb::Error> {
+        let (client, seq) = key;
+        let Queued { outbound, state } = &held.queued;
+        let record = if held.shared {
+            let refs = self.refs.entry(*seq).or_default();
+            if *refs == 0 {
+                let body = encode_retained(&outbound.message);
+                tables.messages()?.insert(*seq, body.as_slice())?;
+            }
+            *refs += 1;
+            encode_delivery(outbound, *state)
+        } else {
+            encode_queued(outbound, *state)
+        };
+        tables
+            .queue()?
+            .insert((&**client, *seq), record.as_slice())?;
+        Ok(())
+    }
+
+    /// One entry naming message `seq` is gone; the message goes with the last.
+    fn release(&mut self, tables: &mut Tables, seq: u64) -> Result<(), redb::Error> {
+        if let Some(refs) = self.refs.get_mut(&seq) {
+            *refs -= 1;
+            if *refs == 0 {
+                self.refs.remove(&seq);
+                tables.messages()?.remove(seq)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Held {
+    /// An entry written in the round that made it.
+    fn now(queued: Queued, shared: bool) -> Held {
+        let now = Instant::now();
+        Held {
+            queued,
+            shared,
+            due: now,
+            since: now,
+            waiters: vec![],
+        }
+    }
+}
+
+/// What [`Rounds::apply`] needs to know of the write's batch and round.
+#[derive(Clone, Copy)]
+struct Step {
+    /// The batch's id in `waiting`.
+    id: u64,
+    /// Someone waits for the batch.
+    waited: bool,
+    /// New entries may be held.
+    hold: bool,
+    now: Instant,
+}

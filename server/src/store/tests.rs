@@ -1,0 +1,315 @@
+//! The writer's rounds against an in-memory redb, and a format 1 file
+//! brought to format 2.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mqtt::{Pid, QoS};
+use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+use tokio::sync::oneshot;
+
+use super::{
+    encode_queued,
+    file::{self, Refs, MESSAGES, QUEUE},
+    round::{Rounds, HOLD, SLOW_FOR},
+    writer::{Batch, Write},
+    Op, Queued, QueuedState,
+};
+use crate::protocol::message::{Message, Outbound};
+
+fn message(payload: &'static str) -> Message {
+    Message {
+        topic: "devices/d1/temperature".into(),
+        payload: Bytes::from_static(payload.as_bytes()),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: Default::default(),
+        origin: Arc::from("publisher"),
+        expires_at: None,
+    }
+}
+
+fn queued(message: &Arc<Message>, seq: u64) -> Queued {
+    Queued {
+        outbound: Outbound {
+            message: message.clone(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: vec![],
+            seq: Some(seq),
+            receipt: None,
+        },
+        state: QueuedState::Queued,
+    }
+}
+
+fn enqueue(client: &str, seq: u64, message: &Arc<Message>) -> Op {
+    Op::Enqueue {
+        client: Arc::from(client),
+        seq,
+        queued: queued(message, seq),
+    }
+}
+
+fn delete(client: &str, seq: u64) -> Op {
+    Op::DeleteQueued {
+        client: Arc::from(client),
+        seq,
+    }
+}
+
+/// A batch of `ops`, and the receiver its commit answers.
+fn batch(ops: Vec<Op>) -> (Batch, oneshot::Receiver<()>) {
+    let (done, rx) = oneshot::channel();
+    let writes = Write::encode_all(&ops);
+    (
+        Batch {
+            writes,
+            done: Some(done),
+        },
+        rx,
+    )
+}
+
+fn rounds() -> Rounds {
+    let db = Database::builder()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(QUEUE).unwrap();
+    txn.open_table(MESSAGES).unwrap();
+    txn.commit().unwrap();
+    Rounds::new(db, Refs::new())
+}
+
+/// (queue entries, stored messages) in the file.
+fn counts(rounds: &Rounds) -> (u64, u64) {
+    let txn = rounds.db().begin_read().unwrap();
+    let queue = txn.open_table(QUEUE).unwrap().len().unwrap();
+    let messages = txn.open_table(MESSAGES).unwrap().len().unwrap();
+    (queue, messages)
+}
+
+fn answered(rx: &mut oneshot::Receiver<()>) -> bool {
+    rx.try_recv().is_ok()
+}
+
+#[test]
+fn a_message_queued_for_three_sessions_is_stored_once_and_goes_with_the_last() {
+    let mut rounds = rounds();
+    let m = Arc::new(message("21.5"));
+    let (b, mut rx) = batch(vec![
+        enqueue("a", 7, &m),
+        enqueue("b", 7, &m),
+        enqueue("c", 7, &m),
+    ]);
+    for write in &b.writes {
+        assert!(matches!(write, Write::Enqueue { shared: true, .. }));
+    }
+    rounds.commit(vec![b], false);
+    assert!(answered(&mut rx));
+    assert_eq!(counts(&rounds), (3, 1));
+    let (b, _) = batch(vec![delete("a", 7), delete("b", 7)]);
+    rounds.commit(vec![b], false);
+    assert_eq!(counts(&rounds), (1, 1), "c still needs it");
+    let (b, _) = batch(vec![delete("c", 7)]);
+    rounds.commit(vec![b], false);
+    assert_eq!(counts(&rounds), (0, 0));
+}
+
+/// A batch nobody waits for (a session's state change, its acknowledgement).
+fn lazy(ops: Vec<Op>) -> Batch {
+    Batch {
+        writes: Write::encode_all(&ops),
+        done: None,
+    }
+}
+
+#[test]
+fn a_message_acknowledged_while_held_is_never_written_and_one_that_is_not_is_after_hold() {
+    let mut rounds = rounds();
+    let m1 = Arc::new(message("1"));
+    let m2 = Arc::new(message("2"));
+    let (b, mut rx) = batch(vec![enqueue("a", 1, &m1), enqueue("a", 2, &m2)]);
+    rounds.commit(vec![b], true);
+    assert_eq!(counts(&rounds), (0, 0), "held");
+    assert!(!answered(&mut rx), "not answered before it is safe");
+    assert!(rounds.pending());
+    // 1 is sent (its state changes) and acknowledged; 2 is not.
+    let sent = Op::PutQueued {
+        client: Arc::from("a"),
+        seq: 1,
+        queued: Queued {
+            state: QueuedState::Sent(Pid::new(1).unwrap()),
+            ..queued(&m1, 1)
+        },
+    };
+    rounds.commit(vec![lazy(vec![sent, delete("a", 1)])], true);
+    assert_eq!(counts(&rounds), (0, 0), "1 settled in memory, 2 still held");
+    assert!(!answered(&mut rx), "2 is neither acknowledged nor stored");
+    std::thread::sleep(HOLD);
+    rounds.commit(vec![], true);
+    assert!(answered(&mut rx));
+    assert_eq!(
+        counts(&rounds),
+        (1, 0),
+        "only 2 reached the file, holding its message"
+    );
+    assert!(!rounds.pending());
+    // Client a let an entry reach HOLD: for a while its entries are
+    // written at once, its publishers not made to wait.
+    let (b, mut rx) = batch(vec![enqueue("a", 3, &m2)]);
+    rounds.commit(vec![b], true);
+    assert!(answered(&mut rx));
+    assert_eq!(counts(&rounds), (2, 0));
+    rounds.commit(vec![lazy(vec![delete("a", 2), delete("a", 3)])], true);
+    assert_eq!(counts(&rounds), (0, 0));
+}
+
+#[test]
+fn a_client_that_does_not_acknowledge_in_time_is_written_at_once_for_a_while() {
+    let mut rounds = rounds();
+    let m = Arc::new(message("for an offline device"));
+    rounds.commit(vec![batch(vec![enqueue("z", 1, &m)]).0], true);
+    assert_eq!(counts(&rounds), (0, 0), "held: it may be online");
+    std::thread::sleep(HOLD);
+    rounds.commit(vec![], true);
+    assert_eq!(counts(&rounds), (1, 0));
+    let (b, mut rx) = batch(vec![enqueue("z", 2, &m)]);
+    rounds.commit(vec![b], true);
+    assert!(answered(&mut rx), "its publisher is answered at once");
+    assert_eq!(counts(&rounds), (2, 0));
+    std::thread::sleep(SLOW_FOR);
+    let (b, mut rx) = batch(vec![enqueue("z", 3, &m)]);
+    rounds.commit(vec![b], true);
+    assert!(!answered(&mut rx), "given another chance");
+    assert_eq!(counts(&rounds), (2, 0));
+}
+
+#[test]
+fn only_the_batch_with_a_held_entry_waits_and_a_sync_waits_for_everything_held() {
+    let mut rounds = rounds();
+    let m = Arc::new(message("x"));
+    let (held, mut rx_held) = batch(vec![enqueue("a", 1, &m)]);
+    // The subscriber's own session write, for one: it must not wait for the
+    // entry only its acknowledgement settles.
+    let (after, mut rx_after) = batch(vec![Op::DeleteSession {
+        client: Arc::from("other"),
+    }]);
+    let (sync, mut rx_sync) = batch(vec![]);
+    rounds.commit(vec![held, after, sync], true);
+    assert!(!answered(&mut rx_held));
+    assert!(answered(&mut rx_after));
+    assert!(
+        !answered(&mut rx_sync),
+        "a sync waits for what was held before it"
+    );
+    rounds.commit(vec![lazy(vec![delete("a", 1)])], true);
+    assert!(answered(&mut rx_held) && answered(&mut rx_sync));
+    assert_eq!(counts(&rounds), (0, 0));
+}
+
+#[test]
+fn a_state_someone_waits_for_is_written_in_its_round() {
+    let mut rounds = rounds();
+    let m = Arc::new(message("q2"));
+    rounds.commit(vec![lazy(vec![enqueue("a", 1, &m)])], true);
+    assert_eq!(counts(&rounds), (0, 0));
+    // A QoS 2 PUBLISH leaves only once its Sent state is stored.
+    let (b, mut rx) = batch(vec![Op::PutQueued {
+        client: Arc::from("a"),
+        seq: 1,
+        queued: Queued {
+            state: QueuedState::Sent(Pid::new(9).unwrap()),
+            ..queued(&m, 1)
+        },
+    }]);
+    rounds.commit(vec![b], true);
+    assert!(answered(&mut rx));
+    assert_eq!(counts(&rounds), (1, 0));
+}
+
+#[test]
+fn a_deleted_session_takes_what_was_held_for_it() {
+    let mut rounds = rounds();
+    let m = Arc::new(message("x"));
+    let (b, mut rx) = batch(vec![enqueue("a", 1, &m), enqueue("b", 1, &m)]);
+    rounds.commit(vec![b], true);
+    rounds.commit(
+        vec![lazy(vec![Op::DeleteSession {
+            client: Arc::from("a"),
+        }])],
+        true,
+    );
+    assert!(!answered(&mut rx), "b's entry is still held");
+    rounds.commit(vec![], false);
+    assert!(answered(&mut rx));
+    let txn = rounds.db().begin_read().unwrap();
+    let queue = txn.open_table(QUEUE).unwrap();
+    assert!(queue.get(("a", 1)).unwrap().is_none());
+    assert!(queue.get(("b", 1)).unwrap().is_some());
+    assert_eq!(txn.open_table(MESSAGES).unwrap().len().unwrap(), 1);
+}
+
+#[test]
+fn a_stream_position_commits_with_the_deliveries_it_stands_for() {
+    let mut rounds = rounds();
+    let m = Arc::new(message("x"));
+    let (b, mut rx) = batch(vec![enqueue("a", 1, &m), Op::PutStreamPosition(41)]);
+    rounds.commit(vec![b], true);
+    assert!(answered(&mut rx));
+    assert_eq!(counts(&rounds), (1, 0), "nothing held");
+}
+
+#[test]
+fn a_format_1_store_loads_as_it_is_and_is_marked_format_2() {
+    let dir = std::env::temp_dir().join(format!("kite-store-format1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(super::FILE_NAME);
+    let m = Arc::new(message("kept"));
+    let record = super::SessionRecord {
+        protocol: mqtt::Protocol::V311,
+        expiry_interval: u32::MAX,
+        disconnected_at: 0,
+        subscriptions: vec![],
+        incoming_qos2: vec![],
+    };
+    {
+        // What a format 1 broker wrote: the message inside each entry.
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(file::META)
+            .unwrap()
+            .insert("format", 1)
+            .unwrap();
+        let mut sessions = txn.open_table(file::SESSIONS).unwrap();
+        let mut queue = txn.open_table(QUEUE).unwrap();
+        for (client, seq) in [("a", 3u64), ("b", 4)] {
+            sessions
+                .insert(client, super::encode_session(&record).as_slice())
+                .unwrap();
+            let q = queued(&m, seq);
+            queue
+                .insert(
+                    (client, seq),
+                    encode_queued(&q.outbound, q.state).as_slice(),
+                )
+                .unwrap();
+        }
+        drop((sessions, queue));
+        txn.commit().unwrap();
+    }
+    let opened = file::open(&path).unwrap();
+    assert_eq!(opened.max_seq, 4);
+    assert!(opened.refs.is_empty(), "its entries hold their messages");
+    for session in &opened.loaded.sessions {
+        assert_eq!(session.queue.len(), 1);
+        assert_eq!(*session.queue[0].outbound.message, *m);
+    }
+    let txn = opened.db.begin_read().unwrap();
+    let format = txn.open_table(file::META).unwrap().get("format").unwrap();
+    assert_eq!(format.map(|v| v.value()), Some(file::FORMAT));
+    drop((txn, opened));
+    let _ = std::fs::remove_dir_all(&dir);
+}
