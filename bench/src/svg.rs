@@ -1,6 +1,8 @@
-//! Small SVG bar charts, written by hand: one group of horizontal bars per
-//! step, one bar per broker, each group scaled to its own largest value (the
-//! steps differ by orders of magnitude) and every bar labelled with its value.
+//! Small SVG charts, written by hand. Bar charts: one group of horizontal
+//! bars per step, one bar per broker, each group scaled to its own largest
+//! value (the steps differ by orders of magnitude) and every bar labelled
+//! with its value. Line charts ([`line_chart`]): one line per broker over a
+//! logarithmic x axis (connection counts from thousands to a million).
 
 use std::fmt::Write as _;
 
@@ -138,9 +140,141 @@ pub fn bar_chart(title: &str, note: &str, groups: &[Group]) -> String {
     svg
 }
 
+/// One line of a [`line_chart`]: a series name and its (x, y) points.
+pub struct Line {
+    pub series: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart: x on a log10 axis (`x_unit` under it), y linear from 0
+/// (`y_unit` beside it), every point labelled with its value.
+pub fn line_chart(title: &str, note: &str, x_unit: &str, y_unit: &str, lines: &[Line]) -> String {
+    const H: f64 = 380.0;
+    let (left, right, top, bottom) = (70.0, WIDTH - 110.0, 60.0, H - 50.0);
+    let points = lines.iter().flat_map(|l| l.points.iter());
+    let (mut x_lo, mut x_hi, mut y_hi) = (f64::MAX, 0.0_f64, 0.0_f64);
+    for &(x, y) in points.filter(|(x, _)| *x > 0.0) {
+        (x_lo, x_hi, y_hi) = (x_lo.min(x), x_hi.max(x), y_hi.max(y));
+    }
+    // Whole decades around the data, so the ticks are 1k, 10k, 100k, 1M.
+    let (d_lo, d_hi) = if x_hi > 0.0 {
+        let lo = x_lo.log10().floor();
+        (lo, x_hi.log10().ceil().max(lo + 1.0))
+    } else {
+        (3.0, 6.0)
+    };
+    let y_top = if y_hi > 0.0 { y_hi * 1.15 } else { 1.0 };
+    let px = |x: f64| left + (x.max(1.0).log10() - d_lo) / (d_hi - d_lo) * (right - left);
+    let py = |y: f64| bottom - y / y_top * (bottom - top);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{H}" viewBox="0 0 {WIDTH} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        svg,
+        r#"<text x="10" y="22" font-size="16" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    let _ = writeln!(svg, r##"<text x="10" y="40" fill="#555555">{}</text>"##, escape(note));
+    let axis = r##"stroke="#888888" stroke-width="1""##;
+    let _ = writeln!(
+        svg,
+        r#"<path d="M{left} {top} V{bottom} H{right}" fill="none" {axis}/>"#
+    );
+    for d in (d_lo as i32)..=(d_hi as i32) {
+        let x = px(10f64.powi(d));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{bottom}" x2="{x:.1}" y2="{top}" stroke="#eeeeee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle">{}</text>"##,
+            bottom + 16.0,
+            escape(&short(10f64.powi(d), ""))
+        );
+    }
+    for k in 0..=4 {
+        let y = y_top * k as f64 / 4.0;
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"#,
+            left - 6.0,
+            py(y) + 4.0,
+            escape(&short(y, y_unit))
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.0}" y="{:.0}" text-anchor="middle">{}</text>"#,
+        (left + right) / 2.0,
+        H - 14.0,
+        escape(x_unit)
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let colour = colour(&line.series);
+        let path: Vec<String> = line
+            .points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        if path.len() > 1 {
+            let _ = writeln!(
+                svg,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                path.join(" ")
+            );
+        }
+        for &(x, y) in &line.points {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"/><text x="{:.1}" y="{:.1}" fill="{colour}">{}</text>"#,
+                px(x),
+                py(y),
+                px(x) + 5.0,
+                py(y) - 6.0,
+                escape(&short(y, y_unit))
+            );
+        }
+        // The legend, right of the plot.
+        let ly = top + 10.0 + i as f64 * 20.0;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{:.0}" y="{:.0}" width="14" height="4" fill="{colour}"/><text x="{:.0}" y="{:.0}">{}</text>"#,
+            right + 14.0,
+            ly - 4.0,
+            right + 34.0,
+            ly + 2.0,
+            escape(&line.series)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_chart_draws_a_line_per_series_on_decades() {
+        let lines = vec![
+            Line {
+                series: "kite".into(),
+                points: vec![(2_500.0, 900.0), (19_950.0, 700.0)],
+            },
+            Line {
+                series: "rumqttd".into(),
+                points: vec![(2_500.0, 40_000.0)],
+            },
+        ];
+        let svg = line_chart("RSS", "note", "connections", "B", &lines);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<polyline").count(), 1, "a single point draws no line");
+        assert_eq!(svg.matches("<circle").count(), 3);
+        for tick in [">1000<", ">10.0 k<", ">100.0 k<"] {
+            assert!(svg.contains(tick), "{tick} in {svg}");
+        }
+        assert!(svg.contains("40.0 kB") && svg.contains(">rumqttd<"));
+    }
 
     #[test]
     fn chart_has_every_bar_and_label() {
