@@ -29,9 +29,10 @@ use crate::{
     scenario::{Connections, Held, Milestone},
 };
 
-/// Connections per source address by default (the usual ephemeral range
-/// has 28,232 ports).
-pub const PER_SOURCE: usize = 25_000;
+/// Source addresses a run may use: 127.0.0.2 up to 127.0.0.254, from a
+/// first one among the lowest [`FIRST_SOURCES`].
+const SOURCES: usize = 200;
+const FIRST_SOURCES: usize = 50;
 /// Descriptors the broker keeps beyond its connections and what it had open
 /// at the start: the broadcast's publisher, and files it may open on its own.
 const RESERVE: usize = 16;
@@ -193,6 +194,23 @@ async fn ask_all(workers: &mut [Worker], command: &str) -> Result<usize, String>
     Ok(ask(workers, &commands).await?.iter().map(|(n, _)| n).sum())
 }
 
+/// Connections per source address for a run of `target`: 5,000, so even
+/// 20,000 come from several addresses and `connect` finds a free port fast
+/// (its search slows as a source's 28,232 ephemeral ports fill up: one
+/// source for 20,000 cut the connect rate to a tenth), or more when a
+/// million would not fit in [`SOURCES`] addresses.
+pub fn per_source(target: usize) -> usize {
+    5_000.max(target.div_ceil(SOURCES))
+}
+
+/// The last byte of a run's first source address: each run of a process
+/// starts at another, as the previous run's ports may wait in TIME_WAIT.
+fn first_source() -> u8 {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (2 + (std::process::id() as usize + run * 7) % FIRST_SOURCES) as u8
+}
+
 /// The milestones to stop at: those under the target, and the target.
 pub fn goals(milestones: &[usize], target: usize) -> Vec<usize> {
     let mut goals: Vec<usize> = milestones
@@ -246,7 +264,7 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&Milestone)) -> Held {
         .max(1);
     let count = held.target.div_ceil(per_worker).max(2);
     let tag = crate::traffic::unique_tag();
-    let first_source = 2 + (std::process::id() % 150) as u8;
+    let first_source = first_source();
     let mut workers = Vec::new();
     for index in 0..count {
         let share = Share {
@@ -449,6 +467,14 @@ mod tests {
         }
         assert_eq!(share_of(7, 0, 3), 3, "0, 3, 6");
         assert_eq!(share_of(7, 2, 3), 2, "2, 5");
+    }
+
+    #[test]
+    fn a_million_fits_in_the_loopback_sources() {
+        assert_eq!(per_source(20_000), 5_000, "four sources");
+        let most = per_source(1_000_000);
+        assert!(FIRST_SOURCES + 1 + 1_000_000usize.div_ceil(most) <= 254);
+        assert!((2..2 + FIRST_SOURCES as u8).contains(&first_source()));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub async fn run(target: &Target, spec: &Connections, live: Live) -> Result<Metr
         pid: target.pid,
         spec: spec.clone(),
         keep_alive: 1800,
-        per_source: many::PER_SOURCE,
+        per_source: many::per_source(spec.target),
         worker: std::env::current_exe()?,
     };
     let rss_before_kib = target
