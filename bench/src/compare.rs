@@ -207,7 +207,11 @@ pub fn plan(quick: bool) -> Vec<Planned> {
     ));
     if !quick {
         let spec = many_step::spec();
-        steps.push(Planned::new(many_step::ID, spec.label(), Step::Connections(spec)));
+        steps.push(Planned::new(
+            many_step::ID,
+            spec.label(),
+            Step::Connections(spec),
+        ));
     }
     for mode in ["always", "batch", "none"] {
         let mut t = timed(fan_in(1));
@@ -625,7 +629,10 @@ mod tests {
         let full = plan(false);
         let held = full.iter().find(|p| p.id == many_step::ID);
         assert_eq!(held.expect("connections step").brokers(&all).len(), 3);
-        assert!(!plan(true).iter().any(|p| p.id == many_step::ID), "full only");
+        assert!(
+            !plan(true).iter().any(|p| p.id == many_step::ID),
+            "full only"
+        );
         let plan = plan(true);
         let durability = plan.iter().find(|p| p.id == "durability-none").unwrap();
         assert_eq!(durability.brokers(&all), vec![BrokerKind::Kite]);

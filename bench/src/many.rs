@@ -311,7 +311,9 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&Milestone)) -> Held {
         };
         let seconds = t0.elapsed().as_secs_f64();
         total = answers.iter().map(|(n, _)| n).sum();
-        let failure = answers.into_iter().find_map(|(_, e)| (!e.is_empty()).then_some(e));
+        let failure = answers
+            .into_iter()
+            .find_map(|(_, e)| (!e.is_empty()).then_some(e));
         let mut m = match measure(plan, &tag, &mut workers, total, rss_before).await {
             Ok(m) => m,
             Err(err) => {
@@ -406,6 +408,10 @@ async fn measure(
     let t0 = Instant::now();
     let pongs = ask_all(workers, "ping").await?;
     let ping_sweep_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let active_rss_kib = plan
+        .pid
+        .and_then(|p| procstat::rss_kib(p).ok())
+        .unwrap_or(0);
     Ok(Milestone {
         connections: n,
         broker_rss_kib: rss_now,
@@ -418,6 +424,7 @@ async fn measure(
         broadcast_delivered: delivered,
         ping_sweep_ms,
         pongs,
+        active_rss_kib,
     })
 }
 
@@ -425,10 +432,11 @@ impl Milestone {
     /// One row of the connections table.
     pub fn row(&self, broker: &str) -> String {
         format!(
-            "| {broker} | {} | {} | {:.0} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
+            "| {broker} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
             self.connections,
             self.broker_rss_kib / 1024,
             self.bytes_per_connection,
+            self.active_rss_kib / 1024,
             self.tcp_sockets,
             self.tcp_memory_kib / 1024,
             self.connects_per_s,
@@ -442,7 +450,7 @@ impl Milestone {
 
     /// The table's header.
     pub fn header() -> &'static str {
-        "| broker | connections | broker RSS MiB | bytes/conn | TCP sockets | TCP mem MiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| broker | connections | broker RSS MiB | bytes/conn | RSS after sweeps MiB | TCP sockets | TCP mem MiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 }
 
@@ -475,6 +483,13 @@ mod tests {
         let most = per_source(1_000_000);
         assert!(FIRST_SOURCES + 1 + 1_000_000usize.div_ceil(most) <= 254);
         assert!((2..2 + FIRST_SOURCES as u8).contains(&first_source()));
+    }
+
+    #[test]
+    fn rows_have_the_header_s_columns() {
+        let header = Milestone::header().lines().next().unwrap();
+        let row = Milestone::default().row("kite");
+        assert_eq!(header.matches('|').count(), row.matches('|').count());
     }
 
     #[test]

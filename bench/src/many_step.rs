@@ -154,7 +154,10 @@ pub fn summary(metrics: &Metrics) -> String {
 /// was capped or stopped.
 pub fn markdown(plan: &[Planned], cells: &[Cell]) -> String {
     let mut md = String::new();
-    for p in plan.iter().filter(|p| matches!(p.step, Step::Connections(_))) {
+    for p in plan
+        .iter()
+        .filter(|p| matches!(p.step, Step::Connections(_)))
+    {
         let _ = writeln!(md, "\n## Connections held: {}\n", p.title);
         let _ = writeln!(
             md,
@@ -163,7 +166,9 @@ pub fn markdown(plan: &[Planned], cells: &[Cell]) -> String {
              and (RSS − RSS before) ÷ connections, TCP sockets and their memory machine-wide \
              (/proc/net/sockstat), connects/s since the previous count, the idle broker's cores \
              over 2 s, one QoS 0 message on the shared topic until every connection had it, and \
-             a PINGREQ on every connection until every PINGRESP came.\n"
+             a PINGREQ on every connection until every PINGRESP came; RSS is read before those \
+             two sweeps (so from the second count on it follows the earlier counts' sweeps) and \
+             again after them.\n"
         );
         let _ = writeln!(md, "{}", Milestone::header());
         let mut notes = Vec::new();
@@ -171,7 +176,7 @@ pub fn markdown(plan: &[Planned], cells: &[Cell]) -> String {
             let name = c.broker.name();
             let Some(held) = c.metrics.as_ref().and_then(|m| m.held.as_ref()) else {
                 let why = c.failure.as_deref().unwrap_or("no result");
-                let _ = writeln!(md, "| {name} | – | – | – | – | – | – | – | – | {why} |");
+                let _ = writeln!(md, "| {name} | – | – | – | – | – | – | – | – | – | {why} |");
                 continue;
             };
             for m in &held.milestones {
@@ -263,11 +268,17 @@ mod tests {
 
     #[test]
     fn a_missed_broadcast_or_a_refusal_fails_the_run_but_the_memory_cap_does_not() {
-        assert_eq!(problem(&held(&[(2_500, 2_500), (20_000, 20_000)], None)), None);
+        assert_eq!(
+            problem(&held(&[(2_500, 2_500), (20_000, 20_000)], None)),
+            None
+        );
         let missed = problem(&held(&[(2_500, 2_499)], None)).unwrap();
         assert!(missed.contains("2499 got the broadcast"), "{missed}");
         assert!(problem(&held(&[(2_500, 2_500)], Some("refused"))).is_some());
-        let capped = held(&[(2_500, 2_500)], Some("RSS 5000 MiB is past the 4096 MiB cap"));
+        let capped = held(
+            &[(2_500, 2_500)],
+            Some("RSS 5000 MiB is past the 4096 MiB cap"),
+        );
         assert_eq!(problem(&capped), None);
     }
 

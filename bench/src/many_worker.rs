@@ -171,11 +171,20 @@ pub async fn open(
         .map_err(|e| format!("connect from {from}: {e}"))?;
     stream.write_all(hello).await.map_err(|e| e.to_string())?;
     let mut answer = [0u8; CONNACK + SUBACK];
-    let wanted = if subscribed { CONNACK + SUBACK } else { CONNACK };
+    let wanted = if subscribed {
+        CONNACK + SUBACK
+    } else {
+        CONNACK
+    };
     stream
         .read_exact(&mut answer[..wanted])
         .await
-        .map_err(|e| format!("no CONNACK{}: {e}", if subscribed { " and SUBACK" } else { "" }))?;
+        .map_err(|e| {
+            format!(
+                "no CONNACK{}: {e}",
+                if subscribed { " and SUBACK" } else { "" }
+            )
+        })?;
     if answer[0] != 0x20 || answer[3] != 0 || (subscribed && answer[4] != 0x90) {
         return Err(format!("refused: {:02x?}", &answer[..wanted]));
     }
@@ -224,9 +233,13 @@ impl Worker {
                 }
             }
         }
-        format!("opened {} {}", self.conns.len(), failure.unwrap_or_default())
-            .trim_end()
-            .to_string()
+        format!(
+            "opened {} {}",
+            self.conns.len(),
+            failure.unwrap_or_default()
+        )
+        .trim_end()
+        .to_string()
     }
 
     /// Read one message of `size` bytes off every connection.
@@ -242,12 +255,15 @@ impl Worker {
 
     /// PINGREQ on every connection, and count the PINGRESPs.
     async fn ping(&mut self) -> String {
-        let pongs = stream::iter(self.conns.iter_mut())
-            .map(|c| async move { c.write_all(&[0xC0, 0x00]).await.is_ok() && read_exactly(c, 2).await })
-            .buffer_unordered(8192)
-            .filter(|ok| std::future::ready(*ok))
-            .count()
-            .await;
+        let pongs =
+            stream::iter(self.conns.iter_mut())
+                .map(|c| async move {
+                    c.write_all(&[0xC0, 0x00]).await.is_ok() && read_exactly(c, 2).await
+                })
+                .buffer_unordered(8192)
+                .filter(|ok| std::future::ready(*ok))
+                .count()
+                .await;
         format!("pongs {pongs}")
     }
 

@@ -557,7 +557,10 @@ const CHARTS: [(&str, &str); 5] = [
     ("cpu.svg", "broker CPU per message"),
     ("latency.svg", "latency"),
     ("connections.svg", "connections"),
-    (many_step::CHART, "RSS per connection against connections held"),
+    (
+        many_step::CHART,
+        "RSS per connection against connections held",
+    ),
 ];
 
 /// A chart series: title suffix, unit, and the value it shows.

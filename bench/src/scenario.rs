@@ -201,6 +201,11 @@ pub struct Milestone {
     /// Every connection sends PINGREQ: how long until all PINGRESPs came.
     pub ping_sweep_ms: f64,
     pub pongs: usize,
+    /// Broker RSS right after the broadcast and the ping sweep: every
+    /// connection has just been woken. (`broker_rss_kib` is read before
+    /// them, so from the second milestone on it follows the previous ones'.)
+    #[serde(default)]
+    pub active_rss_kib: u64,
 }
 
 /// What a [`Connections`] run found.

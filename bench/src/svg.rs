@@ -171,13 +171,20 @@ pub fn line_chart(title: &str, note: &str, x_unit: &str, y_unit: &str, lines: &[
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{H}" viewBox="0 0 {WIDTH} {H}" font-family="sans-serif" font-size="12">"#
     );
-    let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
     let _ = writeln!(
         svg,
         r#"<text x="10" y="22" font-size="16" font-weight="bold">{}</text>"#,
         escape(title)
     );
-    let _ = writeln!(svg, r##"<text x="10" y="40" fill="#555555">{}</text>"##, escape(note));
+    let _ = writeln!(
+        svg,
+        r##"<text x="10" y="40" fill="#555555">{}</text>"##,
+        escape(note)
+    );
     let axis = r##"stroke="#888888" stroke-width="1""##;
     let _ = writeln!(
         svg,
@@ -268,7 +275,11 @@ mod tests {
         ];
         let svg = line_chart("RSS", "note", "connections", "B", &lines);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<polyline").count(), 1, "a single point draws no line");
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            1,
+            "a single point draws no line"
+        );
         assert_eq!(svg.matches("<circle").count(), 3);
         for tick in [">1000<", ">10.0 k<", ">100.0 k<"] {
             assert!(svg.contains(tick), "{tick} in {svg}");

@@ -241,7 +241,10 @@ async fn twenty_thousand_connections_from_several_source_addresses() {
     assert_eq!(held.stopped, None, "{held:?}");
     // As many as the limit allows, and the reason when that is under 20,000.
     let limit = usize::try_from(held.broker_fd_limit).unwrap_or(usize::MAX);
-    assert!(held.target >= 20_000.min(limit.saturating_sub(100)), "{held:?}");
+    assert!(
+        held.target >= 20_000.min(limit.saturating_sub(100)),
+        "{held:?}"
+    );
     assert_eq!(held.capped.is_some(), held.target < 20_000, "{held:?}");
     assert!(held.sources >= 4 && held.workers >= 2, "{held:?}");
     let counts: Vec<usize> = held.milestones.iter().map(|m| m.connections).collect();
