@@ -438,7 +438,7 @@ impl Milestone {
             self.bytes_per_connection,
             self.active_rss_kib / 1024,
             self.tcp_sockets,
-            self.tcp_memory_kib / 1024,
+            self.tcp_memory_kib,
             self.connects_per_s,
             self.idle_cores,
             self.broadcast_ms,
@@ -450,7 +450,7 @@ impl Milestone {
 
     /// The table's header.
     pub fn header() -> &'static str {
-        "| broker | connections | broker RSS MiB | bytes/conn | RSS after sweeps MiB | TCP sockets | TCP mem MiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| broker | connections | broker RSS MiB | bytes/conn | RSS after sweeps MiB | TCP sockets | TCP mem KiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 }
 

@@ -209,8 +209,8 @@ pub fn markdown(plan: &[Planned], cells: &[Cell]) -> String {
 }
 
 /// The chart of RSS per connection against connections held, one line per
-/// broker; `None` without a connections step.
-pub fn chart(plan: &[Planned], cells: &[Cell], note: &str) -> Option<(&'static str, String)> {
+/// broker (`run` says which run); `None` without a connections step.
+pub fn chart(plan: &[Planned], cells: &[Cell], run: &str) -> Option<(&'static str, String)> {
     let p = plan
         .iter()
         .find(|p| matches!(p.step, Step::Connections(_)))?;
@@ -234,7 +234,9 @@ pub fn chart(plan: &[Planned], cells: &[Cell], note: &str) -> Option<(&'static s
             CHART,
             line_chart(
                 "Broker RSS per idle connection (lower is better)",
-                note,
+                &format!(
+                    "{run}; (RSS − RSS before the first) ÷ connections; both axes logarithmic"
+                ),
                 "connections held (log scale)",
                 "B",
                 &lines,

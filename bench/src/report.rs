@@ -654,12 +654,13 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
             m.idle.map(|i| i.bytes_per_connection)
         })],
     ));
-    let note = format!(
-        "kite-bench {} ({}), median of {} round(s); each group scaled to its own maximum",
+    let run = format!(
+        "kite-bench {} ({}), median of {} round(s)",
         report.kind(),
         report.mode,
         report.rounds
     );
+    let note = format!("{run}; each group scaled to its own maximum");
     // Only charts with something in them (a `bridge` run has no latency
     // or connection steps).
     [
@@ -671,7 +672,7 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     .into_iter()
     .filter(|(_, _, groups)| !groups.is_empty())
     .map(|(file, title, groups)| (file, bar_chart(title, &note, &groups)))
-    .chain(many_step::chart(&report.plan, &report.cells, &note))
+    .chain(many_step::chart(&report.plan, &report.cells, &run))
     .collect()
 }
 

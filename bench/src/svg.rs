@@ -146,26 +146,33 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A line chart: x on a log10 axis (`x_unit` under it), y linear from 0
-/// (`y_unit` beside it), every point labelled with its value.
+/// A line chart, both axes log10 over whole decades (brokers' bytes per
+/// connection differ fiftyfold; a linear axis flattens all but one line):
+/// `x_unit` under it, `y_unit` on the y ticks, every point labelled with
+/// its value.
 pub fn line_chart(title: &str, note: &str, x_unit: &str, y_unit: &str, lines: &[Line]) -> String {
     const H: f64 = 380.0;
     let (left, right, top, bottom) = (70.0, WIDTH - 110.0, 60.0, H - 50.0);
     let points = lines.iter().flat_map(|l| l.points.iter());
-    let (mut x_lo, mut x_hi, mut y_hi) = (f64::MAX, 0.0_f64, 0.0_f64);
-    for &(x, y) in points.filter(|(x, _)| *x > 0.0) {
-        (x_lo, x_hi, y_hi) = (x_lo.min(x), x_hi.max(x), y_hi.max(y));
+    let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (f64::MAX, 0.0_f64, f64::MAX, 0.0_f64);
+    for &(x, y) in points.filter(|(x, y)| *x > 0.0 && *y > 0.0) {
+        (x_lo, x_hi) = (x_lo.min(x), x_hi.max(x));
+        (y_lo, y_hi) = (y_lo.min(y), y_hi.max(y));
     }
     // Whole decades around the data, so the ticks are 1k, 10k, 100k, 1M.
-    let (d_lo, d_hi) = if x_hi > 0.0 {
-        let lo = x_lo.log10().floor();
-        (lo, x_hi.log10().ceil().max(lo + 1.0))
-    } else {
-        (3.0, 6.0)
+    let decades = |lo: f64, hi: f64, none: (f64, f64)| {
+        if hi > 0.0 {
+            let lo = lo.log10().floor();
+            (lo, hi.log10().ceil().max(lo + 1.0))
+        } else {
+            none
+        }
     };
-    let y_top = if y_hi > 0.0 { y_hi * 1.15 } else { 1.0 };
-    let px = |x: f64| left + (x.max(1.0).log10() - d_lo) / (d_hi - d_lo) * (right - left);
-    let py = |y: f64| bottom - y / y_top * (bottom - top);
+    let (d_lo, d_hi) = decades(x_lo, x_hi, (3.0, 6.0));
+    let (e_lo, e_hi) = decades(y_lo, y_hi, (2.0, 5.0));
+    let scale = |v: f64, lo: f64, hi: f64| (v.max(1e-9).log10() - lo) / (hi - lo);
+    let px = |x: f64| left + scale(x, d_lo, d_hi) * (right - left);
+    let py = |y: f64| bottom - scale(y, e_lo, e_hi) * (bottom - top);
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -199,11 +206,13 @@ pub fn line_chart(title: &str, note: &str, x_unit: &str, y_unit: &str, lines: &[
             escape(&short(10f64.powi(d), ""))
         );
     }
-    for k in 0..=4 {
-        let y = y_top * k as f64 / 4.0;
+    for e in (e_lo as i32)..=(e_hi as i32) {
+        let y = 10f64.powi(e);
         let _ = writeln!(
             svg,
-            r#"<text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"#,
+            r##"<line x1="{left}" y1="{:.1}" x2="{right}" y2="{:.1}" stroke="#eeeeee"/><text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"##,
+            py(y),
+            py(y),
             left - 6.0,
             py(y) + 4.0,
             escape(&short(y, y_unit))
@@ -281,7 +290,7 @@ mod tests {
             "a single point draws no line"
         );
         assert_eq!(svg.matches("<circle").count(), 3);
-        for tick in [">1000<", ">10.0 k<", ">100.0 k<"] {
+        for tick in [">1000<", ">10.0 k<", ">100.0 k<", ">100 B<", ">100.0 kB<"] {
             assert!(svg.contains(tick), "{tick} in {svg}");
         }
         assert!(svg.contains("40.0 kB") && svg.contains(">rumqttd<"));
