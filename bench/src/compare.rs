@@ -15,8 +15,9 @@ use crate::{
     brokers::{Binaries, BrokerKind, Running, StartOptions},
     conns,
     error::BenchError,
+    many_step,
     progress::{thousands, Progress},
-    scenario::{Idle, Metrics, Shape, Storm, Traffic},
+    scenario::{Connections, Idle, Metrics, Shape, Storm, Traffic},
     traffic::{self, Live},
 };
 
@@ -36,6 +37,8 @@ pub enum Step {
     },
     Storm(Storm),
     Idle(Idle),
+    /// Idle connections held up to a million (TCP only; [`many_step`]).
+    Connections(Connections),
     /// kite-server only, started with `--durability mode`.
     Durability {
         mode: String,
@@ -99,7 +102,7 @@ impl Planned {
     /// The unit of the live counter.
     fn unit(&self) -> &'static str {
         match self.step {
-            Step::Storm(_) | Step::Idle(_) => "conn",
+            Step::Storm(_) | Step::Idle(_) | Step::Connections(_) => "conn",
             _ => "msg",
         }
     }
@@ -202,6 +205,14 @@ pub fn plan(quick: bool) -> Vec<Planned> {
             concurrency: 64,
         }),
     ));
+    if !quick {
+        let spec = many_step::spec();
+        steps.push(Planned::new(
+            many_step::ID,
+            spec.label(),
+            Step::Connections(spec),
+        ));
+    }
     for mode in ["always", "batch", "none"] {
         let mut t = timed(fan_in(1));
         t.persistent = true;
@@ -248,6 +259,8 @@ pub struct Options {
     /// Messages per second for latency steps, instead of a fraction of a peak.
     pub latency_rate: Option<f64>,
     pub binaries: Binaries,
+    /// The connections step's spec, instead of [`many_step::spec`].
+    pub connections: Option<Connections>,
 }
 
 /// One run of one step on one broker.
@@ -293,12 +306,16 @@ pub fn key(step: &Step, metrics: &Metrics) -> f64 {
         Step::Latency { .. } => metrics.latency_us.map(|l| l.p99).unwrap_or(f64::MAX),
         Step::Storm(_) => metrics.connects_per_s.unwrap_or(0.0),
         Step::Idle(_) => metrics.idle.map(|i| i.bytes_per_connection).unwrap_or(0.0),
+        Step::Connections(_) => many_step::key(metrics),
     }
 }
 
 /// Whether a larger [`key`] is better (throughput) or worse (latency, memory).
 pub fn higher_is_better(step: &Step) -> bool {
-    !matches!(step, Step::Latency { .. } | Step::Idle(_))
+    !matches!(
+        step,
+        Step::Latency { .. } | Step::Idle(_) | Step::Connections(_)
+    )
 }
 
 /// Fold the rounds of each (step, broker) into a [`Cell`]: the median round,
@@ -404,7 +421,7 @@ async fn run_one(
         },
         low_latency: planned.low_latency,
         bridge_to: None,
-        tcp_only: false,
+        tcp_only: matches!(planned.step, Step::Connections(_)),
     };
     let mut running = Running::start(broker, binaries, &options).await?;
     let target = running.target.clone();
@@ -420,11 +437,15 @@ async fn run_one(
             }
             Step::Storm(s) => conns::storm(&target, s, live).await,
             Step::Idle(i) => conns::idle(&target, i, live).await,
+            Step::Connections(c) => many_step::run(&target, c, live).await,
             // Started as two brokers, above.
             Step::Bridge { .. } => Err(BenchError::Usage("a bridge step on one broker".into())),
         }
     };
-    let result = within(work).await;
+    let result = match planned.step {
+        Step::Connections(_) => within_limit(many_step::LIMIT, work).await,
+        _ => within(work).await,
+    };
     let crashed = !running.alive();
     let stopped = running.stop().await;
     finish(broker, result, crashed, stopped)
@@ -434,9 +455,16 @@ async fn run_one(
 async fn within(
     work: impl std::future::Future<Output = Result<Metrics, BenchError>>,
 ) -> Result<Metrics, BenchError> {
-    match tokio::time::timeout(LIMIT, work).await {
+    within_limit(LIMIT, work).await
+}
+
+async fn within_limit(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<Metrics, BenchError>>,
+) -> Result<Metrics, BenchError> {
+    match tokio::time::timeout(limit, work).await {
         Ok(result) => result,
-        Err(_) => Err(BenchError::timeout("the step to finish", LIMIT)),
+        Err(_) => Err(BenchError::timeout("the step to finish", limit)),
     }
 }
 
@@ -469,6 +497,7 @@ fn summary(planned: &Planned, metrics: &Metrics) -> String {
             thousands(metrics.connects_per_s.unwrap_or(0.0)),
             metrics.broker.cpu_us_per_unit
         ),
+        Step::Connections(_) => many_step::summary(metrics),
         Step::Idle(_) => {
             let idle = metrics.idle.unwrap_or_default();
             format!(
@@ -494,11 +523,14 @@ fn summary(planned: &Planned, metrics: &Metrics) -> String {
 
 /// Run the plan; returns the plan as run and every record.
 pub async fn compare(options: &Options) -> (Vec<Planned>, Vec<Record>) {
-    let plan: Vec<Planned> = plan(options.quick)
+    let mut plan: Vec<Planned> = plan(options.quick)
         .into_iter()
         .filter(|p| options.only.is_empty() || options.only.iter().any(|o| p.id.contains(o)))
         .filter(|p| !p.brokers(&options.brokers).is_empty())
         .collect();
+    if let Some(spec) = &options.connections {
+        many_step::set_spec(&mut plan, spec);
+    }
     let runs: usize = plan
         .iter()
         .map(|p| p.brokers(&options.brokers).len() * options.rounds)
@@ -594,6 +626,13 @@ mod tests {
             }
         }
         let all = [BrokerKind::Kite, BrokerKind::Mosquitto, BrokerKind::Rumqttd];
+        let full = plan(false);
+        let held = full.iter().find(|p| p.id == many_step::ID);
+        assert_eq!(held.expect("connections step").brokers(&all).len(), 3);
+        assert!(
+            !plan(true).iter().any(|p| p.id == many_step::ID),
+            "full only"
+        );
         let plan = plan(true);
         let durability = plan.iter().find(|p| p.id == "durability-none").unwrap();
         assert_eq!(durability.brokers(&all), vec![BrokerKind::Kite]);

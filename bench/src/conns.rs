@@ -190,6 +190,7 @@ pub async fn storm(target: &Target, spec: &Storm, live: Live) -> Result<Metrics,
             .unwrap_or(0),
         connects_per_s: Some(connected as f64 / seconds),
         idle: None,
+        held: None,
         problem,
     })
 }
@@ -278,6 +279,7 @@ pub async fn idle(target: &Target, spec: &Idle, live: Live) -> Result<Metrics, B
             idle_cores: idle_use.cores,
             alive,
         }),
+        held: None,
         problem,
     })
 }

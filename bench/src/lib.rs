@@ -14,7 +14,10 @@
 //! - [`traffic`]: fan-in, fan-out, pairs and fixed-rate latency runs, with windowed flow control.
 //! - [`conns`]: connection storm and idle connections.
 //! - [`many`]: up to a million idle connections from several source
-//!   addresses, measured at milestones (`kite-bench connections`).
+//!   addresses, measured at milestones (`kite-bench connections`); the
+//!   connections live in [`many_worker`] processes (`kite-bench many-worker`);
+//!   [`many_step`]: that run as compare's `connections` step, its summary
+//!   section and its chart.
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`brokers`]: starting and stopping kite-server, Mosquitto and rumqttd on loopback.
 //! - [`bridge`]: a bridging broker (kite-server or Mosquitto) and the far Mosquitto it bridges to.
@@ -23,7 +26,7 @@
 //!   3-node nats-server cluster with MQTT, and single-node Kite.
 //! - [`cluster_compare`]: `compare --cluster`, cross-node fan-in and fan-out
 //!   on those three; [`cluster_report`]: its goals, table, JSON and charts.
-//! - [`report`]: targets, Markdown tables and JSON; [`svg`]: bar charts.
+//! - [`report`]: targets, Markdown tables and JSON; [`svg`]: bar and line charts.
 //! - [`progress`]: the progress line during long runs.
 //! - [`error`]: the `BenchError` type.
 
@@ -38,6 +41,8 @@ pub mod conns;
 pub mod error;
 pub mod link;
 pub mod many;
+pub mod many_step;
+pub mod many_worker;
 pub mod payload;
 pub mod procstat;
 pub mod progress;

@@ -85,8 +85,13 @@ enum Cmd {
     /// Up to a million idle connections per broker, from several loopback
     /// source addresses: RSS and bytes per connection, kernel socket memory,
     /// connect rate, idle CPU, a broadcast to all and a ping sweep at each
-    /// milestone; writes under --out.
+    /// milestone (compare's `connections` step alone); writes under
+    /// <out>/full/.
     Connections(ConnectionsArgs),
+    /// The client side of `connections`: holds its share of the connections
+    /// and answers the coordinator's commands on stdin (not for people).
+    #[command(hide = true)]
+    ManyWorker(kite_bench::many_worker::Share),
     /// Rebuild summary.md and the charts from a compare's results.json
     /// (next to it), e.g. after a change to the report.
     Report {
@@ -255,6 +260,9 @@ struct CompareArgs {
     /// it has only some steps and brokers.
     #[arg(skip)]
     whole: bool,
+    /// `connections`: its spec instead of the full plan's.
+    #[arg(skip)]
+    connections: Option<kite_bench::scenario::Connections>,
 }
 
 #[derive(Args)]
@@ -287,6 +295,7 @@ impl BridgeArgs {
             cluster: false,
             nats_bin: None,
             whole: true,
+            connections: None,
         }
     }
 }
@@ -405,6 +414,7 @@ async fn run_compare(args: CompareArgs) -> Result<ExitCode, BenchError> {
         only: args.only.clone(),
         latency_rate: args.latency_rate,
         binaries,
+        connections: args.connections.clone(),
     };
     let (plan, records) = compare::compare(&options).await;
     let machine = Machine {
@@ -615,7 +625,11 @@ async fn run(cli: Cli) -> Result<ExitCode, BenchError> {
         }
         Cmd::Compare(args) => run_compare(args).await,
         Cmd::Bridge(args) => run_compare(args.compare()).await,
-        Cmd::Connections(args) => run_connections(args).await,
+        Cmd::Connections(args) => run_compare(args.compare()).await,
+        Cmd::ManyWorker(share) => {
+            kite_bench::many_worker::serve(share).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Report { json } => {
             let text = std::fs::read_to_string(&json)?;
             let old: Report = serde_json::from_str(&text)?;
@@ -662,56 +676,51 @@ fn main() -> ExitCode {
 
 #[derive(Args)]
 struct ConnectionsArgs {
-    /// Connections to reach.
+    /// Connections to reach (capped at what the broker's open-file limit leaves).
     #[arg(long, default_value_t = 1_000_000)]
     target: usize,
     /// Counts to measure at on the way.
-    #[arg(long, value_delimiter = ',', default_values_t = [100_000, 250_000, 500_000])]
+    #[arg(long, value_delimiter = ',', default_values_t = kite_bench::many_step::spec().milestones)]
     milestones: Vec<usize>,
-    /// Connections being opened at once.
+    /// Connections being opened at once, all worker processes together.
     #[arg(long, default_value_t = 512)]
     concurrency: usize,
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BrokerKind::Kite, BrokerKind::Mosquitto])]
+    /// Stop a broker whose RSS passes this many MiB.
+    #[arg(long, default_value_t = 4096)]
+    rss_cap_mib: u64,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BrokerKind::Kite, BrokerKind::Mosquitto, BrokerKind::Rumqttd])]
     brokers: Vec<BrokerKind>,
-    /// kite-server binary (default: target/release/kite-server).
+    /// Rounds per broker.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// kite-server binary (default: build target/release/kite-server first).
     #[arg(long)]
     kite_bin: Option<PathBuf>,
+    /// Results folder; the run writes into <out>/full/.
     #[arg(long, default_value = "bench/results/connections")]
     out: PathBuf,
 }
 
-async fn run_connections(args: ConnectionsArgs) -> Result<ExitCode, BenchError> {
-    let missing = |name: &str| BenchError::Usage(format!("{name} not found (make bench-setup)"));
-    let binaries = Binaries {
-        kite: {
-            let path = args
-                .kite_bin
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("target/release/kite-server"));
-            // The broker starts in a folder of its own.
-            std::fs::canonicalize(&path).map_err(|_| missing(&path.display().to_string()))?
-        },
-        mosquitto: if args.brokers.contains(&BrokerKind::Mosquitto) {
-            which("mosquitto").ok_or_else(|| missing("mosquitto"))?
-        } else {
-            PathBuf::new()
-        },
-        rumqttd: if args.brokers.contains(&BrokerKind::Rumqttd) {
-            ensure_rumqttd(true)?
-        } else {
-            PathBuf::new()
-        },
-    };
-    let plan = kite_bench::many::Plan {
-        broker: "127.0.0.1:1883".parse().expect("an address"),
-        pid: None,
-        target: args.target,
-        milestones: args.milestones,
-        concurrency: args.concurrency,
-        keep_alive: 1800,
-        per_source: kite_bench::many::PER_SOURCE,
-    };
-    let table = kite_bench::many::compare(&args.brokers, &binaries, &plan, &args.out).await?;
-    println!("\n{table}");
-    Ok(ExitCode::SUCCESS)
+impl ConnectionsArgs {
+    fn compare(self) -> CompareArgs {
+        CompareArgs {
+            quick: false,
+            brokers: self.brokers,
+            rounds: Some(self.rounds),
+            only: vec![kite_bench::many_step::ID.into()],
+            latency_rate: None,
+            out: self.out,
+            kite_bin: self.kite_bin,
+            no_install: false,
+            cluster: false,
+            nats_bin: None,
+            whole: true,
+            connections: Some(kite_bench::scenario::Connections {
+                target: self.target,
+                milestones: self.milestones,
+                concurrency: self.concurrency,
+                rss_cap_mib: self.rss_cap_mib,
+            }),
+        }
+    }
 }

@@ -1,102 +1,64 @@
-//! Many connections at once (`kite-bench connections --target 1000000`):
-//! idle MQTT connections opened in waves from several loopback source
-//! addresses (127.0.0.2, 127.0.0.3, …: a source address has about 28,000
-//! ports), each subscribed to a topic of its own and to one shared topic.
-//! At each milestone it reads the broker's RSS and bytes per connection,
-//! the kernel's socket memory (`/proc/net/sockstat`), the connect rate, the
-//! idle broker's CPU, the time to deliver one message on the shared topic
-//! to every connection (and how many got it), and the time for every
-//! connection's PINGREQ to be answered.
+//! Many connections at once (`kite-bench connections --target 1000000`,
+//! compare's `connections` step): idle MQTT connections opened in waves from
+//! several loopback source addresses (127.0.0.2, 127.0.0.3, …: a source
+//! address has about 28,000 ports), each subscribed to a topic of its own and
+//! to one shared topic. At each milestone it reads the broker's RSS and bytes
+//! per connection, the kernel's socket memory (`/proc/net/sockstat`), the
+//! connect rate, the idle broker's CPU, the time to deliver one message on
+//! the shared topic to every connection (and how many got it), and the time
+//! for every connection's PINGREQ to be answered.
 //!
-//! A connection costs this process a socket and nothing else while idle:
-//! CONNECT and SUBSCRIBE are bytes made once with the shared codec, and
-//! replies are read straight off the socket, so a million fit in memory.
+//! This process coordinates; the connections live in worker processes
+//! ([`crate::many_worker`]), so only the broker's open-file limit caps the
+//! run. The target is capped to what that limit leaves, and the run says so.
 
-use std::{
-    net::{Ipv4Addr, SocketAddr},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use bytes::BytesMut;
-use futures_util::{stream, StreamExt};
-use mqtt::{
-    encode, Connect, Packet, Properties, Protocol, Publish, QoS, Subscribe, SubscribeFilter,
-    SubscriptionOptions,
-};
-use serde::Serialize;
+use futures_util::future::join_all;
+use mqtt::{encode, Packet, Properties, Protocol, Publish, QoS};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpSocket, TcpStream},
-    time::{timeout, Instant},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    net::unix::pipe,
+    time::Instant,
 };
 
-use crate::{error::BenchError, procstat};
+use crate::{
+    many_worker::{self, Share},
+    procstat,
+    scenario::{Connections, Held, Milestone},
+};
 
-/// Connections per source address by default (the usual ephemeral range
-/// has 28,232 ports).
-pub const PER_SOURCE: usize = 25_000;
-/// How long a broadcast or a ping sweep may take before what is missing is
-/// counted as missing.
-const SWEEP_LIMIT: Duration = Duration::from_secs(120);
+/// Source addresses a run may use: 127.0.0.2 up to 127.0.0.254, from a
+/// first one among the lowest [`FIRST_SOURCES`].
+const SOURCES: usize = 200;
+const FIRST_SOURCES: usize = 50;
+/// Descriptors the broker keeps beyond its connections and what it had open
+/// at the start: the broadcast's publisher, and files it may open on its own.
+const RESERVE: usize = 16;
+/// Descriptors a worker keeps beyond its connections (stdio, its runtime).
+const WORKER_RESERVE: usize = 64;
 
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub broker: SocketAddr,
-    /// The broker's process, for its RSS and CPU.
+    /// The broker's process, for its RSS, CPU and open-file limit.
     pub pid: Option<u32>,
-    pub target: usize,
-    /// Counts to stop and measure at (the target is always one).
-    pub milestones: Vec<usize>,
-    /// Connections being opened at once.
-    pub concurrency: usize,
+    pub spec: Connections,
     /// Keepalive asked for, seconds (long: idle connections stay quiet).
     pub keep_alive: u16,
     /// Connections per source address (at most the ephemeral port range).
     pub per_source: usize,
-}
-
-/// The figures at one milestone.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Milestone {
-    pub connections: usize,
-    pub broker_rss_kib: u64,
-    /// (RSS now − RSS before the first connection) / connections.
-    pub bytes_per_connection: f64,
-    /// TCP sockets in use and their memory (pages of 4 KiB), machine-wide.
-    pub tcp_sockets: u64,
-    pub tcp_memory_kib: u64,
-    /// Connections opened per second since the previous milestone.
-    pub connects_per_s: f64,
-    /// The idle broker's CPU, in cores, over two seconds.
-    pub idle_cores: f64,
-    /// One QoS 0 message to the shared topic: how long until every
-    /// connection had it, and how many did.
-    pub broadcast_ms: f64,
-    pub broadcast_delivered: usize,
-    /// Every connection sends PINGREQ: how long until all PINGRESPs came.
-    pub ping_sweep_ms: f64,
-    pub pongs: usize,
-}
-
-/// What a run found.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Outcome {
-    pub milestones: Vec<Milestone>,
-    /// Why it stopped before the target, if it did.
-    pub stopped: Option<String>,
-    /// Open-file limit of this process (raised as far as allowed).
-    pub fd_limit: u64,
+    /// The program run as `<worker> many-worker …`: kite-bench itself.
+    pub worker: PathBuf,
 }
 
 /// Raise this process's open-file limit to the kernel's `nr_open` where
 /// allowed (root), else to the hard limit; the limit in force.
 #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
 pub fn raise_fd_limit_fully() -> u64 {
-    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1_048_576);
+    let nr_open = nr_open();
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
     unsafe {
         let mut limit = libc::rlimit {
@@ -119,92 +81,33 @@ pub fn raise_fd_limit_fully() -> u64 {
     }
 }
 
-/// The bytes a connection sends first: CONNECT, and SUBSCRIBE to its own
-/// topic and the shared one.
-fn hello(tag: &str, n: usize, keep_alive: u16) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    let connect = Connect {
-        protocol: Protocol::V311,
-        bridge: false,
-        clean_start: true,
-        keep_alive,
-        client_id: format!("kb-{tag}-{n}").into(),
-        will: None,
-        username: None,
-        password: None,
-        properties: Properties::default(),
-    };
-    encode(
-        &Packet::Connect(Box::new(connect)),
-        Protocol::V311,
-        &mut out,
-    )
-    .expect("CONNECT");
-    let filter = |f: String| SubscribeFilter {
-        filter: f.into(),
-        options: SubscriptionOptions::default(),
-    };
-    let subscribe = Subscribe {
-        pid: mqtt::Pid::new(1).expect("1"),
-        properties: Properties::default(),
-        filters: vec![filter(format!("kb/{tag}/c/{n}")), filter(shared(tag))],
-    };
-    encode(&Packet::Subscribe(subscribe), Protocol::V311, &mut out).expect("SUBSCRIBE");
-    out.to_vec()
+fn nr_open() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1_048_576)
 }
 
-fn shared(tag: &str) -> String {
-    format!("kb/{tag}/all")
+/// A process's soft open-file limit and the descriptors it has open now.
+fn descriptors(pid: u32) -> Option<(u64, usize)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((soft, open))
 }
 
-/// CONNACK (4 bytes) and a SUBACK with two return codes (6 bytes).
-const ANSWER: usize = 10;
-
-async fn open(plan: &Plan, tag: &str, n: usize) -> Result<TcpStream, String> {
-    // A run's sources start at an address of its own: the previous run's
-    // ports wait in TIME_WAIT on theirs.
-    let first = 2 + (std::process::id() as usize % 150);
-    let source = Ipv4Addr::new(
-        127,
-        0,
-        0,
-        (first + n / plan.per_source.max(1)).min(254) as u8,
-    );
-    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    // The port is picked at connect, for the whole 4-tuple, not at bind
-    // (IP_BIND_ADDRESS_NO_PORT): binding a busy range port by port is slow.
-    // SAFETY: setsockopt on the socket's own descriptor with a local int.
-    unsafe {
-        use std::os::fd::AsRawFd;
-        let on: libc::c_int = 1;
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-    socket
-        .bind(SocketAddr::from((source, 0)))
-        .map_err(|e| format!("bind {source}: {e}"))?;
-    let mut stream = socket
-        .connect(plan.broker)
-        .await
-        .map_err(|e| format!("connect from {source}: {e}"))?;
-    stream
-        .write_all(&hello(tag, n, plan.keep_alive))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut answer = [0u8; ANSWER];
-    stream
-        .read_exact(&mut answer)
-        .await
-        .map_err(|e| format!("no CONNACK and SUBACK: {e}"))?;
-    if answer[0] != 0x20 || answer[3] != 0 || answer[4] != 0x90 {
-        return Err(format!("refused: {answer:02x?}"));
-    }
-    Ok(stream)
+/// The most connections a broker with `limit` descriptors, `open` of them
+/// in use, can take.
+pub fn room(limit: u64, open: usize) -> usize {
+    usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(open + RESERVE)
 }
 
 fn sockstat() -> (u64, u64) {
@@ -219,87 +122,249 @@ fn sockstat() -> (u64, u64) {
         }
         0
     };
+    // `mem` is in pages of 4 KiB.
     (field("inuse"), field("mem") * 4)
 }
 
-/// Read one PUBLISH of `expected` bytes, or a 2-byte PINGRESP.
-async fn read_exactly(stream: &mut TcpStream, expected: usize) -> bool {
-    let mut buf = vec![0u8; expected];
-    timeout(SWEEP_LIMIT, stream.read_exact(&mut buf))
+/// A worker process and its command pipes (tokio's own pipe types: the
+/// workspace's tokio has no `process` feature).
+struct Worker {
+    child: std::process::Child,
+    stdin: pipe::Sender,
+    stdout: Lines<BufReader<pipe::Receiver>>,
+}
+
+impl Worker {
+    fn spawn(program: &PathBuf, share: &Share) -> Result<Worker, String> {
+        let mut child = std::process::Command::new(program)
+            .arg("many-worker")
+            .args(share.args())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {} many-worker: {e}", program.display()))?;
+        let pipes = (child.stdin.take(), child.stdout.take());
+        let (Some(stdin), Some(stdout)) = pipes else {
+            return Err("a worker without pipes".into());
+        };
+        let stdin = pipe::Sender::from_owned_fd(stdin.into()).map_err(|e| e.to_string())?;
+        let stdout = pipe::Receiver::from_owned_fd(stdout.into()).map_err(|e| e.to_string())?;
+        Ok(Worker {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout).lines(),
+        })
+    }
+
+    async fn say(&mut self, line: &str) -> Result<(), String> {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .map_err(|e| format!("worker gone: {e}"))
+    }
+
+    /// The next answer: its word and the rest.
+    async fn hear(&mut self) -> Result<(usize, String), String> {
+        let line = self
+            .stdout
+            .next_line()
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("a worker exited")?;
+        let mut words = line.splitn(3, ' ');
+        let _word = words.next();
+        let n = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Ok((n, words.next().unwrap_or("").to_string()))
+    }
+}
+
+/// Every worker hears its command; their answers, in order.
+async fn ask(workers: &mut [Worker], commands: &[String]) -> Result<Vec<(usize, String)>, String> {
+    for (w, command) in workers.iter_mut().zip(commands) {
+        w.say(command).await?;
+    }
+    join_all(workers.iter_mut().map(Worker::hear))
         .await
-        .is_ok_and(|r| r.is_ok())
+        .into_iter()
+        .collect()
+}
+
+async fn ask_all(workers: &mut [Worker], command: &str) -> Result<usize, String> {
+    let commands = vec![command.to_string(); workers.len()];
+    Ok(ask(workers, &commands).await?.iter().map(|(n, _)| n).sum())
+}
+
+/// Connections per source address for a run of `target`: 5,000, so even
+/// 20,000 come from several addresses and `connect` finds a free port fast
+/// (its search slows as a source's 28,232 ephemeral ports fill up: one
+/// source for 20,000 cut the connect rate to a tenth), or more when a
+/// million would not fit in [`SOURCES`] addresses.
+pub fn per_source(target: usize) -> usize {
+    5_000.max(target.div_ceil(SOURCES))
+}
+
+/// The last byte of a run's first source address: each run of a process
+/// starts at another, as the previous run's ports may wait in TIME_WAIT.
+fn first_source() -> u8 {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (2 + (std::process::id() as usize + run * 7) % FIRST_SOURCES) as u8
+}
+
+/// The milestones to stop at: those under the target, and the target.
+pub fn goals(milestones: &[usize], target: usize) -> Vec<usize> {
+    let mut goals: Vec<usize> = milestones
+        .iter()
+        .copied()
+        .filter(|&m| m > 0 && m < target)
+        .chain([target])
+        .collect();
+    goals.sort_unstable();
+    goals.dedup();
+    goals
+}
+
+/// How many of the first `goal` connections worker `index` of `workers`
+/// holds (connection n is worker n mod workers's).
+pub fn share_of(goal: usize, index: usize, workers: usize) -> usize {
+    (goal + workers - 1 - index) / workers
 }
 
 /// Open connections up to the target, measuring at each milestone.
-pub async fn run(plan: &Plan, mut progress: impl FnMut(&Milestone)) -> Outcome {
-    let fd_limit = raise_fd_limit_fully();
-    let tag = format!("{:x}", std::process::id());
+pub async fn run(plan: &Plan, mut progress: impl FnMut(&Milestone)) -> Held {
+    let own_limit = raise_fd_limit_fully();
+    let spec = &plan.spec;
+    let mut held = Held {
+        asked: spec.target,
+        target: spec.target,
+        worker_fd_limit: own_limit,
+        ..Held::default()
+    };
+    let cap = |held: &mut Held| {
+        let Some((limit, open)) = plan.pid.and_then(descriptors) else {
+            return;
+        };
+        held.broker_fd_limit = limit;
+        let most = room(limit, open);
+        if held.target > most {
+            held.target = most;
+            held.capped = Some(format!(
+                "the broker's open-file limit is {limit} and {open} were open before the first \
+                 connection ({RESERVE} more are kept for the publisher and its own files); \
+                 kite-bench raised its limit, which the brokers inherit, to {own_limit}: raising \
+                 a hard limit further needs CAP_SYS_RESOURCE (/proc/sys/fs/nr_open is {})",
+                nr_open()
+            ));
+        }
+    };
+    cap(&mut held);
+    let per_worker = usize::try_from(own_limit)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(WORKER_RESERVE)
+        .max(1);
+    let count = held.target.div_ceil(per_worker).max(2);
+    let tag = crate::traffic::unique_tag();
+    let first_source = first_source();
+    let mut workers = Vec::new();
+    for index in 0..count {
+        let share = Share {
+            broker: plan.broker,
+            index,
+            stride: count,
+            per_source: plan.per_source,
+            first_source,
+            keep_alive: plan.keep_alive,
+            tag: tag.clone(),
+            concurrency: (spec.concurrency / count).max(1),
+        };
+        match Worker::spawn(&plan.worker, &share) {
+            Ok(w) => workers.push(w),
+            Err(err) => {
+                held.stopped = Some(err);
+                return held;
+            }
+        }
+    }
+    // An in-process broker (the smoke test) now holds the workers' pipes too.
+    cap(&mut held);
+    held.workers = count;
+    held.sources = held.target.div_ceil(plan.per_source.max(1));
     let rss = || {
         plan.pid
             .and_then(|p| procstat::rss_kib(p).ok())
             .unwrap_or(0)
     };
     let rss_before = rss();
-    let mut milestones: Vec<usize> = plan
-        .milestones
-        .iter()
-        .copied()
-        .filter(|&m| m < plan.target)
-        .chain([plan.target])
-        .collect();
-    milestones.sort_unstable();
-    milestones.dedup();
-    let mut conns: Vec<TcpStream> = Vec::with_capacity(plan.target);
-    let mut outcome = Outcome {
-        fd_limit,
-        ..Outcome::default()
-    };
-    for goal in milestones {
-        let from = conns.len();
+    let mut total = 0;
+    for goal in goals(&spec.milestones, held.target) {
+        let from = total;
         let t0 = Instant::now();
-        let opened: Vec<Result<TcpStream, String>> = stream::iter(from..goal)
-            .map(|n| {
-                let tag = tag.clone();
-                async move {
-                    timeout(Duration::from_secs(30), open(plan, &tag, n))
-                        .await
-                        .unwrap_or_else(|_| Err("no answer within 30 s".into()))
-                }
-            })
-            .buffer_unordered(plan.concurrency.max(1))
-            .collect()
-            .await;
-        let seconds = t0.elapsed().as_secs_f64();
-        let mut failure = None;
-        for result in opened {
-            match result {
-                Ok(stream) => conns.push(stream),
-                Err(err) => {
-                    failure.get_or_insert(err);
-                }
+        let commands: Vec<String> = (0..count)
+            .map(|i| format!("open {}", share_of(goal, i, count)))
+            .collect();
+        let answers = match ask(&mut workers, &commands).await {
+            Ok(answers) => answers,
+            Err(err) => {
+                held.stopped = Some(err);
+                break;
             }
-        }
-        let mut m = measure(plan, &tag, &mut conns, rss_before).await;
-        m.connects_per_s = (conns.len() - from) as f64 / seconds.max(1e-9);
+        };
+        let seconds = t0.elapsed().as_secs_f64();
+        total = answers.iter().map(|(n, _)| n).sum();
+        let failure = answers
+            .into_iter()
+            .find_map(|(_, e)| (!e.is_empty()).then_some(e));
+        let mut m = match measure(plan, &tag, &mut workers, total, rss_before).await {
+            Ok(m) => m,
+            Err(err) => {
+                held.stopped = Some(err);
+                break;
+            }
+        };
+        m.connects_per_s = (total - from) as f64 / seconds.max(1e-9);
         progress(&m);
-        outcome.milestones.push(m);
+        let rss_mib = m.broker_rss_kib / 1024;
+        held.milestones.push(m);
         if let Some(err) = failure {
-            outcome.stopped = Some(format!(
-                "{} of {goal} connections open; the first failure: {err}",
-                conns.len()
+            held.stopped = Some(format!(
+                "{total} of {goal} connections open; the first failure: {err}"
+            ));
+            break;
+        }
+        if rss_mib > spec.rss_cap_mib && goal < held.target {
+            held.stopped = Some(format!(
+                "stopped at {total}: broker RSS {rss_mib} MiB is past the {} MiB cap",
+                spec.rss_cap_mib
             ));
             break;
         }
     }
-    stream::iter(conns)
-        .for_each_concurrent(1024, |mut c| async move {
-            let _ = c.write_all(&[0xE0, 0x00]).await;
-        })
-        .await;
-    outcome
+    for mut w in workers {
+        if w.say("close").await.is_ok() {
+            let _ = w.hear().await;
+        }
+        let _ = w.child.wait();
+    }
+    held
 }
 
-async fn measure(plan: &Plan, tag: &str, conns: &mut [TcpStream], rss_before: u64) -> Milestone {
+impl Drop for Worker {
+    /// A worker still running (a failed run) is killed: it holds sockets.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn measure(
+    plan: &Plan,
+    tag: &str,
+    workers: &mut [Worker],
+    n: usize,
+    rss_before: u64,
+) -> Result<Milestone, String> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_now = plan
         .pid
@@ -310,45 +375,44 @@ async fn measure(plan: &Plan, tag: &str, conns: &mut [TcpStream], rss_before: u6
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_cores = idle.stop(0).cores;
     // One message on the shared topic, from a connection of its own.
-    let payload = b"broadcast".to_vec();
-    let topic = shared(tag);
     let mut publish = BytesMut::new();
     let message = Publish {
         dup: false,
         qos: QoS::AtMostOnce,
         retain: false,
-        topic: topic.into(),
+        topic: many_worker::shared(tag).into(),
         pid: None,
         properties: Properties::default(),
-        payload: payload.into(),
+        payload: b"broadcast".to_vec().into(),
     };
     encode(&Packet::Publish(message), Protocol::V311, &mut publish).expect("PUBLISH");
-    let size = publish.len();
-    let t0 = Instant::now();
-    let mut delivered = 0;
-    if let Ok(mut publisher) = open(plan, tag, conns.len()).await {
-        let _ = publisher.write_all(&publish).await;
-        delivered = stream::iter(conns.iter_mut())
-            .map(|c| read_exactly(c, size))
-            .buffer_unordered(8192)
-            .filter(|ok| std::future::ready(*ok))
-            .count()
-            .await;
-        let _ = publisher.write_all(&[0xE0, 0x00]).await;
+    let hello = many_worker::hello(tag, usize::MAX, plan.keep_alive, false);
+    let mut publisher = many_worker::open(plan.broker, None, &hello, false)
+        .await
+        .map_err(|e| format!("the broadcast's publisher: {e}"))?;
+    for w in workers.iter_mut() {
+        w.say(&format!("receive {}", publish.len())).await?;
     }
-    let broadcast_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let t0 = Instant::now();
-    let pongs = stream::iter(conns.iter_mut())
-        .map(
-            |c| async move { c.write_all(&[0xC0, 0x00]).await.is_ok() && read_exactly(c, 2).await },
-        )
-        .buffer_unordered(8192)
-        .filter(|ok| std::future::ready(*ok))
-        .count()
-        .await;
+    let sent = publisher.write_all(&publish).await;
+    let delivered: usize = join_all(workers.iter_mut().map(Worker::hear))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .map(|(n, _)| n)
+        .sum();
+    let broadcast_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    sent.map_err(|e| format!("the broadcast's PUBLISH: {e}"))?;
+    let _ = publisher.write_all(&[0xE0, 0x00]).await;
+    let t0 = Instant::now();
+    let pongs = ask_all(workers, "ping").await?;
     let ping_sweep_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let n = conns.len();
-    Milestone {
+    let active_rss_kib = plan
+        .pid
+        .and_then(|p| procstat::rss_kib(p).ok())
+        .unwrap_or(0);
+    Ok(Milestone {
         connections: n,
         broker_rss_kib: rss_now,
         bytes_per_connection: rss_now.saturating_sub(rss_before) as f64 * 1024.0 / n.max(1) as f64,
@@ -360,19 +424,21 @@ async fn measure(plan: &Plan, tag: &str, conns: &mut [TcpStream], rss_before: u6
         broadcast_delivered: delivered,
         ping_sweep_ms,
         pongs,
-    }
+        active_rss_kib,
+    })
 }
 
 impl Milestone {
-    /// One line of the table `kite-bench connections` prints.
+    /// One row of the connections table.
     pub fn row(&self, broker: &str) -> String {
         format!(
-            "| {broker} | {} | {} | {:.0} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
+            "| {broker} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
             self.connections,
             self.broker_rss_kib / 1024,
             self.bytes_per_connection,
+            self.active_rss_kib / 1024,
             self.tcp_sockets,
-            self.tcp_memory_kib / 1024,
+            self.tcp_memory_kib,
             self.connects_per_s,
             self.idle_cores,
             self.broadcast_ms,
@@ -384,7 +450,7 @@ impl Milestone {
 
     /// The table's header.
     pub fn header() -> &'static str {
-        "| broker | connections | broker RSS MiB | bytes/conn | TCP sockets | TCP mem MiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| broker | connections | broker RSS MiB | bytes/conn | RSS after sweeps MiB | TCP sockets | TCP mem KiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 }
 
@@ -393,120 +459,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hello_is_a_connect_and_a_subscribe_to_two_filters() {
-        let bytes = hello("t", 7, 600);
-        let mut buf = BytesMut::from(&bytes[..]);
-        let connect = mqtt::decode(&mut buf, Protocol::V311, u32::MAX).unwrap();
-        assert!(matches!(connect, Some(Packet::Connect(c)) if c.client_id == "kb-t-7"));
-        let subscribe = mqtt::decode(&mut buf, Protocol::V311, u32::MAX).unwrap();
-        match subscribe {
-            Some(Packet::Subscribe(s)) => {
-                let filters: Vec<&str> = s.filters.iter().map(|f| &*f.filter).collect();
-                assert_eq!(filters, ["kb/t/c/7", "kb/t/all"]);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(buf.is_empty());
-    }
-}
-
-/// One broker's run.
-#[derive(Clone, Debug, Serialize)]
-pub struct BrokerRun {
-    pub broker: String,
-    pub outcome: Outcome,
-}
-
-/// `kite-bench connections`: each broker in turn, started fresh, up to the
-/// target; a Markdown table, `results.json` and `bytes-per-connection.svg`
-/// under `out`. Returns the table.
-pub async fn compare(
-    brokers: &[crate::brokers::BrokerKind],
-    binaries: &crate::brokers::Binaries,
-    plan: &Plan,
-    out: &std::path::Path,
-) -> Result<String, BenchError> {
-    // Before the brokers start: they inherit the limit.
-    let fd_limit = raise_fd_limit_fully();
-    // A connection is a descriptor in the broker and one here: neither
-    // process can hold more than its limit (raising the hard limit takes
-    // CAP_SYS_RESOURCE).
-    let most = usize::try_from(fd_limit)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(200);
-    let mut plan = plan.clone();
-    let asked = plan.target;
-    let mut note = String::new();
-    if plan.target > most {
-        note = format!(
-            "\nThe target {} is capped at {most}: the open-file limit of each process is {fd_limit}, and \
-             this process may not raise it (raising a hard limit needs CAP_SYS_RESOURCE; \
-             /proc/sys/fs/nr_open is {}).\n",
-            plan.target,
-            std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap_or_default().trim()
+    fn goals_end_at_the_target_and_skip_milestones_past_it() {
+        assert_eq!(
+            goals(&[100_000, 2_500, 250_000, 0], 19_000),
+            [2_500, 19_000]
         );
-        plan.target = most;
-        plan.milestones.retain(|&m| m < most);
+        assert_eq!(goals(&[10, 20], 20), [10, 20]);
     }
-    let plan = &plan;
-    let mut runs = Vec::new();
-    let mut table = format!(
-        "Command: `kite-bench connections --target {asked}`; this process's open-file limit: {fd_limit}\n{note}\n{}\n",
-        Milestone::header()
-    );
-    for &kind in brokers {
-        let options = crate::brokers::StartOptions {
-            tcp_only: true,
-            ..Default::default()
-        };
-        let running = crate::brokers::Running::start(kind, binaries, &options).await?;
-        let plan = Plan {
-            broker: running.target.endpoint.tcp,
-            pid: running.target.pid,
-            ..plan.clone()
-        };
-        let name = kind.name().to_string();
-        let outcome = run(&plan, |m| {
-            let row = m.row(&name);
-            println!("{row}");
-        })
-        .await;
-        for m in &outcome.milestones {
-            table.push_str(&m.row(&name));
-            table.push('\n');
+
+    #[test]
+    fn shares_add_up_to_the_goal() {
+        for (goal, workers) in [(19_950, 2), (7, 3), (0, 2), (1_000_000, 51)] {
+            let sum: usize = (0..workers).map(|i| share_of(goal, i, workers)).sum();
+            assert_eq!(sum, goal, "{goal} over {workers}");
         }
-        if let Some(why) = &outcome.stopped {
-            table.push_str(&format!("\n{name} stopped: {why}\n"));
-        }
-        running.stop().await?;
-        runs.push(BrokerRun {
-            broker: name,
-            outcome,
-        });
+        assert_eq!(share_of(7, 0, 3), 3, "0, 3, 6");
+        assert_eq!(share_of(7, 2, 3), 2, "2, 5");
     }
-    std::fs::create_dir_all(out)?;
-    std::fs::write(out.join("results.json"), serde_json::to_vec_pretty(&runs)?)?;
-    std::fs::write(out.join("summary.md"), &table)?;
-    let groups: Vec<crate::svg::Group> = runs
-        .iter()
-        .map(|r| crate::svg::Group {
-            title: r.broker.clone(),
-            unit: "B".into(),
-            bars: r
-                .outcome
-                .milestones
-                .iter()
-                .map(|m| (format!("{}", m.connections), Some(m.bytes_per_connection)))
-                .collect(),
-        })
-        .collect();
-    std::fs::write(
-        out.join("bytes-per-connection.svg"),
-        crate::svg::bar_chart(
-            "Broker RSS per idle connection",
-            "bytes per connection at each count of connections held",
-            &groups,
-        ),
-    )?;
-    Ok(table)
+
+    #[test]
+    fn a_million_fits_in_the_loopback_sources() {
+        assert_eq!(per_source(20_000), 5_000, "four sources");
+        let most = per_source(1_000_000);
+        assert!(FIRST_SOURCES + 1 + 1_000_000usize.div_ceil(most) <= 254);
+        assert!((2..2 + FIRST_SOURCES as u8).contains(&first_source()));
+    }
+
+    #[test]
+    fn rows_have_the_header_s_columns() {
+        let header = Milestone::header().lines().next().unwrap();
+        let row = Milestone::default().row("kite");
+        assert_eq!(header.matches('|').count(), row.matches('|').count());
+    }
+
+    #[test]
+    fn room_leaves_the_reserve() {
+        assert_eq!(room(20_000, 10), 20_000 - 10 - RESERVE);
+        assert_eq!(room(10, 10), 0);
+    }
+
+    #[test]
+    fn this_process_has_a_limit_and_open_descriptors() {
+        let (limit, open) = descriptors(std::process::id()).expect("/proc");
+        assert!(limit > 0 && open >= 3, "{limit} {open}");
+    }
 }

@@ -9,6 +9,7 @@ use crate::{
     brokers::BrokerKind,
     compare::{cell, cells, Cell, Planned, Record, Step},
     error::BenchError,
+    many_step,
     progress::thousands,
     scenario::Metrics,
     svg::{bar_chart, Group},
@@ -233,6 +234,14 @@ pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
             "B",
             "≤ mosquitto",
             |b| good(cells, "idle-10k", b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
+            |k, m, _| m.map(|m| k <= m),
+        ),
+        check(
+            cells,
+            "RSS per idle connection at the most connections held",
+            "B",
+            "≤ mosquitto",
+            |b| good(cells, many_step::ID, b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
             |k, m, _| m.map(|m| k <= m),
         ),
         check(
@@ -525,6 +534,7 @@ pub fn markdown(report: &Report) -> String {
             }
         },
     );
+    md.push_str(&many_step::markdown(&report.plan, &report.cells));
     let failures = report.failures();
     if !failures.is_empty() {
         let _ = writeln!(md, "\n## Failed runs\n");
@@ -542,11 +552,15 @@ pub fn markdown(report: &Report) -> String {
     md
 }
 
-const CHARTS: [(&str, &str); 4] = [
+const CHARTS: [(&str, &str); 5] = [
     ("throughput.svg", "throughput"),
     ("cpu.svg", "broker CPU per message"),
     ("latency.svg", "latency"),
     ("connections.svg", "connections"),
+    (
+        many_step::CHART,
+        "RSS per connection against connections held",
+    ),
 ];
 
 /// A chart series: title suffix, unit, and the value it shows.
@@ -581,7 +595,7 @@ fn groups(report: &Report, pick: impl Fn(&Step) -> bool, values: &[Series]) -> V
     out
 }
 
-/// The four charts, as (file name, SVG).
+/// The charts, as (file name, SVG).
 pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     let traffic = |s: &Step| {
         matches!(
@@ -640,12 +654,13 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
             m.idle.map(|i| i.bytes_per_connection)
         })],
     ));
-    let note = format!(
-        "kite-bench {} ({}), median of {} round(s); each group scaled to its own maximum",
+    let run = format!(
+        "kite-bench {} ({}), median of {} round(s)",
         report.kind(),
         report.mode,
         report.rounds
     );
+    let note = format!("{run}; each group scaled to its own maximum");
     // Only charts with something in them (a `bridge` run has no latency
     // or connection steps).
     [
@@ -657,6 +672,7 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     .into_iter()
     .filter(|(_, _, groups)| !groups.is_empty())
     .map(|(file, title, groups)| (file, bar_chart(title, &note, &groups)))
+    .chain(many_step::chart(&report.plan, &report.cells, &run))
     .collect()
 }
 

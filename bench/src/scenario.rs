@@ -1,5 +1,5 @@
-//! What a benchmark step does ([`Traffic`], [`Storm`], [`Idle`]) and what it
-//! measured ([`Metrics`]).
+//! What a benchmark step does ([`Traffic`], [`Storm`], [`Idle`],
+//! [`Connections`]) and what it measured ([`Metrics`], [`Held`]).
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -154,6 +154,80 @@ pub struct Idle {
     pub concurrency: usize,
 }
 
+/// Idle connections held in waves from several loopback source addresses,
+/// each subscribed to its own topic and a shared one, measured at
+/// milestones (`kite-bench connections`, compare's `connections` step).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Connections {
+    /// Connections to reach (capped by the broker's open-file limit).
+    pub target: usize,
+    /// Counts to stop and measure at on the way (the target is always one).
+    pub milestones: Vec<usize>,
+    /// Connections being opened at once, all worker processes together.
+    pub concurrency: usize,
+    /// Stop a broker whose RSS passes this: beyond it the run says nothing
+    /// new and starves the machine.
+    pub rss_cap_mib: u64,
+}
+
+impl Connections {
+    /// "up to 1,000,000 idle connections, …".
+    pub fn label(&self) -> String {
+        format!(
+            "up to {} idle connections, each on its own topic and a shared one",
+            crate::progress::thousands(self.target as f64)
+        )
+    }
+}
+
+/// The figures at one milestone of a [`Connections`] run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Milestone {
+    pub connections: usize,
+    pub broker_rss_kib: u64,
+    /// (RSS now − RSS before the first connection) / connections.
+    pub bytes_per_connection: f64,
+    /// TCP sockets in use and their memory, machine-wide (`/proc/net/sockstat`).
+    pub tcp_sockets: u64,
+    pub tcp_memory_kib: u64,
+    /// Connections opened per second since the previous milestone.
+    pub connects_per_s: f64,
+    /// The idle broker's CPU, in cores, over two seconds.
+    pub idle_cores: f64,
+    /// One QoS 0 message to the shared topic: how long until every
+    /// connection had it, and how many did.
+    pub broadcast_ms: f64,
+    pub broadcast_delivered: usize,
+    /// Every connection sends PINGREQ: how long until all PINGRESPs came.
+    pub ping_sweep_ms: f64,
+    pub pongs: usize,
+    /// Broker RSS right after the broadcast and the ping sweep: every
+    /// connection has just been woken. (`broker_rss_kib` is read before
+    /// them, so from the second milestone on it follows the previous ones'.)
+    #[serde(default)]
+    pub active_rss_kib: u64,
+}
+
+/// What a [`Connections`] run found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Held {
+    pub milestones: Vec<Milestone>,
+    /// The target asked for, and the one run after the open-file limits.
+    pub asked: usize,
+    pub target: usize,
+    /// Why the target is lower than asked, if it is.
+    pub capped: Option<String>,
+    /// Why it stopped before the target, if it did.
+    pub stopped: Option<String>,
+    /// The broker's open-file limit, and each client worker's.
+    pub broker_fd_limit: u64,
+    pub worker_fd_limit: u64,
+    /// Client worker processes (each holds its share of the connections).
+    pub workers: usize,
+    /// Source addresses the connections came from.
+    pub sources: usize,
+}
+
 /// Latency percentiles, µs.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -216,6 +290,9 @@ pub struct Metrics {
     pub peak_rss_kib: u64,
     pub connects_per_s: Option<f64>,
     pub idle: Option<IdleMemory>,
+    /// A [`Connections`] run: every milestone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
     /// Set when the arrival checks failed (lost, corrupt, …) or a step
     /// could not finish.
     pub problem: Option<String>,

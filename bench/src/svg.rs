@@ -1,6 +1,8 @@
-//! Small SVG bar charts, written by hand: one group of horizontal bars per
-//! step, one bar per broker, each group scaled to its own largest value (the
-//! steps differ by orders of magnitude) and every bar labelled with its value.
+//! Small SVG charts, written by hand. Bar charts: one group of horizontal
+//! bars per step, one bar per broker, each group scaled to its own largest
+//! value (the steps differ by orders of magnitude) and every bar labelled
+//! with its value. Line charts ([`line_chart`]): one line per broker over a
+//! logarithmic x axis (connection counts from thousands to a million).
 
 use std::fmt::Write as _;
 
@@ -138,9 +140,161 @@ pub fn bar_chart(title: &str, note: &str, groups: &[Group]) -> String {
     svg
 }
 
+/// One line of a [`line_chart`]: a series name and its (x, y) points.
+pub struct Line {
+    pub series: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart, both axes log10 over whole decades (brokers' bytes per
+/// connection differ fiftyfold; a linear axis flattens all but one line):
+/// `x_unit` under it, `y_unit` on the y ticks, every point labelled with
+/// its value.
+pub fn line_chart(title: &str, note: &str, x_unit: &str, y_unit: &str, lines: &[Line]) -> String {
+    const H: f64 = 380.0;
+    let (left, right, top, bottom) = (70.0, WIDTH - 110.0, 60.0, H - 50.0);
+    let points = lines.iter().flat_map(|l| l.points.iter());
+    let (mut x_lo, mut x_hi, mut y_lo, mut y_hi) = (f64::MAX, 0.0_f64, f64::MAX, 0.0_f64);
+    for &(x, y) in points.filter(|(x, y)| *x > 0.0 && *y > 0.0) {
+        (x_lo, x_hi) = (x_lo.min(x), x_hi.max(x));
+        (y_lo, y_hi) = (y_lo.min(y), y_hi.max(y));
+    }
+    // Whole decades around the data, so the ticks are 1k, 10k, 100k, 1M.
+    let decades = |lo: f64, hi: f64, none: (f64, f64)| {
+        if hi > 0.0 {
+            let lo = lo.log10().floor();
+            (lo, hi.log10().ceil().max(lo + 1.0))
+        } else {
+            none
+        }
+    };
+    let (d_lo, d_hi) = decades(x_lo, x_hi, (3.0, 6.0));
+    let (e_lo, e_hi) = decades(y_lo, y_hi, (2.0, 5.0));
+    let scale = |v: f64, lo: f64, hi: f64| (v.max(1e-9).log10() - lo) / (hi - lo);
+    let px = |x: f64| left + scale(x, d_lo, d_hi) * (right - left);
+    let py = |y: f64| bottom - scale(y, e_lo, e_hi) * (bottom - top);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{H}" viewBox="0 0 {WIDTH} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="10" y="22" font-size="16" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="10" y="40" fill="#555555">{}</text>"##,
+        escape(note)
+    );
+    let axis = r##"stroke="#888888" stroke-width="1""##;
+    let _ = writeln!(
+        svg,
+        r#"<path d="M{left} {top} V{bottom} H{right}" fill="none" {axis}/>"#
+    );
+    for d in (d_lo as i32)..=(d_hi as i32) {
+        let x = px(10f64.powi(d));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{bottom}" x2="{x:.1}" y2="{top}" stroke="#eeeeee"/><text x="{x:.1}" y="{:.0}" text-anchor="middle">{}</text>"##,
+            bottom + 16.0,
+            escape(&short(10f64.powi(d), ""))
+        );
+    }
+    for e in (e_lo as i32)..=(e_hi as i32) {
+        let y = 10f64.powi(e);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" y1="{:.1}" x2="{right}" y2="{:.1}" stroke="#eeeeee"/><text x="{:.0}" y="{:.1}" text-anchor="end">{}</text>"##,
+            py(y),
+            py(y),
+            left - 6.0,
+            py(y) + 4.0,
+            escape(&short(y, y_unit))
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.0}" y="{:.0}" text-anchor="middle">{}</text>"#,
+        (left + right) / 2.0,
+        H - 14.0,
+        escape(x_unit)
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let colour = colour(&line.series);
+        let path: Vec<String> = line
+            .points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        if path.len() > 1 {
+            let _ = writeln!(
+                svg,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                path.join(" ")
+            );
+        }
+        for &(x, y) in &line.points {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"/><text x="{:.1}" y="{:.1}" fill="{colour}">{}</text>"#,
+                px(x),
+                py(y),
+                px(x) + 5.0,
+                py(y) - 6.0,
+                escape(&short(y, y_unit))
+            );
+        }
+        // The legend, right of the plot.
+        let ly = top + 10.0 + i as f64 * 20.0;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{:.0}" y="{:.0}" width="14" height="4" fill="{colour}"/><text x="{:.0}" y="{:.0}">{}</text>"#,
+            right + 14.0,
+            ly - 4.0,
+            right + 34.0,
+            ly + 2.0,
+            escape(&line.series)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_chart_draws_a_line_per_series_on_decades() {
+        let lines = vec![
+            Line {
+                series: "kite".into(),
+                points: vec![(2_500.0, 900.0), (19_950.0, 700.0)],
+            },
+            Line {
+                series: "rumqttd".into(),
+                points: vec![(2_500.0, 40_000.0)],
+            },
+        ];
+        let svg = line_chart("RSS", "note", "connections", "B", &lines);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            1,
+            "a single point draws no line"
+        );
+        assert_eq!(svg.matches("<circle").count(), 3);
+        for tick in [">1000<", ">10.0 k<", ">100.0 k<", ">100 B<", ">100.0 kB<"] {
+            assert!(svg.contains(tick), "{tick} in {svg}");
+        }
+        assert!(svg.contains("40.0 kB") && svg.contains(">rumqttd<"));
+    }
 
     #[test]
     fn chart_has_every_bar_and_label() {

@@ -375,6 +375,7 @@ pub async fn run_placed(
         peak_rss_kib,
         connects_per_s: None,
         idle: None,
+        held: None,
         problem,
     })
 }
