@@ -32,7 +32,7 @@
 //! stands for.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -68,9 +68,7 @@ struct Held {
     queued: Queued,
     /// Its message is stored once for several sessions (see [`Write::Enqueue`]).
     shared: bool,
-    /// Written by the first round that ends after this.
-    due: Instant,
-    /// When it was queued.
+    /// When it was queued: written by the first round ending [`HOLD`] later.
     since: Instant,
     /// The batches whose answer waits for it (by id).
     waiters: Vec<u64>,
@@ -87,6 +85,11 @@ pub(super) struct Rounds {
     db: Database,
     refs: Refs,
     held: HashMap<Key, Held>,
+    /// The held entries in the order they were queued (so by when they are
+    /// due); settled ones stay until then, and are skipped.
+    order: VecDeque<(Instant, Key)>,
+    /// Held entries to write this round whatever their age.
+    forced: Vec<Key>,
     /// Batches waiting for held entries, by id.
     waiting: HashMap<u64, Waiting>,
     next_id: u64,
@@ -104,6 +107,8 @@ impl Rounds {
             db,
             refs,
             held: HashMap::new(),
+            order: VecDeque::new(),
+            forced: Vec::new(),
             waiting: HashMap::new(),
             next_id: 0,
             open: None,
@@ -141,6 +146,8 @@ impl Rounds {
                 self.answer.clear();
                 self.waiting.clear();
                 self.held.clear();
+                self.order.clear();
+                self.forced.clear();
                 match count_refs(&self.db) {
                     Ok(refs) => self.refs = refs,
                     Err(err) => tracing::error!(%err, "store: cannot recount queued messages"),
@@ -188,14 +195,17 @@ impl Rounds {
                     self.answer.push(waiting.done);
                 }
             }
-            let due: Vec<Key> = self
-                .held
-                .iter()
-                .filter(|(_, held)| !hold || held.due <= now)
-                .map(|(key, _)| key.clone())
-                .collect();
+            let mut due = std::mem::take(&mut self.forced);
+            while let Some((since, _)) = self.order.front() {
+                if hold && now.duration_since(*since) < HOLD {
+                    break;
+                }
+                due.extend(self.order.pop_front().map(|(_, key)| key));
+            }
             for key in due {
-                let held = self.held.remove(&key).expect("listed");
+                let Some(held) = self.held.remove(&key) else {
+                    continue; // settled since
+                };
                 if hold && now.duration_since(held.since) >= HOLD {
                     // Its publishers should not wait HOLD for each entry.
                     self.slow.insert(key.0.clone(), now + SLOW_FOR);
@@ -238,12 +248,12 @@ impl Rounds {
                 if step.waited {
                     self.wait_for(step.id);
                 }
+                self.order.push_back((step.now, (client.clone(), seq)));
                 self.held.insert(
                     (client, seq),
                     Held {
                         queued,
                         shared,
-                        due: step.now + HOLD,
                         since: step.now,
                         waiters,
                     },
@@ -259,8 +269,8 @@ impl Rounds {
                     held.queued = queued;
                     if step.waited {
                         // Someone waits for this state to be stored.
-                        held.due = step.now;
                         held.waiters.push(step.id);
+                        self.forced.push(key.clone());
                         self.wait_for(step.id);
                     }
                 } else {
@@ -385,7 +395,6 @@ impl Held {
         Held {
             queued,
             shared,
-            due: now,
             since: now,
             waiters: vec![],
         }
