@@ -240,15 +240,17 @@ impl Rounds {
                     .slow
                     .get(&client)
                     .is_some_and(|&until| until > step.now);
-                if !step.hold || slow {
-                    self.put(tables, &(client, seq), &Held::now(queued, shared))?;
-                    return Ok(());
-                }
                 let waiters = if step.waited { vec![step.id] } else { vec![] };
                 if step.waited {
                     self.wait_for(step.id);
                 }
-                self.order.push_back((step.now, (client.clone(), seq)));
+                if !step.hold || slow {
+                    // Written at the end of this round, unless acknowledged
+                    // within it.
+                    self.forced.push((client.clone(), seq));
+                } else {
+                    self.order.push_back((step.now, (client.clone(), seq)));
+                }
                 self.held.insert(
                     (client, seq),
                     Held {
@@ -385,19 +387,6 @@ impl Rounds {
             }
         }
         Ok(())
-    }
-}
-
-impl Held {
-    /// An entry written in the round that made it.
-    fn now(queued: Queued, shared: bool) -> Held {
-        let now = Instant::now();
-        Held {
-            queued,
-            shared,
-            since: now,
-            waiters: vec![],
-        }
     }
 }
 

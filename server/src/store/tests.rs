@@ -313,3 +313,18 @@ fn a_format_1_store_loads_as_it_is_and_is_marked_format_2() {
     drop((txn, opened));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn without_holding_an_entry_acknowledged_within_its_round_is_still_never_written() {
+    // `--durability always`: nothing waits past its round.
+    let mut rounds = rounds();
+    let m = Arc::new(message("x"));
+    let (b, mut rx) = batch(vec![enqueue("a", 1, &m), enqueue("a", 2, &m)]);
+    rounds.commit(vec![b, lazy(vec![delete("a", 1)])], false);
+    assert!(answered(&mut rx));
+    assert!(!rounds.pending());
+    let txn = rounds.db().begin_read().unwrap();
+    let queue = txn.open_table(QUEUE).unwrap();
+    assert!(queue.get(("a", 1)).unwrap().is_none());
+    assert!(queue.get(("a", 2)).unwrap().is_some());
+}
