@@ -72,26 +72,22 @@ impl Write {
         };
         ops.iter()
             .enumerate()
-            .map(|(at, op)| match op {
-                Op::Enqueue {
-                    client,
-                    seq,
-                    queued,
-                } => Write::Enqueue {
-                    client: client.clone(),
-                    seq: *seq,
-                    queued: queued.clone(),
-                    // A route's entries for one message come together.
-                    shared: [at.checked_sub(1).and_then(|i| ops.get(i)), ops.get(at + 1)]
+            .map(|(at, op)| {
+                // A route's entries for one message come together.
+                let before = at.checked_sub(1).and_then(|i| ops.get(i));
+                let shared = seq_of(Some(op)).is_some_and(|seq| {
+                    [before, ops.get(at + 1)]
                         .into_iter()
-                        .any(|next| seq_of(next) == Some(*seq)),
-                },
-                op => Write::encode(op),
+                        .any(|next| seq_of(next) == Some(seq))
+                });
+                Write::encode(op, shared)
             })
             .collect()
     }
 
-    fn encode(op: &Op) -> Write {
+    /// `shared`: an [`Op::Enqueue`] whose message is queued for other
+    /// sessions by the same ops.
+    fn encode(op: &Op, shared: bool) -> Write {
         match op {
             Op::PutRetained(message) => Write::PutRetained {
                 topic: message.topic.clone(),
@@ -115,7 +111,7 @@ impl Write {
                 client: client.clone(),
                 seq: *seq,
                 queued: queued.clone(),
-                shared: false,
+                shared,
             },
             Op::PutQueued {
                 client,
