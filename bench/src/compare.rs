@@ -17,6 +17,7 @@ use crate::{
     error::BenchError,
     progress::{thousands, Progress},
     scenario::{Idle, Metrics, Shape, Storm, Traffic},
+    small_clients::{self, SmallClients},
     traffic::{self, Live},
 };
 
@@ -48,6 +49,8 @@ pub enum Step {
         traffic: Traffic,
         durability: Option<String>,
     },
+    /// Debian's `mosquitto_pub -l` processes into one `mosquitto_sub`.
+    SmallClients(SmallClients),
 }
 
 /// One step of the plan.
@@ -184,6 +187,17 @@ pub fn plan(quick: bool) -> Vec<Planned> {
             },
         ));
     }
+    let small = SmallClients {
+        publishers: 4,
+        messages: if quick { 25_000 } else { 50_000 },
+        qos: 1,
+        size: 64,
+    };
+    steps.push(Planned::new(
+        "small-clients-q1",
+        small.label(),
+        Step::SmallClients(small),
+    ));
     steps.push(Planned::new(
         "storm",
         "connection storm (CONNECT, CONNACK, DISCONNECT; 32 at once)".into(),
@@ -289,7 +303,10 @@ pub struct Cell {
 /// The figure rounds are ranked by.
 pub fn key(step: &Step, metrics: &Metrics) -> f64 {
     match step {
-        Step::Traffic(_) | Step::Durability { .. } | Step::Bridge { .. } => metrics.msgs_per_s,
+        Step::Traffic(_)
+        | Step::Durability { .. }
+        | Step::Bridge { .. }
+        | Step::SmallClients(_) => metrics.msgs_per_s,
         Step::Latency { .. } => metrics.latency_us.map(|l| l.p99).unwrap_or(f64::MAX),
         Step::Storm(_) => metrics.connects_per_s.unwrap_or(0.0),
         Step::Idle(_) => metrics.idle.map(|i| i.bytes_per_connection).unwrap_or(0.0),
@@ -420,6 +437,7 @@ async fn run_one(
             }
             Step::Storm(s) => conns::storm(&target, s, live).await,
             Step::Idle(i) => conns::idle(&target, i, live).await,
+            Step::SmallClients(s) => small_clients::run(&target, s, live).await,
             // Started as two brokers, above.
             Step::Bridge { .. } => Err(BenchError::Usage("a bridge step on one broker".into())),
         }
@@ -589,6 +607,7 @@ mod tests {
                 "ws-fan-in-q0",
                 "latency-q0",
                 "idle-10k",
+                "small-clients-q1",
             ] {
                 assert!(ids.contains(&id), "{id} missing (quick: {quick})");
             }

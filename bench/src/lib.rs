@@ -13,6 +13,8 @@
 //! - [`scenario`]: what a step does (`Traffic`, `Storm`, `Idle`) and what it measured (`Metrics`).
 //! - [`traffic`]: fan-in, fan-out, pairs and fixed-rate latency runs, with windowed flow control.
 //! - [`conns`]: connection storm and idle connections.
+//! - [`small_clients`]: Debian's `mosquitto_pub -l` processes into one
+//!   `mosquitto_sub`, unpipelined clients sending one message per packet.
 //! - [`many`]: up to a million idle connections from several source
 //!   addresses, measured at milestones (`kite-bench connections`).
 //! - [`procstat`]: CPU time and RSS from `/proc`.
@@ -43,6 +45,7 @@ pub mod procstat;
 pub mod progress;
 pub mod report;
 pub mod scenario;
+pub mod small_clients;
 pub mod svg;
 pub mod traffic;
 

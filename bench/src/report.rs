@@ -221,6 +221,14 @@ pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
         ),
         check(
             cells,
+            "broker CPU per message, 4× mosquitto_pub -l QoS 1 (small unpipelined clients)",
+            "µs/msg",
+            "≤ 0.7× rumqttd",
+            cpu("small-clients-q1"),
+            |k, _, r| r.map(|r| k <= 0.7 * r),
+        ),
+        check(
+            cells,
             "p99 latency at ½ Mosquitto's peak, fan-in QoS 0",
             "µs",
             "≤ mosquitto",
@@ -409,7 +417,7 @@ pub fn markdown(report: &Report) -> String {
         "Throughput",
         "msg/s | MB/s | p50 µs | p99 µs | p99.9 µs | broker CPU µs/msg | broker cores | bench cores | bench CPU µs/msg | broker peak RSS MiB | checks",
         "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---",
-        &|s| matches!(s, Step::Traffic(_)),
+        &|s| matches!(s, Step::Traffic(_) | Step::SmallClients(_)),
         &traffic_row,
     );
     section(
@@ -586,12 +594,15 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     let traffic = |s: &Step| {
         matches!(
             s,
-            Step::Traffic(_) | Step::Durability { .. } | Step::Bridge { .. }
+            Step::Traffic(_)
+                | Step::Durability { .. }
+                | Step::Bridge { .. }
+                | Step::SmallClients(_)
         )
     };
     let mut throughput = groups(
         report,
-        |s| matches!(s, Step::Traffic(_) | Step::Bridge { .. }),
+        |s| matches!(s, Step::Traffic(_) | Step::Bridge { .. } | Step::SmallClients(_)),
         &[("", "msg/s", &|m| Some(m.msgs_per_s))],
     );
     // The durability modes side by side, in one group.
