@@ -395,14 +395,17 @@ pub fn markdown(report: &Report) -> String {
     let traffic_row = |c: &Cell| match &c.metrics {
         None => format!("– | – | – | – | – | – | – | – | – | – | {}", checks_text(c)),
         Some(x) => {
-            let l = x.latency_us.unwrap_or_default();
+            // A step that times no message (small clients) shows none.
+            let l = |p: fn(&crate::scenario::Percentiles) -> f64| {
+                x.latency_us.map_or("–".into(), |l| format!("{:.0}", p(&l)))
+            };
             format!(
-                "{} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {}",
+                "{} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {}",
                 thousands(x.msgs_per_s),
                 x.mb_per_s,
-                l.p50,
-                l.p99,
-                l.p999,
+                l(|l| l.p50),
+                l(|l| l.p99),
+                l(|l| l.p999),
                 x.broker.cpu_us_per_unit,
                 x.broker.cores,
                 x.bench.cores,
@@ -602,7 +605,12 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     };
     let mut throughput = groups(
         report,
-        |s| matches!(s, Step::Traffic(_) | Step::Bridge { .. } | Step::SmallClients(_)),
+        |s| {
+            matches!(
+                s,
+                Step::Traffic(_) | Step::Bridge { .. } | Step::SmallClients(_)
+            )
+        },
         &[("", "msg/s", &|m| Some(m.msgs_per_s))],
     );
     // The durability modes side by side, in one group.
@@ -752,6 +760,24 @@ mod tests {
         let bridge = by("bridge QoS 1");
         assert_eq!((bridge.vs_mosquitto, bridge.met), (Some(1.1), Some(true)));
         assert_eq!(by("bridging broker CPU").met, Some(false));
+        let small = "broker CPU per message, 4× mosquitto_pub";
+        assert_eq!(by(small).met, None, "not measured");
+        for (kite, met) in [(7.0, true), (7.5, false)] {
+            let mut cells = vec![
+                cell("small-clients-q1", Kite, 40_000.0, kite),
+                cell("small-clients-q1", Rumqttd, 50_000.0, 10.0),
+            ];
+            let t = targets(&cells);
+            let check = t.iter().find(|t| t.name.starts_with(small)).unwrap();
+            assert_eq!(
+                (check.vs_rumqttd, check.met),
+                (Some(kite / 10.0), Some(met))
+            );
+            cells.pop();
+            let t = targets(&cells);
+            let check = t.iter().find(|t| t.name.starts_with(small)).unwrap();
+            assert_eq!(check.met, None, "no rumqttd to compare with");
+        }
 
         // A failed run is not a measurement.
         cells[0].failure = Some("1 lost".into());

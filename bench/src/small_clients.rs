@@ -7,6 +7,12 @@
 //!
 //! Every line carries its publisher and sequence number, so the count and
 //! the order per publisher are checked on the way out of `mosquitto_sub`.
+//!
+//! Each `mosquitto_pub -l` reads its whole input into libmosquitto's queue
+//! (20 in flight, the rest waiting) and, at the end of its input, waits for
+//! the acknowledgement of the last message id it sent. Ids are 16 bits:
+//! past 65,535 messages an earlier one with the same id ends the wait, and
+//! it exits with messages unsent. Hence [`MAX_MESSAGES`] per publisher.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -38,6 +44,8 @@ const PROBE: &str = "kite-bench-probe";
 const QUIET: Duration = Duration::from_secs(5);
 /// The most one run may take, start to end.
 const LIMIT: Duration = Duration::from_secs(120);
+/// Messages per publisher a run may ask for (see the module).
+pub const MAX_MESSAGES: u64 = 60_000;
 
 /// `publishers` × `mosquitto_pub -l -q qos`, each sending `messages` lines
 /// of `size` bytes, into one `mosquitto_sub -q qos`.
@@ -123,7 +131,10 @@ impl Arrivals {
     fn problem(&self, sent: u64) -> Option<String> {
         let mut faults = Vec::new();
         if self.good < sent {
-            faults.push(format!("{} of {sent} lost or out of order", sent - self.good));
+            faults.push(format!(
+                "{} of {sent} lost or out of order",
+                sent - self.good
+            ));
         }
         for (n, what) in [
             (self.repeated, "duplicated"),
@@ -150,7 +161,9 @@ impl Drop for Spawned {
 
 fn program(name: &str) -> Result<std::path::PathBuf, BenchError> {
     which(name).ok_or_else(|| {
-        BenchError::Usage(format!("{name} not found (apt-get install mosquitto-clients)"))
+        BenchError::Usage(format!(
+            "{name} not found (apt-get install mosquitto-clients)"
+        ))
     })
 }
 
@@ -161,6 +174,11 @@ pub async fn run(target: &Target, spec: &SmallClients, live: Live) -> Result<Met
 }
 
 fn run_blocking(target: &Target, spec: &SmallClients, live: &Live) -> Result<Metrics, BenchError> {
+    if spec.messages > MAX_MESSAGES || spec.size < 16 {
+        return Err(BenchError::Usage(format!(
+            "small clients: at most {MAX_MESSAGES} messages per publisher, of 16 bytes or more"
+        )));
+    }
     let (publish, subscribe) = (program("mosquitto_pub")?, program("mosquitto_sub")?);
     let addr = target.endpoint.tcp;
     let (host, port) = (addr.ip().to_string(), addr.port().to_string());
@@ -290,7 +308,11 @@ fn run_blocking(target: &Target, spec: &SmallClients, live: &Live) -> Result<Met
         }
         thread::sleep(Duration::from_millis(1));
     };
-    let end = arrivals.lock().expect("arrivals").last.unwrap_or_else(Instant::now);
+    let end = arrivals
+        .lock()
+        .expect("arrivals")
+        .last
+        .unwrap_or_else(Instant::now);
     let seconds = end.duration_since(started).as_secs_f64().max(1e-9);
     let delivered = arrivals.lock().expect("arrivals").good;
     let (broker_usage, clients_usage) = (broker.stop(delivered), clients.stop(delivered));
