@@ -18,6 +18,7 @@ use crate::{
     many_step,
     progress::{thousands, Progress},
     scenario::{Connections, Idle, Metrics, Shape, Storm, Traffic},
+    small_clients::{self, SmallClients},
     traffic::{self, Live},
 };
 
@@ -51,6 +52,8 @@ pub enum Step {
         traffic: Traffic,
         durability: Option<String>,
     },
+    /// Debian's `mosquitto_pub -l` processes into one `mosquitto_sub`.
+    SmallClients(SmallClients),
 }
 
 /// One step of the plan.
@@ -187,6 +190,19 @@ pub fn plan(quick: bool) -> Vec<Planned> {
             },
         ));
     }
+    // A few seconds on each broker, quick or full: more messages per
+    // publisher would not fit mosquitto_pub's packet ids (see the module).
+    let small = SmallClients {
+        publishers: 4,
+        messages: 25_000,
+        qos: 1,
+        size: 64,
+    };
+    steps.push(Planned::new(
+        "small-clients-q1",
+        small.label(),
+        Step::SmallClients(small),
+    ));
     steps.push(Planned::new(
         "storm",
         "connection storm (CONNECT, CONNACK, DISCONNECT; 32 at once)".into(),
@@ -303,6 +319,8 @@ pub struct Cell {
 pub fn key(step: &Step, metrics: &Metrics) -> f64 {
     match step {
         Step::Traffic(_) | Step::Durability { .. } | Step::Bridge { .. } => metrics.msgs_per_s,
+        // Its goal is the broker's CPU per message; its rate is the clients'.
+        Step::SmallClients(_) => metrics.broker.cpu_us_per_unit,
         Step::Latency { .. } => metrics.latency_us.map(|l| l.p99).unwrap_or(f64::MAX),
         Step::Storm(_) => metrics.connects_per_s.unwrap_or(0.0),
         Step::Idle(_) => metrics.idle.map(|i| i.bytes_per_connection).unwrap_or(0.0),
@@ -314,7 +332,7 @@ pub fn key(step: &Step, metrics: &Metrics) -> f64 {
 pub fn higher_is_better(step: &Step) -> bool {
     !matches!(
         step,
-        Step::Latency { .. } | Step::Idle(_) | Step::Connections(_)
+        Step::Latency { .. } | Step::Idle(_) | Step::Connections(_) | Step::SmallClients(_)
     )
 }
 
@@ -438,6 +456,7 @@ async fn run_one(
             Step::Storm(s) => conns::storm(&target, s, live).await,
             Step::Idle(i) => conns::idle(&target, i, live).await,
             Step::Connections(c) => many_step::run(&target, c, live).await,
+            Step::SmallClients(s) => small_clients::run(&target, s, live).await,
             // Started as two brokers, above.
             Step::Bridge { .. } => Err(BenchError::Usage("a bridge step on one broker".into())),
         }
@@ -621,6 +640,7 @@ mod tests {
                 "ws-fan-in-q0",
                 "latency-q0",
                 "idle-10k",
+                "small-clients-q1",
             ] {
                 assert!(ids.contains(&id), "{id} missing (quick: {quick})");
             }
@@ -645,6 +665,13 @@ mod tests {
             "rumqttd is not bridged"
         );
         assert_eq!(on("bridge-q1-durability-none"), vec![BrokerKind::Kite]);
+        assert_eq!(on("small-clients-q1"), all.to_vec());
+        let small = plan.iter().find(|p| p.id == "small-clients-q1").unwrap();
+        let Step::SmallClients(s) = &small.step else {
+            panic!("small-clients-q1 is {:?}", small.step)
+        };
+        assert!(s.messages <= small_clients::MAX_MESSAGES);
+        assert!(!higher_is_better(&small.step), "ranked by CPU per message");
     }
 
     fn record(id: &str, broker: BrokerKind, round: usize, rate: f64) -> Record {

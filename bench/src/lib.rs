@@ -13,6 +13,8 @@
 //! - [`scenario`]: what a step does (`Traffic`, `Storm`, `Idle`) and what it measured (`Metrics`).
 //! - [`traffic`]: fan-in, fan-out, pairs and fixed-rate latency runs, with windowed flow control.
 //! - [`conns`]: connection storm and idle connections.
+//! - [`small_clients`]: Debian's `mosquitto_pub -l` processes into one
+//!   `mosquitto_sub`, unpipelined clients sending one message per packet.
 //! - [`many`]: up to a million idle connections from several source
 //!   addresses, measured at milestones (`kite-bench connections`); the
 //!   connections live in [`many_worker`] processes (`kite-bench many-worker`);
@@ -26,7 +28,8 @@
 //!   3-node nats-server cluster with MQTT, and single-node Kite.
 //! - [`cluster_compare`]: `compare --cluster`, cross-node fan-in and fan-out
 //!   on those three; [`cluster_report`]: its goals, table, JSON and charts.
-//! - [`report`]: targets, Markdown tables and JSON; [`svg`]: bar and line charts.
+//! - [`targets`]: the targets checked against a comparison.
+//! - [`report`]: Markdown tables and JSON; [`svg`]: bar and line charts.
 //! - [`progress`]: the progress line during long runs.
 //! - [`error`]: the `BenchError` type.
 
@@ -48,7 +51,9 @@ pub mod procstat;
 pub mod progress;
 pub mod report;
 pub mod scenario;
+pub mod small_clients;
 pub mod svg;
+pub mod targets;
 pub mod traffic;
 
 pub use error::BenchError;

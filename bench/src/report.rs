@@ -13,6 +13,7 @@ use crate::{
     progress::thousands,
     scenario::Metrics,
     svg::{bar_chart, Group},
+    targets::{good, targets, TargetCheck},
 };
 
 /// Where and under what load the comparison ran.
@@ -38,21 +39,6 @@ impl Machine {
 pub struct BrokerInfo {
     pub broker: BrokerKind,
     pub version: String,
-}
-
-/// One target of the issue, checked.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TargetCheck {
-    pub name: String,
-    pub unit: String,
-    pub kite: Option<f64>,
-    pub mosquitto: Option<f64>,
-    pub rumqttd: Option<f64>,
-    pub vs_mosquitto: Option<f64>,
-    pub vs_rumqttd: Option<f64>,
-    pub goal: String,
-    /// `None`: could not be decided (a run failed or a broker was left out).
-    pub met: Option<bool>,
 }
 
 /// Everything a comparison produced.
@@ -122,175 +108,6 @@ impl Report {
             })
             .collect()
     }
-}
-
-const PEERS: [BrokerKind; 3] = [BrokerKind::Kite, BrokerKind::Mosquitto, BrokerKind::Rumqttd];
-
-/// The metrics of a cell that passed its checks.
-fn good<'a>(cells: &'a [Cell], id: &str, broker: BrokerKind) -> Option<&'a Metrics> {
-    cell(cells, id, broker)
-        .filter(|c| c.failure.is_none())
-        .and_then(|c| c.metrics.as_ref())
-}
-
-fn check(
-    cells: &[Cell],
-    name: &str,
-    unit: &str,
-    goal: &str,
-    value: impl Fn(BrokerKind) -> Option<f64>,
-    met: impl Fn(f64, Option<f64>, Option<f64>) -> Option<bool>,
-) -> TargetCheck {
-    let _ = cells;
-    let [kite, mosquitto, rumqttd] = PEERS.map(&value);
-    let ratio = |peer: Option<f64>| match (kite, peer) {
-        (Some(k), Some(p)) if p > 0.0 => Some(k / p),
-        _ => None,
-    };
-    TargetCheck {
-        name: name.into(),
-        unit: unit.into(),
-        kite,
-        mosquitto,
-        rumqttd,
-        vs_mosquitto: ratio(mosquitto),
-        vs_rumqttd: ratio(rumqttd),
-        goal: goal.into(),
-        met: kite.and_then(|k| met(k, mosquitto, rumqttd)),
-    }
-}
-
-/// The issue's targets for kite-server, from the cells of one run.
-pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
-    let rate = |id: &'static str| move |b| good(cells, id, b).map(|m| m.msgs_per_s);
-    let cpu = |id: &'static str| move |b| good(cells, id, b).map(|m| m.broker.cpu_us_per_unit);
-    let at_least = |vs_m: f64, vs_r: Option<f64>| {
-        move |k: f64, m: Option<f64>, r: Option<f64>| {
-            let m_ok = m.map(|m| k >= vs_m * m)?;
-            let r_ok = match (vs_r, r) {
-                (Some(x), Some(r)) => k >= x * r,
-                (Some(_), None) => return None,
-                (None, _) => true,
-            };
-            Some(m_ok && r_ok)
-        }
-    };
-    let leaner = |k: f64, m: Option<f64>, r: Option<f64>| {
-        let best = [m, r].into_iter().flatten().min_by(f64::total_cmp)?;
-        Some(k <= best)
-    };
-    let mut out = vec![
-        check(
-            cells,
-            "fan-in 100→1, 64 B, QoS 0: throughput",
-            "msg/s",
-            "≥ 1.5× mosquitto and ≥ rumqttd",
-            rate("fan-in-q0"),
-            at_least(1.5, Some(1.0)),
-        ),
-        check(
-            cells,
-            "fan-in 100→1, 64 B, QoS 1: throughput",
-            "msg/s",
-            "≥ 1.5× mosquitto and ≥ rumqttd",
-            rate("fan-in-q1"),
-            at_least(1.5, Some(1.0)),
-        ),
-        check(
-            cells,
-            "fan-out 1→1000, 64 B, QoS 0: throughput",
-            "msg/s",
-            "≥ 2× mosquitto",
-            rate("fan-out-q0"),
-            at_least(2.0, None),
-        ),
-        check(
-            cells,
-            "broker CPU per message, fan-in QoS 0",
-            "µs/msg",
-            "≤ the leaner peer",
-            cpu("fan-in-q0"),
-            leaner,
-        ),
-        check(
-            cells,
-            "broker CPU per message, fan-in QoS 1",
-            "µs/msg",
-            "≤ the leaner peer",
-            cpu("fan-in-q1"),
-            leaner,
-        ),
-        check(
-            cells,
-            "p99 latency at ½ Mosquitto's peak, fan-in QoS 0",
-            "µs",
-            "≤ mosquitto",
-            |b| good(cells, "latency-q0", b).and_then(|m| m.latency_us.map(|l| l.p99)),
-            |k, m, _| m.map(|m| k <= m),
-        ),
-        check(
-            cells,
-            "RSS per idle connection at 10,000",
-            "B",
-            "≤ mosquitto",
-            |b| good(cells, "idle-10k", b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
-            |k, m, _| m.map(|m| k <= m),
-        ),
-        check(
-            cells,
-            "RSS per idle connection at the most connections held",
-            "B",
-            "≤ mosquitto",
-            |b| good(cells, many_step::ID, b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
-            |k, m, _| m.map(|m| k <= m),
-        ),
-        check(
-            cells,
-            "bridge QoS 1 to a far Mosquitto, 64 B: throughput",
-            "msg/s",
-            "≥ mosquitto's bridge",
-            rate("bridge-q1"),
-            at_least(1.0, None),
-        ),
-        check(
-            cells,
-            "bridging broker CPU per message, bridge QoS 1",
-            "µs/msg",
-            "≤ mosquitto's bridge",
-            cpu("bridge-q1"),
-            |k, m, _| m.map(|m| k <= m),
-        ),
-    ];
-    // WebSocket: each broker's WS throughput over its own TCP throughput.
-    let ws = |b| {
-        Some(good(cells, "ws-fan-in-q0", b)?.msgs_per_s / good(cells, "fan-in-q0", b)?.msgs_per_s)
-    };
-    let mut ws_check = check(
-        cells,
-        "WebSocket ÷ TCP throughput, fan-in QoS 0",
-        "×",
-        "kite ≥ 0.8",
-        ws,
-        |k, _, _| Some(k >= 0.8),
-    );
-    ws_check.vs_mosquitto = None;
-    ws_check.vs_rumqttd = None;
-    out.push(ws_check);
-    // Headroom: the load generator must not be what limits the broker.
-    let bench = |b| good(cells, "fan-in-q0", b).map(|m| m.bench.cores);
-    let broker_cores = good(cells, "fan-in-q0", BrokerKind::Kite).map(|m| m.broker.cores);
-    let mut headroom = check(
-        cells,
-        "load generator CPU during fan-in QoS 0 (headroom)",
-        "cores",
-        "< 1 core and < the broker's cores",
-        bench,
-        |k, _, _| Some(k < 1.0 && broker_cores.is_some_and(|b| k < b)),
-    );
-    headroom.vs_mosquitto = None;
-    headroom.vs_rumqttd = None;
-    out.push(headroom);
-    out
 }
 
 fn cell_text(value: Option<f64>, unit: &str) -> String {
@@ -396,14 +213,17 @@ pub fn markdown(report: &Report) -> String {
     let traffic_row = |c: &Cell| match &c.metrics {
         None => format!("– | – | – | – | – | – | – | – | – | – | {}", checks_text(c)),
         Some(x) => {
-            let l = x.latency_us.unwrap_or_default();
+            // A step that times no message (small clients) shows none.
+            let l = |p: fn(&crate::scenario::Percentiles) -> f64| {
+                x.latency_us.map_or("–".into(), |l| format!("{:.0}", p(&l)))
+            };
             format!(
-                "{} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {}",
+                "{} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {}",
                 thousands(x.msgs_per_s),
                 x.mb_per_s,
-                l.p50,
-                l.p99,
-                l.p999,
+                l(|l| l.p50),
+                l(|l| l.p99),
+                l(|l| l.p999),
                 x.broker.cpu_us_per_unit,
                 x.broker.cores,
                 x.bench.cores,
@@ -418,7 +238,7 @@ pub fn markdown(report: &Report) -> String {
         "Throughput",
         "msg/s | MB/s | p50 µs | p99 µs | p99.9 µs | broker CPU µs/msg | broker cores | bench cores | bench CPU µs/msg | broker peak RSS MiB | checks",
         "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---",
-        &|s| matches!(s, Step::Traffic(_)),
+        &|s| matches!(s, Step::Traffic(_) | Step::SmallClients(_)),
         &traffic_row,
     );
     section(
@@ -600,12 +420,20 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     let traffic = |s: &Step| {
         matches!(
             s,
-            Step::Traffic(_) | Step::Durability { .. } | Step::Bridge { .. }
+            Step::Traffic(_)
+                | Step::Durability { .. }
+                | Step::Bridge { .. }
+                | Step::SmallClients(_)
         )
     };
     let mut throughput = groups(
         report,
-        |s| matches!(s, Step::Traffic(_) | Step::Bridge { .. }),
+        |s| {
+            matches!(
+                s,
+                Step::Traffic(_) | Step::Bridge { .. } | Step::SmallClients(_)
+            )
+        },
         &[("", "msg/s", &|m| Some(m.msgs_per_s))],
     );
     // The durability modes side by side, in one group.
@@ -757,6 +585,24 @@ mod tests {
         let bridge = by("bridge QoS 1");
         assert_eq!((bridge.vs_mosquitto, bridge.met), (Some(1.1), Some(true)));
         assert_eq!(by("bridging broker CPU").met, Some(false));
+        let small = "broker CPU per message, 4× mosquitto_pub";
+        assert_eq!(by(small).met, None, "not measured");
+        for (kite, met) in [(7.0, true), (7.5, false)] {
+            let mut cells = vec![
+                cell("small-clients-q1", Kite, 40_000.0, kite),
+                cell("small-clients-q1", Rumqttd, 50_000.0, 10.0),
+            ];
+            let t = targets(&cells);
+            let check = t.iter().find(|t| t.name.starts_with(small)).unwrap();
+            assert_eq!(
+                (check.vs_rumqttd, check.met),
+                (Some(kite / 10.0), Some(met))
+            );
+            cells.pop();
+            let t = targets(&cells);
+            let check = t.iter().find(|t| t.name.starts_with(small)).unwrap();
+            assert_eq!(check.met, None, "no rumqttd to compare with");
+        }
 
         // A failed run is not a measurement.
         cells[0].failure = Some("1 lost".into());

@@ -530,7 +530,7 @@ impl Session {
             self.flight().pending.push_back(outbound);
             return vec![];
         }
-        self.send_inflight(&outbound).into_iter().collect()
+        self.send_inflight(outbound).into_iter().collect()
     }
 
     /// Messages waiting for inflight room.
@@ -582,14 +582,18 @@ impl Session {
             properties,
             payload: message.payload.clone(),
         };
-        if mqtt::encoded_len(&Packet::Publish(publish.clone()), self.protocol)
-            > self.client_max_packet_size as usize
-        {
+        // Measured as the packet it becomes, without a copy of it (once per
+        // delivery: its properties are a few hundred bytes).
+        let packet = Packet::Publish(publish);
+        if mqtt::encoded_len(&packet, self.protocol) > self.client_max_packet_size as usize {
             // MQTT-3.1.2-25: too large for this client; dropped for it alone.
             self.dropped_too_large = self.dropped_too_large.saturating_add(1);
             self.discard(outbound);
             return None;
         }
+        let Packet::Publish(publish) = packet else {
+            unreachable!("built as a PUBLISH above");
+        };
         Some(publish)
     }
 
@@ -612,9 +616,9 @@ impl Session {
         publish
     }
 
-    fn send_inflight(&mut self, outbound: &Outbound) -> Option<Packet> {
+    fn send_inflight(&mut self, outbound: Outbound) -> Option<Packet> {
         let pid = self.allocate_pid();
-        let publish = self.build(outbound, Some(pid))?;
+        let publish = self.build(&outbound, Some(pid))?;
         if outbound.seq.is_some() {
             self.flight().store_events.push(StoreEvent::Queued(
                 Box::new(outbound.clone()),
@@ -622,10 +626,9 @@ impl Session {
             ));
         }
         // Keep the full topic: a resend after reconnect has no aliases yet.
-        self.flight().outgoing.insert(
-            pid,
-            Outgoing::Sent(Box::new((publish.clone(), outbound.clone()))),
-        );
+        self.flight()
+            .outgoing
+            .insert(pid, Outgoing::Sent(Box::new((publish.clone(), outbound))));
         Some(Packet::Publish(self.with_alias(publish)))
     }
 
@@ -636,7 +639,7 @@ impl Session {
             let Some(outbound) = self.flight().pending.pop_front() else {
                 break;
             };
-            packets.extend(self.send_inflight(&outbound));
+            packets.extend(self.send_inflight(outbound));
         }
         packets
     }

@@ -190,23 +190,26 @@ impl Queue {
         pending: bool,
     ) -> Option<(Vec<Batch>, bool)> {
         let mut state = self.state.lock().expect("store queue lock");
-        while !pending {
-            let Some(since) = state.since else {
-                if state.closed {
-                    return None;
+        // Something held: due after the window whatever comes.
+        if !pending {
+            loop {
+                let Some(since) = state.since else {
+                    if state.closed {
+                        return None;
+                    }
+                    state = self.ready.wait(state).expect("store queue lock");
+                    continue;
+                };
+                let left = (since + lazy_sync).saturating_duration_since(Instant::now());
+                if state.urgent || state.closed || left.is_zero() {
+                    break;
                 }
-                state = self.ready.wait(state).expect("store queue lock");
-                continue;
-            };
-            let left = (since + lazy_sync).saturating_duration_since(Instant::now());
-            if state.urgent || state.closed || left.is_zero() {
-                break;
+                state = self
+                    .ready
+                    .wait_timeout(state, left)
+                    .expect("store queue lock")
+                    .0;
             }
-            state = self
-                .ready
-                .wait_timeout(state, left)
-                .expect("store queue lock")
-                .0;
         }
         if let (true, false, Some(window)) = (state.urgent || pending, state.closed, window) {
             // Group commit: let more writes join this round (and the
