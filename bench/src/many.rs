@@ -412,6 +412,11 @@ async fn measure(
         .pid
         .and_then(|p| procstat::rss_kib(p).ok())
         .unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled_rss_kib = plan
+        .pid
+        .and_then(|p| procstat::rss_kib(p).ok())
+        .unwrap_or(0);
     Ok(Milestone {
         connections: n,
         broker_rss_kib: rss_now,
@@ -425,6 +430,7 @@ async fn measure(
         ping_sweep_ms,
         pongs,
         active_rss_kib,
+        settled_rss_kib,
     })
 }
 
@@ -432,11 +438,12 @@ impl Milestone {
     /// One row of the connections table.
     pub fn row(&self, broker: &str) -> String {
         format!(
-            "| {broker} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
+            "| {broker} | {} | {} | {:.0} | {} | {} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
             self.connections,
             self.broker_rss_kib / 1024,
             self.bytes_per_connection,
             self.active_rss_kib / 1024,
+            self.settled_rss_kib / 1024,
             self.tcp_sockets,
             self.tcp_memory_kib,
             self.connects_per_s,
@@ -450,7 +457,7 @@ impl Milestone {
 
     /// The table's header.
     pub fn header() -> &'static str {
-        "| broker | connections | broker RSS MiB | bytes/conn | RSS after sweeps MiB | TCP sockets | TCP mem KiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| broker | connections | broker RSS MiB | bytes/conn | RSS after sweeps MiB | 2 s later MiB | TCP sockets | TCP mem KiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 }
 

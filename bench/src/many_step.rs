@@ -167,8 +167,8 @@ pub fn markdown(plan: &[Planned], cells: &[Cell]) -> String {
              (/proc/net/sockstat), connects/s since the previous count, the idle broker's cores \
              over 2 s, one QoS 0 message on the shared topic until every connection had it, and \
              a PINGREQ on every connection until every PINGRESP came; RSS is read before those \
-             two sweeps (so from the second count on it follows the earlier counts' sweeps) and \
-             again after them.\n"
+             two sweeps (so from the second count on it follows the earlier counts' sweeps), \
+             again after them, and 2 s later.\n"
         );
         let _ = writeln!(md, "{}", Milestone::header());
         let mut notes = Vec::new();

@@ -206,6 +206,10 @@ pub struct Milestone {
     /// them, so from the second milestone on it follows the previous ones'.)
     #[serde(default)]
     pub active_rss_kib: u64,
+    /// Broker RSS 2 s after the sweeps, once every connection is quiet
+    /// again: what the broker keeps of the burst.
+    #[serde(default)]
+    pub settled_rss_kib: u64,
 }
 
 /// What a [`Connections`] run found.

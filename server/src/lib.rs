@@ -4,8 +4,9 @@
 //! Folders by concept, lowest layer first (the `# Layers` table below says
 //! which may import which):
 //! - [`util`]: the allocator (cache-line-aligned blocks reuse exact-size
-//!   free lists), a counter sharded per thread, a map that is a short vector
-//!   until it grows, Unix-millisecond time.
+//!   free lists) and giving its and glibc's free memory back after a burst,
+//!   a counter sharded per thread, a map that is a short vector until it
+//!   grows, Unix-millisecond time.
 //! - [`config`]: command-line flags (a contract: `--tcp`, `--http`, …) and
 //!   the TOML file whose keys are the flags (`config::file`).
 //! - [`metrics`]: the statistics and limit counters, and a `Snapshot` of

@@ -1,12 +1,12 @@
 //! The broker's background tasks, each a step run by [`every`] until
 //! shutdown: keepalive checks of dormant connections, the retained-message
-//! expiry sweep, the alarm engine's timers.
+//! expiry sweep, the alarm engine's timers, giving memory back after a burst.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::watch;
 
-use crate::{broker::Shared, routing::registry::KEEPALIVE_TICK};
+use crate::{broker::Shared, routing::registry::KEEPALIVE_TICK, util::trim};
 
 /// Run `step` now and then every `interval`, until `shutdown` turns true.
 pub(super) async fn every(
@@ -39,6 +39,13 @@ pub(super) fn spawn_all(shared: &Arc<Shared>) {
     );
     // Raise `offline_for` alarms as they fall due.
     spawn(shared, Duration::from_secs(1), Shared::tick_alarms);
+    // Give back what a burst of wake-ups left behind (a broadcast to dormant
+    // connections): the aligned lists' surplus, then glibc's free pages.
+    tokio::spawn(every(trim::EVERY, shared.shutdown.clone(), || {
+        if trim::release() {
+            tokio::task::spawn_blocking(trim::trim_system);
+        }
+    }));
 }
 
 fn spawn(shared: &Arc<Shared>, interval: Duration, step: fn(&Shared)) {

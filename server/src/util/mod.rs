@@ -5,3 +5,4 @@ pub(crate) mod clock;
 pub(crate) mod counter;
 pub(crate) mod redb_file;
 pub(crate) mod small_map;
+pub mod trim;
