@@ -548,7 +548,7 @@ pub async fn compare(options: &Options) -> (Vec<Planned>, Vec<Record>) {
         .filter(|p| !p.brokers(&options.brokers).is_empty())
         .collect();
     if let Some(spec) = &options.connections {
-        many_step::set_spec(&mut plan, spec);
+        set_connections_spec(&mut plan, spec);
     }
     let runs: usize = plan
         .iter()
@@ -613,6 +613,17 @@ pub async fn compare(options: &Options) -> (Vec<Planned>, Vec<Record>) {
         progress.elapsed().as_secs_f64()
     );
     (plan, records)
+}
+
+/// Run a connections spec other than [`many_step::spec`] (`kite-bench
+/// connections --target …`).
+fn set_connections_spec(plan: &mut [Planned], spec: &Connections) {
+    for p in plan {
+        if let Step::Connections(c) = &mut p.step {
+            *c = spec.clone();
+            p.title = spec.label();
+        }
+    }
 }
 
 #[cfg(test)]

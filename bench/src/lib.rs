@@ -18,8 +18,9 @@
 //! - [`many`]: up to a million idle connections from several source
 //!   addresses, measured at milestones (`kite-bench connections`); the
 //!   connections live in [`many_worker`] processes (`kite-bench many-worker`);
-//!   [`many_step`]: that run as compare's `connections` step, its summary
-//!   section and its chart.
+//!   [`many_step`]: that run as compare's `connections` step;
+//!   [`many_report`]: its summary section and its chart; [`fd_limit`]: the
+//!   open-file limit raised as far as allowed.
 //! - [`procstat`]: CPU time and RSS from `/proc`.
 //! - [`brokers`]: starting and stopping kite-server, Mosquitto and rumqttd on loopback.
 //! - [`bridge`]: a bridging broker (kite-server or Mosquitto) and the far Mosquitto it bridges to.
@@ -30,7 +31,7 @@
 //!   on those three; [`cluster_report`]: its goals, table, JSON and charts.
 //! - [`targets`]: the targets checked against a comparison.
 //! - [`report`]: Markdown tables and JSON; [`svg`]: bar and line charts.
-//! - [`progress`]: the progress line during long runs.
+//! - [`progress`]: the progress line during long runs; [`numbers`]: number formatting.
 //! - [`error`]: the `BenchError` type.
 
 pub mod bridge;
@@ -42,10 +43,13 @@ pub mod cluster_report;
 pub mod compare;
 pub mod conns;
 pub mod error;
+pub mod fd_limit;
 pub mod link;
 pub mod many;
+pub mod many_report;
 pub mod many_step;
 pub mod many_worker;
+pub mod numbers;
 pub mod payload;
 pub mod procstat;
 pub mod progress;

@@ -24,6 +24,7 @@ use tokio::{
 };
 
 use crate::{
+    fd_limit,
     many_worker::{self, Share},
     procstat,
     scenario::{Connections, Held, Milestone},
@@ -52,40 +53,6 @@ pub struct Plan {
     pub per_source: usize,
     /// The program run as `<worker> many-worker …`: kite-bench itself.
     pub worker: PathBuf,
-}
-
-/// Raise this process's open-file limit to the kernel's `nr_open` where
-/// allowed (root), else to the hard limit; the limit in force.
-#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
-pub fn raise_fd_limit_fully() -> u64 {
-    let nr_open = nr_open();
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 0;
-        }
-        let wanted = libc::rlimit {
-            rlim_cur: nr_open as libc::rlim_t,
-            rlim_max: nr_open as libc::rlim_t,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur as u64
-    }
-}
-
-fn nr_open() -> u64 {
-    std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1_048_576)
 }
 
 /// A process's soft open-file limit and the descriptors it has open now.
@@ -232,7 +199,7 @@ pub fn share_of(goal: usize, index: usize, workers: usize) -> usize {
 
 /// Open connections up to the target, measuring at each milestone.
 pub async fn run(plan: &Plan, mut progress: impl FnMut(&Milestone)) -> Held {
-    let own_limit = raise_fd_limit_fully();
+    let own_limit = fd_limit::raise_fd_limit_fully();
     let spec = &plan.spec;
     let mut held = Held {
         asked: spec.target,
@@ -253,7 +220,7 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&Milestone)) -> Held {
                  connection ({RESERVE} more are kept for the publisher and its own files); \
                  kite-bench raised its limit, which the brokers inherit, to {own_limit}: raising \
                  a hard limit further needs CAP_SYS_RESOURCE (/proc/sys/fs/nr_open is {})",
-                nr_open()
+                fd_limit::nr_open()
             ));
         }
     };

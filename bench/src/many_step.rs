@@ -1,18 +1,15 @@
 //! Compare's `connections` step (issue #20): [`crate::many`] on each broker
 //! started fresh, folded into [`Metrics`] (every milestone in
-//! [`Metrics::held`]), with its section of the summary and its chart of RSS
-//! per connection against connections held, one line per broker. Kept out
-//! of `compare.rs` and `report.rs`, which only call in here.
+//! [`Metrics::held`]. Its section of the summary and its chart are
+//! `many_report`'s. Kept out of `compare.rs`, which only calls in here.
 
-use std::{fmt::Write as _, time::Duration};
+use std::time::Duration;
 
 use crate::{
-    compare::{Cell, Planned, Step},
     error::BenchError,
     many::{self, Plan},
     procstat::{self, Usage},
-    scenario::{Connections, Held, IdleMemory, Metrics, Milestone},
-    svg::{line_chart, Line},
+    scenario::{Connections, Held, IdleMemory, Metrics},
     traffic::{Live, Target},
 };
 
@@ -33,16 +30,6 @@ pub fn spec() -> Connections {
         milestones: vec![2_500, 5_000, 10_000, 100_000, 250_000, 500_000],
         concurrency: 512,
         rss_cap_mib: 4096,
-    }
-}
-
-/// Run a spec other than [`spec`] (`kite-bench connections --target …`).
-pub fn set_spec(plan: &mut [Planned], spec: &Connections) {
-    for p in plan {
-        if let Step::Connections(c) = &mut p.step {
-            *c = spec.clone();
-            p.title = spec.label();
-        }
     }
 }
 
@@ -150,104 +137,10 @@ pub fn summary(metrics: &Metrics) -> String {
     )
 }
 
-/// The summary's section: every milestone of every broker, and why a run
-/// was capped or stopped.
-pub fn markdown(plan: &[Planned], cells: &[Cell]) -> String {
-    let mut md = String::new();
-    for p in plan
-        .iter()
-        .filter(|p| matches!(p.step, Step::Connections(_)))
-    {
-        let _ = writeln!(md, "\n## Connections held: {}\n", p.title);
-        let _ = writeln!(
-            md,
-            "From several loopback source addresses, by client worker processes; each \
-             connection subscribes to its own topic and a shared one. At each count: broker RSS \
-             and (RSS − RSS before) ÷ connections, TCP sockets and their memory machine-wide \
-             (/proc/net/sockstat), connects/s since the previous count, the idle broker's cores \
-             over 2 s, one QoS 0 message on the shared topic until every connection had it, and \
-             a PINGREQ on every connection until every PINGRESP came; RSS is read before those \
-             two sweeps (so from the second count on it follows the earlier counts' sweeps), \
-             again after them, and 2 s later.\n"
-        );
-        let _ = writeln!(md, "{}", Milestone::header());
-        let mut notes = Vec::new();
-        for c in cells.iter().filter(|c| c.id == p.id) {
-            let name = c.broker.name();
-            let Some(held) = c.metrics.as_ref().and_then(|m| m.held.as_ref()) else {
-                let why = c.failure.as_deref().unwrap_or("no result");
-                let _ = writeln!(md, "| {name} | – | – | – | – | – | – | – | – | – | {why} |");
-                continue;
-            };
-            for m in &held.milestones {
-                let _ = writeln!(md, "{}", m.row(name));
-            }
-            let mut note = format!(
-                "- {name}: asked {}, ran to {} over {} source addresses from {} worker processes \
-                 (each with an open-file limit of {}); the broker's open-file limit: {}.",
-                held.asked,
-                held.target,
-                held.sources,
-                held.workers,
-                held.worker_fd_limit,
-                held.broker_fd_limit
-            );
-            if let Some(why) = &held.capped {
-                let _ = write!(note, " Capped: {why}.");
-            }
-            if let Some(why) = &held.stopped {
-                let _ = write!(note, " Stopped: {why}.");
-            }
-            if let Some(f) = &c.failure {
-                let _ = write!(note, " **FAILED**: {f}.");
-            }
-            notes.push(note.replace('|', "/"));
-        }
-        let _ = writeln!(md, "\n{}", notes.join("\n"));
-    }
-    md
-}
-
-/// The chart of RSS per connection against connections held, one line per
-/// broker (`run` says which run); `None` without a connections step.
-pub fn chart(plan: &[Planned], cells: &[Cell], run: &str) -> Option<(&'static str, String)> {
-    let p = plan
-        .iter()
-        .find(|p| matches!(p.step, Step::Connections(_)))?;
-    let lines: Vec<Line> = cells
-        .iter()
-        .filter(|c| c.id == p.id)
-        .filter_map(|c| {
-            let held = c.metrics.as_ref()?.held.as_ref()?;
-            Some(Line {
-                series: c.broker.name().to_string(),
-                points: held
-                    .milestones
-                    .iter()
-                    .map(|m| (m.connections as f64, m.bytes_per_connection))
-                    .collect(),
-            })
-        })
-        .collect();
-    (!lines.is_empty()).then(|| {
-        (
-            CHART,
-            line_chart(
-                "Broker RSS per idle connection (lower is better)",
-                &format!(
-                    "{run}; (RSS − RSS before the first) ÷ connections; both axes logarithmic"
-                ),
-                "connections held (log scale)",
-                "B",
-                &lines,
-            ),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Milestone;
 
     fn held(counts: &[(usize, usize)], stopped: Option<&str>) -> Held {
         Held {

@@ -282,7 +282,7 @@ impl Worker {
 /// the coordinator made.
 pub async fn serve(share: Share) -> std::io::Result<()> {
     use std::os::fd::AsFd;
-    crate::many::raise_fd_limit_fully();
+    crate::fd_limit::raise_fd_limit_fully();
     let mut worker = Worker {
         share,
         conns: Vec::new(),

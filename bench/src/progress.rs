@@ -35,18 +35,7 @@ fn clock(since: Instant) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-/// 1234567.8 → "1,234,568".
-pub fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::numbers::thousands;
 
 impl Progress {
     /// `total` steps; `live` is the counter the running step bumps.
@@ -115,16 +104,5 @@ impl Drop for Progress {
         if let Some(printer) = self.printer.take() {
             printer.abort();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(super::thousands(0.0), "0");
-        assert_eq!(super::thousands(999.4), "999");
-        assert_eq!(super::thousands(1000.0), "1,000");
-        assert_eq!(super::thousands(1234567.8), "1,234,568");
     }
 }

@@ -9,7 +9,7 @@ use crate::{
     brokers::BrokerKind,
     compare::{cell, cells, Cell, Planned, Record, Step},
     error::BenchError,
-    many_step,
+    many_report, many_step,
     progress::thousands,
     scenario::Metrics,
     svg::{bar_chart, Group},
@@ -354,7 +354,7 @@ pub fn markdown(report: &Report) -> String {
             }
         },
     );
-    md.push_str(&many_step::markdown(&report.plan, &report.cells));
+    md.push_str(&many_report::markdown(&report.plan, &report.cells));
     let failures = report.failures();
     if !failures.is_empty() {
         let _ = writeln!(md, "\n## Failed runs\n");
@@ -500,7 +500,7 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
     .into_iter()
     .filter(|(_, _, groups)| !groups.is_empty())
     .map(|(file, title, groups)| (file, bar_chart(title, &note, &groups)))
-    .chain(many_step::chart(&report.plan, &report.cells, &run))
+    .chain(many_report::chart(&report.plan, &report.cells, &run))
     .collect()
 }
 

@@ -175,7 +175,7 @@ impl Connections {
     pub fn label(&self) -> String {
         format!(
             "up to {} idle connections, each on its own topic and a shared one",
-            crate::progress::thousands(self.target as f64)
+            crate::numbers::thousands(self.target as f64)
         )
     }
 }
