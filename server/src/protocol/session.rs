@@ -582,18 +582,14 @@ impl Session {
             properties,
             payload: message.payload.clone(),
         };
-        // Measured as the packet it becomes, without a copy of it (once per
-        // delivery: its properties are a few hundred bytes).
-        let packet = Packet::Publish(publish);
-        if mqtt::encoded_len(&packet, self.protocol) > self.client_max_packet_size as usize {
+        if mqtt::encoded_len(&Packet::Publish(publish.clone()), self.protocol)
+            > self.client_max_packet_size as usize
+        {
             // MQTT-3.1.2-25: too large for this client; dropped for it alone.
             self.dropped_too_large = self.dropped_too_large.saturating_add(1);
             self.discard(outbound);
             return None;
         }
-        let Packet::Publish(publish) = packet else {
-            unreachable!("built as a PUBLISH above");
-        };
         Some(publish)
     }
 
