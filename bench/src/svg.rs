@@ -58,10 +58,9 @@ pub fn short(value: f64, unit: &str) -> String {
     format!("{number}{unit}").trim_end().to_string()
 }
 
-/// The chart: `title` on top, `note` under it (e.g. "higher is better").
-pub fn bar_chart(title: &str, note: &str, groups: &[Group]) -> String {
-    let rows: usize = groups.iter().map(|g| g.bars.len()).sum();
-    let height = 60.0 + groups.len() as f64 * (TITLE + PAD) + rows as f64 * (BAR + GAP) + 10.0;
+/// A chart's start: the `<svg>` element `height` high on a white ground,
+/// `title` on top and `note` under it.
+fn header(height: f64, title: &str, note: &str) -> String {
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -81,6 +80,14 @@ pub fn bar_chart(title: &str, note: &str, groups: &[Group]) -> String {
         r##"<text x="10" y="40" fill="#555555">{}</text>"##,
         escape(note)
     );
+    svg
+}
+
+/// The chart: `title` on top, `note` under it (e.g. "higher is better").
+pub fn bar_chart(title: &str, note: &str, groups: &[Group]) -> String {
+    let rows: usize = groups.iter().map(|g| g.bars.len()).sum();
+    let height = 60.0 + groups.len() as f64 * (TITLE + PAD) + rows as f64 * (BAR + GAP) + 10.0;
+    let mut svg = header(height, title, note);
     let mut y = 60.0;
     let span = WIDTH - LABEL - 110.0;
     for group in groups {
@@ -173,25 +180,7 @@ pub fn line_chart(title: &str, note: &str, x_unit: &str, y_unit: &str, lines: &[
     let scale = |v: f64, lo: f64, hi: f64| (v.max(1e-9).log10() - lo) / (hi - lo);
     let px = |x: f64| left + scale(x, d_lo, d_hi) * (right - left);
     let py = |y: f64| bottom - scale(y, e_lo, e_hi) * (bottom - top);
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{H}" viewBox="0 0 {WIDTH} {H}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        svg,
-        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="10" y="22" font-size="16" font-weight="bold">{}</text>"#,
-        escape(title)
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="10" y="40" fill="#555555">{}</text>"##,
-        escape(note)
-    );
+    let mut svg = header(H, title, note);
     let axis = r##"stroke="#888888" stroke-width="1""##;
     let _ = writeln!(
         svg,
