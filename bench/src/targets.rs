@@ -66,6 +66,9 @@ fn check(
 pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
     let rate = |id: &'static str| move |b| good(cells, id, b).map(|m| m.msgs_per_s);
     let cpu = |id: &'static str| move |b| good(cells, id, b).map(|m| m.broker.cpu_us_per_unit);
+    let idle_bytes = |id: &'static str| {
+        move |b| good(cells, id, b).and_then(|m| m.idle.map(|i| i.bytes_per_connection))
+    };
     let at_least = |vs_m: f64, vs_r: Option<f64>| {
         move |k: f64, m: Option<f64>, r: Option<f64>| {
             let m_ok = m.map(|m| k >= vs_m * m)?;
@@ -143,7 +146,7 @@ pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
             "RSS per idle connection at 10,000",
             "B",
             "≤ mosquitto",
-            |b| good(cells, "idle-10k", b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
+            idle_bytes("idle-10k"),
             |k, m, _| m.map(|m| k <= m),
         ),
         check(
@@ -151,7 +154,7 @@ pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
             "RSS per idle connection at the most connections held",
             "B",
             "≤ mosquitto",
-            |b| good(cells, many_step::ID, b).and_then(|m| m.idle.map(|i| i.bytes_per_connection)),
+            idle_bytes(many_step::ID),
             |k, m, _| m.map(|m| k <= m),
         ),
         check(
