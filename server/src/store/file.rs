@@ -210,25 +210,31 @@ fn load(db: &Database, path: &Path) -> Result<(Loaded, u64, Refs), StoreError> {
 /// and its message go in one transaction); this keeps the file honest if
 /// one ever is.
 fn drop_unnamed(db: &Database, refs: &Refs) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
-    {
-        let mut messages = txn.open_table(MESSAGES)?;
-        let unnamed: Vec<u64> = messages
+    // Looked for in a read: a start-up with none (always, so far) writes nothing.
+    let unnamed: Vec<u64> = {
+        let txn = db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        messages
             .iter()?
             .map(|entry| entry.map(|(seq, _)| seq.value()))
             .filter(|seq| seq.as_ref().map_or(true, |seq| !refs.contains_key(seq)))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()?
+    };
+    if unnamed.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut messages = txn.open_table(MESSAGES)?;
         for seq in &unnamed {
             messages.remove(seq)?;
         }
-        if !unnamed.is_empty() {
-            tracing::warn!(
-                count = unnamed.len(),
-                "store: removed messages no session named"
-            );
-        }
     }
     txn.commit()?;
+    tracing::warn!(
+        count = unnamed.len(),
+        "store: removed messages no session named"
+    );
     Ok(())
 }
 

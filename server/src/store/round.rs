@@ -68,8 +68,6 @@ struct Held {
     queued: Queued,
     /// Its message is stored once for several sessions (see [`Write::Enqueue`]).
     shared: bool,
-    /// When it was queued: written by the first round ending [`HOLD`] later.
-    since: Instant,
     /// The batches whose answer waits for it (by id).
     waiters: Vec<u64>,
 }
@@ -85,8 +83,9 @@ pub(super) struct Rounds {
     db: Database,
     refs: Refs,
     held: HashMap<Key, Held>,
-    /// The held entries in the order they were queued (so by when they are
-    /// due); settled ones stay until then, and are skipped.
+    /// The held entries with when they were queued, in that order: each is
+    /// written by the first round ending [`HOLD`] later. Settled ones stay
+    /// until then, and are skipped.
     order: VecDeque<(Instant, Key)>,
     /// Held entries to write this round whatever their age.
     forced: Vec<Key>,
@@ -195,18 +194,20 @@ impl Rounds {
                     self.answer.push(waiting.done);
                 }
             }
-            let mut due = std::mem::take(&mut self.forced);
+            // Those that reached HOLD (all, without `hold`), then those forced.
+            let mut due = Vec::new();
             while let Some((since, _)) = self.order.front() {
                 if hold && now.duration_since(*since) < HOLD {
                     break;
                 }
-                due.extend(self.order.pop_front().map(|(_, key)| key));
+                due.extend(self.order.pop_front().map(|(_, key)| (key, hold)));
             }
-            for key in due {
+            due.extend(self.forced.drain(..).map(|key| (key, false)));
+            for (key, reached_hold) in due {
                 let Some(held) = self.held.remove(&key) else {
                     continue; // settled since
                 };
-                if hold && now.duration_since(held.since) >= HOLD {
+                if reached_hold {
                     // Its publishers should not wait HOLD for each entry.
                     self.slow.insert(key.0.clone(), now + SLOW_FOR);
                 }
@@ -256,7 +257,6 @@ impl Rounds {
                     Held {
                         queued,
                         shared,
-                        since: step.now,
                         waiters,
                     },
                 );
