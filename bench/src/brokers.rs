@@ -109,8 +109,34 @@ pub struct Running {
     dir: PathBuf,
 }
 
-fn free_port() -> Result<u16, BenchError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Ports handed out by [`free_port`]: below Linux's default ephemeral range
+/// (32768–60999), so no outgoing connection takes one as its local port
+/// between the check here and the broker's own bind. (A port the kernel
+/// picked for a listener here was such a port: a broker then failed to bind
+/// it once in CI.)
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port nobody listens on now, a different one on each call of
+/// this process (two processes start apart, by their ids).
+pub(crate) fn free_port() -> Result<u16, BenchError> {
+    static NEXT: AtomicU64 = AtomicU64::new(u64::MAX);
+    let span = u64::from(PORTS.end - PORTS.start);
+    // The first caller picks the start; the rest follow on.
+    let _ = NEXT.compare_exchange(
+        u64::MAX,
+        u64::from(std::process::id()) * 97 % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let port = PORTS.start + (NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(BenchError::Usage(format!(
+        "no free loopback port in {PORTS:?}"
+    )))
 }
 
 /// A fresh folder under the system temp dir.

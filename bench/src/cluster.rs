@@ -14,7 +14,7 @@
 use std::{
     fs,
     io::{Read, Write},
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::{
-    brokers::fresh_dir,
+    brokers::{free_port, fresh_dir},
     error::BenchError,
     link::{client_options, Endpoint, Link, Transport},
     traffic::unique_tag,
@@ -105,10 +105,6 @@ pub struct Started {
     pub nodes: Vec<Endpoint>,
     procs: Vec<Proc>,
     dir: PathBuf,
-}
-
-fn free_port() -> Result<u16, BenchError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn loopback(port: u16) -> SocketAddr {
