@@ -17,7 +17,8 @@ use tokio::time::Instant;
 async fn connect_again(node: &Broker, connect: &Connect<'_>) -> (Raw, mqtt::ConnAck) {
     let started = Instant::now();
     loop {
-        let (raw, connack) = Raw::try_connect(node.addr(), connect)
+        // Up to the dead holder's lease running out (5 s) and more.
+        let (raw, connack) = Raw::try_connect_within(node.addr(), connect, Duration::from_secs(12))
             .await
             .expect("the node answers");
         if connack.code != ReasonCode::ServerUnavailable {

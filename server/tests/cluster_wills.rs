@@ -149,7 +149,11 @@ async fn a_killed_nodes_will_waits_its_delay_and_is_cancelled_by_a_return_elsewh
     a.signal("-KILL");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again = Connect::v5("will/back").clean(false).props(expiry_300());
-    let (_back_again, _) = Raw::connect(&b, &again).await;
+    // b takes the session once a's lease shows it dead (about 5 s).
+    let (_back_again, connack) = Raw::try_connect_within(b.addr(), &again, Duration::from_secs(12))
+        .await
+        .expect("b answers");
+    assert_eq!(connack.code, mqtt::ReasonCode::Success);
     let since_kill = killed.elapsed();
     let got = collect(&mut on_b, DEATH_BOUND + Duration::from_secs(8)).await;
     eprintln!("delayed will (4 s) after SIGKILL: {got:?} + {since_kill:?}");

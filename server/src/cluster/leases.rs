@@ -18,6 +18,11 @@
 //! another dead, and a dead node's wills fire between [`TTL`] and
 //! [`TTL`] + 2 × [`RENEW`] after its last renewal (plus their delays).
 //!
+//! A node whose own renewal failed (the bucket out of reach: its stream
+//! elects a leader, or this node's NATS server died) watches every lease
+//! afresh once it renews again: the others could not renew meanwhile
+//! either, and their wills must not fire for it.
+//!
 //! A claim is itself a lease that nobody renews: if the winner dies
 //! before it adopted every will, the claim expires in turn and another
 //! survivor finishes (each will moves with its own compare-and-set).
@@ -48,7 +53,7 @@ pub(crate) const RENEW: Duration = Duration::from_secs(1);
 pub(crate) const TTL: Duration = Duration::from_secs(5);
 
 /// A node id as a bucket key (any id: base64url).
-fn key(node: &str) -> String {
+pub(crate) fn key(node: &str) -> String {
     format!("n.{}", URL_SAFE_NO_PAD.encode(node))
 }
 
@@ -61,6 +66,12 @@ fn node_of(key: &str) -> Option<String> {
 /// A lease's value: who holds it, and which run (or who claimed it).
 fn held_by(node: &str, incarnation: u64) -> Bytes {
     Bytes::from(format!("held {node} {incarnation:016x}"))
+}
+
+/// Whether a lease's value says a node holds it (not claimed by a
+/// survivor).
+pub(crate) fn is_held(value: &[u8]) -> bool {
+    value.starts_with(b"held ")
 }
 
 fn claimed_by(node: &str) -> Bytes {
@@ -135,6 +146,12 @@ impl Leases {
                 Ok(next) => {
                     if failing {
                         tracing::info!("cluster: node lease renewed again");
+                        // The bucket was out of reach (its stream elected
+                        // a leader, or this node's NATS server died): the
+                        // others could not renew either. Their leases are
+                        // watched afresh, or each would look stopped for
+                        // as long as the outage lasted.
+                        self.seen.clear();
                     }
                     failing = false;
                     revision = next;

@@ -5,9 +5,13 @@
 //! the connection with DISCONNECT 0x8E (Session taken over) and answers
 //! once it is closed; then the claim is written with compare-and-set, so of
 //! two nodes connecting the same id at once the later write wins and the
-//! other is taken over in turn. A node that does not answer (it died) is
-//! not waited for; a bucket that cannot be reached delays a CONNECT by at
-//! most [`CLAIM_TIMEOUT`], then the node carries on alone.
+//! other is taken over in turn. A holder with no listener is asked again
+//! until its lease ([`super::leases`]) shows it died (then it is not waited
+//! for) or it is back from connecting to NATS again: a NATS server's death
+//! makes a live holder silent for a second or two, and taking it for dead
+//! would start its client's session empty. A bucket that cannot be reached
+//! delays a CONNECT by at most [`CLAIM_TIMEOUT`], then the node carries on
+//! alone.
 //!
 //! A node holds the id while the client is connected there and while its
 //! persistent session waits there; a CONNECT elsewhere that resumes it
@@ -24,7 +28,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{handoff, messages::Durable};
+use super::{handoff, leases, messages::Durable};
 use crate::{
     broker::{ClientIds, Shared},
     store::Ticket,
@@ -39,8 +43,13 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The longest a node waits for the holder's answer (the connection
 /// closed, the session handed over).
 const ANSWER_WAIT: Duration = Duration::from_secs(4);
-/// A holder without a listener this many times, 250 ms apart, is down.
-const GONE_AFTER: u32 = 10;
+/// How often a holder without a listener is asked again.
+const ASK_AGAIN: Duration = Duration::from_millis(250);
+/// The longest a node asks a holder without a listener whose lease cannot
+/// be read, or still moves (it is connecting to NATS again), before the
+/// CONNECT is refused: a lease unchanged for [`leases::TTL`] ends it
+/// sooner, as gone.
+const LISTENER_WAIT: Duration = Duration::from_secs(8);
 
 /// This node's side of the client-id ownership.
 pub(crate) struct Owners {
@@ -55,6 +64,9 @@ pub(crate) struct Owners {
     /// waits for the first's session to arrive.
     claiming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     bucket: OnceLock<kv::Store>,
+    /// The nodes' leases ([`leases::BUCKET`]): whether a holder without a
+    /// listener is down or only connecting to NATS again.
+    leases: OnceLock<kv::Store>,
     shared: OnceLock<Weak<Shared>>,
     /// Client ids this node is connecting (claimed, not yet in its
     /// registry), and whether another node took one over meanwhile: that
@@ -85,6 +97,7 @@ impl Owners {
             moving: tokio::sync::Mutex::new(()),
             claiming: Mutex::new(HashMap::new()),
             bucket: OnceLock::new(),
+            leases: OnceLock::new(),
             shared: OnceLock::new(),
             connecting: Mutex::new(HashMap::new()),
         })
@@ -112,6 +125,15 @@ impl Owners {
                 {
                     Ok(store) => {
                         let _ = opener.bucket.set(store);
+                        // Opened by the leases' own task; only looked up.
+                        while opener.leases.get().is_none() {
+                            match js.get_key_value(leases::BUCKET).await {
+                                Ok(nodes) => {
+                                    let _ = opener.leases.set(nodes);
+                                }
+                                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                            }
+                        }
                         tracing::info!(
                             bucket = BUCKET,
                             "cluster: client ids are held cluster-wide"
@@ -241,7 +263,7 @@ impl Owners {
         };
         let collect = async {
             let payload: Bytes = asked.encode().into();
-            let mut tries = 0;
+            let mut lease = LeaseWatch::default();
             let first = loop {
                 match self
                     .client
@@ -251,13 +273,20 @@ impl Owners {
                     Ok(first) => break first,
                     // Nobody listens there: the owner's node is down, or
                     // its NATS connection is being made again (a NATS
-                    // server died): asked again for a while.
+                    // server died). Its lease tells which: asked again
+                    // while it may still be renewed.
                     Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => {
-                        tries += 1;
-                        if tries >= GONE_AFTER {
+                        let read = match self.leases.get() {
+                            Some(nodes) => nodes.entry(leases::key(owner)).await.ok(),
+                            None => None,
+                        };
+                        if lease.gone(read) {
                             return Answer::Gone;
                         }
-                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        if lease.asked_for() >= LISTENER_WAIT {
+                            return Answer::Silent;
+                        }
+                        tokio::time::sleep(ASK_AGAIN).await;
                     }
                     Err(_) => return Answer::Silent,
                 }
@@ -285,7 +314,7 @@ impl Owners {
                 }
             }
         };
-        tokio::time::timeout(ANSWER_WAIT, collect)
+        tokio::time::timeout(LISTENER_WAIT + ANSWER_WAIT, collect)
             .await
             .unwrap_or(Answer::Silent)
     }
@@ -444,6 +473,57 @@ impl Owners {
                     .await;
             }
         }
+    }
+}
+
+/// A holder's lease, read while it has no listener: gone when the lease
+/// was deleted or claimed by a survivor, or its revision has not moved
+/// for [`leases::TTL`] since first read here. A holder connecting to
+/// NATS again renews it within a second of being back; a holder that
+/// died never does.
+struct LeaseWatch {
+    started: tokio::time::Instant,
+    /// The revision last read, and since when it is unchanged.
+    seen: Option<(u64, tokio::time::Instant)>,
+}
+
+impl Default for LeaseWatch {
+    fn default() -> Self {
+        LeaseWatch {
+            started: tokio::time::Instant::now(),
+            seen: None,
+        }
+    }
+}
+
+impl LeaseWatch {
+    /// `read`: the lease's entry (`Some(None)`: no lease), or `None` when
+    /// it could not be read (the bucket elects a leader).
+    fn gone(&mut self, read: Option<Option<kv::Entry>>) -> bool {
+        let now = tokio::time::Instant::now();
+        match read {
+            None => false,
+            Some(None) => true,
+            Some(Some(entry)) => {
+                if entry.operation != kv::Operation::Put || !leases::is_held(&entry.value) {
+                    return true;
+                }
+                match self.seen {
+                    Some((revision, since)) if revision == entry.revision => {
+                        now.duration_since(since) >= leases::TTL
+                    }
+                    _ => {
+                        self.seen = Some((entry.revision, now));
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// How long the holder has been asked.
+    fn asked_for(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 

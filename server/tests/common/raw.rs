@@ -75,6 +75,16 @@ impl Raw {
         addr: std::net::SocketAddr,
         connect: &Connect<'_>,
     ) -> Option<(Raw, mqtt::ConnAck)> {
+        Self::try_connect_within(addr, connect, WAIT).await
+    }
+
+    /// [`Raw::try_connect`], waiting up to `wait` for the CONNACK (a
+    /// cluster node may first wait for a dead node's lease to run out).
+    pub async fn try_connect_within(
+        addr: std::net::SocketAddr,
+        connect: &Connect<'_>,
+        wait: Duration,
+    ) -> Option<(Raw, mqtt::ConnAck)> {
         let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
             .await
             .ok()?
@@ -94,7 +104,7 @@ impl Raw {
         if !raw.try_send(&connect.bytes()).await {
             return None;
         }
-        match raw.next_within(WAIT).await {
+        match raw.next_within(wait).await {
             Ok(Some(Packet::ConnAck(connack))) => Some((raw, connack)),
             _ => None,
         }
