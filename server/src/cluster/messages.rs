@@ -10,13 +10,15 @@
 //!   most (the oldest go first), which bounds how long a node may be away
 //!   and still get what it missed.
 //! - Publishing ([`Durable::publish`]): one task hands the messages to
-//!   JetStream in order (no waiting per message), each with `Nats-Msg-Id` =
-//!   this run's nonce and a sequence, and waits for the acknowledgements
-//!   side by side. A message is retried (ack timeout, no responders: a
-//!   leader election takes seconds) for [`RETRY_FOR`]; JetStream stores a
-//!   retried one once. The ticket resolves on JetStream's acknowledgement,
-//!   so a PUBACK/PUBREC says the cluster has the message. A message retried
-//!   may be stored after a later one of the same publisher.
+//!   JetStream in order (no waiting per message), those of one subject
+//!   that wait together as one stream message ([`super::batch`]), each
+//!   with `Nats-Msg-Id` = this run's nonce and a sequence, and waits for
+//!   the acknowledgements side by side, [`IN_FLIGHT`] at most. A stream
+//!   message is retried (ack timeout, no responders: a leader election
+//!   takes seconds) for [`RETRY_FOR`]; JetStream stores a retried one
+//!   once. The tickets resolve on JetStream's acknowledgement, so a
+//!   PUBACK/PUBREC says the cluster has the message. A message retried may
+//!   be stored after a later one of the same publisher on another topic.
 //! - Refusing: a node that lost NATS, or whose last message JetStream did
 //!   not store, refuses QoS 1/2 publishes ([`Durable::refusal`]): an MQTT 5
 //!   client gets PUBACK/PUBREC 0x80 with the reason, an older one is
@@ -29,7 +31,8 @@
 //!   node's own were delivered here when published, but to the persistent
 //!   sessions, which get every QoS 1/2 message from the stream, in its
 //!   order (so a session that moves to another node continues at one
-//!   position: [`super::handoff`]). The position is kept in
+//!   position: [`super::handoff`]). A position names an MQTT message: its
+//!   stream message and its index there ([`stream_position`]). It is kept in
 //!   this node's store: in the same transaction as the deliveries to
 //!   persistent sessions a message causes (so a restart never delivers a
 //!   message twice, nor loses one), and every [`POSITION_EVERY`] otherwise.
@@ -58,15 +61,20 @@ use async_nats::{
     },
     Client,
 };
-use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{link::Link, subject};
+use super::{
+    batch::{self, Batch, Batcher, Outgoing},
+    link::Link,
+    subject,
+};
 use crate::{
     broker::{Remote, Shared},
     protocol::message::Message,
-    store::{decode_retained, encode_retained, now_unix_ms, Op, Ticket},
+    store::{
+        decode_retained, encode_retained, now_unix_ms, stream_position, stream_sequence, Op, Ticket,
+    },
 };
 
 /// The stream's name.
@@ -82,8 +90,15 @@ pub(crate) const RETRY_FOR: Duration = Duration::from_secs(20);
 const ACK_WAIT: Duration = Duration::from_secs(2);
 /// Messages waiting for the publishing task before new ones are refused.
 const OUTBOX: usize = 65_536;
-/// Messages waiting for JetStream's acknowledgement at once.
-const IN_FLIGHT: usize = 4_096;
+/// Stream messages waiting for JetStream's acknowledgement at once. While
+/// they wait, what is published meanwhile gathers into batches
+/// ([`super::batch`]): the fewer, the larger the batches under load.
+const IN_FLIGHT: usize = 128;
+/// The most MQTT messages taken from the outbox for one round of batches.
+const TAKE: usize = 4_096;
+/// The most payload bytes of one stream message (NATS's max_payload, less
+/// room for headers, caps it further).
+const BATCH_BYTES: usize = 256 * 1024;
 /// JetStream's memory of message ids: far above [`RETRY_FOR`].
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -104,15 +119,6 @@ const REFUSE_AFTER_FAILURE: Duration = Duration::from_secs(3);
 /// Messages that ran out of retries, since the start.
 static FAILURES: AtomicU64 = AtomicU64::new(0);
 
-/// A message on its way to JetStream.
-struct Outgoing {
-    subject: String,
-    id: String,
-    record: Bytes,
-    /// Resolves the publisher's ticket; dropped unsent, it fails it.
-    done: Option<oneshot::Sender<()>>,
-}
-
 /// This node's side of the stream.
 pub(crate) struct Durable {
     node: Arc<str>,
@@ -123,8 +129,6 @@ pub(crate) struct Durable {
     /// from then).
     started: std::time::SystemTime,
     outbox: mpsc::Sender<Outgoing>,
-    nonce: u64,
-    seq: AtomicU64,
     /// Whether NATS is connected (kept by the client's events).
     link: Arc<Link>,
     /// Unix ms when a message last ran out of retries (0: one stored since).
@@ -172,7 +176,15 @@ impl Durable {
             .ack_timeout(ACK_WAIT)
             .max_ack_inflight(IN_FLIGHT * 2)
             .build(client.clone());
-        tokio::spawn(send_all(js, rx, failed_at.clone(), link.clone()));
+        let batcher = Batcher::new(node, nonce);
+        tokio::spawn(send_all(
+            js,
+            client.clone(),
+            rx,
+            batcher,
+            failed_at.clone(),
+            link.clone(),
+        ));
         let (commands, commands_rx) = mpsc::unbounded_channel();
         Arc::new(Durable {
             node: Arc::from(node),
@@ -180,8 +192,6 @@ impl Durable {
             servers,
             started: std::time::SystemTime::now(),
             outbox,
-            nonce,
-            seq: AtomicU64::new(0),
             link,
             failed_at,
             reading: watch::channel(false).0,
@@ -218,12 +228,6 @@ impl Durable {
     /// Put a QoS 1/2 message into the stream. With `wait`, the ticket
     /// resolves once JetStream stored it, and fails if it could not.
     pub(crate) fn publish(&self, message: &Message, wait: bool) -> Option<Ticket> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let encoded = encode_retained(message);
-        let mut record = BytesMut::with_capacity(2 + self.node.len() + encoded.len());
-        record.put_u16(self.node.len() as u16);
-        record.put_slice(self.node.as_bytes());
-        record.put_slice(&encoded);
         let (done, ticket) = if wait {
             let (done, ticket) = Ticket::new();
             (Some(done), Some(ticket))
@@ -232,8 +236,7 @@ impl Durable {
         };
         let outgoing = Outgoing {
             subject: stream_subject(&message.topic),
-            id: format!("{:016x}{seq:x}", self.nonce),
-            record: record.freeze(),
+            record: encode_retained(message).into(),
             done,
         };
         if self.outbox.try_send(outgoing).is_err() {
@@ -320,19 +323,19 @@ impl Durable {
         let last = state.last_sequence;
         // Messages up to `catch_up` were published while this node was away.
         let (mut next, catch_up) = match position {
-            Some(p) if p <= last => (p + 1, last),
+            Some(p) if stream_sequence(p) <= last => (p + 1, last),
             Some(p) => {
-                tracing::warn!(position = p, last, "cluster: this node's stream position is past the stream's end (was the stream deleted?); reading from its end");
-                (last + 1, 0)
+                tracing::warn!(position = stream_sequence(p), last, "cluster: this node's stream position is past the stream's end (was the stream deleted?); reading from its end");
+                (stream_position(last + 1, 0), 0)
             }
             // From when this node started: what was published after a
             // SUBACK here, even one sent before the stream could be read
             // (NATS servers still meeting), reaches its subscriber.
             None => (FROM_START_TIME, 0),
         };
-        if position.is_some() && next < state.first_sequence {
+        if position.is_some() && stream_sequence(next) < state.first_sequence {
             tracing::warn!(
-                lost = state.first_sequence - next,
+                lost = state.first_sequence - stream_sequence(next),
                 "cluster: QoS 1/2 messages published while this node was away were already dropped by the stream's limits"
             );
         }
@@ -348,8 +351,8 @@ impl Durable {
         }
         tracing::info!(
             stream = STREAM,
-            from = next,
-            away = catch_up.saturating_sub(next.saturating_sub(1)),
+            from = stream_sequence(next),
+            away = catch_up.saturating_sub(stream_sequence(next).saturating_sub(1)),
             "cluster: QoS 1/2 messages shared"
         );
         loop {
@@ -395,7 +398,7 @@ impl Durable {
                 }
             } else {
                 DeliverPolicy::ByStartSequence {
-                    start_sequence: *next,
+                    start_sequence: stream_sequence(*next),
                 }
             },
             ack_policy: AckPolicy::None,
@@ -437,15 +440,15 @@ impl Durable {
                         break format!("a gap after consumer sequence {consumer_seq}");
                     }
                     consumer_seq = info.consumer_sequence;
-                    let position = info.stream_sequence;
-                    if position < *next {
+                    let sequence = info.stream_sequence;
+                    if stream_position(sequence, u16::MAX) < *next {
                         continue;
                     }
                     let Some(shared) = shared.upgrade() else {
                         return Ok(());
                     };
-                    self.deliver(&shared, &message.payload, position, position <= catch_up);
-                    *next = position + 1;
+                    self.deliver(&shared, &message.payload, sequence, *next, sequence <= catch_up);
+                    *next = stream_position(sequence + 1, 0);
                     run_due(waiting, next.saturating_sub(1));
                 }
                 Some(command) = commands.recv() => match command {
@@ -481,28 +484,37 @@ impl Durable {
         Err(ended)
     }
 
-    /// Hand one stream message to this node's subscribers; this node's own
-    /// only to its persistent sessions (the others had it when published).
-    fn deliver(&self, shared: &Shared, payload: &[u8], position: u64, catch_up: bool) {
-        let Some((origin, record)) = split_origin(payload) else {
-            tracing::warn!(
-                position,
-                "cluster: a stream message without its origin skipped"
-            );
+    /// Hand the MQTT messages of one stream message, from position `from`
+    /// on (earlier ones were delivered before a restart), to this node's
+    /// subscribers; this node's own only to its persistent sessions (the
+    /// others had them when published). Each commits its deliveries with
+    /// its own position.
+    fn deliver(&self, shared: &Shared, payload: &[u8], sequence: u64, from: u64, catch_up: bool) {
+        let Some((origin, records)) = batch::records(payload) else {
+            tracing::warn!(sequence, "cluster: an unreadable stream message skipped");
             return;
         };
         let own = origin == self.node.as_bytes();
-        match decode_retained(record) {
-            Ok(message) => {
-                let from = Remote::Stream {
-                    position,
-                    catch_up,
-                    own,
-                };
-                shared.publish_remote(message, from);
+        for (index, record) in records.into_iter().enumerate() {
+            let Ok(index) = u16::try_from(index) else {
+                break;
+            };
+            let position = stream_position(sequence, index);
+            if position < from {
+                continue;
             }
-            Err(err) => {
-                tracing::warn!(position, %err, "cluster: unreadable stream message skipped")
+            match decode_retained(record) {
+                Ok(message) => {
+                    let from = Remote::Stream {
+                        position,
+                        catch_up,
+                        own,
+                    };
+                    shared.publish_remote(message, from);
+                }
+                Err(err) => {
+                    tracing::warn!(sequence, index, %err, "cluster: unreadable stream message skipped")
+                }
             }
         }
     }
@@ -547,13 +559,6 @@ pub(super) fn stream_filter(filter: &str) -> String {
     format!("{ROOT}{}", &core[subject::ROOT.len()..])
 }
 
-/// The origin node and the message record of a stream message.
-pub(super) fn split_origin(payload: &[u8]) -> Option<(&[u8], &[u8])> {
-    let len = usize::from(u16::from_be_bytes(payload.get(..2)?.try_into().ok()?));
-    let origin = payload.get(2..2 + len)?;
-    Some((origin, payload.get(2 + len..)?))
-}
-
 fn failed(failed_at: &AtomicU64, topic: &str, reason: &str) {
     failed_at.store(now_unix_ms().max(1), Ordering::Relaxed);
     // Logged at the 1st, 2nd, 4th, 8th, … failure.
@@ -563,45 +568,51 @@ fn failed(failed_at: &AtomicU64, topic: &str, reason: &str) {
     }
 }
 
-/// Hand the messages to JetStream in order and wait for their
-/// acknowledgements side by side.
+/// Hand the messages to JetStream in order, those waiting together in
+/// batches, and wait for their acknowledgements side by side.
 async fn send_all(
     js: jetstream::Context,
+    client: Client,
     mut rx: mpsc::Receiver<Outgoing>,
+    mut batcher: Batcher,
     failed_at: Arc<AtomicU64>,
     link: Arc<Link>,
 ) {
     let mut acks = FuturesUnordered::new();
+    let mut taken = Vec::with_capacity(TAKE);
     loop {
         tokio::select! {
             biased;
             Some(()) = acks.next(), if !acks.is_empty() => {}
-            outgoing = rx.recv(), if acks.len() < IN_FLIGHT => {
-                let Some(outgoing) = outgoing else { break };
-                let first = send(&js, &outgoing).await;
-                acks.push(store(js.clone(), outgoing, first, failed_at.clone(), link.clone()));
+            received = rx.recv_many(&mut taken, TAKE), if acks.len() < IN_FLIGHT => {
+                if received == 0 {
+                    break;
+                }
+                // What the server takes now (it may have changed servers).
+                let room = client.server_info().max_payload.saturating_sub(1024);
+                for batch in batcher.batches(taken.drain(..), room.clamp(4096, BATCH_BYTES)) {
+                    let first = send(&js, &batch).await;
+                    acks.push(store(js.clone(), batch, first, failed_at.clone(), link.clone()));
+                }
             }
         }
     }
     while acks.next().await.is_some() {}
 }
 
-async fn send(
-    js: &jetstream::Context,
-    outgoing: &Outgoing,
-) -> Result<PublishAckFuture, PublishError> {
+async fn send(js: &jetstream::Context, batch: &Batch) -> Result<PublishAckFuture, PublishError> {
     let publish = PublishMessage::build()
-        .payload(outgoing.record.clone())
-        .message_id(outgoing.id.as_str());
-    js.send_publish(outgoing.subject.clone(), publish).await
+        .payload(batch.payload.clone())
+        .message_id(batch.id.as_str());
+    js.send_publish(batch.subject.clone(), publish).await
 }
 
-/// Wait for one message's acknowledgement, sending it again until
+/// Wait for one stream message's acknowledgement, sending it again until
 /// [`RETRY_FOR`] has passed or NATS has been lost for longer than the
 /// link's grace.
 async fn store(
     js: jetstream::Context,
-    outgoing: Outgoing,
+    batch: Batch,
     first: Result<PublishAckFuture, PublishError>,
     failed_at: Arc<AtomicU64>,
     link: Arc<Link>,
@@ -616,7 +627,7 @@ async fn store(
                     if failed_at.load(Ordering::Relaxed) != 0 {
                         failed_at.store(0, Ordering::Relaxed);
                     }
-                    if let Some(done) = outgoing.done {
+                    for done in batch.done {
                         let _ = done.send(());
                     }
                     return;
@@ -629,7 +640,7 @@ async fn store(
             || Instant::now() >= deadline
             || link.refusing()
         {
-            let topic = subject::subject_topic(&format!("K{}", &outgoing.subject[ROOT.len()..]));
+            let topic = subject::subject_topic(&format!("K{}", &batch.subject[ROOT.len()..]));
             failed(
                 &failed_at,
                 topic.as_deref().unwrap_or("?"),
@@ -637,10 +648,10 @@ async fn store(
             );
             return;
         }
-        tracing::debug!(id = %outgoing.id, %err, "cluster: QoS 1/2 message not stored yet; again");
+        tracing::debug!(id = %batch.id, %err, "cluster: QoS 1/2 messages not stored yet; again");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(500));
-        attempt = send(&js, &outgoing).await;
+        attempt = send(&js, &batch).await;
     }
 }
 
@@ -681,13 +692,5 @@ mod tests {
         assert!(stream_subject("$SYS/x").starts_with("KQ.s."));
         assert_eq!(stream_filter("a/#"), "KQ.m.a.>");
         assert_eq!(stream_filter("a/+"), "KQ.m.a.*.==");
-    }
-
-    #[test]
-    fn the_origin_splits_off() {
-        let mut payload = vec![0, 2];
-        payload.extend_from_slice(b"abrecord");
-        assert_eq!(split_origin(&payload), Some((&b"ab"[..], &b"record"[..])));
-        assert_eq!(split_origin(&[0, 9, 1]), None);
     }
 }

@@ -6,7 +6,8 @@
 //!   want.
 //! - [`messages`]: QoS 1/2 messages in a JetStream stream (`kite_messages`):
 //!   acknowledged once stored, refused when they cannot be, and read by
-//!   every node with one consumer from a position its store keeps.
+//!   every node with one consumer from a position its store keeps;
+//!   [`batch`]: several of one subject in one stream message.
 //! - [`retained`]: retained messages in a JetStream key-value bucket, the
 //!   same on every node; the `RetainedStore` of a cluster node.
 //! - [`owners`]: which node holds each connected client id (a bucket too),
@@ -23,6 +24,7 @@
 //! - `link`: whether this node reaches NATS; a short loss holds QoS 1/2
 //!   publishes, a long one refuses them.
 
+pub(crate) mod batch;
 mod bucket;
 pub(crate) mod handoff;
 pub(crate) mod leases;

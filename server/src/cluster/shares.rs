@@ -25,8 +25,11 @@
 //!   with members pulls from it, so JetStream spreads the messages over the
 //!   nodes that ask (balancing: each node pulls up to [`BATCH`] at a time
 //!   and takes its members in turn; a node whose members are slower asks
-//!   less often). A message is acknowledged to JetStream once it is safe on
-//!   the member's side: stored in its persistent session, or, for a session
+//!   less often). A stream message may carry several MQTT messages
+//!   ([`super::batch`]); each goes to a member in turn, and the stream
+//!   message is acknowledged once all are safe, given back whole if one is
+//!   not. A message is safe once
+//!   stored in its member's persistent session, or, for a session
 //!   that is not stored, once the client acknowledged it (PUBACK; PUBREC for
 //!   QoS 2, after which the MQTT flow itself makes it exactly once). A
 //!   member that leaves with it in flight, a full queue, or a node without
@@ -54,7 +57,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, OnceLock, Weak},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock, Weak,
+    },
     time::Duration,
 };
 
@@ -70,7 +76,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use super::{messages, nats::ClusterError, subject};
+use super::{batch, messages, nats::ClusterError, subject};
 use crate::{
     broker::{GroupDelivery, Shared},
     protocol::message::Receipt,
@@ -330,42 +336,57 @@ async fn pull_once(
             return Ok(());
         };
         let (message, acker) = message.split();
-        let receipt = Arc::new(Settle {
+        let Some((_, records)) = batch::records(&message.payload) else {
+            tracing::warn!(filter, "cluster: unreadable stream message skipped");
+            let _ = acker.ack().await;
+            continue;
+        };
+        // The stream message is acknowledged once each of its MQTT
+        // messages is finished, given back whole if one is not.
+        let settle = Arc::new(Settle {
             acker: Mutex::new(Some(acker)),
+            open: AtomicUsize::new(records.len()),
             runtime: runtime.clone(),
         });
-        let decoded = messages::split_origin(&message.payload)
-            .ok_or_else(|| "without its origin".to_string())
-            .and_then(|(_, record)| decode_retained(record).map_err(|err| err.to_string()));
-        let decoded = match decoded {
-            Ok(decoded) => decoded,
-            Err(err) => {
-                tracing::warn!(filter, %err, "cluster: unreadable stream message skipped");
-                receipt.finished();
-                continue;
-            }
-        };
-        let given: Arc<dyn Receipt> = receipt.clone();
-        match shared.deliver_to_group(filter, Arc::new(decoded), Some(given)) {
-            // Dropped unfinished, the receipt gives the message back.
-            GroupDelivery::NoMember | GroupDelivery::Refused | GroupDelivery::Handed => {}
-            GroupDelivery::Queued(None) => receipt.finished(),
-            GroupDelivery::Queued(Some(ticket)) => {
-                tokio::spawn(async move {
-                    if ticket.committed().await {
-                        receipt.finished();
-                    }
-                });
+        for record in records {
+            let part = Arc::new(Part {
+                settle: settle.clone(),
+                finished: AtomicBool::new(false),
+            });
+            let decoded = match decode_retained(record) {
+                Ok(decoded) => decoded,
+                Err(err) => {
+                    tracing::warn!(filter, %err, "cluster: unreadable stream message skipped");
+                    part.finished();
+                    continue;
+                }
+            };
+            let given: Arc<dyn Receipt> = part.clone();
+            match shared.deliver_to_group(filter, Arc::new(decoded), Some(given)) {
+                // Dropped unfinished, the receipt gives the message back.
+                GroupDelivery::NoMember | GroupDelivery::Refused | GroupDelivery::Handed => {}
+                GroupDelivery::Queued(None) => part.finished(),
+                GroupDelivery::Queued(Some(ticket)) => {
+                    tokio::spawn(async move {
+                        if ticket.committed().await {
+                            part.finished();
+                        }
+                    });
+                }
             }
         }
     }
     Err("the pull ended".to_string())
 }
 
-/// A group's QoS 1/2 message with a node: acknowledged to JetStream once
-/// finished, given back (NAK) if dropped before.
+/// A group's stream message with a node: acknowledged to JetStream once
+/// each of its MQTT messages is finished, given back (NAK) as soon as one
+/// is dropped unfinished (JetStream then delivers it whole again: at least
+/// once per group).
 struct Settle {
     acker: Mutex<Option<Acker>>,
+    /// Its MQTT messages not finished yet.
+    open: AtomicUsize,
     runtime: tokio::runtime::Handle,
 }
 
@@ -382,22 +403,41 @@ impl Settle {
     }
 }
 
-impl std::fmt::Debug for Settle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let open = self.acker.lock().is_ok_and(|a| a.is_some());
-        f.debug_struct("Settle").field("open", &open).finish()
-    }
-}
-
-impl Receipt for Settle {
-    fn finished(&self) {
-        self.send(AckKind::Ack);
-    }
-}
-
 impl Drop for Settle {
     fn drop(&mut self) {
         self.send(AckKind::Nak(Some(GIVE_BACK_DELAY)));
+    }
+}
+
+/// One MQTT message of a [`Settle`]: the receipt its delivery carries.
+struct Part {
+    settle: Arc<Settle>,
+    finished: AtomicBool,
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Part")
+            .field("finished", &self.finished.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Receipt for Part {
+    fn finished(&self) {
+        if !self.finished.swap(true, Ordering::AcqRel)
+            && self.settle.open.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            self.settle.send(AckKind::Ack);
+        }
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if !self.finished.load(Ordering::Acquire) {
+            self.settle.send(AckKind::Nak(Some(GIVE_BACK_DELAY)));
+        }
     }
 }
 

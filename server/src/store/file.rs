@@ -36,7 +36,10 @@ pub(super) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::n
 pub(super) const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 
 /// The meta key of [`super::Op::PutStreamPosition`].
-pub(super) const STREAM_POSITION: &str = "cluster_stream_position";
+pub(super) const STREAM_POSITION: &str = "cluster_stream_at";
+/// Where a stream position was kept when a stream message carried one MQTT
+/// message (a bare sequence): read, converted, never written.
+const STREAM_SEQUENCE_V1: &str = "cluster_stream_position";
 
 /// How many queue entries name each stored message (by its `seq`): the
 /// message goes when the last of them does.
@@ -133,10 +136,14 @@ fn load(db: &Database, path: &Path) -> Result<(Loaded, u64, Refs), StoreError> {
     let txn = db.begin_read().map_err(|e| open_error(path, e))?;
     let mut loaded = Loaded::default();
     let meta = txn.open_table(META).map_err(|e| open_error(path, e))?;
-    loaded.stream_position = meta
-        .get(STREAM_POSITION)
-        .map_err(|e| open_error(path, e))?
-        .map(|v| v.value());
+    loaded.stream_position = match meta.get(STREAM_POSITION).map_err(|e| open_error(path, e))? {
+        Some(position) => Some(position.value()),
+        // Everything of that stream message was delivered.
+        None => meta
+            .get(STREAM_SEQUENCE_V1)
+            .map_err(|e| open_error(path, e))?
+            .map(|v| super::stream_position(v.value(), u16::MAX)),
+    };
     let retained = txn.open_table(RETAINED).map_err(|e| open_error(path, e))?;
     for entry in retained.iter().map_err(|e| open_error(path, e))? {
         let (topic, value) = entry.map_err(|e| open_error(path, e))?;

@@ -113,11 +113,28 @@ pub enum Op {
         client: Arc<str>,
         seq: u64,
     },
-    /// A cluster node's position in the cluster's message stream: every
-    /// message up to it was delivered here. Submitted in the same batch as
-    /// the deliveries of the message at that position, so both commit or
-    /// neither (a batch is one transaction).
+    /// A cluster node's position in the cluster's message stream
+    /// ([`stream_position`]): every message up to it was delivered here.
+    /// Submitted in the same batch as the deliveries of the message at that
+    /// position, so both commit or neither (a batch is one transaction).
     PutStreamPosition(u64),
+}
+
+/// Bits of a stream position that count MQTT messages inside one stream
+/// message (a cluster node puts several in one: [`stream_position`]).
+pub const STREAM_INDEX_BITS: u32 = 16;
+
+/// A cluster node's place in the cluster's message stream as one ordered
+/// number: the stream message's sequence, and the index of an MQTT message
+/// inside it. So a crash between two MQTT messages of one stream message
+/// resumes between them, delivering neither twice.
+pub fn stream_position(sequence: u64, index: u16) -> u64 {
+    (sequence << STREAM_INDEX_BITS) | u64::from(index)
+}
+
+/// The stream message of a [`stream_position`].
+pub fn stream_sequence(position: u64) -> u64 {
+    position >> STREAM_INDEX_BITS
 }
 
 /// Where the broker's sessions, queues and retained messages are kept

@@ -279,10 +279,11 @@ fn a_format_1_store_loads_as_it_is_and_is_marked_format_2() {
         // What a format 1 broker wrote: the message inside each entry.
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
-        txn.open_table(file::META)
-            .unwrap()
-            .insert("format", 1)
-            .unwrap();
+        let mut meta = txn.open_table(file::META).unwrap();
+        meta.insert("format", 1).unwrap();
+        // A cluster node's position when a stream message held one message.
+        meta.insert("cluster_stream_position", 41).unwrap();
+        drop(meta);
         let mut sessions = txn.open_table(file::SESSIONS).unwrap();
         let mut queue = txn.open_table(QUEUE).unwrap();
         for (client, seq) in [("a", 3u64), ("b", 4)] {
@@ -303,6 +304,11 @@ fn a_format_1_store_loads_as_it_is_and_is_marked_format_2() {
     let opened = file::open(&path).unwrap();
     assert_eq!(opened.max_seq, 4);
     assert!(opened.refs.is_empty(), "its entries hold their messages");
+    // All of stream message 41 was delivered: the next is 42's first.
+    let position = opened.loaded.stream_position.expect("kept");
+    assert_eq!(position, super::stream_position(41, u16::MAX));
+    assert_eq!(position + 1, super::stream_position(42, 0));
+    assert_eq!(super::stream_sequence(position), 41);
     for session in &opened.loaded.sessions {
         assert_eq!(session.queue.len(), 1);
         assert_eq!(*session.queue[0].outbound.message, *m);
