@@ -41,7 +41,8 @@
 //!   client that subscribed since gets nothing older). A node without a
 //!   position reads from the moment it started (JetStream's start-time
 //!   policy), so a SUBACK it sent before it could read the stream loses
-//!   nothing published after it.
+//!   nothing published after it; it stores where that put it before it
+//!   reads, so a crash before its first message loses nothing either.
 
 use std::{
     sync::{
@@ -412,6 +413,23 @@ impl Durable {
             .map_err(|_| "no answer to the consumer's creation".to_string())?
             .map_err(|err| err.to_string())?;
         let name = consumer.cached_info().name.clone();
+        if *next == FROM_START_TIME {
+            // Where the start time put it: stored before this node says it
+            // reads (and a SUBACK may leave), so a crash before its first
+            // message resumes here, not at the next run's start time.
+            let before = consumer.cached_info().delivered.stream_sequence;
+            *next = stream_position(before + 1, 0);
+            *stored = next.saturating_sub(1);
+            if let Some(shared) = shared.upgrade() {
+                let ticket = shared
+                    .store
+                    .submit(vec![Op::PutStreamPosition(*stored)], true);
+                drop(shared);
+                if let Some(ticket) = ticket {
+                    ticket.committed().await;
+                }
+            }
+        }
         let pulling = consumer
             .stream()
             .max_messages_per_batch(1000)
