@@ -37,6 +37,30 @@ pub fn encode_acks(acks: &[EntryKey], out: &mut Vec<u8>) {
     }
 }
 
+/// One message of an appends block as read back, its bytes borrowed: what
+/// compaction copies of an old record's surviving entries.
+#[derive(Debug)]
+pub struct Stored<'a> {
+    pub seq: u64,
+    pub payload: &'a [u8],
+    /// Each entry's client and delivery record.
+    pub entries: Vec<(u32, &'a [u8])>,
+}
+
+/// Append `messages` as an appends block (as [`encode_appends`] does).
+pub fn encode_stored(messages: &[Stored], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(messages.len() as u32).to_le_bytes());
+    for message in messages {
+        out.extend_from_slice(&message.seq.to_le_bytes());
+        out.extend_from_slice(message.payload);
+        out.extend_from_slice(&(message.entries.len() as u32).to_le_bytes());
+        for (client, delivery) in &message.entries {
+            put_client(*client, out);
+            out.extend_from_slice(delivery);
+        }
+    }
+}
+
 fn put_client(client: u32, out: &mut Vec<u8>) {
     let id = client_id(client);
     out.push(id.len() as u8);
@@ -89,18 +113,53 @@ impl<'a> Reader<'a> {
 
     /// The entries of an [`encode_appends`] block.
     pub fn appends(&mut self) -> Result<Vec<EntryKey>, EngineError> {
-        let messages = self.u32()?;
-        let mut entries = Vec::new();
-        for _ in 0..messages {
+        Ok(self
+            .messages()?
+            .iter()
+            .flat_map(|m| {
+                m.entries
+                    .iter()
+                    .map(|&(client, _)| EntryKey { client, seq: m.seq })
+            })
+            .collect())
+    }
+
+    /// The messages of an appends block, bytes and all.
+    pub fn messages(&mut self) -> Result<Vec<Stored<'a>>, EngineError> {
+        let count = self.u32()?;
+        let mut messages = Vec::with_capacity(count as usize);
+        for _ in 0..count {
             let seq = self.u64()?;
-            self.take(PAYLOAD)?;
-            for _ in 0..self.u32()? {
+            let payload = self.take(PAYLOAD)?;
+            let sessions = self.u32()?;
+            let mut entries = Vec::with_capacity(sessions.min(1 << 16) as usize);
+            for _ in 0..sessions {
                 let client = self.client()?;
-                self.take(DELIVERY)?;
-                entries.push(EntryKey { client, seq });
+                entries.push((client, self.take(DELIVERY)?));
             }
+            messages.push(Stored {
+                seq,
+                payload,
+                entries,
+            });
         }
-        Ok(entries)
+        Ok(messages)
+    }
+
+    /// Keep, of an appends block, the entries `keep` says are live.
+    pub fn survivors(
+        &mut self,
+        keep: impl Fn(&EntryKey) -> bool,
+    ) -> Result<Vec<Stored<'a>>, EngineError> {
+        let mut messages = self.messages()?;
+        for message in &mut messages {
+            let seq = message.seq;
+            message
+                .entries
+                .retain(|&(client, _)| keep(&EntryKey { client, seq }));
+        }
+        messages.retain(|m| !m.entries.is_empty());
+        Ok(messages)
     }
 
     /// The entries of an [`encode_acks`] block.
@@ -144,6 +203,30 @@ mod tests {
         assert_eq!(entries[3], EntryKey { client: 2, seq: 8 });
         assert_eq!(reader.acks().unwrap(), acks);
         assert!(reader.rest().is_empty());
+    }
+
+    #[test]
+    fn survivors_are_copied_with_their_bytes() {
+        let mut bytes = Vec::new();
+        encode_appends(
+            &[NewMessage {
+                seq: 4,
+                sessions: 3,
+            }],
+            &mut bytes,
+        );
+        let kept = Reader::new(&bytes)
+            .survivors(|key| key.client == 1)
+            .unwrap();
+        let mut copy = Vec::new();
+        encode_stored(&kept, &mut copy);
+        let again = Reader::new(&copy).messages().unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].payload, payload(4));
+        assert_eq!(
+            again[0].entries,
+            vec![(1, &delivery(EntryKey { client: 1, seq: 4 })[..])]
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! # Layout
 //! - [`workload`]: entries, rounds and the generator.
 //! - [`codec`]: the bytes of many entries in one record (for `redb_rounds`, `segment_log`).
+//! - [`liveness`]: which of their records are still needed (live entries,
+//!   tombstones that must outlive what they bury), and which to compact.
 //! - Engines, one file each: [`none`] (keeps nothing: the baseline), [`redb_entries`] (Kite today: one B-tree insert
 //!   per entry, one delete per ack), [`redb_rounds`] (one redb record per
 //!   round), [`segment_log`] (append-only files); with the `engines`
@@ -29,6 +31,7 @@ pub mod drive;
 pub mod fjall_lsm;
 #[cfg(feature = "engines")]
 pub mod kite_store;
+pub mod liveness;
 pub mod measure;
 pub mod none;
 pub mod plan;
@@ -120,15 +123,13 @@ impl EngineKind {
 
     /// Whether this build has it (fjall and Kite's store need `--features engines`).
     pub fn available(self) -> bool {
-        match self {
-            EngineKind::Fjall | EngineKind::KiteStore => cfg!(feature = "engines"),
-            _ => true,
-        }
+        cfg!(feature = "engines") || !matches!(self, EngineKind::Fjall | EngineKind::KiteStore)
     }
 
-    /// Whether a crash check applies (`none` keeps nothing).
+    /// Whether a crash check applies: `none` keeps nothing, and Kite's
+    /// store answers a round through a ticket later (see `kite_store`).
     pub fn crash_checked(self) -> bool {
-        self != EngineKind::None
+        !matches!(self, EngineKind::None | EngineKind::KiteStore)
     }
 
     /// Every engine this build has.

@@ -7,16 +7,21 @@
 //!
 //! Which round holds each live entry, and how many live entries each round
 //! has, is kept in memory and rebuilt on open by reading both tables.
+//!
+//! **Compaction.** A few long-lived entries (a session offline, or slow)
+//! would pin every round record they are in. So a round record at least
+//! [`COMPACT_AFTER`] rounds old with at most a tenth of its entries live
+//! has those copied, bytes and all, into the new round's record, and goes,
+//! in the same transaction. A round record is therefore one or more
+//! appends blocks (`codec`), read until its end.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    path::Path,
-};
+use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{
-    codec::{encode_acks, encode_appends, Reader},
+    codec::{encode_acks, encode_appends, encode_stored, Reader},
+    liveness::Liveness,
     workload::{EntryKey, Round},
     Engine, EngineError,
 };
@@ -27,70 +32,22 @@ const ACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("acks");
 /// The file inside the engine's folder.
 pub const FILE: &str = "rounds.redb";
 
-/// Which records are still needed, and why.
-#[derive(Debug, Default)]
-struct Index {
-    /// The round record holding each live entry.
-    round_of: HashMap<EntryKey, u64>,
-    /// Live entries per round record.
-    live_in: HashMap<u64, u32>,
-    /// Per ack record, the round records it names that still exist.
-    names: HashMap<u64, BTreeSet<u64>>,
-    /// Per round record, the ack records naming it.
-    named_by: HashMap<u64, Vec<u64>>,
-}
+/// Rounds a record waits before its few survivors are copied forward:
+/// past the acknowledgement delays of subscribers that keep up.
+pub const COMPACT_AFTER: u64 = 32;
 
-impl Index {
-    fn append(&mut self, round: u64, entries: impl IntoIterator<Item = EntryKey>) {
-        let mut count = 0;
-        for key in entries {
-            self.round_of.insert(key, round);
-            count += 1;
-        }
-        if count > 0 {
-            self.live_in.insert(round, count);
-        }
-    }
+/// Round records compacted at most per round: bounds one round's work.
+const COMPACT_AT_ONCE: usize = 16;
 
-    /// Acknowledge `acks` in ack record `round`; returns the round records
-    /// left with no live entry.
-    fn ack(&mut self, round: u64, acks: &[EntryKey]) -> Vec<u64> {
-        let mut emptied = Vec::new();
-        for key in acks {
-            let Some(home) = self.round_of.remove(key) else {
-                continue; // acknowledged before, or never stored
-            };
-            if self.names.entry(round).or_default().insert(home) {
-                self.named_by.entry(home).or_default().push(round);
-            }
-            let live = self.live_in.get_mut(&home).expect("counted");
-            *live -= 1;
-            if *live == 0 {
-                emptied.push(home);
-            }
-        }
-        emptied
-    }
-
-    /// Forget round record `home`; returns the ack records no longer needed.
-    fn drop_round(&mut self, home: u64) -> Vec<u64> {
-        self.live_in.remove(&home);
-        let mut unneeded = Vec::new();
-        for ack in self.named_by.remove(&home).unwrap_or_default() {
-            let names = self.names.get_mut(&ack).expect("named");
-            names.remove(&home);
-            if names.is_empty() {
-                self.names.remove(&ack);
-                unneeded.push(ack);
-            }
-        }
-        unneeded
-    }
+/// The tables' record numbers are round numbers: a round's appends are its
+/// own home, its acks another (tombstone) record.
+fn index() -> Liveness {
+    Liveness::separate()
 }
 
 pub struct RedbRounds {
     db: Database,
-    index: Index,
+    index: Liveness,
 }
 
 impl RedbRounds {
@@ -101,13 +58,15 @@ impl RedbRounds {
         txn.open_table(ACKS)?;
         txn.commit()?;
 
-        let mut index = Index::default();
+        let mut index = index();
         let mut ack_records = Vec::new();
         let read = db.begin_read()?;
         for row in read.open_table(ROUNDS)?.iter()? {
             let (round, bytes) = row?;
-            let entries = Reader::new(bytes.value()).appends()?;
-            index.append(round.value(), entries);
+            let mut reader = Reader::new(bytes.value());
+            while !reader.rest().is_empty() {
+                index.append(round.value(), reader.appends()?);
+            }
         }
         for row in read.open_table(ACKS)?.iter()? {
             let (round, bytes) = row?;
@@ -124,7 +83,7 @@ impl RedbRounds {
         let orphans: Vec<u64> = ack_records
             .iter()
             .map(|(round, _)| *round)
-            .filter(|round| !index.names.contains_key(round))
+            .filter(|&round| !index.is_needed_as_tombstones(round))
             .collect();
         let mut engine = RedbRounds { db, index };
         if !emptied.is_empty() || !orphans.is_empty() {
@@ -138,7 +97,7 @@ impl RedbRounds {
             }
             txn.commit()?;
         }
-        let live = engine.index.round_of.keys().copied().collect();
+        let live = engine.index.live_entries();
         Ok((engine, live))
     }
 
@@ -148,9 +107,43 @@ impl RedbRounds {
         let mut acks = txn.open_table(ACKS)?;
         for home in emptied {
             rounds.remove(home)?;
-            for ack in self.index.drop_round(home) {
+            for ack in self.index.drop_home(home) {
                 acks.remove(ack)?;
+                self.index.drop_tombstones(ack);
             }
+        }
+        Ok(())
+    }
+}
+
+impl RedbRounds {
+    /// Copy the live entries of each round record in `victims` into
+    /// `record` (the round `now`'s); the victims are then empty.
+    fn compact(
+        &mut self,
+        txn: &WriteTransaction,
+        now: u64,
+        victims: &[u64],
+        record: &mut Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let rounds = txn.open_table(ROUNDS)?;
+        for &victim in victims {
+            let Some(bytes) = rounds.get(victim)? else {
+                continue;
+            };
+            let bytes = bytes.value();
+            let mut reader = Reader::new(bytes);
+            let mut moved = Vec::new();
+            while !reader.rest().is_empty() {
+                let survivors = reader.survivors(|key| self.index.home_of(key) == Some(victim))?;
+                encode_stored(&survivors, record);
+                moved.extend(survivors.iter().flat_map(|m| {
+                    m.entries
+                        .iter()
+                        .map(|&(client, _)| EntryKey { client, seq: m.seq })
+                }));
+            }
+            self.index.append(now, moved);
         }
         Ok(())
     }
@@ -162,25 +155,35 @@ impl Engine for RedbRounds {
         let mut record = Vec::new();
         if !round.messages.is_empty() {
             encode_appends(&round.messages, &mut record);
-            txn.open_table(ROUNDS)?
-                .insert(round.number, record.as_slice())?;
             self.index.append(
                 round.number,
                 round.messages.iter().flat_map(|m| m.entries()),
             );
         }
+        let mut emptied = Vec::new();
         if !round.acks.is_empty() {
-            record.clear();
-            encode_acks(&round.acks, &mut record);
+            let mut acks = Vec::new();
+            encode_acks(&round.acks, &mut acks);
             txn.open_table(ACKS)?
+                .insert(round.number, acks.as_slice())?;
+            emptied = self.index.ack(round.number, &round.acks);
+        }
+        let victims = match round.number.checked_sub(COMPACT_AFTER) {
+            Some(oldest) => self.index.sparse(oldest, COMPACT_AT_ONCE),
+            None => Vec::new(),
+        };
+        self.compact(&txn, round.number, &victims, &mut record)?;
+        emptied.extend(victims);
+        if !record.is_empty() {
+            txn.open_table(ROUNDS)?
                 .insert(round.number, record.as_slice())?;
-            let emptied = self.index.ack(round.number, &round.acks);
-            self.sweep(&txn, emptied)?;
-            // Acks of entries whose rounds all went in this very commit
-            // need no record at all.
-            if !self.index.names.contains_key(&round.number) {
-                txn.open_table(ACKS)?.remove(round.number)?;
-            }
+        }
+        self.sweep(&txn, emptied)?;
+        // Acks of entries whose rounds all went in this very commit need
+        // no record at all.
+        if !round.acks.is_empty() && !self.index.is_needed_as_tombstones(round.number) {
+            txn.open_table(ACKS)?.remove(round.number)?;
+            self.index.drop_tombstones(round.number);
         }
         txn.commit()?;
         Ok(())
@@ -232,6 +235,56 @@ mod tests {
         live.sort_unstable();
         assert_eq!(live, expected.into_iter().collect::<Vec<_>>());
         assert_eq!(live.len(), generator.live());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_few_long_lived_entries_do_not_pin_old_round_records() {
+        let dir = temp("compact");
+        let (mut engine, _) = RedbRounds::open(&dir).unwrap();
+        let keep = |seq: u64| seq % 50 == 0;
+        let mut kept = Vec::new();
+        for r in 1..=200u64 {
+            let first = (r - 1) * 100 + 1;
+            let messages = (first..first + 100)
+                .map(|seq| NewMessage { seq, sessions: 1 })
+                .collect();
+            // Everything but every 50th entry is acknowledged 8 rounds later.
+            let acks = if r > 8 {
+                let old = (r - 9) * 100 + 1;
+                (old..old + 100)
+                    .filter(|&seq| !keep(seq))
+                    .map(|seq| EntryKey { client: 0, seq })
+                    .collect()
+            } else {
+                vec![]
+            };
+            engine
+                .commit(&Round {
+                    number: r,
+                    messages,
+                    acks,
+                })
+                .unwrap();
+            kept.extend(((r - 1) * 100 + 1..=r * 100).filter(|&s| keep(s)));
+        }
+        // 200 rounds written; only the last COMPACT_AFTER + a few keep records.
+        let records = count(&engine.db, ROUNDS);
+        assert!(
+            records <= COMPACT_AFTER as usize + 10,
+            "{records} round records"
+        );
+        drop(engine);
+        let (_, mut live) = RedbRounds::open(&dir).unwrap();
+        live.sort_unstable();
+        let from_last_rounds = |e: &EntryKey| e.seq > 192 * 100;
+        let survivors: Vec<u64> = live
+            .iter()
+            .filter(|e| !from_last_rounds(e))
+            .map(|e| e.seq)
+            .collect();
+        let expected: Vec<u64> = kept.iter().copied().filter(|&s| s <= 192 * 100).collect();
+        assert_eq!(survivors, expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,9 +1,9 @@
 //! Append-only segment files: each round is one frame appended to the
 //! current segment (its new entries and its acknowledgements, the
-//! tombstones), then one `fdatasync`. A segment is deleted once it is the
-//! oldest and none of its entries is live. Deleting oldest first means a
-//! tombstone never goes before the entry it buries: a tombstone only names
-//! entries in its own segment or older ones.
+//! tombstones), then one `fdatasync`. A segment is deleted once none of its
+//! entries is live and every other segment its tombstones name has gone
+//! (`liveness`); the folder is synced after each deletion, so a tombstone
+//! never goes before the entry it buries, even on power loss.
 //!
 //! Frame: `u32` body length, `u64` xxh3 of the body, the body (`u64` round
 //! number, then `codec`'s appends and acks blocks). A frame cut short or
@@ -11,22 +11,27 @@
 //! crash interrupted: it was never acknowledged as durable, so it is cut
 //! off. Anywhere else it is corruption, and opening fails.
 //!
-//! Which segment holds each live entry, and each segment's live count, are
-//! kept in memory and rebuilt on open by replaying every segment.
+//! Which segment holds each live entry, each segment's live count and the
+//! segments each one's tombstones name are kept in memory and rebuilt on
+//! open by replaying every segment.
 //!
-//! Not done here (it would be for Kite): a session that stays offline pins
-//! the oldest segment and everything after it; the fix is to copy the few
-//! live entries of an old segment to the head and delete it.
+//! **Compaction.** A few long-lived entries (a session offline, or slow)
+//! would keep their segments. So once a segment (not the current one) has
+//! at most a tenth of its entries
+//! live, those are copied, bytes and all, into a frame of the current
+//! segment, synced, and the old segment can go. Replay takes the
+//! later copy of an entry as where it lives, so a crash between the copy
+//! and the deletion loses nothing and counts nothing twice.
 
 use std::{
-    collections::{BTreeMap, HashMap},
     fs::{File, OpenOptions},
     io::Write,
     path::{Path, PathBuf},
 };
 
 use super::{
-    codec::{encode_acks, encode_appends, Reader},
+    codec::{encode_acks, encode_appends, encode_stored, Reader},
+    liveness::Liveness,
     workload::{EntryKey, Round},
     Engine, EngineError,
 };
@@ -43,10 +48,8 @@ pub struct SegmentLog {
     current: File,
     current_id: u64,
     current_len: u64,
-    /// The segment holding each live entry.
-    segment_of: HashMap<EntryKey, u64>,
-    /// Every segment on disk with its live entries, oldest first.
-    live_in: BTreeMap<u64, u64>,
+    /// Segments are the homes of entries and the tombstone records.
+    index: Liveness,
     frame: Vec<u8>,
 }
 
@@ -60,44 +63,44 @@ fn sync_dir(dir: &Path) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// The frames of one segment, and where its valid part ends.
-struct Scanned {
-    frames: Vec<(Vec<EntryKey>, Vec<EntryKey>)>,
+/// The frame bodies of one segment, and where its valid part ends.
+struct Scanned<'a> {
+    bodies: Vec<&'a [u8]>,
     valid_len: u64,
     torn: bool,
 }
 
-fn scan(bytes: &[u8]) -> Result<Scanned, EngineError> {
-    let mut frames = Vec::new();
+fn scan(bytes: &[u8]) -> Scanned<'_> {
+    let mut bodies = Vec::new();
     let mut at = 0usize;
+    let mut torn = false;
     while at < bytes.len() {
         let rest = &bytes[at..];
-        let torn = Scanned {
-            frames: Vec::new(),
-            valid_len: at as u64,
-            torn: true,
+        let body = rest.get(..HEADER).and_then(|header| {
+            let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+            let sum = u64::from_le_bytes(header[4..].try_into().expect("8 bytes"));
+            let body = rest.get(HEADER..HEADER + len)?;
+            (xxhash_rust::xxh3::xxh3_64(body) == sum).then_some(body)
+        });
+        let Some(body) = body else {
+            torn = true;
+            break;
         };
-        if rest.len() < HEADER {
-            return Ok(Scanned { frames, ..torn });
-        }
-        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-        let sum = u64::from_le_bytes(rest[4..12].try_into().expect("8 bytes"));
-        let Some(body) = rest.get(HEADER..HEADER + len) else {
-            return Ok(Scanned { frames, ..torn });
-        };
-        if xxhash_rust::xxh3::xxh3_64(body) != sum {
-            return Ok(Scanned { frames, ..torn });
-        }
-        let mut reader = Reader::new(body);
-        reader.u64()?; // the round number: for a reader of the file, not needed here
-        frames.push((reader.appends()?, reader.acks()?));
-        at += HEADER + len;
+        bodies.push(body);
+        at += HEADER + body.len();
     }
-    Ok(Scanned {
-        frames,
+    Scanned {
+        bodies,
         valid_len: at as u64,
-        torn: false,
-    })
+        torn,
+    }
+}
+
+/// A frame body: the round number, then an appends and an acks block.
+fn frame_body(body: &[u8]) -> Result<(Reader<'_>, u64), EngineError> {
+    let mut reader = Reader::new(body);
+    let round = reader.u64()?;
+    Ok((reader, round))
 }
 
 impl SegmentLog {
@@ -114,12 +117,12 @@ impl SegmentLog {
             })
             .collect();
         ids.sort_unstable();
-        let mut segment_of = HashMap::new();
-        let mut live_in = BTreeMap::new();
+        let mut index = Liveness::together();
         let mut last_len = 0;
         for (i, &id) in ids.iter().enumerate() {
             let path = segment_path(dir, id);
-            let scanned = scan(&std::fs::read(&path)?)?;
+            let bytes = std::fs::read(&path)?;
+            let scanned = scan(&bytes);
             if scanned.torn {
                 if i + 1 != ids.len() {
                     return Err(EngineError::Corrupt(format!(
@@ -133,17 +136,12 @@ impl SegmentLog {
                 file.set_len(scanned.valid_len)?;
                 file.sync_all()?;
             }
-            live_in.insert(id, 0);
-            for (appends, acks) in scanned.frames {
-                for key in appends {
-                    segment_of.insert(key, id);
-                    *live_in.get_mut(&id).expect("inserted") += 1;
-                }
-                for key in acks {
-                    if let Some(home) = segment_of.remove(&key) {
-                        *live_in.get_mut(&home).expect("replayed") -= 1;
-                    }
-                }
+            index.add_home(id);
+            for body in scanned.bodies {
+                let (mut reader, _) = frame_body(body)?;
+                // A later copy (compaction) is where an entry lives.
+                index.append(id, reader.appends()?);
+                index.ack(id, &reader.acks()?);
             }
             last_len = scanned.valid_len;
         }
@@ -154,59 +152,50 @@ impl SegmentLog {
             .open(segment_path(dir, current_id))?;
         if ids.is_empty() {
             sync_dir(dir)?;
-            live_in.insert(current_id, 0);
+            index.add_home(current_id);
         }
-        let live = segment_of.keys().copied().collect();
+        let live = index.live_entries();
         let mut log = SegmentLog {
             dir: dir.to_path_buf(),
             limit,
             current,
             current_id,
             current_len: last_len,
-            segment_of,
-            live_in,
+            index,
             frame: Vec::new(),
         };
         log.delete_finished()?;
         Ok((log, live))
     }
 
-    /// Delete the oldest segments while none of their entries is live.
+    /// Delete every segment but the current one that holds no live entry
+    /// and whose tombstones name no segment left, each deletion synced
+    /// before the next (one may free another's tombstones).
     fn delete_finished(&mut self) -> Result<(), EngineError> {
-        while let Some((&id, &live)) = self.live_in.first_key_value() {
-            if live > 0 || id == self.current_id {
-                break;
+        loop {
+            let finished: Vec<u64> = self
+                .index
+                .homes()
+                .filter(|&(id, live)| {
+                    live == 0 && id != self.current_id && !self.index.is_needed_as_tombstones(id)
+                })
+                .map(|(id, _)| id)
+                .collect();
+            if finished.is_empty() {
+                return Ok(());
             }
-            std::fs::remove_file(segment_path(&self.dir, id))?;
-            // Durable before the next deletion: a later segment's tombstones
-            // may bury entries of this one.
-            sync_dir(&self.dir)?;
-            self.live_in.remove(&id);
+            for id in finished {
+                std::fs::remove_file(segment_path(&self.dir, id))?;
+                sync_dir(&self.dir)?;
+                self.index.drop_home(id);
+                self.index.drop_tombstones(id);
+            }
         }
-        Ok(())
     }
 
-    fn rotate(&mut self) -> Result<(), EngineError> {
-        self.current_id += 1;
-        self.current = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(segment_path(&self.dir, self.current_id))?;
-        sync_dir(&self.dir)?;
-        self.current_len = 0;
-        self.live_in.insert(self.current_id, 0);
-        Ok(())
-    }
-}
-
-impl Engine for SegmentLog {
-    fn commit(&mut self, round: &Round) -> Result<(), EngineError> {
+    /// Append the frame in `self.frame` (header space first) and sync it.
+    fn append_frame(&mut self) -> Result<(), EngineError> {
         let frame = &mut self.frame;
-        frame.clear();
-        frame.extend_from_slice(&[0; HEADER]);
-        frame.extend_from_slice(&round.number.to_le_bytes());
-        encode_appends(&round.messages, frame);
-        encode_acks(&round.acks, frame);
         let len = (frame.len() - HEADER) as u32;
         let sum = xxhash_rust::xxh3::xxh3_64(&frame[HEADER..]);
         frame[..4].copy_from_slice(&len.to_le_bytes());
@@ -217,20 +206,74 @@ impl Engine for SegmentLog {
         self.current.write_all(&self.frame)?;
         self.current.sync_data()?;
         self.current_len += self.frame.len() as u64;
+        Ok(())
+    }
 
-        let id = self.current_id;
-        let mut appended = 0;
-        for key in round.messages.iter().flat_map(|m| m.entries()) {
-            self.segment_of.insert(key, id);
-            appended += 1;
-        }
-        *self.live_in.get_mut(&id).expect("current") += appended;
-        for key in &round.acks {
-            if let Some(home) = self.segment_of.remove(key) {
-                *self.live_in.get_mut(&home).expect("on disk") -= 1;
+    /// Copy what is still needed of one old segment (not the current one)
+    /// into the current one, so it can go: the few live entries of a
+    /// sparse segment, or the tombstones of one kept only for them.
+    fn compact(&mut self, round: u64) -> Result<(), EngineError> {
+        let newest = self.current_id - 1;
+        let Some(&victim) = self
+            .index
+            .sparse(newest, 1)
+            .first()
+            .or(self.index.only_tombstones(newest, 1).first())
+        else {
+            return Ok(());
+        };
+        let bytes = std::fs::read(segment_path(&self.dir, victim))?;
+        self.frame.clear();
+        self.frame.extend_from_slice(&[0; HEADER]);
+        self.frame.extend_from_slice(&round.to_le_bytes());
+        let mut survivors = Vec::new();
+        if self.index.live(victim) > 0 {
+            for body in scan(&bytes).bodies {
+                let (mut reader, _) = frame_body(body)?;
+                survivors.extend(reader.survivors(|key| self.index.home_of(key) == Some(victim))?);
             }
         }
+        encode_stored(&survivors, &mut self.frame);
+        encode_acks(&self.index.needed_tombstones(victim), &mut self.frame);
+        self.append_frame()?;
+        let moved = survivors.iter().flat_map(|m| {
+            m.entries
+                .iter()
+                .map(|&(client, _)| EntryKey { client, seq: m.seq })
+        });
+        self.index.append(self.current_id, moved);
+        self.index.move_tombstones(victim, self.current_id);
         self.delete_finished()
+    }
+
+    fn rotate(&mut self) -> Result<(), EngineError> {
+        self.current_id += 1;
+        self.current = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(segment_path(&self.dir, self.current_id))?;
+        sync_dir(&self.dir)?;
+        self.current_len = 0;
+        self.index.add_home(self.current_id);
+        Ok(())
+    }
+}
+
+impl Engine for SegmentLog {
+    fn commit(&mut self, round: &Round) -> Result<(), EngineError> {
+        self.frame.clear();
+        self.frame.extend_from_slice(&[0; HEADER]);
+        self.frame.extend_from_slice(&round.number.to_le_bytes());
+        encode_appends(&round.messages, &mut self.frame);
+        encode_acks(&round.acks, &mut self.frame);
+        self.append_frame()?;
+
+        let id = self.current_id;
+        self.index
+            .append(id, round.messages.iter().flat_map(|m| m.entries()));
+        self.index.ack(id, &round.acks);
+        self.delete_finished()?;
+        self.compact(round.number)
     }
 }
 
@@ -287,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn finished_segments_are_deleted_oldest_first() {
+    fn finished_segments_are_deleted() {
         let dir = temp("delete");
         let mut generator = Generator::new(1, 3);
         run(&dir, 2048, &mut generator, 0..200);
@@ -301,6 +344,53 @@ mod tests {
         assert_eq!(segments(&dir), 1);
         drop(log);
         assert!(SegmentLog::open_with(&dir, 2048).unwrap().1.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_few_long_lived_entries_are_copied_forward_and_do_not_pin_segments() {
+        let dir = temp("compact");
+        let (mut log, _) = SegmentLog::open_with(&dir, 8192).unwrap();
+        let keep = |seq: u64| seq % 50 == 0;
+        for r in 1..=200u64 {
+            let first = (r - 1) * 20 + 1;
+            let messages = (first..first + 20)
+                .map(|seq| crate::store_engines::workload::NewMessage { seq, sessions: 1 })
+                .collect();
+            let acks = if r > 4 {
+                let old = (r - 5) * 20 + 1;
+                (old..old + 20)
+                    .filter(|&seq| !keep(seq))
+                    .map(|seq| EntryKey { client: 0, seq })
+                    .collect()
+            } else {
+                vec![]
+            };
+            log.commit(&Round {
+                number: r,
+                messages,
+                acks,
+            })
+            .unwrap();
+        }
+        // ~200 frames of ~2.4 kB: ~60 segments of 8 kB written. What stays
+        // is bounded by the 10 % rule: the 80 survivors (~8 kB) in
+        // segments at least a tenth live, ~100 kB, plus the newest few.
+        let bytes = crate::store_engines::measure::dir_bytes(&dir).unwrap();
+        assert!(
+            bytes <= 140_000,
+            "{bytes} bytes in {} segments",
+            segments(&dir)
+        );
+        drop(log);
+        let (_, mut live) = SegmentLog::open_with(&dir, 8192).unwrap();
+        live.sort_unstable();
+        // Round r acknowledges round r - 4's entries: the last 4 rounds' are all live.
+        let seqs: Vec<u64> = live.iter().map(|e| e.seq).collect();
+        let expected: Vec<u64> = (1..=200 * 20)
+            .filter(|&s| keep(s) || s > 196 * 20)
+            .collect();
+        assert_eq!(seqs, expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
