@@ -121,7 +121,7 @@ bench-cluster: setup
 # Issue #20, point 2: the persistent queue's workload on storage engines
 # (redb as Kite uses it, redb with one record per round, fjall, an append-only
 # segment log, and Kite's own store), interleaved, 3 repetitions, plus
-# recovery (1M written, 10k live) and a SIGKILL crash check; about 5 minutes.
+# recovery (1M written, 10k live) and a SIGKILL crash check; about 7 minutes.
 # fjall and Kite's store need the bench crate's `engines` feature, off in
 # the default build. Results in bench/results/store-engines/.
 .PHONY: bench-store
