@@ -13,11 +13,12 @@
 //! - [`codec`]: the bytes of many entries in one record (for `redb_rounds`, `segment_log`).
 //! - [`liveness`]: which of their records are still needed (live entries,
 //!   tombstones that must outlive what they bury), and which to compact.
-//! - Engines, one file each: [`none`] (keeps nothing: the baseline), [`redb_entries`] (Kite today: one B-tree insert
-//!   per entry, one delete per ack), [`redb_rounds`] (one redb record per
-//!   round), [`segment_log`] (append-only files); with the `engines`
-//!   feature also `fjall_lsm` (the fjall LSM) and `kite_store` (Kite's real
-//!   `RedbStore` through its `SessionStore` trait).
+//! - Engines, one file each: [`none`] (keeps nothing: the baseline),
+//!   [`redb_entries`] (Kite today: one B-tree insert per entry, one delete
+//!   per ack), [`redb_rounds`] (one redb record per round), [`segment_log`]
+//!   (append-only files); with the `engines` feature also `fjall_lsm` (the
+//!   fjall LSM) and `kite_store` (Kite's real `RedbStore` through its
+//!   `SessionStore` trait, answering rounds through tickets later).
 //! - [`measure`]: process CPU, bytes written and the files' size.
 //! - [`drive`]: one timed run of an engine, and the recovery run.
 //! - [`crash`]: a child process SIGKILLed mid-run, and the check of what it left.
