@@ -118,6 +118,17 @@ bench-cluster: setup
 	cargo build --release -p kite-server -p kite-bench
 	cargo run --release -p kite-bench -- compare --cluster
 
+# Issue #20, point 2: the persistent queue's workload on storage engines
+# (redb as Kite uses it, redb with one record per round, fjall, an append-only
+# segment log, and Kite's own store), interleaved, 3 repetitions, plus
+# recovery (1M written, 10k live) and a SIGKILL crash check; about 7 minutes.
+# fjall and Kite's store need the bench crate's `engines` feature, off in
+# the default build. Results in bench/results/store-engines/.
+.PHONY: bench-store
+bench-store: setup
+	cargo build --release -p kite-bench --features engines
+	cargo run --release -p kite-bench --features engines -- store-engines
+
 # The history's cost (1,000 devices), interleaved with and without it, and a simulated day.
 bench-history: bench-setup
 	cargo build --release -p kite-devices -p kite-server --example history_day

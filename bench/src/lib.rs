@@ -30,6 +30,10 @@
 //! - [`cluster_compare`]: `compare --cluster`, cross-node fan-in and fan-out
 //!   on those three; [`cluster_report`]: its goals, table, JSON and charts.
 //! - [`targets`]: the targets checked against a comparison.
+//! - [`store_engines`]: `kite-bench store-engines`, the persistent queue's
+//!   workload on redb (as Kite uses it, and one record per round), an
+//!   append-only segment log, and with `--features engines` fjall and Kite's
+//!   own store; throughput, CPU, disk writes, recovery and a crash check.
 //! - [`report`]: Markdown tables and JSON; [`svg`]: bar and line charts.
 //! - [`progress`]: the progress line during long runs; [`numbers`]: number formatting.
 //! - [`error`]: the `BenchError` type.
@@ -56,6 +60,7 @@ pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod small_clients;
+pub mod store_engines;
 pub mod svg;
 pub mod targets;
 pub mod traffic;

@@ -22,6 +22,7 @@ use kite_bench::{
     raise_fd_limit,
     report::{self, BrokerInfo, Machine, Report},
     scenario::{Fault, Idle, Metrics, Shape, Storm, Traffic},
+    store_engines,
     traffic::{self, Far, Target},
     BenchError,
 };
@@ -92,6 +93,13 @@ enum Cmd {
     /// and answers the coordinator's commands on stdin (not for people).
     #[command(hide = true)]
     ManyWorker(kite_bench::many_worker::Share),
+    /// The persistent queue's workload on several storage engines:
+    /// throughput, CPU and disk writes per entry, recovery, a crash check;
+    /// Markdown and JSON under --out (`make bench-store`).
+    StoreEngines(store_engines::plan::Options),
+    /// The crash check's child: rounds on one engine until killed (not for people).
+    #[command(hide = true)]
+    StoreEnginesChild(store_engines::crash::Child),
     /// Rebuild summary.md and the charts from a compare's results.json
     /// (next to it), e.g. after a change to the report.
     Report {
@@ -630,6 +638,9 @@ async fn run(cli: Cli) -> Result<ExitCode, BenchError> {
             kite_bench::many_worker::serve(share).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::StoreEngines(_) | Cmd::StoreEnginesChild(_) => {
+            unreachable!("main runs the store engines before starting the runtime")
+        }
         Cmd::Report { json } => {
             let text = std::fs::read_to_string(&json)?;
             let old: Report = serde_json::from_str(&text)?;
@@ -654,6 +665,22 @@ async fn run(cli: Cli) -> Result<ExitCode, BenchError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The store engines run on this thread, outside any runtime: Kite's
+    // store row drives tickets on a runtime of its own.
+    let engines = match &cli.command {
+        Cmd::StoreEngines(options) => Some(store_engines::plan::run(options).map(drop)),
+        Cmd::StoreEnginesChild(child) => Some(store_engines::crash::child(child)),
+        _ => None,
+    };
+    if let Some(result) = engines {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("kite-bench: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
