@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use crate::net::parking::ParkedSocket;
+use crate::{net::parking::ParkedSocket, routing::registry::Via};
 use axum::extract::ws::{self, WebSocket};
 use bytes::{Bytes, BytesMut};
 use tokio::{
@@ -258,11 +258,16 @@ impl Transport {
 
     /// "tcp" or "ws", for logs.
     pub(crate) fn kind(&self) -> &'static str {
+        self.via().name()
+    }
+
+    /// Which kind of transport this is, for the clients view.
+    pub(crate) fn via(&self) -> Via {
         match self {
-            Transport::Tcp(_) | Transport::Parked(_) => "tcp",
-            Transport::Tls(_) => "tls",
-            Transport::Local(_) => "local",
-            Transport::WebSocket(_) => "ws",
+            Transport::Tcp(_) | Transport::Parked(_) => Via::Tcp,
+            Transport::Tls(_) => Via::Tls,
+            Transport::Local(_) => Via::Local,
+            Transport::WebSocket(_) => Via::Ws,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! with no I/O: a packet in, actions out; a message to deliver in, packets
 //! out. `connection.rs` moves the bytes and carries out the actions.
 
-use std::sync::Arc;
+use std::{num::NonZeroU32, sync::Arc};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -188,7 +188,9 @@ pub(crate) struct Session {
     /// The largest packet the client accepts.
     client_max_packet_size: u32,
     /// By filter; `Box<str>`, half a `ByteString`, as every client has some.
-    subscriptions: SmallMap<Box<str>, (SubscriptionOptions, Option<u32>)>,
+    /// The identifier as a `NonZeroU32` (identifiers start at 1): an entry
+    /// is 24 bytes, not 32.
+    subscriptions: SmallMap<Box<str>, (SubscriptionOptions, Option<NonZeroU32>)>,
     /// True once a record of this session is in the store.
     pub stored: bool,
     /// The state of messages in flight; `None` while there is none (see
@@ -377,8 +379,10 @@ impl Session {
                     }
                     reasons.push(ReasonCode::granted(sub.options.qos));
                     let options = self.subscription_options(sub.options);
-                    self.subscriptions
-                        .insert((*sub.filter).into(), (options, id));
+                    self.subscriptions.insert(
+                        (*sub.filter).into(),
+                        (options, id.and_then(NonZeroU32::new)),
+                    );
                     actions.push(Action::Subscribe {
                         filter: sub.filter,
                         options,
@@ -669,7 +673,7 @@ impl Session {
             .map(|(filter, (options, id))| StoredSubscription {
                 filter: ByteString::from(&**filter),
                 options: *options,
-                id: *id,
+                id: id.map(NonZeroU32::get),
             })
             .collect();
         subscriptions.sort_by(|a, b| a.filter.cmp(&b.filter));
@@ -712,9 +716,10 @@ impl Session {
         session.expiry_interval = record.expiry_interval;
         session.stored = true;
         for sub in &record.subscriptions {
-            session
-                .subscriptions
-                .insert((*sub.filter).into(), (sub.options, sub.id));
+            session.subscriptions.insert(
+                (*sub.filter).into(),
+                (sub.options, sub.id.and_then(NonZeroU32::new)),
+            );
         }
         session.flight().incoming_qos2 =
             record.incoming_qos2.iter().map(|&pid| (pid, ())).collect();
@@ -749,7 +754,7 @@ impl Session {
     ) -> impl Iterator<Item = (&str, SubscriptionOptions, Option<u32>)> {
         self.subscriptions
             .iter()
-            .map(|(f, (o, id))| (&**f, *o, *id))
+            .map(|(f, (o, id))| (&**f, *o, id.map(NonZeroU32::get)))
     }
 
     fn allocate_pid(&mut self) -> Pid {

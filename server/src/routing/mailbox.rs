@@ -20,8 +20,7 @@ use crate::protocol::message::Outbound;
 /// A new mailbox holding at most `capacity` messages (at least 1).
 pub(crate) fn mailbox(capacity: usize) -> (Sender, Receiver) {
     let inner = Arc::new(Inner {
-        budget: QueueBudget::default(),
-        capacity: u32::try_from(capacity).unwrap_or(u32::MAX).max(1),
+        budget: QueueBudget::new(capacity),
         state: Mutex::new(State::default()),
     });
     (
@@ -34,9 +33,9 @@ pub(crate) fn mailbox(capacity: usize) -> (Sender, Receiver) {
 
 #[derive(Debug)]
 struct Inner {
-    /// The bytes queued here (`--max-queued-bytes`) and the drops.
+    /// The bytes queued here (`--max-queued-bytes`), the capacity in
+    /// messages, and the drops.
     budget: QueueBudget,
-    capacity: u32,
     state: Mutex<State>,
 }
 
@@ -123,7 +122,7 @@ impl Sender {
     /// Take a slot, or `None` when the mailbox is full or its receiver gone.
     pub(crate) fn try_reserve(&self) -> Option<Permit> {
         let mut state = self.inner.lock();
-        if !state.has_room(self.inner.capacity) {
+        if !state.has_room(self.inner.budget.capacity()) {
             return None;
         }
         state.reserved += 1;
@@ -148,7 +147,7 @@ impl Sender {
         {
             let mut state = self.inner.lock();
             for message in messages {
-                if !state.has_room(self.inner.capacity) {
+                if !state.has_room(self.inner.budget.capacity()) {
                     refusals.full += 1;
                     continue;
                 }

@@ -42,7 +42,9 @@ pub(crate) type RuleCheck<'a> = &'a dyn Fn(&str, &[u8]) -> Result<(), String>;
 /// One connection's access rules and publish rate.
 pub(crate) struct ClientPolicy {
     acl: ClientAcl,
-    max_topic_levels: usize,
+    /// `--max-topic-levels`, as the config keeps it (a `usize` here made
+    /// every connection 8 bytes larger).
+    max_topic_levels: u16,
     /// Boxed: only with `--max-publish-rate`, and every connection carries it.
     bucket: Option<Box<TokenBucket>>,
     protocol: Protocol,
@@ -52,7 +54,8 @@ pub(crate) struct ClientPolicy {
     /// Why the connection must end after the PUBLISH just refused: a v5
     /// QoS 0 PUBLISH over the rate (0x96), or a topic deeper than
     /// `--max-topic-levels` where no acknowledgement can say so (0x90).
-    pub end: Option<ProtocolError>,
+    /// Boxed: rare, and every connection carries the slot (8 bytes, not 32).
+    pub end: Option<Box<ProtocolError>>,
 }
 
 impl ClientPolicy {
@@ -66,7 +69,7 @@ impl ClientPolicy {
         let bucket = TokenBucket::new(config.max_publish_rate, Instant::now().into_std());
         ClientPolicy {
             acl: ClientAcl::new(client_id, username),
-            max_topic_levels: usize::from(config.max_topic_levels),
+            max_topic_levels: config.max_topic_levels,
             bucket: bucket.map(Box::new),
             protocol,
             bridge,
@@ -111,7 +114,7 @@ impl ClientPolicy {
     /// `Err(code)` when `topic` (a name or a filter) has more levels than
     /// `--max-topic-levels`: counted and logged.
     fn depth(&self, checks: Checks, topic: &str, code: ReasonCode) -> Result<(), Refusal> {
-        let max = self.max_topic_levels;
+        let max = usize::from(self.max_topic_levels);
         if !reserved::too_deep(topic, max) {
             return Ok(());
         }
@@ -228,7 +231,7 @@ impl Admission for Admit<'_> {
             // Without an acknowledgement to carry 0x90 (QoS 0, or before
             // v5, where a refusal looks like success) the connection ends.
             if publish.qos == QoS::AtMostOnce || !policy.protocol.is_v5() {
-                policy.end = Some(ProtocolError::TopicNameTooDeep);
+                policy.end = Some(Box::new(ProtocolError::TopicNameTooDeep));
             }
             return Err(refusal);
         }
@@ -242,7 +245,7 @@ impl Admission for Admit<'_> {
             // Before v5 an acknowledgement cannot say no: the connection
             // ends instead, and the client sends it again later.
             if !policy.protocol.is_v5() {
-                policy.end = Some(ProtocolError::ClusterUnavailable(why));
+                policy.end = Some(Box::new(ProtocolError::ClusterUnavailable(why)));
             }
             return Err(Refusal {
                 code: ReasonCode::UnspecifiedError,
@@ -266,7 +269,7 @@ impl Admission for Admit<'_> {
         Counters::add(&checks.counters.publishes_rate_limited);
         if publish.qos == QoS::AtMostOnce {
             // No acknowledgement to refuse with: the connection ends (0x96).
-            policy.end = Some(ProtocolError::MessageRateTooHigh);
+            policy.end = Some(Box::new(ProtocolError::MessageRateTooHigh));
         }
         // PUBACK/PUBREC cannot carry 0x96 (Message rate too high); 0x97 is theirs.
         Err(ReasonCode::QuotaExceeded.into())

@@ -218,7 +218,7 @@ pub(super) async fn handshake(
         username: username.clone(),
         address: peer,
         protocol,
-        transport: transport.kind(),
+        transport: transport.via(),
         since_ms: crate::util::clock::now_unix_ms(),
         subscriptions: Default::default(),
         in_flight: Default::default(),
@@ -245,6 +245,7 @@ pub(super) async fn handshake(
         shared: shared.clone(),
         connection,
         _slot: slot,
+        bed: None,
     });
     Some((live, sent))
 }

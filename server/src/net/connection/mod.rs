@@ -76,6 +76,8 @@ struct Live {
     _slot: ConnectionSlot,
     /// When the client must have been heard from by (1.5 × its keepalive).
     deadline: Option<Instant>,
+    /// The waker's allocation from the last time it lay dormant, for the next.
+    bed: Option<dormant::Bed<Live>>,
 }
 
 /// How a turn of the connection's loop ended.
@@ -118,9 +120,11 @@ async fn drive(mut live: Box<Live>) {
                 counters.dormant.fetch_add(1, Ordering::Relaxed);
                 counters.dormancies.fetch_add(1, Ordering::Relaxed);
                 live.kick.slept();
-                match dormant::lie_down(live, arm) {
-                    Some(woken) => {
+                let bed = live.bed.take();
+                match dormant::lie_down(live, bed, arm) {
+                    Some((mut woken, bed)) => {
                         woken.awake();
+                        woken.bed = Some(bed);
                         live = woken;
                     }
                     None => return,
@@ -146,7 +150,8 @@ impl Live {
 
 impl dormant::Resume for Live {
     /// A dormant connection woke up: a new task takes it on.
-    fn resume(self: Box<Self>) {
+    fn resume(mut self: Box<Self>, bed: dormant::Bed<Self>) {
+        self.bed = Some(bed);
         self.awake();
         let runtime = self.shared().runtime.clone();
         runtime.spawn(drive(self));
@@ -264,7 +269,7 @@ async fn run(live: &mut Live) -> Turn {
                 Err(err) => break Some((End::Error(err), false)),
             };
             if let Some(err) = policy.end.take() {
-                break Some((End::Error(err), false));
+                break Some((End::Error(*err), false));
             }
             // The session answers a PUBLISH with Route, then its PUBACK/PUBREC.
             let mut unheard = false;
