@@ -95,6 +95,25 @@ pub struct CrashCheck {
     pub passed: bool,
 }
 
+impl CrashCheck {
+    /// Its figures in the order of the summary's crash table (engine,
+    /// rounds, live expected and found, lost, back, unexpected, atomic,
+    /// result), for the table and the progress line alike.
+    pub fn cells(&self) -> [String; 9] {
+        [
+            self.engine.clone(),
+            self.committed_rounds.to_string(),
+            self.live_expected.to_string(),
+            self.live_found.to_string(),
+            self.lost.to_string(),
+            self.resurrected.to_string(),
+            self.unexpected.to_string(),
+            (if self.atomic { "yes" } else { "no" }).to_string(),
+            (if self.passed { "pass" } else { "FAIL" }).to_string(),
+        ]
+    }
+}
+
 /// A round as the child announced it.
 #[derive(Default)]
 struct Planned {

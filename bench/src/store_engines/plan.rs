@@ -161,18 +161,10 @@ pub fn run(options: &Options) -> Result<Summary, EngineError> {
             let dir = base.join(kind.name());
             let kill_after = Duration::from_millis(400 + 300 * i as u64);
             let c = crash::check(kind, &exe, &dir, kill_after)?;
+            let [engine, rounds, expected, found, lost, back, unexpected, atomic, result] =
+                c.cells();
             eprintln!(
-                "crash {:<12} killed after {:?}: {} rounds committed, {} live expected, {} found, {} lost, {} back, {} unexpected, atomic {}: {}",
-                c.engine,
-                kill_after,
-                c.committed_rounds,
-                c.live_expected,
-                c.live_found,
-                c.lost,
-                c.resurrected,
-                c.unexpected,
-                c.atomic,
-                if c.passed { "pass" } else { "FAIL" }
+                "crash {engine:<12} killed after {kill_after:?}: {rounds} rounds committed, {expected} live expected, {found} found, {lost} lost, {back} back, {unexpected} unexpected, atomic {atomic}: {result}"
             );
             summary.crashes.push(c);
         }

@@ -187,9 +187,8 @@ pub(crate) struct Session {
     client_receive_maximum: u16,
     /// The largest packet the client accepts.
     client_max_packet_size: u32,
-    /// By filter; `Box<str>`, half a `ByteString`, as every client has some.
-    /// The identifier as a `NonZeroU32` (identifiers start at 1): an entry
-    /// is 24 bytes, not 32.
+    /// By filter; `Box<str>`, half a `ByteString`, as every client has some;
+    /// ids as `NonZeroU32` (they start at 1): an entry is 24 bytes, not 32.
     subscriptions: SmallMap<Box<str>, (SubscriptionOptions, Option<NonZeroU32>)>,
     /// True once a record of this session is in the store.
     pub stored: bool,
@@ -737,13 +736,8 @@ impl Session {
                     session.flight().outgoing.insert(pid, released);
                 }
             }
-            session.next_pid = session
-                .flight()
-                .outgoing
-                .keys()
-                .map(|p| p.get())
-                .max()
-                .unwrap_or(0);
+            let highest = session.flight().outgoing.keys().map(|p| p.get()).max();
+            session.next_pid = highest.unwrap_or(0);
         }
         session
     }
