@@ -18,10 +18,12 @@
 //! another dead, and a dead node's wills fire between [`TTL`] and
 //! [`TTL`] + 2 × [`RENEW`] after its last renewal (plus their delays).
 //!
-//! A node whose own renewal failed (the bucket out of reach: its stream
-//! elects a leader, or this node's NATS server died) watches every lease
-//! afresh once it renews again: the others could not renew meanwhile
-//! either, and their wills must not fire for it.
+//! A node whose own renewal failed or took longer than [`RENEW`] (the
+//! bucket out of reach: its stream elects a leader, or this node's NATS
+//! server died) watches every lease afresh once it renews again: the
+//! others could not renew meanwhile either, and their wills must not fire
+//! for it. (A node whose own requests alone stall while the others renew
+//! promptly can still be taken for dead after [`TTL`].)
 //!
 //! A claim is itself a lease that nobody renews: if the winner dies
 //! before it adopted every will, the claim expires in turn and another
@@ -142,15 +144,18 @@ impl Leases {
         loop {
             tick.tick().await;
             let value = held_by(&self.node, self.incarnation);
+            let asked = Instant::now();
             match nodes.update(key(&self.node), value, revision).await {
                 Ok(next) => {
                     if failing {
                         tracing::info!("cluster: node lease renewed again");
-                        // The bucket was out of reach (its stream elected
-                        // a leader, or this node's NATS server died): the
-                        // others could not renew either. Their leases are
-                        // watched afresh, or each would look stopped for
-                        // as long as the outage lasted.
+                    }
+                    if failing || asked.elapsed() > RENEW {
+                        // The bucket was out of reach or slow (its stream
+                        // elected a leader, or this node's NATS server
+                        // died): the others could not renew either. Their
+                        // leases are watched afresh, or each would look
+                        // stopped for as long as the outage lasted.
                         self.seen.clear();
                     }
                     failing = false;

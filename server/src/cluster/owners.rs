@@ -43,6 +43,9 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The longest a node waits for the holder's answer (the connection
 /// closed, the session handed over).
 const ANSWER_WAIT: Duration = Duration::from_secs(4);
+/// How long a session handed over may take to be installed: until this
+/// node's reader reaches the position it was handed at.
+const INSTALL_WAIT: Duration = Duration::from_secs(30);
 /// How often a holder without a listener is asked again.
 const ASK_AGAIN: Duration = Duration::from_millis(250);
 /// The longest a node asks a holder without a listener whose lease cannot
@@ -388,54 +391,60 @@ impl Owners {
         match previous {
             Some(owner) if owner != me => {
                 let name = String::from_utf8_lossy(&owner).into_owned();
-                let taken = self.take_from(&name, client_id, resumes).await;
-                if !taken {
-                    // The session stays there: so must the record that says
-                    // where it is (the client's next try asks there again).
-                    if let Err(err) = store.update(&key, owner, revision).await {
-                        tracing::warn!(%err, client_id, "cluster: the client id's owner could not be put back");
+                match self.take_from(&name, client_id, resumes).await {
+                    Took::Yes => true,
+                    Took::Kept => {
+                        // The session stays there: so must the record that
+                        // says where it is (the client's next try asks there
+                        // again).
+                        if let Err(err) = store.update(&key, owner, revision).await {
+                            tracing::warn!(%err, client_id, "cluster: the client id's owner could not be put back");
+                        }
+                        false
                     }
+                    // On its way here: the record already says so.
+                    Took::Arriving => false,
                 }
-                taken
             }
             _ => true,
         }
     }
 
     /// Take `client_id` from the node `owner`: its connection there
-    /// closes; its session comes here when the client resumes it. False
-    /// when the client resumes a session that a live owner did not hand
-    /// over (the CONNECT is then refused, and the client tries again).
-    async fn take_from(&self, owner: &str, client_id: &str, resumes: bool) -> bool {
+    /// closes; its session comes here when the client resumes it. Not
+    /// [`Took::Yes`] when the client resumes a session that a live owner
+    /// did not hand over, or that is not installed here yet (the CONNECT is
+    /// then refused, and the client tries again).
+    async fn take_from(&self, owner: &str, client_id: &str, resumes: bool) -> Took {
         let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
-            return false;
+            return Took::Kept;
         };
         if !resumes {
             self.ask(owner, client_id, None).await;
-            return true;
+            return Took::Yes;
         }
         let _one_at_a_time = self.moving.lock().await;
         let Some((position, go_on)) = self.durable.pause().await else {
             tracing::warn!(client_id, "cluster: this node does not read the message stream yet; it cannot take the session from {owner}");
-            return false;
+            return Took::Kept;
         };
         let (at, blob) = match self.ask(owner, client_id, Some(position)).await {
             Answer::Session(at, blob) => (at, blob),
-            Answer::NoSession => return true,
+            Answer::NoSession => return Took::Yes,
             Answer::Gone => {
                 tracing::warn!(client_id, "cluster: node {owner}, which held the session, is down; the client starts a new session here (the old one waits in {owner}'s store)");
-                return true;
+                return Took::Yes;
             }
             Answer::Silent => {
                 tracing::warn!(client_id, "cluster: node {owner} did not hand the session over in time; the CONNECT is refused (try again)");
-                return false;
+                return Took::Kept;
             }
         };
         let (record, queue) = match handoff::decode(&blob) {
             Ok(session) => session,
             Err(err) => {
                 tracing::warn!(client_id, %err, "cluster: a session from {owner} could not be read; the client starts a new one");
-                return true;
+                return Took::Yes;
             }
         };
         let (done, installed) = tokio::sync::oneshot::channel();
@@ -444,11 +453,22 @@ impl Owners {
             let _ = done.send(handoff::install(&shared, &id, record, queue));
         });
         let _ = go_on.send(Some((at, install)));
-        match tokio::time::timeout(ANSWER_WAIT, installed).await {
+        // The holder let go of it: it is installed once this node's reader
+        // reaches `at`, however long the stream takes to be read (a stream
+        // leader elected after a NATS server died stalls it for seconds).
+        // The client's next CONNECT waits for this claim meanwhile.
+        match tokio::time::timeout(INSTALL_WAIT, installed).await {
             // Stored here before the CONNACK says it is present.
-            Ok(Ok(Some(ticket))) => ticket.committed().await,
-            Ok(Ok(None)) => true,
-            _ => false,
+            Ok(Ok(Some(ticket))) => match ticket.committed().await {
+                true => Took::Yes,
+                false => Took::Arriving,
+            },
+            Ok(Ok(None)) => Took::Yes,
+            Ok(Err(_)) => Took::Kept,
+            Err(_) => {
+                tracing::warn!(client_id, "cluster: a session from {owner} is not installed here after {INSTALL_WAIT:?} (the message stream is not read); the CONNECT is refused (try again)");
+                Took::Arriving
+            }
         }
     }
 
@@ -525,6 +545,18 @@ impl LeaseWatch {
     fn asked_for(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// What came of taking a session from its holder.
+enum Took {
+    /// Taken, or nothing to take: the CONNECT goes on.
+    Yes,
+    /// The holder keeps it: the CONNECT is refused, and the owner record
+    /// goes back to the holder.
+    Kept,
+    /// Handed over, not installed yet: the CONNECT is refused, and the
+    /// owner record stays here, where the session will be.
+    Arriving,
 }
 
 /// What the holder of a client id answered.
