@@ -523,12 +523,12 @@ impl Durable {
             }
             match decode_retained(record) {
                 Ok(message) => {
-                    let from = Remote::Stream {
+                    let remote = Remote::Stream {
                         position,
                         catch_up,
                         own,
                     };
-                    shared.publish_remote(message, from);
+                    shared.publish_remote(message, remote);
                 }
                 Err(err) => {
                     tracing::warn!(sequence, index, %err, "cluster: unreadable stream message skipped")

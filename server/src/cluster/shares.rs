@@ -336,7 +336,8 @@ async fn pull_once(
             return Ok(());
         };
         let (message, acker) = message.split();
-        let Some((_, records)) = batch::records(&message.payload) else {
+        let Some((_, records)) = batch::records(&message.payload).filter(|(_, r)| !r.is_empty())
+        else {
             tracing::warn!(filter, "cluster: unreadable stream message skipped");
             let _ = acker.ack().await;
             continue;
@@ -381,7 +382,7 @@ async fn pull_once(
 
 /// A group's stream message with a node: acknowledged to JetStream once
 /// each of its MQTT messages is finished, given back (NAK) as soon as one
-/// is dropped unfinished (JetStream then delivers it whole again: at least
+/// of its [`Part`]s is dropped unfinished (JetStream then delivers it whole again: at least
 /// once per group).
 struct Settle {
     acker: Mutex<Option<Acker>>,
@@ -400,12 +401,6 @@ impl Settle {
                 tracing::debug!(%err, "cluster: a shared group's acknowledgement was not sent");
             }
         });
-    }
-}
-
-impl Drop for Settle {
-    fn drop(&mut self) {
-        self.send(AckKind::Nak(Some(GIVE_BACK_DELAY)));
     }
 }
 
