@@ -5,39 +5,14 @@
 mod common;
 
 use common::*;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-
-/// The store's tables, as `server/src/store/file.rs` names them.
-const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
-const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
+use kite_server::store::{census, Census};
 
 const SESSIONS: usize = 1000;
 const PAYLOAD: usize = 10_000;
 
-/// (queue entries, stored messages, bytes of the largest queue entry,
-/// bytes of the largest message) in the broker's store file.
-fn store_counts(broker: &Broker) -> (u64, u64, usize, usize) {
-    let db = Database::open(broker.data_dir.join("kite.redb")).expect("the store opens");
-    let txn = db.begin_read().unwrap();
-    let queue = txn.open_table(QUEUE).unwrap();
-    let messages = txn.open_table(MESSAGES).unwrap();
-    let largest = |sizes: Vec<usize>| sizes.into_iter().max().unwrap_or(0);
-    let entry_sizes = queue
-        .iter()
-        .unwrap()
-        .map(|e| e.unwrap().1.value().len())
-        .collect();
-    let message_sizes = messages
-        .iter()
-        .unwrap()
-        .map(|e| e.unwrap().1.value().len())
-        .collect();
-    (
-        queue.len().unwrap(),
-        messages.len().unwrap(),
-        largest(entry_sizes),
-        largest(message_sizes),
-    )
+/// What the broker's store file holds in its queue (read while it is down).
+fn store_counts(broker: &Broker) -> Census {
+    census(&broker.data_dir).expect("the store reads")
 }
 
 fn client_id(i: usize) -> String {
@@ -61,8 +36,13 @@ async fn a_message_queued_for_1000_sessions_is_stored_once_and_reaches_each_afte
 
     broker.signal("-KILL");
     broker.exited(WAIT).await;
-    let (entries, messages, entry_bytes, message_bytes) = store_counts(&broker);
-    assert_eq!(entries, SESSIONS as u64, "one queue entry per session");
+    let Census {
+        entries,
+        messages,
+        largest_entry: entry_bytes,
+        largest_message: message_bytes,
+    } = store_counts(&broker);
+    assert_eq!(entries, SESSIONS, "one queue entry per session");
     assert_eq!(messages, 1, "the message itself is stored once");
     assert!(
         message_bytes > PAYLOAD,
@@ -88,7 +68,9 @@ async fn a_message_queued_for_1000_sessions_is_stored_once_and_reaches_each_afte
     let mut broker = broker;
     broker.signal("-INT");
     assert!(broker.exited(WAIT).await.success());
-    let (entries, messages, _, _) = store_counts(&broker);
+    let Census {
+        entries, messages, ..
+    } = store_counts(&broker);
     assert_eq!(
         (entries, messages),
         (0, 0),

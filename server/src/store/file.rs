@@ -6,33 +6,36 @@
 //! | `meta`     | name           | a number (`format`, a cluster's stream position)   |
 //! | `retained` | topic          | the message (`records::encode_retained`)           |
 //! | `sessions` | client id      | the session (`records::encode_session`)            |
-//! | `queue`    | (client, seq)  | one session's entry: holding its message (`records::encode_queued`), or naming it (`records::encode_delivery`) |
-//! | `messages` | seq            | a message queued for several sessions, once        |
+//! | `log`      | record number  | the queue entries and stored-once messages one round wrote (`log`) |
+//! | `dead`     | record number  | which items of that record are gone (`log`)        |
+//!
+//! Formats 1 and 2 kept queued messages in `queue` ((client, seq) → entry)
+//! and `messages` (seq → a message queued for several sessions): opening
+//! such a file moves them into `log` once, in one transaction.
 
-use std::{
-    collections::{hash_map, HashMap},
-    path::Path,
-    sync::Arc,
-    time::Instant,
-};
+use std::{collections::HashMap, path::Path, sync::Arc, time::Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::{
-    decode_delivery, decode_queued, decode_retained, decode_session, queued_version, Loaded,
-    LoadedSession, RecordError, StoreError, DELIVERY_VERSION,
+    decode_delivery, decode_queued, decode_retained, decode_session,
+    log::{self, Item, LoadError, Log},
+    queued_version, Loaded, LoadedSession, RecordError, StoreError, DELIVERY_VERSION,
 };
 use crate::protocol::message::Message;
 
 /// The file's format; a file with a higher one is refused. Format 1 kept
-/// each queued message inside every session's queue entry; format 2 keeps
-/// a message queued for several sessions once, in `messages`.
-pub(super) const FORMAT: u64 = 2;
+/// each queued message inside every session's queue entry; format 2 kept
+/// a message queued for several sessions once, in `messages`; format 3
+/// keeps the queue as a log of rounds (`log`).
+pub(super) const FORMAT: u64 = 3;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
 pub(super) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Formats 1 and 2: a session's queue entry.
 pub(super) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
+/// Format 2: a message queued for several sessions, once.
 pub(super) const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 
 /// The meta key of [`super::Op::PutStreamPosition`].
@@ -41,9 +44,8 @@ pub(super) const STREAM_POSITION: &str = "cluster_stream_at";
 /// message (a bare sequence): read, converted, never written.
 const STREAM_SEQUENCE_V1: &str = "cluster_stream_position";
 
-/// How many queue entries name each stored message (by its `seq`): the
-/// message goes when the last of them does.
-pub(super) type Refs = HashMap<u64, u32>;
+/// How many items a converted format 2 queue puts in one log record.
+const CONVERTED_PER_RECORD: usize = 10_000;
 
 fn open_error(path: &Path, err: impl std::fmt::Display) -> StoreError {
     StoreError::Open {
@@ -73,12 +75,21 @@ pub(super) struct Opened {
     pub loaded: Loaded,
     /// The highest queue position in use.
     pub max_seq: u64,
-    pub refs: Refs,
+    /// Where each queued entry is in the file.
+    pub log: Log,
 }
 
-/// Open the file, check its format, create missing tables, and load it all.
-/// A format 1 file needs no change: its entries all hold their messages,
-/// which format 2 still reads and writes (for messages of one session).
+fn load_error(path: &Path, err: LoadError) -> StoreError {
+    match err {
+        LoadError::Db(err) => open_error(path, err),
+        LoadError::Bad(record, source) => {
+            bad_record(path, format!("queue log record {record}"), source)
+        }
+    }
+}
+
+/// Open the file, check its format, create missing tables, bring an older
+/// format's queue into the log, and load it all.
 pub(super) fn open(path: &Path) -> Result<Opened, StoreError> {
     let mut db = Database::create(path).map_err(|e| open_error(path, e))?;
     let txn = db.begin_write().map_err(|e| open_error(path, e))?;
@@ -96,10 +107,17 @@ pub(super) fn open(path: &Path) -> Result<Opened, StoreError> {
     for created in [
         txn.open_table(RETAINED).map(drop),
         txn.open_table(SESSIONS).map(drop),
-        txn.open_table(QUEUE).map(drop),
-        txn.open_table(MESSAGES).map(drop),
+        txn.open_table(log::LOG).map(drop),
+        txn.open_table(log::DEAD).map(drop),
     ] {
         created.map_err(|e| open_error(path, e))?;
+    }
+    if found.is_some_and(|found| found < 3) {
+        let moved = convert(&txn).map_err(|e| open_error(path, e))?;
+        tracing::info!(
+            entries = moved,
+            "store: queue moved to the format {FORMAT} log"
+        );
     }
     let stamp = || -> Result<(), redb::Error> {
         txn.open_table(META)?.insert("format", FORMAT)?;
@@ -107,8 +125,11 @@ pub(super) fn open(path: &Path) -> Result<Opened, StoreError> {
     };
     stamp().map_err(|e| open_error(path, e))?;
     txn.commit().map_err(|e| open_error(path, e))?;
-    let (loaded, max_seq, refs) = load(&db, path)?;
-    drop_unnamed(&db, &refs).map_err(|e| open_error(path, e))?;
+    let (loaded, max_seq, mut log) = load(&db, path)?;
+    if log.changed() {
+        // What load found gone (entries of no session, messages no entry names).
+        tidy(&db, &mut log).map_err(|e| open_error(path, e))?;
+    }
     // Give back the pages of what was deleted since the last start, so the
     // file stays proportional to live data.
     let before = file_len(path);
@@ -124,7 +145,7 @@ pub(super) fn open(path: &Path) -> Result<Opened, StoreError> {
         db,
         loaded,
         max_seq,
-        refs,
+        log,
     })
 }
 
@@ -132,7 +153,62 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-fn load(db: &Database, path: &Path) -> Result<(Loaded, u64, Refs), StoreError> {
+/// Move a format 1 or 2 queue (`queue`, `messages`) into log records, and
+/// drop those tables. Returns how many entries moved.
+fn convert(txn: &WriteTransaction) -> Result<usize, redb::Error> {
+    let mut log = txn.open_table(log::LOG)?;
+    let mut next = log.last()?.map_or(0, |(id, _)| id.value() + 1);
+    let mut items: Vec<(String, u64, Vec<u8>)> = Vec::new();
+    let mut moved = 0;
+    {
+        let queue = txn.open_table(QUEUE)?;
+        for row in queue.iter()? {
+            let (key, value) = row?;
+            let (client, seq) = key.value();
+            items.push((client.to_owned(), seq, value.value().to_vec()));
+        }
+        moved = moved.max(items.len());
+    }
+    let mut bodies: Vec<(u64, Vec<u8>)> = Vec::new();
+    {
+        let messages = txn.open_table(MESSAGES)?;
+        for row in messages.iter()? {
+            let (seq, value) = row?;
+            bodies.push((seq.value(), value.value().to_vec()));
+        }
+    }
+    let all = bodies
+        .iter()
+        .map(|(seq, body)| Item::Message { seq: *seq, body })
+        .chain(items.iter().map(|(client, seq, record)| Item::Entry {
+            client,
+            seq: *seq,
+            record,
+        }))
+        .collect::<Vec<_>>();
+    for chunk in all.chunks(CONVERTED_PER_RECORD) {
+        log.insert(next, log::record_of(chunk).as_slice())?;
+        next += 1;
+    }
+    drop(log);
+    txn.delete_table(QUEUE)?;
+    txn.delete_table(MESSAGES)?;
+    Ok(moved)
+}
+
+/// Write what [`load`] found gone.
+fn tidy(db: &Database, log: &mut Log) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut tables = Tables::new(&txn);
+        let (records, dead) = tables.log()?;
+        log.commit(records, dead)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn load(db: &Database, path: &Path) -> Result<(Loaded, u64, Log), StoreError> {
     let txn = db.begin_read().map_err(|e| open_error(path, e))?;
     let mut loaded = Loaded::default();
     let meta = txn.open_table(META).map_err(|e| open_error(path, e))?;
@@ -165,98 +241,76 @@ fn load(db: &Database, path: &Path) -> Result<(Loaded, u64, Refs), StoreError> {
             queue: Vec::new(),
         });
     }
-    let queue = txn.open_table(QUEUE).map_err(|e| open_error(path, e))?;
-    let messages = txn.open_table(MESSAGES).map_err(|e| open_error(path, e))?;
-    let mut refs = Refs::new();
+    let records = txn.open_table(log::LOG).map_err(|e| open_error(path, e))?;
+    let dead = txn.open_table(log::DEAD).map_err(|e| open_error(path, e))?;
+    let (mut log, found) = Log::load(&records, &dead).map_err(|e| load_error(path, e))?;
     // One message in memory for all the sessions it is queued for, as on disk.
     let mut decoded: HashMap<u64, Arc<Message>> = HashMap::new();
-    let mut max_seq = 0;
-    for entry in queue.iter().map_err(|e| open_error(path, e))? {
-        let (key, value) = entry.map_err(|e| open_error(path, e))?;
-        let (client, seq) = key.value();
-        max_seq = max_seq.max(seq);
-        let names = queued_version(value.value()) == Some(DELIVERY_VERSION);
-        if names {
-            *refs.entry(seq).or_default() += 1;
-        }
-        // Keys sort by (client, seq): each session's queue comes out in order.
+    for (client, seq, value) in &found.entries {
+        // Entries come sorted by (client, seq): each session's queue in order.
         let Some(&i) = by_client.get(client) else {
-            continue;
+            continue; // forgotten below
         };
         let what = || format!("queued message {seq} of {client:?}");
-        if !names {
-            let queued =
-                decode_queued(value.value(), seq).map_err(|e| bad_record(path, what(), e))?;
-            loaded.sessions[i].queue.push(queued);
-            continue;
+        let queued = if queued_version(value) == Some(DELIVERY_VERSION) {
+            let message = || match decoded.get(seq) {
+                Some(known) => Ok(known.clone()),
+                None => {
+                    let body = found
+                        .messages
+                        .get(seq)
+                        .ok_or_else(|| RecordError::Message("its message is missing".into()))?;
+                    let message = Arc::new(decode_retained(body)?);
+                    decoded.insert(*seq, message.clone());
+                    Ok(message)
+                }
+            };
+            decode_delivery(value, *seq, message)
+        } else {
+            decode_queued(value, *seq)
         }
-        let message = || match decoded.entry(seq) {
-            hash_map::Entry::Occupied(known) => Ok(known.get().clone()),
-            hash_map::Entry::Vacant(slot) => {
-                let body = messages
-                    .get(seq)
-                    .map_err(|e| RecordError::Message(e.to_string()))?
-                    .ok_or_else(|| RecordError::Message("its message is missing".into()))?;
-                Ok(slot
-                    .insert(Arc::new(decode_retained(body.value())?))
-                    .clone())
-            }
-        };
-        let queued = decode_delivery(value.value(), seq, message)
-            .map_err(|e| bad_record(path, what(), e))?;
+        .map_err(|e| bad_record(path, what(), e))?;
         loaded.sessions[i].queue.push(queued);
     }
-    for entry in messages.iter().map_err(|e| open_error(path, e))? {
-        let (seq, _) = entry.map_err(|e| open_error(path, e))?;
-        max_seq = max_seq.max(seq.value());
+    let orphans = log.keep_only(|client| by_client.contains_key(client));
+    if orphans > 0 {
+        tracing::warn!(
+            count = orphans,
+            "store: removing queue entries of no session"
+        );
     }
-    Ok((loaded, max_seq, refs))
+    Ok((loaded, found.max_seq, log))
 }
 
-/// Remove the messages no queue entry names. None should be left (an entry
-/// and its message go in one transaction); this keeps the file honest if
-/// one ever is.
-fn drop_unnamed(db: &Database, refs: &Refs) -> Result<(), redb::Error> {
-    // Looked for in a read: a start-up with none (always, so far) writes nothing.
-    let unnamed: Vec<u64> = {
-        let txn = db.begin_read()?;
-        let messages = txn.open_table(MESSAGES)?;
-        messages
-            .iter()?
-            .map(|entry| entry.map(|(seq, _)| seq.value()))
-            .filter(|seq| seq.as_ref().map_or(true, |seq| !refs.contains_key(seq)))
-            .collect::<Result<_, _>>()?
-    };
-    if unnamed.is_empty() {
-        return Ok(());
-    }
-    let txn = db.begin_write()?;
-    {
-        let mut messages = txn.open_table(MESSAGES)?;
-        for seq in &unnamed {
-            messages.remove(seq)?;
-        }
-    }
-    txn.commit()?;
-    tracing::warn!(
-        count = unnamed.len(),
-        "store: removed messages no session named"
-    );
-    Ok(())
+/// What the file's queue holds (for tests and checks; read while no broker
+/// has the file open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Live queue entries, over all sessions.
+    pub entries: usize,
+    /// Messages stored once for several sessions.
+    pub messages: usize,
+    /// Bytes of the largest entry.
+    pub largest_entry: usize,
+    /// Bytes of the largest stored-once message.
+    pub largest_message: usize,
 }
 
-/// Count the queue entries naming each message, as the file holds them now.
-pub(super) fn count_refs(db: &Database) -> Result<Refs, redb::Error> {
+/// Count what `db`'s queue holds.
+pub(super) fn census_of(db: &Database) -> Result<Census, redb::Error> {
     let txn = db.begin_read()?;
-    let queue = txn.open_table(QUEUE)?;
-    let mut refs = Refs::new();
-    for entry in queue.iter()? {
-        let (key, value) = entry?;
-        if queued_version(value.value()) == Some(DELIVERY_VERSION) {
-            *refs.entry(key.value().1).or_default() += 1;
-        }
-    }
-    Ok(refs)
+    let records = txn.open_table(log::LOG)?;
+    let dead = txn.open_table(log::DEAD)?;
+    let (_, found) = Log::load(&records, &dead).map_err(|e| match e {
+        LoadError::Db(e) => e,
+        bad => redb::Error::Corrupted(bad.to_string()),
+    })?;
+    Ok(Census {
+        entries: found.entries.len(),
+        messages: found.messages.len(),
+        largest_entry: found.entries.iter().map(|e| e.2.len()).max().unwrap_or(0),
+        largest_message: found.messages.values().map(Vec::len).max().unwrap_or(0),
+    })
 }
 
 type Bytes = &'static [u8];
@@ -268,8 +322,8 @@ pub(super) struct Tables<'t> {
     txn: &'t WriteTransaction,
     retained: Option<Table<'t, &'static str, Bytes>>,
     sessions: Option<Table<'t, &'static str, Bytes>>,
-    queue: Option<Table<'t, (&'static str, u64), Bytes>>,
-    messages: Option<Table<'t, u64, Bytes>>,
+    log: Option<Table<'t, u64, Bytes>>,
+    dead: Option<Table<'t, u64, Bytes>>,
     meta: Option<Table<'t, &'static str, u64>>,
 }
 
@@ -279,8 +333,8 @@ impl<'t> Tables<'t> {
             txn,
             retained: None,
             sessions: None,
-            queue: None,
-            messages: None,
+            log: None,
+            dead: None,
             meta: None,
         }
     }
@@ -289,8 +343,8 @@ impl<'t> Tables<'t> {
     pub(super) fn touched(&self) -> bool {
         self.retained.is_some()
             || self.sessions.is_some()
-            || self.queue.is_some()
-            || self.messages.is_some()
+            || self.log.is_some()
+            || self.dead.is_some()
             || self.meta.is_some()
     }
 
@@ -302,14 +356,17 @@ impl<'t> Tables<'t> {
         open_once(&mut self.sessions, self.txn, SESSIONS)
     }
 
-    pub(super) fn queue(
+    /// The queue's `log` and `dead` tables, together.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn log(
         &mut self,
-    ) -> Result<&mut Table<'t, (&'static str, u64), Bytes>, redb::Error> {
-        open_once(&mut self.queue, self.txn, QUEUE)
-    }
-
-    pub(super) fn messages(&mut self) -> Result<&mut Table<'t, u64, Bytes>, redb::Error> {
-        open_once(&mut self.messages, self.txn, MESSAGES)
+    ) -> Result<(&mut Table<'t, u64, Bytes>, &mut Table<'t, u64, Bytes>), redb::Error> {
+        open_once(&mut self.log, self.txn, log::LOG)?;
+        open_once(&mut self.dead, self.txn, log::DEAD)?;
+        Ok((
+            self.log.as_mut().expect("opened"),
+            self.dead.as_mut().expect("opened"),
+        ))
     }
 
     pub(super) fn meta(&mut self) -> Result<&mut Table<'t, &'static str, u64>, redb::Error> {

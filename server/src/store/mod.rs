@@ -11,12 +11,15 @@
 //! thread (`writer`). It commits them in one transaction per round (group
 //! commit, `round`): with `--durability batch` a round gathers for up to
 //! [`BATCH_WINDOW`], with `always` it takes only what is already waiting.
+//! What a round writes to the queue is one record of a log (`log`), and an
+//! acknowledgement marks its entry dead there instead of deleting it.
 //! Whoever must not answer before the data is on disk (a PUBACK, a SUBACK)
 //! waits on the batch's [`Ticket`]. A message queued for many sessions is
 //! stored once (`file` has the tables), and with `batch` one acknowledged
 //! within a round of its queueing is never written at all (`round`).
 
 mod file;
+mod log;
 mod records;
 mod round;
 #[cfg(test)]
@@ -37,6 +40,7 @@ use tokio::sync::oneshot;
 
 pub use crate::protocol::records::{Queued, QueuedState, SessionRecord, StoredSubscription};
 pub use crate::util::clock::now_unix_ms;
+pub use file::Census;
 pub use records::RecordError;
 pub(crate) use records::{
     decode_delivery, decode_queued, decode_retained, decode_session, encode_delivery,
@@ -264,14 +268,14 @@ impl RedbStore {
             db,
             loaded,
             max_seq,
-            refs,
+            log,
         } = file::open(&path)?;
         let queue = Arc::new(writer::Queue::default());
         let window = (durability == Durability::Batch).then_some(BATCH_WINDOW);
         let for_writer = queue.clone();
         std::thread::Builder::new()
             .name("kite-store".into())
-            .spawn(move || writer::run(db, refs, for_writer, window, LAZY_SYNC))
+            .spawn(move || writer::run(db, log, for_writer, window, LAZY_SYNC))
             .map_err(|e| StoreError::Open {
                 path: path.clone(),
                 message: e.to_string(),
@@ -300,6 +304,18 @@ impl RedbStore {
         queue.push(writer::Batch { writes, done });
         ticket
     }
+}
+
+/// What the queue of the store in `dir` holds: for tests and checks, while
+/// no broker has the file open.
+pub fn census(dir: &Path) -> Result<Census, StoreError> {
+    let path = dir.join(FILE_NAME);
+    let failed = |e: &dyn std::fmt::Display| StoreError::Open {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    let db = redb::Database::open(&path).map_err(|e| failed(&e))?;
+    file::census_of(&db).map_err(|e| failed(&e))
 }
 
 impl SessionStore for RedbStore {

@@ -1,12 +1,12 @@
 //! One commit round of the writer thread, and what it holds between rounds.
 //!
 //! **Each queued message is stored once.** A message routed to several
-//! persistent sessions is one record in `messages` (under its `seq`) and a
-//! small delivery record per session in `queue`; [`Refs`] counts the
-//! entries naming each message, and the message goes with the last. A
-//! message for one session is kept in its entry (one B-tree insert, not
-//! two). Entries are encoded here, when written: one acknowledged while
-//! held costs no encoding at all.
+//! persistent sessions is one item in the queue's log (`log`) and a small
+//! delivery record per session names it; the message goes with the last
+//! entry naming it. A message for one session is kept in its entry.
+//! Everything a round writes to the queue is one log record. Entries are
+//! encoded here, when written: one acknowledged while held costs no
+//! encoding at all.
 //!
 //! **A queued message is written late, if at all.** A session whose client
 //! keeps up acknowledges most messages soon after they are queued; writing
@@ -37,12 +37,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redb::{Database, ReadableTable};
+use redb::{Database, ReadableDatabase};
 use tokio::sync::oneshot;
 
 use super::{
     encode_delivery, encode_queued, encode_retained,
-    file::{count_refs, Refs, Tables},
+    file::Tables,
+    log::{Log, DEAD, LOG},
     writer::{Batch, Write},
     Queued,
 };
@@ -81,7 +82,8 @@ struct Waiting {
 /// The writer thread's state between rounds.
 pub(super) struct Rounds {
     db: Database,
-    refs: Refs,
+    /// Where the file's queue entries are.
+    log: Log,
     held: HashMap<Key, Held>,
     /// The held entries with when they were queued, in that order: each is
     /// written by the first round ending [`HOLD`] later. Settled ones stay
@@ -101,10 +103,10 @@ pub(super) struct Rounds {
 }
 
 impl Rounds {
-    pub(super) fn new(db: Database, refs: Refs) -> Rounds {
+    pub(super) fn new(db: Database, log: Log) -> Rounds {
         Rounds {
             db,
-            refs,
+            log,
             held: HashMap::new(),
             order: VecDeque::new(),
             forced: Vec::new(),
@@ -147,9 +149,9 @@ impl Rounds {
                 self.held.clear();
                 self.order.clear();
                 self.forced.clear();
-                match count_refs(&self.db) {
-                    Ok(refs) => self.refs = refs,
-                    Err(err) => tracing::error!(%err, "store: cannot recount queued messages"),
+                match self.reload() {
+                    Ok(log) => self.log = log,
+                    Err(err) => tracing::error!(%err, "store: cannot read the queue log again"),
                 }
             }
         }
@@ -211,8 +213,12 @@ impl Rounds {
                     // Its publishers should not wait HOLD for each entry.
                     self.slow.insert(key.0.clone(), now + SLOW_FOR);
                 }
-                self.put(&mut tables, &key, &held)?;
+                self.put(&key, &held);
                 self.settled(&held);
+            }
+            if self.log.changed() {
+                let (records, dead) = tables.log()?;
+                self.log.commit(records, dead)?;
             }
             tables.touched()
         };
@@ -277,20 +283,20 @@ impl Rounds {
                     }
                 } else {
                     // An entry naming a shared message stays one.
-                    let record = if self.refs.contains_key(&seq) {
+                    let record = if self.log.names(seq) {
                         encode_delivery(&queued.outbound, queued.state)
                     } else {
                         encode_queued(&queued.outbound, queued.state)
                     };
-                    tables.queue()?.insert((&*key.0, seq), record.as_slice())?;
+                    self.log.put_entry(&key.0, seq, &record);
                 }
             }
             Write::DeleteQueued { client, seq } => {
                 // Acknowledged before it reached the file: nothing to write.
                 if let Some(held) = self.held.remove(&(client.clone(), seq)) {
                     self.settled(&held);
-                } else if tables.queue()?.remove((&*client, seq))?.is_some() {
-                    self.release(tables, seq)?;
+                } else {
+                    self.log.remove(&client, seq);
                 }
             }
             Write::DeleteSession { client } => {
@@ -306,17 +312,7 @@ impl Rounds {
                 }
                 self.slow.remove(&client);
                 tables.sessions()?.remove(&*client)?;
-                let queue = tables.queue()?;
-                let seqs: Vec<u64> = queue
-                    .range((&*client, 0)..=(&*client, u64::MAX))?
-                    .map(|entry| entry.map(|(key, _)| key.value().1))
-                    .collect::<Result<_, _>>()?;
-                for seq in &seqs {
-                    queue.remove((&*client, *seq))?;
-                }
-                for seq in seqs {
-                    self.release(tables, seq)?;
-                }
+                self.log.remove_client(&client);
             }
             Write::PutRetained { topic, record } => {
                 tables.retained()?.insert(&*topic, record.as_slice())?;
@@ -357,36 +353,25 @@ impl Rounds {
 
     /// Write a queue entry: holding its message, or naming it (the
     /// message written with the first entry that names it).
-    fn put(&mut self, tables: &mut Tables, key: &Key, held: &Held) -> Result<(), redb::Error> {
+    fn put(&mut self, key: &Key, held: &Held) {
         let (client, seq) = key;
         let Queued { outbound, state } = &held.queued;
-        let record = if held.shared {
-            let refs = self.refs.entry(*seq).or_default();
-            if *refs == 0 {
-                let body = encode_retained(&outbound.message);
-                tables.messages()?.insert(*seq, body.as_slice())?;
-            }
-            *refs += 1;
-            encode_delivery(outbound, *state)
+        if held.shared {
+            let record = encode_delivery(outbound, *state);
+            self.log
+                .put_naming(client, *seq, &record, || encode_retained(&outbound.message));
         } else {
-            encode_queued(outbound, *state)
-        };
-        tables
-            .queue()?
-            .insert((&**client, *seq), record.as_slice())?;
-        Ok(())
+            self.log
+                .put_entry(client, *seq, &encode_queued(outbound, *state));
+        }
     }
 
-    /// One entry naming message `seq` is gone; the message goes with the last.
-    fn release(&mut self, tables: &mut Tables, seq: u64) -> Result<(), redb::Error> {
-        if let Some(refs) = self.refs.get_mut(&seq) {
-            *refs -= 1;
-            if *refs == 0 {
-                self.refs.remove(&seq);
-                tables.messages()?.remove(seq)?;
-            }
-        }
-        Ok(())
+    /// The file's queue as it is, after a failed commit.
+    fn reload(&self) -> Result<Log, redb::Error> {
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(LOG)?;
+        let dead = txn.open_table(DEAD)?;
+        Log::reload(&records, &dead).map_err(|e| redb::Error::Corrupted(e.to_string()))
     }
 }
 

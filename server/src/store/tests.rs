@@ -1,16 +1,17 @@
-//! The writer's rounds against an in-memory redb, and a format 1 file
-//! brought to format 2.
+//! The writer's rounds against an in-memory redb, and a format 2 file
+//! brought to format 3.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use mqtt::{Pid, QoS};
-use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use super::{
-    encode_queued,
-    file::{self, Refs, MESSAGES, QUEUE},
+    encode_delivery, encode_queued, encode_retained,
+    file::{self, MESSAGES, QUEUE},
+    log::{Log, DEAD, LOG},
     round::{Rounds, HOLD, SLOW_FOR},
     writer::{Batch, Write},
     Op, Queued, QueuedState,
@@ -76,18 +77,33 @@ fn rounds() -> Rounds {
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap();
     let txn = db.begin_write().unwrap();
-    txn.open_table(QUEUE).unwrap();
-    txn.open_table(MESSAGES).unwrap();
+    txn.open_table(LOG).unwrap();
+    txn.open_table(DEAD).unwrap();
     txn.commit().unwrap();
-    Rounds::new(db, Refs::new())
+    Rounds::new(db, Log::default())
+}
+
+/// The live queue entries (client, seq) and how many stored-once messages
+/// the file holds, read from it as a restart would.
+fn on_disk(rounds: &Rounds) -> (Vec<(String, u64)>, usize) {
+    let txn = rounds.db().begin_read().unwrap();
+    let (_, found) = Log::load(
+        &txn.open_table(LOG).unwrap(),
+        &txn.open_table(DEAD).unwrap(),
+    )
+    .expect("the log reads");
+    let entries = found
+        .entries
+        .iter()
+        .map(|(client, seq, _)| (client.to_string(), *seq))
+        .collect();
+    (entries, found.messages.len())
 }
 
 /// (queue entries, stored messages) in the file.
 fn counts(rounds: &Rounds) -> (u64, u64) {
-    let txn = rounds.db().begin_read().unwrap();
-    let queue = txn.open_table(QUEUE).unwrap().len().unwrap();
-    let messages = txn.open_table(MESSAGES).unwrap().len().unwrap();
-    (queue, messages)
+    let (entries, messages) = on_disk(rounds);
+    (entries.len() as u64, messages as u64)
 }
 
 fn answered(rx: &mut oneshot::Receiver<()>) -> bool {
@@ -244,11 +260,7 @@ fn a_deleted_session_takes_what_was_held_for_it() {
     assert!(!answered(&mut rx), "b's entry is still held");
     rounds.commit(vec![], false);
     assert!(answered(&mut rx));
-    let txn = rounds.db().begin_read().unwrap();
-    let queue = txn.open_table(QUEUE).unwrap();
-    assert!(queue.get(("a", 1)).unwrap().is_none());
-    assert!(queue.get(("b", 1)).unwrap().is_some());
-    assert_eq!(txn.open_table(MESSAGES).unwrap().len().unwrap(), 1);
+    assert_eq!(on_disk(&rounds), (vec![("b".into(), 1)], 1));
 }
 
 #[test]
@@ -262,12 +274,13 @@ fn a_stream_position_commits_with_the_deliveries_it_stands_for() {
 }
 
 #[test]
-fn a_format_1_store_loads_as_it_is_and_is_marked_format_2() {
-    let dir = std::env::temp_dir().join(format!("kite-store-format1-{}", std::process::id()));
+fn a_format_2_store_loads_whole_and_its_queue_moves_into_the_log() {
+    let dir = std::env::temp_dir().join(format!("kite-store-format2-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(super::FILE_NAME);
     let m = Arc::new(message("kept"));
+    let shared = Arc::new(message("for two"));
     let record = super::SessionRecord {
         protocol: mqtt::Protocol::V311,
         expiry_interval: u32::MAX,
@@ -276,47 +289,81 @@ fn a_format_1_store_loads_as_it_is_and_is_marked_format_2() {
         incoming_qos2: vec![],
     };
     {
-        // What a format 1 broker wrote: the message inside each entry.
+        // What a format 2 broker wrote: a message of one session inside its
+        // entry (as format 1 did), one of two sessions once in `messages`.
         let db = Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
         let mut meta = txn.open_table(file::META).unwrap();
-        meta.insert("format", 1).unwrap();
+        meta.insert("format", 2).unwrap();
         // A cluster node's position when a stream message held one message.
         meta.insert("cluster_stream_position", 41).unwrap();
         drop(meta);
         let mut sessions = txn.open_table(file::SESSIONS).unwrap();
         let mut queue = txn.open_table(QUEUE).unwrap();
-        for (client, seq) in [("a", 3u64), ("b", 4)] {
+        let mut messages = txn.open_table(MESSAGES).unwrap();
+        for client in ["a", "b"] {
             sessions
                 .insert(client, super::encode_session(&record).as_slice())
                 .unwrap();
-            let q = queued(&m, seq);
-            queue
-                .insert(
-                    (client, seq),
-                    encode_queued(&q.outbound, q.state).as_slice(),
-                )
-                .unwrap();
         }
-        drop((sessions, queue));
+        for (client, seq) in [("a", 3u64), ("b", 4)] {
+            let q = queued(&m, seq);
+            let value = encode_queued(&q.outbound, q.state);
+            queue.insert((client, seq), value.as_slice()).unwrap();
+        }
+        messages
+            .insert(5, encode_retained(&shared).as_slice())
+            .unwrap();
+        for client in ["a", "b"] {
+            let q = queued(&shared, 5);
+            let value = encode_delivery(&q.outbound, q.state);
+            queue.insert((client, 5), value.as_slice()).unwrap();
+        }
+        drop((sessions, queue, messages));
         txn.commit().unwrap();
     }
     let opened = file::open(&path).unwrap();
-    assert_eq!(opened.max_seq, 4);
-    assert!(opened.refs.is_empty(), "its entries hold their messages");
+    assert_eq!(opened.max_seq, 5);
+    assert_eq!(
+        opened.log.counts(),
+        (4, 1),
+        "one message named by two entries"
+    );
     // All of stream message 41 was delivered: the next is 42's first.
     let position = opened.loaded.stream_position.expect("kept");
     assert_eq!(position, super::stream_position(41, u16::MAX));
     assert_eq!(position + 1, super::stream_position(42, 0));
     assert_eq!(super::stream_sequence(position), 41);
     for session in &opened.loaded.sessions {
-        assert_eq!(session.queue.len(), 1);
-        assert_eq!(*session.queue[0].outbound.message, *m);
+        let payloads: Vec<_> = session
+            .queue
+            .iter()
+            .map(|q| q.outbound.message.payload.clone())
+            .collect();
+        assert_eq!(payloads, [m.payload.clone(), shared.payload.clone()]);
     }
+    let [a, b] = &opened.loaded.sessions[..] else {
+        panic!("two sessions")
+    };
+    assert!(
+        Arc::ptr_eq(&a.queue[1].outbound.message, &b.queue[1].outbound.message),
+        "one message in memory too"
+    );
     let txn = opened.db.begin_read().unwrap();
     let format = txn.open_table(file::META).unwrap().get("format").unwrap();
     assert_eq!(format.map(|v| v.value()), Some(file::FORMAT));
+    assert!(
+        txn.open_table(QUEUE).is_err(),
+        "the old queue table is gone"
+    );
+    assert!(txn.open_table(MESSAGES).is_err());
+    assert_eq!(txn.open_table(LOG).unwrap().iter().unwrap().count(), 1);
     drop((txn, opened));
+    // Opened again: nothing moves twice.
+    let again = file::open(&path).unwrap();
+    assert_eq!(again.log.counts(), (4, 1));
+    assert_eq!(again.loaded.sessions[0].queue.len(), 2);
+    drop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -329,8 +376,5 @@ fn without_holding_an_entry_acknowledged_within_its_round_is_still_never_written
     rounds.commit(vec![b, lazy(vec![delete("a", 1)])], false);
     assert!(answered(&mut rx));
     assert!(!rounds.pending());
-    let txn = rounds.db().begin_read().unwrap();
-    let queue = txn.open_table(QUEUE).unwrap();
-    assert!(queue.get(("a", 1)).unwrap().is_none());
-    assert!(queue.get(("a", 2)).unwrap().is_some());
+    assert_eq!(on_disk(&rounds), (vec![("a".into(), 2)], 0));
 }

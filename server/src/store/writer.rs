@@ -11,10 +11,7 @@ use bytestring::ByteString;
 use tokio::sync::oneshot;
 
 use super::{
-    encode_retained, encode_session,
-    file::{Refs, STREAM_POSITION},
-    round::Rounds,
-    Op, Queued,
+    encode_retained, encode_session, file::STREAM_POSITION, log::Log, round::Rounds, Op, Queued,
 };
 
 /// An [`Op`] as the file keeps it: keys and encoded records.
@@ -240,12 +237,12 @@ impl Queue {
 /// are acknowledged by then and never written.
 pub(super) fn run(
     db: redb::Database,
-    refs: Refs,
+    log: Log,
     queue: Arc<Queue>,
     window: Option<Duration>,
     lazy_sync: Duration,
 ) {
-    let mut rounds = Rounds::new(db, refs);
+    let mut rounds = Rounds::new(db, log);
     while let Some((batches, closed)) = queue.next_round(window, lazy_sync, rounds.pending()) {
         rounds.commit(batches, window.is_some() && !closed);
     }
