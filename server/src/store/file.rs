@@ -18,7 +18,7 @@ use std::{collections::HashMap, path::Path, sync::Arc, time::Instant};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::{
-    decode_delivery, decode_queued, decode_retained, decode_session,
+    decode_delivery, decode_queued, decode_retained, decode_session, decode_state,
     log::{self, Item, LoadError, Log},
     queued_version, Loaded, LoadedSession, RecordError, StoreError, DELIVERY_VERSION,
 };
@@ -246,7 +246,8 @@ fn load(db: &Database, path: &Path) -> Result<(Loaded, u64, Log), StoreError> {
     let (mut log, found) = Log::load(&records, &dead).map_err(|e| load_error(path, e))?;
     // One message in memory for all the sessions it is queued for, as on disk.
     let mut decoded: HashMap<u64, Arc<Message>> = HashMap::new();
-    for (client, seq, value) in &found.entries {
+    for entry in &found.entries {
+        let (client, seq, value) = (&entry.client, &entry.seq, &entry.record);
         // Entries come sorted by (client, seq): each session's queue in order.
         let Some(&i) = by_client.get(client) else {
             continue; // forgotten below
@@ -270,6 +271,10 @@ fn load(db: &Database, path: &Path) -> Result<(Loaded, u64, Log), StoreError> {
             decode_queued(value, *seq)
         }
         .map_err(|e| bad_record(path, what(), e))?;
+        let mut queued = queued;
+        if let Some(state) = &entry.state {
+            queued.state = decode_state(state).map_err(|e| bad_record(path, what(), e))?;
+        }
         loaded.sessions[i].queue.push(queued);
     }
     let orphans = log.keep_only(|client| by_client.contains_key(client));
@@ -308,7 +313,12 @@ pub(super) fn census_of(db: &Database) -> Result<Census, redb::Error> {
     Ok(Census {
         entries: found.entries.len(),
         messages: found.messages.len(),
-        largest_entry: found.entries.iter().map(|e| e.2.len()).max().unwrap_or(0),
+        largest_entry: found
+            .entries
+            .iter()
+            .map(|e| e.record.len())
+            .max()
+            .unwrap_or(0),
         largest_message: found.messages.values().map(Vec::len).max().unwrap_or(0),
     })
 }

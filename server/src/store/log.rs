@@ -12,10 +12,13 @@
 //! message that cost most (`kite-bench store-engines`, `redb-rounds`
 //! against `redb-entries`, in `bench/results/store-engines/`).
 //!
-//! **An item lives once.** A new state of an entry is a new item in the
-//! round's record, and the old item is marked dead in the same
-//! transaction, so a file never holds two live copies of one entry. A
-//! message named by several entries goes with the last of them.
+//! **An item lives once.** A new state of an entry (sent, released) is a
+//! small state item in the round's record, beside the entry, so a delivery
+//! does not write its message again; the entry's previous state item is
+//! marked dead in the same transaction. An entry written anew replaces the
+//! old one and its state the same way, so a file never holds two live
+//! copies of either. A message named by several entries goes with the last
+//! of them.
 //!
 //! **In memory**, where each live item is (record and index) and how many
 //! items of each record are live: rebuilt on open by reading both tables.
@@ -32,7 +35,9 @@ use std::{
     sync::Arc,
 };
 
+use bytes::{BufMut, BytesMut};
 use redb::{ReadableTable, Table, TableDefinition};
+use rustc_hash::FxHashMap;
 
 use super::{queued_version, RecordError, DELIVERY_VERSION};
 
@@ -48,6 +53,9 @@ const VERSION: u8 = 1;
 const ENTRY: u8 = 1;
 /// An item: a message queued for several sessions (`records::encode_retained`).
 const MESSAGE: u8 = 2;
+/// An item: a new state of a session's entry written earlier
+/// (`records::encode_state`), so a delivery does not write its message again.
+const STATE: u8 = 3;
 
 /// How many records newer a sparse record must be before it is compacted:
 /// the records of the last rounds are still being acknowledged into.
@@ -80,33 +88,64 @@ pub(super) enum Item<'a> {
         seq: u64,
         body: &'a [u8],
     },
+    State {
+        client: &'a str,
+        seq: u64,
+        record: &'a [u8],
+    },
 }
 
 impl Item<'_> {
-    /// `[ENTRY][client: u16 length, bytes][seq: u64][record: u32 length, bytes]`
-    /// or `[MESSAGE][seq: u64][body: u32 length, bytes]`, big-endian.
-    fn put(&self, out: &mut Vec<u8>) {
+    /// `[ENTRY or STATE][client: u16 length, bytes][seq: u64][record: u32
+    /// length, bytes]` or `[MESSAGE][seq: u64][body: u32 length, bytes]`,
+    /// big-endian.
+    fn put(&self, out: &mut impl BufMut) {
         match self {
             Item::Entry {
                 client,
                 seq,
                 record,
+            }
+            | Item::State {
+                client,
+                seq,
+                record,
             } => {
-                out.push(ENTRY);
-                out.extend_from_slice(&(client.len() as u16).to_be_bytes());
-                out.extend_from_slice(client.as_bytes());
-                out.extend_from_slice(&seq.to_be_bytes());
-                out.extend_from_slice(&(record.len() as u32).to_be_bytes());
-                out.extend_from_slice(record);
+                let kind = if matches!(self, Item::Entry { .. }) {
+                    ENTRY
+                } else {
+                    STATE
+                };
+                put_keyed(out, kind, client, *seq);
+                out.put_u32(record.len() as u32);
+                out.put_slice(record);
             }
             Item::Message { seq, body } => {
-                out.push(MESSAGE);
-                out.extend_from_slice(&seq.to_be_bytes());
-                out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-                out.extend_from_slice(body);
+                out.put_u8(MESSAGE);
+                out.put_u64(*seq);
+                out.put_u32(body.len() as u32);
+                out.put_slice(body);
             }
         }
     }
+}
+
+/// An entry's or state's head: kind, client id, seq.
+fn put_keyed(out: &mut impl BufMut, kind: u8, client: &str, seq: u64) {
+    out.put_u8(kind);
+    out.put_u16(client.len() as u16);
+    out.put_slice(client.as_bytes());
+    out.put_u64(seq);
+}
+
+/// Append a length-prefixed field that `write` appends to `out`, its
+/// length written in front once known (no copy through a buffer).
+fn put_written(out: &mut BytesMut, write: impl FnOnce(&mut BytesMut)) {
+    let at = out.len();
+    out.put_u32(0);
+    write(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 /// The items of a `log` value, in order.
@@ -131,17 +170,25 @@ pub(super) fn parse(data: &[u8]) -> Result<Vec<Item<'_>>, RecordError> {
     while !data.is_empty() {
         let kind = number::<1>(&mut data)?[0];
         let item = match kind {
-            ENTRY => {
+            ENTRY | STATE => {
                 let len = u16::from_be_bytes(number(&mut data)?) as usize;
                 let client = std::str::from_utf8(take(&mut data, len)?)
                     .map_err(|_| RecordError::Message("a client id is not UTF-8".into()))?;
                 let seq = u64::from_be_bytes(number(&mut data)?);
                 let len = u32::from_be_bytes(number(&mut data)?) as usize;
                 let record = take(&mut data, len)?;
-                Item::Entry {
-                    client,
-                    seq,
-                    record,
+                if kind == ENTRY {
+                    Item::Entry {
+                        client,
+                        seq,
+                        record,
+                    }
+                } else {
+                    Item::State {
+                        client,
+                        seq,
+                        record,
+                    }
                 }
             }
             MESSAGE => {
@@ -206,6 +253,13 @@ impl Record {
     }
 }
 
+/// Where a session's entry is, and its newest state written on its own.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    entry: Loc,
+    state: Option<Loc>,
+}
+
 /// A message stored once for several sessions.
 #[derive(Debug)]
 struct Named {
@@ -218,9 +272,9 @@ struct Named {
 #[derive(Debug, Default)]
 pub(super) struct Log {
     /// Each session's entries on disk, by seq.
-    entries: HashMap<Arc<str>, BTreeMap<u64, Loc>>,
+    entries: FxHashMap<Arc<str>, BTreeMap<u64, Slot>>,
     /// The messages stored once, by seq.
-    messages: HashMap<u64, Named>,
+    messages: FxHashMap<u64, Named>,
     records: BTreeMap<u64, Record>,
     /// Records whose bitmap changed since the last commit.
     dirty: BTreeSet<u64>,
@@ -228,15 +282,24 @@ pub(super) struct Log {
     sparse: BTreeSet<u64>,
     /// The number of the record being filled.
     next: u64,
-    /// Its items so far (written at [`Log::commit`]).
-    filling: Vec<u8>,
+    /// Its value so far, version byte and items (written at [`Log::commit`]).
+    filling: BytesMut,
     filled: u32,
+}
+
+/// A live entry as [`Log::load`] found it.
+pub(super) struct FoundEntry {
+    pub client: Arc<str>,
+    pub seq: u64,
+    pub record: Vec<u8>,
+    /// Its newest state, when written on its own (`records::encode_state`).
+    pub state: Option<Vec<u8>>,
 }
 
 /// What [`Log::load`] found, for the caller to decode.
 pub(super) struct Found {
     /// The live entries, each session's in order of seq.
-    pub entries: Vec<(Arc<str>, u64, Vec<u8>)>,
+    pub entries: Vec<FoundEntry>,
     /// The live messages stored once, by seq.
     pub messages: HashMap<u64, Vec<u8>>,
     /// The highest seq of any live item.
@@ -264,7 +327,8 @@ impl Log {
             }
             deaths.insert(id.value(), value[1..].to_vec());
         }
-        let mut entries: Vec<(Arc<str>, u64, Vec<u8>)> = Vec::new();
+        let mut entries: Vec<FoundEntry> = Vec::new();
+        let mut states: Vec<(Arc<str>, u64, Loc, Vec<u8>)> = Vec::new();
         for row in log.iter()? {
             let (id, value) = row?;
             let id = id.value();
@@ -291,11 +355,25 @@ impl Log {
                         found.max_seq = found.max_seq.max(seq);
                         let client: Arc<str> = Arc::from(client);
                         let queue = state.entries.entry(client.clone()).or_default();
-                        if queue.insert(seq, loc).is_some() {
+                        let slot = Slot {
+                            entry: loc,
+                            state: None,
+                        };
+                        if queue.insert(seq, slot).is_some() {
                             return Err(LoadError::Bad(id, twice("entry", seq)));
                         }
-                        entries.push((client, seq, record.to_vec()));
+                        entries.push(FoundEntry {
+                            client,
+                            seq,
+                            record: record.to_vec(),
+                            state: None,
+                        });
                     }
+                    Item::State {
+                        client,
+                        seq,
+                        record,
+                    } => states.push((Arc::from(client), seq, loc, record.to_vec())),
                     Item::Message { seq, body } => {
                         found.max_seq = found.max_seq.max(seq);
                         let named = Named { loc, refs: 0 };
@@ -318,9 +396,28 @@ impl Log {
         }
         // Bitmaps of records that are gone: left by nothing we write, but harmless.
         state.dirty.extend(deaths.into_keys());
-        for (_, seq, record) in &entries {
-            if queued_version(record) == Some(DELIVERY_VERSION) {
-                if let Some(named) = state.messages.get_mut(seq) {
+        entries.sort_by(|a, b| a.client.cmp(&b.client).then(a.seq.cmp(&b.seq)));
+        for (client, seq, loc, record) in states {
+            let slot = state
+                .entries
+                .get_mut(&client)
+                .and_then(|queue| queue.get_mut(&seq));
+            match slot {
+                Some(slot) if slot.state.is_none() => {
+                    slot.state = Some(loc);
+                    let at = entries
+                        .binary_search_by(|e| (&*e.client, e.seq).cmp(&(&*client, seq)))
+                        .expect("listed with its slot");
+                    entries[at].state = Some(record);
+                }
+                Some(_) => return Err(LoadError::Bad(loc.record, twice("state", seq))),
+                // Its entry is gone (none should be): it goes too.
+                None => state.kill(loc),
+            }
+        }
+        for entry in &entries {
+            if queued_version(&entry.record) == Some(DELIVERY_VERSION) {
+                if let Some(named) = state.messages.get_mut(&entry.seq) {
                     named.refs += 1;
                 }
             }
@@ -337,7 +434,6 @@ impl Log {
             found.messages.remove(&seq);
             state.kill(named.loc);
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         found.entries = entries;
         Ok((state, found))
     }
@@ -351,15 +447,50 @@ impl Log {
     /// Write `client`'s entry at `seq`: a new one holding its message, or a
     /// new state of one in the file (which replaces it).
     pub(super) fn put_entry(&mut self, client: &Arc<str>, seq: u64, record: &[u8]) {
-        let loc = self.append(Item::Entry {
+        self.put_entry_with(client, seq, |out| out.put_slice(record));
+    }
+
+    /// [`Log::put_entry`], the record appended by `write` (encoded in place).
+    pub(super) fn put_entry_with(
+        &mut self,
+        client: &Arc<str>,
+        seq: u64,
+        write: impl FnOnce(&mut BytesMut),
+    ) {
+        let entry = self.next_loc();
+        put_keyed(&mut self.filling, ENTRY, client, seq);
+        put_written(&mut self.filling, write);
+        let queue = self.entries.entry(client.clone()).or_default();
+        let slot = Slot { entry, state: None };
+        if let Some(old) = queue.insert(seq, slot) {
+            self.kill_slot(old);
+        }
+    }
+
+    /// Write a new state (`records::encode_state`) of `client`'s entry at
+    /// `seq`, beside the entry; false if the file has no such entry.
+    pub(super) fn put_state(&mut self, client: &str, seq: u64, record: &[u8]) -> bool {
+        if !self
+            .entries
+            .get(client)
+            .is_some_and(|queue| queue.contains_key(&seq))
+        {
+            return false;
+        }
+        let loc = self.append(Item::State {
             client,
             seq,
             record,
         });
-        let queue = self.entries.entry(client.clone()).or_default();
-        if let Some(old) = queue.insert(seq, loc) {
+        let slot = self
+            .entries
+            .get_mut(client)
+            .and_then(|queue| queue.get_mut(&seq))
+            .expect("checked");
+        if let Some(old) = slot.state.replace(loc) {
             self.kill(old);
         }
+        true
     }
 
     /// Write a new entry of `client` naming message `seq`, and the message
@@ -368,16 +499,18 @@ impl Log {
         &mut self,
         client: &Arc<str>,
         seq: u64,
-        record: &[u8],
-        body: impl FnOnce() -> Vec<u8>,
+        record: impl FnOnce(&mut BytesMut),
+        body: impl FnOnce(&mut BytesMut),
     ) {
         if !self.messages.contains_key(&seq) {
-            let body = body();
-            let loc = self.append(Item::Message { seq, body: &body });
+            let loc = self.next_loc();
+            self.filling.put_u8(MESSAGE);
+            self.filling.put_u64(seq);
+            put_written(&mut self.filling, body);
             self.messages.insert(seq, Named { loc, refs: 0 });
         }
         self.messages.get_mut(&seq).expect("stored").refs += 1;
-        self.put_entry(client, seq, record);
+        self.put_entry_with(client, seq, record);
     }
 
     /// Remove `client`'s entry at `seq`; false if the file has none.
@@ -385,21 +518,21 @@ impl Log {
         let Some(queue) = self.entries.get_mut(client) else {
             return false;
         };
-        let Some(loc) = queue.remove(&seq) else {
+        let Some(slot) = queue.remove(&seq) else {
             return false;
         };
         if queue.is_empty() {
             self.entries.remove(client);
         }
-        self.kill(loc);
+        self.kill_slot(slot);
         self.release(seq);
         true
     }
 
     /// Remove every entry of `client`.
     pub(super) fn remove_client(&mut self, client: &str) {
-        for (seq, loc) in self.entries.remove(client).unwrap_or_default() {
-            self.kill(loc);
+        for (seq, slot) in self.entries.remove(client).unwrap_or_default() {
+            self.kill_slot(slot);
             self.release(seq);
         }
     }
@@ -437,7 +570,6 @@ impl Log {
         if self.filled > 0 {
             let id = self.next;
             self.next += 1;
-            let filling = std::mem::take(&mut self.filling);
             self.filled = 0;
             if self.records.get(&id).is_some_and(|r| r.live == 0) {
                 // Everything it would hold went within the round.
@@ -445,12 +577,8 @@ impl Log {
                 self.dirty.remove(&id);
                 self.sparse.remove(&id);
             } else {
-                let mut value = Vec::with_capacity(1 + filling.len());
-                value.push(VERSION);
-                value.extend_from_slice(&filling);
-                log.insert(id, value.as_slice())?;
+                log.insert(id, &self.filling[..])?;
             }
-            self.filling = filling;
             self.filling.clear();
         }
         self.compact(log, dead)?;
@@ -480,7 +608,16 @@ impl Log {
     }
 
     fn append(&mut self, item: Item<'_>) -> Loc {
+        let loc = self.next_loc();
         item.put(&mut self.filling);
+        loc
+    }
+
+    /// Where the next item of the round's record goes (counted live).
+    fn next_loc(&mut self) -> Loc {
+        if self.filling.is_empty() {
+            self.filling.put_u8(VERSION);
+        }
         let index = self.filled;
         self.filled += 1;
         let record = self.records.entry(self.next).or_default();
@@ -489,6 +626,13 @@ impl Log {
         Loc {
             record: self.next,
             index,
+        }
+    }
+
+    fn kill_slot(&mut self, slot: Slot) {
+        self.kill(slot.entry);
+        if let Some(state) = slot.state {
+            self.kill(state);
         }
     }
 
@@ -573,9 +717,13 @@ impl Log {
                 copied += 1;
                 match item {
                     Item::Entry { client, seq, .. } => {
-                        if let Some(at) = self.entries.get_mut(client).and_then(|q| q.get_mut(&seq))
-                        {
-                            *at = loc;
+                        if let Some(at) = self.slot_mut(client, seq) {
+                            at.entry = loc;
+                        }
+                    }
+                    Item::State { client, seq, .. } => {
+                        if let Some(at) = self.slot_mut(client, seq) {
+                            at.state = Some(loc);
                         }
                     }
                     Item::Message { seq, .. } => {
@@ -598,6 +746,12 @@ impl Log {
             );
         }
         Ok(())
+    }
+
+    fn slot_mut(&mut self, client: &str, seq: u64) -> Option<&mut Slot> {
+        self.entries
+            .get_mut(client)
+            .and_then(|queue| queue.get_mut(&seq))
     }
 
     /// How many entries and stored-once messages the log holds.

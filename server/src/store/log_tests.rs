@@ -49,7 +49,7 @@ fn reread(db: &Database) -> (Log, Vec<(String, u64)>, Vec<u64>) {
     let entries = found
         .entries
         .iter()
-        .map(|(c, s, _)| (c.to_string(), *s))
+        .map(|e| (e.client.to_string(), e.seq))
         .collect();
     let mut messages: Vec<u64> = found.messages.keys().copied().collect();
     messages.sort();
@@ -122,7 +122,7 @@ fn a_new_state_replaces_the_old_item_in_the_same_commit() {
     let live: Vec<_> = found
         .entries
         .iter()
-        .map(|(c, s, r)| (c.to_string(), *s, r.clone()))
+        .map(|e| (e.client.to_string(), e.seq, e.record.clone()))
         .collect();
     assert_eq!(
         live,
@@ -135,15 +135,100 @@ fn a_new_state_replaces_the_old_item_in_the_same_commit() {
 }
 
 #[test]
+fn a_new_state_goes_beside_its_entry_and_the_older_state_dies() {
+    let db = db();
+    let mut log = Log::default();
+    log.put_entry(&client("a"), 1, HOLDS);
+    commit(&db, &mut log);
+    let sent = [1, 1, 0, 7];
+    let released = [1, 2, 0, 7];
+    assert!(log.put_state("a", 1, &sent));
+    assert!(!log.put_state("a", 2, &sent), "no entry 2");
+    assert!(!log.put_state("b", 1, &sent), "no session b");
+    commit(&db, &mut log);
+    assert!(log.put_state("a", 1, &released));
+    commit(&db, &mut log);
+    let txn = db.begin_read().unwrap();
+    let (mut again, found) = Log::load(
+        &txn.open_table(LOG).unwrap(),
+        &txn.open_table(DEAD).unwrap(),
+    )
+    .unwrap();
+    drop(txn);
+    assert_eq!(found.entries.len(), 1);
+    assert_eq!(
+        found.entries[0].record, HOLDS,
+        "the entry is not written again"
+    );
+    assert_eq!(found.entries[0].state.as_deref(), Some(&released[..]));
+    assert_eq!(rows(&db), (2, 0), "the record of the older state went");
+    // Compacted or not, removing the entry takes its state along.
+    assert!(again.remove("a", 1));
+    commit(&db, &mut again);
+    assert_eq!(rows(&db), (0, 0));
+}
+
+#[test]
+fn states_move_with_their_entries_when_compacted() {
+    let db = db();
+    let mut log = Log::default();
+    let mut seq = 0;
+    for round in 0..3 * COMPACT_AFTER {
+        for _ in 0..20 {
+            seq += 1;
+            log.put_entry(&client("online"), seq, HOLDS);
+        }
+        if round < COMPACT_AFTER {
+            seq += 1;
+            log.put_entry(&client("offline"), seq, HOLDS);
+            commit(&db, &mut log);
+            assert!(log.put_state("offline", seq, &[1, 1, 0, 9]));
+        }
+        commit(&db, &mut log);
+        let online: Vec<u64> = reread(&db)
+            .1
+            .into_iter()
+            .filter(|(c, _)| c == "online")
+            .map(|(_, s)| s)
+            .collect();
+        for s in online {
+            log.remove("online", s);
+        }
+        commit(&db, &mut log);
+    }
+    let txn = db.begin_read().unwrap();
+    let (_, found) = Log::load(
+        &txn.open_table(LOG).unwrap(),
+        &txn.open_table(DEAD).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(found.entries.len(), COMPACT_AFTER as usize);
+    assert!(found
+        .entries
+        .iter()
+        .all(|e| e.state.as_deref() == Some(&[1, 1, 0, 9][..])));
+    assert!(
+        rows(&db).0 < 2 * COMPACT_AFTER as usize,
+        "compacted: {:?}",
+        rows(&db)
+    );
+}
+
+#[test]
 fn a_message_stored_once_goes_with_the_last_entry_naming_it() {
     let db = db();
     let mut log = Log::default();
     let mut bodies = 0;
     for name in ["a", "b", "c"] {
-        log.put_naming(&client(name), 9, NAMES, || {
-            bodies += 1;
-            vec![7; 100]
-        });
+        log.put_naming(
+            &client(name),
+            9,
+            |out| out.extend_from_slice(NAMES),
+            |out| {
+                bodies += 1;
+                out.extend_from_slice(&[7; 100]);
+            },
+        );
     }
     assert_eq!(bodies, 1, "the body is encoded for the first entry only");
     commit(&db, &mut log);
@@ -268,9 +353,9 @@ fn a_record_of_a_newer_format_is_refused() {
     assert!(parse(&[1, 7]).is_err(), "unknown item");
 }
 
-fn item() -> impl Strategy<Value = (bool, String, u64, Vec<u8>)> {
+fn item() -> impl Strategy<Value = (u8, String, u64, Vec<u8>)> {
     (
-        any::<bool>(),
+        0..3u8,
         ".{0,20}",
         any::<u64>(),
         proptest::collection::vec(any::<u8>(), 0..40),
@@ -282,10 +367,10 @@ proptest! {
     fn records_round_trip(items in proptest::collection::vec(item(), 0..20)) {
         let items: Vec<Item> = items
             .iter()
-            .map(|(entry, client, seq, bytes)| if *entry {
-                Item::Entry { client, seq: *seq, record: bytes }
-            } else {
-                Item::Message { seq: *seq, body: bytes }
+            .map(|(kind, client, seq, bytes)| match kind {
+                0 => Item::Entry { client, seq: *seq, record: bytes },
+                1 => Item::State { client, seq: *seq, record: bytes },
+                _ => Item::Message { seq: *seq, body: bytes },
             })
             .collect();
         let value = record_of(&items);

@@ -43,8 +43,9 @@ pub use crate::util::clock::now_unix_ms;
 pub use file::Census;
 pub use records::RecordError;
 pub(crate) use records::{
-    decode_delivery, decode_queued, decode_retained, decode_session, encode_delivery,
-    encode_queued, encode_retained, encode_session, queued_version, DELIVERY_VERSION,
+    decode_delivery, decode_queued, decode_retained, decode_session, decode_state, encode_delivery,
+    encode_queued, encode_retained, encode_session, encode_state, put_naming, put_queued,
+    put_retained, queued_version, DELIVERY_VERSION,
 };
 
 use crate::{config::Durability, protocol::message::Message};
@@ -333,7 +334,7 @@ impl SessionStore for RedbStore {
         }
         // Encoded here, on the caller's thread: the one writer thread only
         // commits.
-        let writes = writer::Write::encode_all(&ops);
+        let writes = writer::Write::encode_all(ops);
         self.push(writes, wait)
     }
 

@@ -89,10 +89,12 @@ fn put_message(out: &mut BytesMut, message: &Message) {
         properties: (*message.properties).clone(),
         payload: message.payload.clone(),
     };
-    let mut packet = BytesMut::new();
-    mqtt::encode(&Packet::Publish(publish), Protocol::V5, &mut packet)
-        .expect("a routed message encodes");
-    put_bytes(out, &packet);
+    // Encoded in place, its length written in front once known.
+    let at = out.len();
+    out.put_u32(0);
+    mqtt::encode(&Packet::Publish(publish), Protocol::V5, out).expect("a routed message encodes");
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 fn read_message(r: &mut Reader) -> Result<Message, RecordError> {
@@ -118,9 +120,14 @@ fn read_message(r: &mut Reader) -> Result<Message, RecordError> {
 /// A retained message.
 pub(crate) fn encode_retained(message: &Message) -> Vec<u8> {
     let mut out = BytesMut::new();
-    out.put_u8(RECORD_VERSION);
-    put_message(&mut out, message);
+    put_retained(&mut out, message);
     out.to_vec()
+}
+
+/// [`encode_retained`], appended to `out`.
+pub(crate) fn put_retained(out: &mut BytesMut, message: &Message) {
+    out.put_u8(RECORD_VERSION);
+    put_message(out, message);
 }
 
 pub(crate) fn decode_retained(data: &[u8]) -> Result<Message, RecordError> {
@@ -133,10 +140,15 @@ pub(crate) fn decode_retained(data: &[u8]) -> Result<Message, RecordError> {
 /// cluster nodes carries, and what stores of format 1 kept.
 pub(crate) fn encode_queued(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
     let mut out = BytesMut::new();
-    out.put_u8(RECORD_VERSION);
-    put_delivery(&mut out, outbound, state);
-    put_message(&mut out, &outbound.message);
+    put_queued(&mut out, outbound, state);
     out.to_vec()
+}
+
+/// [`encode_queued`], appended to `out`.
+pub(crate) fn put_queued(out: &mut BytesMut, outbound: &Outbound, state: QueuedState) {
+    out.put_u8(RECORD_VERSION);
+    put_delivery(out, outbound, state);
+    put_message(out, &outbound.message);
 }
 
 pub(crate) fn decode_queued(data: &[u8], seq: u64) -> Result<Queued, RecordError> {
@@ -156,9 +168,14 @@ pub(crate) const DELIVERY_VERSION: u8 = 2;
 /// message itself is kept once for every session it was queued for.
 pub(crate) fn encode_delivery(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
     let mut out = BytesMut::new();
-    out.put_u8(DELIVERY_VERSION);
-    put_delivery(&mut out, outbound, state);
+    put_naming(&mut out, outbound, state);
     out.to_vec()
+}
+
+/// [`encode_delivery`], appended to `out`.
+pub(crate) fn put_naming(out: &mut BytesMut, outbound: &Outbound, state: QueuedState) {
+    out.put_u8(DELIVERY_VERSION);
+    put_delivery(out, outbound, state);
 }
 
 /// A queue entry of [`encode_delivery`], with its message looked up by
@@ -190,13 +207,43 @@ fn put_delivery(out: &mut BytesMut, outbound: &Outbound, state: QueuedState) {
     for id in &outbound.subscription_ids {
         out.put_u32(*id);
     }
+    out.put_slice(&state_bytes(state));
+}
+
+/// A queue entry's state: a tag (0 queued, 1 sent, 2 released) and the
+/// packet id (0 when queued).
+fn state_bytes(state: QueuedState) -> [u8; 3] {
     let (tag, pid) = match state {
         QueuedState::Queued => (0, 0),
         QueuedState::Sent(pid) => (1, pid.get()),
         QueuedState::Released(pid) => (2, pid.get()),
     };
-    out.put_u8(tag);
-    out.put_u16(pid);
+    let [high, low] = pid.to_be_bytes();
+    [tag, high, low]
+}
+
+fn state_of(tag: u8, pid: u16) -> QueuedState {
+    match (tag, Pid::new(pid)) {
+        (1, Some(pid)) => QueuedState::Sent(pid),
+        (2, Some(pid)) => QueuedState::Released(pid),
+        _ => QueuedState::Queued,
+    }
+}
+
+/// A new state of a queue entry on its own (the store's log keeps it
+/// beside the entry instead of writing the entry again): a version byte,
+/// then the state as a queue entry holds it.
+pub(crate) fn encode_state(state: QueuedState) -> [u8; 4] {
+    let [tag, high, low] = state_bytes(state);
+    [RECORD_VERSION, tag, high, low]
+}
+
+pub(crate) fn decode_state(data: &[u8]) -> Result<QueuedState, RecordError> {
+    match data {
+        [RECORD_VERSION, tag, high, low] => Ok(state_of(*tag, u16::from_be_bytes([*high, *low]))),
+        [RECORD_VERSION, ..] | [] => Err(RecordError::Truncated),
+        [newer, ..] => Err(RecordError::NewerVersion(*newer)),
+    }
 }
 
 fn read_delivery(
@@ -209,12 +256,7 @@ fn read_delivery(
     let count = r.u16()?;
     let subscription_ids = (0..count).map(|_| r.u32()).collect::<Result<_, _>>()?;
     let tag = r.u8()?;
-    let pid = Pid::new(r.u16()?);
-    let state = match (tag, pid) {
-        (1, Some(pid)) => QueuedState::Sent(pid),
-        (2, Some(pid)) => QueuedState::Released(pid),
-        _ => QueuedState::Queued,
-    };
+    let state = state_of(tag, r.u16()?);
     let message = message(r)?;
     Ok((
         Outbound {

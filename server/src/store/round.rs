@@ -32,18 +32,20 @@
 //! stands for.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use redb::{Database, ReadableDatabase};
+use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::oneshot;
 
 use super::{
-    encode_delivery, encode_queued, encode_retained,
+    encode_delivery, encode_queued, encode_state,
     file::Tables,
     log::{Log, DEAD, LOG},
+    put_naming, put_queued, put_retained,
     writer::{Batch, Write},
     Queued,
 };
@@ -107,14 +109,14 @@ impl Rounds {
         Rounds {
             db,
             log,
-            held: HashMap::new(),
+            held: HashMap::default(),
             order: VecDeque::new(),
             forced: Vec::new(),
-            waiting: HashMap::new(),
+            waiting: HashMap::default(),
             next_id: 0,
             open: None,
             answer: Vec::new(),
-            slow: HashMap::new(),
+            slow: HashMap::default(),
         }
     }
 
@@ -213,7 +215,7 @@ impl Rounds {
                     // Its publishers should not wait HOLD for each entry.
                     self.slow.insert(key.0.clone(), now + SLOW_FOR);
                 }
-                self.put(&key, &held);
+                self.put(&key, &held.queued, held.shared);
                 self.settled(&held);
             }
             if self.log.changed() {
@@ -223,7 +225,9 @@ impl Rounds {
             tables.touched()
         };
         if touched {
+            let started = Instant::now();
             txn.commit()?;
+            tracing::trace!(took = ?started.elapsed(), "store commit");
         } else {
             // Everything settled in memory: no commit, no fsync.
             txn.abort()?;
@@ -247,17 +251,18 @@ impl Rounds {
                     .slow
                     .get(&client)
                     .is_some_and(|&until| until > step.now);
+                if !step.hold || slow {
+                    // Written now: its batch is answered when this round
+                    // commits (and it is marked dead in the round's record
+                    // if acknowledged within the round).
+                    self.put(&(client, seq), &queued, shared);
+                    return Ok(());
+                }
                 let waiters = if step.waited { vec![step.id] } else { vec![] };
                 if step.waited {
                     self.wait_for(step.id);
                 }
-                if !step.hold || slow {
-                    // Written at the end of this round, unless acknowledged
-                    // within it.
-                    self.forced.push((client.clone(), seq));
-                } else {
-                    self.order.push_back((step.now, (client.clone(), seq)));
-                }
+                self.order.push_back((step.now, (client.clone(), seq)));
                 self.held.insert(
                     (client, seq),
                     Held {
@@ -282,13 +287,16 @@ impl Rounds {
                         self.wait_for(step.id);
                     }
                 } else {
-                    // An entry naming a shared message stays one.
-                    let record = if self.log.names(seq) {
-                        encode_delivery(&queued.outbound, queued.state)
-                    } else {
-                        encode_queued(&queued.outbound, queued.state)
-                    };
-                    self.log.put_entry(&key.0, seq, &record);
+                    // In the file: the new state goes beside it.
+                    if !self.log.put_state(&key.0, seq, &encode_state(queued.state)) {
+                        // An entry naming a shared message stays one.
+                        let record = if self.log.names(seq) {
+                            encode_delivery(&queued.outbound, queued.state)
+                        } else {
+                            encode_queued(&queued.outbound, queued.state)
+                        };
+                        self.log.put_entry(&key.0, seq, &record);
+                    }
                 }
             }
             Write::DeleteQueued { client, seq } => {
@@ -353,16 +361,19 @@ impl Rounds {
 
     /// Write a queue entry: holding its message, or naming it (the
     /// message written with the first entry that names it).
-    fn put(&mut self, key: &Key, held: &Held) {
+    fn put(&mut self, key: &Key, queued: &Queued, shared: bool) {
         let (client, seq) = key;
-        let Queued { outbound, state } = &held.queued;
-        if held.shared {
-            let record = encode_delivery(outbound, *state);
-            self.log
-                .put_naming(client, *seq, &record, || encode_retained(&outbound.message));
+        let Queued { outbound, state } = queued;
+        if shared {
+            self.log.put_naming(
+                client,
+                *seq,
+                |out| put_naming(out, outbound, *state),
+                |out| put_retained(out, &outbound.message),
+            );
         } else {
             self.log
-                .put_entry(client, *seq, &encode_queued(outbound, *state));
+                .put_entry_with(client, *seq, |out| put_queued(out, outbound, *state));
         }
     }
 

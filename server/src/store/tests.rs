@@ -62,7 +62,7 @@ fn delete(client: &str, seq: u64) -> Op {
 /// A batch of `ops`, and the receiver its commit answers.
 fn batch(ops: Vec<Op>) -> (Batch, oneshot::Receiver<()>) {
     let (done, rx) = oneshot::channel();
-    let writes = Write::encode_all(&ops);
+    let writes = Write::encode_all(ops);
     (
         Batch {
             writes,
@@ -95,7 +95,7 @@ fn on_disk(rounds: &Rounds) -> (Vec<(String, u64)>, usize) {
     let entries = found
         .entries
         .iter()
-        .map(|(client, seq, _)| (client.to_string(), *seq))
+        .map(|e| (e.client.to_string(), e.seq))
         .collect();
     (entries, found.messages.len())
 }
@@ -136,7 +136,7 @@ fn a_message_queued_for_three_sessions_is_stored_once_and_goes_with_the_last() {
 /// A batch nobody waits for (a session's state change, its acknowledgement).
 fn lazy(ops: Vec<Op>) -> Batch {
     Batch {
-        writes: Write::encode_all(&ops),
+        writes: Write::encode_all(ops),
         done: None,
     }
 }

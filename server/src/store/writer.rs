@@ -62,20 +62,22 @@ pub(super) enum Write {
 
 impl Write {
     /// Encode `ops` (queue entries are encoded by the writer, if written).
-    pub(super) fn encode_all(ops: &[Op]) -> Vec<Write> {
-        let seq_of = |op: Option<&Op>| match op {
-            Some(Op::Enqueue { seq, .. }) => Some(*seq),
-            _ => None,
-        };
-        ops.iter()
+    pub(super) fn encode_all(ops: Vec<Op>) -> Vec<Write> {
+        let seqs: Vec<Option<u64>> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Enqueue { seq, .. } => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        ops.into_iter()
             .enumerate()
             .map(|(at, op)| {
                 // A route's entries for one message come together.
-                let before = at.checked_sub(1).and_then(|i| ops.get(i));
-                let shared = seq_of(Some(op)).is_some_and(|seq| {
-                    [before, ops.get(at + 1)]
-                        .into_iter()
-                        .any(|next| seq_of(next) == Some(seq))
+                let shared = seqs[at].is_some_and(|seq| {
+                    let before = at.checked_sub(1).and_then(|i| seqs[i]);
+                    let after = seqs.get(at + 1).copied().flatten();
+                    before == Some(seq) || after == Some(seq)
                 });
                 Write::encode(op, shared)
             })
@@ -84,30 +86,26 @@ impl Write {
 
     /// `shared`: an [`Op::Enqueue`] whose message is queued for other
     /// sessions by the same ops.
-    fn encode(op: &Op, shared: bool) -> Write {
+    fn encode(op: Op, shared: bool) -> Write {
         match op {
             Op::PutRetained(message) => Write::PutRetained {
                 topic: message.topic.clone(),
-                record: encode_retained(message),
+                record: encode_retained(&message),
             },
-            Op::DeleteRetained { topic } => Write::DeleteRetained {
-                topic: topic.clone(),
-            },
+            Op::DeleteRetained { topic } => Write::DeleteRetained { topic },
             Op::PutSession { client, record } => Write::PutSession {
-                client: client.clone(),
-                record: encode_session(record),
+                client,
+                record: encode_session(&record),
             },
-            Op::DeleteSession { client } => Write::DeleteSession {
-                client: client.clone(),
-            },
+            Op::DeleteSession { client } => Write::DeleteSession { client },
             Op::Enqueue {
                 client,
                 seq,
                 queued,
             } => Write::Enqueue {
-                client: client.clone(),
-                seq: *seq,
-                queued: queued.clone(),
+                client,
+                seq,
+                queued,
                 shared,
             },
             Op::PutQueued {
@@ -115,17 +113,14 @@ impl Write {
                 seq,
                 queued,
             } => Write::PutQueued {
-                client: client.clone(),
-                seq: *seq,
-                queued: queued.clone(),
+                client,
+                seq,
+                queued,
             },
-            Op::DeleteQueued { client, seq } => Write::DeleteQueued {
-                client: client.clone(),
-                seq: *seq,
-            },
+            Op::DeleteQueued { client, seq } => Write::DeleteQueued { client, seq },
             Op::PutStreamPosition(position) => Write::PutMeta {
                 key: STREAM_POSITION,
-                value: *position,
+                value: position,
             },
         }
     }
@@ -244,6 +239,10 @@ pub(super) fn run(
 ) {
     let mut rounds = Rounds::new(db, log);
     while let Some((batches, closed)) = queue.next_round(window, lazy_sync, rounds.pending()) {
+        let started = Instant::now();
+        let count = batches.len();
+        let writes: usize = batches.iter().map(|b| b.writes.len()).sum();
         rounds.commit(batches, window.is_some() && !closed);
+        tracing::trace!(batches = count, writes, took = ?started.elapsed(), "store round");
     }
 }
