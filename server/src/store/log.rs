@@ -734,6 +734,7 @@ impl Log {
                 }
             }
         }
+        tracing::debug!(survivors = copied, "store: sparse queue records compacted");
         if copied > 0 {
             log.insert(id, survivors.as_slice())?;
             self.records.insert(
