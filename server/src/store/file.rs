@@ -159,7 +159,6 @@ fn convert(txn: &WriteTransaction) -> Result<usize, redb::Error> {
     let mut log = txn.open_table(log::LOG)?;
     let mut next = log.last()?.map_or(0, |(id, _)| id.value() + 1);
     let mut items: Vec<(String, u64, Vec<u8>)> = Vec::new();
-    let mut moved = 0;
     {
         let queue = txn.open_table(QUEUE)?;
         for row in queue.iter()? {
@@ -167,8 +166,8 @@ fn convert(txn: &WriteTransaction) -> Result<usize, redb::Error> {
             let (client, seq) = key.value();
             items.push((client.to_owned(), seq, value.value().to_vec()));
         }
-        moved = moved.max(items.len());
     }
+    let moved = items.len();
     let mut bodies: Vec<(u64, Vec<u8>)> = Vec::new();
     {
         let messages = txn.open_table(MESSAGES)?;

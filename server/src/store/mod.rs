@@ -20,6 +20,7 @@
 
 mod file;
 mod log;
+mod log_items;
 mod records;
 mod round;
 #[cfg(test)]
