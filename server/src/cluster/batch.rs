@@ -19,8 +19,13 @@
 //! after the node id. An MQTT message's place in the stream is the stream
 //! message's sequence and its index ([`crate::store::stream_position`]).
 
-use std::collections::HashMap;
+use std::{
+    borrow::Borrow,
+    collections::HashMap,
+    hash::{Hash, Hasher},
+};
 
+use async_nats::Subject;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::oneshot;
 
@@ -31,7 +36,8 @@ const MOST: usize = u16::MAX as usize;
 
 /// An MQTT message on its way to JetStream.
 pub(super) struct Outgoing {
-    pub(super) subject: String,
+    /// Shared bytes: a batch and its retries take it without a copy.
+    pub(super) subject: Subject,
     /// Its record (`store::encode_retained`).
     pub(super) record: Bytes,
     /// Resolves the publisher's ticket; dropped unsent, it fails it.
@@ -40,7 +46,7 @@ pub(super) struct Outgoing {
 
 /// One stream message: MQTT messages of one subject, in order.
 pub(super) struct Batch {
-    pub(super) subject: String,
+    pub(super) subject: Subject,
     /// `Nats-Msg-Id`: a retried batch is stored once.
     pub(super) id: String,
     pub(super) payload: Bytes,
@@ -50,7 +56,7 @@ pub(super) struct Batch {
 
 /// A batch being filled.
 struct Filling {
-    subject: String,
+    subject: Subject,
     id: String,
     payload: BytesMut,
     count: usize,
@@ -93,19 +99,21 @@ impl Batcher {
         room: usize,
     ) -> Vec<Batch> {
         let mut filling: Vec<Filling> = Vec::new();
-        let mut by_subject: HashMap<String, usize> = HashMap::new();
+        // Each subject's batch being filled.
+        let mut by_subject: HashMap<Key, usize> = HashMap::new();
         for outgoing in taken {
             let need = 4 + outgoing.record.len();
-            let fits = by_subject.get(&outgoing.subject).copied().filter(|&i| {
+            let fits = by_subject.get(&*outgoing.subject).copied().filter(|&i| {
                 let batch = &filling[i];
                 batch.count < MOST && batch.payload.len() + need <= room
             });
             let i = match fits {
                 Some(i) => i,
                 None => {
-                    filling.push(self.open(&outgoing.subject, need));
-                    by_subject.insert(outgoing.subject.clone(), filling.len() - 1);
-                    filling.len() - 1
+                    let i = filling.len();
+                    by_subject.insert(Key(outgoing.subject.clone()), i);
+                    filling.push(self.open(outgoing.subject, need));
+                    i
                 }
             };
             let batch = &mut filling[i];
@@ -125,17 +133,35 @@ impl Batcher {
             .collect()
     }
 
-    fn open(&mut self, subject: &str, need: usize) -> Filling {
+    fn open(&mut self, subject: Subject, need: usize) -> Filling {
         self.seq += 1;
         let mut payload = BytesMut::with_capacity((self.header.len() + need).max(256));
         payload.put_slice(&self.header);
         Filling {
-            subject: subject.to_string(),
+            subject,
             id: format!("{:016x}{:x}", self.nonce, self.seq),
             payload,
             count: 0,
             done: Vec::new(),
         }
+    }
+}
+
+/// A subject as a map key, found by its `&str`: a clone shares its bytes
+/// (`Subject` itself has no `Hash`).
+#[derive(PartialEq, Eq)]
+struct Key(Subject);
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, for `Borrow<str>`.
+        self.0.as_str().hash(state);
+    }
+}
+
+impl Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -164,7 +190,7 @@ mod tests {
 
     fn outgoing(subject: &str, record: &'static [u8]) -> Outgoing {
         Outgoing {
-            subject: subject.to_string(),
+            subject: subject.into(),
             record: Bytes::from_static(record),
             done: Some(oneshot::channel().0),
         }
@@ -182,7 +208,8 @@ mod tests {
             1 << 16,
         );
         assert_eq!(batches.len(), 2);
-        assert_eq!(batches[0].subject, "a");
+        assert_eq!(batches[0].subject.as_str(), "a");
+        assert_eq!(batches[1].subject.as_str(), "b");
         assert_eq!(batches[0].done.len(), 2);
         let (origin, records) = records(&batches[0].payload).expect("whole");
         assert_eq!(origin, b"n1");

@@ -3,9 +3,10 @@
 //! [`RENEW`] with a compare-and-set on its last revision. Every node reads
 //! the others' leases every [`RENEW`] too; a lease whose revision has not
 //! changed for [`TTL`], by the reader's own clock, belongs to a node that
-//! is gone. The survivors race a compare-and-set claim on that key; the
-//! winner adopts the dead node's pending wills ([`super::wills`]), then
-//! deletes the lease.
+//! is gone ([`LeaseAge`] keeps that rule, for `owners` too). The
+//! survivors race a compare-and-set claim on that key; the winner adopts
+//! the dead node's pending wills ([`super::wills`]), then deletes the
+//! lease.
 //!
 //! Why a revision watched by each reader, not a TTL kept by NATS: the
 //! per-key TTL of nats-server 2.11+ (and the delete markers it leaves on
@@ -80,6 +81,58 @@ fn claimed_by(node: &str) -> Bytes {
     Bytes::from(format!("claimed by {node}"))
 }
 
+/// What one read of another node's lease says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lease {
+    /// Held by its node, and renewed less than [`TTL`] ago (or first read
+    /// here less than [`TTL`] ago): the node may be alive.
+    Held,
+    /// Claimed by a survivor (which adopts the node's wills) less than
+    /// [`TTL`] ago: the node is gone, the claim is alive.
+    Claimed,
+    /// Its revision has not moved for [`TTL`] by the reader's clock:
+    /// whoever wrote it last (its node, or a survivor that claimed it) is
+    /// gone.
+    Stopped,
+    /// Deleted or purged, or no lease at all: the node is gone, its wills
+    /// adopted.
+    Deleted,
+}
+
+/// One lease read again and again by another node: the revision last
+/// read and since when it is unchanged. The one place the rule "a lease
+/// unchanged for [`TTL`] is gone" lives (for [`Leases`], and for
+/// `owners`' wait on a silent holder of a client id).
+#[derive(Debug, Default)]
+pub(crate) struct LeaseAge {
+    seen: Option<(u64, Instant)>,
+}
+
+impl LeaseAge {
+    /// What `entry` (`None`: the bucket has no lease under the key), read
+    /// at `now`, says. A revision not read before starts its age at `now`.
+    pub(crate) fn read(&mut self, entry: Option<&kv::Entry>, now: Instant) -> Lease {
+        let Some(entry) = entry.filter(|entry| entry.operation == kv::Operation::Put) else {
+            self.seen = None;
+            return Lease::Deleted;
+        };
+        let since = match self.seen {
+            Some((revision, since)) if revision == entry.revision => since,
+            _ => {
+                self.seen = Some((entry.revision, now));
+                now
+            }
+        };
+        if now.duration_since(since) >= TTL {
+            Lease::Stopped
+        } else if is_held(&entry.value) {
+            Lease::Held
+        } else {
+            Lease::Claimed
+        }
+    }
+}
+
 /// This node's lease, and its watch over the others'.
 pub(crate) struct Leases {
     node: String,
@@ -88,8 +141,8 @@ pub(crate) struct Leases {
     /// How many NATS servers `--cluster` names (the buckets' copies).
     servers: usize,
     wills: Arc<ClusterWills>,
-    /// Every other lease seen: its revision, and since when unchanged.
-    seen: HashMap<String, (u64, Instant)>,
+    /// Every other lease seen, by key.
+    seen: HashMap<String, LeaseAge>,
 }
 
 impl Leases {
@@ -216,19 +269,14 @@ impl Leases {
             let Ok(Some(entry)) = nodes.entry(key.clone()).await else {
                 continue;
             };
-            if entry.operation != kv::Operation::Put {
-                self.seen.remove(&key);
-                continue;
-            }
-            let since = match self.seen.get(&key) {
-                Some(&(revision, since)) if revision == entry.revision => since,
-                _ => {
-                    self.seen.insert(key.clone(), (entry.revision, now));
-                    now
+            let age = self.seen.entry(key.clone()).or_default();
+            match age.read(Some(&entry), now) {
+                // A claim nobody finished is claimed again.
+                Lease::Stopped => self.claim(nodes, &key, entry.revision).await,
+                Lease::Deleted => {
+                    self.seen.remove(&key);
                 }
-            };
-            if now.duration_since(since) >= TTL {
-                self.claim(nodes, &key, entry.revision).await;
+                Lease::Held | Lease::Claimed => {}
             }
         }
     }
@@ -252,5 +300,111 @@ impl Leases {
         tracing::info!(node, adopted, "cluster: wills of a gone node adopted");
         let _ = nodes.delete_expect_revision(key, Some(claimed)).await;
         self.seen.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(revision: u64, value: Bytes, operation: kv::Operation) -> kv::Entry {
+        kv::Entry {
+            bucket: BUCKET.to_string(),
+            key: key("n2"),
+            value,
+            revision,
+            delta: 0,
+            created: time::OffsetDateTime::UNIX_EPOCH,
+            operation,
+            seen_current: true,
+        }
+    }
+
+    fn held(revision: u64) -> kv::Entry {
+        entry(revision, held_by("n2", 7), kv::Operation::Put)
+    }
+
+    fn claimed(revision: u64) -> kv::Entry {
+        entry(revision, claimed_by("n1"), kv::Operation::Put)
+    }
+
+    #[test]
+    fn a_lease_unchanged_for_the_ttl_is_stopped() {
+        let start = Instant::now();
+        let mut age = LeaseAge::default();
+        assert_eq!(age.read(Some(&held(3)), start), Lease::Held);
+        let almost = start + TTL - Duration::from_millis(1);
+        assert_eq!(age.read(Some(&held(3)), almost), Lease::Held);
+        assert_eq!(age.read(Some(&held(3)), start + TTL), Lease::Stopped);
+        assert_eq!(age.read(Some(&held(3)), start + 2 * TTL), Lease::Stopped);
+    }
+
+    #[test]
+    fn a_renewed_lease_starts_its_age_again() {
+        let start = Instant::now();
+        let mut age = LeaseAge::default();
+        age.read(Some(&held(3)), start);
+        let renewed = start + TTL - RENEW;
+        assert_eq!(age.read(Some(&held(4)), renewed), Lease::Held);
+        assert_eq!(age.read(Some(&held(4)), start + TTL), Lease::Held);
+        assert_eq!(age.read(Some(&held(4)), renewed + TTL), Lease::Stopped);
+    }
+
+    #[test]
+    fn a_lease_first_read_late_gets_a_whole_ttl() {
+        // A reader that starts (or was reset) waits a whole TTL from its
+        // own first read, however old the revision is.
+        let start = Instant::now();
+        let mut age = LeaseAge::default();
+        let later = start + 3 * TTL;
+        assert_eq!(age.read(Some(&held(3)), later), Lease::Held);
+        assert_eq!(age.read(Some(&held(3)), later + TTL), Lease::Stopped);
+    }
+
+    #[test]
+    fn a_claim_is_a_lease_too_and_stops_in_turn() {
+        let start = Instant::now();
+        let mut age = LeaseAge::default();
+        assert_eq!(age.read(Some(&held(3)), start), Lease::Held);
+        // Claimed by a survivor: a new revision, not held.
+        assert_eq!(age.read(Some(&claimed(4)), start + RENEW), Lease::Claimed);
+        assert_eq!(age.read(Some(&claimed(4)), start + TTL), Lease::Claimed);
+        assert_eq!(
+            age.read(Some(&claimed(4)), start + RENEW + TTL),
+            Lease::Stopped,
+            "a claim nobody finished"
+        );
+    }
+
+    #[test]
+    fn a_deleted_or_missing_lease_is_deleted_and_forgotten() {
+        let start = Instant::now();
+        for gone in [
+            Some(entry(5, Bytes::new(), kv::Operation::Delete)),
+            Some(entry(5, Bytes::new(), kv::Operation::Purge)),
+            None,
+        ] {
+            let mut age = LeaseAge::default();
+            age.read(Some(&held(3)), start);
+            assert_eq!(age.read(gone.as_ref(), start + RENEW), Lease::Deleted);
+            // Its age starts over at the next read (even of the revision
+            // read before).
+            let back = start + TTL;
+            assert_eq!(age.read(Some(&held(3)), back), Lease::Held);
+            assert_eq!(age.read(Some(&held(3)), back + TTL), Lease::Stopped);
+        }
+    }
+
+    #[test]
+    fn held_and_claimed_values_are_told_apart() {
+        assert!(is_held(&held_by("n2", 7)));
+        assert!(!is_held(&claimed_by("n2")));
+        assert!(!is_held(b""));
+    }
+
+    #[test]
+    fn keys_name_their_node() {
+        assert_eq!(node_of(&key("node a/1")).as_deref(), Some("node a/1"));
+        assert_eq!(node_of("x.abc"), None);
     }
 }

@@ -236,7 +236,7 @@ impl Durable {
             (None, None)
         };
         let outgoing = Outgoing {
-            subject: stream_subject(&message.topic),
+            subject: stream_subject(&message.topic).into(),
             record: encode_retained(message).into(),
             done,
         };
@@ -606,8 +606,7 @@ async fn send_all(
                 if received == 0 {
                     break;
                 }
-                // What the server takes now (it may have changed servers).
-                let room = client.server_info().max_payload.saturating_sub(1024);
+                let room = max_payload(&client).saturating_sub(1024);
                 for batch in batcher.batches(taken.drain(..), room.clamp(4096, BATCH_BYTES)) {
                     let first = send(&js, &batch).await;
                     acks.push(store(js.clone(), batch, first, failed_at.clone(), link.clone()));
@@ -616,6 +615,20 @@ async fn send_all(
         }
     }
     while acks.next().await.is_some() {}
+}
+
+/// What the server connected now takes: async-nats sets it on every
+/// connect and reconnect (a reconnect may land on a server with another
+/// `max_payload`) and checks each publish against it. One atomic load
+/// per round, where `server_info()` cloned the whole INFO; read every
+/// round, it is never stale. Before the first connect it is 0, as the
+/// INFO's was (async-nats assumes the server default then; batches stay
+/// small until this node knows its server's limit).
+fn max_payload(client: &Client) -> usize {
+    match client.connection_state() {
+        async_nats::connection::State::Pending => 0,
+        _ => client.max_payload(),
+    }
 }
 
 async fn send(js: &jetstream::Context, batch: &Batch) -> Result<PublishAckFuture, PublishError> {

@@ -498,20 +498,19 @@ impl Owners {
 
 /// A holder's lease, read while it has no listener: gone when the lease
 /// was deleted or claimed by a survivor, or its revision has not moved
-/// for [`leases::TTL`] since first read here. A holder connecting to
-/// NATS again renews it within a second of being back; a holder that
-/// died never does.
+/// for [`leases::TTL`] since first read here ([`leases::LeaseAge`]). A
+/// holder connecting to NATS again renews it within a second of being
+/// back; a holder that died never does.
 struct LeaseWatch {
     started: tokio::time::Instant,
-    /// The revision last read, and since when it is unchanged.
-    seen: Option<(u64, tokio::time::Instant)>,
+    age: leases::LeaseAge,
 }
 
 impl Default for LeaseWatch {
     fn default() -> Self {
         LeaseWatch {
             started: tokio::time::Instant::now(),
-            seen: None,
+            age: leases::LeaseAge::default(),
         }
     }
 }
@@ -520,25 +519,12 @@ impl LeaseWatch {
     /// `read`: the lease's entry (`Some(None)`: no lease), or `None` when
     /// it could not be read (the bucket elects a leader).
     fn gone(&mut self, read: Option<Option<kv::Entry>>) -> bool {
-        let now = tokio::time::Instant::now();
-        match read {
-            None => false,
-            Some(None) => true,
-            Some(Some(entry)) => {
-                if entry.operation != kv::Operation::Put || !leases::is_held(&entry.value) {
-                    return true;
-                }
-                match self.seen {
-                    Some((revision, since)) if revision == entry.revision => {
-                        now.duration_since(since) >= leases::TTL
-                    }
-                    _ => {
-                        self.seen = Some((entry.revision, now));
-                        false
-                    }
-                }
-            }
-        }
+        let Some(entry) = read else {
+            return false;
+        };
+        // By tokio's clock, as `started`.
+        let now = tokio::time::Instant::now().into_std();
+        self.age.read(entry.as_ref(), now) != leases::Lease::Held
     }
 
     /// How long the holder has been asked.
@@ -652,5 +638,40 @@ impl ClientIds for Arc<Owners> {
         let owners = self.clone();
         let client_id = client_id.to_string();
         tokio::spawn(async move { owners.release_now(&client_id).await });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(value: &'static [u8], operation: kv::Operation) -> Option<Option<kv::Entry>> {
+        Some(Some(kv::Entry {
+            bucket: leases::BUCKET.to_string(),
+            key: leases::key("a"),
+            value: Bytes::from_static(value),
+            revision: 9,
+            delta: 0,
+            created: time::OffsetDateTime::UNIX_EPOCH,
+            operation,
+            seen_current: true,
+        }))
+    }
+
+    #[test]
+    fn a_silent_holder_is_gone_only_when_its_lease_says_so() {
+        let held = || lease(b"held a 0000000000000001", kv::Operation::Put);
+        let mut watch = LeaseWatch::default();
+        assert!(!watch.gone(None), "an unreadable lease is no answer");
+        assert!(!watch.gone(held()), "a lease read first is alive");
+        assert!(!watch.gone(held()), "unchanged for less than the TTL");
+        for gone in [
+            Some(None),
+            lease(b"", kv::Operation::Delete),
+            lease(b"", kv::Operation::Purge),
+            lease(b"claimed by b", kv::Operation::Put),
+        ] {
+            assert!(LeaseWatch::default().gone(gone.clone()), "{gone:?}");
+        }
     }
 }
