@@ -43,6 +43,11 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The longest a node waits for the holder's answer (the connection
 /// closed, the session handed over).
 const ANSWER_WAIT: Duration = Duration::from_secs(4);
+/// The chunk count of an answer saying the holder's reader did not reach
+/// the asked position within [`ANSWER_WAIT`]: it keeps the session (an
+/// older node waits for that many chunks, times out, and reads it as
+/// silence too).
+const NOT_READY: u32 = u32::MAX;
 /// How long a session handed over may take to be installed: until this
 /// node's reader reaches the position it was handed at.
 const INSTALL_WAIT: Duration = Duration::from_secs(30);
@@ -194,23 +199,45 @@ impl Owners {
                 .taken_elsewhere(&client_id, asked.position.is_some());
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let mut not_ready = false;
         let moved = match asked.position {
             Some(position) => {
                 // Between two messages of the stream, at or past the new
-                // node's position: it goes on from there.
-                let (done, exported) = tokio::sync::oneshot::channel();
+                // node's position: it goes on from there. Whichever takes
+                // `done` first decides: the reader reaching the position
+                // (it exports the session) or the wait giving up (nothing
+                // is exported: the session stays here for the client's
+                // next try, instead of leaving for nobody).
+                let (done, mut exported) = tokio::sync::oneshot::channel();
+                let slot = Arc::new(std::sync::Mutex::new(Some(done)));
+                let taken = slot.clone();
                 let from = shared.clone();
                 let id = client_id.clone();
                 self.durable.at(
                     position,
                     Box::new(move |at| {
-                        let _ = done.send((at, handoff::export(&from, &id)));
+                        let done = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        if let Some(done) = done {
+                            let _ = done.send((at, handoff::export(&from, &id)));
+                        }
                     }),
                 );
-                tokio::time::timeout(ANSWER_WAIT, exported)
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
+                match tokio::time::timeout(ANSWER_WAIT, &mut exported).await {
+                    Ok(result) => result.ok(),
+                    Err(_)
+                        if slot
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .take()
+                            .is_some() =>
+                    {
+                        tracing::warn!(client_id, "cluster: the message stream is not read here up to the new node's position in time; the session stays here");
+                        not_ready = true;
+                        None
+                    }
+                    // The reader took it just now: its export is coming.
+                    Err(_) => exported.await.ok(),
+                }
             }
             None => {
                 if let Ok(old) = shared.registry.take_parked(&client_id) {
@@ -230,7 +257,9 @@ impl Owners {
         } else {
             blob.chunks(room).collect()
         };
-        let count = if blob.is_empty() {
+        let count = if not_ready {
+            NOT_READY
+        } else if blob.is_empty() {
             0
         } else {
             chunks.len() as u32
@@ -303,6 +332,10 @@ impl Owners {
                 }
                 let at = u64::from_be_bytes(answer[..8].try_into().expect("8 bytes"));
                 let count = u32::from_be_bytes(answer[12..16].try_into().expect("4 bytes"));
+                if count == NOT_READY {
+                    // It still has the session: the client tries again.
+                    return Answer::Silent;
+                }
                 if count == 0 {
                     return Answer::NoSession;
                 }

@@ -72,7 +72,28 @@ struct Held {
     /// Its message is stored once for several sessions (see [`Write::Enqueue`]).
     shared: bool,
     /// The batches whose answer waits for it (by id).
-    waiters: Vec<u64>,
+    waiters: Waiters,
+}
+
+/// The batches waiting for a held entry: almost always one (the batch that
+/// queued it), so that one takes no allocation of its own.
+#[derive(Default)]
+struct Waiters {
+    first: Option<u64>,
+    more: Vec<u64>,
+}
+
+impl Waiters {
+    fn push(&mut self, id: u64) {
+        match self.first {
+            None => self.first = Some(id),
+            Some(_) => self.more.push(id),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.first.into_iter().chain(self.more.iter().copied())
+    }
 }
 
 /// A batch answered once nothing of it is held any more.
@@ -258,7 +279,10 @@ impl Rounds {
                     self.put(&(client, seq), &queued, shared);
                     return Ok(());
                 }
-                let waiters = if step.waited { vec![step.id] } else { vec![] };
+                let waiters = Waiters {
+                    first: step.waited.then_some(step.id),
+                    more: Vec::new(),
+                };
                 if step.waited {
                     self.wait_for(step.id);
                 }
@@ -340,13 +364,13 @@ impl Rounds {
 
     /// A held entry is written or acknowledged: its batches wait no more for it.
     fn settled(&mut self, held: &Held) {
-        for id in &held.waiters {
-            let Some(waiting) = self.waiting.get_mut(id) else {
+        for id in held.waiters.iter() {
+            let Some(waiting) = self.waiting.get_mut(&id) else {
                 continue;
             };
             waiting.held -= 1;
-            if waiting.held == 0 && self.open != Some(*id) {
-                let waiting = self.waiting.remove(id).expect("there");
+            if waiting.held == 0 && self.open != Some(id) {
+                let waiting = self.waiting.remove(&id).expect("there");
                 self.answer.push(waiting.done);
             }
         }
