@@ -63,25 +63,22 @@ pub(super) enum Write {
 impl Write {
     /// Encode `ops` (queue entries are encoded by the writer, if written).
     pub(super) fn encode_all(ops: Vec<Op>) -> Vec<Write> {
-        let seqs: Vec<Option<u64>> = ops
-            .iter()
-            .map(|op| match op {
-                Op::Enqueue { seq, .. } => Some(*seq),
-                _ => None,
-            })
-            .collect();
-        ops.into_iter()
-            .enumerate()
-            .map(|(at, op)| {
-                // A route's entries for one message come together.
-                let shared = seqs[at].is_some_and(|seq| {
-                    let before = at.checked_sub(1).and_then(|i| seqs[i]);
-                    let after = seqs.get(at + 1).copied().flatten();
-                    before == Some(seq) || after == Some(seq)
-                });
-                Write::encode(op, shared)
-            })
-            .collect()
+        let seq_of = |op: &Op| match op {
+            Op::Enqueue { seq, .. } => Some(*seq),
+            _ => None,
+        };
+        let mut writes = Vec::with_capacity(ops.len());
+        let mut before = None;
+        let mut ops = ops.into_iter().peekable();
+        while let Some(op) = ops.next() {
+            // A route's entries for one message come together.
+            let seq = seq_of(&op);
+            let after = ops.peek().and_then(seq_of);
+            let shared = seq.is_some() && (before == seq || after == seq);
+            before = seq;
+            writes.push(Write::encode(op, shared));
+        }
+        writes
     }
 
     /// `shared`: an [`Op::Enqueue`] whose message is queued for other
