@@ -642,4 +642,4 @@ impl From<redb::StorageError> for LoadError {
 
 #[cfg(test)]
 #[path = "log_tests.rs"]
-mod tests;
+pub(super) mod tests;

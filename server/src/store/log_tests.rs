@@ -6,9 +6,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::{parse, record_of, Item, Log, COMPACT_AFTER, COMPACT_PER_ROUND, DEAD, LOG};
+use super::{parse, record_of, Found, Item, Log, COMPACT_AFTER, COMPACT_PER_ROUND, DEAD, LOG};
 
-fn db() -> Database {
+/// An in-memory file with the log's tables (the writer's tests use it too).
+pub(in crate::store) fn db() -> Database {
     let db = Database::builder()
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap();
@@ -38,14 +39,19 @@ fn rows(db: &Database) -> (usize, usize) {
     (records, dead)
 }
 
-/// Read the file back: the live entries (client, seq) and the live messages' seqs.
-fn reread(db: &Database) -> (Log, Vec<(String, u64)>, Vec<u64>) {
+/// Read the log back as a restart would.
+fn load(db: &Database) -> (Log, Found) {
     let txn = db.begin_read().unwrap();
-    let (log, found) = Log::load(
+    Log::load(
         &txn.open_table(LOG).unwrap(),
         &txn.open_table(DEAD).unwrap(),
     )
-    .unwrap();
+    .expect("the log reads")
+}
+
+/// Read the file back: the live entries (client, seq) and the live messages' seqs.
+fn reread(db: &Database) -> (Log, Vec<(String, u64)>, Vec<u64>) {
+    let (log, found) = load(db);
     let entries = found
         .entries
         .iter()
@@ -113,12 +119,7 @@ fn a_new_state_replaces_the_old_item_in_the_same_commit() {
     commit(&db, &mut log);
     log.put_entry(&client("a"), 1, &[1, 0xcc]);
     commit(&db, &mut log);
-    let txn = db.begin_read().unwrap();
-    let (_, found) = Log::load(
-        &txn.open_table(LOG).unwrap(),
-        &txn.open_table(DEAD).unwrap(),
-    )
-    .unwrap();
+    let (_, found) = load(&db);
     let live: Vec<_> = found
         .entries
         .iter()
@@ -148,13 +149,7 @@ fn a_new_state_goes_beside_its_entry_and_the_older_state_dies() {
     commit(&db, &mut log);
     assert!(log.put_state("a", 1, &released));
     commit(&db, &mut log);
-    let txn = db.begin_read().unwrap();
-    let (mut again, found) = Log::load(
-        &txn.open_table(LOG).unwrap(),
-        &txn.open_table(DEAD).unwrap(),
-    )
-    .unwrap();
-    drop(txn);
+    let (mut again, found) = load(&db);
     assert_eq!(found.entries.len(), 1);
     assert_eq!(
         found.entries[0].record, HOLDS,
@@ -196,12 +191,7 @@ fn states_move_with_their_entries_when_compacted() {
         }
         commit(&db, &mut log);
     }
-    let txn = db.begin_read().unwrap();
-    let (_, found) = Log::load(
-        &txn.open_table(LOG).unwrap(),
-        &txn.open_table(DEAD).unwrap(),
-    )
-    .unwrap();
+    let (_, found) = load(&db);
     assert_eq!(found.entries.len(), COMPACT_AFTER as usize);
     assert!(found
         .entries

@@ -73,14 +73,7 @@ fn batch(ops: Vec<Op>) -> (Batch, oneshot::Receiver<()>) {
 }
 
 fn rounds() -> Rounds {
-    let db = Database::builder()
-        .create_with_backend(redb::backends::InMemoryBackend::new())
-        .unwrap();
-    let txn = db.begin_write().unwrap();
-    txn.open_table(LOG).unwrap();
-    txn.open_table(DEAD).unwrap();
-    txn.commit().unwrap();
-    Rounds::new(db, Log::default())
+    Rounds::new(super::log::tests::db(), Log::default())
 }
 
 /// The live queue entries (client, seq) and how many stored-once messages
