@@ -253,24 +253,21 @@ impl Leases {
 
     /// Read the other leases; claim those that stopped.
     async fn watch(&mut self, nodes: &kv::Store) {
-        let Ok(mut keys) = nodes.keys().await else {
+        // The reads are bounded: a read stalled by a NATS server that just
+        // died must not keep this node from renewing its own lease (the
+        // others would take it for dead), and what a stall delays says
+        // nothing of the other nodes' leases (their renewals stalled too):
+        // after one, every lease is watched afresh.
+        let Ok(Some(read)) = tokio::time::timeout(RENEW, read_leases(nodes, &self.node)).await
+        else {
+            self.seen.clear();
             return;
         };
-        let mine = key(&self.node);
-        let mut listed = Vec::new();
-        while let Some(Ok(key)) = keys.next().await {
-            if key != mine {
-                listed.push(key);
-            }
-        }
-        self.seen.retain(|key, _| listed.contains(key));
-        let now = Instant::now();
-        for key in listed {
-            let Ok(Some(entry)) = nodes.entry(key.clone()).await else {
-                continue;
-            };
+        self.seen
+            .retain(|key, _| read.iter().any(|(listed, _, _)| listed == key));
+        for (key, entry, at) in read {
             let age = self.seen.entry(key.clone()).or_default();
-            match age.read(Some(&entry), now) {
+            match age.read(Some(&entry), at) {
                 // A claim nobody finished is claimed again.
                 Lease::Stopped => self.claim(nodes, &key, entry.revision).await,
                 Lease::Deleted => {
@@ -301,6 +298,26 @@ impl Leases {
         let _ = nodes.delete_expect_revision(key, Some(claimed)).await;
         self.seen.remove(key);
     }
+}
+
+/// Every other node's lease, each with when it was read; `None` when the
+/// bucket cannot be listed.
+async fn read_leases(nodes: &kv::Store, node: &str) -> Option<Vec<(String, kv::Entry, Instant)>> {
+    let mut keys = nodes.keys().await.ok()?;
+    let mine = key(node);
+    let mut listed = Vec::new();
+    while let Some(Ok(key)) = keys.next().await {
+        if key != mine {
+            listed.push(key);
+        }
+    }
+    let mut read = Vec::with_capacity(listed.len());
+    for key in listed {
+        if let Ok(Some(entry)) = nodes.entry(key.clone()).await {
+            read.push((key, entry, Instant::now()));
+        }
+    }
+    Some(read)
 }
 
 #[cfg(test)]
