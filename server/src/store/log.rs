@@ -303,6 +303,7 @@ impl Log {
 
     /// Write `client`'s entry at `seq`: a new one holding its message, or a
     /// new state of one in the file (which replaces it).
+    #[cfg(test)]
     pub(super) fn put_entry(&mut self, client: &Arc<str>, seq: u64, record: &[u8]) {
         self.put_entry_with(client, seq, |out| out.put_slice(record));
     }

@@ -44,9 +44,9 @@ pub use crate::util::clock::now_unix_ms;
 pub use file::Census;
 pub use records::RecordError;
 pub(crate) use records::{
-    decode_delivery, decode_queued, decode_retained, decode_session, decode_state, encode_delivery,
-    encode_queued, encode_retained, encode_session, encode_state, put_naming, put_queued,
-    put_retained, queued_version, DELIVERY_VERSION,
+    decode_delivery, decode_queued, decode_retained, decode_session, decode_state, encode_queued,
+    encode_retained, encode_session, encode_state, put_naming, put_queued, put_retained,
+    queued_version, DELIVERY_VERSION,
 };
 
 use crate::{config::Durability, protocol::message::Message};

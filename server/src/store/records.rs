@@ -166,6 +166,7 @@ pub(crate) const DELIVERY_VERSION: u8 = 2;
 /// A queue entry without its message: how this one session gets it (QoS,
 /// retain flag, subscription ids) and how far its delivery went. The
 /// message itself is kept once for every session it was queued for.
+#[cfg(test)]
 pub(crate) fn encode_delivery(outbound: &Outbound, state: QueuedState) -> Vec<u8> {
     let mut out = BytesMut::new();
     put_naming(&mut out, outbound, state);

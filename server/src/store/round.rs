@@ -42,7 +42,7 @@ use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::oneshot;
 
 use super::{
-    encode_delivery, encode_queued, encode_state,
+    encode_state,
     file::Tables,
     log::{Log, DEAD, LOG},
     put_naming, put_queued, put_retained,
@@ -246,9 +246,7 @@ impl Rounds {
             tables.touched()
         };
         if touched {
-            let started = Instant::now();
             txn.commit()?;
-            tracing::trace!(took = ?started.elapsed(), "store commit");
         } else {
             // Everything settled in memory: no commit, no fsync.
             txn.abort()?;
@@ -314,12 +312,12 @@ impl Rounds {
                     // In the file: the new state goes beside it.
                     if !self.log.put_state(&key.0, seq, &encode_state(queued.state)) {
                         // An entry naming a shared message stays one.
-                        let record = if self.log.names(seq) {
-                            encode_delivery(&queued.outbound, queued.state)
-                        } else {
-                            encode_queued(&queued.outbound, queued.state)
-                        };
-                        self.log.put_entry(&key.0, seq, &record);
+                        let names = self.log.names(seq);
+                        let Queued { outbound, state } = &queued;
+                        self.log.put_entry_with(&key.0, seq, |out| match names {
+                            true => put_naming(out, outbound, *state),
+                            false => put_queued(out, outbound, *state),
+                        });
                     }
                 }
             }

@@ -9,9 +9,10 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use super::{
-    encode_delivery, encode_queued, encode_retained,
+    encode_queued, encode_retained,
     file::{self, MESSAGES, QUEUE},
     log::{Log, DEAD, LOG},
+    records::encode_delivery,
     round::{Rounds, HOLD, SLOW_FOR},
     writer::{Batch, Write},
     Op, Queued, QueuedState,

@@ -236,10 +236,6 @@ pub(super) fn run(
 ) {
     let mut rounds = Rounds::new(db, log);
     while let Some((batches, closed)) = queue.next_round(window, lazy_sync, rounds.pending()) {
-        let started = Instant::now();
-        let count = batches.len();
-        let writes: usize = batches.iter().map(|b| b.writes.len()).sum();
         rounds.commit(batches, window.is_some() && !closed);
-        tracing::trace!(batches = count, writes, took = ?started.elapsed(), "store round");
     }
 }
