@@ -13,6 +13,7 @@ pub(crate) mod admin;
 pub(crate) mod backplane;
 mod groups;
 mod history;
+mod routes;
 
 use std::{
     sync::{Arc, OnceLock},
@@ -37,7 +38,7 @@ use crate::{
         mailbox::{self, Refusals},
         registry::{Parked, Registry},
         retained::RetainedStore,
-        router::{RouteCache, Router, Subscriber, Subscription},
+        router::{Router, Subscriber, Subscription},
     },
     security::{auth::Access, policy::Checks},
     store::{self, LoadedSession, Op, Queued, QueuedState, SessionStore, Ticket},
@@ -46,6 +47,7 @@ use crate::{
 pub(crate) use admin::{Admin, Caller};
 pub(crate) use backplane::{Backplane, ClientIds, SingleNode, Wills};
 pub(crate) use groups::GroupDelivery;
+pub(crate) use routes::Routes;
 
 /// State shared by every connection.
 pub(crate) struct Shared {
@@ -125,7 +127,7 @@ impl Shared {
     /// message went to disk (retained, or QoS 1/2 for a persistent session),
     /// and how many deliveries it matched.
     /// A connection passes its own `cache` of its last topic's subscribers.
-    pub(crate) fn publish(&self, message: Message, cache: Option<&mut RouteCache>) -> Routed {
+    pub(crate) fn publish(&self, message: Message, cache: Option<&mut Routes>) -> Routed {
         self.stats.messages_received.add(1);
         if self.check_rule(&message.topic, &message.payload).is_err() {
             // A bad alarm rule is neither routed nor stored.
@@ -158,7 +160,7 @@ impl Shared {
         &self,
         message: Message,
         wait: bool,
-        cache: Option<&mut RouteCache>,
+        cache: Option<&mut Routes>,
         remote: Option<Remote>,
     ) -> Routed {
         let forward = remote.is_none();
@@ -190,40 +192,45 @@ impl Shared {
                 });
             }
         }
-        let mut scratch = RouteCache::default();
-        let (cache, batching) = match cache {
-            Some(cache) => (cache, true),
+        let mut scratch = Routes::default();
+        let (routes, batching) = match cache {
+            Some(routes) => (routes, true),
             None => (&mut scratch, false),
         };
         let generation = self.router.generation();
-        if !cache.holds(&message.topic, generation) {
+        if !routes.cache.holds(&message.topic, generation) {
             // The batch points into the deliveries about to be replaced.
-            self.flush_routes(cache);
-            self.router
-                .refresh(&message.topic, &message.origin, cache, generation);
+            self.flush_routes(routes);
+            self.router.refresh(
+                &message.topic,
+                &message.origin,
+                &mut routes.cache,
+                generation,
+            );
         }
         let stored = |m: &crate::routing::router::Match, qos: QoS| {
             m.subscriber.persistent && qos != QoS::AtMostOnce && self.store.is_persistent()
         };
-        // A few subscribers, none stored to: the deliveries join the batch,
-        // queued when the connection has handled what it read. A stored one
-        // must follow its store write, so the batch goes first.
+        // A few subscribers: the deliveries join the read's batch, and the
+        // store writes of the stored ones join its submission (see
+        // `routes`). A retained message's write is not held back (another
+        // connection may write the same topic next), nor is another node's
+        // message (its stream position is written with it): the batch goes
+        // first, then this message on its own.
         let batch = batching
-            && cache.holds(&message.topic, generation)
-            && cache.matches().len() <= BATCHED_MATCHES
-            && !cache
-                .matches()
-                .iter()
-                .any(|m| stored(m, message.qos.min(m.qos)));
+            && routes.cache.holds(&message.topic, generation)
+            && routes.cache.matches().len() <= BATCHED_MATCHES
+            && ops.is_empty()
+            && remote.is_none();
         if !batch {
-            self.flush_routes(cache);
+            self.flush_routes(routes);
         }
-        let subscribers = cache.matches().len();
+        let subscribers = routes.cache.matches().len();
         let size = crate::routing::budget::queued_size(&message);
         let max_bytes = self.config.max_queued_bytes;
         let mut sends = Vec::new();
         let mut message_seq = None;
-        let (matches, pending) = cache.split();
+        let (matches, pending) = routes.cache.split();
         for (i, m) in matches.iter().enumerate() {
             // Shared groups take their turns when the message is published.
             let by_stream = m.subscriber.persistent && !m.shared;
@@ -244,15 +251,17 @@ impl Shared {
                 receipt: None,
             };
             let tx = &m.subscriber.tx;
-            if batch {
-                pending.push((i, outbound));
-                continue;
-            }
             if !stored(m, qos) {
-                let refusals = tx.try_send_all_within([outbound], max_bytes);
-                self.note_refusals(&m.client_id, tx, refusals);
+                if batch {
+                    pending.push((i, outbound, None));
+                } else {
+                    let refusals = tx.try_send_all_within([outbound], max_bytes);
+                    self.note_refusals(&m.client_id, tx, refusals);
+                }
                 continue;
             }
+            // The slot is taken now: once its write is submitted, the
+            // delivery cannot be refused.
             let Some(permit) = tx.try_reserve() else {
                 self.note_drop(&m.client_id, tx.budget(), false);
                 continue;
@@ -273,35 +282,47 @@ impl Shared {
                     state: QueuedState::Queued,
                 },
             });
-            sends.push((permit, outbound));
-        }
-        if let Some(Remote::Stream { position, .. }) = remote {
-            if !ops.is_empty() {
-                // Committed with the deliveries: on a restart the node
-                // resumes after them, never delivering them twice.
-                ops.push(Op::PutStreamPosition(position));
+            if batch {
+                pending.push((i, outbound, Some(permit)));
+            } else {
+                sends.push((permit, outbound));
             }
         }
-        // The store hears of a queued message before its subscriber can ack it.
-        let mut ticket = self.store.submit(ops, wait);
-        for (permit, outbound) in sends {
-            permit.send(outbound);
+        let mut ticket = None;
+        if batch {
+            if !ops.is_empty() {
+                routes.wait |= wait;
+                routes.ops.append(&mut ops);
+            }
+        } else {
+            if let Some(Remote::Stream { position, .. }) = remote {
+                if !ops.is_empty() {
+                    // Committed with the deliveries: on a restart the node
+                    // resumes after them, never delivering them twice.
+                    ops.push(Op::PutStreamPosition(position));
+                }
+            }
+            // The store hears of a queued message before its subscriber can ack it.
+            ticket = self.store.submit(ops, wait);
+            for (permit, outbound) in sends {
+                permit.send(outbound);
+            }
         }
         if forward && !node_local {
             ticket = Ticket::both(ticket, self.backplane.publish(&message, wait));
         }
         if own {
             // The history and the alarms saw it when it was published.
-            self.flush_routes(cache);
+            self.flush_routes(routes);
         } else if self.alarms.watches(&message.topic) {
             // The device topics the alarms watch are the history's too.
             self.history.record(&message.topic, &message.payload);
             // What the alarms publish in answer reaches subscribers after
             // the message itself.
-            self.flush_routes(cache);
+            self.flush_routes(routes);
             self.publish_alarms(self.alarms.observe(&message));
-        } else if pending.len() >= BATCH {
-            self.flush_routes(cache);
+        } else if routes.cache.pending.len() >= BATCH {
+            self.flush_routes(routes);
         }
         Routed {
             ticket,
@@ -309,22 +330,33 @@ impl Shared {
         }
     }
 
-    /// Queue a connection's batch of deliveries: one lock per subscriber.
-    pub(crate) fn flush_routes(&self, cache: &mut RouteCache) {
-        let (matches, pending) = cache.split();
+    /// Submit a connection's batched store writes, then queue its batch of
+    /// deliveries: one lock per subscriber. The writes' ticket is kept in
+    /// `routes` for the connection to wait on.
+    pub(crate) fn flush_routes(&self, routes: &mut Routes) {
+        if !routes.ops.is_empty() {
+            let ops = std::mem::take(&mut routes.ops);
+            let ticket = self.store.submit(ops, std::mem::take(&mut routes.wait));
+            routes.ticket = Ticket::both(routes.ticket.take(), ticket);
+        }
+        let (matches, pending) = routes.cache.split();
         if pending.is_empty() {
             return;
         }
         // Stable: each subscriber's messages keep their order.
-        pending.sort_by_key(|(i, _)| *i);
+        pending.sort_by_key(|(i, _, _)| *i);
         let mut pending = pending.drain(..).peekable();
-        while let Some(&(i, _)) = pending.peek() {
+        while let Some(&(i, _, _)) = pending.peek() {
             let m = &matches[i];
-            let run = std::iter::from_fn(|| pending.next_if(|(j, _)| *j == i).map(|(_, o)| o));
+            let run = std::iter::from_fn(|| {
+                pending
+                    .next_if(|(j, _, _)| *j == i)
+                    .map(|(_, o, permit)| (o, permit))
+            });
             let refusals = m
                 .subscriber
                 .tx
-                .try_send_all_within(run, self.config.max_queued_bytes);
+                .send_all_within(run, self.config.max_queued_bytes);
             self.note_refusals(&m.client_id, &m.subscriber.tx, refusals);
         }
     }

@@ -142,11 +142,31 @@ impl Sender {
         messages: impl IntoIterator<Item = Outbound>,
         max_bytes: u64,
     ) -> Refusals {
+        self.send_all_within(messages.into_iter().map(|m| (m, None)), max_bytes)
+    }
+
+    /// [`Sender::try_send_all_within`], where a message that comes with a
+    /// [`Permit`] of this mailbox takes its slot (and was charged when the
+    /// slot was taken): it cannot be refused.
+    pub(crate) fn send_all_within(
+        &self,
+        messages: impl IntoIterator<Item = (Outbound, Option<Permit>)>,
+        max_bytes: u64,
+    ) -> Refusals {
         let mut refusals = Refusals::default();
         let mut waker = None;
         {
             let mut state = self.inner.lock();
-            for message in messages {
+            for (message, permit) in messages {
+                if let Some(mut permit) = permit {
+                    debug_assert!(Arc::ptr_eq(&permit.inner, &self.inner));
+                    permit.used = true;
+                    state.reserved -= 1;
+                    if !state.closed {
+                        waker = state.push(message).or(waker);
+                    }
+                    continue;
+                }
                 if !state.has_room(self.inner.budget.capacity()) {
                     refusals.full += 1;
                     continue;

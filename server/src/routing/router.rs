@@ -206,8 +206,17 @@ pub(crate) struct RouteCache {
     generation: u64,
     matches: Vec<Match>,
     /// Deliveries not yet queued, by their index in `matches`, in order.
-    pub pending: Vec<(usize, crate::protocol::message::Outbound)>,
+    pub pending: Vec<Pending>,
 }
+
+/// A delivery of a connection's batch, to `matches[index]`. With a
+/// `permit` it has its slot (a stored delivery: its store write goes before
+/// it is queued, so its slot is taken when it is routed).
+pub(crate) type Pending = (
+    usize,
+    crate::protocol::message::Outbound,
+    Option<super::mailbox::Permit>,
+);
 
 impl Drop for RouteCache {
     fn drop(&mut self) {
@@ -232,12 +241,7 @@ impl RouteCache {
     }
 
     /// The deliveries and, apart, the batch waiting to be queued.
-    pub(crate) fn split(
-        &mut self,
-    ) -> (
-        &[Match],
-        &mut Vec<(usize, crate::protocol::message::Outbound)>,
-    ) {
+    pub(crate) fn split(&mut self) -> (&[Match], &mut Vec<Pending>) {
         (&self.matches, &mut self.pending)
     }
 }

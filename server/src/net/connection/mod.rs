@@ -26,7 +26,7 @@ use mqtt::{Packet, Protocol, ReasonCode};
 use tokio::time::{sleep_until, Instant};
 
 use crate::{
-    broker::Shared,
+    broker::{Routes, Shared},
     metrics::{ConnectionSlot, Counters},
     net::{dormant, transport::Transport},
     protocol::{
@@ -36,7 +36,7 @@ use crate::{
     routing::{
         mailbox,
         registry::{ClientInfo, Kick},
-        router::{RouteCache, Subscriber, Subscription},
+        router::{Subscriber, Subscription},
     },
     security::{auth::Origin, policy::ClientPolicy},
     store::Ticket,
@@ -236,7 +236,7 @@ async fn run(live: &mut Live) -> Turn {
     let mut delivered = false;
     let mut batch = std::collections::VecDeque::new();
     // Lives as long as this loop: a dormant connection keeps no routes.
-    let mut routes = RouteCache::default();
+    let mut routes = Routes::default();
     let timer = sleep_until(Instant::now() + Duration::from_secs(3600));
     tokio::pin!(timer);
     loop {
@@ -316,24 +316,35 @@ async fn run(live: &mut Live) -> Turn {
         // What this read routed reaches its subscribers' queues now, one
         // lock per queue, before anything here waits or ends.
         shared.flush_routes(&mut routes);
-        if let Some((end, answer)) = stopped {
+        tickets.extend(routes.take_ticket());
+        if let Some((end, false)) = stopped {
+            // Nothing of this read is answered.
+            return Turn::End(end);
+        }
+        // Nothing acknowledged leaves before it is committed (the PUBACKs
+        // before a DISCONNECT in the same read too).
+        let mut refused = None;
+        for ticket in tickets.drain(..) {
+            if !ticket.committed().await {
+                // The cluster's stream, or this node's store.
+                refused = Some(End::Error(match shared.backplane.refusal() {
+                    Some(why) => ProtocolError::ClusterUnavailable(why),
+                    None => ProtocolError::StoreUnavailable,
+                }));
+                break;
+            }
+        }
+        if let Some((end, _)) = stopped {
             // Flushed once the actions are gone, so no packet waits in this future.
-            if answer {
+            if refused.is_none() {
                 flush(transport, &mut output, shared).await.ok();
             }
             return Turn::End(end);
         }
-        info.update(session);
-        // Nothing acknowledged leaves before it is committed.
-        for ticket in tickets.drain(..) {
-            if !ticket.committed().await {
-                // The cluster's stream, or this node's store.
-                return Turn::End(End::Error(match shared.backplane.refusal() {
-                    Some(why) => ProtocolError::ClusterUnavailable(why),
-                    None => ProtocolError::StoreUnavailable,
-                }));
-            }
+        if let Some(refused) = refused {
+            return Turn::End(refused);
         }
+        info.update(session);
         for ask in asks.drain(..) {
             send_retained(ask, session, &subscriber, shared);
         }
@@ -497,7 +508,7 @@ fn apply(
     session: &mut Session,
     subscriber: &Subscriber,
     output: &mut BytesMut,
-    routes: &mut RouteCache,
+    routes: &mut Routes,
     shared: &Arc<Shared>,
 ) -> Applied {
     match action {
