@@ -295,7 +295,7 @@ impl RedbStore {
         self.path.as_deref()
     }
 
-    fn push(&self, writes: Vec<writer::Write>, wait: bool) -> Option<Ticket> {
+    fn push(&self, writes: Vec<Op>, wait: bool) -> Option<Ticket> {
         let queue = self.queue.as_ref()?;
         let (done, ticket) = if wait {
             let (done, ticket) = Ticket::new();
@@ -333,10 +333,7 @@ impl SessionStore for RedbStore {
         if ops.is_empty() || self.queue.is_none() {
             return None;
         }
-        // Encoded here, on the caller's thread: the one writer thread only
-        // commits.
-        let writes = writer::Write::encode_all(ops);
-        self.push(writes, wait)
+        self.push(ops, wait)
     }
 
     fn sync(&self) -> Option<Ticket> {

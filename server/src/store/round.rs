@@ -42,12 +42,12 @@ use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::oneshot;
 
 use super::{
-    encode_state,
-    file::Tables,
+    encode_retained, encode_session, encode_state,
+    file::{Tables, STREAM_POSITION},
     log::{Log, DEAD, LOG},
     put_naming, put_queued, put_retained,
-    writer::{Batch, Write},
-    Queued,
+    writer::Batch,
+    Op, Queued,
 };
 
 /// The longest a queue entry stays off the disk waiting for its
@@ -69,7 +69,7 @@ type Key = (Arc<str>, u64);
 /// A queue entry not written yet.
 struct Held {
     queued: Queued,
-    /// Its message is stored once for several sessions (see [`Write::Enqueue`]).
+    /// Its message is stored once for several sessions (see [`enqueued`]).
     shared: bool,
     /// The batches whose answer waits for it (by id).
     waiters: Waiters,
@@ -190,7 +190,7 @@ impl Rounds {
                 let positioned = batch
                     .writes
                     .iter()
-                    .any(|write| matches!(write, Write::PutMeta { .. }));
+                    .any(|op| matches!(op, Op::PutStreamPosition(_)));
                 let waited = batch.done.is_some();
                 if let Some(done) = batch.done {
                     let barrier = batch.writes.is_empty();
@@ -204,14 +204,20 @@ impl Rounds {
                     self.waiting.insert(id, Waiting { done, held });
                     self.open = Some(id);
                 }
-                for write in batch.writes {
-                    let step = Step {
-                        id,
-                        waited,
-                        hold: hold && !positioned,
-                        now,
-                    };
-                    self.apply(&mut tables, write, step)?;
+                let step = Step {
+                    id,
+                    waited,
+                    hold: hold && !positioned,
+                    now,
+                };
+                let mut before = None;
+                let mut ops = batch.writes.into_iter().peekable();
+                while let Some(op) = ops.next() {
+                    let seq = enqueued(&op);
+                    let shared =
+                        seq.is_some() && (before == seq || ops.peek().and_then(enqueued) == seq);
+                    before = seq;
+                    self.apply(&mut tables, op, shared, step)?;
                 }
                 self.open = None;
                 if self.waiting.get(&id).is_some_and(|w| w.held == 0) {
@@ -258,13 +264,20 @@ impl Rounds {
     }
 
     /// Apply one write (a held entry makes its batch wait for it).
-    fn apply(&mut self, tables: &mut Tables, write: Write, step: Step) -> Result<(), redb::Error> {
-        match write {
-            Write::Enqueue {
+    /// `shared`: an [`Op::Enqueue`] whose message the same batch queues for
+    /// other sessions (see [`enqueued`]).
+    fn apply(
+        &mut self,
+        tables: &mut Tables,
+        op: Op,
+        shared: bool,
+        step: Step,
+    ) -> Result<(), redb::Error> {
+        match op {
+            Op::Enqueue {
                 client,
                 seq,
                 queued,
-                shared,
             } => {
                 let slow = self
                     .slow
@@ -294,7 +307,7 @@ impl Rounds {
                     },
                 );
             }
-            Write::PutQueued {
+            Op::PutQueued {
                 client,
                 seq,
                 queued,
@@ -321,7 +334,7 @@ impl Rounds {
                     }
                 }
             }
-            Write::DeleteQueued { client, seq } => {
+            Op::DeleteQueued { client, seq } => {
                 // Acknowledged before it reached the file: nothing to write.
                 if let Some(held) = self.held.remove(&(client.clone(), seq)) {
                     self.settled(&held);
@@ -329,7 +342,7 @@ impl Rounds {
                     self.log.remove(&client, seq);
                 }
             }
-            Write::DeleteSession { client } => {
+            Op::DeleteSession { client } => {
                 let gone: Vec<Key> = self
                     .held
                     .keys()
@@ -344,17 +357,21 @@ impl Rounds {
                 tables.sessions()?.remove(&*client)?;
                 self.log.remove_client(&client);
             }
-            Write::PutRetained { topic, record } => {
-                tables.retained()?.insert(&*topic, record.as_slice())?;
+            Op::PutRetained(message) => {
+                let record = encode_retained(&message);
+                tables
+                    .retained()?
+                    .insert(&*message.topic, record.as_slice())?;
             }
-            Write::DeleteRetained { topic } => {
+            Op::DeleteRetained { topic } => {
                 tables.retained()?.remove(&*topic)?;
             }
-            Write::PutSession { client, record } => {
+            Op::PutSession { client, record } => {
+                let record = encode_session(&record);
                 tables.sessions()?.insert(&*client, record.as_slice())?;
             }
-            Write::PutMeta { key, value } => {
-                tables.meta()?.insert(key, value)?;
+            Op::PutStreamPosition(position) => {
+                tables.meta()?.insert(STREAM_POSITION, position)?;
             }
         }
         Ok(())
@@ -405,6 +422,16 @@ impl Rounds {
         let records = txn.open_table(LOG)?;
         let dead = txn.open_table(DEAD)?;
         Log::reload(&records, &dead).map_err(|e| redb::Error::Corrupted(e.to_string()))
+    }
+}
+
+/// The position an [`Op::Enqueue`] queues at. A route's entries for one
+/// message come together in a batch: one next to another of the same
+/// position is a message queued for several sessions, stored once.
+fn enqueued(op: &Op) -> Option<u64> {
+    match op {
+        Op::Enqueue { seq, .. } => Some(*seq),
+        _ => None,
     }
 }
 

@@ -14,7 +14,7 @@ use super::{
     log::{Log, DEAD, LOG},
     records::encode_delivery,
     round::{Rounds, HOLD, SLOW_FOR},
-    writer::{Batch, Write},
+    writer::Batch,
     Op, Queued, QueuedState,
 };
 use crate::protocol::message::{Message, Outbound};
@@ -63,10 +63,9 @@ fn delete(client: &str, seq: u64) -> Op {
 /// A batch of `ops`, and the receiver its commit answers.
 fn batch(ops: Vec<Op>) -> (Batch, oneshot::Receiver<()>) {
     let (done, rx) = oneshot::channel();
-    let writes = Write::encode_all(ops);
     (
         Batch {
-            writes,
+            writes: ops,
             done: Some(done),
         },
         rx,
@@ -113,9 +112,6 @@ fn a_message_queued_for_three_sessions_is_stored_once_and_goes_with_the_last() {
         enqueue("b", 7, &m),
         enqueue("c", 7, &m),
     ]);
-    for write in &b.writes {
-        assert!(matches!(write, Write::Enqueue { shared: true, .. }));
-    }
     rounds.commit(vec![b], false);
     assert!(answered(&mut rx));
     assert_eq!(counts(&rounds), (3, 1));
@@ -130,7 +126,7 @@ fn a_message_queued_for_three_sessions_is_stored_once_and_goes_with_the_last() {
 /// A batch nobody waits for (a session's state change, its acknowledgement).
 fn lazy(ops: Vec<Op>) -> Batch {
     Batch {
-        writes: Write::encode_all(ops),
+        writes: ops,
         done: None,
     }
 }

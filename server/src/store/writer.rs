@@ -7,125 +7,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytestring::ByteString;
 use tokio::sync::oneshot;
 
-use super::{
-    encode_retained, encode_session, file::STREAM_POSITION, log::Log, round::Rounds, Op, Queued,
-};
-
-/// An [`Op`] as the file keeps it: keys and encoded records.
-#[derive(Debug)]
-pub(super) enum Write {
-    PutRetained {
-        topic: ByteString,
-        record: Vec<u8>,
-    },
-    DeleteRetained {
-        topic: ByteString,
-    },
-    PutSession {
-        client: Arc<str>,
-        record: Vec<u8>,
-    },
-    /// Remove a session with its whole queue.
-    DeleteSession {
-        client: Arc<str>,
-    },
-    /// A new queue entry. Encoded by the writer, and only if it is
-    /// written at all (most are acknowledged first, see `round`).
-    /// `shared`: the message was queued for several sessions at once, so
-    /// it is stored once under `seq` and each entry names it; an entry of
-    /// one session holds its message.
-    Enqueue {
-        client: Arc<str>,
-        seq: u64,
-        queued: Queued,
-        shared: bool,
-    },
-    /// A queue entry's new state.
-    PutQueued {
-        client: Arc<str>,
-        seq: u64,
-        queued: Queued,
-    },
-    DeleteQueued {
-        client: Arc<str>,
-        seq: u64,
-    },
-    /// A number in the meta table (an older broker ignores the key).
-    PutMeta {
-        key: &'static str,
-        value: u64,
-    },
-}
-
-impl Write {
-    /// Encode `ops` (queue entries are encoded by the writer, if written).
-    pub(super) fn encode_all(ops: Vec<Op>) -> Vec<Write> {
-        let seq_of = |op: &Op| match op {
-            Op::Enqueue { seq, .. } => Some(*seq),
-            _ => None,
-        };
-        let mut writes = Vec::with_capacity(ops.len());
-        let mut before = None;
-        let mut ops = ops.into_iter().peekable();
-        while let Some(op) = ops.next() {
-            // A route's entries for one message come together.
-            let seq = seq_of(&op);
-            let after = ops.peek().and_then(seq_of);
-            let shared = seq.is_some() && (before == seq || after == seq);
-            before = seq;
-            writes.push(Write::encode(op, shared));
-        }
-        writes
-    }
-
-    /// `shared`: an [`Op::Enqueue`] whose message is queued for other
-    /// sessions by the same ops.
-    fn encode(op: Op, shared: bool) -> Write {
-        match op {
-            Op::PutRetained(message) => Write::PutRetained {
-                topic: message.topic.clone(),
-                record: encode_retained(&message),
-            },
-            Op::DeleteRetained { topic } => Write::DeleteRetained { topic },
-            Op::PutSession { client, record } => Write::PutSession {
-                client,
-                record: encode_session(&record),
-            },
-            Op::DeleteSession { client } => Write::DeleteSession { client },
-            Op::Enqueue {
-                client,
-                seq,
-                queued,
-            } => Write::Enqueue {
-                client,
-                seq,
-                queued,
-                shared,
-            },
-            Op::PutQueued {
-                client,
-                seq,
-                queued,
-            } => Write::PutQueued {
-                client,
-                seq,
-                queued,
-            },
-            Op::DeleteQueued { client, seq } => Write::DeleteQueued { client, seq },
-            Op::PutStreamPosition(position) => Write::PutMeta {
-                key: STREAM_POSITION,
-                value: position,
-            },
-        }
-    }
-}
+use super::{log::Log, round::Rounds, Op};
 
 /// Writes submitted together, and who waits for their commit.
 pub(super) struct Batch {
-    pub writes: Vec<Write>,
+    /// Applied by the writer as they come: an [`Op`] moves here once,
+    /// and only retained messages and session records are encoded (by the
+    /// writer; they are rare beside queue entries, which are encoded only
+    /// if written at all).
+    pub writes: Vec<Op>,
     pub done: Option<oneshot::Sender<()>>,
 }
 
