@@ -487,23 +487,18 @@ impl Shared {
         let mut wait = false;
         for event in session.take_store_events() {
             match event {
-                StoreEvent::Queued(outbound, state) => {
+                StoreEvent::Queued(seq, qos, state) => {
                     // A QoS 2 PUBLISH (or PUBREL) leaves only once its
                     // state is stored: after a crash the PUBLISH goes again
                     // with its packet id and DUP, never as a new message,
                     // and none goes again after its PUBREL (exactly once).
-                    wait |= outbound.qos == QoS::ExactlyOnce
+                    wait |= qos == QoS::ExactlyOnce
                         && !matches!(state, crate::store::QueuedState::Queued);
-                    if let Some(seq) = outbound.seq {
-                        ops.push(Op::PutQueued {
-                            client: client.clone(),
-                            seq,
-                            queued: Queued {
-                                outbound: *outbound,
-                                state,
-                            },
-                        });
-                    }
+                    ops.push(Op::PutQueued {
+                        client: client.clone(),
+                        seq,
+                        state,
+                    });
                 }
                 StoreEvent::Done(seq) => ops.push(Op::DeleteQueued {
                     client: client.clone(),

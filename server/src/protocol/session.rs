@@ -156,8 +156,9 @@ enum Outgoing {
 /// with a queue position) and persistent session state.
 #[derive(Debug, Clone)]
 pub(crate) enum StoreEvent {
-    /// A queued message changed state (sent with an id, or released).
-    Queued(Box<Outbound>, QueuedState),
+    /// The queued message at this store position (of this QoS) changed
+    /// state: sent with an id, or released. The store has the message.
+    Queued(u64, QoS, QueuedState),
     /// A queued message is done (acknowledged, expired or dropped).
     Done(u64),
     /// Subscriptions or incoming QoS 2 ids changed: rewrite the session record.
@@ -334,12 +335,7 @@ impl Session {
                 }
                 let outbound = sent.1.clone();
                 outbound.finish();
-                if outbound.seq.is_some() {
-                    self.flight().store_events.push(StoreEvent::Queued(
-                        Box::new(outbound.clone()),
-                        QueuedState::Released(ack.pid),
-                    ));
-                }
+                self.stored_state(&outbound, QueuedState::Released(ack.pid));
                 self.flight()
                     .outgoing
                     .insert(ack.pid, Outgoing::Released(Box::new(outbound)));
@@ -618,12 +614,7 @@ impl Session {
     fn send_inflight(&mut self, outbound: Outbound) -> Option<Packet> {
         let pid = self.allocate_pid();
         let publish = self.build(&outbound, Some(pid))?;
-        if outbound.seq.is_some() {
-            self.flight().store_events.push(StoreEvent::Queued(
-                Box::new(outbound.clone()),
-                QueuedState::Sent(pid),
-            ));
-        }
+        self.stored_state(&outbound, QueuedState::Sent(pid));
         // Keep the full topic: a resend after reconnect has no aliases yet.
         self.flight()
             .outgoing
@@ -657,6 +648,14 @@ impl Session {
     }
 
     /// What the store must learn since the last call.
+    /// A stored delivery's new state, for the store.
+    fn stored_state(&mut self, outbound: &Outbound, state: QueuedState) {
+        if let Some(seq) = outbound.seq {
+            let event = StoreEvent::Queued(seq, outbound.qos, state);
+            self.flight().store_events.push(event);
+        }
+    }
+
     pub(crate) fn take_store_events(&mut self) -> Vec<StoreEvent> {
         self.flight
             .as_mut()

@@ -297,6 +297,7 @@ impl Log {
 
     /// Whether message `seq` is stored once for several sessions (its
     /// entries name it).
+    #[cfg(test)]
     pub(super) fn names(&self, seq: u64) -> bool {
         self.messages.contains_key(&seq)
     }

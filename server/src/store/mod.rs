@@ -109,11 +109,12 @@ pub enum Op {
         seq: u64,
         queued: Queued,
     },
-    /// A new state (sent, released) of a message queued by [`Op::Enqueue`].
+    /// A new state (sent, released) of a message queued by [`Op::Enqueue`]
+    /// (the store has the message: only the state goes).
     PutQueued {
         client: Arc<str>,
         seq: u64,
-        queued: Queued,
+        state: QueuedState,
     },
     DeleteQueued {
         client: Arc<str>,

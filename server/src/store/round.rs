@@ -156,7 +156,12 @@ impl Rounds {
     /// Without `hold` (`--durability always`, or the last round before
     /// closing) nothing is held past this round.
     pub(super) fn commit(&mut self, batches: Vec<Batch>, hold: bool) {
-        let now = Instant::now();
+        self.commit_at(batches, hold, Instant::now());
+    }
+
+    /// [`Rounds::commit`] as if it were `now` (tests step their own clock:
+    /// a loaded machine must not age held entries past [`HOLD`]).
+    pub(super) fn commit_at(&mut self, batches: Vec<Batch>, hold: bool, now: Instant) {
         match self.write(batches, hold, now) {
             Ok(()) => {
                 for done in self.answer.drain(..) {
@@ -307,31 +312,21 @@ impl Rounds {
                     },
                 );
             }
-            Op::PutQueued {
-                client,
-                seq,
-                queued,
-            } => {
+            Op::PutQueued { client, seq, state } => {
                 let key = (client, seq);
                 if let Some(held) = self.held.get_mut(&key) {
-                    held.queued = queued;
+                    held.queued.state = state;
                     if step.waited {
                         // Someone waits for this state to be stored.
                         held.waiters.push(step.id);
                         self.forced.push(key.clone());
                         self.wait_for(step.id);
                     }
-                } else {
-                    // In the file: the new state goes beside it.
-                    if !self.log.put_state(&key.0, seq, &encode_state(queued.state)) {
-                        // An entry naming a shared message stays one.
-                        let names = self.log.names(seq);
-                        let Queued { outbound, state } = &queued;
-                        self.log.put_entry_with(&key.0, seq, |out| match names {
-                            true => put_naming(out, outbound, *state),
-                            false => put_queued(out, outbound, *state),
-                        });
-                    }
+                } else if !self.log.put_state(&key.0, seq, &encode_state(state)) {
+                    // Neither held nor in the file: its write failed (a
+                    // failed commit loses what it and the held entries
+                    // had, and nobody was answered for them).
+                    tracing::debug!(client = %key.0, seq, "store: a new state for a queue entry the file does not hold; not kept");
                 }
             }
             Op::DeleteQueued { client, seq } => {

@@ -72,8 +72,36 @@ fn batch(ops: Vec<Op>) -> (Batch, oneshot::Receiver<()>) {
     )
 }
 
-fn rounds() -> Rounds {
-    Rounds::new(super::log::tests::db(), Log::default())
+/// A writer's rounds on a clock of their own: a round commits at the
+/// clock's time, which only [`TestRounds::advance`] moves, so a loaded
+/// machine cannot age a held entry past [`HOLD`] between two steps.
+struct TestRounds {
+    rounds: Rounds,
+    now: std::time::Instant,
+}
+
+impl TestRounds {
+    fn commit(&mut self, batches: Vec<Batch>, hold: bool) {
+        self.rounds.commit_at(batches, hold, self.now);
+    }
+
+    fn advance(&mut self, by: std::time::Duration) {
+        self.now += by;
+    }
+}
+
+impl std::ops::Deref for TestRounds {
+    type Target = Rounds;
+    fn deref(&self) -> &Rounds {
+        &self.rounds
+    }
+}
+
+fn rounds() -> TestRounds {
+    TestRounds {
+        rounds: Rounds::new(super::log::tests::db(), Log::default()),
+        now: std::time::Instant::now(),
+    }
 }
 
 /// The live queue entries (client, seq) and how many stored-once messages
@@ -145,15 +173,12 @@ fn a_message_acknowledged_while_held_is_never_written_and_one_that_is_not_is_aft
     let sent = Op::PutQueued {
         client: Arc::from("a"),
         seq: 1,
-        queued: Queued {
-            state: QueuedState::Sent(Pid::new(1).unwrap()),
-            ..queued(&m1, 1)
-        },
+        state: QueuedState::Sent(Pid::new(1).unwrap()),
     };
     rounds.commit(vec![lazy(vec![sent, delete("a", 1)])], true);
     assert_eq!(counts(&rounds), (0, 0), "1 settled in memory, 2 still held");
     assert!(!answered(&mut rx), "2 is neither acknowledged nor stored");
-    std::thread::sleep(HOLD);
+    rounds.advance(HOLD);
     rounds.commit(vec![], true);
     assert!(answered(&mut rx));
     assert_eq!(
@@ -178,14 +203,14 @@ fn a_client_that_does_not_acknowledge_in_time_is_written_at_once_for_a_while() {
     let m = Arc::new(message("for an offline device"));
     rounds.commit(vec![batch(vec![enqueue("z", 1, &m)]).0], true);
     assert_eq!(counts(&rounds), (0, 0), "held: it may be online");
-    std::thread::sleep(HOLD);
+    rounds.advance(HOLD);
     rounds.commit(vec![], true);
     assert_eq!(counts(&rounds), (1, 0));
     let (b, mut rx) = batch(vec![enqueue("z", 2, &m)]);
     rounds.commit(vec![b], true);
     assert!(answered(&mut rx), "its publisher is answered at once");
     assert_eq!(counts(&rounds), (2, 0));
-    std::thread::sleep(SLOW_FOR);
+    rounds.advance(SLOW_FOR);
     let (b, mut rx) = batch(vec![enqueue("z", 3, &m)]);
     rounds.commit(vec![b], true);
     assert!(!answered(&mut rx), "given another chance");
@@ -225,10 +250,7 @@ fn a_state_someone_waits_for_is_written_in_its_round() {
     let (b, mut rx) = batch(vec![Op::PutQueued {
         client: Arc::from("a"),
         seq: 1,
-        queued: Queued {
-            state: QueuedState::Sent(Pid::new(9).unwrap()),
-            ..queued(&m, 1)
-        },
+        state: QueuedState::Sent(Pid::new(9).unwrap()),
     }]);
     rounds.commit(vec![b], true);
     assert!(answered(&mut rx));
