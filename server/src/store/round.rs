@@ -22,6 +22,12 @@
 //! they hold depends on it. A batch of no writes (a `sync`) waits for
 //! everything held.
 //!
+//! **A new state is written when the round ends.** A delivery's new state
+//! (sent, released) of an entry in the file is kept until the round's
+//! other writes are applied: one whose entry was acknowledged within the
+//! round (most, for a client that keeps up) is never encoded or written.
+//! The round commits as one transaction, so nothing a crash can see changes.
+//!
 //! A client that let an entry reach [`HOLD`] (offline, stuck, or one whose
 //! acknowledgements Nagle's algorithm delays) has its entries written at
 //! once for [`SLOW_FOR`], so its publishers wait [`HOLD`] once in that time
@@ -47,7 +53,7 @@ use super::{
     log::{Log, DEAD, LOG},
     put_naming, put_queued, put_retained,
     writer::Batch,
-    Op, Queued,
+    Op, Queued, QueuedState,
 };
 
 /// The longest a queue entry stays off the disk waiting for its
@@ -123,6 +129,9 @@ pub(super) struct Rounds {
     answer: Vec<oneshot::Sender<()>>,
     /// Clients whose entries are written at once, until when.
     slow: HashMap<Arc<str>, Instant>,
+    /// New states of entries in the file, written when the round ends: one
+    /// whose entry is acknowledged within the round is never written.
+    states: HashMap<Key, QueuedState>,
 }
 
 impl Rounds {
@@ -138,6 +147,7 @@ impl Rounds {
             open: None,
             answer: Vec::new(),
             slow: HashMap::default(),
+            states: HashMap::default(),
         }
     }
 
@@ -177,6 +187,7 @@ impl Rounds {
                 self.held.clear();
                 self.order.clear();
                 self.forced.clear();
+                self.states.clear();
                 match self.reload() {
                     Ok(log) => self.log = log,
                     Err(err) => tracing::error!(%err, "store: cannot read the queue log again"),
@@ -250,6 +261,7 @@ impl Rounds {
                 self.put(&key, &held.queued, held.shared);
                 self.settled(&held);
             }
+            self.put_states();
             if self.log.changed() {
                 let (records, dead) = tables.log()?;
                 self.log.commit(records, dead)?;
@@ -322,19 +334,19 @@ impl Rounds {
                         self.forced.push(key.clone());
                         self.wait_for(step.id);
                     }
-                } else if !self.log.put_state(&key.0, seq, &encode_state(state)) {
-                    // Neither held nor in the file: its write failed (a
-                    // failed commit loses what it and the held entries
-                    // had, and nobody was answered for them).
-                    tracing::debug!(client = %key.0, seq, "store: a new state for a queue entry the file does not hold; not kept");
+                } else {
+                    // Written when the round ends, unless acknowledged first.
+                    self.states.insert(key, state);
                 }
             }
             Op::DeleteQueued { client, seq } => {
+                let key = (client, seq);
                 // Acknowledged before it reached the file: nothing to write.
-                if let Some(held) = self.held.remove(&(client.clone(), seq)) {
+                if let Some(held) = self.held.remove(&key) {
                     self.settled(&held);
                 } else {
-                    self.log.remove(&client, seq);
+                    self.states.remove(&key);
+                    self.log.remove(&key.0, seq);
                 }
             }
             Op::DeleteSession { client } => {
@@ -349,6 +361,7 @@ impl Rounds {
                     self.settled(&held);
                 }
                 self.slow.remove(&client);
+                self.states.retain(|(owner, _), _| *owner != client);
                 tables.sessions()?.remove(&*client)?;
                 self.log.remove_client(&client);
             }
@@ -370,6 +383,18 @@ impl Rounds {
             }
         }
         Ok(())
+    }
+
+    /// Write the round's new states of entries in the file, beside them.
+    fn put_states(&mut self) {
+        for ((client, seq), state) in self.states.drain() {
+            if !self.log.put_state(&client, seq, &encode_state(state)) {
+                // Neither held nor in the file: its write failed (a failed
+                // commit loses what it and the held entries had, and nobody
+                // was answered for them).
+                tracing::debug!(client = %client, seq, "store: a new state for a queue entry the file does not hold; not kept");
+            }
+        }
     }
 
     /// A held entry is written or acknowledged: its batches wait no more for it.

@@ -240,6 +240,56 @@ fn only_the_batch_with_a_held_entry_waits_and_a_sync_waits_for_everything_held()
     assert_eq!(counts(&rounds), (0, 0));
 }
 
+/// (records in the log, bitmaps of dead items).
+fn log_rows(rounds: &Rounds) -> (usize, usize) {
+    let txn = rounds.db().begin_read().unwrap();
+    let records = txn.open_table(LOG).unwrap().iter().unwrap().count();
+    let dead = txn.open_table(DEAD).unwrap().iter().unwrap().count();
+    (records, dead)
+}
+
+fn sent(client: &str, seq: u64) -> Op {
+    Op::PutQueued {
+        client: Arc::from(client),
+        seq,
+        state: QueuedState::Sent(Pid::new(seq as u16).unwrap()),
+    }
+}
+
+#[test]
+fn a_state_acknowledged_within_its_round_is_never_written() {
+    let mut rounds = rounds();
+    let m = Arc::new(message("m"));
+    // Written at once (no hold): one record holding both entries.
+    rounds.commit(
+        vec![lazy(vec![enqueue("a", 1, &m), enqueue("a", 2, &m)])],
+        true,
+    );
+    rounds.commit(vec![], false);
+    assert_eq!(log_rows(&rounds), (1, 0));
+    // Both sent, 1 acknowledged in the same round: only 2's state is
+    // written, in a record of its own with nothing dead in it; 1's entry
+    // dies in the first record.
+    rounds.commit(
+        vec![lazy(vec![sent("a", 1), sent("a", 2), delete("a", 1)])],
+        false,
+    );
+    assert_eq!(
+        log_rows(&rounds),
+        (2, 1),
+        "no dead state item in the new record"
+    );
+    let txn = rounds.db().begin_read().unwrap();
+    let (_, found) = Log::load(
+        &txn.open_table(LOG).unwrap(),
+        &txn.open_table(DEAD).unwrap(),
+    )
+    .expect("the log reads");
+    assert_eq!(found.entries.len(), 1);
+    assert_eq!(found.entries[0].seq, 2);
+    assert!(found.entries[0].state.is_some(), "2's state is kept");
+}
+
 #[test]
 fn a_state_someone_waits_for_is_written_in_its_round() {
     let mut rounds = rounds();

@@ -141,8 +141,22 @@ impl NatsCluster {
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("nats-cluster-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cluster dir");
+        // A port found free can be taken before its server binds it (tests
+        // run in parallel): a server that exits is started again with
+        // fresh ports, the whole cluster, up to three times.
+        for attempt in 1..=3 {
+            match NatsCluster::try_start(&dir) {
+                Ok(cluster) => return cluster,
+                Err(why) if attempt < 3 => eprintln!("nats cluster, attempt {attempt}: {why}"),
+                Err(why) => panic!("nats cluster did not start: {why}"),
+            }
+        }
+        unreachable!()
+    }
+
+    fn try_start(dir: &std::path::Path) -> Result<NatsCluster, String> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).expect("cluster dir");
         let ports: Vec<[u16; 3]> = (0..3)
             .map(|_| [free_port(), free_port(), free_port()])
             .collect();
@@ -150,7 +164,15 @@ impl NatsCluster {
             .iter()
             .map(|p| format!("nats://127.0.0.1:{}", p[1]))
             .collect();
-        let mut servers = Vec::new();
+        let mut cluster = NatsCluster {
+            servers: Vec::new(),
+            urls: ports
+                .iter()
+                .map(|p| format!("nats://127.0.0.1:{}", p[0]))
+                .collect(),
+            monitors: ports.iter().map(|p| p[2]).collect(),
+            dir: dir.to_path_buf(),
+        };
         for (i, [client, route, monitor]) in ports.iter().enumerate() {
             let config = dir.join(format!("n{i}.conf"));
             std::fs::write(
@@ -164,29 +186,29 @@ impl NatsCluster {
                 ),
             )
             .expect("config");
-            servers.push(Some(spawn_member(&config)));
+            cluster.servers.push(Some(spawn_member(&config)));
         }
         // Each server takes clients before a node is given its URL (a node
-        // that cannot reach NATS at start exits).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for [client, _, _] in &ports {
+        // that cannot reach NATS at start exits). A loaded machine (a build
+        // beside the tests) can take seconds to start one.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for (i, [client, _, _]) in ports.iter().enumerate() {
             while std::net::TcpStream::connect(("127.0.0.1", *client)).is_err() {
+                let server = cluster.servers[i].as_mut().expect("started");
+                if let Ok(Some(status)) = server.try_wait() {
+                    let log =
+                        std::fs::read_to_string(dir.join(format!("n{i}.log"))).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    return Err(format!("n{i} exited ({status}): {tail:?}"));
+                }
                 assert!(
                     Instant::now() < deadline,
-                    "nats-server on {client} did not start"
+                    "nats-server on {client} did not start in 30 s"
                 );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        NatsCluster {
-            servers,
-            urls: ports
-                .iter()
-                .map(|p| format!("nats://127.0.0.1:{}", p[0]))
-                .collect(),
-            monitors: ports.iter().map(|p| p[2]).collect(),
-            dir,
-        }
+        Ok(cluster)
     }
 
     /// `GET path` on server `i`'s monitoring port (`None` if it is down).
@@ -253,12 +275,18 @@ impl NatsCluster {
 
 /// One server of a [`NatsCluster`], from its config file.
 fn spawn_member(config: &std::path::Path) -> Child {
+    // Its log beside its config (`n0.conf`, `n0.log`): why it exited, if it did.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_extension("log"))
+        .expect("nats-server log");
     Command::new(nats_server_binary())
         .arg("-c")
         .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start nats-server")
 }
