@@ -40,6 +40,10 @@ pub const HISTORY_EVENTS: &str = "history/events";
 pub const HISTORY_DROPPED: &str = "history/dropped";
 pub const HISTORY_QUERIES: &str = "history/queries";
 pub const HISTORY_STORED_BYTES: &str = "history/stored bytes";
+/// The session store (`--durability always` or `batch`): batches of writes
+/// submitted to it, and transactions it committed (an fsync each).
+pub const STORE_SUBMISSIONS: &str = "store/submissions";
+pub const STORE_COMMITS: &str = "store/commits";
 /// Per-client counters are `clients/<client-id>/<counter>`; see [`client_stat`].
 pub const CLIENTS: &str = "clients/";
 

@@ -334,9 +334,10 @@ impl Shared {
     /// deliveries: one lock per subscriber. The writes' ticket is kept in
     /// `routes` for the connection to wait on.
     pub(crate) fn flush_routes(&self, routes: &mut Routes) {
+        let wait = std::mem::take(&mut routes.wait);
         if !routes.ops.is_empty() {
             let ops = std::mem::take(&mut routes.ops);
-            let ticket = self.store.submit(ops, std::mem::take(&mut routes.wait));
+            let ticket = self.store.submit(ops, wait);
             routes.ticket = Ticket::both(routes.ticket.take(), ticket);
         }
         let (matches, pending) = routes.cache.split();
@@ -479,11 +480,34 @@ impl Shared {
     /// when the client must not be answered (nor sent a QoS 2 message)
     /// before the commit.
     pub(crate) fn persist(&self, session: &mut Session, disconnected_at: u64) -> Option<Ticket> {
+        let mut ops = Vec::new();
+        let wait = self.session_writes(session, disconnected_at, &mut ops)?;
+        self.store.submit(ops, wait)
+    }
+
+    /// [`Shared::persist`] for a packet of a connection's read: its writes
+    /// join the read's batch (`routes`), in order with what the read
+    /// routed, so a read of fifty PUBACKs from a subscriber makes one store
+    /// submission, not fifty. The read's ticket covers them.
+    pub(crate) fn persist_in(&self, session: &mut Session, routes: &mut Routes) {
+        if let Some(wait) = self.session_writes(session, 0, &mut routes.ops) {
+            routes.wait |= wait;
+        }
+    }
+
+    /// The store writes of a session's last step, appended to `ops`, and
+    /// whether its client must wait for their commit; `None` when nothing
+    /// is kept.
+    fn session_writes(
+        &self,
+        session: &mut Session,
+        disconnected_at: u64,
+        ops: &mut Vec<Op>,
+    ) -> Option<bool> {
         if !self.store.is_persistent() {
             return None;
         }
         let client = session.client_id.clone();
-        let mut ops = Vec::new();
         let mut wait = false;
         for event in session.take_store_events() {
             match event {
@@ -521,7 +545,7 @@ impl Shared {
                 session.stored = false;
             }
         }
-        self.store.submit(ops, wait)
+        Some(wait)
     }
 }
 
@@ -638,6 +662,7 @@ impl Shared {
             retained: self.retained.count(),
             uptime: self.started.elapsed(),
             history: self.history.gauges(),
+            store: self.store.figures(),
         };
         Snapshot::new(
             &self.stats,

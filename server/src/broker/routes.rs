@@ -1,8 +1,10 @@
 //! A connection read's routes: the subscribers of its last topic (the
 //! [`RouteCache`]) and what its PUBLISHes still owe them. Deliveries to a
 //! few subscribers are batched until the read is handled, and so are the
-//! store writes of those that go to persistent sessions: a read of fifty
-//! QoS 1 PUBLISHes makes one store submission and one ticket, not fifty.
+//! store writes of those that go to persistent sessions, and the reading
+//! session's own (its PUBACKs' deletions, its new states): a read of fifty
+//! QoS 1 PUBLISHes, or of fifty PUBACKs, makes one store submission and
+//! one ticket, not fifty.
 //!
 //! Order is kept by [`super::Shared::flush_routes`]: the store hears of
 //! every write of the batch before any of its deliveries is queued (a
@@ -20,7 +22,8 @@ pub(crate) struct Routes {
     pub(super) cache: RouteCache,
     /// The batch's store writes, submitted together by the next flush.
     pub(super) ops: Vec<Op>,
-    /// Someone waits for `ops` to be committed (a QoS 1/2 PUBLISH).
+    /// Someone waits for `ops` to be committed (a QoS 1/2 PUBLISH, a
+    /// SUBSCRIBE of a persistent session).
     pub(super) wait: bool,
     /// What the flushes so far submitted, for the connection to wait on
     /// before it acknowledges anything of this read.

@@ -18,7 +18,7 @@ use super::{
     bridges::{self, BridgeFigures},
     counters::{Limits, Stats},
 };
-use crate::util::counter::Counter;
+use crate::{store::StoreFigures, util::counter::Counter};
 
 /// What the broker measures by looking, not by counting.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,6 +31,8 @@ pub(crate) struct Gauges {
     pub uptime: Duration,
     /// The history's figures.
     pub history: HistoryGauges,
+    /// The session store's.
+    pub store: StoreFigures,
 }
 
 /// The history's figures, read at one moment.
@@ -265,6 +267,20 @@ fn stats(s: &Stats, limits: &Limits, gauges: &Gauges) -> Vec<Stat> {
             help: "Bytes of live data in the history's file (as of its last prune).",
             kind: "gauge",
             value: gauges.history.stored_bytes,
+        },
+        Stat {
+            topic: sys::STORE_SUBMISSIONS,
+            metric: "kite_store_submissions_total",
+            help: "Batches of writes submitted to the session store (one per connection read at most).",
+            kind: "counter",
+            value: gauges.store.submissions,
+        },
+        Stat {
+            topic: sys::STORE_COMMITS,
+            metric: "kite_store_commits_total",
+            help: "Transactions the session store committed (one fsync each).",
+            kind: "counter",
+            value: gauges.store.commits,
         },
     ]
     .into_iter()

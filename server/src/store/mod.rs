@@ -168,6 +168,21 @@ pub trait SessionStore: Send + Sync {
 
     /// Where the data lives, for the start-up log line.
     fn location(&self) -> Option<String>;
+
+    /// What the store has done since the start (`$SYS`, `/metrics`).
+    fn figures(&self) -> StoreFigures;
+}
+
+/// What a store has done since the start: a connection's read makes one
+/// submission however many writes it has (its PUBLISHes' and PUBACKs'),
+/// and a round of submissions one commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreFigures {
+    /// Batches of writes submitted.
+    pub submissions: u64,
+    /// Transactions committed (one fsync each under `--durability always`
+    /// and `batch`).
+    pub commits: u64,
 }
 
 /// Resolves once what it stands for is safe; fails if writing it failed.
@@ -343,6 +358,13 @@ impl SessionStore for RedbStore {
 
     fn location(&self) -> Option<String> {
         self.path().map(|path| path.display().to_string())
+    }
+
+    fn figures(&self) -> StoreFigures {
+        self.queue
+            .as_ref()
+            .map(|queue| queue.figures())
+            .unwrap_or_default()
     }
 }
 

@@ -164,19 +164,22 @@ impl Rounds {
 
     /// Commit `batches` in one transaction, with the held entries now due.
     /// Without `hold` (`--durability always`, or the last round before
-    /// closing) nothing is held past this round.
-    pub(super) fn commit(&mut self, batches: Vec<Batch>, hold: bool) {
-        self.commit_at(batches, hold, Instant::now());
+    /// closing) nothing is held past this round. True when a transaction
+    /// was committed (a round that settled everything in memory commits
+    /// none).
+    pub(super) fn commit(&mut self, batches: Vec<Batch>, hold: bool) -> bool {
+        self.commit_at(batches, hold, Instant::now())
     }
 
     /// [`Rounds::commit`] as if it were `now` (tests step their own clock:
     /// a loaded machine must not age held entries past [`HOLD`]).
-    pub(super) fn commit_at(&mut self, batches: Vec<Batch>, hold: bool, now: Instant) {
+    pub(super) fn commit_at(&mut self, batches: Vec<Batch>, hold: bool, now: Instant) -> bool {
         match self.write(batches, hold, now) {
-            Ok(()) => {
+            Ok(committed) => {
                 for done in self.answer.drain(..) {
                     let _ = done.send(());
                 }
+                committed
             }
             Err(err) => {
                 // Dropping the `done` senders tells every waiter the commit
@@ -192,11 +195,17 @@ impl Rounds {
                     Ok(log) => self.log = log,
                     Err(err) => tracing::error!(%err, "store: cannot read the queue log again"),
                 }
+                false
             }
         }
     }
 
-    fn write(&mut self, batches: Vec<Batch>, hold: bool, now: Instant) -> Result<(), redb::Error> {
+    fn write(
+        &mut self,
+        batches: Vec<Batch>,
+        hold: bool,
+        now: Instant,
+    ) -> Result<bool, redb::Error> {
         let txn = self.db.begin_write()?;
         let touched = {
             let mut tables = Tables::new(&txn);
@@ -277,7 +286,7 @@ impl Rounds {
         if !self.slow.is_empty() {
             self.slow.retain(|_, until| *until > now);
         }
-        Ok(())
+        Ok(touched)
     }
 
     /// Apply one write (a held entry makes its batch wait for it).

@@ -9,7 +9,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{log::Log, round::Rounds, Op};
+use super::{log::Log, round::Rounds, Op, StoreFigures};
 
 /// Writes submitted together, and who waits for their commit.
 pub(super) struct Batch {
@@ -38,6 +38,9 @@ struct QueueState {
     /// When the oldest batch in `batches` arrived.
     since: Option<Instant>,
     closed: bool,
+    /// Since the start: batches submitted, and rounds that committed a
+    /// transaction (one fsync each, under `always` and `batch`).
+    figures: StoreFigures,
 }
 
 impl Queue {
@@ -47,11 +50,22 @@ impl Queue {
         let wake = state.batches.is_empty() || (urgent && !state.urgent);
         state.since.get_or_insert_with(Instant::now);
         state.urgent |= urgent;
+        state.figures.submissions += 1;
         state.batches.push(batch);
         drop(state);
         if wake {
             self.ready.notify_one();
         }
+    }
+
+    /// What the store has done since the start.
+    pub(super) fn figures(&self) -> StoreFigures {
+        self.state.lock().expect("store queue lock").figures
+    }
+
+    /// The writer committed a round.
+    fn committed(&self) {
+        self.state.lock().expect("store queue lock").figures.commits += 1;
     }
 
     /// No more batches: the writer commits what it has and stops.
@@ -128,6 +142,8 @@ pub(super) fn run(
 ) {
     let mut rounds = Rounds::new(db, log);
     while let Some((batches, closed)) = queue.next_round(window, lazy_sync, rounds.pending()) {
-        rounds.commit(batches, window.is_some() && !closed);
+        if rounds.commit(batches, window.is_some() && !closed) {
+            queue.committed();
+        }
     }
 }

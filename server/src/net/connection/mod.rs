@@ -311,7 +311,7 @@ async fn run(live: &mut Live) -> Turn {
                     Applied::End(end) => break 'packets Some((end, true)),
                 }
             }
-            tickets.extend(shared.persist(session, 0));
+            shared.persist_in(session, &mut routes);
         };
         // What this read routed reaches its subscribers' queues now, one
         // lock per queue, before anything here waits or ends.
