@@ -20,7 +20,8 @@
 //! - [`types`]: the packet structs (`Connect`, `Publish`, …); re-exports
 //!   `protocol`'s types.
 //! - `packet`: one file per packet type, each with its decoder and encoder;
-//!   `packet::mod` holds the fixed header, [`decode`] and [`encode`].
+//!   `packet::mod` holds the fixed header, [`decode`] and [`encode`] (and
+//!   [`encode_publish`], a PUBLISH from borrowed parts: [`PublishRef`]).
 //! - [`client`]: the sans-I/O client session used by the devices, bench and
 //!   dashboard.
 //!
@@ -54,7 +55,7 @@ mod varint;
 mod wire;
 
 pub use error::{DecodeError, EncodeError};
-pub use packet::{decode, encode, encoded_len};
+pub use packet::{decode, encode, encode_publish, encoded_len, PublishRef};
 pub use properties::Properties;
 pub use protocol::MAX_REMAINING_LENGTH;
 pub use reason::ReasonCode;

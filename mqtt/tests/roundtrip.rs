@@ -467,6 +467,19 @@ proptest! {
         }
     }
 
+    /// A PUBLISH from borrowed parts is the same bytes as one built.
+    #[test]
+    fn encode_publish_writes_what_encode_writes(packet in packet()) {
+        let Packet::Publish(publish) = &packet else { return Ok(()) };
+        for protocol in PROTOCOLS {
+            let (mut built, mut borrowed) = (BytesMut::new(), BytesMut::from(&b"kept"[..]));
+            let result = encode(&packet, protocol, &mut built);
+            prop_assert_eq!(encode_publish(&publish.into(), protocol, &mut borrowed), result);
+            prop_assert_eq!(&borrowed[..4], b"kept");
+            prop_assert_eq!(&borrowed[4..], &built[..]);
+        }
+    }
+
     #[test]
     fn every_prefix_needs_more(packet in packet()) {
         let mut out = BytesMut::new();

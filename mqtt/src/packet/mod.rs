@@ -12,6 +12,8 @@ mod connack;
 mod connect;
 mod disconnect;
 mod publish;
+
+pub use publish::PublishRef;
 mod suback;
 mod subscribe;
 mod unsuback;
@@ -200,7 +202,7 @@ fn encode_unchecked(
         return Err(EncodeError::PacketTooLarge { size: remaining });
     }
     let flags = match packet {
-        Packet::Publish(publish) => publish::flags(publish),
+        Packet::Publish(publish) => publish::flags(&publish.into()),
         _ => fixed_flags(packet_type),
     };
     out.reserve(1 + varint::len(remaining) + remaining);
@@ -210,7 +212,7 @@ fn encode_unchecked(
     match packet {
         Packet::Connect(connect) => connect::write(connect, out)?,
         Packet::ConnAck(connack) => connack::write(connack, protocol, out)?,
-        Packet::Publish(publish) => publish::write(publish, protocol, out)?,
+        Packet::Publish(publish) => publish::write(&publish.into(), protocol, out)?,
         Packet::PubAck(ack) | Packet::PubRec(ack) | Packet::PubRel(ack) | Packet::PubComp(ack) => {
             ack::write(packet_type, ack, protocol, out)?
         }
@@ -226,6 +228,30 @@ fn encode_unchecked(
     Ok(())
 }
 
+/// Append a PUBLISH given by reference ([`PublishRef`]): the bytes
+/// [`encode`] writes for the same [`Publish`], without building one. On
+/// error nothing is appended.
+pub fn encode_publish(
+    publish: &PublishRef,
+    protocol: Protocol,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let remaining = publish::len(publish, protocol);
+    if remaining > MAX_REMAINING_LENGTH {
+        return Err(EncodeError::PacketTooLarge { size: remaining });
+    }
+    out.reserve(1 + varint::len(remaining) + remaining);
+    out.put_u8((PacketType::Publish as u8) << 4 | publish::flags(publish));
+    varint::write(remaining, out);
+    let result = publish::write(publish, protocol, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    debug_assert!(result.is_err() || out.len() - start == 1 + varint::len(remaining) + remaining);
+    result
+}
+
 /// Size in bytes of the packet's wire form (fixed header included), without
 /// encoding it.
 pub fn encoded_len(packet: &Packet, protocol: Protocol) -> usize {
@@ -237,7 +263,7 @@ fn remaining_len(packet: &Packet, protocol: Protocol) -> usize {
     match packet {
         Packet::Connect(connect) => connect::len(connect),
         Packet::ConnAck(connack) => connack::len(connack, protocol),
-        Packet::Publish(publish) => publish::len(publish, protocol),
+        Packet::Publish(publish) => publish::len(&publish.into(), protocol),
         Packet::PubAck(ack) | Packet::PubRec(ack) | Packet::PubRel(ack) | Packet::PubComp(ack) => {
             ack::len(ack, protocol)
         }

@@ -9,7 +9,7 @@ use crate::error::{DecodeError, EncodeError};
 use crate::properties::{self, Properties};
 use crate::protocol::MAX_FIELD_LEN;
 use crate::topic::TopicError;
-use crate::types::{Packet, PacketType, Protocol, Publish, QoS};
+use crate::types::{Packet, PacketType, Pid, Protocol, Publish, QoS};
 use crate::wire;
 
 const DUP: u8 = 0x08;
@@ -142,8 +142,37 @@ fn check_topic_name(name: &str) -> Result<(), TopicError> {
     }
 }
 
+/// A PUBLISH by reference: what [`crate::encode_publish`] writes, for a
+/// caller that holds the parts elsewhere (a broker's stored message) and
+/// would otherwise build a [`Publish`] by cloning them, its properties
+/// most of all. The fields mean what [`Publish`]'s do.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRef<'a> {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    pub topic: &'a str,
+    pub pid: Option<Pid>,
+    pub properties: &'a Properties,
+    pub payload: &'a [u8],
+}
+
+impl<'a> From<&'a Publish> for PublishRef<'a> {
+    fn from(publish: &'a Publish) -> PublishRef<'a> {
+        PublishRef {
+            dup: publish.dup,
+            qos: publish.qos,
+            retain: publish.retain,
+            topic: &publish.topic,
+            pid: publish.pid,
+            properties: &publish.properties,
+            payload: &publish.payload,
+        }
+    }
+}
+
 /// The fixed header flags nibble.
-pub(super) fn flags(publish: &Publish) -> u8 {
+pub(super) fn flags(publish: &PublishRef) -> u8 {
     let mut flags = (publish.qos as u8) << QOS_SHIFT;
     if publish.dup {
         flags |= DUP;
@@ -154,16 +183,16 @@ pub(super) fn flags(publish: &Publish) -> u8 {
     flags
 }
 
-pub(super) fn len(publish: &Publish, protocol: Protocol) -> usize {
+pub(super) fn len(publish: &PublishRef, protocol: Protocol) -> usize {
     let pid_len = if publish.qos == QoS::AtMostOnce { 0 } else { 2 };
     wire::field_len(publish.topic.as_bytes())
         + pid_len
-        + properties_len(&publish.properties, protocol)
+        + properties_len(publish.properties, protocol)
         + publish.payload.len()
 }
 
 pub(super) fn write(
-    publish: &Publish,
+    publish: &PublishRef,
     protocol: Protocol,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
@@ -172,7 +201,7 @@ pub(super) fn write(
     }
     let aliased = protocol.is_v5() && publish.properties.topic_alias.is_some();
     if !(publish.topic.is_empty() && aliased) {
-        check_topic_name(&publish.topic)?;
+        check_topic_name(publish.topic)?;
     }
     // Checked above: no U+0000 (`write_string` would look again), and
     // within the length of a field.
@@ -191,8 +220,8 @@ pub(super) fn write(
             ))
         }
     }
-    write_properties(&publish.properties, protocol, PacketType::Publish, out)?;
-    out.put_slice(&publish.payload);
+    write_properties(publish.properties, protocol, PacketType::Publish, out)?;
+    out.put_slice(publish.payload);
     Ok(())
 }
 

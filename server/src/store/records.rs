@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
-use mqtt::{Packet, Pid, Protocol, Publish, QoS, RetainHandling, SubscriptionOptions};
+use mqtt::{Packet, Pid, Protocol, PublishRef, QoS, RetainHandling, SubscriptionOptions};
 
 use crate::{
     protocol::{
@@ -80,19 +80,20 @@ fn put_bytes(out: &mut BytesMut, data: &[u8]) {
 fn put_message(out: &mut BytesMut, message: &Message) {
     out.put_u64(message.expires_at.map(unix_ms).unwrap_or(0));
     put_bytes(out, message.origin.as_bytes());
-    let publish = Publish {
+    // From the message's parts: nothing is cloned to build a packet.
+    let publish = PublishRef {
         dup: false,
         qos: message.qos,
         retain: message.retain,
-        topic: message.topic.clone(),
+        topic: &message.topic,
         pid: (message.qos != QoS::AtMostOnce).then(|| Pid::new(1).expect("non-zero")),
-        properties: (*message.properties).clone(),
-        payload: message.payload.clone(),
+        properties: &message.properties,
+        payload: &message.payload,
     };
     // Encoded in place, its length written in front once known.
     let at = out.len();
     out.put_u32(0);
-    mqtt::encode(&Packet::Publish(publish), Protocol::V5, out).expect("a routed message encodes");
+    mqtt::encode_publish(&publish, Protocol::V5, out).expect("a routed message encodes");
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }

@@ -236,11 +236,12 @@ impl Rounds {
                     now,
                 };
                 let mut before = None;
-                let mut ops = batch.writes.into_iter().peekable();
+                let mut ops = batch.writes.into_iter();
                 while let Some(op) = ops.next() {
                     let seq = enqueued(&op);
-                    let shared =
-                        seq.is_some() && (before == seq || ops.peek().and_then(enqueued) == seq);
+                    // The next op is looked at where it lies, not moved.
+                    let next = ops.as_slice().first().and_then(enqueued);
+                    let shared = seq.is_some() && (before == seq || next == seq);
                     before = seq;
                     self.apply(&mut tables, op, shared, step)?;
                 }
