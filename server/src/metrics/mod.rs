@@ -7,4 +7,4 @@ pub(crate) mod counters;
 pub(crate) mod snapshot;
 
 pub(crate) use counters::{ConnectionSlot, Counters, Limits, Stats};
-pub(crate) use snapshot::{Gauges, HistoryGauges, Snapshot};
+pub(crate) use snapshot::{Gauges, HistoryGauges, Snapshot, StoreGauges};

@@ -18,7 +18,7 @@ use super::{
     bridges::{self, BridgeFigures},
     counters::{Limits, Stats},
 };
-use crate::{store::StoreFigures, util::counter::Counter};
+use crate::util::counter::Counter;
 
 /// What the broker measures by looking, not by counting.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,7 +32,7 @@ pub(crate) struct Gauges {
     /// The history's figures.
     pub history: HistoryGauges,
     /// The session store's.
-    pub store: StoreFigures,
+    pub store: StoreGauges,
 }
 
 /// The history's figures, read at one moment.
@@ -43,6 +43,18 @@ pub struct HistoryGauges {
     pub dropped: u64,
     pub queries: u64,
     pub stored_bytes: u64,
+}
+
+/// The session store's figures since the start: a connection's read makes one
+/// submission however many writes it has (its PUBLISHes' and PUBACKs'),
+/// and a round of submissions one commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// Batches of writes submitted.
+    pub submissions: u64,
+    /// Transactions committed (one fsync each under `--durability always`
+    /// and `batch`).
+    pub commits: u64,
 }
 
 /// Every statistic at one moment, and each client's queued bytes and drops.

@@ -49,7 +49,7 @@ pub(crate) use records::{
     queued_version, DELIVERY_VERSION,
 };
 
-use crate::{config::Durability, protocol::message::Message};
+use crate::{config::Durability, metrics::StoreGauges, protocol::message::Message};
 
 /// How long a `batch` round waits for more writes before it commits.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
@@ -170,19 +170,7 @@ pub trait SessionStore: Send + Sync {
     fn location(&self) -> Option<String>;
 
     /// What the store has done since the start (`$SYS`, `/metrics`).
-    fn figures(&self) -> StoreFigures;
-}
-
-/// What a store has done since the start: a connection's read makes one
-/// submission however many writes it has (its PUBLISHes' and PUBACKs'),
-/// and a round of submissions one commit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StoreFigures {
-    /// Batches of writes submitted.
-    pub submissions: u64,
-    /// Transactions committed (one fsync each under `--durability always`
-    /// and `batch`).
-    pub commits: u64,
+    fn figures(&self) -> StoreGauges;
 }
 
 /// Resolves once what it stands for is safe; fails if writing it failed.
@@ -360,7 +348,7 @@ impl SessionStore for RedbStore {
         self.path().map(|path| path.display().to_string())
     }
 
-    fn figures(&self) -> StoreFigures {
+    fn figures(&self) -> StoreGauges {
         self.queue
             .as_ref()
             .map(|queue| queue.figures())

@@ -9,7 +9,8 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{log::Log, round::Rounds, Op, StoreFigures};
+use super::{log::Log, round::Rounds, Op};
+use crate::metrics::StoreGauges;
 
 /// Writes submitted together, and who waits for their commit.
 pub(super) struct Batch {
@@ -40,7 +41,7 @@ struct QueueState {
     closed: bool,
     /// Since the start: batches submitted, and rounds that committed a
     /// transaction (one fsync each, under `always` and `batch`).
-    figures: StoreFigures,
+    figures: StoreGauges,
 }
 
 impl Queue {
@@ -59,7 +60,7 @@ impl Queue {
     }
 
     /// What the store has done since the start.
-    pub(super) fn figures(&self) -> StoreFigures {
+    pub(super) fn figures(&self) -> StoreGauges {
         self.state.lock().expect("store queue lock").figures
     }
 
