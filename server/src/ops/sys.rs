@@ -26,8 +26,15 @@ pub(super) async fn publish_periodically(shared: Arc<Shared>, interval: Duration
         let shared_topic = sys::node_topic(node, sys::VERSION);
         shared.publish_internal(Message::sys(shared_topic, Bytes::from(version.clone())));
     }
-    publish_once(&shared, sys::VERSION, version);
+    publish_once(&shared, sys::VERSION, version.clone());
     super::tasks::every(interval, shared.shutdown.clone(), || {
+        if let Some(node) = &node {
+            // Again each round: one published before this node reached the
+            // cluster's retained bucket (NATS slow at start) stayed here
+            // alone, and the other nodes never learnt this node's version.
+            let shared_topic = sys::node_topic(node, sys::VERSION);
+            shared.publish_internal(Message::sys(shared_topic, Bytes::from(version.clone())));
+        }
         for (topic, value) in shared.snapshot().sys_rows() {
             if let Some(node) = &node {
                 let shared_topic = sys::node_topic(node, &topic);
