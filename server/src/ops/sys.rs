@@ -22,15 +22,12 @@ pub(super) async fn publish_periodically(shared: Arc<Shared>, interval: Duration
         .clone()
         .filter(|_| !shared.config.cluster.is_empty());
     let version = format!("kite {}", env!("CARGO_PKG_VERSION"));
-    if let Some(node) = &node {
-        let shared_topic = sys::node_topic(node, sys::VERSION);
-        shared.publish_internal(Message::sys(shared_topic, Bytes::from(version.clone())));
-    }
     publish_once(&shared, sys::VERSION, version.clone());
+    // The first round runs at once.
     super::tasks::every(interval, shared.shutdown.clone(), || {
         if let Some(node) = &node {
-            // Again each round: one published before this node reached the
-            // cluster's retained bucket (NATS slow at start) stayed here
+            // Each round, not once: one published before this node reached
+            // the cluster's retained bucket (NATS slow at start) stayed here
             // alone, and the other nodes never learnt this node's version.
             let shared_topic = sys::node_topic(node, sys::VERSION);
             shared.publish_internal(Message::sys(shared_topic, Bytes::from(version.clone())));
