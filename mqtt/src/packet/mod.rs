@@ -12,12 +12,12 @@ mod connack;
 mod connect;
 mod disconnect;
 mod publish;
-
-pub use publish::PublishRef;
 mod suback;
 mod subscribe;
 mod unsuback;
 mod unsubscribe;
+
+pub use publish::PublishRef;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -177,12 +177,44 @@ fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
 /// ones). CONNECT is written at its own `Connect::protocol`. On error nothing
 /// is appended.
 pub fn encode(packet: &Packet, protocol: Protocol, out: &mut BytesMut) -> Result<(), EncodeError> {
+    all_or_nothing(out, |out| encode_unchecked(packet, protocol, out))
+}
+
+/// Run `write` on `out`; if it fails, `out` is left as it was.
+fn all_or_nothing(
+    out: &mut BytesMut,
+    write: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
     let start = out.len();
-    let result = encode_unchecked(packet, protocol, out);
+    let result = write(out);
     if result.is_err() {
         out.truncate(start);
     }
     result
+}
+
+/// The fixed header (`first` byte, remaining length), then the body that
+/// `write` appends, which must be `remaining` bytes long.
+fn framed(
+    first: u8,
+    remaining: usize,
+    out: &mut BytesMut,
+    write: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    if remaining > MAX_REMAINING_LENGTH {
+        return Err(EncodeError::PacketTooLarge { size: remaining });
+    }
+    out.reserve(1 + varint::len(remaining) + remaining);
+    out.put_u8(first);
+    varint::write(remaining, out);
+    let body_start = out.len();
+    write(out)?;
+    debug_assert_eq!(
+        out.len() - body_start,
+        remaining,
+        "first byte {first:#04x}: length"
+    );
+    Ok(())
 }
 
 fn encode_unchecked(
@@ -197,35 +229,30 @@ fn encode_unchecked(
             protocol,
         });
     }
-    let remaining = remaining_len(packet, protocol);
-    if remaining > MAX_REMAINING_LENGTH {
-        return Err(EncodeError::PacketTooLarge { size: remaining });
-    }
     let flags = match packet {
         Packet::Publish(publish) => publish::flags(&publish.into()),
         _ => fixed_flags(packet_type),
     };
-    out.reserve(1 + varint::len(remaining) + remaining);
-    out.put_u8((packet_type as u8) << 4 | flags);
-    varint::write(remaining, out);
-    let body_start = out.len();
-    match packet {
-        Packet::Connect(connect) => connect::write(connect, out)?,
-        Packet::ConnAck(connack) => connack::write(connack, protocol, out)?,
-        Packet::Publish(publish) => publish::write(&publish.into(), protocol, out)?,
-        Packet::PubAck(ack) | Packet::PubRec(ack) | Packet::PubRel(ack) | Packet::PubComp(ack) => {
-            ack::write(packet_type, ack, protocol, out)?
+    let first = (packet_type as u8) << 4 | flags;
+    framed(first, remaining_len(packet, protocol), out, |out| {
+        match packet {
+            Packet::Connect(connect) => connect::write(connect, out)?,
+            Packet::ConnAck(connack) => connack::write(connack, protocol, out)?,
+            Packet::Publish(publish) => publish::write(&publish.into(), protocol, out)?,
+            Packet::PubAck(ack)
+            | Packet::PubRec(ack)
+            | Packet::PubRel(ack)
+            | Packet::PubComp(ack) => ack::write(packet_type, ack, protocol, out)?,
+            Packet::Subscribe(subscribe) => subscribe::write(subscribe, protocol, out)?,
+            Packet::SubAck(suback) => suback::write(suback, protocol, out)?,
+            Packet::Unsubscribe(unsubscribe) => unsubscribe::write(unsubscribe, protocol, out)?,
+            Packet::UnsubAck(unsuback) => unsuback::write(unsuback, protocol, out)?,
+            Packet::PingReq | Packet::PingResp => {}
+            Packet::Disconnect(disconnect) => disconnect::write(disconnect, protocol, out)?,
+            Packet::Auth(auth) => auth::write(auth, out)?,
         }
-        Packet::Subscribe(subscribe) => subscribe::write(subscribe, protocol, out)?,
-        Packet::SubAck(suback) => suback::write(suback, protocol, out)?,
-        Packet::Unsubscribe(unsubscribe) => unsubscribe::write(unsubscribe, protocol, out)?,
-        Packet::UnsubAck(unsuback) => unsuback::write(unsuback, protocol, out)?,
-        Packet::PingReq | Packet::PingResp => {}
-        Packet::Disconnect(disconnect) => disconnect::write(disconnect, protocol, out)?,
-        Packet::Auth(auth) => auth::write(auth, out)?,
-    }
-    debug_assert_eq!(out.len() - body_start, remaining, "{packet_type:?} length");
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Append a PUBLISH given by reference ([`PublishRef`]): the bytes
@@ -236,20 +263,12 @@ pub fn encode_publish(
     protocol: Protocol,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    let start = out.len();
-    let remaining = publish::len(publish, protocol);
-    if remaining > MAX_REMAINING_LENGTH {
-        return Err(EncodeError::PacketTooLarge { size: remaining });
-    }
-    out.reserve(1 + varint::len(remaining) + remaining);
-    out.put_u8((PacketType::Publish as u8) << 4 | publish::flags(publish));
-    varint::write(remaining, out);
-    let result = publish::write(publish, protocol, out);
-    if result.is_err() {
-        out.truncate(start);
-    }
-    debug_assert!(result.is_err() || out.len() - start == 1 + varint::len(remaining) + remaining);
-    result
+    let first = (PacketType::Publish as u8) << 4 | publish::flags(publish);
+    all_or_nothing(out, |out| {
+        framed(first, publish::len(publish, protocol), out, |out| {
+            publish::write(publish, protocol, out)
+        })
+    })
 }
 
 /// Size in bytes of the packet's wire form (fixed header included), without
