@@ -33,16 +33,15 @@ pub(super) async fn finish(live: Box<Live>, end: End) {
         connection,
         shared,
         kick,
-        info,
         ..
     } = *live;
     let shared = &shared;
-    info.update(&session);
+    kick.info.update(&session);
     let parked = Parked {
         session,
         tx,
         rx,
-        info: Some(info),
+        info: Some(kick.clone()),
     };
     let session = &parked.session;
     let client_id = session.client_id.clone();

@@ -146,7 +146,16 @@ pub(super) async fn handshake(
             return None;
         }
     }
-    let kick = Arc::new(Kick::default());
+    let kick = Arc::new(Kick::new(ClientInfo {
+        username: username.clone(),
+        address: peer,
+        protocol,
+        transport: transport.via(),
+        since_ms: crate::util::clock::now_unix_ms(),
+        subscriptions: Default::default(),
+        in_flight: Default::default(),
+        expiry: Default::default(),
+    }));
     let resumes = !connect.clean_start;
     let (connection, parked) = shared
         .registry
@@ -214,20 +223,10 @@ pub(super) async fn handshake(
     for packet in resent.into_iter().flatten() {
         encode(&packet, protocol, &mut output);
     }
-    let info = Arc::new(ClientInfo {
-        username: username.clone(),
-        address: peer,
-        protocol,
-        transport: transport.via(),
-        since_ms: crate::util::clock::now_unix_ms(),
-        subscriptions: Default::default(),
-        in_flight: Default::default(),
-        expiry: Default::default(),
-    });
-    info.update(&session);
+    kick.info.update(&session);
     shared
         .registry
-        .set_queue(&client_id, connection, tx.clone(), info.clone());
+        .set_queue(&client_id, connection, tx.clone());
     let sent = flush(&mut transport, &mut output, shared)
         .await
         .map_err(|err| End::Closed(err.to_string()));
@@ -240,7 +239,6 @@ pub(super) async fn handshake(
         tx,
         rx,
         kick,
-        info,
         policy,
         shared: shared.clone(),
         connection,

@@ -35,7 +35,7 @@ use crate::{
     },
     routing::{
         mailbox,
-        registry::{ClientInfo, Kick},
+        registry::Kick,
         router::{Subscriber, Subscription},
     },
     security::{auth::Origin, policy::ClientPolicy},
@@ -66,9 +66,8 @@ struct Live {
     session: Session,
     tx: mailbox::Sender,
     rx: mailbox::Receiver,
+    /// The registry's line to it, with what the clients view shows of it.
     kick: Arc<Kick>,
-    /// What the clients view shows of this connection.
-    info: Arc<ClientInfo>,
     policy: ClientPolicy,
     shared: Arc<Shared>,
     connection: u64,
@@ -209,7 +208,6 @@ async fn run(live: &mut Live) -> Turn {
         tx,
         rx,
         kick,
-        info,
         policy,
         deadline,
         ..
@@ -344,7 +342,7 @@ async fn run(live: &mut Live) -> Turn {
         if let Some(refused) = refused {
             return Turn::End(refused);
         }
-        info.update(session);
+        kick.info.update(session);
         for ask in asks.drain(..) {
             send_retained(ask, session, &subscriber, shared);
         }
