@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use mqtt::{ConnAck, Connect, Packet, Properties, Protocol, ReasonCode};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::timeout_at;
 
 use super::{encode, flush, goodbye, keep_alive_limit, write_packet, End, Live};
 use crate::{
@@ -230,8 +230,10 @@ pub(super) async fn handshake(
     let sent = flush(&mut transport, &mut output, shared)
         .await
         .map_err(|err| End::Closed(err.to_string()));
+    kick.set_keepalive_deadline(
+        keep_alive_limit(session.keep_alive).map(|k| std::time::Instant::now() + k),
+    );
     let live = Box::new(Live {
-        deadline: keep_alive_limit(session.keep_alive).map(|k| Instant::now() + k),
         transport,
         // Kept even when empty: the first read after CONNECT reuses its room.
         input: Some(Box::new(input)),
