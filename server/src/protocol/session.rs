@@ -13,9 +13,9 @@ use mqtt::{
 
 use self::flight::Flight;
 use crate::{
+    protocol::filters::Filters,
     protocol::message::{Message, Outbound},
     protocol::records::{Queued, QueuedState, SessionRecord, StoredSubscription},
-    util::small_map::SmallMap,
 };
 
 /// Why a connection must end; mapped to a DISCONNECT reason code in one place,
@@ -188,9 +188,8 @@ pub(crate) struct Session {
     client_receive_maximum: u16,
     /// The largest packet the client accepts.
     client_max_packet_size: u32,
-    /// By filter; `Box<str>`, half a `ByteString`, as every client has some;
-    /// ids as `NonZeroU32` (they start at 1): an entry is 24 bytes, not 32.
-    subscriptions: SmallMap<Box<str>, (SubscriptionOptions, Option<NonZeroU32>)>,
+    /// By filter, packed while few (every client has some).
+    subscriptions: Filters,
     /// True once a record of this session is in the store.
     pub stored: bool,
     /// The state of messages in flight; `None` while there is none (see
@@ -246,7 +245,7 @@ impl Session {
                 .unwrap_or(u16::MAX)
                 .min(limits.max_inflight),
             client_max_packet_size: props.maximum_packet_size.unwrap_or(u32::MAX),
-            subscriptions: SmallMap::new(),
+            subscriptions: Filters::default(),
             stored: false,
             flight: None,
             next_pid: 0,
@@ -313,7 +312,7 @@ impl Session {
 
     /// The filters this session subscribes to.
     pub(crate) fn filters(&self) -> impl Iterator<Item = &str> {
-        self.subscriptions.keys().map(|f| &**f)
+        self.subscriptions.iter().map(|(filter, _)| filter)
     }
 
     /// Handle one packet, asking `admission` (ACL, publish rate) about each
@@ -374,10 +373,8 @@ impl Session {
                     }
                     reasons.push(ReasonCode::granted(sub.options.qos));
                     let options = self.subscription_options(sub.options);
-                    self.subscriptions.insert(
-                        (*sub.filter).into(),
-                        (options, id.and_then(NonZeroU32::new)),
-                    );
+                    self.subscriptions
+                        .insert(&sub.filter, (options, id.and_then(NonZeroU32::new)));
                     actions.push(Action::Subscribe {
                         filter: sub.filter,
                         options,
@@ -396,7 +393,7 @@ impl Session {
                 let mut actions = Vec::with_capacity(unsubscribe.filters.len() + 1);
                 let mut reasons = Vec::new();
                 for filter in unsubscribe.filters {
-                    let existed = self.subscriptions.remove(&*filter).is_some();
+                    let existed = self.subscriptions.remove(&filter).is_some();
                     if self.protocol.is_v5() {
                         reasons.push(if existed {
                             ReasonCode::Success
@@ -669,8 +666,8 @@ impl Session {
             .subscriptions
             .iter()
             .map(|(filter, (options, id))| StoredSubscription {
-                filter: ByteString::from(&**filter),
-                options: *options,
+                filter: ByteString::from(filter),
+                options,
                 id: id.map(NonZeroU32::get),
             })
             .collect();
@@ -714,10 +711,9 @@ impl Session {
         session.expiry_interval = record.expiry_interval;
         session.stored = true;
         for sub in &record.subscriptions {
-            session.subscriptions.insert(
-                (*sub.filter).into(),
-                (sub.options, sub.id.and_then(NonZeroU32::new)),
-            );
+            session
+                .subscriptions
+                .insert(&sub.filter, (sub.options, sub.id.and_then(NonZeroU32::new)));
         }
         session.flight().incoming_qos2 =
             record.incoming_qos2.iter().map(|&pid| (pid, ())).collect();
@@ -747,7 +743,7 @@ impl Session {
     ) -> impl Iterator<Item = (&str, SubscriptionOptions, Option<u32>)> {
         self.subscriptions
             .iter()
-            .map(|(f, (o, id))| (&**f, *o, id.map(NonZeroU32::get)))
+            .map(|(f, (o, id))| (f, o, id.map(NonZeroU32::get)))
     }
 
     fn allocate_pid(&mut self) -> Pid {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
-use mqtt::{Packet, Pid, Protocol, PublishRef, QoS, RetainHandling, SubscriptionOptions};
+use mqtt::{Packet, Pid, Protocol, PublishRef, QoS};
 
 use crate::{
     protocol::{
+        filters::{options_byte, options_from},
         message::{Message, Outbound},
         records::{Queued, QueuedState, SessionRecord, StoredSubscription},
     },
@@ -273,26 +274,6 @@ fn read_delivery(
     ))
 }
 
-fn options_byte(o: &SubscriptionOptions) -> u8 {
-    (o.qos as u8)
-        | (u8::from(o.no_local) << 2)
-        | (u8::from(o.retain_as_published) << 3)
-        | ((o.retain_handling as u8) << 4)
-}
-
-fn options_from(byte: u8) -> SubscriptionOptions {
-    SubscriptionOptions {
-        qos: QoS::from_u8(byte & 3).unwrap_or(QoS::AtMostOnce),
-        no_local: byte & 4 != 0,
-        retain_as_published: byte & 8 != 0,
-        retain_handling: match (byte >> 4) & 3 {
-            1 => RetainHandling::SendIfNew,
-            2 => RetainHandling::DoNotSend,
-            _ => RetainHandling::SendAtSubscribe,
-        },
-    }
-}
-
 pub(crate) fn encode_session(record: &SessionRecord) -> Vec<u8> {
     let mut out = BytesMut::new();
     out.put_u8(RECORD_VERSION);
@@ -352,7 +333,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use mqtt::Properties;
+    use mqtt::{Properties, RetainHandling, SubscriptionOptions};
 
     fn message() -> Message {
         Message {
