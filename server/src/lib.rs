@@ -12,9 +12,9 @@
 //! - [`metrics`]: the statistics and limit counters, and a `Snapshot` of
 //!   them rendered for Prometheus (`/metrics`) and `$SYS/broker/...`.
 //! - [`protocol`]: the sans-I/O session (QoS flows, inflight window,
-//!   aliases, its subscriptions packed while few) and `ProtocolError`, mapped to a DISCONNECT reason in one
-//!   place; the routed message; the `Admission` the session asks; the
-//!   records the store keeps of a session.
+//!   aliases, its subscriptions packed while few) and `ProtocolError`,
+//!   mapped to a DISCONNECT reason in one place; the routed message; the
+//!   `Admission` the session asks; the records the store keeps of a session.
 //! - [`routing`]: the subscription tree (`+`, `#`, `$` rule) and each
 //!   connection's cache of its last topic's subscribers; retained messages
 //!   behind `RetainedStore`; the registry of connected ids (takeover) and

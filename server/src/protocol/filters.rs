@@ -63,25 +63,30 @@ impl Filters {
 
     /// Subscribe `filter` (or replace its subscription); the one replaced.
     pub(crate) fn insert(&mut self, filter: &str, kept: Kept) -> Option<Kept> {
-        if let Filters::Many(map) = self {
-            return map.insert(filter.into(), kept);
-        }
-        let old = self.remove(filter);
-        let Filters::Packed(bytes) = self else {
-            unreachable!("removing keeps it packed")
+        let bytes = match self {
+            Filters::Many(map) => return map.insert(filter.into(), kept),
+            Filters::Packed(bytes) => bytes,
         };
+        if let Some((start, _, old)) = find(bytes, filter) {
+            // Same filter, same length: only its options and id change.
+            write_head(&mut bytes[start..start + HEAD], filter, kept);
+            return Some(old);
+        }
         if packed(bytes).count() >= FEW || filter.len() > usize::from(u16::MAX) {
             let mut map: HashMap<Box<str>, Kept> =
                 packed(bytes).map(|(f, k)| (f.into(), k)).collect();
             map.insert(filter.into(), kept);
             *self = Filters::Many(Box::new(map));
-            return old;
+            return None;
         }
         let mut grown = Vec::with_capacity(bytes.len() + HEAD + filter.len());
         grown.extend_from_slice(bytes);
-        push(&mut grown, filter, kept);
+        let at = grown.len();
+        grown.resize(at + HEAD, 0);
+        write_head(&mut grown[at..], filter, kept);
+        grown.extend_from_slice(filter.as_bytes());
         *bytes = grown.into_boxed_slice();
-        old
+        None
     }
 
     /// Unsubscribe `filter`; its subscription, if it had one.
@@ -89,10 +94,7 @@ impl Filters {
         match self {
             Filters::Many(map) => map.remove(filter),
             Filters::Packed(bytes) => {
-                let (found, kept) = packed(bytes).find(|(f, _)| *f == filter)?;
-                // The entry's place in the buffer: its filter borrows from it.
-                let end = found.as_ptr() as usize - bytes.as_ptr() as usize + found.len();
-                let start = end - found.len() - HEAD;
+                let (start, end, kept) = find(bytes, filter)?;
                 let mut shrunk = Vec::with_capacity(bytes.len() - (end - start));
                 shrunk.extend_from_slice(&bytes[..start]);
                 shrunk.extend_from_slice(&bytes[end..]);
@@ -103,13 +105,26 @@ impl Filters {
     }
 }
 
-/// Append one entry.
-fn push(out: &mut Vec<u8>, filter: &str, (options, id): Kept) {
+/// Where `filter`'s entry is in a packed buffer (from its head to the end
+/// of its filter), and what it keeps.
+fn find(bytes: &[u8], filter: &str) -> Option<(usize, usize, Kept)> {
+    let mut start = 0;
+    for (found, kept) in packed(bytes) {
+        let end = start + HEAD + found.len();
+        if found == filter {
+            return Some((start, end, kept));
+        }
+        start = end;
+    }
+    None
+}
+
+/// Write an entry's head: `filter`'s length, the options byte, the id.
+fn write_head(head: &mut [u8], filter: &str, (options, id): Kept) {
     let len = u16::try_from(filter.len()).expect("checked by the caller");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.push(options_byte(&options));
-    out.extend_from_slice(&id.map_or(0, NonZeroU32::get).to_le_bytes());
-    out.extend_from_slice(filter.as_bytes());
+    head[..2].copy_from_slice(&len.to_le_bytes());
+    head[2] = options_byte(&options);
+    head[3..HEAD].copy_from_slice(&id.map_or(0, NonZeroU32::get).to_le_bytes());
 }
 
 /// The entries of a packed buffer.
