@@ -12,18 +12,24 @@
 //! more; 1.3 to 1.8 MB more for the first waves of connections). Here
 //! each size class takes its blocks from 64 KiB slabs of its own address
 //! range: a slab holds only blocks of one size, and one left empty for a
-//! while ([`release`]) goes back to the system whole.
+//! while ([`release`]) goes back to the system whole. Each thread keeps a
+//! few free blocks per class of its own (a steady load takes no lock for
+//! most of its blocks).
 
 use std::{
     alloc::Layout,
-    sync::{Mutex, MutexGuard},
+    cell::Cell,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex, MutexGuard,
+    },
 };
 
 /// Smallest request served here; below it, lasting state (see above).
 const MIN: usize = 385;
-/// Class sizes step by this much; a multiple of every alignment served.
+/// Class sizes step by this much.
 const STEP: usize = 512;
-/// 512, 1,024, ... 8,192 bytes.
+/// Up to 512, 1,024, ... 8,192 bytes (each block [`ALIGN`] more).
 const CLASSES: usize = 16;
 /// The unit given back to the system.
 const SLAB: usize = 64 * 1024;
@@ -34,12 +40,21 @@ const SLABS: usize = REGION / SLAB;
 
 /// The class of a layout served here, if any.
 pub(super) fn class(layout: Layout) -> Option<usize> {
-    (layout.size() >= MIN && layout.size() <= CLASSES * STEP && layout.align() <= STEP)
+    (layout.size() >= MIN && layout.size() <= CLASSES * STEP && layout.align() <= ALIGN)
         .then(|| (layout.size() - 1) / STEP)
 }
 
+/// The alignment served (tokio's task cells ask for 128). A class's blocks
+/// also lie this much more than its size apart, so that two blocks of a
+/// class are seldom a multiple of 4 KiB apart: a copy between two such (a
+/// read buffer's bytes into a write buffer) stalls on the CPU's 4 KiB
+/// aliasing of loads and stores. Spaced by their size alone, QoS 1 fan-in
+/// of 1 KB messages ran 15 % slower than on glibc; spaced so, within 7 %
+/// (three interleaved rounds each, a noisy measure).
+const ALIGN: usize = 128;
+
 fn block_size(class: usize) -> usize {
-    (class + 1) * STEP
+    (class + 1) * STEP + ALIGN
 }
 
 static CLASS: [Mutex<Class>; CLASSES] = [const { Mutex::new(Class::new()) }; CLASSES];
@@ -54,7 +69,25 @@ fn lock(class: usize) -> MutexGuard<'static, Class> {
 /// A block of `class`, or `None` when its region cannot be had or is full
 /// (the caller then asks the system).
 pub(super) fn alloc(class: usize) -> Option<*mut u8> {
-    lock(class).take(block_size(class))
+    if let Ok(Some(block)) = LOCAL.try_with(|local| local.pop(class)) {
+        return Some(block);
+    }
+    let size = block_size(class);
+    let mut global = lock(class);
+    let block = global.take(size)?;
+    if BASES[class].load(Ordering::Relaxed) == 0 {
+        BASES[class].store(global.base, Ordering::Release);
+    }
+    // Take a batch for this thread's cache while the lock is held.
+    let _ = LOCAL.try_with(|local| {
+        for _ in 1..batch(class) {
+            match global.take(size) {
+                Some(more) => local.push(class, more),
+                None => break,
+            }
+        }
+    });
+    Some(block)
 }
 
 /// Gives `block` back if it came from here; false if it is the system's.
@@ -63,7 +96,104 @@ pub(super) fn alloc(class: usize) -> Option<*mut u8> {
 /// `block` was allocated (by [`alloc`] or the system) for a layout of
 /// `class` and is no longer used.
 pub(super) unsafe fn dealloc(class: usize, block: *mut u8) -> bool {
-    lock(class).put(block)
+    if !ours(class, block as usize) {
+        return false;
+    }
+    let full = LOCAL.try_with(|local| {
+        local.push(class, block);
+        local.len[class].get() > 2 * batch(class)
+    });
+    match full {
+        Ok(false) => {}
+        Ok(true) => {
+            let mut global = lock(class);
+            let _ = LOCAL.try_with(|local| {
+                for _ in 0..batch(class) {
+                    if let Some(block) = local.pop(class) {
+                        global.put(block);
+                    }
+                }
+            });
+        }
+        // The thread is exiting: straight to the class.
+        Err(_) => {
+            lock(class).put(block);
+        }
+    }
+    true
+}
+
+/// Blocks moved between a thread's cache and its class at once: 16 KiB
+/// of them, at least 1 and at most 32.
+fn batch(class: usize) -> usize {
+    (16 * 1024 / block_size(class)).clamp(1, 32)
+}
+
+/// Where each class's region starts (0: none yet), readable without its
+/// lock: a block can only be ours if its region existed when it was
+/// allocated.
+static BASES: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
+
+fn ours(class: usize, block: usize) -> bool {
+    let base = BASES[class].load(Ordering::Acquire);
+    base > 1 && block >= base && block < base + REGION
+}
+
+thread_local! {
+    /// A few free blocks per class for this thread alone, so that a steady
+    /// load (a worker's buffers, a message's payload freed by another
+    /// worker) mostly takes no lock: with one lock per block, QoS 1 fan-in
+    /// of 1 KB messages spent 25 % more CPU per message than with glibc's
+    /// per-thread caches.
+    static LOCAL: Local = const { Local::new() };
+}
+
+/// A thread's cached blocks: a stack per class, linked through the
+/// blocks' first word. Counted as in use by their slabs.
+struct Local {
+    head: [Cell<usize>; CLASSES],
+    len: [Cell<usize>; CLASSES],
+}
+
+impl Local {
+    const fn new() -> Local {
+        Local {
+            head: [const { Cell::new(0) }; CLASSES],
+            len: [const { Cell::new(0) }; CLASSES],
+        }
+    }
+
+    fn pop(&self, class: usize) -> Option<*mut u8> {
+        let block = self.head[class].get();
+        if block == 0 {
+            return None;
+        }
+        // SAFETY: a cached block holds the next one's address.
+        self.head[class].set(unsafe { (block as *const usize).read() });
+        self.len[class].set(self.len[class].get() - 1);
+        Some(block as *mut u8)
+    }
+
+    fn push(&self, class: usize, block: *mut u8) {
+        // SAFETY: a free block of ours: its first word is unused.
+        unsafe { (block as *mut usize).write(self.head[class].get()) };
+        self.head[class].set(block as usize);
+        self.len[class].set(self.len[class].get() + 1);
+    }
+}
+
+impl Drop for Local {
+    /// A thread that ends gives its blocks back.
+    fn drop(&mut self) {
+        for class in 0..CLASSES {
+            if self.head[class].get() != 0 {
+                let mut global = lock(class);
+                while let Some(block) = self.pop(class) {
+                    global.put(block);
+                }
+            }
+        }
+    }
 }
 
 /// Gives the system the slabs that were empty at the last call and still
@@ -364,7 +494,7 @@ mod tests {
         let size = block_size(0);
         let a = class.take(size).unwrap();
         let b = class.take(size).unwrap();
-        assert_eq!(a as usize % STEP, 0);
+        assert_eq!(a as usize % ALIGN, 0);
         assert_eq!(b as usize - a as usize, size);
         let mut outside = [0usize; 64];
         assert!(!class.put(outside.as_mut_ptr().cast()), "not ours");
