@@ -3,10 +3,8 @@
 //! # Layout
 //! Folders by concept, lowest layer first (the `# Layers` table below says
 //! which may import which):
-//! - [`util`]: the allocator (blocks of 385 B to 8 KiB, a connection's
-//!   temporaries, from slabs of their own; smaller cache-line-aligned blocks
-//!   reuse exact-size free lists) and giving its and glibc's free memory
-//!   back after a burst,
+//! - [`util`]: the allocator (cache-line-aligned blocks reuse exact-size
+//!   free lists) and giving its and glibc's free memory back after a burst,
 //!   a counter sharded per thread, a map that is a short vector until it
 //!   grows, Unix-millisecond time.
 //! - [`config`]: command-line flags (a contract: `--tcp`, `--http`, …) and

@@ -22,7 +22,10 @@ use std::{
 
 use mqtt::{QoS, SubscriptionOptions};
 
-use crate::util::small_map::SmallMap;
+use crate::{
+    protocol::filters::{options_byte, options_from},
+    util::small_map::SmallMap,
+};
 
 /// Where a subscriber's messages go.
 #[derive(Debug, Clone)]
@@ -51,12 +54,14 @@ struct Entry {
     connection: u64,
     tx: crate::routing::mailbox::Sender,
     /// Non-zero (0 is not a subscription identifier, MQTT-3.8.2.1.2), so the
-    /// option takes 4 bytes, not 8: an entry is 24 bytes, not 32. A topic
+    /// option takes 4 bytes, not 8 (with the options byte: 24 bytes, not 32). A topic
     /// node's one subscriber then fits a 48-byte chunk with its client id
     /// (it took 64), and a topic every connection subscribes to takes 8
     /// bytes less per connection in its hash map.
     id: Option<NonZeroU32>,
-    options: SubscriptionOptions,
+    /// [`SubscriptionOptions`] in a byte (4 bytes as a struct: with them
+    /// the entry was 32 bytes again); see [`Entry::options`].
+    options: u8,
     persistent: bool,
 }
 
@@ -66,9 +71,13 @@ impl Entry {
             connection: subscriber.connection,
             tx: subscriber.tx,
             id: subscription.id.and_then(NonZeroU32::new),
-            options: subscription.options,
+            options: options_byte(&subscription.options),
             persistent: subscriber.persistent,
         }
+    }
+
+    fn options(&self) -> SubscriptionOptions {
+        options_from(self.options)
     }
 
     fn subscriber(&self) -> Subscriber {
@@ -167,16 +176,16 @@ impl Match {
         Match {
             client_id,
             subscriber: entry.subscriber(),
-            qos: entry.options.qos,
-            retain_as_published: entry.options.retain_as_published,
+            qos: entry.options().qos,
+            retain_as_published: entry.options().retain_as_published,
             subscription_ids: entry.id.map(NonZeroU32::get).into_iter().collect(),
             shared: false,
         }
     }
 
     fn merge(&mut self, entry: &Entry) {
-        self.qos = self.qos.max(entry.options.qos);
-        self.retain_as_published |= entry.options.retain_as_published;
+        self.qos = self.qos.max(entry.options().qos);
+        self.retain_as_published |= entry.options().retain_as_published;
         self.subscription_ids.extend(entry.id.map(NonZeroU32::get));
     }
 }
@@ -424,7 +433,7 @@ struct Found<'a> {
 impl Found<'_> {
     fn add(&mut self, node: &Node) {
         for (client_id, entry) in &node.subscribers {
-            if entry.options.no_local && **client_id == *self.origin {
+            if entry.options().no_local && **client_id == *self.origin {
                 continue;
             }
             self.clients

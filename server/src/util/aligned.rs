@@ -1,9 +1,6 @@
-//! The broker's allocator: the system's, except for blocks of 385 bytes to
-//! 8 KiB, which come from [`super::slabs`] (a connection's temporaries, task
-//! cells among them), and smaller cache-line-aligned blocks (tokio's socket
-//! registrations are 128-byte aligned), which come back to exact-size free
-//! lists. (The lists served the task cells too, before the slabs; what
-//! follows is why.)
+//! The broker's allocator: the system's, except for cache-line-aligned blocks
+//! (tokio's task cells and socket registrations are 128-byte aligned), which
+//! come back to exact-size free lists.
 //!
 //! glibc serves a 128-aligned request by taking a chunk 144 bytes larger and
 //! trimming it. A freed task cell is then too small for the next task cell,
@@ -24,8 +21,6 @@ use std::{
     alloc::{GlobalAlloc, Layout, System},
     sync::{Mutex, MutexGuard},
 };
-
-use super::slabs;
 
 /// Use as `#[global_allocator]`.
 pub struct Allocator;
@@ -68,10 +63,9 @@ fn class_layout(class: usize) -> Layout {
 /// call (the first call only marks them): the surplus of a burst of tasks
 /// once it is over, and none of the blocks a steady load keeps reusing.
 /// Returns the bytes given to the system allocator (which keeps them until
-/// `malloc_trim`, see [`super::trim`]), and with them those of the slabs
-/// given back to the system (see [`slabs::release`]).
+/// `malloc_trim`, see [`super::trim`]).
 pub fn release_surplus() -> usize {
-    FREE.release() + slabs::release()
+    FREE.release()
 }
 
 impl FreeLists {
@@ -168,9 +162,6 @@ impl FreeLists {
 // list at most and out of it while in use.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if let Some(block) = slabs::class(layout).and_then(slabs::alloc) {
-            return block;
-        }
         let Some(class) = class(layout) else {
             return System.alloc(layout);
         };
@@ -181,9 +172,6 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        if slabs::class(layout).is_some_and(|class| slabs::dealloc(class, block)) {
-            return;
-        }
         let Some(class) = class(layout) else {
             return System.dealloc(block, layout);
         };
@@ -191,7 +179,7 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if class(layout).is_none() && slabs::class(layout).is_none() {
+        if class(layout).is_none() {
             return System.alloc_zeroed(layout);
         }
         let block = self.alloc(layout);
@@ -203,8 +191,7 @@ unsafe impl GlobalAlloc for Allocator {
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let new = Layout::from_size_align_unchecked(new_size, layout.align());
-        let ours = |l| class(l).is_some() || slabs::class(l).is_some();
-        if !ours(layout) && !ours(new) {
+        if class(layout).is_none() && class(new).is_none() {
             return System.realloc(block, layout, new_size);
         }
         let moved = self.alloc(new);
@@ -251,23 +238,22 @@ mod tests {
     #[test]
     fn a_freed_aligned_block_is_reused_for_the_same_class_only() {
         let a = Allocator;
-        // Below the slabs' sizes (those are `slabs`' tests).
-        let cell = Layout::from_size_align(256, 128).unwrap();
-        let other = Layout::from_size_align(384, 128).unwrap();
+        let cell = Layout::from_size_align(640, 128).unwrap();
+        let other = Layout::from_size_align(1024, 128).unwrap();
         unsafe {
             let first = a.alloc(cell);
             assert_eq!(first as usize % 128, 0);
-            first.write_bytes(0xAB, 256);
+            first.write_bytes(0xAB, 640);
             a.dealloc(first, cell);
             let bigger = a.alloc(other);
             assert_ne!(bigger, first, "another class");
-            // 129 to 256 bytes share a class.
-            let again = a.alloc(Layout::from_size_align(200, 128).unwrap());
+            // 513 to 640 bytes share a class.
+            let again = a.alloc(Layout::from_size_align(600, 128).unwrap());
             assert_eq!(again, first, "the freed block of the same class");
-            a.dealloc(again, Layout::from_size_align(200, 128).unwrap());
+            a.dealloc(again, Layout::from_size_align(600, 128).unwrap());
             a.dealloc(bigger, other);
             let zeroed = a.alloc_zeroed(cell);
-            assert!(std::slice::from_raw_parts(zeroed, 256)
+            assert!(std::slice::from_raw_parts(zeroed, 640)
                 .iter()
                 .all(|&b| b == 0));
             a.dealloc(zeroed, cell);

@@ -4,6 +4,5 @@ pub mod aligned;
 pub(crate) mod clock;
 pub(crate) mod counter;
 pub(crate) mod redb_file;
-pub(crate) mod slabs;
 pub(crate) mod small_map;
 pub mod trim;
