@@ -256,12 +256,7 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&Milestone)) -> Held {
     cap(&mut held);
     held.workers = count;
     held.sources = held.target.div_ceil(plan.per_source.max(1));
-    let rss = || {
-        plan.pid
-            .and_then(|p| procstat::rss_kib(p).ok())
-            .unwrap_or(0)
-    };
-    let rss_before = rss();
+    let rss_before = memory(plan);
     let mut total = 0;
     for goal in goals(&spec.milestones, held.target) {
         let from = total;
@@ -330,13 +325,10 @@ async fn measure(
     tag: &str,
     workers: &mut [Worker],
     n: usize,
-    rss_before: u64,
+    (rss_before, anon_before): (u64, u64),
 ) -> Result<Milestone, String> {
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_now = plan
-        .pid
-        .and_then(|p| procstat::rss_kib(p).ok())
-        .unwrap_or(0);
+    let (rss_now, anon_now) = memory(plan);
     let (tcp_sockets, tcp_memory_kib) = sockstat();
     let idle = procstat::Meter::start(plan.pid);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -387,7 +379,9 @@ async fn measure(
     Ok(Milestone {
         connections: n,
         broker_rss_kib: rss_now,
-        bytes_per_connection: rss_now.saturating_sub(rss_before) as f64 * 1024.0 / n.max(1) as f64,
+        broker_anon_kib: anon_now,
+        bytes_per_connection: per_connection(anon_now, anon_before, n),
+        rss_bytes_per_connection: per_connection(rss_now, rss_before, n),
         tcp_sockets,
         tcp_memory_kib,
         connects_per_s: 0.0,
@@ -401,14 +395,30 @@ async fn measure(
     })
 }
 
+/// The broker's (VmRSS, RssAnon), KiB; zeroes without a pid.
+fn memory(plan: &Plan) -> (u64, u64) {
+    plan.pid.map_or((0, 0), |p| {
+        (
+            procstat::rss_kib(p).unwrap_or(0),
+            procstat::rss_anon_kib(p).unwrap_or(0),
+        )
+    })
+}
+
+fn per_connection(now_kib: u64, before_kib: u64, n: usize) -> f64 {
+    now_kib.saturating_sub(before_kib) as f64 * 1024.0 / n.max(1) as f64
+}
+
 impl Milestone {
     /// One row of the connections table.
     pub fn row(&self, broker: &str) -> String {
         format!(
-            "| {broker} | {} | {} | {:.0} | {} | {} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
+            "| {broker} | {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {:.0} | {:.3} | {:.0} ({}) | {:.0} ({}) |",
             self.connections,
             self.broker_rss_kib / 1024,
+            self.broker_anon_kib / 1024,
             self.bytes_per_connection,
+            self.rss_bytes_per_connection,
             self.active_rss_kib / 1024,
             self.settled_rss_kib / 1024,
             self.tcp_sockets,
@@ -424,7 +434,7 @@ impl Milestone {
 
     /// The table's header.
     pub fn header() -> &'static str {
-        "| broker | connections | broker RSS MiB | bytes/conn | RSS after sweeps MiB | 2 s later MiB | TCP sockets | TCP mem KiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| broker | connections | broker RSS MiB | anonymous MiB | bytes/conn (anonymous) | bytes/conn (RSS) | RSS after sweeps MiB | 2 s later MiB | TCP sockets | TCP mem KiB | connects/s | idle cores | broadcast ms (delivered) | ping sweep ms (answered) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 }
 

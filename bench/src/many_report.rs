@@ -23,8 +23,10 @@ pub fn markdown(plan: &[Planned], cells: &[Cell]) -> String {
         let _ = writeln!(
             md,
             "From several loopback source addresses, by client worker processes; each \
-             connection subscribes to its own topic and a shared one. At each count: broker RSS \
-             and (RSS − RSS before) ÷ connections, TCP sockets and their memory machine-wide \
+             connection subscribes to its own topic and a shared one. At each count: broker RSS, \
+             its anonymous part (RssAnon: without the program's code pages, which VmRSS counts \
+             as far as they happen to be mapped in), (anonymous RSS − the same before the \
+             first connection) ÷ connections, the same from RSS, TCP sockets and their memory machine-wide \
              (/proc/net/sockstat), connects/s since the previous count, the idle broker's cores \
              over 2 s, one QoS 0 message on the shared topic until every connection had it, and \
              a PINGREQ on every connection until every PINGRESP came; RSS is read before those \
@@ -96,7 +98,7 @@ pub fn chart(plan: &[Planned], cells: &[Cell], run: &str) -> Option<(&'static st
             line_chart(
                 "Broker RSS per idle connection (lower is better)",
                 &format!(
-                    "{run}; (RSS − RSS before the first) ÷ connections; both axes logarithmic"
+                    "{run}; (anonymous RSS − the same before the first) ÷ connections; both axes logarithmic"
                 ),
                 "connections held (log scale)",
                 "B",

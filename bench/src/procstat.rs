@@ -50,6 +50,16 @@ pub fn rss_kib(pid: u32) -> io::Result<u64> {
     status_kib(pid, "VmRSS")
 }
 
+/// Resident anonymous memory, KiB (`RssAnon`): the heap, stacks and private
+/// mappings, without the program's own file pages (its code), which
+/// `VmRSS` counts as far as they happen to be mapped in. For a 100 MB
+/// binary that part moved by up to 2.4 MB between two starts of the same
+/// broker (with the page cache's fault-around), about 120 bytes per
+/// connection at 20,000; what connections cost is anonymous.
+pub fn rss_anon_kib(pid: u32) -> io::Result<u64> {
+    status_kib(pid, "RssAnon")
+}
+
 /// Peak resident set size, KiB (`VmHWM`).
 pub fn peak_rss_kib(pid: u32) -> io::Result<u64> {
     status_kib(pid, "VmHWM")

@@ -185,8 +185,16 @@ impl Connections {
 pub struct Milestone {
     pub connections: usize,
     pub broker_rss_kib: u64,
-    /// (RSS now − RSS before the first connection) / connections.
+    /// The broker's anonymous resident memory (`RssAnon`).
+    #[serde(default)]
+    pub broker_anon_kib: u64,
+    /// (anonymous RSS now − anonymous RSS before the first connection) /
+    /// connections: what the connections cost, without the program's code
+    /// pages (see [`crate::procstat::rss_anon_kib`]).
     pub bytes_per_connection: f64,
+    /// The same from `VmRSS`, code pages and all.
+    #[serde(default)]
+    pub rss_bytes_per_connection: f64,
     /// TCP sockets in use and their memory, machine-wide (`/proc/net/sockstat`).
     pub tcp_sockets: u64,
     pub tcp_memory_kib: u64,

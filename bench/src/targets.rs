@@ -151,7 +151,7 @@ pub fn targets(cells: &[Cell]) -> Vec<TargetCheck> {
         ),
         check(
             cells,
-            "RSS per idle connection at the most connections held",
+            "anonymous RSS per idle connection at the most connections held",
             "B",
             "≤ mosquitto",
             idle_bytes(many_step::ID),
