@@ -21,6 +21,7 @@
 //! never more than `--history-max-bytes`: past it the oldest data goes.
 
 mod db;
+mod line;
 mod query;
 pub(crate) mod tiers;
 
@@ -118,7 +119,7 @@ enum Input {
 
 /// The broker's handle on the history.
 pub struct History {
-    tx: Option<mpsc::SyncSender<Input>>,
+    tx: Option<line::Line<Input>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     pub figures: Arc<Figures>,
 }
@@ -137,7 +138,7 @@ impl History {
     pub fn start(settings: Settings) -> Result<History, String> {
         let (db, loaded) = Db::open(settings.dir.as_deref())?;
         let figures = Arc::new(Figures::default());
-        let (tx, rx) = mpsc::sync_channel(CHANNEL);
+        let (tx, rx) = line::line(CHANNEL);
         let mut worker = Worker::new(db, loaded, settings, figures.clone());
         let handle = std::thread::Builder::new()
             .name("kite-history".into())
@@ -187,7 +188,7 @@ impl History {
             at: now_unix_ms(),
             replay,
         };
-        if tx.try_send(input).is_err() {
+        if !tx.offer(input) {
             let dropped = self.figures.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(dropped, "history behind: device messages left out of it");
@@ -200,12 +201,13 @@ impl History {
     /// (`examples/history_day.rs`).
     pub fn feed(&self, topic: &str, payload: &Bytes, at: u64) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Input::Message {
+            let message = Input::Message {
                 topic: Arc::from(topic),
                 payload: payload.clone(),
                 at,
                 replay: false,
-            });
+            };
+            tx.wait_and_send(message, TICK / 4);
         }
     }
 
@@ -235,7 +237,7 @@ impl History {
                 ));
             }
             Some(tx) => {
-                // A query waits for room rather than being dropped.
+                // A query is never dropped, full line or not.
                 let _ = tx.send(Input::Query {
                     query,
                     reader,
@@ -358,7 +360,7 @@ impl Worker {
     /// message, 1,000 devices cost a broker pinned to one core 18 % of its
     /// fan-in throughput; see `make bench-history`.) A query waits at most
     /// one tick.
-    fn run(&mut self, rx: mpsc::Receiver<Input>) {
+    fn run(&mut self, rx: line::Taker<Input>) {
         let mut next_commit = Instant::now() + COMMIT_EVERY;
         // The first prune soon after start: a broker that was down for a
         // week should not answer with last week's data.
