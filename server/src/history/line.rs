@@ -26,6 +26,16 @@ pub(super) struct Taker<T> {
     on_line: Arc<AtomicUsize>,
 }
 
+/// What is on the line once the worker is gone: nothing will take from
+/// it, so [`Line::wait_and_send`] must not wait for room.
+const GONE: usize = usize::MAX / 2;
+
+impl<T> Drop for Taker<T> {
+    fn drop(&mut self) {
+        self.on_line.store(GONE, Ordering::Relaxed);
+    }
+}
+
 /// A line that [`Line::offer`] keeps to `bound` messages.
 pub(super) fn line<T>(bound: usize) -> (Line<T>, Taker<T>) {
     let (tx, rx) = mpsc::channel();
@@ -49,7 +59,11 @@ impl<T> Line<T> {
 
     /// Sends once the line has room (polling: for tools that replay data).
     pub(super) fn wait_and_send(&self, item: T, poll: std::time::Duration) -> bool {
-        while self.on_line.load(Ordering::Relaxed) >= self.bound {
+        loop {
+            let on_line = self.on_line.load(Ordering::Relaxed);
+            if on_line < self.bound || on_line >= GONE {
+                break;
+            }
             std::thread::sleep(poll);
         }
         self.send(item)
@@ -98,8 +112,13 @@ mod tests {
             (taker.try_recv(), taker.try_recv(), taker.try_recv()),
             (Ok(99), Ok(5), Err(mpsc::TryRecvError::Empty))
         );
+        assert!(line.offer(6) && line.offer(7));
         drop(taker);
-        assert!(!line.offer(6), "the worker is gone");
-        assert!(line.offer(7) == line.send(8), "and stays gone");
+        assert!(!line.offer(8), "the worker is gone");
+        assert!(
+            !line.wait_and_send(9, std::time::Duration::from_millis(1)),
+            "a full line whose worker is gone does not wait"
+        );
+        assert!(!line.send(10));
     }
 }
