@@ -54,10 +54,10 @@ struct Entry {
     connection: u64,
     tx: crate::routing::mailbox::Sender,
     /// Non-zero (0 is not a subscription identifier, MQTT-3.8.2.1.2), so the
-    /// option takes 4 bytes, not 8 (with the options byte: 24 bytes, not 32). A topic
-    /// node's one subscriber then fits a 48-byte chunk with its client id
-    /// (it took 64), and a topic every connection subscribes to takes 8
-    /// bytes less per connection in its hash map.
+    /// option takes 4 bytes, not 8. With the options byte the entry is 24
+    /// bytes, not 32: a topic node's one subscriber then fits a 48-byte
+    /// chunk with its client id (it took 64), and a topic every connection
+    /// subscribes to takes 8 bytes less per connection in its hash map.
     id: Option<NonZeroU32>,
     /// [`SubscriptionOptions`] in a byte (4 bytes as a struct: with them
     /// the entry was 32 bytes again); see [`Entry::options`].
@@ -173,19 +173,21 @@ pub(crate) struct Match {
 
 impl Match {
     fn new(client_id: Arc<str>, entry: &Entry) -> Match {
+        let options = entry.options();
         Match {
             client_id,
             subscriber: entry.subscriber(),
-            qos: entry.options().qos,
-            retain_as_published: entry.options().retain_as_published,
+            qos: options.qos,
+            retain_as_published: options.retain_as_published,
             subscription_ids: entry.id.map(NonZeroU32::get).into_iter().collect(),
             shared: false,
         }
     }
 
     fn merge(&mut self, entry: &Entry) {
-        self.qos = self.qos.max(entry.options().qos);
-        self.retain_as_published |= entry.options().retain_as_published;
+        let options = entry.options();
+        self.qos = self.qos.max(options.qos);
+        self.retain_as_published |= options.retain_as_published;
         self.subscription_ids.extend(entry.id.map(NonZeroU32::get));
     }
 }
