@@ -15,17 +15,17 @@ use std::{
     collections::HashMap,
     num::NonZeroU32,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, RwLock,
     },
 };
 
 use mqtt::{QoS, SubscriptionOptions};
 
-use crate::{
-    protocol::filters::{options_byte, options_from},
-    util::small_map::SmallMap,
-};
+use crate::protocol::filters::{options_byte, options_from};
+
+mod node;
+use node::Node;
 
 /// Where a subscriber's messages go.
 #[derive(Debug, Clone)]
@@ -86,71 +86,6 @@ impl Entry {
             tx: self.tx.clone(),
             persistent: self.persistent,
         }
-    }
-}
-
-/// The members of one shared subscription group on one filter.
-#[derive(Debug, Default)]
-struct SharedGroup {
-    members: Vec<(Arc<str>, Entry)>,
-    /// Round-robin position; atomic because routing holds only a read lock.
-    next: AtomicUsize,
-}
-
-/// One topic level. Small maps: most nodes have one child or one
-/// subscriber, and a node per device id is common.
-#[derive(Debug, Default)]
-struct Node {
-    children: SmallMap<Box<str>, Node>,
-    /// Subscribers whose filter ends at this node, by client id.
-    subscribers: SmallMap<Arc<str>, Entry>,
-    /// Shared subscription groups whose filter ends at this node, by group
-    /// name; `None` when there are none. Boxed: rare, and a node for every
-    /// device's own topic carries the field (8 bytes, not 16).
-    #[allow(clippy::box_collection)]
-    shared: Option<Box<SmallMap<Box<str>, SharedGroup>>>,
-}
-
-impl Node {
-    fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_none()
-    }
-
-    fn groups(&self) -> impl Iterator<Item = &SharedGroup> {
-        self.shared.iter().flat_map(|groups| groups.values())
-    }
-
-    fn group(&self, name: &str) -> Option<&SharedGroup> {
-        self.shared.as_ref()?.get(name)
-    }
-
-    fn group_or_insert(&mut self, name: &str) -> &mut SharedGroup {
-        self.shared
-            .get_or_insert_with(Box::default)
-            .get_or_insert_with(name.into(), SharedGroup::default)
-    }
-
-    /// Remove `client_id`'s membership (of `generation`, if given) in group
-    /// `name`, and the group once empty. True when it was a member.
-    fn leave_group(&mut self, name: &str, client_id: &str, generation: Option<u64>) -> bool {
-        let Some(groups) = self.shared.as_mut() else {
-            return false;
-        };
-        let Some(group) = groups.get_mut(name) else {
-            return false;
-        };
-        let before = group.members.len();
-        group
-            .members
-            .retain(|(id, e)| !(**id == *client_id && owned_by(e, generation)));
-        let removed = group.members.len() < before;
-        if group.members.is_empty() {
-            groups.remove(name);
-            if groups.is_empty() {
-                self.shared = None;
-            }
-        }
-        removed
     }
 }
 
@@ -278,9 +213,7 @@ impl Router {
         self.generation.fetch_add(1, Ordering::Release);
         let mut node = &mut *root;
         for level in levels.split('/') {
-            node = node
-                .children
-                .get_or_insert_with(level.into(), Node::default);
+            node = node.child_or_insert(level);
         }
         let entry = Entry::new(subscriber, subscription);
         match group {
@@ -398,7 +331,7 @@ impl Router {
         let root = self.root.read().expect("router lock");
         let mut node = &*root;
         for level in levels.split('/') {
-            node = node.children.get(level)?;
+            node = node.child(level)?;
         }
         let group = node.group(group)?;
         let n = group.members.len();
@@ -418,7 +351,7 @@ impl Router {
         fn count(node: &Node) -> usize {
             node.subscribers.len()
                 + node.groups().map(|g| g.members.len()).sum::<usize>()
-                + node.children.values().map(count).sum::<usize>()
+                + node.children().map(count).sum::<usize>()
         }
         count(&self.root.read().expect("router lock"))
     }
@@ -465,7 +398,7 @@ impl Found<'_> {
 /// do not match (MQTT-4.7.2-1).
 fn collect(node: &Node, levels: &[&str], no_wildcards: bool, found: &mut Found<'_>) {
     if !no_wildcards {
-        if let Some(hash) = node.children.get("#") {
+        if let Some(hash) = node.child("#") {
             // `a/#` also matches `a` itself (MQTT-4.7.1-2).
             found.add(hash);
         }
@@ -474,11 +407,11 @@ fn collect(node: &Node, levels: &[&str], no_wildcards: bool, found: &mut Found<'
         found.add(node);
         return;
     };
-    if let Some(child) = node.children.get(*level) {
+    if let Some(child) = node.child(*level) {
         collect(child, rest, false, found);
     }
     if !no_wildcards {
-        if let Some(plus) = node.children.get("+") {
+        if let Some(plus) = node.child("+") {
             collect(plus, rest, false, found);
         }
     }
@@ -510,12 +443,12 @@ fn remove(
             Some(group) => node.leave_group(group, client_id, generation),
         };
     };
-    let Some(child) = node.children.get_mut(*level) else {
+    let Some(child) = node.child_mut(*level) else {
         return false;
     };
     let removed = remove(child, rest, group, client_id, generation);
     if child.is_empty() {
-        node.children.remove(*level);
+        node.remove_child(level);
     }
     removed
 }
