@@ -645,10 +645,11 @@ impl Shared {
         }
     }
 
-    /// What a connection's policy checks against: the access rules in
-    /// force and the counters.
-    pub(crate) fn checks(&self) -> Checks<'_> {
+    /// What the policy of `client_id`'s connection checks against: the
+    /// access rules in force and the counters.
+    pub(crate) fn checks<'a>(&'a self, client_id: &'a str) -> Checks<'a> {
         Checks {
+            client_id,
             access: &self.access,
             counters: &self.limits.counters,
             unkept: self.backplane.refusal(),

@@ -29,6 +29,8 @@ use crate::{
 /// file and ACL in force, and the counters.
 #[derive(Clone, Copy)]
 pub(crate) struct Checks<'a> {
+    /// The client checked (its session keeps the id, not the policy).
+    pub client_id: &'a str,
     pub access: &'a Access,
     pub counters: &'a Counters,
     /// Why a QoS 1/2 message cannot be kept now (a cluster node that lost
@@ -61,14 +63,13 @@ pub(crate) struct ClientPolicy {
 impl ClientPolicy {
     pub(crate) fn new(
         config: &Config,
-        client_id: Arc<str>,
         username: Username,
         protocol: Protocol,
         bridge: bool,
     ) -> ClientPolicy {
         let bucket = TokenBucket::new(config.max_publish_rate, Instant::now().into_std());
         ClientPolicy {
-            acl: ClientAcl::new(client_id, username),
+            acl: ClientAcl::new(username),
             max_topic_levels: config.max_topic_levels,
             bucket: bucket.map(Box::new),
             protocol,
@@ -89,15 +90,15 @@ impl ClientPolicy {
     /// May the client leave a will on `topic`? (Checked at CONNECT.) The
     /// refusal is the CONNACK's reason code.
     pub(crate) fn can_will(&mut self, checks: Checks, topic: &str) -> Result<(), ReasonCode> {
-        if let Some(why) = self.broker_owned(topic) {
+        if let Some(why) = self.broker_owned(checks, topic) {
             Counters::add(&checks.counters.broker_topics_refused);
-            tracing::info!(client_id = %self.acl.client_id(), topic, "will refused: {why}");
+            tracing::info!(client_id = %checks.client_id, topic, "will refused: {why}");
             return Err(ReasonCode::NotAuthorized);
         }
         if let Err(refusal) = self.depth(checks, topic, ReasonCode::TopicNameInvalid) {
             return Err(refusal.code);
         }
-        if !self.acl.can_write(checks.access, topic) {
+        if !self.acl.can_write(checks.access, checks.client_id, topic) {
             Counters::add(&checks.counters.acl_denied_publish);
             return Err(ReasonCode::NotAuthorized);
         }
@@ -106,8 +107,8 @@ impl ClientPolicy {
 
     /// Why only the broker may write `topic`, or `None` when a client may (a
     /// bridge its own state topic too), as far as these rules go.
-    fn broker_owned(&self, topic: &str) -> Option<&'static str> {
-        let own = self.bridge && reserved::is_bridge_state(topic, self.acl.client_id());
+    fn broker_owned(&self, checks: Checks, topic: &str) -> Option<&'static str> {
+        let own = self.bridge && reserved::is_bridge_state(topic, checks.client_id);
         reserved::refused_topic(topic).filter(|_| !own)
     }
 
@@ -122,7 +123,7 @@ impl ClientPolicy {
         Counters::add(&checks.counters.topic_levels_refused);
         // The topic itself may be 64 KiB: the log shows its start.
         let start: String = topic.chars().take(40).collect();
-        tracing::info!(client_id = %self.acl.client_id(), levels, max, topic_start = %start, "refused: a topic deeper than --max-topic-levels");
+        tracing::info!(client_id = %checks.client_id, levels, max, topic_start = %start, "refused: a topic deeper than --max-topic-levels");
         Err(Refusal {
             code,
             reason: Some(format!("{levels} topic levels, more than {max}")),
@@ -137,7 +138,7 @@ impl ClientPolicy {
     /// The client's ACL rules as they stand, for a check made elsewhere (a
     /// history query); `None` without an ACL file (and not a live user).
     pub(crate) fn acl_rules(&mut self, checks: Checks) -> Option<Rules> {
-        self.acl.rules(checks.access).cloned()
+        self.acl.rules(checks.access, checks.client_id).cloned()
     }
 
     /// May this client use the administration API by publishing to
@@ -153,7 +154,7 @@ impl ClientPolicy {
         let Some(user) = self.acl.username().cloned() else {
             return Err("not authorized: anonymous clients may not use the $CONTROL API");
         };
-        match self.acl.rules(checks.access) {
+        match self.acl.rules(checks.access, checks.client_id) {
             Some(rules) if rules.grants_write(topic) => Ok(user),
             Some(_) => Err("not authorized: no ACL rule grants this user the $CONTROL API"),
             None => Err("not authorized: without an ACL file or a live role nobody may use the $CONTROL API"),
@@ -162,10 +163,10 @@ impl ClientPolicy {
 
     /// May this delivery go to the client? Counted when not.
     pub(crate) fn can_read(&mut self, checks: Checks, topic: &str) -> bool {
-        let ok = self.acl.can_read(checks.access, topic);
+        let ok = self.acl.can_read(checks.access, checks.client_id, topic);
         if !ok {
             Counters::add(&checks.counters.acl_denied_read);
-            tracing::debug!(client_id = %self.acl.client_id(), topic, "delivery withheld: ACL");
+            tracing::debug!(client_id = %checks.client_id, topic, "delivery withheld: ACL");
         }
         ok
     }
@@ -218,10 +219,10 @@ impl Admission for Admit<'_> {
             rule,
         } = self;
         let checks = *checks;
-        if let Some(why) = policy.broker_owned(&publish.topic) {
+        if let Some(why) = policy.broker_owned(checks, &publish.topic) {
             // Whatever the ACL says: only the broker writes these.
             Counters::add(&checks.counters.broker_topics_refused);
-            tracing::info!(client_id = %policy.acl.client_id(), topic = %publish.topic, "PUBLISH refused: {why}");
+            tracing::info!(client_id = %checks.client_id, topic = %publish.topic, "PUBLISH refused: {why}");
             return Err(Refusal {
                 code: ReasonCode::NotAuthorized,
                 reason: Some(why.into()),
@@ -235,13 +236,16 @@ impl Admission for Admit<'_> {
             }
             return Err(refusal);
         }
-        if !policy.acl.can_write(checks.access, &publish.topic) {
+        if !policy
+            .acl
+            .can_write(checks.access, checks.client_id, &publish.topic)
+        {
             Counters::add(&checks.counters.acl_denied_publish);
-            tracing::debug!(client_id = %policy.acl.client_id(), topic = %publish.topic, "PUBLISH refused: ACL");
+            tracing::debug!(client_id = %checks.client_id, topic = %publish.topic, "PUBLISH refused: ACL");
             return Err(ReasonCode::NotAuthorized.into());
         }
         if let (Some(why), true) = (checks.unkept, publish.qos != QoS::AtMostOnce) {
-            refused_unkept(policy.acl.client_id(), &publish.topic, why);
+            refused_unkept(checks.client_id, &publish.topic, why);
             // Before v5 an acknowledgement cannot say no: the connection
             // ends instead, and the client sends it again later.
             if !policy.protocol.is_v5() {
@@ -280,11 +284,14 @@ impl Admission for Admit<'_> {
         policy
             .depth(checks, filter, ReasonCode::TopicFilterInvalid)
             .map_err(|refusal| refusal.code)?;
-        if policy.acl.can_subscribe(checks.access, filter) {
+        if policy
+            .acl
+            .can_subscribe(checks.access, checks.client_id, filter)
+        {
             return Ok(());
         }
         Counters::add(&checks.counters.acl_denied_subscribe);
-        tracing::debug!(client_id = %policy.acl.client_id(), filter, "subscription refused: ACL");
+        tracing::debug!(client_id = %checks.client_id, filter, "subscription refused: ACL");
         Err(ReasonCode::NotAuthorized)
     }
 }

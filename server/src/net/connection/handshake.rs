@@ -113,18 +113,12 @@ pub(super) async fn handshake(
             return None;
         }
     };
-    let mut policy = ClientPolicy::new(
-        &shared.config,
-        client_id.clone(),
-        username.clone(),
-        protocol,
-        connect.bridge,
-    );
+    let mut policy = ClientPolicy::new(&shared.config, username.clone(), protocol, connect.bridge);
     if origin.internal {
         policy.trust();
     }
     if let Some(will) = &connect.will {
-        if let Err(code) = policy.can_will(shared.checks(), &will.topic) {
+        if let Err(code) = policy.can_will(shared.checks(&client_id), &will.topic) {
             tracing::info!(%peer, client_id = %client_id, ?code, "refused: the will topic is not allowed");
             let _ = write_packet(&mut transport, &refusal(code), protocol, shared).await;
             goodbye(transport).await;
@@ -148,7 +142,7 @@ pub(super) async fn handshake(
     }
     let kick = Arc::new(Kick::new(ClientInfo {
         username: username.clone(),
-        address: peer,
+        address: peer.into(),
         protocol,
         transport: transport.via(),
         since_ms: crate::util::clock::now_unix_ms(),
