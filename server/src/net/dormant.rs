@@ -78,29 +78,42 @@ struct Dormant<T: Resume> {
 }
 
 impl<T: Resume> Wake for Dormant<T> {
+    /// The waker's own reference goes into the bed, rather than a clone
+    /// that lives on in the waking thread (the parking lot's, a
+    /// publisher's) while the item already runs: a bed still shared when
+    /// the item lies down again cannot be reused.
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+        if let Some(item) = self.take_item() {
+            item.resume(Bed(self));
+        }
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(item) = self.take_item() {
+            item.resume(Bed(self.clone()));
+        }
+    }
+}
+
+impl<T: Resume> Dormant<T> {
+    /// The sleeping item, for the one wake-up that resumes it; `None` while
+    /// arming (that wake-up is marked, and the item given back) or awake.
+    fn take_item(&self) -> Option<Box<T>> {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             let next = match state {
                 ARMING => WOKEN,
-                WOKEN | AWAKE => return,
+                WOKEN | AWAKE => return None,
                 _asleep => AWAKE,
             };
             match self
                 .state
                 .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(ARMING) => return,
-                Ok(item) => {
-                    // SAFETY: the pointer came from `Box::into_raw` in
-                    // `lie_down`, and only this exchange took it out.
-                    let item = unsafe { Box::from_raw(item as *mut T) };
-                    return item.resume(Bed(self.clone()));
-                }
+                Ok(ARMING) => return None,
+                // SAFETY: the pointer came from `Box::into_raw` in
+                // `lie_down`, and only this exchange took it out.
+                Ok(item) => return Some(unsafe { Box::from_raw(item as *mut T) }),
                 Err(now) => state = now,
             }
         }
