@@ -721,7 +721,9 @@ mod tests {
         let kick = Kick::default();
         let sleep = Arc::new(Sleep);
         let waker = Waker::from(sleep.clone());
-        assert!(kick.poll_kicked(&mut Context::from_waker(&waker)).is_pending());
+        assert!(kick
+            .poll_kicked(&mut Context::from_waker(&waker))
+            .is_pending());
         drop(waker);
         assert_eq!(Arc::strong_count(&sleep), 2, "the kick holds it");
         kick.slept();
