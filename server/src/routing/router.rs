@@ -407,7 +407,7 @@ fn collect(node: &Node, levels: &[&str], no_wildcards: bool, found: &mut Found<'
         found.add(node);
         return;
     };
-    if let Some(child) = node.child(*level) {
+    if let Some(child) = node.child(level) {
         collect(child, rest, false, found);
     }
     if !no_wildcards {
@@ -443,7 +443,7 @@ fn remove(
             Some(group) => node.leave_group(group, client_id, generation),
         };
     };
-    let Some(child) = node.child_mut(*level) else {
+    let Some(child) = node.child_mut(level) else {
         return false;
     };
     let removed = remove(child, rest, group, client_id, generation);
