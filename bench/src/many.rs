@@ -397,12 +397,9 @@ async fn measure(
 
 /// The broker's (VmRSS, RssAnon), KiB; zeroes without a pid.
 fn memory(plan: &Plan) -> (u64, u64) {
-    plan.pid.map_or((0, 0), |p| {
-        (
-            procstat::rss_kib(p).unwrap_or(0),
-            procstat::rss_anon_kib(p).unwrap_or(0),
-        )
-    })
+    plan.pid
+        .and_then(|p| procstat::rss_and_anon_kib(p).ok())
+        .unwrap_or((0, 0))
 }
 
 fn per_connection(now_kib: u64, before_kib: u64, n: usize) -> f64 {

@@ -36,6 +36,11 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
 
 fn status_kib(pid: u32, key: &str) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status_field(&status, pid, key)
+}
+
+/// One `key:  123 kB` line of a `/proc/<pid>/status` already read.
+fn status_field(status: &str, pid: u32, key: &str) -> io::Result<u64> {
     status
         .lines()
         .find_map(|line| {
@@ -50,14 +55,20 @@ pub fn rss_kib(pid: u32) -> io::Result<u64> {
     status_kib(pid, "VmRSS")
 }
 
-/// Resident anonymous memory, KiB (`RssAnon`): the heap, stacks and private
-/// mappings, without the program's own file pages (its code), which
-/// `VmRSS` counts as far as they happen to be mapped in. For a 100 MB
-/// binary that part moved by up to 2.4 MB between two starts of the same
-/// broker (with the page cache's fault-around), about 120 bytes per
-/// connection at 20,000; what connections cost is anonymous.
-pub fn rss_anon_kib(pid: u32) -> io::Result<u64> {
-    status_kib(pid, "RssAnon")
+/// Resident set size and its anonymous part, KiB (`VmRSS`, `RssAnon`), from
+/// one read of the status file, so both are of the same moment. The
+/// anonymous part is the heap, stacks and private mappings, without the
+/// program's own file pages (its code), which `VmRSS` counts as far as they
+/// happen to be mapped in. For a 100 MB binary that part moved by up to
+/// 2.4 MB between two starts of the same broker (with the page cache's
+/// fault-around), about 120 bytes per connection at 20,000; what
+/// connections cost is anonymous.
+pub fn rss_and_anon_kib(pid: u32) -> io::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok((
+        status_field(&status, pid, "VmRSS")?,
+        status_field(&status, pid, "RssAnon")?,
+    ))
 }
 
 /// Peak resident set size, KiB (`VmHWM`).

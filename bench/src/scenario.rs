@@ -190,7 +190,7 @@ pub struct Milestone {
     pub broker_anon_kib: u64,
     /// (anonymous RSS now − anonymous RSS before the first connection) /
     /// connections: what the connections cost, without the program's code
-    /// pages (see [`crate::procstat::rss_anon_kib`]).
+    /// pages (see [`crate::procstat::rss_and_anon_kib`]).
     pub bytes_per_connection: f64,
     /// The same from `VmRSS`, code pages and all.
     #[serde(default)]

@@ -5,8 +5,8 @@
 //! keeps only its subscribers and one empty pointer; children and shared
 //! groups live in a box of their own that only inner nodes have. A node is
 //! then 24 bytes, not 40, and so is each entry of its parent's map smaller:
-//! the map of a level with a node per device (20,000 of them, 61 % full)
-//! took about 26 bytes less per device (`kite-bench connections`).
+//! 19,968 idle connections, each on a topic of its own, took 1,015–1,036
+//! bytes each in anonymous memory instead of 1,059–1,078 (3 runs each).
 
 use std::sync::{atomic::AtomicUsize, Arc};
 
@@ -159,11 +159,9 @@ mod tests {
         let mut node = Node::default();
         node.child_or_insert("x");
         node.group_or_insert("g");
-        assert!(!node.leave_group("g", "nobody", None));
-        node.group_or_insert("g").members.clear();
         node.remove_child("x");
         assert!(node.inner.is_some(), "the empty group is still there");
-        node.leave_group("g", "nobody", None);
+        assert!(!node.leave_group("g", "nobody", None), "not a member");
         assert!(node.is_empty(), "{node:?}");
     }
 }
