@@ -2,7 +2,8 @@
 //! node it reconnects to, with its subscriptions and every message queued
 //! while it was away, in order; a message in flight at the move comes again
 //! with DUP; none is lost, none doubled. A clean start elsewhere ends the
-//! session. (Real `nats-server -js` and real `kite-server` nodes.)
+//! session. A session parked on a node that dies is rebuilt where its
+//! client reconnects. (Real `nats-server -js` and real `kite-server` nodes.)
 
 mod common;
 
@@ -188,7 +189,7 @@ async fn a_session_moved_back_and_forth_under_traffic_loses_nothing_and_doubles_
 }
 
 #[tokio::test]
-async fn a_client_whose_node_died_starts_anew_elsewhere_and_the_old_session_yields() {
+async fn a_session_parked_on_a_node_that_died_is_rebuilt_where_its_client_reconnects() {
     let nats = Nats::start();
     let (a, b) = (
         cluster_node(&nats.url, "a").await,
@@ -197,8 +198,64 @@ async fn a_client_whose_node_died_starts_anew_elsewhere_and_the_old_session_yiel
     let keeper = Connect::v311("keeper").clean(false);
     let (mut on_a, _) = Raw::connect(&a, &keeper).await;
     on_a.subscribe(1, "old/#", 1).await;
+    on_a.subscribe(2, "two/#", 2).await;
+    let mut publisher = Raw::v311(&b, "pub").await;
+    // 1 is in flight when the client goes: received, not acknowledged.
+    publish_one(&mut publisher, "old/n", 1).await;
+    let first = on_a.publish().await;
+    assert_eq!(&first.payload[..], b"1");
     on_a.send(&DISCONNECT).await;
+    wait_log(&a, "parked session kept in its owner record", WAIT).await;
+    // 2-4 are queued for it on a (4 at QoS 2), 5-6 published once a died.
+    publish_one(&mut publisher, "old/n", 2).await;
+    publish_one(&mut publisher, "old/n", 3).await;
+    publish_accepted(&mut publisher, "two/n", b"4", 2, 100).await;
     a.signal("-KILL");
+    publish_one(&mut publisher, "old/n", 5).await;
+    publish_one(&mut publisher, "old/n", 6).await;
+    let (mut on_b, connack) = connect_again(&b, &keeper).await;
+    assert!(connack.session_present, "rebuilt from a's snapshot");
+    wait_log(&b, "parked session rebuilt here", WAIT).await;
+    let got = receive_flagged(&mut on_b, 6, WAIT).await;
+    let numbers: Vec<u32> = got.iter().map(|m| m.n).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "every one, in order");
+    assert!(got[0].dup, "the one in flight comes again with DUP");
+    assert!(got[1..].iter().all(|m| !m.dup), "{got:?}");
+    // None doubled (4, at QoS 2, is released once).
+    quiet(&mut on_b).await;
+    // Its subscriptions came too: what is published now reaches it.
+    publish_one(&mut publisher, "old/n", 7).await;
+    assert_eq!(receive(&mut on_b, 1, WAIT).await, [7]);
+    on_b.send(&DISCONNECT).await;
+    // a comes back with its old copy in its store; the session is b's
+    // now, and moves to a (replacing that copy) when the client goes there.
+    let a = a.restart(Stop::Crash).await;
+    reading(&a).await;
+    publish_one(&mut publisher, "old/n", 8).await;
+    let (mut on_a, connack) = connect_again(&a, &keeper).await;
+    assert!(connack.session_present);
+    assert_eq!(
+        receive(&mut on_a, 1, WAIT).await,
+        [8],
+        "b's session, not a's old copy"
+    );
+    on_a.expect_silence().await;
+}
+
+#[tokio::test]
+async fn a_client_connected_to_a_node_that_died_starts_anew_elsewhere_and_the_old_session_yields() {
+    let nats = Nats::start();
+    let (a, b) = (
+        cluster_node(&nats.url, "a").await,
+        cluster_node(&nats.url, "b").await,
+    );
+    let keeper = Connect::v311("keeper").clean(false);
+    let (mut on_a, _) = Raw::connect(&a, &keeper).await;
+    on_a.subscribe(1, "old/#", 1).await;
+    // Connected when a dies: its session changed with every packet, so no
+    // snapshot of it was kept.
+    a.signal("-KILL");
+    drop(on_a);
     // a does not answer: b does not wait for it, and says the session is new.
     // (Until NATS notices a is gone, a question to a may go unanswered:
     // that CONNECT is refused with Server unavailable, and the client tries
@@ -211,7 +268,7 @@ async fn a_client_whose_node_died_starts_anew_elsewhere_and_the_old_session_yiel
         "{:?}",
         started.elapsed()
     );
-    wait_log(&b, "is down; the client starts a new session here", WAIT).await;
+    wait_log(&b, "is down and kept no snapshot of it", WAIT).await;
     on_b.subscribe(1, "new/#", 1).await;
     on_b.send(&DISCONNECT).await;
     // a comes back with its old session in its store; the client's session

@@ -22,9 +22,10 @@
 //! QoS 0 messages are not in the stream: one published during the move may
 //! miss the session (at most once).
 //!
-//! A holder that does not answer (the node died) gives nothing: the client
-//! starts a new session here, and the old one waits in the dead node's
-//! store until that node restarts (and a later move takes it from there).
+//! A holder that does not answer (the node died) gives nothing: its parked
+//! sessions are rebuilt from the snapshots it kept in their owner records
+//! and the stream ([`super::parked`]); a session whose client was connected
+//! there starts anew, and the old one waits in the dead node's store.
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::{
     broker::{restore_sessions, Shared},
     protocol::records::{Queued, QueuedState, SessionRecord},
+    routing::registry::Parked,
     store::{
         decode_queued, decode_session, encode_queued, encode_session, now_unix_ms, LoadedSession,
         Op, RecordError, Ticket,
@@ -83,15 +85,7 @@ pub(crate) fn decode(data: &[u8]) -> Result<(SessionRecord, Vec<Queued>), Record
 /// router, the store and the registry. `None` when none waits here.
 pub(crate) fn export(shared: &Shared, client_id: &str) -> Option<Vec<u8>> {
     let parked = shared.registry.take_parked(client_id).ok()?;
-    let mut rx = parked.rx;
-    let mut queue = parked.session.queue();
-    let mut waiting = std::collections::VecDeque::new();
-    rx.try_recv_batch(&mut waiting, usize::MAX);
-    queue.extend(waiting.into_iter().map(|outbound| Queued {
-        outbound,
-        state: QueuedState::Queued,
-    }));
-    let record = parked.session.record(now_unix_ms());
+    let (record, queue) = state(&parked);
     shared.forget_session(&parked.session);
     tracing::info!(
         client_id,
@@ -99,6 +93,25 @@ pub(crate) fn export(shared: &Shared, client_id: &str) -> Option<Vec<u8>> {
         "session handed to another node"
     );
     Some(encode(&record, &queue))
+}
+
+/// The parked session as [`export`] would hand it over, leaving it here:
+/// what its owner record keeps for a survivor to rebuild it from if this
+/// node dies ([`super::parked`]).
+pub(crate) fn snapshot(parked: &Parked) -> Vec<u8> {
+    let (record, queue) = state(parked);
+    encode(&record, &queue)
+}
+
+/// A parked session's record and everything it owes its client, in order:
+/// in flight (with packet ids), then waiting in its mailbox.
+fn state(parked: &Parked) -> (SessionRecord, Vec<Queued>) {
+    let mut queue = parked.session.queue();
+    queue.extend(parked.rx.waiting().into_iter().map(|outbound| Queued {
+        outbound,
+        state: QueuedState::Queued,
+    }));
+    (parked.session.record(now_unix_ms()), queue)
 }
 
 /// Make the session another node handed over this node's: stored, then

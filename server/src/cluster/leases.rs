@@ -320,6 +320,43 @@ async fn read_leases(nodes: &kv::Store, node: &str) -> Option<Vec<(String, kv::E
     Some(read)
 }
 
+/// A holder's lease, read while it has no listener: gone when the lease
+/// was deleted or claimed by a survivor, or its revision has not moved
+/// for [`TTL`] since first read here ([`LeaseAge`]). A
+/// holder connecting to NATS again renews it within a second of being
+/// back; a holder that died never does.
+pub(crate) struct LeaseWatch {
+    started: tokio::time::Instant,
+    age: LeaseAge,
+}
+
+impl Default for LeaseWatch {
+    fn default() -> Self {
+        LeaseWatch {
+            started: tokio::time::Instant::now(),
+            age: LeaseAge::default(),
+        }
+    }
+}
+
+impl LeaseWatch {
+    /// `read`: the lease's entry (`Some(None)`: no lease), or `None` when
+    /// it could not be read (the bucket elects a leader).
+    pub(crate) fn gone(&mut self, read: Option<Option<kv::Entry>>) -> bool {
+        let Some(entry) = read else {
+            return false;
+        };
+        // By tokio's clock, as `started`.
+        let now = tokio::time::Instant::now().into_std();
+        self.age.read(entry.as_ref(), now) != Lease::Held
+    }
+
+    /// How long the holder has been asked.
+    pub(crate) fn asked_for(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,5 +460,35 @@ mod tests {
     fn keys_name_their_node() {
         assert_eq!(node_of(&key("node a/1")).as_deref(), Some("node a/1"));
         assert_eq!(node_of("x.abc"), None);
+    }
+
+    fn lease(value: &'static [u8], operation: kv::Operation) -> Option<Option<kv::Entry>> {
+        Some(Some(kv::Entry {
+            bucket: BUCKET.to_string(),
+            key: key("a"),
+            value: Bytes::from_static(value),
+            revision: 9,
+            delta: 0,
+            created: time::OffsetDateTime::UNIX_EPOCH,
+            operation,
+            seen_current: true,
+        }))
+    }
+
+    #[test]
+    fn a_silent_holder_is_gone_only_when_its_lease_says_so() {
+        let held = || lease(b"held a 0000000000000001", kv::Operation::Put);
+        let mut watch = LeaseWatch::default();
+        assert!(!watch.gone(None), "an unreadable lease is no answer");
+        assert!(!watch.gone(held()), "a lease read first is alive");
+        assert!(!watch.gone(held()), "unchanged for less than the TTL");
+        for gone in [
+            Some(None),
+            lease(b"", kv::Operation::Delete),
+            lease(b"", kv::Operation::Purge),
+            lease(b"claimed by b", kv::Operation::Put),
+        ] {
+            assert!(LeaseWatch::default().gone(gone.clone()), "{gone:?}");
+        }
     }
 }

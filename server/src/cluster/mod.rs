@@ -14,6 +14,8 @@
 //!   and taking one over from another node (DISCONNECT 0x8E there).
 //! - [`handoff`]: a persistent session moving to the node its client
 //!   reconnects to, at one position of the stream.
+//! - [`parked`]: a parked session's snapshot in its owner record, from
+//!   which a survivor rebuilds it when its node dies.
 //! - [`wills`]: each will kept in a bucket too (`kite_wills`), so that it
 //!   fires exactly once cluster-wide; [`will_record`] is its format.
 //! - [`leases`]: which nodes are alive (`kite_nodes`); a survivor adopts
@@ -32,6 +34,7 @@ mod link;
 pub(crate) mod messages;
 pub(crate) mod nats;
 pub(crate) mod owners;
+pub(crate) mod parked;
 pub(crate) mod retained;
 pub(crate) mod shares;
 pub(crate) mod subject;

@@ -28,7 +28,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{handoff, leases, messages::Durable};
+use super::{handoff, leases, messages::Durable, parked};
 use crate::{
     broker::{ClientIds, Shared},
     store::Ticket,
@@ -80,6 +80,13 @@ pub(crate) struct Owners {
     /// registry), and whether another node took one over meanwhile: that
     /// connection is then closed as soon as it is registered.
     connecting: Mutex<HashMap<String, bool>>,
+    /// The owner record's revision this node last wrote, per client id it
+    /// holds: a parked session's snapshot is written over it only
+    /// ([`parked::keep`]).
+    kept: parked::Kept,
+    /// Snapshots of parked sessions on their way to [`parked::keep`].
+    snapshots: tokio::sync::mpsc::UnboundedSender<parked::Snapshot>,
+    snapshots_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<parked::Snapshot>>>,
 }
 
 /// The control subject a node answers takeovers on.
@@ -88,7 +95,7 @@ fn takeover_subject(node: &str) -> String {
 }
 
 /// A client id as a bucket key (any id: base64url).
-fn key(client_id: &str) -> String {
+pub(super) fn key(client_id: &str) -> String {
     format!("c.{}", URL_SAFE_NO_PAD.encode(client_id))
 }
 
@@ -98,6 +105,7 @@ impl Owners {
         client: async_nats::Client,
         durable: Arc<Durable>,
     ) -> Arc<Owners> {
+        let (snapshots, snapshots_rx) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(Owners {
             node: node.to_string(),
             client,
@@ -108,6 +116,9 @@ impl Owners {
             leases: OnceLock::new(),
             shared: OnceLock::new(),
             connecting: Mutex::new(HashMap::new()),
+            kept: Arc::default(),
+            snapshots,
+            snapshots_rx: Mutex::new(Some(snapshots_rx)),
         })
     }
 
@@ -132,6 +143,20 @@ impl Owners {
                     .await
                 {
                     Ok(store) => {
+                        let snapshots = opener
+                            .snapshots_rx
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .take();
+                        if let Some(snapshots) = snapshots {
+                            tokio::spawn(parked::keep(
+                                opener.node.clone(),
+                                opener.client.clone(),
+                                store.clone(),
+                                opener.kept.clone(),
+                                snapshots,
+                            ));
+                        }
                         let _ = opener.bucket.set(store);
                         // Opened by the leases' own task; only looked up.
                         while opener.leases.get().is_none() {
@@ -177,6 +202,10 @@ impl Owners {
     /// start), and answer.
     async fn hand_over(&self, shared: &Arc<Shared>, asked: Takeover, reply: async_nats::Subject) {
         let client_id = asked.client_id.clone();
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&client_id);
         // A connection of the id still being made here is marked: it
         // closes as soon as it is registered (`registered` takes this lock).
         if let Some(taken) = self.connecting().get_mut(&client_id) {
@@ -295,7 +324,7 @@ impl Owners {
         };
         let collect = async {
             let payload: Bytes = asked.encode().into();
-            let mut lease = LeaseWatch::default();
+            let mut lease = leases::LeaseWatch::default();
             let first = loop {
                 match self
                     .client
@@ -421,16 +450,20 @@ impl Owners {
             }
         };
         let (revision, previous) = previous;
-        match previous {
-            Some(owner) if owner != me => {
-                let name = String::from_utf8_lossy(&owner).into_owned();
-                match self.take_from(&name, client_id, resumes).await {
+        let took = match previous {
+            Some(value) if parked::read_owner(&value).node != me => {
+                let owner = parked::read_owner(&value);
+                let name = String::from_utf8_lossy(&owner.node).into_owned();
+                match self
+                    .take_from(&name, owner.parked, client_id, resumes)
+                    .await
+                {
                     Took::Yes => true,
                     Took::Kept => {
                         // The session stays there: so must the record that
                         // says where it is (the client's next try asks there
                         // again).
-                        if let Err(err) = store.update(&key, owner, revision).await {
+                        if let Err(err) = store.update(&key, value, revision).await {
                             tracing::warn!(%err, client_id, "cluster: the client id's owner could not be put back");
                         }
                         false
@@ -440,7 +473,14 @@ impl Owners {
                 }
             }
             _ => true,
+        };
+        if took {
+            self.kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(client_id.to_string(), revision);
         }
+        took
     }
 
     /// Take `client_id` from the node `owner`: its connection there
@@ -448,7 +488,13 @@ impl Owners {
     /// [`Took::Yes`] when the client resumes a session that a live owner
     /// did not hand over, or that is not installed here yet (the CONNECT is
     /// then refused, and the client tries again).
-    async fn take_from(&self, owner: &str, client_id: &str, resumes: bool) -> Took {
+    async fn take_from(
+        &self,
+        owner: &str,
+        parked: Option<(u64, Bytes)>,
+        client_id: &str,
+        resumes: bool,
+    ) -> Took {
         let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
             return Took::Kept;
         };
@@ -465,8 +511,8 @@ impl Owners {
             Answer::Session(at, blob) => (at, blob),
             Answer::NoSession => return Took::Yes,
             Answer::Gone => {
-                tracing::warn!(client_id, "cluster: node {owner}, which held the session, is down; the client starts a new session here (the old one waits in {owner}'s store)");
-                return Took::Yes;
+                drop(go_on);
+                return self.rebuild(&shared, owner, parked, client_id).await;
             }
             Answer::Silent => {
                 tracing::warn!(client_id, "cluster: node {owner} did not hand the session over in time; the CONNECT is refused (try again)");
@@ -486,6 +532,43 @@ impl Owners {
             let _ = done.send(handoff::install(&shared, &id, record, queue));
         });
         let _ = go_on.send(Some((at, install)));
+        self.installed(owner, client_id, installed).await
+    }
+
+    /// The holder `owner` is down: rebuild the session it `parked` here
+    /// ([`parked::rebuild`]), or start the client anew when it kept none
+    /// (its client was connected when it died) or it cannot be used.
+    async fn rebuild(
+        &self,
+        shared: &Arc<Shared>,
+        owner: &str,
+        parked: Option<(u64, Bytes)>,
+        client_id: &str,
+    ) -> Took {
+        let Some((at, blob)) = parked else {
+            tracing::warn!(client_id, "cluster: node {owner}, which held the session, is down and kept no snapshot of it (its client was connected); the client starts a new session here (the old one waits in {owner}'s store)");
+            return Took::Yes;
+        };
+        match parked::rebuild(&self.durable, shared, &self.client, client_id, at, &blob).await {
+            Ok(installed) => self.installed(owner, client_id, installed).await,
+            Err(parked::NotRebuilt::Unusable(reason)) => {
+                tracing::warn!(client_id, reason, "cluster: node {owner}, which held the session, is down, and its snapshot cannot be used; the client starts a new session here");
+                Took::Yes
+            }
+            Err(parked::NotRebuilt::NotNow(reason)) => {
+                tracing::warn!(client_id, reason, "cluster: node {owner}, which held the session, is down, and its session could not be rebuilt here now; the CONNECT is refused (try again)");
+                Took::Kept
+            }
+        }
+    }
+
+    /// Wait for a session coming here to be installed and stored.
+    async fn installed(
+        &self,
+        owner: &str,
+        client_id: &str,
+        installed: tokio::sync::oneshot::Receiver<Option<Ticket>>,
+    ) -> Took {
         // The holder let go of it: it is installed once this node's reader
         // reaches `at`, however long the stream takes to be read (a stream
         // leader elected after a NATS server died stalls it for seconds).
@@ -511,58 +594,37 @@ impl Owners {
         else {
             return;
         };
-        if shared.registry.is_connected(client_id)
-            || shared.registry.parked_filters(client_id).is_some()
-        {
-            // A newer connection here holds it now, or its session waits
-            // here for it (the owner record says where to take it from).
+        if shared.registry.is_connected(client_id) {
+            // A newer connection here holds it now.
             return;
         }
+        if shared.registry.parked_filters(client_id).is_some() {
+            // Its session waits here for it (the owner record says where
+            // to take it from, and keeps it for a survivor if this node
+            // dies).
+            parked::snapshot_at_reader(
+                &self.durable,
+                &shared,
+                client_id,
+                self.kept.clone(),
+                self.snapshots.clone(),
+            );
+            return;
+        }
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(client_id);
         let key = key(client_id);
         if let Ok(Some(entry)) = store.entry(&key).await {
-            if entry.operation == kv::Operation::Put && entry.value == self.node.as_bytes() {
+            if entry.operation == kv::Operation::Put
+                && parked::read_owner(&entry.value).node == self.node.as_bytes()
+            {
                 let _ = store
                     .delete_expect_revision(&key, Some(entry.revision))
                     .await;
             }
         }
-    }
-}
-
-/// A holder's lease, read while it has no listener: gone when the lease
-/// was deleted or claimed by a survivor, or its revision has not moved
-/// for [`leases::TTL`] since first read here ([`leases::LeaseAge`]). A
-/// holder connecting to NATS again renews it within a second of being
-/// back; a holder that died never does.
-struct LeaseWatch {
-    started: tokio::time::Instant,
-    age: leases::LeaseAge,
-}
-
-impl Default for LeaseWatch {
-    fn default() -> Self {
-        LeaseWatch {
-            started: tokio::time::Instant::now(),
-            age: leases::LeaseAge::default(),
-        }
-    }
-}
-
-impl LeaseWatch {
-    /// `read`: the lease's entry (`Some(None)`: no lease), or `None` when
-    /// it could not be read (the bucket elects a leader).
-    fn gone(&mut self, read: Option<Option<kv::Entry>>) -> bool {
-        let Some(entry) = read else {
-            return false;
-        };
-        // By tokio's clock, as `started`.
-        let now = tokio::time::Instant::now().into_std();
-        self.age.read(entry.as_ref(), now) != leases::Lease::Held
-    }
-
-    /// How long the holder has been asked.
-    fn asked_for(&self) -> Duration {
-        self.started.elapsed()
     }
 }
 
@@ -671,40 +733,5 @@ impl ClientIds for Arc<Owners> {
         let owners = self.clone();
         let client_id = client_id.to_string();
         tokio::spawn(async move { owners.release_now(&client_id).await });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lease(value: &'static [u8], operation: kv::Operation) -> Option<Option<kv::Entry>> {
-        Some(Some(kv::Entry {
-            bucket: leases::BUCKET.to_string(),
-            key: leases::key("a"),
-            value: Bytes::from_static(value),
-            revision: 9,
-            delta: 0,
-            created: time::OffsetDateTime::UNIX_EPOCH,
-            operation,
-            seen_current: true,
-        }))
-    }
-
-    #[test]
-    fn a_silent_holder_is_gone_only_when_its_lease_says_so() {
-        let held = || lease(b"held a 0000000000000001", kv::Operation::Put);
-        let mut watch = LeaseWatch::default();
-        assert!(!watch.gone(None), "an unreadable lease is no answer");
-        assert!(!watch.gone(held()), "a lease read first is alive");
-        assert!(!watch.gone(held()), "unchanged for less than the TTL");
-        for gone in [
-            Some(None),
-            lease(b"", kv::Operation::Delete),
-            lease(b"", kv::Operation::Purge),
-            lease(b"claimed by b", kv::Operation::Put),
-        ] {
-            assert!(LeaseWatch::default().gone(gone.clone()), "{gone:?}");
-        }
     }
 }

@@ -276,6 +276,16 @@ impl Receiver {
         }
     }
 
+    /// A copy of what waits here, in order, taking nothing: what a parked
+    /// session's snapshot holds besides its in-flight messages.
+    pub(crate) fn waiting(&self) -> Vec<Outbound> {
+        let state = self.inner.lock();
+        state
+            .queue
+            .as_ref()
+            .map_or_else(Vec::new, |queue| queue.iter().cloned().collect())
+    }
+
     /// The next message if one is waiting.
     #[cfg(test)]
     pub(crate) fn try_recv(&mut self) -> Option<Outbound> {

@@ -576,6 +576,20 @@ impl Registry {
         }
     }
 
+    /// `f` of the parked session of `client_id`, under the registry's lock
+    /// (`None`: no parked session of that id).
+    pub(crate) fn with_parked<R>(
+        &self,
+        client_id: &str,
+        f: impl FnOnce(&Parked) -> R,
+    ) -> Option<R> {
+        let clients = self.clients.lock().expect("registry lock");
+        match clients.get(client_id) {
+            Some(Slot::Parked(parked)) => Some(f(parked)),
+            _ => None,
+        }
+    }
+
     /// Another node of the cluster connects `client_id`: close the
     /// connection here as a takeover (0x8E); the session goes on there
     /// when the client `resumes` it. False when no connection here holds

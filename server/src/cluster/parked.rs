@@ -1,0 +1,639 @@
+//! A parked session that outlives the node holding it.
+//!
+//! When a persistent session parks (its client went away), the node
+//! holding it writes a snapshot of it into the id's owner record in
+//! `kite_owners` ([`super::owners`]): the session as [`handoff::snapshot`]
+//! encodes it (subscriptions, QoS 2 ids awaiting PUBREL, every message in
+//! flight with its packet id, then the waiting ones) and the stream
+//! position `E` it was taken at, between two messages, by the node's
+//! stream reader. From then on the holder's copy is exactly that snapshot
+//! plus the stream's QoS 1/2 messages after `E` that match its
+//! subscriptions: nothing else reaches a session whose client is away.
+//!
+//! So when the holder dies and the client reconnects elsewhere, that node
+//! rebuilds it ([`replay`]): the snapshot, then what the stream holds
+//! between `E` and the position `P` its own reader is at, matched against
+//! the session's subscriptions as the router matches them (no-local,
+//! the highest QoS, every subscription id, retain-as-published), and
+//! installs it at `P` ([`handoff::install`]). Nothing is lost and nothing
+//! doubled, QoS 2 included: messages in flight come again with their
+//! packet ids (DUP), the rest once.
+//!
+//! The snapshot is fenced by the owner record's revision: it is written
+//! only over this node's own claim of the id ([`super::owners`] keeps the
+//! revision), and every CONNECT's claim replaces it. A session whose
+//! client was connected when its node died has no snapshot (its state
+//! moved with every packet): that client starts a new session.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_nats::jetstream::{
+    self,
+    consumer::{pull, AckPolicy, DeliverPolicy},
+    kv,
+};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use mqtt::QoS;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    batch, handoff,
+    messages::{self, AtPosition, Durable},
+};
+use crate::{
+    broker::Shared,
+    protocol::{
+        message::{Message, Outbound},
+        records::{Queued, QueuedState, SessionRecord},
+    },
+    store::{decode_retained, now_unix_ms, stream_position, stream_sequence, Ticket},
+};
+
+/// The first byte of an owner record that carries a parked session (a
+/// plain record is the node's id, which never starts with it).
+const PARKED: u8 = 0;
+/// The longest a rebuild reads the stream before giving up (the CONNECT is
+/// then refused and the client tries again).
+const REPLAY_WAIT: Duration = Duration::from_secs(20);
+/// How long a snapshot is written again while the bucket is out of reach.
+const KEEP_FOR: Duration = Duration::from_secs(20);
+/// Stream messages fetched at a time.
+const FETCH: usize = 1000;
+
+/// An owner record in `kite_owners`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Owner {
+    /// The holder's node id.
+    pub node: Bytes,
+    /// Its parked session: the stream position it was taken at, and the
+    /// session as [`handoff::encode`] wrote it.
+    pub parked: Option<(u64, Bytes)>,
+}
+
+/// The owner record of a session parked on `node` at stream position `at`.
+pub(crate) fn owner_value(node: &str, at: u64, session: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(11 + node.len() + session.len());
+    out.push(PARKED);
+    out.extend_from_slice(&(node.len() as u16).to_be_bytes());
+    out.extend_from_slice(node.as_bytes());
+    out.extend_from_slice(&at.to_be_bytes());
+    out.extend_from_slice(session);
+    out
+}
+
+/// Read an owner record: a plain node id, or one with a parked session.
+pub(crate) fn read_owner(value: &Bytes) -> Owner {
+    let parked = || -> Option<Owner> {
+        if *value.first()? != PARKED {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes(value.get(1..3)?.try_into().ok()?));
+        let at_end = 3 + len + 8;
+        let at = u64::from_be_bytes(value.get(3 + len..at_end)?.try_into().ok()?);
+        let node = value.slice(3..3 + len);
+        Some(Owner {
+            node,
+            parked: Some((at, value.slice(at_end..))),
+        })
+    };
+    parked().unwrap_or_else(|| Owner {
+        node: value.clone(),
+        parked: None,
+    })
+}
+
+/// True when the session's expiry interval ran out since it parked.
+pub(crate) fn expired(record: &SessionRecord, now_ms: u64) -> bool {
+    record.expiry_interval != u32::MAX
+        && now_ms.saturating_sub(record.disconnected_at) >= u64::from(record.expiry_interval) * 1000
+}
+
+/// What `message` becomes for the session of `client_id` with `record`'s
+/// subscriptions, as the router would deliver it: `None` when none of
+/// them matches (shared ones are their group's, not the session's).
+pub(crate) fn delivery(
+    record: &SessionRecord,
+    client_id: &str,
+    message: Message,
+) -> Option<Outbound> {
+    let mut found: Option<(QoS, bool, Vec<u32>)> = None;
+    for subscription in &record.subscriptions {
+        let filter: &str = &subscription.filter;
+        if filter.starts_with("$share/") || !mqtt::topic::matches(filter, &message.topic) {
+            continue;
+        }
+        let options = subscription.options;
+        if options.no_local && *message.origin == *client_id {
+            continue;
+        }
+        let (qos, keep_retain, ids) = found.get_or_insert((options.qos, false, Vec::new()));
+        *qos = (*qos).max(options.qos);
+        *keep_retain |= options.retain_as_published;
+        ids.extend(subscription.id);
+    }
+    let (qos, keep_retain, subscription_ids) = found?;
+    Some(Outbound {
+        qos: message.qos.min(qos),
+        // MQTT-3.3.1-12: retain is cleared unless retain-as-published.
+        retain: message.retain && keep_retain,
+        message: Arc::new(message),
+        subscription_ids,
+        seq: None,
+        receipt: None,
+    })
+}
+
+/// The messages of the stream after position `after`, up to `upto`, that
+/// the session of `client_id` gets: what its dead holder queued for it
+/// since its snapshot. Read with one ephemeral consumer (filtered to the
+/// session's subject when it has one subscription), deleted after.
+pub(crate) async fn replay(
+    client: &async_nats::Client,
+    after: u64,
+    upto: u64,
+    client_id: &str,
+    record: &SessionRecord,
+) -> Result<Vec<Queued>, String> {
+    let mut queue = Vec::new();
+    if upto <= after {
+        return Ok(queue);
+    }
+    let js = jetstream::new(client.clone());
+    let stream = js
+        .get_stream(messages::STREAM)
+        .await
+        .map_err(|err| err.to_string())?;
+    let own: Vec<&str> = record
+        .subscriptions
+        .iter()
+        .map(|s| &*s.filter)
+        .filter(|f| !f.starts_with("$share/"))
+        .collect();
+    let filter_subject = match own.as_slice() {
+        [one] => messages::stream_filter(one),
+        _ => String::new(),
+    };
+    let consumer = stream
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: stream_sequence(after).max(1),
+            },
+            ack_policy: AckPolicy::None,
+            filter_subject,
+            inactive_threshold: Duration::from_secs(30),
+            num_replicas: 1,
+            memory_storage: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|err| err.to_string())?;
+    let name = consumer.cached_info().name.clone();
+    let last = stream_sequence(upto);
+    let read = async {
+        let mut consumer = consumer;
+        if consumer
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .num_pending
+            == 0
+        {
+            return Ok(());
+        }
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(FETCH)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+                .map_err(|err| err.to_string())?;
+            let mut got = 0;
+            while let Some(message) = batch.next().await {
+                let message = message.map_err(|err| err.to_string())?;
+                let info = message.info().map_err(|err| err.to_string())?;
+                let sequence = info.stream_sequence;
+                if sequence > last {
+                    return Ok(());
+                }
+                got += 1;
+                take(
+                    &mut queue,
+                    &message.payload,
+                    sequence,
+                    after,
+                    upto,
+                    client_id,
+                    record,
+                );
+                if info.pending == 0 {
+                    return Ok(());
+                }
+            }
+            if got == 0
+                && consumer
+                    .info()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .num_pending
+                    == 0
+            {
+                return Ok(());
+            }
+        }
+    };
+    let result = tokio::time::timeout(REPLAY_WAIT, read)
+        .await
+        .unwrap_or_else(|_| Err(format!("the stream not read within {REPLAY_WAIT:?}")));
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.delete_consumer(&name)).await;
+    });
+    result.map(|()| queue)
+}
+
+/// Queue for the session what one stream message holds between `after`
+/// and `upto` (positions: [`stream_position`]).
+fn take(
+    queue: &mut Vec<Queued>,
+    payload: &[u8],
+    sequence: u64,
+    after: u64,
+    upto: u64,
+    client_id: &str,
+    record: &SessionRecord,
+) {
+    let Some((_, records)) = batch::records(payload) else {
+        return;
+    };
+    for (index, data) in records.into_iter().enumerate() {
+        let Ok(index) = u16::try_from(index) else {
+            break;
+        };
+        let position = stream_position(sequence, index);
+        if position <= after || position > upto {
+            continue;
+        }
+        let Ok(message) = decode_retained(data) else {
+            continue;
+        };
+        if let Some(outbound) = delivery(record, client_id, message) {
+            queue.push(Queued {
+                outbound,
+                state: QueuedState::Queued,
+            });
+        }
+    }
+}
+
+/// The parked session in an owner record, decoded: `None` (with the
+/// reason) when it cannot be used.
+pub(crate) fn session(blob: &[u8], now_ms: u64) -> Result<(SessionRecord, Vec<Queued>), String> {
+    let (record, queue) = handoff::decode(blob).map_err(|err| err.to_string())?;
+    if expired(&record, now_ms) {
+        return Err("its session expired".into());
+    }
+    Ok((record, queue))
+}
+
+/// Why a dead node's parked session was not installed here.
+pub(crate) enum NotRebuilt {
+    /// It cannot be used (unreadable, expired): the client starts anew.
+    Unusable(String),
+    /// Not now (the stream not read in time): the CONNECT is refused and
+    /// the client tries again.
+    NotNow(String),
+}
+
+/// The gap, in stream messages, that the last round of a rebuild reads
+/// with this node's reader paused.
+const LAST_ROUND: u64 = 64;
+
+/// Rebuild the session of `client_id` that its dead holder parked at
+/// stream position `at` (`blob`: [`handoff::snapshot`]) and install it at
+/// this node's reader's position. The stream is read in rounds up to where
+/// the reader is; the last, short one with the reader paused, so the
+/// session is installed between two messages and misses none. The
+/// receiver gives the install's store ticket.
+pub(crate) async fn rebuild(
+    durable: &Durable,
+    shared: &Arc<Shared>,
+    client: &async_nats::Client,
+    client_id: &str,
+    at: u64,
+    blob: &[u8],
+) -> Result<oneshot::Receiver<Option<Ticket>>, NotRebuilt> {
+    let (record, mut queue) = session(blob, now_unix_ms()).map_err(NotRebuilt::Unusable)?;
+    let kept = queue.len();
+    let mut from = at;
+    for round in 0.. {
+        let (position, go_on) = durable.pause().await.ok_or_else(|| {
+            NotRebuilt::NotNow("this node does not read the message stream".into())
+        })?;
+        let last = round >= 3
+            || stream_sequence(position).saturating_sub(stream_sequence(from)) <= LAST_ROUND;
+        // Read unpaused but for the last round.
+        let go_on = last.then_some(go_on);
+        if position > from {
+            let more = replay(client, from, position, client_id, &record)
+                .await
+                .map_err(NotRebuilt::NotNow)?;
+            queue.extend(more);
+            from = position;
+        }
+        if let Some(go_on) = go_on {
+            tracing::info!(
+                client_id,
+                kept,
+                from_stream = queue.len() - kept,
+                "cluster: a dead node's parked session rebuilt here from its snapshot and the stream"
+            );
+            let (done, installed) = oneshot::channel();
+            let (shared, id) = (shared.clone(), client_id.to_string());
+            let install: AtPosition = Box::new(move |_| {
+                let _ = done.send(handoff::install(&shared, &id, record, queue));
+            });
+            // At `from`: where the reader is, or the snapshot's position
+            // if this node's reader is behind it.
+            go_on
+                .send(Some((from, install)))
+                .map_err(|_| NotRebuilt::NotNow("the stream reader went on".into()))?;
+            return Ok(installed);
+        }
+    }
+    unreachable!("the fourth round is the last")
+}
+
+/// Write the snapshots [`snapshot_at_reader`] takes into the owner records,
+/// in order, each over the claim of this node it was taken under (`kept`:
+/// the client id's record revision this node wrote last).
+pub(crate) async fn keep(
+    node: String,
+    client: async_nats::Client,
+    store: kv::Store,
+    kept: Kept,
+    mut snapshots: mpsc::UnboundedReceiver<Snapshot>,
+) {
+    while let Some(snapshot) = snapshots.recv().await {
+        let Snapshot {
+            client_id,
+            at,
+            session,
+            revision,
+        } = snapshot;
+        let value = owner_value(&node, at, &session);
+        if value.len() + 1024 > client.server_info().max_payload {
+            tracing::warn!(
+                client_id,
+                bytes = value.len(),
+                "cluster: a parked session is larger than NATS's max_payload; if this node dies, its client starts a new session"
+            );
+            continue;
+        }
+        let (key, value) = (super::owners::key(&client_id), Bytes::from(value));
+        let deadline = tokio::time::Instant::now() + KEEP_FOR;
+        loop {
+            let write = store.update(&key, value.clone(), revision);
+            match tokio::time::timeout(Duration::from_secs(5), write).await {
+                Ok(Ok(written)) => {
+                    tracing::debug!(
+                        client_id,
+                        "cluster: parked session kept in its owner record"
+                    );
+                    kept.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(client_id, written);
+                    break;
+                }
+                // Claimed since (the client is back, here or elsewhere):
+                // that claim holds the record now.
+                Ok(Err(err)) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    tracing::debug!(client_id, "cluster: parked session not kept: claimed since");
+                    break;
+                }
+                // The bucket out of reach (its stream elects a leader):
+                // again, while the claim is still this node's.
+                failed => {
+                    // A claim since (its revision) holds the record now.
+                    let ours = kept
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&client_id)
+                        == Some(&revision);
+                    if !ours {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        let err = match failed {
+                            Ok(Err(err)) => err.to_string(),
+                            _ => "no answer".to_string(),
+                        };
+                        tracing::warn!(client_id, err, "cluster: a parked session could not be kept in its owner record within {KEEP_FOR:?}; if this node dies, its client starts a new session");
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Snapshot the session of `client_id` parked here, between two messages
+/// of the stream (in the reader), and send it to [`keep`]. Nothing when it
+/// is no longer parked by then.
+pub(crate) fn snapshot_at_reader(
+    durable: &Durable,
+    shared: &Arc<Shared>,
+    client_id: &str,
+    kept: Kept,
+    snapshots: mpsc::UnboundedSender<Snapshot>,
+) {
+    let shared = Arc::downgrade(shared);
+    let client_id = client_id.to_string();
+    durable.at(
+        0,
+        Box::new(move |at| {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            // The claim it is written over: one made since (the client
+            // back) fails the write.
+            let revision = kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&client_id)
+                .copied();
+            let Some(revision) = revision else {
+                return;
+            };
+            if let Some(session) = shared.registry.with_parked(&client_id, handoff::snapshot) {
+                let _ = snapshots.send(Snapshot {
+                    client_id,
+                    at,
+                    session,
+                    revision,
+                });
+            }
+        }),
+    );
+}
+
+/// The owner record's revision a node last wrote, per client id it holds.
+pub(crate) type Kept = Arc<Mutex<HashMap<String, u64>>>;
+
+/// A parked session taken at stream position `at`, to be written over
+/// the owner record's `revision`.
+pub(crate) struct Snapshot {
+    client_id: String,
+    at: u64,
+    session: Vec<u8>,
+    revision: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use mqtt::{Protocol, SubscriptionOptions};
+
+    use super::*;
+    use crate::store::StoredSubscription;
+
+    fn subscription(filter: &str, qos: QoS, id: Option<u32>) -> StoredSubscription {
+        StoredSubscription {
+            filter: filter.into(),
+            options: SubscriptionOptions {
+                qos,
+                ..SubscriptionOptions::default()
+            },
+            id,
+        }
+    }
+
+    fn record(subscriptions: Vec<StoredSubscription>) -> SessionRecord {
+        SessionRecord {
+            protocol: Protocol::V5,
+            expiry_interval: 60,
+            disconnected_at: 1_000,
+            subscriptions,
+            incoming_qos2: Vec::new(),
+        }
+    }
+
+    fn message(topic: &str, qos: QoS, origin: &str, retain: bool) -> Message {
+        Message {
+            topic: topic.into(),
+            payload: Bytes::from_static(b"x"),
+            qos,
+            retain,
+            properties: Default::default(),
+            origin: Arc::from(origin),
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn an_owner_record_reads_back_plain_or_with_its_parked_session() {
+        let plain = read_owner(&Bytes::from_static(b"kite-1"));
+        assert_eq!(&plain.node[..], b"kite-1");
+        assert_eq!(plain.parked, None);
+        let value = Bytes::from(owner_value("kite-2", 0x0102_0304_0506_0708, b"session"));
+        let parked = read_owner(&value);
+        assert_eq!(&parked.node[..], b"kite-2");
+        let (at, session) = parked.parked.expect("a parked session");
+        assert_eq!(at, 0x0102_0304_0506_0708);
+        assert_eq!(&session[..], b"session");
+        // Cut short: read as a node id rather than a wrong session.
+        let cut = read_owner(&value.slice(..6));
+        assert_eq!(cut.parked, None);
+    }
+
+    #[test]
+    fn overlapping_subscriptions_give_one_delivery_at_the_highest_qos_with_every_id() {
+        let record = record(vec![
+            subscription("a/#", QoS::AtLeastOnce, Some(1)),
+            subscription("a/+", QoS::ExactlyOnce, Some(2)),
+            subscription("b/#", QoS::ExactlyOnce, Some(3)),
+            subscription("$share/g/a/#", QoS::ExactlyOnce, Some(4)),
+        ]);
+        let out =
+            delivery(&record, "me", message("a/x", QoS::ExactlyOnce, "p", true)).expect("matched");
+        assert_eq!(out.qos, QoS::ExactlyOnce);
+        let mut ids = out.subscription_ids.clone();
+        ids.sort();
+        assert_eq!(ids, [1, 2]);
+        assert!(!out.retain, "retain cleared without retain-as-published");
+        let capped = delivery(
+            &record,
+            "me",
+            message("a/x/y", QoS::ExactlyOnce, "p", false),
+        )
+        .expect("matched by a/#");
+        assert_eq!(
+            capped.qos,
+            QoS::AtLeastOnce,
+            "the lower of publish and subscription"
+        );
+        assert!(delivery(&record, "me", message("c", QoS::AtLeastOnce, "p", false)).is_none());
+    }
+
+    #[test]
+    fn no_local_and_retain_as_published_hold_as_in_the_router() {
+        let mut sub = subscription("t/#", QoS::AtLeastOnce, None);
+        sub.options.no_local = true;
+        sub.options.retain_as_published = true;
+        let record = record(vec![sub]);
+        assert!(delivery(&record, "me", message("t/1", QoS::AtLeastOnce, "me", false)).is_none());
+        let out = delivery(
+            &record,
+            "me",
+            message("t/1", QoS::AtLeastOnce, "other", true),
+        )
+        .expect("someone else's");
+        assert!(out.retain);
+        assert!(delivery(
+            &record,
+            "me",
+            message("$SYS/x", QoS::AtLeastOnce, "o", false)
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn only_the_positions_after_the_snapshot_and_up_to_the_reader_are_taken() {
+        let record = record(vec![subscription("t", QoS::AtLeastOnce, None)]);
+        let one = crate::store::encode_retained(&message("t", QoS::AtLeastOnce, "p", false));
+        let mut batcher = batch::Batcher::new("n", 1);
+        let outgoing = (0..4)
+            .map(|_| batch::Outgoing {
+                subject: "KQ.m.t.==".into(),
+                record: one.clone().into(),
+                done: None,
+            })
+            .collect::<Vec<_>>();
+        let batches = batcher.batches(outgoing, usize::MAX);
+        assert_eq!(batches.len(), 1, "one stream message of four");
+        let mut queue = Vec::new();
+        take(
+            &mut queue,
+            &batches[0].payload,
+            7,
+            stream_position(7, 0),
+            stream_position(7, 2),
+            "me",
+            &record,
+        );
+        assert_eq!(queue.len(), 2, "indexes 1 and 2 of stream message 7");
+    }
+
+    #[test]
+    fn a_session_past_its_expiry_is_not_rebuilt() {
+        let mut r = record(Vec::new());
+        assert!(!expired(&r, 1_000 + 59_999));
+        assert!(expired(&r, 1_000 + 60_000));
+        r.expiry_interval = u32::MAX;
+        assert!(!expired(&r, u64::MAX));
+    }
+}
