@@ -160,8 +160,10 @@ pub fn markdown(report: &ClusterReport) -> String {
          (alternately), every subscriber to node 3, so every message crosses nodes; on single-node Kite \
          all clients share its one node. Every message is checked on arrival (count, order per \
          publisher, checksum). CPU is user + system time of **all** processes of the system \
-         (Kite cluster: 3 kite-server + 3 nats-server) per delivered message.\n",
-        report.rounds
+         (Kite cluster: 3 kite-server + 3 nats-server) per delivered message. Each nats-server runs \
+         with GOMAXPROCS={} (three share the machine's cores).\n",
+        report.rounds,
+        std::env::var("GOMAXPROCS").unwrap_or_else(|_| "1".into())
     );
     let _ = writeln!(md, "## Goals (QoS 1 across nodes)\n");
     let _ = writeln!(md, "| step | Kite cluster ÷ | ratio | goal | met |");

@@ -34,6 +34,14 @@ async fn connect_again(node: &Broker, connect: &Connect<'_>) -> (Raw, mqtt::Conn
     }
 }
 
+/// A NATS server and two nodes on it, a and b.
+async fn two_nodes() -> (Nats, Broker, Broker) {
+    let nats = Nats::start();
+    let a = cluster_node(&nats.url, "a").await;
+    let b = cluster_node(&nats.url, "b").await;
+    (nats, a, b)
+}
+
 /// Publish `n` on `topic` at QoS 1; it must be acknowledged.
 async fn publish_one(publisher: &mut Raw, topic: &str, n: u16) {
     let payload = n.to_string();
@@ -190,11 +198,7 @@ async fn a_session_moved_back_and_forth_under_traffic_loses_nothing_and_doubles_
 
 #[tokio::test]
 async fn a_session_parked_on_a_node_that_died_is_rebuilt_where_its_client_reconnects() {
-    let nats = Nats::start();
-    let (a, b) = (
-        cluster_node(&nats.url, "a").await,
-        cluster_node(&nats.url, "b").await,
-    );
+    let (_nats, a, b) = two_nodes().await;
     let keeper = Connect::v311("keeper").clean(false);
     let (mut on_a, _) = Raw::connect(&a, &keeper).await;
     on_a.subscribe(1, "old/#", 1).await;
@@ -244,11 +248,7 @@ async fn a_session_parked_on_a_node_that_died_is_rebuilt_where_its_client_reconn
 
 #[tokio::test]
 async fn a_client_connected_to_a_node_that_died_starts_anew_elsewhere_and_the_old_session_yields() {
-    let nats = Nats::start();
-    let (a, b) = (
-        cluster_node(&nats.url, "a").await,
-        cluster_node(&nats.url, "b").await,
-    );
+    let (_nats, a, b) = two_nodes().await;
     let keeper = Connect::v311("keeper").clean(false);
     let (mut on_a, _) = Raw::connect(&a, &keeper).await;
     on_a.subscribe(1, "old/#", 1).await;

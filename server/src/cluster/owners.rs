@@ -202,10 +202,6 @@ impl Owners {
     /// start), and answer.
     async fn hand_over(&self, shared: &Arc<Shared>, asked: Takeover, reply: async_nats::Subject) {
         let client_id = asked.client_id.clone();
-        self.kept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&client_id);
         // A connection of the id still being made here is marked: it
         // closes as soon as it is registered (`registered` takes this lock).
         if let Some(taken) = self.connecting().get_mut(&client_id) {
@@ -276,6 +272,13 @@ impl Owners {
                 None
             }
         };
+        if !not_ready {
+            // Moved or ended: the other node's claim holds the record.
+            self.kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&client_id);
+        }
         let (at, blob) = match moved {
             Some((at, Some(blob))) => (at, blob),
             _ => (0, Vec::new()),
@@ -382,6 +385,17 @@ impl Owners {
         tokio::time::timeout(LISTENER_WAIT + ANSWER_WAIT, collect)
             .await
             .unwrap_or(Answer::Silent)
+    }
+
+    /// The owner record's revision a snapshot of `client_id`'s parked
+    /// session is written over: this node's last claim, unless a CONNECT
+    /// of the id is being made here (claimed, not registered yet).
+    fn snapshot_revision(&self, client_id: &str) -> Option<u64> {
+        if self.connecting().contains_key(client_id) {
+            return None;
+        }
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(client_id).copied()
     }
 
     fn connecting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
@@ -588,7 +602,7 @@ impl Owners {
         }
     }
 
-    async fn release_now(&self, client_id: &str) {
+    async fn release_now(self: &Arc<Self>, client_id: &str) {
         let (Some(store), Some(shared)) =
             (self.bucket.get(), self.shared.get().and_then(Weak::upgrade))
         else {
@@ -602,11 +616,13 @@ impl Owners {
             // Its session waits here for it (the owner record says where
             // to take it from, and keeps it for a survivor if this node
             // dies).
+            let owners = Arc::downgrade(self);
+            let revision_of = move |id: &str| owners.upgrade()?.snapshot_revision(id);
             parked::snapshot_at_reader(
                 &self.durable,
                 &shared,
                 client_id,
-                self.kept.clone(),
+                revision_of,
                 self.snapshots.clone(),
             );
             return;

@@ -6,9 +6,11 @@
 //! encodes it (subscriptions, QoS 2 ids awaiting PUBREL, every message in
 //! flight with its packet id, then the waiting ones) and the stream
 //! position `E` it was taken at, between two messages, by the node's
-//! stream reader. From then on the holder's copy is exactly that snapshot
-//! plus the stream's QoS 1/2 messages after `E` that match its
-//! subscriptions: nothing else reaches a session whose client is away.
+//! stream reader. From then on the holder's copy is that snapshot plus the
+//! stream's QoS 1/2 messages after `E` that match its own subscriptions
+//! (what else reaches a parked session is not rebuilt: QoS 0 from core
+//! NATS, at most once, and a shared group's turns, which the group
+//! counted as delivered once the holder stored them).
 //!
 //! So when the holder dies and the client reconnects elsewhere, that node
 //! rebuilds it ([`replay`]): the snapshot, then what the stream holds
@@ -21,9 +23,12 @@
 //!
 //! The snapshot is fenced by the owner record's revision: it is written
 //! only over this node's own claim of the id ([`super::owners`] keeps the
-//! revision), and every CONNECT's claim replaces it. A session whose
-//! client was connected when its node died has no snapshot (its state
-//! moved with every packet): that client starts a new session.
+//! revision), never while a CONNECT of the id is being made here, and
+//! every CONNECT's claim replaces it. A session whose client was connected
+//! when its node died has no snapshot (its state moved with every packet):
+//! that client starts a new session. (A CONNECT accepted while this node
+//! could not reach NATS wrote no claim, so an older snapshot stays: the
+//! gap of a node cut off from NATS, as for wills.)
 
 use std::{
     collections::HashMap,
@@ -33,7 +38,7 @@ use std::{
 
 use async_nats::jetstream::{
     self,
-    consumer::{pull, AckPolicy, DeliverPolicy},
+    consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer},
     kv,
 };
 use bytes::Bytes;
@@ -62,6 +67,9 @@ const PARKED: u8 = 0;
 const REPLAY_WAIT: Duration = Duration::from_secs(20);
 /// How long a snapshot is written again while the bucket is out of reach.
 const KEEP_FOR: Duration = Duration::from_secs(20);
+/// The gap, in stream messages, that the last round of a rebuild reads
+/// with this node's reader paused.
+const LAST_ROUND: u64 = 64;
 /// Stream messages fetched at a time.
 const FETCH: usize = 1000;
 
@@ -160,7 +168,13 @@ pub(crate) async fn replay(
     record: &SessionRecord,
 ) -> Result<Vec<Queued>, String> {
     let mut queue = Vec::new();
-    if upto <= after {
+    let own: Vec<&str> = record
+        .subscriptions
+        .iter()
+        .map(|s| &*s.filter)
+        .filter(|f| !f.starts_with("$share/"))
+        .collect();
+    if upto <= after || own.is_empty() {
         return Ok(queue);
     }
     let js = jetstream::new(client.clone());
@@ -168,12 +182,14 @@ pub(crate) async fn replay(
         .get_stream(messages::STREAM)
         .await
         .map_err(|err| err.to_string())?;
-    let own: Vec<&str> = record
-        .subscriptions
-        .iter()
-        .map(|s| &*s.filter)
-        .filter(|f| !f.starts_with("$share/"))
-        .collect();
+    let first = stream.cached_info().state.first_sequence;
+    if stream_sequence(after) + 1 < first {
+        tracing::warn!(
+            client_id,
+            lost = first - stream_sequence(after) - 1,
+            "cluster: stream messages published since the session parked were already dropped by the stream's limits"
+        );
+    }
     let filter_subject = match own.as_slice() {
         [one] => messages::stream_filter(one),
         _ => String::new(),
@@ -196,13 +212,7 @@ pub(crate) async fn replay(
     let last = stream_sequence(upto);
     let read = async {
         let mut consumer = consumer;
-        if consumer
-            .info()
-            .await
-            .map_err(|e| e.to_string())?
-            .num_pending
-            == 0
-        {
+        if nothing_pending(&mut consumer).await? {
             return Ok(());
         }
         loop {
@@ -235,14 +245,7 @@ pub(crate) async fn replay(
                     return Ok(());
                 }
             }
-            if got == 0
-                && consumer
-                    .info()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .num_pending
-                    == 0
-            {
+            if got == 0 && nothing_pending(&mut consumer).await? {
                 return Ok(());
             }
         }
@@ -254,6 +257,12 @@ pub(crate) async fn replay(
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.delete_consumer(&name)).await;
     });
     result.map(|()| queue)
+}
+
+/// True when the consumer has nothing more to deliver (of the stream now).
+async fn nothing_pending(consumer: &mut PullConsumer) -> Result<bool, String> {
+    let info = consumer.info().await.map_err(|err| err.to_string())?;
+    Ok(info.num_pending == 0)
 }
 
 /// Queue for the session what one stream message holds between `after`
@@ -290,8 +299,8 @@ fn take(
     }
 }
 
-/// The parked session in an owner record, decoded: `None` (with the
-/// reason) when it cannot be used.
+/// The parked session in an owner record, decoded; the reason when it
+/// cannot be used.
 pub(crate) fn session(blob: &[u8], now_ms: u64) -> Result<(SessionRecord, Vec<Queued>), String> {
     let (record, queue) = handoff::decode(blob).map_err(|err| err.to_string())?;
     if expired(&record, now_ms) {
@@ -309,16 +318,13 @@ pub(crate) enum NotRebuilt {
     NotNow(String),
 }
 
-/// The gap, in stream messages, that the last round of a rebuild reads
-/// with this node's reader paused.
-const LAST_ROUND: u64 = 64;
-
 /// Rebuild the session of `client_id` that its dead holder parked at
 /// stream position `at` (`blob`: [`handoff::snapshot`]) and install it at
 /// this node's reader's position. The stream is read in rounds up to where
-/// the reader is; the last, short one with the reader paused, so the
-/// session is installed between two messages and misses none. The
-/// receiver gives the install's store ticket.
+/// the reader is; the last, short one (at most [`LAST_ROUND`] stream
+/// messages, or the fourth) with the reader paused, so the session is
+/// installed between two messages and misses none. The receiver gives the
+/// install's store ticket.
 pub(crate) async fn rebuild(
     durable: &Durable,
     shared: &Arc<Shared>,
@@ -330,42 +336,52 @@ pub(crate) async fn rebuild(
     let (record, mut queue) = session(blob, now_unix_ms()).map_err(NotRebuilt::Unusable)?;
     let kept = queue.len();
     let mut from = at;
-    for round in 0.. {
+    let mut round = 0;
+    let (upto, go_on) = loop {
+        round += 1;
         let (position, go_on) = durable.pause().await.ok_or_else(|| {
             NotRebuilt::NotNow("this node does not read the message stream".into())
         })?;
-        let last = round >= 3
-            || stream_sequence(position).saturating_sub(stream_sequence(from)) <= LAST_ROUND;
-        // Read unpaused but for the last round.
-        let go_on = last.then_some(go_on);
-        if position > from {
-            let more = replay(client, from, position, client_id, &record)
-                .await
-                .map_err(NotRebuilt::NotNow)?;
-            queue.extend(more);
+        let gap = stream_sequence(position).saturating_sub(stream_sequence(from));
+        if round < 4 && gap > LAST_ROUND {
+            // Read with the reader going on; it is caught up with after.
+            drop(go_on);
+            let more = replay(client, from, position, client_id, &record);
+            queue.extend(more.await.map_err(NotRebuilt::NotNow)?);
             from = position;
+            continue;
         }
-        if let Some(go_on) = go_on {
-            tracing::info!(
-                client_id,
-                kept,
-                from_stream = queue.len() - kept,
-                "cluster: a dead node's parked session rebuilt here from its snapshot and the stream"
-            );
-            let (done, installed) = oneshot::channel();
-            let (shared, id) = (shared.clone(), client_id.to_string());
-            let install: AtPosition = Box::new(move |_| {
-                let _ = done.send(handoff::install(&shared, &id, record, queue));
-            });
-            // At `from`: where the reader is, or the snapshot's position
-            // if this node's reader is behind it.
-            go_on
-                .send(Some((from, install)))
-                .map_err(|_| NotRebuilt::NotNow("the stream reader went on".into()))?;
-            return Ok(installed);
-        }
+        // Where it is installed: where the reader is, or, if this node's
+        // reader is behind the snapshot, the end of the snapshot's stream
+        // message (the reader hands a stream message on whole, so it can
+        // stop only there; the rest of that message is read here).
+        let upto = position.max(stream_position(stream_sequence(at), u16::MAX));
+        break (upto, go_on);
+    };
+    if upto > from {
+        let more = replay(client, from, upto, client_id, &record);
+        queue.extend(more.await.map_err(NotRebuilt::NotNow)?);
     }
-    unreachable!("the fourth round is the last")
+    // As the holder's queue would have: what came past its bound is dropped.
+    let bound = shared.config.max_queued_messages.max(kept);
+    let dropped = queue.len().saturating_sub(bound);
+    queue.truncate(bound);
+    tracing::info!(
+        client_id,
+        kept,
+        from_stream = queue.len() - kept,
+        dropped,
+        "cluster: a dead node's parked session rebuilt here from its snapshot and the stream"
+    );
+    let (done, installed) = oneshot::channel();
+    let (shared, id) = (shared.clone(), client_id.to_string());
+    let install: AtPosition = Box::new(move |_| {
+        let _ = done.send(handoff::install(&shared, &id, record, queue));
+    });
+    go_on
+        .send(Some((upto, install)))
+        .map_err(|_| NotRebuilt::NotNow("the stream reader went on".into()))?;
+    Ok(installed)
 }
 
 /// Write the snapshots [`snapshot_at_reader`] takes into the owner records,
@@ -386,7 +402,7 @@ pub(crate) async fn keep(
             revision,
         } = snapshot;
         let value = owner_value(&node, at, &session);
-        if value.len() + 1024 > client.server_info().max_payload {
+        if value.len() + 1024 > client.max_payload() {
             tracing::warn!(
                 client_id,
                 bytes = value.len(),
@@ -404,9 +420,11 @@ pub(crate) async fn keep(
                         client_id,
                         "cluster: parked session kept in its owner record"
                     );
-                    kept.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(client_id, written);
+                    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                    // Unless a claim since put its own revision there.
+                    if let Some(last) = kept.get_mut(&client_id).filter(|r| **r == revision) {
+                        *last = written;
+                    }
                     break;
                 }
                 // Claimed since (the client is back, here or elsewhere):
@@ -449,7 +467,7 @@ pub(crate) fn snapshot_at_reader(
     durable: &Durable,
     shared: &Arc<Shared>,
     client_id: &str,
-    kept: Kept,
+    revision_of: impl FnOnce(&str) -> Option<u64> + Send + 'static,
     snapshots: mpsc::UnboundedSender<Snapshot>,
 ) {
     let shared = Arc::downgrade(shared);
@@ -460,14 +478,10 @@ pub(crate) fn snapshot_at_reader(
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            // The claim it is written over: one made since (the client
-            // back) fails the write.
-            let revision = kept
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&client_id)
-                .copied();
-            let Some(revision) = revision else {
+            // The claim it is written over (none while a CONNECT of the id
+            // is being made here: that claim's record must stay as it is);
+            // a claim made after this fails the write.
+            let Some(revision) = revision_of(&client_id) else {
                 return;
             };
             if let Some(session) = shared.registry.with_parked(&client_id, handoff::snapshot) {
