@@ -190,17 +190,15 @@ pub(crate) async fn replay(
             "cluster: stream messages published since the session parked were already dropped by the stream's limits"
         );
     }
-    let filter_subject = match own.as_slice() {
-        [one] => messages::stream_filter(one),
-        _ => String::new(),
-    };
+    let subjects: Vec<String> = own.iter().map(|f| messages::stream_filter(f)).collect();
+    let filter_subjects = consumer_filters(subjects);
     let consumer = stream
         .create_consumer(pull::Config {
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: stream_sequence(after).max(1),
             },
             ack_policy: AckPolicy::None,
-            filter_subject,
+            filter_subjects,
             inactive_threshold: Duration::from_secs(30),
             num_replicas: 1,
             memory_storage: true,
@@ -257,6 +255,67 @@ pub(crate) async fn replay(
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.delete_consumer(&name)).await;
     });
     result.map(|()| queue)
+}
+
+/// The filter subjects of a replay's consumer: the session's own, less
+/// those another one covers. JetStream refuses filters that overlap, so
+/// when two that remain still do (`a/+/c` and `a/b/+`), none: the replay
+/// then reads every stream message and matches here (as it always does).
+fn consumer_filters(mut subjects: Vec<String>) -> Vec<String> {
+    subjects.sort();
+    subjects.dedup();
+    let covered: Vec<bool> = (0..subjects.len())
+        .map(|i| {
+            (0..subjects.len()).any(|j| {
+                // Of two equal-covering ones, the first stays.
+                j != i
+                    && covers(&subjects[j], &subjects[i])
+                    && (!covers(&subjects[i], &subjects[j]) || j < i)
+            })
+        })
+        .collect();
+    let kept: Vec<String> = subjects
+        .into_iter()
+        .zip(covered)
+        .filter_map(|(subject, covered)| (!covered).then_some(subject))
+        .collect();
+    let overlapping = kept
+        .iter()
+        .enumerate()
+        .any(|(i, a)| kept[i + 1..].iter().any(|b| overlap(a, b)));
+    if overlapping {
+        Vec::new()
+    } else {
+        kept
+    }
+}
+
+/// True when every subject `narrow` matches, `wide` matches too (NATS
+/// patterns: `*` one token, `>` one or more at the end).
+fn covers(wide: &str, narrow: &str) -> bool {
+    let (mut w, mut n) = (wide.split('.'), narrow.split('.'));
+    loop {
+        match (w.next(), n.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(t)) if t != ">" => {}
+            (Some(a), Some(b)) if a == b && a != "*" && a != ">" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// True when some subject matches both patterns.
+fn overlap(a: &str, b: &str) -> bool {
+    let (mut x, mut y) = (a.split('.'), b.split('.'));
+    loop {
+        match (x.next(), y.next()) {
+            (Some(">"), Some(_)) | (Some(_), Some(">")) => return true,
+            (Some(s), Some(t)) if s == "*" || t == "*" || s == t => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
 }
 
 /// True when the consumer has nothing more to deliver (of the stream now).
@@ -640,6 +699,41 @@ mod tests {
             &record,
         );
         assert_eq!(queue.len(), 2, "indexes 1 and 2 of stream message 7");
+    }
+
+    #[test]
+    fn a_replay_filters_on_the_session_s_subjects_unless_they_overlap() {
+        let of = |filters: &[&str]| {
+            consumer_filters(filters.iter().map(|f| messages::stream_filter(f)).collect())
+        };
+        // One, or several apart: each its own filter.
+        assert_eq!(of(&["a/b"]), [messages::stream_filter("a/b")]);
+        assert_eq!(of(&["a/b", "c/#"]).len(), 2);
+        // One covers the others: it alone.
+        assert_eq!(
+            of(&["a/#", "a/b", "a/+/c"]),
+            [messages::stream_filter("a/#")]
+        );
+        assert_eq!(of(&["a/+", "a/+"]), [messages::stream_filter("a/+")]);
+        assert_eq!(of(&["#", "a/b"]), [messages::stream_filter("#")]);
+        // Two that overlap without either covering the other: none.
+        assert!(of(&["a/+/c", "a/b/+"]).is_empty());
+        assert!(of(&["+/b", "a/+"]).is_empty());
+        // `a/#` also matches `a` itself: `a` is covered.
+        assert_eq!(of(&["a", "a/#"]), [messages::stream_filter("a/#")]);
+    }
+
+    #[test]
+    fn subject_patterns_cover_and_overlap_as_nats_matches_them() {
+        assert!(covers("K.a.>", "K.a.b.=="));
+        assert!(covers("K.a.*.==", "K.a.b.=="));
+        assert!(!covers("K.a.*.==", "K.a.>"));
+        assert!(!covers("K.a.b.==", "K.a.*.=="));
+        assert!(covers("K.a.*.==", "K.a.*.=="));
+        assert!(overlap("K.a.*.c.==", "K.a.b.*.=="));
+        assert!(!overlap("K.a.b.==", "K.a.c.=="));
+        assert!(!overlap("K.a.*.==", "K.a.b.c.=="));
+        assert!(overlap("K.>", "K.a.b.=="));
     }
 
     #[test]
