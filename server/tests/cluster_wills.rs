@@ -372,3 +372,34 @@ async fn on_three_nats_servers_a_killed_nodes_will_fires_once() {
     assert_eq!(topics(&got), ["will/r3"], "once");
     assert!(got[0].1 <= DEATH_BOUND, "within {DEATH_BOUND:?}");
 }
+
+#[tokio::test]
+async fn a_node_frozen_past_its_lease_closes_its_connections_without_firing_their_wills_again() {
+    let nats = Nats::start();
+    let a = node(&nats, "a").await;
+    let b = node(&nats, "b").await;
+    let mut on_b = watcher(&b, "watch-b").await;
+    let connect = Connect::v5("will/frozen").will(will("will/frozen", 1, vec![]));
+    let (mut client, _) = Raw::connect(&a, &connect).await;
+    client.sync().await;
+    // a stops renewing its lease, as a node cut off from NATS would: b
+    // takes it for dead and fires the will of its client.
+    a.signal("-STOP");
+    let got = collect(&mut on_b, DEATH_BOUND).await;
+    assert_eq!(topics(&got), ["will/frozen"], "fired by b");
+    // Back, a finds its lease claimed: it ends the connection whose will
+    // went out (0x9C, Use another server) and does not fire it again.
+    a.signal("-CONT");
+    wait_log(&a, "this node's lease was claimed", WAIT).await;
+    assert_eq!(
+        client.expect_disconnect().await,
+        Some(mqtt::ReasonCode::UseAnotherServer)
+    );
+    let got = collect(&mut on_b, Duration::from_secs(3)).await;
+    assert!(got.is_empty(), "no second will: {got:?}");
+    // The client connects again (a is alive): no will fires while it is.
+    let (mut again, _) = Raw::connect(&a, &connect).await;
+    again.sync().await;
+    let got = collect(&mut on_b, Duration::from_secs(2)).await;
+    assert!(got.is_empty(), "{got:?}");
+}

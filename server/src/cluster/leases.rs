@@ -30,8 +30,9 @@
 //! before it adopted every will, the claim expires in turn and another
 //! survivor finishes (each will moves with its own compare-and-set).
 //! A node whose renewal finds its lease claimed was taken for dead (cut
-//! off from NATS longer than [`TTL`]): it says so and takes a new lease;
-//! its clients' wills may have fired already. A node restarted with the
+//! off from NATS, or frozen, longer than [`TTL`]): it says so, closes
+//! every connection without firing its will again (a survivor adopted
+//! them: [`ClusterWills::taken_for_dead`]), and takes a new lease. A node restarted with the
 //! same node id takes its lease back at once and adopts what its previous
 //! run left ([`super::wills::ClusterWills::adopt`]).
 
@@ -223,6 +224,7 @@ impl Leases {
                         }
                     }
                     tracing::error!("cluster: this node's lease was claimed: other nodes took it for dead (cut off from NATS longer than {TTL:?}); its clients' wills may have fired; taking a new lease");
+                    self.wills.taken_for_dead();
                     revision = self.take(&nodes).await;
                 }
                 Err(err) => {

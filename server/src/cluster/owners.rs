@@ -612,7 +612,7 @@ impl Owners {
             // A newer connection here holds it now.
             return;
         }
-        if shared.registry.parked_filters(client_id).is_some() {
+        if shared.registry.with_parked(client_id, |_| ()).is_some() {
             // Its session waits here for it (the owner record says where
             // to take it from, and keeps it for a survivor if this node
             // dies).

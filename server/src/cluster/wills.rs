@@ -37,7 +37,9 @@
 //! due at once and deleting its key (a few milliseconds) has it published
 //! again by a survivor; a node cut off from NATS for longer than a lease
 //! ([`super::leases::TTL`]) is taken for dead, so the wills of its
-//! still-connected clients fire elsewhere. Without the bucket (NATS
+//! still-connected clients fire elsewhere (once back, it closes those
+//! connections without firing them again: [`ClusterWills::taken_for_dead`]).
+//! Without the bucket (NATS
 //! unreachable) a node publishes its own wills alone, as a single node
 //! does.
 
@@ -138,6 +140,21 @@ impl ClusterWills {
         };
         let _ = wills.shared.set(Arc::downgrade(shared));
         Arc::new(wills)
+    }
+
+    /// This node was taken for dead (its lease was claimed, so a survivor
+    /// adopted and fired its clients' wills): every connection here ends
+    /// without firing its will again (DISCONNECT 0x9C, Use another
+    /// server), so no client stays connected after its will went out. The
+    /// clients connect again, here or elsewhere; their sessions wait.
+    pub(crate) fn taken_for_dead(&self) {
+        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+            let ended = shared.registry.taken_for_dead();
+            tracing::warn!(
+                ended,
+                "cluster: this node's connections closed: their wills fired on another node"
+            );
+        }
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {

@@ -60,6 +60,8 @@ pub(crate) enum ProtocolError {
     Violation(&'static str),
     #[error("disconnected through the $CONTROL API ({0:?})")]
     Disconnected(ReasonCode),
+    #[error("the cluster took this node for dead, and the will fired on another node")]
+    TakenForDead,
 }
 
 impl ProtocolError {
@@ -84,6 +86,7 @@ impl ProtocolError {
                 ReasonCode::UnspecifiedError
             }
             ProtocolError::Disconnected(code) => *code,
+            ProtocolError::TakenForDead => ReasonCode::UseAnotherServer,
         }
     }
 }

@@ -216,9 +216,20 @@ impl Kick {
     /// The reason given to [`Kick::disconnect`], if that was the kick.
     pub(crate) fn reason(&self) -> Option<ReasonCode> {
         match self.reason.load(Ordering::SeqCst) {
-            0 => None,
+            0 | TAKEN_FOR_DEAD => None,
             code => ReasonCode::from_u8(code),
         }
+    }
+
+    /// The cluster took this node for dead, and the connection's will
+    /// fired on another node: it ends without firing it again.
+    pub(crate) fn taken_for_dead(&self) {
+        self.reason.store(TAKEN_FOR_DEAD, Ordering::SeqCst);
+        self.kick();
+    }
+
+    pub(crate) fn was_taken_for_dead(&self) -> bool {
+        self.reason.load(Ordering::SeqCst) == TAKEN_FOR_DEAD
     }
 
     pub(crate) fn kick(&self) {
@@ -275,6 +286,9 @@ impl Kick {
             .store(at.map_or(0, clock_ms), Ordering::Relaxed);
     }
 }
+
+/// [`Kick`]'s `reason` once taken for dead: no DISCONNECT reason code.
+const TAKEN_FOR_DEAD: u8 = 1;
 
 /// A connection woken within this long after lying dormant is busy.
 const BRIEF_SLEEP_MS: u32 = 1000;
@@ -529,6 +543,19 @@ impl Registry {
         out
     }
 
+    /// End every connection ([`Kick::taken_for_dead`]); how many ended.
+    pub(crate) fn taken_for_dead(&self) -> usize {
+        let clients = self.clients.lock().expect("registry lock");
+        let mut ended = 0;
+        for slot in clients.values() {
+            if let Slot::Online { kick, .. } = slot {
+                kick.taken_for_dead();
+                ended += 1;
+            }
+        }
+        ended
+    }
+
     /// Disconnect the connection holding `client_id` with `reason`; false
     /// when no connection holds it.
     pub(crate) fn disconnect(&self, client_id: &str, reason: ReasonCode) -> bool {
@@ -608,13 +635,9 @@ impl Registry {
     /// The filters a parked session of `client_id` subscribes to (`None`:
     /// no parked session of that id).
     pub(crate) fn parked_filters(&self, client_id: &str) -> Option<Vec<String>> {
-        let clients = self.clients.lock().expect("registry lock");
-        match clients.get(client_id) {
-            Some(Slot::Parked(parked)) => {
-                Some(parked.session.filters().map(String::from).collect())
-            }
-            _ => None,
-        }
+        self.with_parked(client_id, |p| {
+            p.session.filters().map(String::from).collect()
+        })
     }
 
     /// True when a connection holds `client_id` now.

@@ -68,6 +68,8 @@ pub(super) async fn finish(live: Box<Live>, end: End) {
             }
             match err {
                 ProtocolError::ServerShuttingDown => false,
+                // A survivor adopted the will and fired it already.
+                ProtocolError::TakenForDead => false,
                 // The session goes on in the new connection: it did not end,
                 // so its will is not due (docs/sessions.md, "Wills").
                 ProtocolError::SessionTakenOver => !(kick.resumed() && session.is_persistent()),

@@ -416,7 +416,9 @@ async fn run(live: &mut Live) -> Turn {
                 return Turn::Quiet;
             },
             _ = poll_fn(|cx| kick.poll_kicked(cx)) => {
-                return Turn::End(End::Error(if let Some(code) = kick.reason() {
+                return Turn::End(End::Error(if kick.was_taken_for_dead() {
+                    ProtocolError::TakenForDead
+                } else if let Some(code) = kick.reason() {
                     ProtocolError::Disconnected(code)
                 } else if *shared.shutdown.borrow() {
                     ProtocolError::ServerShuttingDown
