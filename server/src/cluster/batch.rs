@@ -184,6 +184,15 @@ pub(super) fn records(payload: &[u8]) -> Option<(&[u8], Vec<&[u8]>)> {
     Some((origin, records))
 }
 
+/// The [`records`] of stream message `sequence`, each with its position in
+/// the stream ([`crate::store::stream_position`]); records past the last
+/// index a position names are left out.
+pub(super) fn positioned(sequence: u64, records: Vec<&[u8]>) -> impl Iterator<Item = (u64, &[u8])> {
+    (0..=u16::MAX)
+        .zip(records)
+        .map(move |(index, record)| (crate::store::stream_position(sequence, index), record))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,9 +32,9 @@
 //! A node whose renewal finds its lease claimed was taken for dead (cut
 //! off from NATS, or frozen, longer than [`TTL`]): it says so, closes
 //! every connection without firing its will again (a survivor adopted
-//! them: [`ClusterWills::taken_for_dead`]), and takes a new lease. A node restarted with the
-//! same node id takes its lease back at once and adopts what its previous
-//! run left ([`super::wills::ClusterWills::adopt`]).
+//! them: [`ClusterWills::taken_for_dead`]), and takes a new lease. A node
+//! restarted with the same node id takes its lease back at once and adopts
+//! what its previous run left ([`super::wills::ClusterWills::adopt`]).
 
 use std::{
     collections::HashMap,

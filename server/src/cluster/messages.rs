@@ -513,11 +513,7 @@ impl Durable {
             return;
         };
         let own = origin == self.node.as_bytes();
-        for (index, record) in records.into_iter().enumerate() {
-            let Ok(index) = u16::try_from(index) else {
-                break;
-            };
-            let position = stream_position(sequence, index);
+        for (position, record) in batch::positioned(sequence, records) {
             if position < from {
                 continue;
             }
@@ -531,7 +527,7 @@ impl Durable {
                     shared.publish_remote(message, remote);
                 }
                 Err(err) => {
-                    tracing::warn!(sequence, index, %err, "cluster: unreadable stream message skipped")
+                    tracing::warn!(sequence, position, %err, "cluster: unreadable stream message skipped")
                 }
             }
         }

@@ -56,7 +56,9 @@ use crate::{
         message::{Message, Outbound},
         records::{Queued, QueuedState, SessionRecord},
     },
-    store::{decode_retained, now_unix_ms, stream_position, stream_sequence, Ticket},
+    store::{
+        decode_retained, now_unix_ms, stream_position, stream_sequence, StoredSubscription, Ticket,
+    },
 };
 
 /// The first byte of an owner record that carries a parked session (a
@@ -130,9 +132,8 @@ pub(crate) fn delivery(
     message: Message,
 ) -> Option<Outbound> {
     let mut found: Option<(QoS, bool, Vec<u32>)> = None;
-    for subscription in &record.subscriptions {
-        let filter: &str = &subscription.filter;
-        if filter.starts_with("$share/") || !mqtt::topic::matches(filter, &message.topic) {
+    for subscription in own_subscriptions(record) {
+        if !mqtt::topic::matches(&subscription.filter, &message.topic) {
             continue;
         }
         let options = subscription.options;
@@ -156,10 +157,19 @@ pub(crate) fn delivery(
     })
 }
 
+/// The session's own subscriptions: not its shared ones, whose messages
+/// are their group's.
+fn own_subscriptions(record: &SessionRecord) -> impl Iterator<Item = &StoredSubscription> {
+    record
+        .subscriptions
+        .iter()
+        .filter(|s| !s.filter.starts_with("$share/"))
+}
+
 /// The messages of the stream after position `after`, up to `upto`, that
 /// the session of `client_id` gets: what its dead holder queued for it
 /// since its snapshot. Read with one ephemeral consumer (filtered to the
-/// session's subject when it has one subscription), deleted after.
+/// session's own subjects: [`consumer_filters`]), deleted after.
 pub(crate) async fn replay(
     client: &async_nats::Client,
     after: u64,
@@ -168,12 +178,7 @@ pub(crate) async fn replay(
     record: &SessionRecord,
 ) -> Result<Vec<Queued>, String> {
     let mut queue = Vec::new();
-    let own: Vec<&str> = record
-        .subscriptions
-        .iter()
-        .map(|s| &*s.filter)
-        .filter(|f| !f.starts_with("$share/"))
-        .collect();
+    let own: Vec<&str> = own_subscriptions(record).map(|s| &*s.filter).collect();
     if upto <= after || own.is_empty() {
         return Ok(queue);
     }
@@ -338,11 +343,7 @@ fn take(
     let Some((_, records)) = batch::records(payload) else {
         return;
     };
-    for (index, data) in records.into_iter().enumerate() {
-        let Ok(index) = u16::try_from(index) else {
-            break;
-        };
-        let position = stream_position(sequence, index);
+    for (position, data) in batch::positioned(sequence, records) {
         if position <= after || position > upto {
             continue;
         }
@@ -572,7 +573,6 @@ mod tests {
     use mqtt::{Protocol, SubscriptionOptions};
 
     use super::*;
-    use crate::store::StoredSubscription;
 
     fn subscription(filter: &str, qos: QoS, id: Option<u32>) -> StoredSubscription {
         StoredSubscription {
