@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use common::*;
 use rumqttc::v5::mqttbytes::v5::{Filter, PublishProperties, SubscribeProperties};
@@ -32,6 +34,35 @@ async fn no_local_retain_as_published_expiry_and_subscription_ids_cross_nodes() 
         .unwrap();
     assert_eq!(&far.next_publish().await.payload[..], b"mine");
     own.no_publish().await;
+    // A persistent session gets QoS 1 from the stream, its own node's too:
+    // a's stream reader routes far's message to it and skips its own, in
+    // turns (the reader keeps one topic's deliveries from message to
+    // message; a no-local subscription makes them the publisher's alone).
+    let mut kept = V5::connect_with(&a, "kept", |o| {
+        o.set_clean_start(false);
+        o.set_session_expiry_interval(Some(600));
+    })
+    .await;
+    let mut filter = Filter::new("nl/kept", qos5(1));
+    filter.nolocal = true;
+    kept.subscribe(filter).await;
+    for turn in [b"far-1", b"mine1", b"far-2", b"mine2", b"far-3"] {
+        let by = if turn.starts_with(b"far") {
+            &far
+        } else {
+            &kept
+        };
+        by.client
+            .publish("nl/kept", qos5(1), false, Bytes::from_static(turn))
+            .await
+            .unwrap();
+        // In the stream in this order.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for expected in [b"far-1", b"far-2", b"far-3"] {
+        assert_eq!(&kept.next_publish().await.payload[..], expected);
+    }
+    kept.no_publish().await;
 
     // Retain-as-published: a retained message published on a reaches a
     // live subscriber on b with the flag kept only when it asked.

@@ -147,12 +147,18 @@ impl Shared {
 
     /// Route a message another node of the cluster published, to this
     /// node's subscribers only: the backplane brought it and does not get
-    /// it back.
-    pub(crate) fn publish_remote(&self, message: Message, from: Remote) -> Routed {
+    /// it back. `routes`: the reader's, so a run of messages on one topic
+    /// walks the subscription table once.
+    pub(crate) fn publish_remote(
+        &self,
+        message: Message,
+        from: Remote,
+        routes: Option<&mut Routes>,
+    ) -> Routed {
         if !matches!(from, Remote::Stream { own: true, .. }) {
             self.stats.messages_received.add(1);
         }
-        self.route(message, false, None, Some(from))
+        self.route(message, false, routes, Some(from))
     }
 
     /// `remote`: the message came from another node (it is not forwarded).
@@ -198,7 +204,10 @@ impl Shared {
             None => (&mut scratch, false),
         };
         let generation = self.router.generation();
-        if !routes.cache.holds(&message.topic, generation) {
+        if !routes
+            .cache
+            .holds(&message.topic, &message.origin, generation)
+        {
             // The batch points into the deliveries about to be replaced.
             self.flush_routes(routes);
             self.router.refresh(
@@ -218,7 +227,9 @@ impl Shared {
         // message (its stream position is written with it): the batch goes
         // first, then this message on its own.
         let batch = batching
-            && routes.cache.holds(&message.topic, generation)
+            && routes
+                .cache
+                .holds(&message.topic, &message.origin, generation)
             && routes.cache.matches().len() <= BATCHED_MATCHES
             && ops.is_empty()
             && remote.is_none();

@@ -190,6 +190,7 @@ async fn a_remote_publish_is_delivered_here_and_not_sent_back() {
     let routed = shared.publish_remote(
         message("devices/d2/temperature", QoS::AtLeastOnce),
         super::Remote::Live,
+        None,
     );
     assert_eq!(routed.subscribers, 1);
     assert_eq!(

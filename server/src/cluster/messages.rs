@@ -71,10 +71,11 @@ use super::{
     subject,
 };
 use crate::{
-    broker::{Remote, Shared},
+    broker::{Remote, Routes, Shared},
     protocol::message::Message,
     store::{
-        decode_retained, encode_retained, now_unix_ms, stream_position, stream_sequence, Op, Ticket,
+        decode_retained, encode_retained, now_unix_ms, peek_topic, stream_position,
+        stream_sequence, Op, Ticket,
     },
 };
 
@@ -291,6 +292,7 @@ impl Durable {
             return;
         };
         let mut waiting = Vec::new();
+        let mut interest = Interest::default();
         let js = jetstream::new(self.client.clone());
         // Each step bounded: a NATS server just restarted may take a
         // request and never answer it.
@@ -367,6 +369,7 @@ impl Durable {
                         stored: &mut stored,
                         commands: &mut commands,
                         waiting: &mut waiting,
+                        interest: &mut interest,
                     },
                 )
                 .await
@@ -391,6 +394,7 @@ impl Durable {
             stored,
             commands,
             waiting,
+            interest,
         } = reader;
         let created = stream.create_consumer(pull::Config {
             deliver_policy: if *next == FROM_START_TIME {
@@ -465,7 +469,8 @@ impl Durable {
                     let Some(shared) = shared.upgrade() else {
                         return Ok(());
                     };
-                    self.deliver(&shared, &message.payload, sequence, *next, sequence <= catch_up);
+                    let catch_up = sequence <= catch_up;
+                    self.deliver(&shared, interest, &message.payload, sequence, *next, catch_up);
                     *next = stream_position(sequence + 1, 0);
                     run_due(waiting, next.saturating_sub(1));
                 }
@@ -506,8 +511,19 @@ impl Durable {
     /// on (earlier ones were delivered before a restart), to this node's
     /// subscribers; this node's own only to its persistent sessions (the
     /// others had them when published). Each commits its deliveries with
-    /// its own position.
-    fn deliver(&self, shared: &Shared, payload: &[u8], sequence: u64, from: u64, catch_up: bool) {
+    /// its own position. A message nobody here wants (no subscription
+    /// matches its topic, the alarms do not watch it, it is not retained)
+    /// is only counted, not decoded: every node reads every QoS 1/2 message
+    /// of the cluster, and most are for other nodes' clients.
+    fn deliver(
+        &self,
+        shared: &Shared,
+        interest: &mut Interest,
+        payload: &[u8],
+        sequence: u64,
+        from: u64,
+        catch_up: bool,
+    ) {
         let Some((origin, records)) = batch::records(payload) else {
             tracing::warn!(sequence, "cluster: an unreadable stream message skipped");
             return;
@@ -517,6 +533,14 @@ impl Durable {
             if position < from {
                 continue;
             }
+            if let Some((topic, false)) = peek_topic(record) {
+                if !interest.wanted(shared, topic) {
+                    if !own {
+                        shared.stats.messages_received.add(1);
+                    }
+                    continue;
+                }
+            }
             match decode_retained(record) {
                 Ok(message) => {
                     let remote = Remote::Stream {
@@ -524,7 +548,7 @@ impl Durable {
                         catch_up,
                         own,
                     };
-                    shared.publish_remote(message, remote);
+                    shared.publish_remote(message, remote, Some(&mut interest.routes));
                 }
                 Err(err) => {
                     tracing::warn!(sequence, position, %err, "cluster: unreadable stream message skipped")
@@ -545,6 +569,32 @@ struct Reader<'a> {
     commands: &'a mut mpsc::UnboundedReceiver<Command>,
     /// [`Command::At`]s not due yet.
     waiting: &'a mut Vec<(u64, AtPosition)>,
+    interest: &'a mut Interest,
+}
+
+/// Whether this node wants the messages of the topic read last, as of the
+/// subscription table's generation, and its deliveries: a topic's messages
+/// tend to come in runs, and the table rarely changes.
+#[derive(Default)]
+struct Interest {
+    topic: String,
+    generation: u64,
+    subscribed: bool,
+    routes: Routes,
+}
+
+impl Interest {
+    fn wanted(&mut self, shared: &Shared, topic: &str) -> bool {
+        let generation = shared.router.generation();
+        if self.generation != generation || self.topic != topic || self.topic.is_empty() {
+            self.subscribed = shared.router.wanted(topic);
+            self.generation = generation;
+            self.topic.clear();
+            self.topic.push_str(topic);
+        }
+        // Not kept: the alarms' topics change without the table's generation.
+        self.subscribed || shared.alarms.watches(topic)
+    }
 }
 
 /// Run what waited for the reader to reach `position`.

@@ -307,7 +307,7 @@ async fn receive(
                 // One lock for the check and the routing: see the module.
                 let mut seen = seen.lock().expect("seen lock");
                 if seen.first(id) {
-                    shared.publish_remote(message, Remote::Live);
+                    shared.publish_remote(message, Remote::Live, None);
                 }
             }
             Err(err) => {

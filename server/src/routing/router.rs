@@ -155,6 +155,11 @@ pub(crate) struct Router {
 pub(crate) struct RouteCache {
     /// `None` when nothing may be reused (empty, or a shared group took a turn).
     topic: Option<Box<str>>,
+    /// The publisher the deliveries are for when a no-local subscription
+    /// matched (another publisher's may differ); `None` when any may reuse
+    /// them. A connection always publishes as itself; a cluster node's
+    /// stream reader routes many publishers' messages.
+    origin: Option<Box<str>>,
     generation: u64,
     matches: Vec<Match>,
     /// Deliveries not yet queued, by their index in `matches`, in order.
@@ -182,9 +187,12 @@ impl Drop for RouteCache {
 }
 
 impl RouteCache {
-    /// It holds `topic`'s deliveries as of table `generation`.
-    pub(crate) fn holds(&self, topic: &str, generation: u64) -> bool {
-        self.generation == generation && self.topic.as_deref() == Some(topic)
+    /// It holds the deliveries of `origin`'s messages on `topic` as of
+    /// table `generation`.
+    pub(crate) fn holds(&self, topic: &str, origin: &str, generation: u64) -> bool {
+        self.generation == generation
+            && self.topic.as_deref() == Some(topic)
+            && self.origin.as_deref().is_none_or(|o| o == origin)
     }
 
     /// The deliveries of the last topic routed.
@@ -282,37 +290,51 @@ impl Router {
         cache: &mut RouteCache,
         generation: u64,
     ) {
-        if cache.holds(topic, generation) {
+        if cache.holds(topic, origin, generation) {
             return;
         }
         debug_assert!(cache.pending.is_empty(), "deliveries left behind");
-        let (matches, took_turns) = self.walk(topic, origin);
+        let (matches, walked) = self.walk(topic, origin);
         cache.matches = matches;
         cache.generation = generation;
-        cache.topic = (!took_turns).then(|| topic.into());
+        cache.topic = (!walked.took_turns).then(|| topic.into());
+        cache.origin = walked.no_local.then(|| origin.into());
+    }
+
+    /// Whether some subscription or shared group here matches `topic`
+    /// (no-local aside): a cluster node's stream reader passes over the
+    /// messages of the other topics without decoding them.
+    pub(crate) fn wanted(&self, topic: &str) -> bool {
+        let root = self.root.read().expect("router lock");
+        let levels: Vec<&str> = topic.split('/').collect();
+        any_here(&root, &levels, topic.starts_with('$'))
     }
 
     /// The deliveries of a message on `topic` from `origin`: once per client
     /// for its ordinary subscriptions (highest QoS, every subscription id),
     /// and once per shared group, to the next member in turn. Subscriptions
-    /// with no-local skip their own client's messages. And whether a shared
-    /// group took a turn among them.
-    fn walk(&self, topic: &str, origin: &str) -> (Vec<Match>, bool) {
+    /// with no-local skip their own client's messages. And what else the
+    /// walk met.
+    fn walk(&self, topic: &str, origin: &str) -> (Vec<Match>, Walked) {
         let root = self.root.read().expect("router lock");
         let levels: Vec<&str> = topic.split('/').collect();
         let mut found = Found {
             origin,
             clients: HashMap::new(),
             shared: Vec::new(),
+            no_local: false,
             // A topic that stays on this node has its groups taken here.
             groups: !self.groups_elsewhere.load(Ordering::Relaxed)
                 || kite_convention::sys::node_local(topic),
         };
         collect(&root, &levels, topic.starts_with('$'), &mut found);
-        let took_turns = !found.shared.is_empty();
+        let walked = Walked {
+            took_turns: !found.shared.is_empty(),
+            no_local: found.no_local,
+        };
         let mut matches: Vec<Match> = found.clients.into_values().collect();
         matches.extend(found.shared);
-        (matches, took_turns)
+        (matches, walked)
     }
 
     /// From now on, routing leaves shared groups out: a cluster hands each
@@ -357,10 +379,19 @@ impl Router {
     }
 }
 
+/// What a walk met besides the deliveries.
+struct Walked {
+    /// A shared group took a turn.
+    took_turns: bool,
+    /// A no-local subscription matched: the deliveries depend on the publisher.
+    no_local: bool,
+}
+
 struct Found<'a> {
     origin: &'a str,
     clients: HashMap<Arc<str>, Match>,
     shared: Vec<Match>,
+    no_local: bool,
     /// Shared groups take turns here (not in a cluster).
     groups: bool,
 }
@@ -368,8 +399,11 @@ struct Found<'a> {
 impl Found<'_> {
     fn add(&mut self, node: &Node) {
         for (client_id, entry) in &node.subscribers {
-            if entry.options().no_local && **client_id == *self.origin {
-                continue;
+            if entry.options().no_local {
+                self.no_local = true;
+                if **client_id == *self.origin {
+                    continue;
+                }
             }
             self.clients
                 .entry(client_id.clone())
@@ -415,6 +449,23 @@ fn collect(node: &Node, levels: &[&str], no_wildcards: bool, found: &mut Found<'
             collect(plus, rest, false, found);
         }
     }
+}
+
+/// [`collect`] that stops at the first node with a subscriber or a group.
+fn any_here(node: &Node, levels: &[&str], no_wildcards: bool) -> bool {
+    let holds = |node: &Node| !node.subscribers.is_empty() || node.groups().next().is_some();
+    if !no_wildcards && node.child("#").is_some_and(holds) {
+        return true;
+    }
+    let Some((level, rest)) = levels.split_first() else {
+        return holds(node);
+    };
+    node.child(level)
+        .is_some_and(|child| any_here(child, rest, false))
+        || (!no_wildcards
+            && node
+                .child("+")
+                .is_some_and(|plus| any_here(plus, rest, false)))
 }
 
 fn owned_by(entry: &Entry, generation: Option<u64>) -> bool {
@@ -512,6 +563,38 @@ mod tests {
     }
 
     #[test]
+    fn a_topic_is_wanted_exactly_when_something_here_matches_it() {
+        let filters = [
+            ("exact", "devices/1/temperature"),
+            ("plus", "+/2/+"),
+            ("hash", "sensors/#"),
+            ("sys", "$SYS/+/load"),
+            ("member", "$share/g/groups/+"),
+        ];
+        let topics = [
+            "devices/1/temperature",
+            "devices/2/battery",
+            "devices/3/battery",
+            "sensors",
+            "sensors/a/b",
+            "$SYS/x/load",
+            "$SYS/2/x",
+            "groups/a",
+            "groups/a/b",
+            "",
+            "/",
+            "other",
+        ];
+        let (router, _rx) = router_with(&filters);
+        for topic in topics {
+            let found = !matched(&router, topic).is_empty();
+            assert_eq!(router.wanted(topic), found, "{topic}");
+        }
+        let (empty, _rx) = router_with(&[]);
+        assert!(topics.iter().all(|topic| !empty.wanted(topic)));
+    }
+
+    #[test]
     fn overlapping_subscriptions_deliver_once() {
         let (router, _rx) = router_with(&[("a", "x/#"), ("a", "x/+"), ("a", "x/y")]);
         assert_eq!(matched(&router, "x/y"), ["a"]);
@@ -587,10 +670,10 @@ mod tests {
             ("s", "jobs/#"),
         ]);
         router.balance_groups_elsewhere();
-        let (matches, took_turns) = router.walk("jobs/1", "p");
+        let (matches, walked) = router.walk("jobs/1", "p");
         assert_eq!(matches.len(), 1);
         assert_eq!(&*matches[0].client_id, "s");
-        assert!(!took_turns);
+        assert!(!walked.took_turns);
         let first = router.take_turn("$share/workers/jobs/+").unwrap();
         let second = router.take_turn("$share/workers/jobs/+").unwrap();
         assert_ne!(first.client_id, second.client_id);
@@ -614,9 +697,9 @@ mod tests {
             subscription,
             subscriber,
         );
-        let (matches, took_turns) = router.walk("$SYS/broker/uptime", "$SYS");
+        let (matches, walked) = router.walk("$SYS/broker/uptime", "$SYS");
         assert_eq!(matches.len(), 1);
-        assert!(took_turns);
+        assert!(walked.took_turns);
         assert_eq!(router.walk("$SYS/brokers/n1/uptime", "$SYS").0.len(), 0);
     }
 
@@ -681,6 +764,18 @@ mod tests {
         router.subscribe(&me, "t", subscription, subscriber);
         assert!(router.walk("t", "me").0.is_empty());
         assert_eq!(router.walk("t", "other").0.len(), 1);
+        // A cache that routes several publishers' messages (a cluster
+        // node's stream reader) walks again for another publisher here…
+        let generation = router.generation();
+        let mut cache = RouteCache::default();
+        router.refresh("t", "other", &mut cache, generation);
+        assert!(cache.holds("t", "other", generation));
+        assert!(!cache.holds("t", "me", generation));
+        router.refresh("t", "me", &mut cache, generation);
+        assert!(cache.matches().is_empty());
+        // …and reuses what no no-local subscription matched for anyone.
+        router.refresh("u", "me", &mut cache, generation);
+        assert!(cache.holds("u", "other", generation));
     }
 
     #[test]
