@@ -98,12 +98,30 @@ impl Batcher {
         taken: impl IntoIterator<Item = Outgoing>,
         room: usize,
     ) -> Vec<Batch> {
+        let taken: Vec<Outgoing> = taken.into_iter().collect();
+        // Each subject's bytes, so each batch is allocated once at its size
+        // (grown record by record, it was reallocated over and over).
+        let mut places: HashMap<Key, Place> = HashMap::new();
+        for outgoing in &taken {
+            let need = 4 + outgoing.record.len();
+            match places.get_mut(&*outgoing.subject) {
+                Some(place) => place.left += need,
+                None => {
+                    let place = Place {
+                        filling: None,
+                        left: need,
+                    };
+                    places.insert(Key(outgoing.subject.clone()), place);
+                }
+            }
+        }
         let mut filling: Vec<Filling> = Vec::new();
-        // Each subject's batch being filled.
-        let mut by_subject: HashMap<Key, usize> = HashMap::new();
         for outgoing in taken {
             let need = 4 + outgoing.record.len();
-            let fits = by_subject.get(&*outgoing.subject).copied().filter(|&i| {
+            let place = places
+                .get_mut(&*outgoing.subject)
+                .expect("every subject counted");
+            let fits = place.filling.filter(|&i| {
                 let batch = &filling[i];
                 batch.count < MOST && batch.payload.len() + need <= room
             });
@@ -111,11 +129,13 @@ impl Batcher {
                 Some(i) => i,
                 None => {
                     let i = filling.len();
-                    by_subject.insert(Key(outgoing.subject.clone()), i);
-                    filling.push(self.open(outgoing.subject, need));
+                    place.filling = Some(i);
+                    let size = place.left.min(room).max(need);
+                    filling.push(self.open(outgoing.subject, size));
                     i
                 }
             };
+            place.left -= need;
             let batch = &mut filling[i];
             batch.payload.put_u32(outgoing.record.len() as u32);
             batch.payload.put_slice(&outgoing.record);
@@ -133,9 +153,10 @@ impl Batcher {
             .collect()
     }
 
-    fn open(&mut self, subject: Subject, need: usize) -> Filling {
+    /// A batch for `size` bytes of records.
+    fn open(&mut self, subject: Subject, size: usize) -> Filling {
         self.seq += 1;
-        let mut payload = BytesMut::with_capacity((self.header.len() + need).max(256));
+        let mut payload = BytesMut::with_capacity(self.header.len() + size);
         payload.put_slice(&self.header);
         Filling {
             subject,
@@ -145,6 +166,14 @@ impl Batcher {
             done: Vec::new(),
         }
     }
+}
+
+/// Where a subject's records go while batches are made.
+struct Place {
+    /// Its batch being filled.
+    filling: Option<usize>,
+    /// The bytes of its records not yet placed.
+    left: usize,
 }
 
 /// A subject as a map key, found by its `&str`: a clone shares its bytes

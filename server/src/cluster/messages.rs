@@ -45,6 +45,7 @@
 //!   reads, so a crash before its first message loses nothing either.
 
 use std::{
+    cell::RefCell,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Weak,
@@ -60,8 +61,9 @@ use async_nats::{
         message::PublishMessage,
         stream,
     },
-    Client,
+    Client, Subject,
 };
+use bytestring::ByteString;
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -237,7 +239,7 @@ impl Durable {
             (None, None)
         };
         let outgoing = Outgoing {
-            subject: stream_subject(&message.topic).into(),
+            subject: stream_subject_of(&message.topic),
             record: encode_retained(message).into(),
             done,
         };
@@ -612,8 +614,23 @@ fn run_due(waiting: &mut Vec<(u64, AtPosition)>, position: u64) {
 
 /// The subject a topic's QoS 1/2 messages are stored under.
 fn stream_subject(topic: &str) -> String {
-    let core = subject::topic_subject(topic);
-    format!("{ROOT}{}", &core[subject::ROOT.len()..])
+    subject::topic_subject_under(ROOT, topic)
+}
+
+/// [`stream_subject`] of a message's topic, kept per thread for the next
+/// message: a publisher tends to send one topic again and again.
+fn stream_subject_of(topic: &ByteString) -> Subject {
+    thread_local! {
+        static LAST: RefCell<Option<(ByteString, Subject)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((was, subject)) if was == topic => subject.clone(),
+        _ => {
+            let subject = Subject::from(stream_subject(topic));
+            *last = Some((topic.clone(), subject.clone()));
+            subject
+        }
+    })
 }
 
 /// The subject(s) a filter's QoS 1/2 messages are stored under (a shared
@@ -758,6 +775,14 @@ async fn open_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_subject_is_the_topic_s_own() {
+        for topic in ["a/b", "a/b", "a/c", "$SYS/x", "a/b", "", "a/b"] {
+            let kept = stream_subject_of(&ByteString::from(topic));
+            assert_eq!(kept.as_str(), stream_subject(topic), "{topic}");
+        }
+    }
 
     #[test]
     fn stream_subjects_mirror_core_subjects_under_their_own_root() {

@@ -27,8 +27,13 @@ const END: &str = "==";
 
 /// The subject a topic name is published on.
 pub(crate) fn topic_subject(topic: &str) -> String {
-    let mut out = String::with_capacity(topic.len() + 8);
-    out.push_str(ROOT);
+    topic_subject_under(ROOT, topic)
+}
+
+/// [`topic_subject`] under another first token (the message stream's).
+pub(crate) fn topic_subject_under(root: &str, topic: &str) -> String {
+    let mut out = String::with_capacity(root.len() + topic.len() + 8);
+    out.push_str(root);
     out.push_str(if topic.starts_with('$') { ".s" } else { ".m" });
     for level in topic.split('/') {
         out.push('.');
