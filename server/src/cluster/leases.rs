@@ -305,12 +305,22 @@ impl Leases {
 /// Every other node's lease, each with when it was read; `None` when the
 /// bucket cannot be listed.
 async fn read_leases(nodes: &kv::Store, node: &str) -> Option<Vec<(String, kv::Entry, Instant)>> {
-    let mut keys = nodes.keys().await.ok()?;
+    // The keys from the stream's subjects: one request its leader answers.
+    // (`kv::Store::keys` makes a consumer each time, which the whole
+    // JetStream cluster agrees on: every node, every second.) A deleted
+    // lease's key stays listed until its marker goes; `read` sees it deleted.
+    let mut subjects = nodes
+        .stream
+        .info_with_subjects(format!("{}>", nodes.prefix))
+        .await
+        .ok()?;
     let mine = key(node);
     let mut listed = Vec::new();
-    while let Some(Ok(key)) = keys.next().await {
-        if key != mine {
-            listed.push(key);
+    while let Some(item) = subjects.next().await {
+        let (subject, _) = item.ok()?;
+        match subject.strip_prefix(nodes.prefix.as_str()) {
+            Some(key) if key != mine => listed.push(key.to_string()),
+            _ => {}
         }
     }
     let mut read = Vec::with_capacity(listed.len());
