@@ -307,7 +307,7 @@ impl Router {
     pub(crate) fn wanted(&self, topic: &str) -> bool {
         let root = self.root.read().expect("router lock");
         let levels: Vec<&str> = topic.split('/').collect();
-        any_here(&root, &levels, topic.starts_with('$'))
+        root.any_match(&levels, topic.starts_with('$'))
     }
 
     /// The deliveries of a message on `topic` from `origin`: once per client
@@ -449,23 +449,6 @@ fn collect(node: &Node, levels: &[&str], no_wildcards: bool, found: &mut Found<'
             collect(plus, rest, false, found);
         }
     }
-}
-
-/// [`collect`] that stops at the first node with a subscriber or a group.
-fn any_here(node: &Node, levels: &[&str], no_wildcards: bool) -> bool {
-    let holds = |node: &Node| !node.subscribers.is_empty() || node.groups().next().is_some();
-    if !no_wildcards && node.child("#").is_some_and(holds) {
-        return true;
-    }
-    let Some((level, rest)) = levels.split_first() else {
-        return holds(node);
-    };
-    node.child(level)
-        .is_some_and(|child| any_here(child, rest, false))
-        || (!no_wildcards
-            && node
-                .child("+")
-                .is_some_and(|plus| any_here(plus, rest, false)))
 }
 
 fn owned_by(entry: &Entry, generation: Option<u64>) -> bool {

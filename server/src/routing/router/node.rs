@@ -46,6 +46,24 @@ impl Node {
         self.subscribers.is_empty() && self.inner.is_none()
     }
 
+    /// Whether a subscriber or a group below matches topic `levels` (as
+    /// the router's walk finds them, stopping at the first).
+    pub(super) fn any_match(&self, levels: &[&str], no_wildcards: bool) -> bool {
+        let holds = |node: &Node| !node.subscribers.is_empty() || node.groups().next().is_some();
+        if !no_wildcards && self.child("#").is_some_and(holds) {
+            return true;
+        }
+        let Some((level, rest)) = levels.split_first() else {
+            return holds(self);
+        };
+        self.child(level)
+            .is_some_and(|child| child.any_match(rest, false))
+            || (!no_wildcards
+                && self
+                    .child("+")
+                    .is_some_and(|plus| plus.any_match(rest, false)))
+    }
+
     pub(super) fn child(&self, level: &str) -> Option<&Node> {
         self.inner.as_ref()?.children.get(level)
     }
