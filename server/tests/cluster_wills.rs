@@ -371,6 +371,14 @@ async fn on_three_nats_servers_a_killed_nodes_will_fires_once() {
     eprintln!("three NATS servers, SIGKILL → will: {got:?}");
     assert_eq!(topics(&got), ["will/r3"], "once");
     assert!(got[0].1 <= DEATH_BOUND, "within {DEATH_BOUND:?}");
+    // a's deleted lease leaves nothing behind in the bucket: b's lease is
+    // the only key left, so no round reads the dead forever.
+    let leases_left = async {
+        while nats.stream_subjects("KV_kite_nodes") != Some(1) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    within("a's lease marker purged", leases_left).await;
 }
 
 #[tokio::test]

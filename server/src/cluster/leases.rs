@@ -274,6 +274,9 @@ impl Leases {
                 Lease::Stopped => self.claim(nodes, &key, entry.revision).await,
                 Lease::Deleted => {
                     self.seen.remove(&key);
+                    if entry.operation != kv::Operation::Put {
+                        purge_marker(nodes, &key, entry.revision);
+                    }
                 }
                 Lease::Held | Lease::Claimed => {}
             }
@@ -302,13 +305,33 @@ impl Leases {
     }
 }
 
+/// Remove a deleted lease's marker from the bucket's stream, and only it
+/// (a lease taken again since has a later sequence and stays). The bucket
+/// keeps one entry per key for good: without this, every node that ever
+/// left would be listed, and read, every round, and the rounds would
+/// outgrow their time.
+fn purge_marker(nodes: &kv::Store, key: &str, revision: u64) {
+    let purge = nodes
+        .stream
+        .purge()
+        .filter(format!("{}{key}", nodes.prefix))
+        .sequence(revision + 1);
+    let key = key.to_string();
+    tokio::spawn(async move {
+        if let Ok(Err(err)) = tokio::time::timeout(RENEW * 5, purge).await {
+            tracing::debug!(%err, key, "cluster: a deleted lease's marker not purged yet");
+        }
+    });
+}
+
 /// Every other node's lease, each with when it was read; `None` when the
 /// bucket cannot be listed.
 async fn read_leases(nodes: &kv::Store, node: &str) -> Option<Vec<(String, kv::Entry, Instant)>> {
-    // The keys from the stream's subjects: one request its leader answers.
+    // The keys from the stream's subjects: requests its leader answers.
     // (`kv::Store::keys` makes a consumer each time, which the whole
     // JetStream cluster agrees on: every node, every second.) A deleted
-    // lease's key stays listed until its marker goes; `read` sees it deleted.
+    // lease's key stays listed while its marker is kept: `read` sees it
+    // deleted, and the marker is purged ([`purge_marker`]).
     let mut subjects = nodes
         .stream
         .info_with_subjects(format!("{}>", nodes.prefix))

@@ -516,7 +516,8 @@ impl Durable {
     /// its own position. A message nobody here wants (no subscription
     /// matches its topic, the alarms do not watch it, it is not retained)
     /// is only counted, not decoded: every node reads every QoS 1/2 message
-    /// of the cluster, and most are for other nodes' clients.
+    /// of the cluster, most for other nodes' clients (one corrupt past its
+    /// topic is then counted without a warning).
     fn deliver(
         &self,
         shared: &Shared,
@@ -574,9 +575,8 @@ struct Reader<'a> {
     interest: &'a mut Interest,
 }
 
-/// Whether this node wants the messages of the topic read last, as of the
-/// subscription table's generation, and its deliveries: a topic's messages
-/// tend to come in runs, and the table rarely changes.
+/// Whether this node wants the last topic read (as of the table's
+/// generation), and its deliveries: a topic's messages come in runs.
 #[derive(Default)]
 struct Interest {
     topic: String,
@@ -627,7 +627,8 @@ fn stream_subject_of(topic: &ByteString) -> Subject {
         Some((was, subject)) if was == topic => subject.clone(),
         _ => {
             let subject = Subject::from(stream_subject(topic));
-            *last = Some((topic.clone(), subject.clone()));
+            // A copy: the topic shares its connection read's bytes.
+            *last = Some((ByteString::from(&**topic), subject.clone()));
             subject
         }
     })

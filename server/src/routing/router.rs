@@ -280,9 +280,9 @@ impl Router {
 
     /// Make `cache` hold `topic`'s deliveries, walking the tree unless it
     /// holds them as of `generation` (read before the walk: a change during
-    /// it makes the next call walk again). A cache must always be given the
-    /// same `origin`. A shared group's turn is never reused. Its batch must
-    /// be empty.
+    /// it makes the next call walk again). Another `origin` reuses it
+    /// unless a no-local subscription matched. A shared group's turn is
+    /// never reused. Its batch must be empty.
     pub(crate) fn refresh(
         &self,
         topic: &str,

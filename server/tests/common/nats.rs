@@ -256,6 +256,18 @@ impl NatsCluster {
         })
     }
 
+    /// How many subjects `stream` holds messages on (a bucket's keys), as
+    /// the servers say.
+    pub fn stream_subjects(&self, stream: &str) -> Option<usize> {
+        (0..self.servers.len()).find_map(|i| {
+            let body = self.monitor(i, "/jsz?accounts=true&streams=true")?;
+            let at = body.find(&format!("\"name\": \"{stream}\""))?;
+            let count = body[at..].split("\"num_subjects\": ").nth(1)?;
+            let digits: String = count.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+    }
+
     /// Start server `i` again (after [`NatsCluster::kill`]), with its
     /// config and store.
     pub fn restart(&mut self, i: usize) {
