@@ -485,29 +485,35 @@ impl Registry {
         out
     }
 
-    /// Tell every connected client's connection to close (shutdown).
-    pub(crate) fn kick_all(&self) {
+    /// Call `f` with every connection's [`Kick`], under the registry's
+    /// lock; how many there were.
+    fn each_online(&self, mut f: impl FnMut(&Kick)) -> usize {
         let clients = self.clients.lock().expect("registry lock");
+        let mut online = 0;
         for slot in clients.values() {
             if let Slot::Online { kick, .. } = slot {
-                kick.kick();
+                f(kick);
+                online += 1;
             }
         }
+        online
+    }
+
+    /// Tell every connected client's connection to close (shutdown).
+    pub(crate) fn kick_all(&self) {
+        self.each_online(Kick::kick);
     }
 
     /// Wake the connections whose wake-up time (see [`Kick::set_wake_at`]) is due.
     pub(crate) fn wake_due(&self, now: Instant) {
         let now = clock_ms(now);
-        let clients = self.clients.lock().expect("registry lock");
-        for slot in clients.values() {
-            if let Slot::Online { kick, .. } = slot {
-                let due = kick.wake_at_ms.load(Ordering::Relaxed);
-                if due != 0 && due <= now {
-                    kick.wake_at_ms.store(0, Ordering::Relaxed);
-                    kick.ring();
-                }
+        self.each_online(|kick| {
+            let due = kick.wake_at_ms.load(Ordering::Relaxed);
+            if due != 0 && due <= now {
+                kick.wake_at_ms.store(0, Ordering::Relaxed);
+                kick.ring();
             }
-        }
+        });
     }
 
     /// Every connected client and parked session, sorted by client id.
@@ -545,15 +551,7 @@ impl Registry {
 
     /// End every connection ([`Kick::taken_for_dead`]); how many ended.
     pub(crate) fn taken_for_dead(&self) -> usize {
-        let clients = self.clients.lock().expect("registry lock");
-        let mut ended = 0;
-        for slot in clients.values() {
-            if let Slot::Online { kick, .. } = slot {
-                kick.taken_for_dead();
-                ended += 1;
-            }
-        }
-        ended
+        self.each_online(Kick::taken_for_dead)
     }
 
     /// Disconnect the connection holding `client_id` with `reason`; false

@@ -247,23 +247,23 @@ impl NatsCluster {
 
     /// How many replicas `stream` keeps, as the servers say.
     pub fn stream_replicas(&self, stream: &str) -> Option<usize> {
-        (0..self.servers.len()).find_map(|i| {
-            let body = self.monitor(i, "/jsz?accounts=true&streams=true&config=true")?;
-            let at = body.find(&format!("\"name\": \"{stream}\""))?;
-            let replicas = body[at..].split("\"num_replicas\": ").nth(1)?;
-            let digits: String = replicas.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
+        self.stream_figure(stream, "&config=true", "num_replicas")
     }
 
     /// How many subjects `stream` holds messages on (a bucket's keys), as
     /// the servers say.
     pub fn stream_subjects(&self, stream: &str) -> Option<usize> {
+        self.stream_figure(stream, "", "num_subjects")
+    }
+
+    /// The number `field` of `stream` in the first answering server's
+    /// `/jsz` (with `extra` query parameters).
+    fn stream_figure(&self, stream: &str, extra: &str, field: &str) -> Option<usize> {
         (0..self.servers.len()).find_map(|i| {
-            let body = self.monitor(i, "/jsz?accounts=true&streams=true")?;
+            let body = self.monitor(i, &format!("/jsz?accounts=true&streams=true{extra}"))?;
             let at = body.find(&format!("\"name\": \"{stream}\""))?;
-            let count = body[at..].split("\"num_subjects\": ").nth(1)?;
-            let digits: String = count.chars().take_while(char::is_ascii_digit).collect();
+            let value = body[at..].split(&format!("\"{field}\": ")).nth(1)?;
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
         })
     }
