@@ -5,7 +5,8 @@
 //! - QoS 1 and QoS 2 publishers on every node, each message numbered per
 //!   publisher; a publisher whose node dies goes on from another node.
 //! - Persistent subscribers (MQTT 5, session expiry) to everything: one on
-//!   each node, waiting for its node when it is down, one that keeps
+//!   each node (the one on the node killed, connected there, resumes its
+//!   session on the next node, rebuilt from the live copy), one that keeps
 //!   moving between two nodes (its session follows it), and one that
 //!   leaves node c just before c is killed and reconnects to node a (its
 //!   session, parked on the dead node, is rebuilt there).
@@ -200,9 +201,10 @@ enum Role {
 /// stopped, and since when.
 type Expected = Arc<Mutex<Option<(Instant, HashSet<(u32, u32)>)>>>;
 
-/// A persistent subscriber to `f/#` at QoS 2. It connects to node `home`
-/// and waits for it when it is down; with `moving`, it moves between
-/// nodes `home` and `home + 1` every second or so instead.
+/// A persistent subscriber to `f/#` at QoS 2. It connects to node `home`,
+/// and to the next node once that one was killed under it (its session
+/// rebuilt there from the live copy its node kept); with `moving`, it
+/// moves between nodes `home` and `home + 1` every second or so instead.
 fn subscriber(
     book: Book,
     id: String,
@@ -243,6 +245,13 @@ fn subscriber(
                             break (raw, connack);
                         }
                     }
+                } else if role == Role::Staying && subscribed {
+                    // Its node was killed while it was connected there:
+                    // the session is rebuilt on the next node from the
+                    // live copy its node kept.
+                    node = (node + 1) % book.len();
+                    moves += 1;
+                    continue;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             };

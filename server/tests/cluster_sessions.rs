@@ -2,8 +2,9 @@
 //! node it reconnects to, with its subscriptions and every message queued
 //! while it was away, in order; a message in flight at the move comes again
 //! with DUP; none is lost, none doubled. A clean start elsewhere ends the
-//! session. A session parked on a node that dies is rebuilt where its
-//! client reconnects. (Real `nats-server -js` and real `kite-server` nodes.)
+//! session. A session parked on a node that dies, or whose client was
+//! connected there, is rebuilt where its client reconnects. (Real
+//! `nats-server -js` and real `kite-server` nodes.)
 
 mod common;
 
@@ -247,13 +248,78 @@ async fn a_session_parked_on_a_node_that_died_is_rebuilt_where_its_client_reconn
 }
 
 #[tokio::test]
-async fn a_client_connected_to_a_node_that_died_starts_anew_elsewhere_and_the_old_session_yields() {
+async fn a_client_connected_to_a_node_that_died_resumes_elsewhere_from_its_live_copy() {
     let (_nats, a, b) = two_nodes().await;
     let keeper = Connect::v311("keeper").clean(false);
     let (mut on_a, _) = Raw::connect(&a, &keeper).await;
     on_a.subscribe(1, "old/#", 1).await;
-    // Connected when a dies: its session changed with every packet, so no
-    // snapshot of it was kept.
+    on_a.subscribe(2, "two/#", 2).await;
+    let mut publisher = Raw::v311(&b, "pub").await;
+    // 1 (QoS 1) and 2 (QoS 2) are received and acknowledged, 2 completed.
+    publish_one(&mut publisher, "old/n", 1).await;
+    publish_accepted(&mut publisher, "two/n", b"2", 2, 100).await;
+    assert_eq!(receive(&mut on_a, 2, WAIT).await, [1, 2]);
+    quiet(&mut on_a).await;
+    // 3 (QoS 1) is in flight when a dies: received, not acknowledged.
+    publish_one(&mut publisher, "old/n", 3).await;
+    let third = on_a.publish().await;
+    assert_eq!(&third.payload[..], b"3");
+    // 4 (QoS 2) is received and PUBRECed; a's PUBREL leaves only once a's
+    // copy of the session says so, and the client has not completed it.
+    publish_accepted(&mut publisher, "two/n", b"4", 2, 101).await;
+    let fourth = on_a.publish().await;
+    assert_eq!(&fourth.payload[..], b"4");
+    let four = fourth.pid.expect("QoS 2").get();
+    on_a.send(&pubrec(four)).await;
+    assert!(matches!(on_a.recv().await, Packet::PubRel(r) if r.pid.get() == four));
+    a.signal("-KILL");
+    drop(on_a);
+    // 5 is published once a died.
+    publish_one(&mut publisher, "old/n", 5).await;
+    let (mut on_b, connack) = connect_again(&b, &keeper).await;
+    assert!(connack.session_present, "rebuilt from a's live copy");
+    wait_log(&b, "parked session rebuilt here", WAIT).await;
+    // 3 again with DUP and its packet id, 4 released again (never sent as
+    // a new PUBLISH: exactly once), then 5; 1 and 2 do not come again.
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match on_b.next_within(WAIT).await {
+            Ok(Some(Packet::Publish(p))) => {
+                if let Some(pid) = p.pid {
+                    on_b.send(&puback(pid.get())).await;
+                }
+                got.push((
+                    String::from_utf8_lossy(&p.payload).to_string(),
+                    p.dup,
+                    p.pid,
+                ));
+            }
+            Ok(Some(Packet::PubRel(r))) => {
+                assert_eq!(r.pid.get(), four, "4's PUBREL again");
+                on_b.send(&pubcomp(four)).await;
+            }
+            other => panic!("{other:?} after {got:?}"),
+        }
+    }
+    assert_eq!(got[0], ("3".to_string(), true, third.pid), "{got:?}");
+    assert_eq!(got[1].0, "5", "{got:?}");
+    quiet(&mut on_b).await;
+    // Its subscriptions came too.
+    publish_accepted(&mut publisher, "two/n", b"6", 2, 102).await;
+    assert_eq!(receive(&mut on_b, 1, WAIT).await, [6]);
+    quiet(&mut on_b).await;
+}
+
+#[tokio::test]
+async fn a_client_connected_to_a_node_that_died_before_it_took_a_message_starts_anew_and_the_old_session_yields(
+) {
+    let (_nats, a, b) = two_nodes().await;
+    let keeper = Connect::v311("keeper").clean(false);
+    let (mut on_a, _) = Raw::connect(&a, &keeper).await;
+    on_a.subscribe(1, "old/#", 1).await;
+    // Connected when a dies, before any message came: a copy of its
+    // session would not know where in the stream it stood, so none was
+    // kept.
     a.signal("-KILL");
     drop(on_a);
     // a does not answer: b does not wait for it, and says the session is new.
@@ -268,7 +334,7 @@ async fn a_client_connected_to_a_node_that_died_starts_anew_elsewhere_and_the_ol
         "{:?}",
         started.elapsed()
     );
-    wait_log(&b, "is down and kept no snapshot of it", WAIT).await;
+    wait_log(&b, "is down and kept no copy of it", WAIT).await;
     on_b.subscribe(1, "new/#", 1).await;
     on_b.send(&DISCONNECT).await;
     // a comes back with its old session in its store; the client's session

@@ -17,7 +17,13 @@
 
 use std::sync::Arc;
 
-use crate::{protocol::message::Message, store::Ticket};
+use crate::{
+    protocol::{
+        message::Message,
+        records::{Queued, SessionRecord},
+    },
+    store::Ticket,
+};
 
 /// Carries messages between this node and the rest of a cluster.
 pub(crate) trait Backplane: Send + Sync {
@@ -86,6 +92,23 @@ pub(crate) trait ClientIds: Send + Sync {
 
     /// This node's connection of `client_id` ended.
     fn release(&self, client_id: &str);
+
+    /// Keep a copy of the connected persistent session of `client_id`
+    /// where the other nodes find it, should this node die: its record and
+    /// queue, complete up to stream position `at`. With `wait` (a QoS 2
+    /// PUBLISH or PUBREL, a PUBREC, SUBACK or UNSUBACK is about to leave),
+    /// the ticket resolves once the copy is kept; it fails when the id was
+    /// claimed since.
+    fn keep_live(
+        &self,
+        _client_id: &str,
+        _at: u64,
+        _record: SessionRecord,
+        _queue: Vec<Queued>,
+        _wait: bool,
+    ) -> Option<Ticket> {
+        None
+    }
 }
 
 /// The wills of this node's connections, kept where other nodes find them

@@ -51,6 +51,7 @@ impl Shared {
             subscription_ids: m.subscription_ids.clone(),
             seq: None,
             receipt: None,
+            position: 0,
         };
         let tx = &m.subscriber.tx;
         let max_bytes = self.config.max_queued_bytes;

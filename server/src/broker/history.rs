@@ -86,6 +86,7 @@ impl Shared {
             subscription_ids: m.subscription_ids.clone(),
             seq: None,
             receipt: None,
+            position: 0,
         };
         let refusals = m
             .subscriber

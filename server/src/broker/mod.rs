@@ -260,6 +260,10 @@ impl Shared {
                 subscription_ids: m.subscription_ids.clone(),
                 seq: None,
                 receipt: None,
+                position: match remote {
+                    Some(Remote::Stream { position, .. }) => position,
+                    _ => 0,
+                },
             };
             let tx = &m.subscriber.tx;
             if !stored(m, qos) {
@@ -413,6 +417,10 @@ pub(crate) enum Remote {
     },
 }
 
+/// How often a connected persistent session's copy is kept in a cluster
+/// when nothing waits for it: what a node that died sent since is sent
+/// again (QoS 1, at least once).
+const LIVE_COPY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Routes to at most this many subscribers are batched per connection read.
 const BATCHED_MATCHES: usize = 4;
 /// A connection's batch is queued once it holds this many deliveries.
@@ -493,7 +501,8 @@ impl Shared {
     pub(crate) fn persist(&self, session: &mut Session, disconnected_at: u64) -> Option<Ticket> {
         let mut ops = Vec::new();
         let wait = self.session_writes(session, disconnected_at, &mut ops)?;
-        self.store.submit(ops, wait)
+        let live = (disconnected_at == 0).then(|| self.keep_live(session, wait));
+        Ticket::both(self.store.submit(ops, wait), live.flatten())
     }
 
     /// [`Shared::persist`] for a packet of a connection's read: its writes
@@ -503,7 +512,38 @@ impl Shared {
     pub(crate) fn persist_in(&self, session: &mut Session, routes: &mut Routes) {
         if let Some(wait) = self.session_writes(session, 0, &mut routes.ops) {
             routes.wait |= wait;
+            routes.copy = Some(routes.copy.unwrap_or(false) | wait);
         }
+    }
+
+    /// After a read's packets: the session's live copy, once for the read
+    /// (see [`Shared::keep_live`]), its ticket beside the read's writes.
+    pub(crate) fn keep_live_after(&self, session: &mut Session, routes: &mut Routes) {
+        if let Some(wait) = routes.copy.take() {
+            let live = self.keep_live(session, wait);
+            routes.ticket = Ticket::both(routes.ticket.take(), live);
+        }
+    }
+
+    /// In a cluster, a connected persistent session's copy for the other
+    /// nodes (see [`ClientIds::keep_live`]): before its client hears
+    /// anything it must not hear twice (`wait`), and every
+    /// [`LIVE_COPY_EVERY`] otherwise. None before the session took a
+    /// message from the stream: its copy would not know where it stands.
+    fn keep_live(&self, session: &mut Session, wait: bool) -> Option<Ticket> {
+        let ids = self.client_ids.get()?;
+        let sent = session.copy_sent();
+        let due = wait || sent.is_none_or(|sent| sent.elapsed() >= LIVE_COPY_EVERY);
+        let at = session.stream_at;
+        if at == 0 || !due || !session.is_persistent() {
+            return None;
+        }
+        session.set_copy_sent(std::time::Instant::now());
+        // As if the client left now: should this node die, the session's
+        // expiry counts from its last copy.
+        let left = crate::store::now_unix_ms();
+        let (record, queue) = (session.record(left), session.queue());
+        ids.keep_live(&session.client_id, at, record, queue, wait)
     }
 
     /// The store writes of a session's last step, appended to `ops`, and

@@ -28,6 +28,9 @@ pub(crate) struct Routes {
     /// What the flushes so far submitted, for the connection to wait on
     /// before it acknowledges anything of this read.
     pub(super) ticket: Option<Ticket>,
+    /// The read changed a session's state (`Some`), and whether what it
+    /// answers waits for the session's live copy in a cluster.
+    pub(super) copy: Option<bool>,
 }
 
 impl Routes {

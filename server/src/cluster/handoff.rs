@@ -23,9 +23,9 @@
 //! miss the session (at most once).
 //!
 //! A holder that does not answer (the node died) gives nothing: its parked
-//! sessions are rebuilt from the snapshots it kept in their owner records
-//! and the stream ([`super::parked`]); a session whose client was connected
-//! there starts anew, and the old one waits in the dead node's store.
+//! sessions, and those whose clients were connected there, are rebuilt
+//! from the copies it kept in their owner records and the stream
+//! ([`super::parked`], [`super::keeper`]).
 
 use std::sync::Arc;
 
@@ -115,13 +115,16 @@ fn state(parked: &Parked) -> (SessionRecord, Vec<Queued>) {
 }
 
 /// Make the session another node handed over this node's: stored, then
-/// parked and subscribed here for the connection about to attach. A
-/// session of that id parked here before (an old one) goes.
+/// parked and subscribed here for the connection about to attach, complete
+/// up to stream position `at` (where this node's reader is: its copy for
+/// the other nodes starts there, [`super::keeper`]). A session of that id
+/// parked here before (an old one) goes.
 pub(crate) fn install(
     shared: &Arc<Shared>,
     client_id: &str,
     record: SessionRecord,
     queue: Vec<Queued>,
+    at: u64,
 ) -> Option<Ticket> {
     if let Ok(old) = shared.registry.take_parked(client_id) {
         shared.forget_session(&old.session);
@@ -164,6 +167,9 @@ pub(crate) fn install(
             queue,
         }],
     );
+    shared
+        .registry
+        .with_parked(client_id, |p| p.session.stream_at = at);
     ticket
 }
 
@@ -211,6 +217,7 @@ mod tests {
                 subscription_ids: vec![7],
                 seq: Some(u64::from(n)),
                 receipt: None,
+                position: 0,
             },
             state,
         };

@@ -14,8 +14,9 @@
 //!   and taking one over from another node (DISCONNECT 0x8E there).
 //! - [`handoff`]: a persistent session moving to the node its client
 //!   reconnects to, at one position of the stream.
-//! - [`parked`]: a parked session's snapshot in its owner record, from
-//!   which a survivor rebuilds it when its node dies.
+//! - [`parked`]: rebuilding a session from its copy in its owner record
+//!   when its node died; [`keeper`]: writing those copies (a parked
+//!   session's snapshot, a connected one's live copy).
 //! - [`wills`]: each will kept in a bucket too (`kite_wills`), so that it
 //!   fires exactly once cluster-wide; [`will_record`] is its format.
 //! - [`leases`]: which nodes are alive (`kite_nodes`); a survivor adopts
@@ -29,6 +30,7 @@
 pub(crate) mod batch;
 mod bucket;
 pub(crate) mod handoff;
+pub(crate) mod keeper;
 pub(crate) mod leases;
 mod link;
 pub(crate) mod messages;

@@ -28,9 +28,10 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{handoff, leases, messages::Durable, parked};
+use super::{handoff, keeper, leases, messages::Durable, parked};
 use crate::{
     broker::{ClientIds, Shared},
+    protocol::records::{Queued, SessionRecord},
     store::Ticket,
 };
 
@@ -80,13 +81,13 @@ pub(crate) struct Owners {
     /// registry), and whether another node took one over meanwhile: that
     /// connection is then closed as soon as it is registered.
     connecting: Mutex<HashMap<String, bool>>,
-    /// The owner record's revision this node last wrote, per client id it
-    /// holds: a parked session's snapshot is written over it only
-    /// ([`parked::keep`]).
-    kept: parked::Kept,
-    /// Snapshots of parked sessions on their way to [`parked::keep`].
-    snapshots: tokio::sync::mpsc::UnboundedSender<parked::Snapshot>,
-    snapshots_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<parked::Snapshot>>>,
+    /// This node's claim, per client id it holds, and the record's
+    /// revision it wrote last: a session's copy is written over it only
+    /// ([`keeper::keep`]).
+    kept: keeper::Kept,
+    /// Copies of sessions on their way to [`keeper::keep`].
+    snapshots: tokio::sync::mpsc::UnboundedSender<keeper::SessionCopy>,
+    snapshots_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<keeper::SessionCopy>>>,
 }
 
 /// The control subject a node answers takeovers on.
@@ -149,7 +150,7 @@ impl Owners {
                             .unwrap_or_else(|e| e.into_inner())
                             .take();
                         if let Some(snapshots) = snapshots {
-                            tokio::spawn(parked::keep(
+                            tokio::spawn(keeper::keep(
                                 opener.node.clone(),
                                 opener.client.clone(),
                                 store.clone(),
@@ -206,6 +207,16 @@ impl Owners {
         // closes as soon as it is registered (`registered` takes this lock).
         if let Some(taken) = self.connecting().get_mut(&client_id) {
             *taken = true;
+        }
+        // The asking node's claim replaced this node's: copies on their
+        // way are void, and nothing that needs one leaves from now on.
+        if let Some(held) = self
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&client_id)
+        {
+            held.claim = keeper::VOIDED;
         }
         let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
         let mut told = false;
@@ -272,13 +283,6 @@ impl Owners {
                 None
             }
         };
-        if !not_ready {
-            // Moved or ended: the other node's claim holds the record.
-            self.kept
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&client_id);
-        }
         let (at, blob) = match moved {
             Some((at, Some(blob))) => (at, blob),
             _ => (0, Vec::new()),
@@ -395,7 +399,9 @@ impl Owners {
             return None;
         }
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(client_id).copied()
+        kept.get(client_id)
+            .map(|held| held.claim)
+            .filter(|claim| *claim != keeper::VOIDED)
     }
 
     fn connecting(&self) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
@@ -464,6 +470,7 @@ impl Owners {
             }
         };
         let (revision, previous) = previous;
+        tracing::debug!(client_id, revision, previous = ?previous.as_ref().map(|v| parked::read_owner(v).node), "cluster: client id claimed in its owner record");
         let took = match previous {
             Some(value) if parked::read_owner(&value).node != me => {
                 let owner = parked::read_owner(&value);
@@ -492,7 +499,7 @@ impl Owners {
             self.kept
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(client_id.to_string(), revision);
+                .insert(client_id.to_string(), keeper::Held::claimed(revision));
         }
         took
     }
@@ -542,16 +549,17 @@ impl Owners {
         };
         let (done, installed) = tokio::sync::oneshot::channel();
         let id = client_id.to_string();
-        let install: super::messages::AtPosition = Box::new(move |_| {
-            let _ = done.send(handoff::install(&shared, &id, record, queue));
+        let install: super::messages::AtPosition = Box::new(move |reader| {
+            let at = reader.min(at);
+            let _ = done.send(handoff::install(&shared, &id, record, queue, at));
         });
         let _ = go_on.send(Some((at, install)));
         self.installed(owner, client_id, installed).await
     }
 
     /// The holder `owner` is down: rebuild the session it `parked` here
-    /// ([`parked::rebuild`]), or start the client anew when it kept none
-    /// (its client was connected when it died) or it cannot be used.
+    /// ([`parked::rebuild`]), or start the client anew when it kept no copy
+    /// of it or the copy cannot be used.
     async fn rebuild(
         &self,
         shared: &Arc<Shared>,
@@ -560,7 +568,7 @@ impl Owners {
         client_id: &str,
     ) -> Took {
         let Some((at, blob)) = parked else {
-            tracing::warn!(client_id, "cluster: node {owner}, which held the session, is down and kept no snapshot of it (its client was connected); the client starts a new session here (the old one waits in {owner}'s store)");
+            tracing::warn!(client_id, "cluster: node {owner}, which held the session, is down and kept no copy of it (its client was connected and had taken no message from the stream yet); the client starts a new session here (the old one waits in {owner}'s store)");
             return Took::Yes;
         };
         match parked::rebuild(&self.durable, shared, &self.client, client_id, at, &blob).await {
@@ -749,5 +757,40 @@ impl ClientIds for Arc<Owners> {
         let owners = self.clone();
         let client_id = client_id.to_string();
         tokio::spawn(async move { owners.release_now(&client_id).await });
+    }
+
+    fn keep_live(
+        &self,
+        client_id: &str,
+        at: u64,
+        record: SessionRecord,
+        queue: Vec<Queued>,
+        wait: bool,
+    ) -> Option<Ticket> {
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .copied();
+        if kept.is_some_and(|held| held.claim == keeper::VOIDED) {
+            // Another node asked for the id: what waits for a copy does
+            // not leave (a failed ticket; the connection is closing).
+            return wait.then(|| Ticket::new().1);
+        }
+        // No claim (connected while NATS was out of reach, or a CONNECT of
+        // the id being made here, whose claim left the record without a
+        // copy): nothing to write over, and a survivor starts anew.
+        let claim = self.snapshot_revision(client_id)?;
+        let (done, ticket) = wait.then(Ticket::new).unzip();
+        let _ = self.snapshots.send(keeper::SessionCopy {
+            client_id: client_id.to_string(),
+            at,
+            session: handoff::encode(&record, &queue),
+            claim,
+            parked: false,
+            done,
+        });
+        ticket
     }
 }

@@ -24,22 +24,23 @@
 //! The snapshot is fenced by the owner record's revision: it is written
 //! only over this node's own claim of the id ([`super::owners`] keeps the
 //! revision), never while a CONNECT of the id is being made here, and
-//! every CONNECT's claim replaces it. A session whose client was connected
-//! when its node died has no snapshot (its state moved with every packet):
-//! that client starts a new session. (A CONNECT accepted while this node
-//! could not reach NATS wrote no claim, so an older snapshot stays: the
-//! gap of a node cut off from NATS, as for wills.)
+//! every CONNECT's claim replaces it ([`super::keeper`] writes it).
+//!
+//! A session whose client is connected has a live copy there instead, kept
+//! as it goes ([`super::keeper`]): complete up to the stream position `E`
+//! of the last message it took, and never behind on QoS 2 or its
+//! subscriptions. It is rebuilt the same way; the QoS 1 messages its node
+//! sent after the copy come again (at least once). One that took nothing
+//! from the stream yet has no copy: its client starts a new session (and
+//! hears so: session present 0). (A CONNECT accepted while this node could
+//! not reach NATS wrote no claim, so an older copy stays: the gap of a node
+//! cut off from NATS, as for wills.)
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use async_nats::jetstream::{
     self,
     consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer},
-    kv,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -48,6 +49,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     batch, handoff,
+    keeper::SessionCopy,
     messages::{self, AtPosition, Durable},
 };
 use crate::{
@@ -67,8 +69,6 @@ const PARKED: u8 = 0;
 /// The longest a rebuild reads the stream before giving up (the CONNECT is
 /// then refused and the client tries again).
 const REPLAY_WAIT: Duration = Duration::from_secs(20);
-/// How long a snapshot is written again while the bucket is out of reach.
-const KEEP_FOR: Duration = Duration::from_secs(20);
 /// The gap, in stream messages, that the last round of a rebuild reads
 /// with this node's reader paused.
 const LAST_ROUND: u64 = 64;
@@ -117,7 +117,8 @@ pub(crate) fn read_owner(value: &Bytes) -> Owner {
     })
 }
 
-/// True when the session's expiry interval ran out since it parked.
+/// True when the session's expiry interval ran out since it parked (a
+/// connected session's copy: since the copy).
 pub(crate) fn expired(record: &SessionRecord, now_ms: u64) -> bool {
     record.expiry_interval != u32::MAX
         && now_ms.saturating_sub(record.disconnected_at) >= u64::from(record.expiry_interval) * 1000
@@ -154,6 +155,7 @@ pub(crate) fn delivery(
         subscription_ids,
         seq: None,
         receipt: None,
+        position: 0,
     })
 }
 
@@ -435,8 +437,9 @@ pub(crate) async fn rebuild(
     );
     let (done, installed) = oneshot::channel();
     let (shared, id) = (shared.clone(), client_id.to_string());
-    let install: AtPosition = Box::new(move |_| {
-        let _ = done.send(handoff::install(&shared, &id, record, queue));
+    let install: AtPosition = Box::new(move |at| {
+        let at = at.min(upto);
+        let _ = done.send(handoff::install(&shared, &id, record, queue, at));
     });
     go_on
         .send(Some((upto, install)))
@@ -444,91 +447,15 @@ pub(crate) async fn rebuild(
     Ok(installed)
 }
 
-/// Write the snapshots [`snapshot_at_reader`] takes into the owner records,
-/// in order, each over the claim of this node it was taken under (`kept`:
-/// the client id's record revision this node wrote last).
-pub(crate) async fn keep(
-    node: String,
-    client: async_nats::Client,
-    store: kv::Store,
-    kept: Kept,
-    mut snapshots: mpsc::UnboundedReceiver<Snapshot>,
-) {
-    while let Some(snapshot) = snapshots.recv().await {
-        let Snapshot {
-            client_id,
-            at,
-            session,
-            revision,
-        } = snapshot;
-        let value = owner_value(&node, at, &session);
-        if value.len() + 1024 > client.max_payload() {
-            tracing::warn!(
-                client_id,
-                bytes = value.len(),
-                "cluster: a parked session is larger than NATS's max_payload; if this node dies, its client starts a new session"
-            );
-            continue;
-        }
-        let (key, value) = (super::owners::key(&client_id), Bytes::from(value));
-        let deadline = tokio::time::Instant::now() + KEEP_FOR;
-        loop {
-            let write = store.update(&key, value.clone(), revision);
-            match tokio::time::timeout(Duration::from_secs(5), write).await {
-                Ok(Ok(written)) => {
-                    tracing::debug!(
-                        client_id,
-                        "cluster: parked session kept in its owner record"
-                    );
-                    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-                    // Unless a claim since put its own revision there.
-                    if let Some(last) = kept.get_mut(&client_id).filter(|r| **r == revision) {
-                        *last = written;
-                    }
-                    break;
-                }
-                // Claimed since (the client is back, here or elsewhere):
-                // that claim holds the record now.
-                Ok(Err(err)) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                    tracing::debug!(client_id, "cluster: parked session not kept: claimed since");
-                    break;
-                }
-                // The bucket out of reach (its stream elects a leader):
-                // again, while the claim is still this node's.
-                failed => {
-                    // A claim since (its revision) holds the record now.
-                    let ours = kept
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get(&client_id)
-                        == Some(&revision);
-                    if !ours {
-                        break;
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        let err = match failed {
-                            Ok(Err(err)) => err.to_string(),
-                            _ => "no answer".to_string(),
-                        };
-                        tracing::warn!(client_id, err, "cluster: a parked session could not be kept in its owner record within {KEEP_FOR:?}; if this node dies, its client starts a new session");
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        }
-    }
-}
-
 /// Snapshot the session of `client_id` parked here, between two messages
-/// of the stream (in the reader), and send it to [`keep`]. Nothing when it
+/// of the stream (in the reader), and send it to [`super::keeper::keep`]. Nothing when it
 /// is no longer parked by then.
 pub(crate) fn snapshot_at_reader(
     durable: &Durable,
     shared: &Arc<Shared>,
     client_id: &str,
     revision_of: impl FnOnce(&str) -> Option<u64> + Send + 'static,
-    snapshots: mpsc::UnboundedSender<Snapshot>,
+    snapshots: mpsc::UnboundedSender<SessionCopy>,
 ) {
     let shared = Arc::downgrade(shared);
     let client_id = client_id.to_string();
@@ -544,28 +471,21 @@ pub(crate) fn snapshot_at_reader(
             let Some(revision) = revision_of(&client_id) else {
                 return;
             };
-            if let Some(session) = shared.registry.with_parked(&client_id, handoff::snapshot) {
-                let _ = snapshots.send(Snapshot {
+            if let Some(session) = shared
+                .registry
+                .with_parked(&client_id, |p| handoff::snapshot(p))
+            {
+                let _ = snapshots.send(SessionCopy {
                     client_id,
                     at,
                     session,
-                    revision,
+                    claim: revision,
+                    parked: true,
+                    done: None,
                 });
             }
         }),
     );
-}
-
-/// The owner record's revision a node last wrote, per client id it holds.
-pub(crate) type Kept = Arc<Mutex<HashMap<String, u64>>>;
-
-/// A parked session taken at stream position `at`, to be written over
-/// the owner record's `revision`.
-pub(crate) struct Snapshot {
-    client_id: String,
-    at: u64,
-    session: Vec<u8>,
-    revision: u64,
 }
 
 #[cfg(test)]

@@ -140,6 +140,10 @@ pub struct Outbound {
     /// Who hears when this delivery is finished with (a cluster's shared
     /// subscription: see [`Receipt`]); `None` for every other delivery.
     pub receipt: Option<Arc<dyn Receipt>>,
+    /// Where a cluster node's stream reader found the message (a stream
+    /// position, never 0), for the sessions that take their QoS 1/2 from
+    /// the stream; 0 for any other delivery.
+    pub position: u64,
 }
 
 /// Told once a delivery is finished with: its client acknowledged it

@@ -205,6 +205,8 @@ pub(crate) struct Session {
     pub dropped_too_large: u32,
     /// Deliveries dropped because their message expiry interval had passed.
     pub dropped_expired: u32,
+    /// The last cluster stream position it took a message from (0: none).
+    pub stream_at: u64,
 }
 
 /// A copy of `text` that owns its bytes. What the codec decodes shares the
@@ -255,6 +257,7 @@ impl Session {
             client_topic_alias_maximum: props.topic_alias_maximum.unwrap_or(0),
             dropped_too_large: 0,
             dropped_expired: 0,
+            stream_at: 0,
         }
     }
 

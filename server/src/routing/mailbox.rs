@@ -323,6 +323,7 @@ mod tests {
             subscription_ids: Default::default(),
             seq: None,
             receipt: None,
+            position: 0,
         }
     }
 

@@ -311,6 +311,7 @@ fn read_delivery(
             subscription_ids,
             seq: Some(seq),
             receipt: None,
+            position: 0,
         },
         state,
     ))
@@ -433,6 +434,7 @@ mod tests {
             subscription_ids: vec![3, 9],
             seq: Some(42),
             receipt: None,
+            position: 0,
         };
         let state = QueuedState::Released(Pid::new(7).unwrap());
         let back = decode_queued(&encode_queued(&outbound, state), 42).unwrap();
@@ -451,6 +453,7 @@ mod tests {
             subscription_ids: vec![4],
             seq: Some(8),
             receipt: None,
+            position: 0,
         };
         let state = QueuedState::Sent(Pid::new(3).unwrap());
         let record = encode_delivery(&outbound, state);

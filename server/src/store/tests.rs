@@ -40,6 +40,7 @@ fn queued(message: &Arc<Message>, seq: u64) -> Queued {
             subscription_ids: vec![],
             seq: Some(seq),
             receipt: None,
+            position: 0,
         },
         state: QueuedState::Queued,
     }

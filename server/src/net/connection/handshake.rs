@@ -185,7 +185,9 @@ pub(super) async fn handshake(
     // A resumed session's record now says the client is back.
     let stored = shared.persist(&mut session, 0);
     if let Some(ticket) = stored.filter(|_| session.is_persistent()) {
-        // Stored before the CONNACK: the QoS 2 packet ids of what resumes.
+        // Stored before the CONNACK: the QoS 2 packet ids of what resumes
+        // (in a cluster, its copy kept too; that fails only when another
+        // node claimed the id since, and then this connection is closed).
         ticket.committed().await;
     }
     if let Some(wills) = shared.wills.get() {

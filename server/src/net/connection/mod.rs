@@ -310,6 +310,7 @@ async fn run(live: &mut Live) -> Turn {
             }
             shared.persist_in(session, &mut routes);
         };
+        shared.keep_live_after(session, &mut routes);
         // What this read routed reaches its subscribers' queues now, one
         // lock per queue, before anything here waits or ends.
         shared.flush_routes(&mut routes);
@@ -322,13 +323,20 @@ async fn run(live: &mut Live) -> Turn {
         // before a DISCONNECT in the same read too).
         let mut refused = None;
         for ticket in tickets.drain(..) {
-            if !ticket.committed().await {
+            match committed_unless_kicked(ticket, kick).await {
+                Some(true) => {}
                 // The cluster's stream, or this node's store.
-                refused = Some(End::Error(match shared.backplane.refusal() {
-                    Some(why) => ProtocolError::ClusterUnavailable(why),
-                    None => ProtocolError::StoreUnavailable,
-                }));
-                break;
+                Some(false) => {
+                    refused = Some(End::Error(match shared.backplane.refusal() {
+                        Some(why) => ProtocolError::ClusterUnavailable(why),
+                        None => ProtocolError::StoreUnavailable,
+                    }));
+                    break;
+                }
+                None => {
+                    refused = Some(End::Error(kicked(kick, shared)));
+                    break;
+                }
             }
         }
         if let Some((end, _)) = stopped {
@@ -416,15 +424,7 @@ async fn run(live: &mut Live) -> Turn {
                 return Turn::Quiet;
             },
             _ = poll_fn(|cx| kick.poll_kicked(cx)) => {
-                return Turn::End(End::Error(if kick.was_taken_for_dead() {
-                    ProtocolError::TakenForDead
-                } else if let Some(code) = kick.reason() {
-                    ProtocolError::Disconnected(code)
-                } else if *shared.shutdown.borrow() {
-                    ProtocolError::ServerShuttingDown
-                } else {
-                    ProtocolError::SessionTakenOver
-                }));
+                return Turn::End(End::Error(kicked(kick, shared)));
             },
             _ = shutdown.wait_for(|stopped| *stopped) => {
                 return Turn::End(End::Error(ProtocolError::ServerShuttingDown));
@@ -432,10 +432,37 @@ async fn run(live: &mut Live) -> Turn {
         }
         if let Some(ticket) = commit.take() {
             // QoS 2 packet ids are stored before the PUBLISHes leave.
-            if !ticket.committed().await {
-                return Turn::End(End::Error(ProtocolError::StoreUnavailable));
+            match committed_unless_kicked(ticket, kick).await {
+                Some(true) => {}
+                Some(false) => return Turn::End(End::Error(ProtocolError::StoreUnavailable)),
+                None => return Turn::End(End::Error(kicked(kick, shared))),
             }
         }
+    }
+}
+
+/// Why a kicked connection ends.
+fn kicked(kick: &Kick, shared: &Shared) -> ProtocolError {
+    if kick.was_taken_for_dead() {
+        ProtocolError::TakenForDead
+    } else if let Some(code) = kick.reason() {
+        ProtocolError::Disconnected(code)
+    } else if *shared.shutdown.borrow() {
+        ProtocolError::ServerShuttingDown
+    } else {
+        ProtocolError::SessionTakenOver
+    }
+}
+
+/// Whether `ticket` committed; `None` when the connection was kicked first
+/// (taken over, or closed by the API or the shutdown): it ends then, and
+/// what waited for the ticket is not sent (the session keeps it, for the
+/// connection that takes over: a commit the cluster holds up, a bucket or
+/// the stream electing a leader, must not outlast the takeover's wait).
+async fn committed_unless_kicked(ticket: Ticket, kick: &Kick) -> Option<bool> {
+    tokio::select! {
+        committed = ticket.committed() => Some(committed),
+        _ = poll_fn(|cx| kick.poll_kicked(cx)) => None,
     }
 }
 
@@ -485,6 +512,7 @@ fn send_retained(ask: RetainedAsk, session: &Session, subscriber: &Subscriber, s
             subscription_ids: ask.id.into_iter().collect(),
             seq: None,
             receipt: None,
+            position: 0,
         });
     let tx = &subscriber.tx;
     let refusals = tx.try_send_all_within(retained, shared.config.max_queued_bytes);
@@ -564,6 +592,7 @@ fn apply(
 
 /// Hand one queued message to the session and encode what it sends.
 fn deliver(outbound: Outbound, session: &mut Session, output: &mut BytesMut, shared: &Shared) {
+    session.stream_at = session.stream_at.max(outbound.position);
     let pending = session.pending();
     let packets = session.deliver(outbound);
     if session.pending() > pending {

@@ -22,6 +22,9 @@ pub(super) struct Flight {
     pub(super) topic_aliases: SmallMap<u16, ByteString>,
     /// Topic aliases we set towards the client, by topic.
     pub(super) out_aliases: SmallMap<ByteString, u16>,
+    /// When a cluster node last sent the session's live copy to be kept
+    /// (not counted by `is_empty`: a quiet session's next copy is due).
+    pub(super) copy_sent: Option<std::time::Instant>,
 }
 
 impl Flight {
@@ -46,6 +49,15 @@ impl super::Session {
     /// How many filters the session subscribes to.
     pub(crate) fn subscription_count(&self) -> usize {
         self.subscriptions.len()
+    }
+
+    /// When its live copy was last sent to be kept, if lately.
+    pub(crate) fn copy_sent(&self) -> Option<std::time::Instant> {
+        self.flight.as_ref()?.copy_sent
+    }
+
+    pub(crate) fn set_copy_sent(&mut self, at: std::time::Instant) {
+        self.flight().copy_sent = Some(at);
     }
 }
 

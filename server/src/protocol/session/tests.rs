@@ -86,6 +86,7 @@ fn out(qos: QoS) -> Outbound {
         subscription_ids: vec![],
         seq: None,
         receipt: None,
+        position: 0,
     }
 }
 
@@ -290,6 +291,7 @@ fn expired_message_is_not_delivered_and_the_interval_left_is_sent() {
         subscription_ids: vec![7],
         seq: None,
         receipt: None,
+        position: 0,
     };
     let sent = s.deliver(deliver(fresh));
     assert!(matches!(&sent[..], [Packet::Publish(p)]
@@ -418,6 +420,7 @@ fn with_receipt(qos: QoS, receipt: &Arc<Count>) -> Outbound {
     let given: Arc<dyn crate::protocol::message::Receipt> = receipt.clone();
     Outbound {
         receipt: Some(given),
+        position: 0,
         ..out(qos)
     }
 }
