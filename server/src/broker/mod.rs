@@ -601,8 +601,10 @@ impl Shared {
 }
 
 /// Bring back the persistent sessions the store held: parked, subscribed,
-/// with their queues, their expiry counting on from when the client left.
-pub(crate) fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>) {
+/// with their queues, their expiry counting on from when the client left,
+/// complete up to cluster stream position `stream_at` (0: none; see
+/// `Session::stream_at`).
+pub(crate) fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession>, stream_at: u64) {
     let now = store::now_unix_ms();
     for loaded in sessions {
         let record = &loaded.record;
@@ -614,13 +616,14 @@ pub(crate) fn restore_sessions(shared: &Arc<Shared>, sessions: Vec<LoadedSession
         };
         let left = u64::from(record.expiry_interval).saturating_sub(away);
         let generation = shared.registry.new_generation();
-        let session = Session::restore(
+        let mut session = Session::restore(
             loaded.client.clone(),
             generation,
             server_limits(&shared.config),
             record,
             loaded.queue,
         );
+        session.stream_at = stream_at;
         if left == 0 && record.expiry_interval != u32::MAX {
             shared.forget_session(&session);
             continue;

@@ -166,10 +166,8 @@ pub(crate) fn install(
             record,
             queue,
         }],
+        at,
     );
-    shared
-        .registry
-        .with_parked(client_id, |p| p.session.stream_at = at);
     ticket
 }
 

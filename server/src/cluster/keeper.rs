@@ -184,7 +184,7 @@ async fn write(
             tracing::debug!(client_id, "cluster: {what} not kept: claimed since");
             return;
         };
-        match updated(
+        let update = updated(
             store,
             &key,
             value.clone(),
@@ -192,38 +192,17 @@ async fn write(
             kept,
             &client_id,
             claim,
-        )
-        .await
-        {
-            Ok(Ok(written)) => {
-                tracing::debug!(
-                    client_id,
-                    at,
-                    revision,
-                    written,
-                    claim,
-                    "cluster: {what} kept in its owner record"
-                );
-                kept_at(kept, &client_id, claim, revision, written);
-                for done in done {
-                    let _ = done.send(());
-                }
-                return;
-            }
+        );
+        let written = match update.await {
+            Ok(Ok(written)) => Some(written),
             // Claimed since (the client is back, here or elsewhere): that
             // claim holds the record now; unless what is there is this very
             // copy, from an attempt given up on that landed after all.
             Ok(Err(err)) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 match store.entry(&key).await {
-                    Ok(Some(entry)) if entry.value == value => {
-                        kept_at(kept, &client_id, claim, revision, entry.revision);
-                        for done in done {
-                            let _ = done.send(());
-                        }
-                    }
-                    _ => tracing::debug!(client_id, "cluster: {what} not kept: claimed since"),
+                    Ok(Some(entry)) if entry.value == value => Some(entry.revision),
+                    _ => None,
                 }
-                return;
             }
             // The bucket out of reach (its stream elects a leader): again.
             failed => {
@@ -236,8 +215,27 @@ async fn write(
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
             }
+        };
+        match written {
+            Some(written) => {
+                tracing::debug!(
+                    client_id,
+                    at,
+                    revision,
+                    written,
+                    claim,
+                    "cluster: {what} kept in its owner record"
+                );
+                kept_at(kept, &client_id, claim, revision, written);
+                for done in done {
+                    let _ = done.send(());
+                }
+            }
+            None => tracing::debug!(client_id, "cluster: {what} not kept: claimed since"),
         }
+        return;
     }
 }
 

@@ -86,8 +86,8 @@ pub(crate) struct Owners {
     /// ([`keeper::keep`]).
     kept: keeper::Kept,
     /// Copies of sessions on their way to [`keeper::keep`].
-    snapshots: tokio::sync::mpsc::UnboundedSender<keeper::SessionCopy>,
-    snapshots_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<keeper::SessionCopy>>>,
+    copies: tokio::sync::mpsc::UnboundedSender<keeper::SessionCopy>,
+    copies_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<keeper::SessionCopy>>>,
 }
 
 /// The control subject a node answers takeovers on.
@@ -106,7 +106,7 @@ impl Owners {
         client: async_nats::Client,
         durable: Arc<Durable>,
     ) -> Arc<Owners> {
-        let (snapshots, snapshots_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (copies, copies_rx) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(Owners {
             node: node.to_string(),
             client,
@@ -118,8 +118,8 @@ impl Owners {
             shared: OnceLock::new(),
             connecting: Mutex::new(HashMap::new()),
             kept: Arc::default(),
-            snapshots,
-            snapshots_rx: Mutex::new(Some(snapshots_rx)),
+            copies,
+            copies_rx: Mutex::new(Some(copies_rx)),
         })
     }
 
@@ -144,18 +144,18 @@ impl Owners {
                     .await
                 {
                     Ok(store) => {
-                        let snapshots = opener
-                            .snapshots_rx
+                        let copies = opener
+                            .copies_rx
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .take();
-                        if let Some(snapshots) = snapshots {
+                        if let Some(copies) = copies {
                             tokio::spawn(keeper::keep(
                                 opener.node.clone(),
                                 opener.client.clone(),
                                 store.clone(),
                                 opener.kept.clone(),
-                                snapshots,
+                                copies,
                             ));
                         }
                         let _ = opener.bucket.set(store);
@@ -631,7 +631,7 @@ impl Owners {
                 &shared,
                 client_id,
                 revision_of,
-                self.snapshots.clone(),
+                self.copies.clone(),
             );
             return;
         }
@@ -783,7 +783,7 @@ impl ClientIds for Arc<Owners> {
         // copy): nothing to write over, and a survivor starts anew.
         let claim = self.snapshot_revision(client_id)?;
         let (done, ticket) = wait.then(Ticket::new).unzip();
-        let _ = self.snapshots.send(keeper::SessionCopy {
+        let _ = self.copies.send(keeper::SessionCopy {
             client_id: client_id.to_string(),
             at,
             session: handoff::encode(&record, &queue),

@@ -471,10 +471,7 @@ pub(crate) fn snapshot_at_reader(
             let Some(revision) = revision_of(&client_id) else {
                 return;
             };
-            if let Some(session) = shared
-                .registry
-                .with_parked(&client_id, |p| handoff::snapshot(p))
-            {
+            if let Some(session) = shared.registry.with_parked(&client_id, handoff::snapshot) {
                 let _ = snapshots.send(SessionCopy {
                     client_id,
                     at,

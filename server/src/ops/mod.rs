@@ -207,17 +207,11 @@ impl Broker {
             });
         }
         let sessions = loaded.sessions.len();
-        let restored: Vec<_> = loaded.sessions.iter().map(|s| s.client.clone()).collect();
-        crate::broker::restore_sessions(&shared, loaded.sessions);
+        // Each session's queue was stored with the stream position: it is
+        // complete up to there (where its live copy starts, in a cluster).
+        let stream_at = loaded.stream_position.unwrap_or(0);
+        crate::broker::restore_sessions(&shared, loaded.sessions, stream_at);
         if let Some((nats, _)) = &cluster {
-            // Each session's queue was stored with this position: it is
-            // complete up to there (where its live copy starts, if any).
-            let at = loaded.stream_position.unwrap_or(0);
-            for client in &restored {
-                shared
-                    .registry
-                    .with_parked(client, |p| p.session.stream_at = at);
-            }
             // The sessions kept here get what was published while away.
             nats.read_stream(loaded.stream_position);
         }

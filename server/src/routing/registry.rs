@@ -606,10 +606,10 @@ impl Registry {
     pub(crate) fn with_parked<R>(
         &self,
         client_id: &str,
-        f: impl FnOnce(&mut Parked) -> R,
+        f: impl FnOnce(&Parked) -> R,
     ) -> Option<R> {
-        let mut clients = self.clients.lock().expect("registry lock");
-        match clients.get_mut(client_id) {
+        let clients = self.clients.lock().expect("registry lock");
+        match clients.get(client_id) {
             Some(Slot::Parked(parked)) => Some(f(parked)),
             _ => None,
         }

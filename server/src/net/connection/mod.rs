@@ -323,21 +323,17 @@ async fn run(live: &mut Live) -> Turn {
         // before a DISCONNECT in the same read too).
         let mut refused = None;
         for ticket in tickets.drain(..) {
-            match committed_unless_kicked(ticket, kick).await {
-                Some(true) => {}
+            let error = match committed_unless_kicked(ticket, kick).await {
+                Some(true) => continue,
                 // The cluster's stream, or this node's store.
-                Some(false) => {
-                    refused = Some(End::Error(match shared.backplane.refusal() {
-                        Some(why) => ProtocolError::ClusterUnavailable(why),
-                        None => ProtocolError::StoreUnavailable,
-                    }));
-                    break;
-                }
-                None => {
-                    refused = Some(End::Error(kicked(kick, shared)));
-                    break;
-                }
-            }
+                Some(false) => match shared.backplane.refusal() {
+                    Some(why) => ProtocolError::ClusterUnavailable(why),
+                    None => ProtocolError::StoreUnavailable,
+                },
+                None => kicked(kick, shared),
+            };
+            refused = Some(End::Error(error));
+            break;
         }
         if let Some((end, _)) = stopped {
             // Flushed once the actions are gone, so no packet waits in this future.
