@@ -55,7 +55,7 @@ mod varint;
 mod wire;
 
 pub use error::{DecodeError, EncodeError};
-pub use packet::{decode, encode, encode_publish, encoded_len, PublishRef};
+pub use packet::{decode, encode, encode_publish, encoded_len, encoded_publish_len, PublishRef};
 pub use properties::Properties;
 pub use protocol::MAX_REMAINING_LENGTH;
 pub use reason::ReasonCode;

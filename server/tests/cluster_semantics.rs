@@ -121,4 +121,29 @@ async fn no_local_retain_as_published_expiry_and_subscription_ids_cross_nodes() 
     let expiry = props.message_expiry_interval.expect("the expiry crosses");
     assert!((55..=60).contains(&expiry), "{expiry}");
     assert_eq!(props.subscription_identifiers, vec![7]);
+
+    // Properties that travel with the message (a stream message keeps such
+    // a message whole, the others in compact form) cross unchanged.
+    let properties = PublishProperties {
+        content_type: Some("text/plain".into()),
+        user_properties: vec![("unit".into(), "°C".into())],
+        ..PublishProperties::default()
+    };
+    own.client
+        .publish_with_properties(
+            "exp/t",
+            qos5(1),
+            false,
+            Bytes::from_static(b"21.5"),
+            properties,
+        )
+        .await
+        .unwrap();
+    let got = ids.next_publish().await;
+    assert_eq!(got.payload, Bytes::from_static(b"21.5"));
+    let props = got.properties.expect("properties");
+    assert_eq!(props.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(props.user_properties, vec![("unit".into(), "°C".into())]);
+    assert_eq!(props.subscription_identifiers, vec![7]);
+    assert_eq!(props.message_expiry_interval, None);
 }

@@ -271,6 +271,12 @@ pub fn encode_publish(
     })
 }
 
+/// Size in bytes of what [`encode_publish`] appends, without encoding it.
+pub fn encoded_publish_len(publish: &PublishRef, protocol: Protocol) -> usize {
+    let remaining = publish::len(publish, protocol);
+    1 + varint::len(remaining) + remaining
+}
+
 /// Size in bytes of the packet's wire form (fixed header included), without
 /// encoding it.
 pub fn encoded_len(packet: &Packet, protocol: Protocol) -> usize {

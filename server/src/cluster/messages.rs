@@ -14,7 +14,7 @@
 //!   that wait together as one stream message ([`super::batch`]), each
 //!   with `Nats-Msg-Id` = this run's nonce and a sequence, and waits for
 //!   the acknowledgements side by side (a new round while fewer than
-//!   [`IN_FLIGHT`] wait). A stream
+//!   [`IN_FLIGHT`] wait, a busy node's rounds paced: [`batch::Pace`]). A stream
 //!   message is retried (ack timeout, no responders: a leader election
 //!   takes seconds) for [`RETRY_FOR`]; JetStream stores a retried one
 //!   once. The tickets resolve on JetStream's acknowledgement, so a
@@ -64,22 +64,20 @@ use async_nats::{
     },
     Client, Subject,
 };
+use bytes::Bytes;
 use bytestring::ByteString;
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
-    batch::{self, Batch, Batcher, Outgoing},
+    batch::{self, Batch, Batcher, Outgoing, Pace},
     link::Link,
     subject,
 };
 use crate::{
     broker::{Remote, Routes, Shared},
     protocol::message::Message,
-    store::{
-        decode_retained, encode_retained, now_unix_ms, peek_topic, stream_position,
-        stream_sequence, Op, Ticket,
-    },
+    store::{now_unix_ms, stream_position, stream_sequence, Op, Ticket},
 };
 
 /// The stream's name.
@@ -95,12 +93,10 @@ pub(crate) const RETRY_FOR: Duration = Duration::from_secs(20);
 const ACK_WAIT: Duration = Duration::from_secs(2);
 /// Messages waiting for the publishing task before new ones are refused.
 const OUTBOX: usize = 65_536;
-/// A new round of batches is taken only while fewer stream messages than
-/// this wait for JetStream's acknowledgement; meanwhile what is published
-/// gathers into batches ([`super::batch`]), larger the fewer wait. Fan-in
-/// QoS 1, `kite-bench compare --cluster --only fan-in-q1`: 128 gave 185k
-/// msg/s at 8.2 µs CPU per message (NATS included), 2 202k at 7.5. A
-/// round's batches (one per subject) all go at once.
+/// A new round of batches (one per subject, all at once) is taken only
+/// while fewer stream messages than this wait for JetStream; meanwhile
+/// what is published gathers. `compare --cluster --only fan-in-q1`: 128
+/// gave 185k msg/s at 8.2 µs CPU per message (NATS included), 2 202k at 7.5.
 const IN_FLIGHT: usize = 2;
 /// Acknowledgements async-nats lets wait (a batch past it is sent again).
 const ACKS_AT_ONCE: usize = 256;
@@ -244,7 +240,7 @@ impl Durable {
         };
         let outgoing = Outgoing {
             subject: stream_subject_of(&message.topic),
-            record: encode_retained(message).into(),
+            message: message.clone(),
             done,
         };
         if self.outbox.try_send(outgoing).is_err() {
@@ -526,7 +522,7 @@ impl Durable {
         &self,
         shared: &Shared,
         interest: &mut Interest,
-        payload: &[u8],
+        payload: &Bytes,
         sequence: u64,
         from: u64,
         catch_up: bool,
@@ -536,11 +532,11 @@ impl Durable {
             return;
         };
         let own = origin == self.node.as_bytes();
-        for (position, record) in batch::positioned(sequence, records) {
+        for (position, record) in batch::positioned(sequence, &records) {
             if position < from {
                 continue;
             }
-            if let Some((topic, false)) = peek_topic(record) {
+            if let Some((topic, false)) = record.peek() {
                 if !interest.wanted(shared, topic) {
                     if !own {
                         shared.stats.messages_received.add(1);
@@ -548,7 +544,7 @@ impl Durable {
                     continue;
                 }
             }
-            match decode_retained(record) {
+            match record.message() {
                 Ok(message) => {
                     let remote = Remote::Stream {
                         position,
@@ -623,7 +619,7 @@ fn stream_subject(topic: &str) -> String {
 
 /// [`stream_subject`] of a message's topic, kept per thread for the next
 /// message: a publisher tends to send one topic again and again.
-fn stream_subject_of(topic: &ByteString) -> Subject {
+pub(super) fn stream_subject_of(topic: &ByteString) -> Subject {
     thread_local! {
         static LAST: RefCell<Option<(ByteString, Subject)>> = const { RefCell::new(None) };
     }
@@ -666,16 +662,20 @@ async fn send_all(
 ) {
     let mut acks = FuturesUnordered::new();
     let mut taken = Vec::with_capacity(TAKE);
+    let mut pace = Pace::new(tokio::time::Instant::now());
     loop {
+        let ready = tokio::time::Instant::now() >= pace.next();
         tokio::select! {
             biased;
             Some(()) = acks.next(), if !acks.is_empty() => {}
-            received = rx.recv_many(&mut taken, TAKE), if acks.len() < IN_FLIGHT => {
+            () = tokio::time::sleep_until(pace.next()), if !ready => {}
+            received = rx.recv_many(&mut taken, TAKE), if ready && acks.len() < IN_FLIGHT => {
                 if received == 0 {
                     break;
                 }
+                pace.took(received, tokio::time::Instant::now());
                 let room = max_payload(&client).saturating_sub(1024);
-                for batch in batcher.batches(taken.drain(..), room.clamp(4096, BATCH_BYTES)) {
+                for batch in batcher.batches(&mut taken, room.clamp(4096, BATCH_BYTES)) {
                     let first = send(&js, &batch).await;
                     acks.push(store(js.clone(), batch, first, failed_at.clone(), link.clone()));
                 }

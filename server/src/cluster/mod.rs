@@ -7,7 +7,8 @@
 //! - [`messages`]: QoS 1/2 messages in a JetStream stream (`kite_messages`):
 //!   acknowledged once stored, refused when they cannot be, and read by
 //!   every node with one consumer from a position its store keeps;
-//!   [`batch`]: several of one subject in one stream message.
+//!   [`batch`]: several of one subject in one stream message, in
+//!   [`compact`] form.
 //! - [`retained`]: retained messages in a JetStream key-value bucket, the
 //!   same on every node; the `RetainedStore` of a cluster node.
 //! - [`owners`]: which node holds each connected client id (a bucket too),
@@ -29,6 +30,7 @@
 
 pub(crate) mod batch;
 mod bucket;
+mod compact;
 pub(crate) mod handoff;
 pub(crate) mod keeper;
 pub(crate) mod leases;

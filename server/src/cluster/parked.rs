@@ -58,9 +58,7 @@ use crate::{
         message::{Message, Outbound},
         records::{Queued, QueuedState, SessionRecord},
     },
-    store::{
-        decode_retained, now_unix_ms, stream_position, stream_sequence, StoredSubscription, Ticket,
-    },
+    store::{now_unix_ms, stream_position, stream_sequence, StoredSubscription, Ticket},
 };
 
 /// The first byte of an owner record that carries a parked session (a
@@ -335,7 +333,7 @@ async fn nothing_pending(consumer: &mut PullConsumer) -> Result<bool, String> {
 /// and `upto` (positions: [`stream_position`]).
 fn take(
     queue: &mut Vec<Queued>,
-    payload: &[u8],
+    payload: &Bytes,
     sequence: u64,
     after: u64,
     upto: u64,
@@ -345,11 +343,11 @@ fn take(
     let Some((_, records)) = batch::records(payload) else {
         return;
     };
-    for (position, data) in batch::positioned(sequence, records) {
+    for (position, data) in batch::positioned(sequence, &records) {
         if position <= after || position > upto {
             continue;
         }
-        let Ok(message) = decode_retained(data) else {
+        let Ok(message) = data.message() else {
             continue;
         };
         if let Some(outbound) = delivery(record, client_id, message) {
@@ -594,16 +592,16 @@ mod tests {
     #[test]
     fn only_the_positions_after_the_snapshot_and_up_to_the_reader_are_taken() {
         let record = record(vec![subscription("t", QoS::AtLeastOnce, None)]);
-        let one = crate::store::encode_retained(&message("t", QoS::AtLeastOnce, "p", false));
+        let one = message("t", QoS::AtLeastOnce, "p", false);
         let mut batcher = batch::Batcher::new("n", 1);
-        let outgoing = (0..4)
+        let mut outgoing = (0..4)
             .map(|_| batch::Outgoing {
                 subject: "KQ.m.t.==".into(),
-                record: one.clone().into(),
+                message: one.clone(),
                 done: None,
             })
             .collect::<Vec<_>>();
-        let batches = batcher.batches(outgoing, usize::MAX);
+        let batches = batcher.batches(&mut outgoing, usize::MAX);
         assert_eq!(batches.len(), 1, "one stream message of four");
         let mut queue = Vec::new();
         take(

@@ -349,12 +349,12 @@ async fn pull_once(
             open: AtomicUsize::new(records.len()),
             runtime: runtime.clone(),
         });
-        for record in records {
+        for record in records.iter() {
             let part = Arc::new(Part {
                 settle: settle.clone(),
                 finished: AtomicBool::new(false),
             });
-            let decoded = match decode_retained(record) {
+            let decoded = match record.message() {
                 Ok(decoded) => decoded,
                 Err(err) => {
                     tracing::warn!(filter, %err, "cluster: unreadable stream message skipped");

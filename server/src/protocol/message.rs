@@ -38,6 +38,13 @@ impl From<Properties> for MessageProperties {
     }
 }
 
+impl MessageProperties {
+    /// Whether the message has no properties at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
 impl std::ops::Deref for MessageProperties {
     type Target = Properties;
 

@@ -46,7 +46,7 @@ pub use records::RecordError;
 pub(crate) use records::{
     decode_delivery, decode_queued, decode_retained, decode_session, decode_state, encode_queued,
     encode_retained, encode_session, encode_state, peek_topic, put_naming, put_queued,
-    put_retained, queued_version, DELIVERY_VERSION,
+    put_retained, queued_version, retained_len, DELIVERY_VERSION,
 };
 
 use crate::{config::Durability, metrics::StoreGauges, protocol::message::Message};

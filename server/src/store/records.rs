@@ -78,11 +78,10 @@ fn put_bytes(out: &mut BytesMut, data: &[u8]) {
     out.put_slice(data);
 }
 
-fn put_message(out: &mut BytesMut, message: &Message) {
-    out.put_u64(message.expires_at.map(unix_ms).unwrap_or(0));
-    put_bytes(out, message.origin.as_bytes());
-    // From the message's parts: nothing is cloned to build a packet.
-    let publish = PublishRef {
+/// The PUBLISH a record keeps, from the message's parts: nothing is cloned
+/// to build a packet.
+fn publish_of(message: &Message) -> PublishRef<'_> {
+    PublishRef {
         dup: false,
         qos: message.qos,
         retain: message.retain,
@@ -90,11 +89,17 @@ fn put_message(out: &mut BytesMut, message: &Message) {
         pid: (message.qos != QoS::AtMostOnce).then(|| Pid::new(1).expect("non-zero")),
         properties: &message.properties,
         payload: &message.payload,
-    };
+    }
+}
+
+fn put_message(out: &mut BytesMut, message: &Message) {
+    out.put_u64(message.expires_at.map(unix_ms).unwrap_or(0));
+    put_bytes(out, message.origin.as_bytes());
     // Encoded in place, its length written in front once known.
     let at = out.len();
     out.put_u32(0);
-    mqtt::encode_publish(&publish, Protocol::V5, out).expect("a routed message encodes");
+    mqtt::encode_publish(&publish_of(message), Protocol::V5, out)
+        .expect("a routed message encodes");
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
@@ -121,14 +126,21 @@ fn read_message(r: &mut Reader) -> Result<Message, RecordError> {
 
 /// A retained message.
 pub(crate) fn encode_retained(message: &Message) -> Vec<u8> {
-    // Sized for the usual message at once: growing from empty reallocated
-    // it several times, then copied it out (a sixth of the CPU of a cluster
-    // node taking QoS 1 publishes).
-    let mut out = BytesMut::with_capacity(
-        64 + message.origin.len() + message.topic.len() + message.payload.len(),
-    );
+    // Sized at once: growing from empty reallocated it several times, then
+    // copied it out (a sixth of the CPU of a cluster node taking QoS 1
+    // publishes).
+    let mut out = BytesMut::with_capacity(retained_len(message));
     put_retained(&mut out, message);
     Vec::from(out)
+}
+
+/// The size of the [`encode_retained`] record of `message`.
+pub(crate) fn retained_len(message: &Message) -> usize {
+    1 + 8
+        + 4
+        + message.origin.len()
+        + 4
+        + mqtt::encoded_publish_len(&publish_of(message), Protocol::V5)
 }
 
 /// The topic and retain flag of an [`encode_retained`] record, read in
@@ -401,6 +413,19 @@ mod tests {
             decode_retained(&encode_retained(&message())).unwrap(),
             message()
         );
+    }
+
+    #[test]
+    fn a_retained_record_s_size_is_known_before_it_is_written() {
+        let mut large = message();
+        large.payload = Bytes::from(vec![7; 20_000]);
+        large.expires_at = Some(Instant::now() + Duration::from_secs(9));
+        let mut bare = message();
+        bare.properties = Default::default();
+        bare.qos = QoS::AtMostOnce;
+        for m in [message(), large, bare] {
+            assert_eq!(retained_len(&m), encode_retained(&m).len());
+        }
     }
 
     #[test]
