@@ -49,7 +49,8 @@ clean:
 # Fuzzing (cargo-fuzz + libFuzzer, nightly toolchain): the codec
 # (mqtt/fuzz: decode_v31 decode_v311 decode_v5 topic) and the parsers of what
 # clients and operators send besides packets (server/fuzz: alarm_rule
-# acl_file password_file config_toml). Each target runs FUZZ_SECONDS on one
+# acl_file password_file config_toml, and stream_message: what a cluster node
+# reads from the kite_messages stream). Each target runs FUZZ_SECONDS on one
 # core, starting from its committed corpus <crate>/fuzz/corpus/<target>/,
 # which is then minimized (cargo fuzz cmin) so the repository keeps a small
 # corpus that covers as much; an input taking over FUZZ_TIMEOUT seconds is a
@@ -58,7 +59,7 @@ clean:
 FUZZ_SECONDS ?= 60
 FUZZ_TIMEOUT ?= 10
 FUZZ_TARGETS := $(addprefix mqtt/,decode_v31 decode_v311 decode_v5 topic) \
-	$(addprefix server/,alarm_rule acl_file password_file config_toml)
+	$(addprefix server/,alarm_rule acl_file password_file config_toml stream_message)
 
 fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked

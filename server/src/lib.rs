@@ -112,5 +112,6 @@ pub mod security;
 pub mod store;
 pub mod util;
 
+pub use cluster::batch::check_stream_message;
 pub use config::Config;
 pub use ops::{Broker, BrokerError};

@@ -389,3 +389,67 @@ async fn a_client_connected_to_a_node_that_died_before_it_took_a_message_starts_
     );
     on_a.expect_silence().await;
 }
+
+/// Point the QoS 1/2 stream at `subjects`: with none of the nodes'
+/// subjects among them, JetStream takes nothing and the nodes retry.
+async fn stream_subjects(url: &str, subjects: &[&str]) {
+    let client = async_nats::connect(url).await.expect("NATS");
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("kite_messages").await.expect("the stream");
+    let mut config = stream.info().await.expect("its config").config.clone();
+    config.subjects = subjects.iter().map(|s| s.to_string()).collect();
+    js.update_stream(config).await.expect("updated");
+}
+
+#[tokio::test]
+async fn a_qos_2_publish_the_stream_had_not_taken_when_its_node_died_is_routed_when_sent_again() {
+    let (nats, a, b) = two_nodes().await;
+    let (mut sub, _) = Raw::connect(&b, &Connect::v311("sub").clean(false)).await;
+    sub.subscribe(1, "q2/#", 2).await;
+    // The publisher's session on a took a message from the stream: a keeps
+    // live copies of it.
+    let publisher = Connect::v311("q2-pub").clean(false);
+    let (mut on_a, _) = Raw::connect(&a, &publisher).await;
+    on_a.subscribe(1, "old/#", 1).await;
+    let mut other = Raw::v311(&b, "other").await;
+    publish_one(&mut other, "old/n", 1).await;
+    assert_eq!(receive(&mut on_a, 1, WAIT).await, [1]);
+    quiet(&mut on_a).await;
+    // JetStream stops taking QoS 1/2 messages; a QoS 2 PUBLISH to a waits
+    // in a's retries, its packet id in a's session.
+    stream_subjects(&nats.url, &["KQ.held.>"]).await;
+    let mut q2 = publish(false, "q2/x", b"once", 2, 7, false, &[]);
+    on_a.send(&q2).await;
+    // Time for a copy of the session to land, had it gone beside the
+    // stream write (it must wait for it).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.signal("-KILL");
+    drop(on_a);
+    stream_subjects(&nats.url, &["KQ.m.>", "KQ.s.>"]).await;
+    // The client sends it again to b: the rebuilt session must not take it
+    // for one it had (it would answer PUBREC and drop it: lost).
+    let (mut on_b, connack) = connect_again(&b, &publisher).await;
+    assert!(connack.session_present, "rebuilt from a's copy");
+    q2[0] |= 0x08; // DUP
+    on_b.send(&q2).await;
+    // (1 may come again first: at least once.)
+    let answer = loop {
+        match on_b.recv().await {
+            Packet::Publish(p) if &p.payload[..] == b"1" => {
+                on_b.send(&puback(p.pid.expect("QoS 1").get())).await
+            }
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(answer, Packet::PubRec(ref r) if r.pid.get() == 7),
+        "{answer:?}"
+    );
+    on_b.send(&pubrel(7)).await;
+    assert!(matches!(on_b.recv().await, Packet::PubComp(r) if r.pid.get() == 7));
+    let got = sub.publish().await;
+    assert_eq!(&got.payload[..], b"once");
+    sub.send(&pubrec(got.pid.expect("QoS 2").get())).await;
+    assert!(matches!(sub.recv().await, Packet::PubRel(_)));
+    sub.expect_silence().await;
+}

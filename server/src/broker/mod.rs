@@ -516,21 +516,14 @@ impl Shared {
         }
     }
 
-    /// After a read's packets: the session's live copy, once for the read
-    /// (see [`Shared::keep_live`]), its ticket beside the read's writes.
-    pub(crate) fn keep_live_after(&self, session: &mut Session, routes: &mut Routes) {
-        if let Some(wait) = routes.copy.take() {
-            let live = self.keep_live(session, wait);
-            routes.ticket = Ticket::both(routes.ticket.take(), live);
-        }
-    }
-
     /// In a cluster, a connected persistent session's copy for the other
     /// nodes (see [`ClientIds::keep_live`]): before its client hears
     /// anything it must not hear twice (`wait`), and every
     /// [`LIVE_COPY_EVERY`] otherwise. None before the session took a
     /// message from the stream: its copy would not know where it stands.
-    fn keep_live(&self, session: &mut Session, wait: bool) -> Option<Ticket> {
+    /// A connection's read asks once its writes are committed
+    /// ([`Routes::take_copy`]).
+    pub(crate) fn keep_live(&self, session: &mut Session, wait: bool) -> Option<Ticket> {
         let ids = self.client_ids.get()?;
         let sent = session.copy_sent();
         let due = wait || sent.is_none_or(|sent| sent.elapsed() >= LIVE_COPY_EVERY);

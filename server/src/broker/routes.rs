@@ -34,6 +34,12 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// Whether the read changed a session's state (`Some`) and what it
+    /// answers waits for the session's live copy: asked once per read.
+    pub(crate) fn take_copy(&mut self) -> Option<bool> {
+        self.copy.take()
+    }
+
     /// The ticket of the writes flushed since the last call.
     pub(crate) fn take_ticket(&mut self) -> Option<Ticket> {
         self.ticket.take()

@@ -281,6 +281,24 @@ pub(super) fn positioned(
         .map(move |(index, record)| (crate::store::stream_position(sequence, index), record))
 }
 
+/// Read `data` as a stream message, and each MQTT message in it: a
+/// message's peeked topic and retain flag must be its decoded ones. What
+/// `server/fuzz`'s `stream_message` target runs (a panic is a finding).
+pub fn check_stream_message(data: &[u8]) {
+    let payload = Bytes::copy_from_slice(data);
+    let Some((_, records)) = records(&payload) else {
+        return;
+    };
+    for (_, record) in positioned(1, &records) {
+        let peeked = record.peek();
+        if let Ok(message) = record.message() {
+            if let Some((topic, retain)) = peeked {
+                assert_eq!((topic, retain), (&*message.topic, message.retain));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -382,6 +400,24 @@ mod tests {
         let quiet = later + LINGER;
         pace.took(1, quiet);
         assert_eq!(pace.next(), quiet);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_and_any_damaged_batch_read_without_a_panic(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            at in proptest::prelude::any::<usize>(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            check_stream_message(&data);
+            let mut taken = vec![outgoing("a/b", b"one"), outgoing("a/b", b"two")];
+            let batch = Batcher::new("n1", 1).batches(&mut taken, 1 << 16).remove(0);
+            let mut damaged = batch.payload.to_vec();
+            let at = at % damaged.len();
+            damaged[at] = byte;
+            check_stream_message(&damaged);
+            check_stream_message(&damaged[..at]);
+        }
     }
 
     /// The payloads of an older node's stream message.

@@ -9,9 +9,11 @@
 //!   message it took. It is kept before anything leaves that its client
 //!   must not get twice or that a rebuilt session must know of (a QoS 2
 //!   PUBLISH or PUBREL, a PUBREC, a SUBACK or UNSUBACK: they wait for it),
-//!   and every second otherwise. So a copy is never behind on QoS 2 or on
-//!   subscriptions; what it is behind on is QoS 1 messages sent since,
-//!   which a rebuilt session sends again (at least once).
+//!   and every second otherwise; never before what the same read routed
+//!   is stored (a copy naming a QoS 2 PUBLISH the stream lacks would lose
+//!   it). So a copy is never behind on QoS 2 or on subscriptions; what it
+//!   is behind on is QoS 1 messages sent since, which a rebuilt session
+//!   sends again (at least once).
 //!
 //! Each copy is written by compare-and-set over this node's claim of the
 //! id: a claim made since (the client connected again, here or on another

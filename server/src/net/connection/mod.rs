@@ -310,7 +310,7 @@ async fn run(live: &mut Live) -> Turn {
             }
             shared.persist_in(session, &mut routes);
         };
-        shared.keep_live_after(session, &mut routes);
+        let copy = routes.take_copy();
         // What this read routed reaches its subscribers' queues now, one
         // lock per queue, before anything here waits or ends.
         shared.flush_routes(&mut routes);
@@ -321,19 +321,16 @@ async fn run(live: &mut Live) -> Turn {
         }
         // Nothing acknowledged leaves before it is committed (the PUBACKs
         // before a DISCONNECT in the same read too).
-        let mut refused = None;
-        for ticket in tickets.drain(..) {
-            let error = match committed_unless_kicked(ticket, kick).await {
-                Some(true) => continue,
-                // The cluster's stream, or this node's store.
-                Some(false) => match shared.backplane.refusal() {
-                    Some(why) => ProtocolError::ClusterUnavailable(why),
-                    None => ProtocolError::StoreUnavailable,
-                },
-                None => kicked(kick, shared),
-            };
-            refused = Some(End::Error(error));
-            break;
+        let mut refused = all_committed(&mut tickets, kick, shared).await;
+        // In a cluster, the session's live copy once what the read routed
+        // is stored: a copy that landed first would tell the node rebuilding
+        // it that a QoS 2 message it never got was taken (its resend then
+        // dropped as a duplicate, the message lost).
+        if refused.is_none() {
+            if let Some(ticket) = copy.and_then(|wait| shared.keep_live(session, wait)) {
+                tickets.push(ticket);
+                refused = all_committed(&mut tickets, kick, shared).await;
+            }
         }
         if let Some((end, _)) = stopped {
             // Flushed once the actions are gone, so no packet waits in this future.
@@ -455,6 +452,25 @@ fn kicked(kick: &Kick, shared: &Shared) -> ProtocolError {
 /// what waited for the ticket is not sent (the session keeps it, for the
 /// connection that takes over: a commit the cluster holds up, a bucket or
 /// the stream electing a leader, must not outlast the takeover's wait).
+/// Wait for every ticket; the end when one failed or the connection was
+/// kicked meanwhile.
+async fn all_committed(tickets: &mut Vec<Ticket>, kick: &Kick, shared: &Shared) -> Option<End> {
+    for ticket in tickets.drain(..) {
+        let error = match committed_unless_kicked(ticket, kick).await {
+            Some(true) => continue,
+            // The cluster's stream, or this node's store.
+            Some(false) => match shared.backplane.refusal() {
+                Some(why) => ProtocolError::ClusterUnavailable(why),
+                None => ProtocolError::StoreUnavailable,
+            },
+            None => kicked(kick, shared),
+        };
+        // The rest are dropped with the drain.
+        return Some(End::Error(error));
+    }
+    None
+}
+
 async fn committed_unless_kicked(ticket: Ticket, kick: &Kick) -> Option<bool> {
     tokio::select! {
         committed = ticket.committed() => Some(committed),
