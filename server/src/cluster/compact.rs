@@ -12,7 +12,7 @@
 //! The layout (after the batch header):
 //! - varint topic length, the topic;
 //! - each message: a flags byte ([`QOS`] bits, [`RETAIN`], [`EXPIRES`],
-//!   [`WHOLE`]), then
+//!   [`WHOLE`]; another bit set makes the stream message unreadable), then
 //!   - [`WHOLE`]: varint length, the store record; otherwise
 //!   - varint origin: an index into the client ids this stream message
 //!     brought so far; the next index brings a new one (varint length, the
@@ -207,6 +207,10 @@ pub(super) fn read(body: Bytes) -> Option<Records> {
     while at < body.len() {
         let flags = body[at];
         at += 1;
+        if flags & !(QOS | RETAIN | EXPIRES | WHOLE) != 0 {
+            // A field this build does not know: its layout neither.
+            return None;
+        }
         if flags & WHOLE != 0 {
             entries.push(Entry::Whole(take(&body, &mut at)?));
             continue;
@@ -385,6 +389,8 @@ mod tests {
         assert!(read(Bytes::from_static(&[1, b't', 1, 1, 0])).is_none());
         // QoS 3.
         assert!(read(Bytes::from_static(&[1, b't', 3, 0, 1, b'p', 0])).is_none());
+        // A flag this build does not know (bit 5).
+        assert!(read(Bytes::from_static(&[1, b't', 0x21, 0, 1, b'p', 0])).is_none());
     }
 
     proptest! {
