@@ -289,7 +289,7 @@ pub fn check_stream_message(data: &[u8]) {
     let Some((_, records)) = records(&payload) else {
         return;
     };
-    for (_, record) in positioned(1, &records) {
+    for record in records.iter() {
         let peeked = record.peek();
         if let Ok(message) = record.message() {
             if let Some((topic, retain)) = peeked {

@@ -168,17 +168,14 @@ impl<'a> Record<'a> {
     /// The message; its payload shares the stream message's bytes.
     pub(super) fn message(&self) -> Result<Message, RecordError> {
         let records = self.records;
-        let &Entry::Compact {
-            flags,
-            origin,
-            expires_ms,
-            ref payload,
-        } = self.entry
-        else {
-            let Entry::Whole(range) = self.entry else {
-                unreachable!("an entry is whole or compact")
-            };
-            return decode_retained(&records.body[range.clone()]);
+        let (flags, origin, expires_ms, payload) = match self.entry {
+            Entry::Whole(range) => return decode_retained(&records.body[range.clone()]),
+            Entry::Compact {
+                flags,
+                origin,
+                expires_ms,
+                payload,
+            } => (*flags, *origin, *expires_ms, payload),
         };
         let (at, id) = &records.origins[origin];
         let origin = id.get_or_init(|| {

@@ -447,11 +447,6 @@ fn kicked(kick: &Kick, shared: &Shared) -> ProtocolError {
     }
 }
 
-/// Whether `ticket` committed; `None` when the connection was kicked first
-/// (taken over, or closed by the API or the shutdown): it ends then, and
-/// what waited for the ticket is not sent (the session keeps it, for the
-/// connection that takes over: a commit the cluster holds up, a bucket or
-/// the stream electing a leader, must not outlast the takeover's wait).
 /// Wait for every ticket; the end when one failed or the connection was
 /// kicked meanwhile.
 async fn all_committed(tickets: &mut Vec<Ticket>, kick: &Kick, shared: &Shared) -> Option<End> {
@@ -471,6 +466,11 @@ async fn all_committed(tickets: &mut Vec<Ticket>, kick: &Kick, shared: &Shared) 
     None
 }
 
+/// Whether `ticket` committed; `None` when the connection was kicked first
+/// (taken over, or closed by the API or the shutdown): it ends then, and
+/// what waited for the ticket is not sent (the session keeps it, for the
+/// connection that takes over: a commit the cluster holds up, a bucket or
+/// the stream electing a leader, must not outlast the takeover's wait).
 async fn committed_unless_kicked(ticket: Ticket, kick: &Kick) -> Option<bool> {
     tokio::select! {
         committed = ticket.committed() => Some(committed),
