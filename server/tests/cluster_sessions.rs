@@ -393,9 +393,14 @@ async fn a_client_connected_to_a_node_that_died_before_it_took_a_message_starts_
 /// Point the QoS 1/2 stream at `subjects`: with none of the nodes'
 /// subjects among them, JetStream takes nothing and the nodes retry.
 async fn stream_subjects(url: &str, subjects: &[&str]) {
+    subjects_of(url, "kite_messages", subjects).await;
+}
+
+/// Point the JetStream stream `name` at `subjects`.
+async fn subjects_of(url: &str, name: &str, subjects: &[&str]) {
     let client = async_nats::connect(url).await.expect("NATS");
     let js = async_nats::jetstream::new(client);
-    let mut stream = js.get_stream("kite_messages").await.expect("the stream");
+    let mut stream = js.get_stream(name).await.expect("the stream");
     let mut config = stream.info().await.expect("its config").config.clone();
     config.subjects = subjects.iter().map(|s| s.to_string()).collect();
     js.update_stream(config).await.expect("updated");
@@ -452,4 +457,70 @@ async fn a_qos_2_publish_the_stream_had_not_taken_when_its_node_died_is_routed_w
     sub.send(&pubrec(got.pid.expect("QoS 2").get())).await;
     assert!(matches!(sub.recv().await, Packet::PubRel(_)));
     sub.expect_silence().await;
+}
+
+#[tokio::test]
+async fn a_qos_2_publish_stored_when_its_node_died_before_answering_is_not_routed_again() {
+    let (nats, a, b) = two_nodes().await;
+    // Not persistent: its deliveries wait for no copy of its own.
+    let (mut sub, _) = Raw::connect(&b, &Connect::v311("sub")).await;
+    sub.subscribe(1, "q2/#", 2).await;
+    // The publisher's session on a took a message from the stream: a keeps
+    // live copies of it.
+    let publisher = Connect::v311("q2-stored").clean(false);
+    let (mut on_a, _) = Raw::connect(&a, &publisher).await;
+    on_a.subscribe(1, "old/#", 1).await;
+    let mut other = Raw::v311(&b, "other").await;
+    publish_one(&mut other, "old/n", 1).await;
+    assert_eq!(receive(&mut on_a, 1, WAIT).await, [1]);
+    quiet(&mut on_a).await;
+    // A first QoS 2 message, all the way: a's copy of the session is fresh.
+    on_a.send(&publish(false, "q2/x", b"first", 2, 6, false, &[]))
+        .await;
+    assert!(matches!(on_a.recv().await, Packet::PubRec(r) if r.pid.get() == 6));
+    on_a.send(&pubrel(6)).await;
+    assert!(matches!(on_a.recv().await, Packet::PubComp(r) if r.pid.get() == 6));
+    let first = sub.publish().await;
+    assert_eq!(&first.payload[..], b"first");
+    sub.send(&pubrec(first.pid.expect("QoS 2").get())).await;
+    assert!(matches!(sub.recv().await, Packet::PubRel(_)));
+    // The owner records stop taking writes: a stores the next QoS 2
+    // message in the stream (b routes it), then its copy of the session
+    // waits in a's retries, and so does the PUBREC.
+    subjects_of(&nats.url, "KV_kite_owners", &["$KV.held.>"]).await;
+    let mut q2 = publish(false, "q2/x", b"once", 2, 7, false, &[]);
+    on_a.send(&q2).await;
+    let got = sub.publish().await;
+    assert_eq!(&got.payload[..], b"once");
+    sub.send(&pubrec(got.pid.expect("QoS 2").get())).await;
+    assert!(matches!(sub.recv().await, Packet::PubRel(_)));
+    a.signal("-KILL");
+    drop(on_a);
+    subjects_of(&nats.url, "KV_kite_owners", &["$KV.kite_owners.>"]).await;
+    // The client sends it again to b: the session rebuilt from a's last
+    // copy does not know its id, but a stored it: answered, not routed.
+    let (mut on_b, connack) = connect_again(&b, &publisher).await;
+    assert!(connack.session_present, "rebuilt from a's copy");
+    q2[0] |= 0x08; // DUP
+    on_b.send(&q2).await;
+    let answer = loop {
+        match on_b.recv().await {
+            Packet::Publish(p) if &p.payload[..] == b"1" => {
+                on_b.send(&puback(p.pid.expect("QoS 1").get())).await
+            }
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(answer, Packet::PubRec(ref r) if r.pid.get() == 7),
+        "{answer:?}"
+    );
+    on_b.send(&pubrel(7)).await;
+    assert!(matches!(on_b.recv().await, Packet::PubComp(r) if r.pid.get() == 7));
+    sub.expect_silence().await;
+    // A new message with the same payload is routed as any.
+    on_b.send(&publish(false, "q2/x", b"once", 2, 8, false, &[]))
+        .await;
+    assert!(matches!(on_b.recv().await, Packet::PubRec(r) if r.pid.get() == 8));
+    assert_eq!(&sub.publish().await.payload[..], b"once");
 }

@@ -15,7 +15,7 @@
 //! - A QoS 1/2 message the backplane cannot keep ([`Backplane::refusal`],
 //!   or a failed ticket) is refused, never acknowledged.
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
     protocol::{
@@ -109,7 +109,24 @@ pub(crate) trait ClientIds: Send + Sync {
     ) -> Option<Ticket> {
         None
     }
+
+    /// The session of `client_id` was rebuilt here from the copy of a node
+    /// that died: for a resent QoS 2 PUBLISH (`topic`, `payload`) whose
+    /// packet id the session does not know, the check whether that node
+    /// stored the message before it died (true: it is not routed again).
+    /// `None` for any other session.
+    fn stored_before(
+        &self,
+        _client_id: &str,
+        _topic: &str,
+        _payload: &[u8],
+    ) -> Option<StoredCheck> {
+        None
+    }
 }
+
+/// [`ClientIds::stored_before`]'s answer, to wait for.
+pub(crate) type StoredCheck = Pin<Box<dyn Future<Output = bool> + Send>>;
 
 /// The wills of this node's connections, kept where other nodes find them
 /// (a cluster): the will of a node that dies is published by another.

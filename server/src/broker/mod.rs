@@ -421,6 +421,11 @@ pub(crate) enum Remote {
 /// when nothing waits for it: what a node that died sent since is sent
 /// again (QoS 1, at least once).
 const LIVE_COPY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// A copy older than this is written again before the session's client
+/// may send a QoS 2 PUBLISH: a copy says where its session's writes were
+/// stored up to, and a node rebuilding the session looks for the QoS 2
+/// messages the copy missed only this long after it (`cluster::unanswered`).
+pub(crate) const FRESH_COPY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Routes to at most this many subscribers are batched per connection read.
 const BATCHED_MATCHES: usize = 4;
 /// A connection's batch is queued once it holds this many deliveries.
@@ -525,18 +530,45 @@ impl Shared {
     /// ([`Routes::take_copy`]).
     pub(crate) fn keep_live(&self, session: &mut Session, wait: bool) -> Option<Ticket> {
         let ids = self.client_ids.get()?;
-        let sent = session.copy_sent();
-        let due = wait || sent.is_none_or(|sent| sent.elapsed() >= LIVE_COPY_EVERY);
+        let since = session.since_copy_sent();
+        let due = wait || since.is_none_or(|since| since >= LIVE_COPY_EVERY);
         let at = session.stream_at;
         if at == 0 || !due || !session.is_persistent() {
             return None;
         }
-        session.set_copy_sent(std::time::Instant::now());
+        session.copy_sent_now();
         // As if the client left now: should this node die, the session's
         // expiry counts from its last copy.
         let left = crate::store::now_unix_ms();
         let (record, queue) = (session.record(left), session.queue());
         ids.keep_live(&session.client_id, at, record, queue, wait)
+    }
+
+    /// In a cluster, whether a connected persistent session's copy is too
+    /// old for its client to send a QoS 2 PUBLISH ([`FRESH_COPY`]): the
+    /// connection keeps a new one first ([`Shared::keep_live`], waited for).
+    pub(crate) fn stale_copy(&self, session: &Session) -> bool {
+        self.client_ids.get().is_some()
+            && session.stream_at != 0
+            && session.is_persistent()
+            && session
+                .since_copy_sent()
+                .is_none_or(|since| since >= FRESH_COPY)
+    }
+
+    /// In a cluster, for a resent (DUP) QoS 2 PUBLISH whose packet id the
+    /// session does not know: the check whether the dead node that held
+    /// the session stored it before its last copy could say so
+    /// ([`ClientIds::stored_before`]). `None` when the session was not
+    /// rebuilt from a dead node's copy.
+    pub(crate) fn stored_before(
+        &self,
+        client_id: &str,
+        message: &Message,
+    ) -> Option<backplane::StoredCheck> {
+        self.client_ids
+            .get()?
+            .stored_before(client_id, &message.topic, &message.payload)
     }
 
     /// The store writes of a session's last step, appended to `ops`, and

@@ -1,4 +1,5 @@
-//! A persistent session moving to the node its client reconnects to.
+//! A persistent session moving to the node its client reconnects to (and
+//! the [`Takeover`] request that asks its holder for it).
 //!
 //! The node that holds a client id keeps it in `kite_owners` while the
 //! client is connected and while its persistent session waits for it
@@ -169,6 +170,43 @@ pub(crate) fn install(
         at,
     );
     ticket
+}
+
+/// What a node asks of the holder of a client id.
+pub(super) struct Takeover {
+    pub client_id: String,
+    /// The client resumes its session: hand it over at this stream
+    /// position or past it. `None`: a clean start (the session ends).
+    pub position: Option<u64>,
+    /// Where the session's second and later pieces go.
+    pub inbox: String,
+}
+
+impl Takeover {
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(u8::from(self.position.is_some()));
+        out.extend_from_slice(&self.position.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&(self.inbox.len() as u16).to_be_bytes());
+        out.extend_from_slice(self.inbox.as_bytes());
+        out.extend_from_slice(self.client_id.as_bytes());
+        out
+    }
+
+    pub(super) fn decode(data: &[u8]) -> Option<Takeover> {
+        let resumes = *data.first()? == 1;
+        let position = u64::from_be_bytes(data.get(1..9)?.try_into().ok()?);
+        let len = usize::from(u16::from_be_bytes(data.get(9..11)?.try_into().ok()?));
+        let inbox = std::str::from_utf8(data.get(11..11 + len)?)
+            .ok()?
+            .to_string();
+        let client_id = std::str::from_utf8(data.get(11 + len..)?).ok()?.to_string();
+        Some(Takeover {
+            client_id,
+            position: resumes.then_some(position),
+            inbox,
+        })
+    }
 }
 
 #[cfg(test)]

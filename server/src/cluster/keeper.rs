@@ -75,6 +75,9 @@ pub(crate) struct SessionCopy {
     pub client_id: String,
     /// The stream position it is complete up to.
     pub at: u64,
+    /// Where this node's stream writes were stored up to when it was taken
+    /// ([`super::parked::Snapshot::written`]).
+    pub written: u64,
     /// The session ([`super::handoff::encode`]).
     pub session: Vec<u8>,
     /// The claim it was taken under ([`Held::claim`]).
@@ -160,6 +163,7 @@ async fn write(
     let SessionCopy {
         client_id,
         at,
+        written: stored_upto,
         session,
         claim,
         parked,
@@ -170,7 +174,7 @@ async fn write(
     } else {
         "connected session's copy"
     };
-    let mut value = owner_value(node, at, &session);
+    let mut value = owner_value(node, at, stored_upto, &session);
     if value.len() + 1024 > client.max_payload() {
         tracing::warn!(
             client_id,

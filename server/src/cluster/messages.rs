@@ -9,15 +9,15 @@
 //!   `duplicate_window`, far above the retries; kept 24 hours and 1 GiB at
 //!   most (the oldest go first), which bounds how long a node may be away
 //!   and still get what it missed.
-//! - Publishing ([`Durable::publish`]): one task hands the messages to
-//!   JetStream in order (no waiting per message), those of one subject
-//!   that wait together as one stream message ([`super::batch`]), each
-//!   with `Nats-Msg-Id` = this run's nonce and a sequence, and waits for
-//!   the acknowledgements side by side (a new round while fewer than
-//!   [`IN_FLIGHT`] wait, a busy node's rounds paced: [`batch::Pace`]). A stream
-//!   message is retried (ack timeout, no responders: a leader election
-//!   takes seconds) for [`RETRY_FOR`]; JetStream stores a retried one
-//!   once. The tickets resolve on JetStream's acknowledgement, so a
+//! - Publishing ([`Durable::publish`], [`super::writer`]): one task hands
+//!   the messages to JetStream in order (no waiting per message), those of
+//!   one subject that wait together as one stream message
+//!   ([`super::batch`]), each with `Nats-Msg-Id` = this run's nonce and a
+//!   sequence, and waits for the acknowledgements side by side (a new
+//!   round while fewer than [`super::writer::IN_FLIGHT`] wait, a busy
+//!   node's rounds paced: [`batch::Pace`]). A stream message is retried
+//!   (ack timeout, no responders: a leader election takes seconds) for
+//!   [`super::writer::RETRY_FOR`]; JetStream stores a retried one once. The tickets resolve on JetStream's acknowledgement, so a
 //!   PUBACK/PUBREC says the cluster has the message. A message retried may
 //!   be stored after a later one of the same publisher on another topic.
 //! - Refusing: a node that lost NATS, or whose last message JetStream did
@@ -47,32 +47,28 @@
 
 use std::{
     cell::RefCell,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Weak,
-    },
-    time::{Duration, Instant},
+    sync::{atomic::Ordering, Arc, Weak},
+    time::Duration,
 };
 
 use async_nats::{
     jetstream::{
         self,
         consumer::{pull, AckPolicy, DeliverPolicy},
-        context::{PublishAckFuture, PublishError, PublishErrorKind},
-        message::PublishMessage,
         stream,
     },
     Client, Subject,
 };
 use bytes::Bytes;
 use bytestring::ByteString;
-use futures_util::{stream::FuturesUnordered, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
-    batch::{self, Batch, Batcher, Outgoing, Pace},
+    batch::{self, Batcher, Outgoing},
     link::Link,
     subject,
+    writer::{failed, send_all, Stored},
 };
 use crate::{
     broker::{Remote, Routes, Shared},
@@ -83,29 +79,14 @@ use crate::{
 /// The stream's name.
 pub(crate) const STREAM: &str = "kite_messages";
 /// The root of the stream's subjects (core NATS messages use `K`).
-const ROOT: &str = "KQ";
-/// How long a message is retried before its publisher is refused: a stream
-/// leader election took 6-9 s here (3 servers, SIGKILL, loaded machine),
-/// after a reconnection to another server when the killed one was this
-/// node's.
-pub(crate) const RETRY_FOR: Duration = Duration::from_secs(20);
+const ROOT: &str = subject::STREAM_ROOT;
 /// How long one attempt waits for JetStream's acknowledgement.
 const ACK_WAIT: Duration = Duration::from_secs(2);
 /// Messages waiting for the publishing task before new ones are refused.
 const OUTBOX: usize = 65_536;
-/// A new round of batches (one per subject, all at once) is taken only
-/// while fewer stream messages than this wait for JetStream; meanwhile
-/// what is published gathers. `compare --cluster --only fan-in-q1`: 128
-/// gave 185k msg/s at 8.2 µs CPU per message (NATS included), 2 202k at 7.5.
-const IN_FLIGHT: usize = 2;
 /// Acknowledgements async-nats lets wait (a batch past it is sent again).
 const ACKS_AT_ONCE: usize = 256;
-/// The most MQTT messages taken from the outbox for one round of batches.
-const TAKE: usize = 4_096;
-/// The most payload bytes of one stream message (NATS's max_payload, less
-/// room for headers, caps it further).
-const BATCH_BYTES: usize = 256 * 1024;
-/// JetStream's memory of message ids: far above [`RETRY_FOR`].
+/// JetStream's memory of message ids: far above [`super::writer::RETRY_FOR`].
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 const MAX_BYTES: i64 = 1 << 30;
@@ -121,9 +102,6 @@ const READY_WAIT: Duration = Duration::from_secs(3);
 /// this long before one is tried again.
 const REFUSE_AFTER_FAILURE: Duration = Duration::from_secs(3);
 
-/// Messages that ran out of retries, since the start.
-static FAILURES: AtomicU64 = AtomicU64::new(0);
-
 /// This node's side of the stream.
 pub(crate) struct Durable {
     node: Arc<str>,
@@ -135,8 +113,8 @@ pub(crate) struct Durable {
     outbox: mpsc::Sender<Outgoing>,
     /// Whether NATS is connected (kept by the client's events).
     link: Arc<Link>,
-    /// Unix ms when a message last ran out of retries (0: one stored since).
-    failed_at: Arc<AtomicU64>,
+    /// What became of this node's writes.
+    stored: Arc<Stored>,
     /// True once this node reads the stream.
     reading: watch::Sender<bool>,
     /// Work the reader does between two messages ([`Durable::at`],
@@ -174,7 +152,7 @@ impl Durable {
         link: Arc<Link>,
     ) -> Arc<Durable> {
         let (outbox, rx) = mpsc::channel(OUTBOX);
-        let failed_at = Arc::new(AtomicU64::new(0));
+        let stored = Arc::new(Stored::default());
         let js = jetstream::ContextBuilder::new()
             .timeout(ACK_WAIT)
             .ack_timeout(ACK_WAIT)
@@ -186,7 +164,7 @@ impl Durable {
             client.clone(),
             rx,
             batcher,
-            failed_at.clone(),
+            stored.clone(),
             link.clone(),
         ));
         let (commands, commands_rx) = mpsc::unbounded_channel();
@@ -197,7 +175,7 @@ impl Durable {
             started: std::time::SystemTime::now(),
             outbox,
             link,
-            failed_at,
+            stored,
             reading: watch::channel(false).0,
             commands,
             commands_rx: std::sync::Mutex::new(Some(commands_rx)),
@@ -246,7 +224,7 @@ impl Durable {
         if self.outbox.try_send(outgoing).is_err() {
             // Dropped with it, `done` fails the ticket.
             failed(
-                &self.failed_at,
+                &self.stored.failed_at,
                 &message.topic,
                 "more messages waiting for NATS than the outbox holds",
             );
@@ -254,12 +232,19 @@ impl Durable {
         ticket
     }
 
+    /// The highest stream sequence of this node's writes acknowledged so
+    /// far: a session copy taken now holds every write of its session up
+    /// to here (its writes after it are sent after, so stored after).
+    pub(crate) fn stored_upto(&self) -> u64 {
+        self.stored.upto.load(Ordering::Acquire)
+    }
+
     /// Why this node cannot keep a QoS 1/2 message now; `None` if it can.
     pub(crate) fn refusal(&self) -> Option<&'static str> {
         if self.link.refusing() {
             return Some("this cluster node cannot reach NATS, so it cannot store QoS 1/2 messages; QoS 0 still works here");
         }
-        let at = self.failed_at.load(Ordering::Relaxed);
+        let at = self.stored.failed_at.load(Ordering::Relaxed);
         if at != 0 && now_unix_ms().saturating_sub(at) < REFUSE_AFTER_FAILURE.as_millis() as u64 {
             return Some("NATS JetStream did not store this node's last QoS 1/2 message in time; try again shortly");
         }
@@ -639,116 +624,6 @@ pub(super) fn stream_subject_of(topic: &ByteString) -> Subject {
 pub(super) fn stream_filter(filter: &str) -> String {
     let core = subject::filter_subject(filter);
     format!("{ROOT}{}", &core[subject::ROOT.len()..])
-}
-
-fn failed(failed_at: &AtomicU64, topic: &str, reason: &str) {
-    failed_at.store(now_unix_ms().max(1), Ordering::Relaxed);
-    // Logged at the 1st, 2nd, 4th, 8th, … failure.
-    let failures = FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
-    if failures.is_power_of_two() {
-        tracing::warn!(topic, failures, "cluster: a QoS 1/2 message was not stored in NATS JetStream ({reason}); its publisher is refused");
-    }
-}
-
-/// Hand the messages to JetStream in order, those waiting together in
-/// batches, and wait for their acknowledgements side by side.
-async fn send_all(
-    js: jetstream::Context,
-    client: Client,
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut batcher: Batcher,
-    failed_at: Arc<AtomicU64>,
-    link: Arc<Link>,
-) {
-    let mut acks = FuturesUnordered::new();
-    let mut taken = Vec::with_capacity(TAKE);
-    let mut pace = Pace::new(tokio::time::Instant::now());
-    loop {
-        let ready = tokio::time::Instant::now() >= pace.next();
-        tokio::select! {
-            biased;
-            Some(()) = acks.next(), if !acks.is_empty() => {}
-            () = tokio::time::sleep_until(pace.next()), if !ready => {}
-            received = rx.recv_many(&mut taken, TAKE), if ready && acks.len() < IN_FLIGHT => {
-                if received == 0 {
-                    break;
-                }
-                pace.took(received, tokio::time::Instant::now());
-                let room = max_payload(&client).saturating_sub(1024);
-                for batch in batcher.batches(&mut taken, room.clamp(4096, BATCH_BYTES)) {
-                    let first = send(&js, &batch).await;
-                    acks.push(store(js.clone(), batch, first, failed_at.clone(), link.clone()));
-                }
-            }
-        }
-    }
-    while acks.next().await.is_some() {}
-}
-
-/// What the server connected now takes (async-nats sets it on every
-/// connect and reconnect, and checks each publish against it): one atomic
-/// load per round, never stale. 0 before the first connect (batches stay
-/// small until this node knows its server's limit).
-fn max_payload(client: &Client) -> usize {
-    match client.connection_state() {
-        async_nats::connection::State::Pending => 0,
-        _ => client.max_payload(),
-    }
-}
-
-async fn send(js: &jetstream::Context, batch: &Batch) -> Result<PublishAckFuture, PublishError> {
-    let publish = PublishMessage::build()
-        .payload(batch.payload.clone())
-        .message_id(batch.id.as_str());
-    js.send_publish(batch.subject.clone(), publish).await
-}
-
-/// Wait for one stream message's acknowledgement, sending it again until
-/// [`RETRY_FOR`] has passed or NATS has been lost for longer than the
-/// link's grace.
-async fn store(
-    js: jetstream::Context,
-    batch: Batch,
-    first: Result<PublishAckFuture, PublishError>,
-    failed_at: Arc<AtomicU64>,
-    link: Arc<Link>,
-) {
-    let deadline = Instant::now() + RETRY_FOR;
-    let mut attempt = first;
-    let mut pause = Duration::from_millis(50);
-    loop {
-        let err = match attempt {
-            Ok(ack) => match ack.await {
-                Ok(_) => {
-                    if failed_at.load(Ordering::Relaxed) != 0 {
-                        failed_at.store(0, Ordering::Relaxed);
-                    }
-                    for done in batch.done {
-                        let _ = done.send(());
-                    }
-                    return;
-                }
-                Err(err) => err,
-            },
-            Err(err) => err,
-        };
-        if err.kind() == PublishErrorKind::MaxPayloadExceeded
-            || Instant::now() >= deadline
-            || link.refusing()
-        {
-            let topic = subject::subject_topic(&format!("K{}", &batch.subject[ROOT.len()..]));
-            failed(
-                &failed_at,
-                topic.as_deref().unwrap_or("?"),
-                &err.to_string(),
-            );
-            return;
-        }
-        tracing::debug!(id = %batch.id, %err, "cluster: QoS 1/2 messages not stored yet; again");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
-        attempt = send(&js, &batch).await;
-    }
 }
 
 async fn open_stream(

@@ -8,7 +8,7 @@
 //!   acknowledged once stored, refused when they cannot be, and read by
 //!   every node with one consumer from a position its store keeps;
 //!   [`batch`]: several of one subject in one stream message, in
-//!   [`compact`] form.
+//!   [`compact`] form; `writer`: handing them to JetStream.
 //! - [`retained`]: retained messages in a JetStream key-value bucket, the
 //!   same on every node; the `RetainedStore` of a cluster node.
 //! - [`owners`]: which node holds each connected client id (a bucket too),
@@ -17,7 +17,8 @@
 //!   reconnects to, at one position of the stream.
 //! - [`parked`]: rebuilding a session from its copy in its owner record
 //!   when its node died; [`keeper`]: writing those copies (a parked
-//!   session's snapshot, a connected one's live copy).
+//!   session's snapshot, a connected one's live copy); `unanswered`: a
+//!   QoS 2 message the dead node stored but its copy missed, resent.
 //! - [`wills`]: each will kept in a bucket too (`kite_wills`), so that it
 //!   fires exactly once cluster-wide; [`will_record`] is its format.
 //! - [`leases`]: which nodes are alive (`kite_nodes`); a survivor adopts
@@ -42,5 +43,7 @@ pub(crate) mod parked;
 pub(crate) mod retained;
 pub(crate) mod shares;
 pub(crate) mod subject;
+mod unanswered;
 pub(crate) mod will_record;
 pub(crate) mod wills;
+mod writer;

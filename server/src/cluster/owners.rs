@@ -28,9 +28,18 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{handoff, keeper, leases, messages::Durable, parked};
+use super::{
+    handoff,
+    handoff::Takeover,
+    keeper, leases,
+    messages::Durable,
+    parked::{self, Snapshot},
+    unanswered::Unanswered,
+};
+use time::OffsetDateTime;
+
 use crate::{
-    broker::{ClientIds, Shared},
+    broker::{backplane::StoredCheck, ClientIds, Shared},
     protocol::records::{Queued, SessionRecord},
     store::Ticket,
 };
@@ -88,6 +97,8 @@ pub(crate) struct Owners {
     /// Copies of sessions on their way to [`keeper::keep`].
     copies: tokio::sync::mpsc::UnboundedSender<keeper::SessionCopy>,
     copies_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<keeper::SessionCopy>>>,
+    /// Sessions rebuilt here from a dead node's copy, for their resends.
+    unanswered: Unanswered,
 }
 
 /// The control subject a node answers takeovers on.
@@ -120,6 +131,7 @@ impl Owners {
             kept: Arc::default(),
             copies,
             copies_rx: Mutex::new(Some(copies_rx)),
+            unanswered: Unanswered::default(),
         })
     }
 
@@ -444,7 +456,7 @@ impl Owners {
                         .update(&key, me.clone(), entry.revision)
                         .await
                         .ok()
-                        .map(|revision| (revision, Some(entry.value))),
+                        .map(|revision| (revision, Some((entry.value, entry.created)))),
                 },
                 Err(err) => {
                     if !warned {
@@ -470,15 +482,13 @@ impl Owners {
             }
         };
         let (revision, previous) = previous;
-        tracing::debug!(client_id, revision, previous = ?previous.as_ref().map(|v| parked::read_owner(v).node), "cluster: client id claimed in its owner record");
+        tracing::debug!(client_id, revision, previous = ?previous.as_ref().map(|(v, _)| parked::read_owner(v).node), "cluster: client id claimed in its owner record");
         let took = match previous {
-            Some(value) if parked::read_owner(&value).node != me => {
+            Some((value, copied_at)) if parked::read_owner(&value).node != me => {
                 let owner = parked::read_owner(&value);
                 let name = String::from_utf8_lossy(&owner.node).into_owned();
-                match self
-                    .take_from(&name, owner.parked, client_id, resumes)
-                    .await
-                {
+                let copy = owner.parked.map(|snapshot| (snapshot, copied_at));
+                match self.take_from(&name, copy, client_id, resumes).await {
                     Took::Yes => true,
                     Took::Kept => {
                         // The session stays there: so must the record that
@@ -512,7 +522,7 @@ impl Owners {
     async fn take_from(
         &self,
         owner: &str,
-        parked: Option<(u64, Bytes)>,
+        parked: Option<(Snapshot, OffsetDateTime)>,
         client_id: &str,
         resumes: bool,
     ) -> Took {
@@ -564,15 +574,22 @@ impl Owners {
         &self,
         shared: &Arc<Shared>,
         owner: &str,
-        parked: Option<(u64, Bytes)>,
+        parked: Option<(Snapshot, OffsetDateTime)>,
         client_id: &str,
     ) -> Took {
-        let Some((at, blob)) = parked else {
+        let Some((snapshot, copied_at)) = parked else {
             tracing::warn!(client_id, "cluster: node {owner}, which held the session, is down and kept no copy of it (its client was connected and had taken no message from the stream yet); the client starts a new session here (the old one waits in {owner}'s store)");
             return Took::Yes;
         };
-        match parked::rebuild(&self.durable, shared, &self.client, client_id, at, &blob).await {
-            Ok(installed) => self.installed(owner, client_id, installed).await,
+        let (at, blob) = (snapshot.at, &snapshot.session);
+        match parked::rebuild(&self.durable, shared, &self.client, client_id, at, blob).await {
+            Ok(installed) => {
+                if let Some(written) = snapshot.written {
+                    let node = owner.as_bytes();
+                    self.unanswered.rebuilt(client_id, node, written, copied_at);
+                }
+                self.installed(owner, client_id, installed).await
+            }
             Err(parked::NotRebuilt::Unusable(reason)) => {
                 tracing::warn!(client_id, reason, "cluster: node {owner}, which held the session, is down, and its snapshot cannot be used; the client starts a new session here");
                 Took::Yes
@@ -676,43 +693,6 @@ enum Answer {
     Silent,
 }
 
-/// What a node asks of the holder of a client id.
-struct Takeover {
-    client_id: String,
-    /// The client resumes its session: hand it over at this stream
-    /// position or past it. `None`: a clean start (the session ends).
-    position: Option<u64>,
-    /// Where the session's second and later pieces go.
-    inbox: String,
-}
-
-impl Takeover {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.push(u8::from(self.position.is_some()));
-        out.extend_from_slice(&self.position.unwrap_or(0).to_be_bytes());
-        out.extend_from_slice(&(self.inbox.len() as u16).to_be_bytes());
-        out.extend_from_slice(self.inbox.as_bytes());
-        out.extend_from_slice(self.client_id.as_bytes());
-        out
-    }
-
-    fn decode(data: &[u8]) -> Option<Takeover> {
-        let resumes = *data.first()? == 1;
-        let position = u64::from_be_bytes(data.get(1..9)?.try_into().ok()?);
-        let len = usize::from(u16::from_be_bytes(data.get(9..11)?.try_into().ok()?));
-        let inbox = std::str::from_utf8(data.get(11..11 + len)?)
-            .ok()?
-            .to_string();
-        let client_id = std::str::from_utf8(data.get(11 + len..)?).ok()?.to_string();
-        Some(Takeover {
-            client_id,
-            position: resumes.then_some(position),
-            inbox,
-        })
-    }
-}
-
 impl ClientIds for Arc<Owners> {
     fn claim(&self, client_id: &str, resumes: bool) -> Ticket {
         self.connecting().insert(client_id.to_string(), false);
@@ -786,11 +766,19 @@ impl ClientIds for Arc<Owners> {
         let _ = self.copies.send(keeper::SessionCopy {
             client_id: client_id.to_string(),
             at,
+            // The session's writes are all stored (its read waited for
+            // them): this is at or past the last of them.
+            written: self.durable.stored_upto(),
             session: handoff::encode(&record, &queue),
             claim,
             parked: false,
             done,
         });
         ticket
+    }
+
+    fn stored_before(&self, client_id: &str, topic: &str, payload: &[u8]) -> Option<StoredCheck> {
+        self.unanswered
+            .check(&self.client, client_id, topic, payload)
     }
 }

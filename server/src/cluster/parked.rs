@@ -62,8 +62,11 @@ use crate::{
 };
 
 /// The first byte of an owner record that carries a parked session (a
-/// plain record is the node's id, which never starts with it).
+/// plain record is the node's id, which never starts with it), as nodes
+/// before [`Snapshot::written`] wrote it.
 const PARKED: u8 = 0;
+/// The same with [`Snapshot::written`].
+const PARKED_WRITTEN: u8 = 1;
 /// The longest a rebuild reads the stream before giving up (the CONNECT is
 /// then refused and the client tries again).
 const REPLAY_WAIT: Duration = Duration::from_secs(20);
@@ -78,18 +81,33 @@ const FETCH: usize = 1000;
 pub(crate) struct Owner {
     /// The holder's node id.
     pub node: Bytes,
-    /// Its parked session: the stream position it was taken at, and the
-    /// session as [`handoff::encode`] wrote it.
-    pub parked: Option<(u64, Bytes)>,
+    /// Its copy of the session, if it keeps one.
+    pub parked: Option<Snapshot>,
 }
 
-/// The owner record of a session parked on `node` at stream position `at`.
-pub(crate) fn owner_value(node: &str, at: u64, session: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(11 + node.len() + session.len());
-    out.push(PARKED);
+/// A session's copy in its owner record: a parked session's snapshot or a
+/// connected one's live copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// The stream position it is complete up to.
+    pub at: u64,
+    /// The stream sequence up to which the holder's writes were stored when
+    /// it was taken: its client's writes after that are not in it
+    /// ([`super::unanswered`]). `None` from a node before this was kept.
+    pub written: Option<u64>,
+    /// The session as [`handoff::encode`] wrote it.
+    pub session: Bytes,
+}
+
+/// The owner record of a session parked on `node` at stream position
+/// `at`, taken when the node's writes were stored up to `written`.
+pub(crate) fn owner_value(node: &str, at: u64, written: u64, session: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19 + node.len() + session.len());
+    out.push(PARKED_WRITTEN);
     out.extend_from_slice(&(node.len() as u16).to_be_bytes());
     out.extend_from_slice(node.as_bytes());
     out.extend_from_slice(&at.to_be_bytes());
+    out.extend_from_slice(&written.to_be_bytes());
     out.extend_from_slice(session);
     out
 }
@@ -97,16 +115,28 @@ pub(crate) fn owner_value(node: &str, at: u64, session: &[u8]) -> Vec<u8> {
 /// Read an owner record: a plain node id, or one with a parked session.
 pub(crate) fn read_owner(value: &Bytes) -> Owner {
     let parked = || -> Option<Owner> {
-        if *value.first()? != PARKED {
+        let tag = *value.first()?;
+        if tag != PARKED && tag != PARKED_WRITTEN {
             return None;
         }
+        let u64_at = |from: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(
+                value.get(from..from + 8)?.try_into().ok()?,
+            ))
+        };
         let len = usize::from(u16::from_be_bytes(value.get(1..3)?.try_into().ok()?));
-        let at_end = 3 + len + 8;
-        let at = u64::from_be_bytes(value.get(3 + len..at_end)?.try_into().ok()?);
-        let node = value.slice(3..3 + len);
+        let at = u64_at(3 + len)?;
+        let (written, session) = match tag {
+            PARKED => (None, 3 + len + 8),
+            _ => (Some(u64_at(3 + len + 8)?), 3 + len + 16),
+        };
         Some(Owner {
-            node,
-            parked: Some((at, value.slice(at_end..))),
+            node: value.slice(3..3 + len),
+            parked: Some(Snapshot {
+                at,
+                written,
+                session: value.slice(session..),
+            }),
         })
     };
     parked().unwrap_or_else(|| Owner {
@@ -196,12 +226,43 @@ pub(crate) async fn replay(
         );
     }
     let subjects: Vec<String> = own.iter().map(|f| messages::stream_filter(f)).collect();
-    let filter_subjects = consumer_filters(subjects);
+    let deliver = DeliverPolicy::ByStartSequence {
+        start_sequence: stream_sequence(after).max(1),
+    };
+    let last = stream_sequence(upto);
+    let read = read_once(
+        &stream,
+        deliver,
+        consumer_filters(subjects),
+        |sequence, _, payload| {
+            if sequence > last {
+                return false;
+            }
+            take(
+                &mut queue, payload, sequence, after, upto, client_id, record,
+            );
+            true
+        },
+    );
+    tokio::time::timeout(REPLAY_WAIT, read)
+        .await
+        .unwrap_or_else(|_| Err(format!("the stream not read within {REPLAY_WAIT:?}")))
+        .map(|()| queue)
+}
+
+/// Read the message stream once with an ephemeral consumer (deleted
+/// after), from `deliver` on, through the `filter_subjects` (all when
+/// none), up to its end as it is now: `each` gets every stream message
+/// (its sequence, when it was stored, its payload) until it says to stop.
+pub(super) async fn read_once(
+    stream: &jetstream::stream::Stream,
+    deliver: DeliverPolicy,
+    filter_subjects: Vec<String>,
+    mut each: impl FnMut(u64, time::OffsetDateTime, &Bytes) -> bool,
+) -> Result<(), String> {
     let consumer = stream
         .create_consumer(pull::Config {
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: stream_sequence(after).max(1),
-            },
+            deliver_policy: deliver,
             ack_policy: AckPolicy::None,
             filter_subjects,
             inactive_threshold: Duration::from_secs(30),
@@ -212,7 +273,6 @@ pub(crate) async fn replay(
         .await
         .map_err(|err| err.to_string())?;
     let name = consumer.cached_info().name.clone();
-    let last = stream_sequence(upto);
     let read = async {
         let mut consumer = consumer;
         if nothing_pending(&mut consumer).await? {
@@ -230,21 +290,10 @@ pub(crate) async fn replay(
             while let Some(message) = batch.next().await {
                 let message = message.map_err(|err| err.to_string())?;
                 let info = message.info().map_err(|err| err.to_string())?;
-                let sequence = info.stream_sequence;
-                if sequence > last {
-                    return Ok(());
-                }
                 got += 1;
-                take(
-                    &mut queue,
-                    &message.payload,
-                    sequence,
-                    after,
-                    upto,
-                    client_id,
-                    record,
-                );
-                if info.pending == 0 {
+                if !each(info.stream_sequence, info.published, &message.payload)
+                    || info.pending == 0
+                {
                     return Ok(());
                 }
             }
@@ -253,13 +302,19 @@ pub(crate) async fn replay(
             }
         }
     };
-    let result = tokio::time::timeout(REPLAY_WAIT, read)
-        .await
-        .unwrap_or_else(|_| Err(format!("the stream not read within {REPLAY_WAIT:?}")));
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_secs(5), stream.delete_consumer(&name)).await;
-    });
-    result.map(|()| queue)
+    // Deleted however the read ends (a timeout drops it midway).
+    struct Delete(jetstream::stream::Stream, String);
+    impl Drop for Delete {
+        fn drop(&mut self) {
+            let (stream, name) = (self.0.clone(), std::mem::take(&mut self.1));
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), stream.delete_consumer(&name))
+                    .await;
+            });
+        }
+    }
+    let _delete = Delete(stream.clone(), name);
+    read.await
 }
 
 /// The filter subjects of a replay's consumer: the session's own, less
@@ -457,6 +512,8 @@ pub(crate) fn snapshot_at_reader(
 ) {
     let shared = Arc::downgrade(shared);
     let client_id = client_id.to_string();
+    // Its client is gone: none of its writes come after this.
+    let written = durable.stored_upto();
     durable.at(
         0,
         Box::new(move |at| {
@@ -473,6 +530,7 @@ pub(crate) fn snapshot_at_reader(
                 let _ = snapshots.send(SessionCopy {
                     client_id,
                     at,
+                    written,
                     session,
                     claim: revision,
                     parked: true,
@@ -527,15 +585,24 @@ mod tests {
         let plain = read_owner(&Bytes::from_static(b"kite-1"));
         assert_eq!(&plain.node[..], b"kite-1");
         assert_eq!(plain.parked, None);
-        let value = Bytes::from(owner_value("kite-2", 0x0102_0304_0506_0708, b"session"));
+        let value = owner_value("kite-2", 0x0102_0304_0506_0708, 77, b"session");
+        let value = Bytes::from(value);
         let parked = read_owner(&value);
         assert_eq!(&parked.node[..], b"kite-2");
-        let (at, session) = parked.parked.expect("a parked session");
-        assert_eq!(at, 0x0102_0304_0506_0708);
-        assert_eq!(&session[..], b"session");
+        let snapshot = parked.parked.expect("a parked session");
+        assert_eq!(snapshot.at, 0x0102_0304_0506_0708);
+        assert_eq!(snapshot.written, Some(77));
+        assert_eq!(&snapshot.session[..], b"session");
         // Cut short: read as a node id rather than a wrong session.
         let cut = read_owner(&value.slice(..6));
         assert_eq!(cut.parked, None);
+        // As a node before `written` wrote it: tag 0, no `written`.
+        let older = [&[0u8, 0, 6][..], b"kite-3", &9u64.to_be_bytes(), b"s"].concat();
+        let older = read_owner(&Bytes::from(older)).parked.expect("parked");
+        assert_eq!(
+            (older.at, older.written, &older.session[..]),
+            (9, None, &b"s"[..])
+        );
     }
 
     #[test]

@@ -22,6 +22,9 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
 /// The prefix of every subject Kite publishes messages on.
 pub(crate) const ROOT: &str = "K";
+/// The root of the subjects QoS 1/2 messages are stored under in the
+/// stream (`super::messages`): never a core NATS message's.
+pub(crate) const STREAM_ROOT: &str = "KQ";
 /// Ends every topic's subject.
 const END: &str = "==";
 

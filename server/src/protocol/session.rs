@@ -207,6 +207,10 @@ pub(crate) struct Session {
     pub dropped_expired: u32,
     /// The last cluster stream position it took a message from (0: none).
     pub stream_at: u64,
+    /// When a cluster node last sent its live copy to be kept
+    /// (tenths of a second, `flight::Tenths`; 0: never): small, as every
+    /// idle connection has one.
+    copy_sent: u32,
 }
 
 /// A copy of `text` that owns its bytes. What the codec decodes shares the
@@ -258,6 +262,7 @@ impl Session {
             dropped_too_large: 0,
             dropped_expired: 0,
             stream_at: 0,
+            copy_sent: 0,
         }
     }
 
@@ -766,22 +771,6 @@ impl Session {
     /// The in-flight state, made when first needed.
     fn flight(&mut self) -> &mut Flight {
         self.flight.get_or_insert_with(Box::default)
-    }
-
-    /// The connection ended: its topic aliases, both ways, go with it.
-    pub(crate) fn forget_aliases(&mut self) {
-        if let Some(flight) = &mut self.flight {
-            flight.topic_aliases.clear();
-            flight.out_aliases.clear();
-        }
-    }
-
-    /// Let go of the in-flight state if nothing is in flight: a session
-    /// that goes quiet keeps only what it is.
-    pub(crate) fn settle(&mut self) {
-        if self.flight.as_ref().is_some_and(|f| f.is_empty()) {
-            self.flight = None;
-        }
     }
 }
 

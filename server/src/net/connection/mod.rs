@@ -22,7 +22,7 @@ use std::{
 
 use bytes::BytesMut;
 use kite_convention::{control::REQUEST_TOPIC, history::QUERY_TOPIC};
-use mqtt::{Packet, Protocol, ReasonCode};
+use mqtt::{Packet, Protocol, QoS, ReasonCode};
 use tokio::time::{sleep_until, Instant};
 
 use crate::{
@@ -242,10 +242,25 @@ async fn run(live: &mut Live) -> Turn {
         let mut paused_until = None;
         // How the packets stopped short, if they did: the end, and whether
         // what they answered is written first.
+        let mut handled = false;
         let stopped = 'packets: loop {
             if let Some(until) = policy.throttle(&shared.limits.counters, input) {
                 paused_until = Some(until);
                 break None;
+            }
+            // In a cluster, a QoS 2 PUBLISH waits for a fresh copy of its
+            // session (`Shared::stale_copy`), taken at the start of a read
+            // so that it holds nothing uncommitted.
+            if is_qos2_publish(input) && shared.stale_copy(session) {
+                if handled {
+                    paused_until = Some(Instant::now());
+                    break None;
+                }
+                if let Some(ticket) = shared.keep_live(session, true) {
+                    if let Some(end) = all_committed(&mut vec![ticket], kick, shared).await {
+                        break Some((end, false));
+                    }
+                }
             }
             let packet = match mqtt::decode(input, protocol, shared.config.max_packet_size) {
                 Ok(Some(packet)) => packet,
@@ -255,16 +270,35 @@ async fn run(live: &mut Live) -> Turn {
                     break Some((End::Error(err.into()), false));
                 }
             };
-            let rule = |topic: &str, payload: &[u8]| {
-                shared
-                    .check_rule(topic, payload)
-                    .map_err(|err| err.to_string())
+            handled = true;
+            let resent_unknown = matches!(&packet, Packet::Publish(p)
+                if p.dup && p.pid.is_some_and(|pid| p.qos == QoS::ExactlyOnce && !session.awaits_pubrel(pid)));
+            // In a block: the admission (its rule is not `Sync`) is not
+            // held across the wait below.
+            let handled_packet = {
+                let rule = |topic: &str, payload: &[u8]| {
+                    shared
+                        .check_rule(topic, payload)
+                        .map_err(|err| err.to_string())
+                };
+                let mut admit = policy.admit(shared.checks(&client_id), &rule);
+                session.handle_with(packet, &mut admit)
             };
-            let mut admit = policy.admit(shared.checks(&client_id), &rule);
-            let actions = match session.handle_with(packet, &mut admit) {
+            let mut actions = match handled_packet {
                 Ok(actions) => actions,
                 Err(err) => break Some((End::Error(err), false)),
             };
+            if resent_unknown {
+                // Stored by the dead node this session was rebuilt from,
+                // after its last copy: answered, not routed again.
+                if let Some(Action::Route(message)) = actions.first() {
+                    if let Some(check) = shared.stored_before(&client_id, message) {
+                        if check.await {
+                            actions.remove(0);
+                        }
+                    }
+                }
+            }
             if let Some(err) = policy.end.take() {
                 break Some((End::Error(*err), false));
             }
@@ -445,6 +479,14 @@ fn kicked(kick: &Kick, shared: &Shared) -> ProtocolError {
     } else {
         ProtocolError::SessionTakenOver
     }
+}
+
+/// Whether `input` starts with a QoS 2 PUBLISH (its first byte: type 3,
+/// QoS bits 2).
+fn is_qos2_publish(input: &[u8]) -> bool {
+    input
+        .first()
+        .is_some_and(|b| b >> 4 == 3 && (b >> 1) & 3 == 2)
 }
 
 /// Wait for every ticket; the end when one failed or the connection was

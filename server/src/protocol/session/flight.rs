@@ -22,9 +22,6 @@ pub(super) struct Flight {
     pub(super) topic_aliases: SmallMap<u16, ByteString>,
     /// Topic aliases we set towards the client, by topic.
     pub(super) out_aliases: SmallMap<ByteString, u16>,
-    /// When a cluster node last sent the session's live copy to be kept
-    /// (not counted by `is_empty`: a quiet session's next copy is due).
-    pub(super) copy_sent: Option<std::time::Instant>,
 }
 
 impl Flight {
@@ -51,13 +48,56 @@ impl super::Session {
         self.subscriptions.len()
     }
 
-    /// When its live copy was last sent to be kept, if lately.
-    pub(crate) fn copy_sent(&self) -> Option<std::time::Instant> {
-        self.flight.as_ref()?.copy_sent
+    /// How long since a cluster node last sent its live copy to be kept;
+    /// `None` if never.
+    pub(crate) fn since_copy_sent(&self) -> Option<std::time::Duration> {
+        (self.copy_sent != 0).then(|| Tenths::now().since(self.copy_sent))
     }
 
-    pub(crate) fn set_copy_sent(&mut self, at: std::time::Instant) {
-        self.flight().copy_sent = Some(at);
+    /// Its live copy is sent to be kept now.
+    pub(crate) fn copy_sent_now(&mut self) {
+        self.copy_sent = Tenths::now().0;
+    }
+
+    /// The connection ended: its topic aliases, both ways, go with it.
+    pub(crate) fn forget_aliases(&mut self) {
+        if let Some(flight) = &mut self.flight {
+            flight.topic_aliases.clear();
+            flight.out_aliases.clear();
+        }
+    }
+
+    /// Let go of the in-flight state if nothing is in flight: a session
+    /// that goes quiet keeps only what it is.
+    pub(crate) fn settle(&mut self) {
+        if self.flight.as_ref().is_some_and(|f| f.is_empty()) {
+            self.flight = None;
+        }
+    }
+
+    /// Whether the QoS 2 packet id `pid` was received and not yet released.
+    pub(crate) fn awaits_pubrel(&self, pid: Pid) -> bool {
+        self.flight
+            .as_ref()
+            .is_some_and(|f| f.incoming_qos2.contains_key(&pid))
+    }
+}
+
+/// Tenths of a second since this process began, plus one (0 is "never"):
+/// a time in 4 bytes, wrapping after 13 years.
+struct Tenths(u32);
+
+impl Tenths {
+    fn now() -> Tenths {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let start = START.get_or_init(std::time::Instant::now);
+        let tenths = start.elapsed().as_millis() / 100;
+        Tenths((tenths as u32).wrapping_add(1).max(1))
+    }
+
+    /// How long since `then` (a [`Tenths`] taken earlier).
+    fn since(&self, then: u32) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::from(self.0.wrapping_sub(then)) * 100)
     }
 }
 
