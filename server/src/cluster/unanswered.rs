@@ -164,28 +164,6 @@ fn answer_one(
     true
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_stored_message_answers_one_resend() {
-        let mut answered = Vec::new();
-        let on = |payload: &'static [u8]| ("q2/x".to_string(), Bytes::from_static(payload));
-        // The client sent the same payload twice under two ids; both stored.
-        for expected in [true, true, false] {
-            let (topic, payload) = on(b"on");
-            assert_eq!(answer_one(&mut answered, topic, payload, 2), expected);
-        }
-        // Another payload counts apart; none stored: routed.
-        let (topic, payload) = on(b"off");
-        assert!(answer_one(&mut answered, topic.clone(), payload.clone(), 1));
-        assert!(!answer_one(&mut answered, topic, payload, 1));
-        let (topic, payload) = on(b"never");
-        assert!(!answer_one(&mut answered, topic, payload, 0));
-    }
-}
-
 /// How many QoS 2 messages `client_id` sent on `topic` with `payload` that
 /// the dead node stored after its copy.
 async fn count_stored(
@@ -240,4 +218,26 @@ async fn count_stored(
     })
     .await?;
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stored_message_answers_one_resend() {
+        let mut answered = Vec::new();
+        let on = |payload: &'static [u8]| ("q2/x".to_string(), Bytes::from_static(payload));
+        // The client sent the same payload twice under two ids; both stored.
+        for expected in [true, true, false] {
+            let (topic, payload) = on(b"on");
+            assert_eq!(answer_one(&mut answered, topic, payload, 2), expected);
+        }
+        // Another payload counts apart; none stored: routed.
+        let (topic, payload) = on(b"off");
+        assert!(answer_one(&mut answered, topic.clone(), payload.clone(), 1));
+        assert!(!answer_one(&mut answered, topic, payload, 1));
+        let (topic, payload) = on(b"never");
+        assert!(!answer_one(&mut answered, topic, payload, 0));
+    }
 }
