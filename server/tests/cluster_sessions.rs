@@ -14,27 +14,6 @@ use common::*;
 use mqtt::{Packet, ReasonCode};
 use tokio::time::Instant;
 
-/// Connect, again while the node answers Server unavailable (a session it
-/// could not take yet), for up to 15 s.
-async fn connect_again(node: &Broker, connect: &Connect<'_>) -> (Raw, mqtt::ConnAck) {
-    let started = Instant::now();
-    loop {
-        // Up to the dead holder's lease running out (5 s) and more.
-        let (raw, connack) = Raw::try_connect_within(node.addr(), connect, Duration::from_secs(12))
-            .await
-            .expect("the node answers");
-        if connack.code != ReasonCode::ServerUnavailable {
-            assert_eq!(connack.code, ReasonCode::Success);
-            return (raw, connack);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "refused for 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A NATS server and two nodes on it, a and b.
 async fn two_nodes() -> (Nats, Broker, Broker) {
     let nats = Nats::start();

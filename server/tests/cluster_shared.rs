@@ -357,6 +357,47 @@ async fn a_persistent_member_away_gets_its_share_when_it_returns() {
 }
 
 #[tokio::test]
+async fn a_persistent_member_parked_on_a_node_that_dies_gets_its_share_where_it_returns() {
+    let nats = Nats::start();
+    let (a, b) = (node(&nats.url, "a").await, node(&nats.url, "b").await);
+    let away = Connect::v311("away").clean(false);
+    let (mut client, _) = Raw::connect(&a, &away).await;
+    assert_eq!(client.subscribe(1, GROUP, 1).await, 1);
+    client.send(&DISCONNECT).await;
+    client.expect_closed().await;
+    // The only member: every message is its turn, queued in its session
+    // parked on a.
+    let mut publisher = Raw::v5(&b, "publisher").await;
+    let sent: Vec<String> = (0..20).map(|n: u16| n.to_string()).collect();
+    for (n, payload) in sent.iter().enumerate() {
+        let code = publisher
+            .publish_acked("jobs/x", payload.as_bytes(), 1, n as u16 + 1, false, &[])
+            .await;
+        assert!(code.is_success());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.signal("-KILL");
+    // The client returns to b: its session, rebuilt there from a's
+    // snapshot, has its share (a snapshot that held them was kept before
+    // the group counted them delivered; one that did not would leave them
+    // to the group, which gives them to the member again on b).
+    let (client, connack) = connect_again(&b, &away).await;
+    assert!(connack.session_present);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut client = client;
+    while counts_of(&got).len() < sent.len() && Instant::now() < deadline {
+        client = collect(client, got.clone(), Duration::from_secs(1)).await;
+    }
+    let got = counts_of(&got);
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "every message, at least once: {got:?}"
+    );
+}
+
+#[tokio::test]
 async fn once_the_last_member_anywhere_left_the_group_takes_no_messages() {
     let nats = Nats::start();
     let (a, b) = (node(&nats.url, "a").await, node(&nats.url, "b").await);

@@ -19,7 +19,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::{
     protocol::{
-        message::Message,
+        message::{Message, Receipt},
         records::{Queued, SessionRecord},
     },
     store::Ticket,
@@ -95,20 +95,26 @@ pub(crate) trait ClientIds: Send + Sync {
 
     /// Keep a copy of the connected persistent session of `client_id`
     /// where the other nodes find it, should this node die: its record and
-    /// queue, complete up to stream position `at`. With `wait` (a QoS 2
-    /// PUBLISH or PUBREL, a PUBREC, SUBACK or UNSUBACK is about to leave),
-    /// the ticket resolves once the copy is kept; it fails when the id was
-    /// claimed since.
+    /// queue, complete up to stream position `at`. The `turns` (a shared
+    /// group's deliveries in that queue) are finished once it is kept. With
+    /// `wait` (a QoS 2 PUBLISH or PUBREL, a PUBREC, SUBACK or UNSUBACK is
+    /// about to leave), the ticket resolves once the copy is kept; it fails
+    /// when the id was claimed since.
     fn keep_live(
         &self,
         _client_id: &str,
         _at: u64,
-        _record: SessionRecord,
-        _queue: Vec<Queued>,
+        _session: (SessionRecord, Vec<Queued>),
+        _turns: Vec<Arc<dyn Receipt>>,
         _wait: bool,
     ) -> Option<Ticket> {
         None
     }
+
+    /// A shared group's turn was queued for the parked session of
+    /// `client_id` here: keep a new snapshot of it, which finishes the turn
+    /// once kept.
+    fn turn_parked(&self, _client_id: &str) {}
 
     /// The session of `client_id` was rebuilt here from the copy of a node
     /// that died: for a resent QoS 2 PUBLISH (`topic`, `payload`) whose

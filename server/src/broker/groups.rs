@@ -26,7 +26,9 @@ pub(crate) enum GroupDelivery {
     /// promises no more).
     Queued(Option<Ticket>),
     /// Handed to a member whose session is not stored: the receipt given
-    /// travels with it and hears when its client acknowledged it.
+    /// travels with it and hears when its client acknowledged it. In a
+    /// cluster, a stored member's too, which also finishes it once a copy
+    /// of the session holding it is kept beyond this node.
     Handed,
 }
 
@@ -80,6 +82,12 @@ impl Shared {
             self.note_drop(&m.client_id, tx.budget(), true);
             return GroupDelivery::Refused;
         }
+        // In a cluster, the turn is finished once its client acknowledged
+        // it or a copy of the session that holds it is kept beyond this
+        // node (`Shared::keep_live`; a parked one's snapshot), not when this
+        // node's store has it: the group gives it to another member if this
+        // node dies first.
+        let copied = self.client_ids.get().filter(|_| receipt.is_some());
         let seq = self.store.next_seq();
         outbound.seq = Some(seq);
         let ops = vec![Op::Enqueue {
@@ -92,7 +100,19 @@ impl Shared {
         }];
         // The store hears of a queued message before its subscriber can ack it.
         let ticket = self.store.submit(ops, true);
+        if copied.is_some() {
+            // Not in the store's copy: its receipt lives with the session.
+            outbound.receipt = receipt;
+        }
         permit.send(outbound);
-        GroupDelivery::Queued(ticket)
+        match copied {
+            Some(ids) => {
+                if self.registry.with_parked(&m.client_id, |_| ()).is_some() {
+                    ids.turn_parked(&m.client_id);
+                }
+                GroupDelivery::Handed
+            }
+            None => GroupDelivery::Queued(ticket),
+        }
     }
 }

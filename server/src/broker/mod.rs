@@ -530,10 +530,16 @@ impl Shared {
     /// ([`Routes::take_copy`]).
     pub(crate) fn keep_live(&self, session: &mut Session, wait: bool) -> Option<Ticket> {
         let ids = self.client_ids.get()?;
-        let since = session.since_copy_sent();
-        let due = wait || since.is_none_or(|since| since >= LIVE_COPY_EVERY);
         let at = session.stream_at;
-        if at == 0 || !due || !session.is_persistent() {
+        if at == 0 || !session.is_persistent() {
+            return None;
+        }
+        // A shared group's turns not in a copy yet: the group counts them
+        // delivered once one holds them (or their client acknowledged them).
+        let turns = session.take_receipts();
+        let since = session.since_copy_sent();
+        let due = wait || !turns.is_empty() || since.is_none_or(|since| since >= LIVE_COPY_EVERY);
+        if !due {
             return None;
         }
         session.copy_sent_now();
@@ -541,7 +547,7 @@ impl Shared {
         // expiry counts from its last copy.
         let left = crate::store::now_unix_ms();
         let (record, queue) = (session.record(left), session.queue());
-        ids.keep_live(&session.client_id, at, record, queue, wait)
+        ids.keep_live(&session.client_id, at, (record, queue), turns, wait)
     }
 
     /// In a cluster, whether a connected persistent session's copy is too

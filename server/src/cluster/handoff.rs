@@ -34,7 +34,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::{
     broker::{restore_sessions, Shared},
-    protocol::records::{Queued, QueuedState, SessionRecord},
+    protocol::{
+        message::Receipt,
+        records::{Queued, QueuedState, SessionRecord},
+    },
     routing::registry::Parked,
     store::{
         decode_queued, decode_session, encode_queued, encode_session, now_unix_ms, LoadedSession,
@@ -99,9 +102,15 @@ pub(crate) fn export(shared: &Shared, client_id: &str) -> Option<Vec<u8>> {
 /// The parked session as [`export`] would hand it over, leaving it here:
 /// what its owner record keeps for a survivor to rebuild it from if this
 /// node dies ([`super::parked`]).
-pub(crate) fn snapshot(parked: &Parked) -> Vec<u8> {
+/// With it, the receipts of the shared groups' turns it holds: finished
+/// once it is kept.
+pub(crate) fn snapshot(parked: &Parked) -> (Vec<u8>, Vec<Arc<dyn Receipt>>) {
     let (record, queue) = state(parked);
-    encode(&record, &queue)
+    let turns = queue
+        .iter()
+        .filter_map(|queued| queued.outbound.receipt.clone())
+        .collect();
+    (encode(&record, &queue), turns)
 }
 
 /// A parked session's record and everything it owes its client, in order:

@@ -15,6 +15,13 @@
 //!   is behind on is QoS 1 messages sent since, which a rebuilt session
 //!   sends again (at least once).
 //!
+//! A copy or snapshot also finishes the shared groups' turns it holds
+//! (`SessionCopy::turns`) once it is kept: a turn reaching a persistent
+//! member has its copy written at once (a connected one's) or its snapshot
+//! taken again (a parked one's), and the group's consumer hears only then
+//! (or when the client acknowledged it), so a node that dies before gives
+//! the turn back to the group ([`super::shares`]).
+//!
 //! Each copy is written by compare-and-set over this node's claim of the
 //! id: a claim made since (the client connected again, here or on another
 //! node) always wins, and the copy is dropped (whoever waits for it fails).
@@ -40,6 +47,7 @@ use futures_util::{stream::FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::parked::owner_value;
+use crate::protocol::message::Receipt;
 
 /// How long a copy is written again while the bucket is out of reach.
 const KEEP_FOR: Duration = Duration::from_secs(20);
@@ -80,6 +88,9 @@ pub(crate) struct SessionCopy {
     pub written: u64,
     /// The session ([`super::handoff::encode`]).
     pub session: Vec<u8>,
+    /// The shared groups' turns it holds, finished once it is kept (dropped
+    /// unfinished, the group gives each to a member again).
+    pub turns: Vec<Arc<dyn Receipt>>,
     /// The claim it was taken under ([`Held::claim`]).
     pub claim: u64,
     /// A parked session's snapshot (else a connected one's copy).
@@ -119,6 +130,8 @@ pub(crate) async fn keep(
                 let done: Vec<_> = copy.done.take().into_iter().collect();
                 match busy.get_mut(&copy.client_id) {
                     Some(Some(waiting)) => {
+                        // The later copy holds the earlier one's turns too.
+                        copy.turns.append(&mut waiting.0.turns);
                         waiting.0 = copy;
                         waiting.1.extend(done);
                     }
@@ -165,6 +178,7 @@ async fn write(
         at,
         written: stored_upto,
         session,
+        mut turns,
         claim,
         parked,
         ..
@@ -182,6 +196,8 @@ async fn write(
             "cluster: a session's copy is larger than NATS's max_payload; if this node dies, its client starts a new session"
         );
         value = node.as_bytes().to_vec();
+        // Not held: the groups give them to a member again.
+        turns.clear();
     }
     let (key, value) = (super::owners::key(&client_id), Bytes::from(value));
     let deadline = tokio::time::Instant::now() + KEEP_FOR;
@@ -237,6 +253,9 @@ async fn write(
                 kept_at(kept, &client_id, claim, revision, written);
                 for done in done {
                     let _ = done.send(());
+                }
+                for turn in turns {
+                    turn.finished();
                 }
             }
             None => tracing::debug!(client_id, "cluster: {what} not kept: claimed since"),

@@ -40,7 +40,10 @@ use time::OffsetDateTime;
 
 use crate::{
     broker::{backplane::StoredCheck, ClientIds, Shared},
-    protocol::records::{Queued, SessionRecord},
+    protocol::{
+        message::Receipt,
+        records::{Queued, SessionRecord},
+    },
     store::Ticket,
 };
 
@@ -627,6 +630,14 @@ impl Owners {
         }
     }
 
+    /// Keep a snapshot of the session of `client_id` parked here.
+    fn snapshot(self: &Arc<Self>, shared: &Arc<Shared>, client_id: &str) {
+        let owners = Arc::downgrade(self);
+        let revision_of = move |id: &str| owners.upgrade()?.snapshot_revision(id);
+        let copies = self.copies.clone();
+        parked::snapshot_at_reader(&self.durable, shared, client_id, revision_of, copies);
+    }
+
     async fn release_now(self: &Arc<Self>, client_id: &str) {
         let (Some(store), Some(shared)) =
             (self.bucket.get(), self.shared.get().and_then(Weak::upgrade))
@@ -641,15 +652,7 @@ impl Owners {
             // Its session waits here for it (the owner record says where
             // to take it from, and keeps it for a survivor if this node
             // dies).
-            let owners = Arc::downgrade(self);
-            let revision_of = move |id: &str| owners.upgrade()?.snapshot_revision(id);
-            parked::snapshot_at_reader(
-                &self.durable,
-                &shared,
-                client_id,
-                revision_of,
-                self.copies.clone(),
-            );
+            self.snapshot(&shared, client_id);
             return;
         }
         self.kept
@@ -743,8 +746,8 @@ impl ClientIds for Arc<Owners> {
         &self,
         client_id: &str,
         at: u64,
-        record: SessionRecord,
-        queue: Vec<Queued>,
+        (record, queue): (SessionRecord, Vec<Queued>),
+        turns: Vec<Arc<dyn Receipt>>,
         wait: bool,
     ) -> Option<Ticket> {
         let kept = self
@@ -770,11 +773,18 @@ impl ClientIds for Arc<Owners> {
             // them): this is at or past the last of them.
             written: self.durable.stored_upto(),
             session: handoff::encode(&record, &queue),
+            turns,
             claim,
             parked: false,
             done,
         });
         ticket
+    }
+
+    fn turn_parked(&self, client_id: &str) {
+        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+            self.snapshot(&shared, client_id);
+        }
     }
 
     fn stored_before(&self, client_id: &str, topic: &str, payload: &[u8]) -> Option<StoredCheck> {

@@ -8,9 +8,10 @@
 //! position `E` it was taken at, between two messages, by the node's
 //! stream reader. From then on the holder's copy is that snapshot plus the
 //! stream's QoS 1/2 messages after `E` that match its own subscriptions
-//! (what else reaches a parked session is not rebuilt: QoS 0 from core
-//! NATS, at most once, and a shared group's turns, which the group
-//! counted as delivered once the holder stored them).
+//! (QoS 0 from core NATS, which also reaches a parked session, is not
+//! rebuilt: at most once). A shared group's turn for it is taken into a
+//! new snapshot, and the group counts it delivered only once that is kept
+//! ([`super::shares`]).
 //!
 //! So when the holder dies and the client reconnects elsewhere, that node
 //! rebuilds it ([`replay`]): the snapshot, then what the stream holds
@@ -526,12 +527,15 @@ pub(crate) fn snapshot_at_reader(
             let Some(revision) = revision_of(&client_id) else {
                 return;
             };
-            if let Some(session) = shared.registry.with_parked(&client_id, handoff::snapshot) {
+            if let Some((session, turns)) =
+                shared.registry.with_parked(&client_id, handoff::snapshot)
+            {
                 let _ = snapshots.send(SessionCopy {
                     client_id,
                     at,
                     written,
                     session,
+                    turns,
                     claim: revision,
                     parked: true,
                     done: None,

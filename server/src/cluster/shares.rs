@@ -28,10 +28,13 @@
 //!   less often). A stream message may carry several MQTT messages
 //!   ([`super::batch`]); each goes to a member in turn, and the stream
 //!   message is acknowledged once all are safe, given back whole if one is
-//!   not. A message is safe once
-//!   stored in its member's persistent session, or, for a session
-//!   that is not stored, once the client acknowledged it (PUBACK; PUBREC for
-//!   QoS 2, after which the MQTT flow itself makes it exactly once). A
+//!   not. A message is safe once its client acknowledged it (PUBACK; PUBREC
+//!   for QoS 2, after which the MQTT flow itself makes it exactly once),
+//!   or, for a persistent session, once a copy of the session that holds
+//!   it is kept beyond this node ([`super::keeper`]: a connected member's
+//!   live copy, written for it without waiting for the next second; a
+//!   parked member's snapshot, taken again for it): a node that dies with
+//!   a turn only its own store had gives it back (after [`ACK_WAIT`]). A
 //!   member that leaves with it in flight, a full queue, or a node without
 //!   a member any more gives it back at once (a NAK); a node that dies
 //!   gives it back after [`ACK_WAIT`], and JetStream redelivers it to a

@@ -164,6 +164,13 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
     pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, v)| v)
     }
+
+    pub fn values_mut(&mut self) -> Box<dyn Iterator<Item = &mut V> + '_> {
+        match self {
+            SmallMap::Few(entries) => Box::new(entries.iter_mut().map(|(_, v)| v)),
+            SmallMap::Many(map) => Box::new(map.values_mut()),
+        }
+    }
 }
 
 impl<K: Eq + Hash, V> FromIterator<(K, V)> for SmallMap<K, V> {

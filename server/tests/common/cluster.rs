@@ -6,7 +6,7 @@ use std::time::Duration;
 use mqtt::{Packet, ReasonCode};
 use tokio::time::Instant;
 
-use super::{puback, pubcomp, pubrec, Broker, Raw, QUIET};
+use super::{puback, pubcomp, pubrec, Broker, Connect, Raw, QUIET};
 
 /// Wait until the node reads the QoS 1/2 stream.
 pub async fn reading(node: &Broker) {
@@ -128,4 +128,25 @@ pub async fn publish_accepted(client: &mut Raw, topic: &str, payload: &[u8], qos
         "{topic} {:?}: {code:?}",
         String::from_utf8_lossy(payload)
     );
+}
+
+/// Connect, again while the node answers Server unavailable (a session it
+/// could not take yet), for up to 15 s.
+pub async fn connect_again(node: &Broker, connect: &Connect<'_>) -> (Raw, mqtt::ConnAck) {
+    let started = Instant::now();
+    loop {
+        // Up to the dead holder's lease running out (5 s) and more.
+        let (raw, connack) = Raw::try_connect_within(node.addr(), connect, Duration::from_secs(12))
+            .await
+            .expect("the node answers");
+        if connack.code != ReasonCode::ServerUnavailable {
+            assert_eq!(connack.code, ReasonCode::Success);
+            return (raw, connack);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "refused for 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

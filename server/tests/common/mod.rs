@@ -30,8 +30,8 @@ use tokio::time::timeout;
 pub use broker::{Broker, Stop};
 pub use clients::{qos, qos5, v4_publish, v5_publish, Events, V4, V5};
 pub use cluster::{
-    cluster_node, cluster_node_with, publish_accepted, quiet, reading, ready, receive,
-    receive_flagged, wait_log, Numbered,
+    cluster_node, cluster_node_with, connect_again, publish_accepted, quiet, reading, ready,
+    receive, receive_flagged, wait_log, Numbered,
 };
 pub use mosquitto::Mosquitto;
 pub use nats::{Nats, NatsCluster};

@@ -1,12 +1,15 @@
 //! A session's in-flight state, kept apart so a quiet session can drop it.
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, sync::Arc};
 
 use bytestring::ByteString;
 use mqtt::Pid;
 
 use super::{Outgoing, StoreEvent};
-use crate::{protocol::message::Outbound, util::small_map::SmallMap};
+use crate::{
+    protocol::message::{Outbound, Receipt},
+    util::small_map::SmallMap,
+};
 
 /// What a session holds while messages are in flight. Boxed apart from the
 /// session and dropped when empty: a quiet client's session is then small.
@@ -73,6 +76,22 @@ impl super::Session {
         if self.flight.as_ref().is_some_and(|f| f.is_empty()) {
             self.flight = None;
         }
+    }
+
+    /// The receipts of the deliveries it holds (a cluster's shared group
+    /// turns), taken: a copy of the session that holds them is on its way
+    /// (`Shared::keep_live`), and finishes them once kept.
+    pub(crate) fn take_receipts(&mut self) -> Vec<Arc<dyn Receipt>> {
+        let Some(flight) = self.flight.as_mut() else {
+            return Vec::new();
+        };
+        let sent = flight.outgoing.values_mut().map(|outgoing| match outgoing {
+            Outgoing::Sent(sent) => &mut sent.1,
+            Outgoing::Released(outbound) => &mut **outbound,
+        });
+        sent.chain(flight.pending.iter_mut())
+            .filter_map(|outbound| outbound.receipt.take())
+            .collect()
     }
 
     /// Whether the QoS 2 packet id `pid` was received and not yet released.

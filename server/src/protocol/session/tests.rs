@@ -460,3 +460,18 @@ fn a_receipt_hears_of_a_delivery_never_to_be_sent_and_not_of_a_session_dropped()
         "dropped with the session"
     );
 }
+
+#[test]
+fn a_copy_takes_the_receipts_of_the_deliveries_in_flight_and_waiting() {
+    // An inflight window of one: the second delivery waits.
+    let mut s = session(Protocol::V5, Some(1));
+    let (sent, waiting) = (Arc::new(Count::default()), Arc::new(Count::default()));
+    s.deliver(with_receipt(QoS::AtLeastOnce, &sent));
+    s.deliver(with_receipt(QoS::AtLeastOnce, &waiting));
+    assert_eq!(s.take_receipts().len(), 2);
+    assert!(s.take_receipts().is_empty(), "taken once");
+    // The copy that took them finishes them: the PUBACK no longer does.
+    s.handle(Packet::PubAck(Ack::new(pid(1)))).unwrap();
+    assert_eq!((sent.get(), waiting.get()), (0, 0));
+    assert_eq!(Arc::strong_count(&sent), 1, "the session holds it no more");
+}
