@@ -369,6 +369,41 @@ async fn a_client_connected_to_a_node_that_died_before_it_took_a_message_starts_
     on_a.expect_silence().await;
 }
 
+/// The persistent session of `publisher` connected to `a`, having taken a
+/// message from the stream (published on `b`): a keeps live copies of it.
+async fn copied(a: &Broker, b: &Broker, publisher: &Connect<'_>) -> Raw {
+    let (mut on_a, _) = Raw::connect(a, publisher).await;
+    on_a.subscribe(1, "old/#", 1).await;
+    let mut other = Raw::v311(b, "other").await;
+    publish_one(&mut other, "old/n", 1).await;
+    assert_eq!(receive(&mut on_a, 1, WAIT).await, [1]);
+    quiet(&mut on_a).await;
+    on_a
+}
+
+/// Send the QoS 2 PUBLISH `q2` (packet id `pid`) again, with DUP: it must
+/// be answered (PUBREC, then PUBCOMP to the PUBREL).
+async fn resend(client: &mut Raw, q2: &[u8], pid: u16) {
+    let mut again = q2.to_vec();
+    again[0] |= 0x08; // DUP
+    client.send(&again).await;
+    // (1 may come again first: at least once.)
+    let answer = loop {
+        match client.recv().await {
+            Packet::Publish(p) if &p.payload[..] == b"1" => {
+                client.send(&puback(p.pid.expect("QoS 1").get())).await
+            }
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(answer, Packet::PubRec(ref r) if r.pid.get() == pid),
+        "{answer:?}"
+    );
+    client.send(&pubrel(pid)).await;
+    assert!(matches!(client.recv().await, Packet::PubComp(r) if r.pid.get() == pid));
+}
+
 /// Point the QoS 1/2 stream at `subjects`: with none of the nodes'
 /// subjects among them, JetStream takes nothing and the nodes retry.
 async fn stream_subjects(url: &str, subjects: &[&str]) {
@@ -393,16 +428,11 @@ async fn a_qos_2_publish_the_stream_had_not_taken_when_its_node_died_is_routed_w
     // The publisher's session on a took a message from the stream: a keeps
     // live copies of it.
     let publisher = Connect::v311("q2-pub").clean(false);
-    let (mut on_a, _) = Raw::connect(&a, &publisher).await;
-    on_a.subscribe(1, "old/#", 1).await;
-    let mut other = Raw::v311(&b, "other").await;
-    publish_one(&mut other, "old/n", 1).await;
-    assert_eq!(receive(&mut on_a, 1, WAIT).await, [1]);
-    quiet(&mut on_a).await;
+    let mut on_a = copied(&a, &b, &publisher).await;
     // JetStream stops taking QoS 1/2 messages; a QoS 2 PUBLISH to a waits
     // in a's retries, its packet id in a's session.
     stream_subjects(&nats.url, &["KQ.held.>"]).await;
-    let mut q2 = publish(false, "q2/x", b"once", 2, 7, false, &[]);
+    let q2 = publish(false, "q2/x", b"once", 2, 7, false, &[]);
     on_a.send(&q2).await;
     // Time for a copy of the session to land, had it gone beside the
     // stream write (it must wait for it).
@@ -414,23 +444,7 @@ async fn a_qos_2_publish_the_stream_had_not_taken_when_its_node_died_is_routed_w
     // for one it had (it would answer PUBREC and drop it: lost).
     let (mut on_b, connack) = connect_again(&b, &publisher).await;
     assert!(connack.session_present, "rebuilt from a's copy");
-    q2[0] |= 0x08; // DUP
-    on_b.send(&q2).await;
-    // (1 may come again first: at least once.)
-    let answer = loop {
-        match on_b.recv().await {
-            Packet::Publish(p) if &p.payload[..] == b"1" => {
-                on_b.send(&puback(p.pid.expect("QoS 1").get())).await
-            }
-            other => break other,
-        }
-    };
-    assert!(
-        matches!(answer, Packet::PubRec(ref r) if r.pid.get() == 7),
-        "{answer:?}"
-    );
-    on_b.send(&pubrel(7)).await;
-    assert!(matches!(on_b.recv().await, Packet::PubComp(r) if r.pid.get() == 7));
+    resend(&mut on_b, &q2, 7).await;
     let got = sub.publish().await;
     assert_eq!(&got.payload[..], b"once");
     sub.send(&pubrec(got.pid.expect("QoS 2").get())).await;
@@ -444,15 +458,8 @@ async fn a_qos_2_publish_stored_when_its_node_died_before_answering_is_not_route
     // Not persistent: its deliveries wait for no copy of its own.
     let (mut sub, _) = Raw::connect(&b, &Connect::v311("sub")).await;
     sub.subscribe(1, "q2/#", 2).await;
-    // The publisher's session on a took a message from the stream: a keeps
-    // live copies of it.
     let publisher = Connect::v311("q2-stored").clean(false);
-    let (mut on_a, _) = Raw::connect(&a, &publisher).await;
-    on_a.subscribe(1, "old/#", 1).await;
-    let mut other = Raw::v311(&b, "other").await;
-    publish_one(&mut other, "old/n", 1).await;
-    assert_eq!(receive(&mut on_a, 1, WAIT).await, [1]);
-    quiet(&mut on_a).await;
+    let mut on_a = copied(&a, &b, &publisher).await;
     // A first QoS 2 message, all the way: a's copy of the session is fresh.
     on_a.send(&publish(false, "q2/x", b"first", 2, 6, false, &[]))
         .await;
@@ -467,7 +474,7 @@ async fn a_qos_2_publish_stored_when_its_node_died_before_answering_is_not_route
     // message in the stream (b routes it), then its copy of the session
     // waits in a's retries, and so does the PUBREC.
     subjects_of(&nats.url, "KV_kite_owners", &["$KV.held.>"]).await;
-    let mut q2 = publish(false, "q2/x", b"once", 2, 7, false, &[]);
+    let q2 = publish(false, "q2/x", b"once", 2, 7, false, &[]);
     on_a.send(&q2).await;
     let got = sub.publish().await;
     assert_eq!(&got.payload[..], b"once");
@@ -480,22 +487,7 @@ async fn a_qos_2_publish_stored_when_its_node_died_before_answering_is_not_route
     // copy does not know its id, but a stored it: answered, not routed.
     let (mut on_b, connack) = connect_again(&b, &publisher).await;
     assert!(connack.session_present, "rebuilt from a's copy");
-    q2[0] |= 0x08; // DUP
-    on_b.send(&q2).await;
-    let answer = loop {
-        match on_b.recv().await {
-            Packet::Publish(p) if &p.payload[..] == b"1" => {
-                on_b.send(&puback(p.pid.expect("QoS 1").get())).await
-            }
-            other => break other,
-        }
-    };
-    assert!(
-        matches!(answer, Packet::PubRec(ref r) if r.pid.get() == 7),
-        "{answer:?}"
-    );
-    on_b.send(&pubrel(7)).await;
-    assert!(matches!(on_b.recv().await, Packet::PubComp(r) if r.pid.get() == 7));
+    resend(&mut on_b, &q2, 7).await;
     sub.expect_silence().await;
     // A new message with the same payload is routed as any.
     on_b.send(&publish(false, "q2/x", b"once", 2, 8, false, &[]))

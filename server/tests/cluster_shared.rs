@@ -5,8 +5,9 @@
 //! acknowledged QoS 1 messages it held unacknowledged reach a surviving
 //! member, and those a member that leaves held go to another at once; the
 //! stream's leader SIGKILLed (three nats-servers), every acknowledged
-//! message still reaches the group; once the last member anywhere left,
-//! the group takes no messages.
+//! message still reaches the group; a persistent member parked on a node
+//! that is SIGKILLed gets its share where it returns; once the last member
+//! anywhere left, the group takes no messages.
 
 mod common;
 
@@ -61,6 +62,28 @@ async fn receive(mut client: Raw, got: Arc<Mutex<Vec<String>>>, quiet: Duration,
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+/// A persistent member of [`GROUP`] (QoS 1) on `node` that left: its
+/// session is parked there.
+async fn park_member(node: &Broker, member: &Connect<'_>) {
+    let (mut client, _) = Raw::connect(node, member).await;
+    assert_eq!(client.subscribe(1, GROUP, 1).await, 1);
+    client.send(&DISCONNECT).await;
+    client.expect_closed().await;
+}
+
+/// Publish `n` numbered QoS 1 jobs from `node`, each acknowledged.
+async fn publish_jobs(node: &Broker, n: u16) -> Vec<String> {
+    let mut publisher = Raw::v5(node, "publisher").await;
+    let sent: Vec<String> = (0..n).map(|n| n.to_string()).collect();
+    for (n, payload) in sent.iter().enumerate() {
+        let code = publisher
+            .publish_acked("jobs/x", payload.as_bytes(), 1, n as u16 + 1, false, &[])
+            .await;
+        assert!(code.is_success());
+    }
+    sent
 }
 
 /// How many times each payload arrived, over all of `lists`.
@@ -321,27 +344,18 @@ async fn a_persistent_member_away_gets_its_share_when_it_returns() {
     let nats = Nats::start();
     let (a, b) = (node(&nats.url, "a").await, node(&nats.url, "b").await);
     let away = Connect::v311("away").clean(false);
-    let (mut client, _) = Raw::connect(&a, &away).await;
-    assert_eq!(client.subscribe(1, GROUP, 1).await, 1);
-    client.send(&DISCONNECT).await;
-    client.expect_closed().await;
+    park_member(&a, &away).await;
     let on_b = Arc::new(Mutex::new(Vec::new()));
     let present = tokio::spawn(collect(
         member(&b, "present").await,
         on_b.clone(),
         Duration::from_secs(3),
     ));
-    let mut publisher = Raw::v5(&b, "publisher").await;
-    let sent: Vec<String> = (0..40).map(|n: u16| n.to_string()).collect();
-    for (n, payload) in sent.iter().enumerate() {
-        let code = publisher
-            .publish_acked("jobs/x", payload.as_bytes(), 1, n as u16 + 1, false, &[])
-            .await;
-        assert!(code.is_success());
-    }
+    let sent = publish_jobs(&b, 40).await;
     present.await.unwrap();
     // Its node kept its share in its session (acknowledged to JetStream
-    // once stored): it comes when the client does.
+    // once a snapshot of the session held it): it comes when the client
+    // does.
     let (client, connack) = Raw::connect(&a, &away).await;
     assert!(connack.session_present);
     let on_a = Arc::new(Mutex::new(Vec::new()));
@@ -361,20 +375,10 @@ async fn a_persistent_member_parked_on_a_node_that_dies_gets_its_share_where_it_
     let nats = Nats::start();
     let (a, b) = (node(&nats.url, "a").await, node(&nats.url, "b").await);
     let away = Connect::v311("away").clean(false);
-    let (mut client, _) = Raw::connect(&a, &away).await;
-    assert_eq!(client.subscribe(1, GROUP, 1).await, 1);
-    client.send(&DISCONNECT).await;
-    client.expect_closed().await;
+    park_member(&a, &away).await;
     // The only member: every message is its turn, queued in its session
     // parked on a.
-    let mut publisher = Raw::v5(&b, "publisher").await;
-    let sent: Vec<String> = (0..20).map(|n: u16| n.to_string()).collect();
-    for (n, payload) in sent.iter().enumerate() {
-        let code = publisher
-            .publish_acked("jobs/x", payload.as_bytes(), 1, n as u16 + 1, false, &[])
-            .await;
-        assert!(code.is_success());
-    }
+    let sent = publish_jobs(&b, 20).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     a.signal("-KILL");
     // The client returns to b: its session, rebuilt there from a's
