@@ -111,10 +111,25 @@ pub(crate) trait ClientIds: Send + Sync {
         None
     }
 
+    /// Whether copies of the session of `client_id` are kept now (this
+    /// node holds its claim): the turns a copy takes are then finished once
+    /// it is kept ([`ClientIds::keep_live`]).
+    fn keeps_copies(&self, _client_id: &str) -> bool {
+        false
+    }
+
+    /// When a copy of the session of `client_id` was last kept.
+    fn copy_kept_at(&self, _client_id: &str) -> Option<std::time::Instant> {
+        None
+    }
+
     /// A shared group's turn was queued for the parked session of
     /// `client_id` here: keep a new snapshot of it, which finishes the turn
-    /// once kept.
-    fn turn_parked(&self, _client_id: &str) {}
+    /// once kept. False when none can be kept now (the turn is then
+    /// finished as the store commits it).
+    fn turn_parked(&self, _client_id: &str) -> bool {
+        false
+    }
 
     /// The session of `client_id` was rebuilt here from the copy of a node
     /// that died: for a resent QoS 2 PUBLISH (`topic`, `payload`) whose

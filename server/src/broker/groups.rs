@@ -106,13 +106,15 @@ impl Shared {
         }
         permit.send(outbound);
         match copied {
-            Some(ids) => {
-                if self.registry.with_parked(&m.client_id, |_| ()).is_some() {
-                    ids.turn_parked(&m.client_id);
-                }
+            Some(ids)
+                if self.registry.with_parked(&m.client_id, |_| ()).is_none()
+                    || ids.turn_parked(&m.client_id) =>
+            {
                 GroupDelivery::Handed
             }
-            None => GroupDelivery::Queued(ticket),
+            // A parked session no snapshot can be kept of now (restored
+            // from this node's store, no claim): as a single node would.
+            _ => GroupDelivery::Queued(ticket),
         }
     }
 }

@@ -421,10 +421,10 @@ pub(crate) enum Remote {
 /// when nothing waits for it: what a node that died sent since is sent
 /// again (QoS 1, at least once).
 const LIVE_COPY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// A copy older than this is written again before the session's client
-/// may send a QoS 2 PUBLISH: a copy says where its session's writes were
-/// stored up to, and a node rebuilding the session looks for the QoS 2
-/// messages the copy missed only this long after it (`cluster::unanswered`).
+/// A copy kept longer ago than this is written again before the session's
+/// client may send a QoS 2 PUBLISH: a copy says where its session's writes
+/// were stored up to, and a node rebuilding the session looks for the QoS 2
+/// messages the copy missed only so long after it (`cluster::unanswered`).
 pub(crate) const FRESH_COPY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Routes to at most this many subscribers are batched per connection read.
 const BATCHED_MATCHES: usize = 4;
@@ -531,12 +531,16 @@ impl Shared {
     pub(crate) fn keep_live(&self, session: &mut Session, wait: bool) -> Option<Ticket> {
         let ids = self.client_ids.get()?;
         let at = session.stream_at;
-        if at == 0 || !session.is_persistent() {
+        if at == 0 || !session.is_persistent() || !self.store.is_persistent() {
             return None;
         }
         // A shared group's turns not in a copy yet: the group counts them
         // delivered once one holds them (or their client acknowledged them).
-        let turns = session.take_receipts();
+        // Only when a copy can be kept: else the PUBACK finishes them.
+        let turns = match ids.keeps_copies(&session.client_id) {
+            true => session.take_receipts(),
+            false => Vec::new(),
+        };
         let since = session.since_copy_sent();
         let due = wait || !turns.is_empty() || since.is_none_or(|since| since >= LIVE_COPY_EVERY);
         if !due {
@@ -550,16 +554,20 @@ impl Shared {
         ids.keep_live(&session.client_id, at, (record, queue), turns, wait)
     }
 
-    /// In a cluster, whether a connected persistent session's copy is too
-    /// old for its client to send a QoS 2 PUBLISH ([`FRESH_COPY`]): the
-    /// connection keeps a new one first ([`Shared::keep_live`], waited for).
+    /// In a cluster, whether a connected persistent session's last kept
+    /// copy is too old for its client to send a QoS 2 PUBLISH
+    /// ([`FRESH_COPY`]): the connection keeps a new one first
+    /// ([`Shared::keep_live`], waited for).
     pub(crate) fn stale_copy(&self, session: &Session) -> bool {
-        self.client_ids.get().is_some()
-            && session.stream_at != 0
+        let Some(ids) = self.client_ids.get() else {
+            return false;
+        };
+        session.stream_at != 0
             && session.is_persistent()
-            && session
-                .since_copy_sent()
-                .is_none_or(|since| since >= FRESH_COPY)
+            && self.store.is_persistent()
+            && ids
+                .copy_kept_at(&session.client_id)
+                .is_none_or(|kept| kept.elapsed() >= FRESH_COPY)
     }
 
     /// In a cluster, for a resent (DUP) QoS 2 PUBLISH whose packet id the
@@ -572,6 +580,11 @@ impl Shared {
         client_id: &str,
         message: &Message,
     ) -> Option<backplane::StoredCheck> {
+        if message.retain {
+            // Its retained value is a write of its own, which the dead node
+            // may not have made: routed again (at least once).
+            return None;
+        }
         self.client_ids
             .get()?
             .stored_before(client_id, &message.topic, &message.payload)

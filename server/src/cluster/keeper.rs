@@ -67,6 +67,8 @@ pub(crate) struct Held {
     /// The record's revision this node wrote last (the claim, or a copy
     /// since): the next copy is written over it.
     pub written: u64,
+    /// When a copy under this claim was last kept.
+    pub kept_at: Option<std::time::Instant>,
 }
 
 impl Held {
@@ -74,6 +76,7 @@ impl Held {
         Held {
             claim: revision,
             written: revision,
+            kept_at: None,
         }
     }
 }
@@ -130,8 +133,12 @@ pub(crate) async fn keep(
                 let done: Vec<_> = copy.done.take().into_iter().collect();
                 match busy.get_mut(&copy.client_id) {
                     Some(Some(waiting)) => {
-                        // The later copy holds the earlier one's turns too.
-                        copy.turns.append(&mut waiting.0.turns);
+                        // The later copy holds the earlier one's turns too
+                        // (under another claim, the session it was taken
+                        // from is gone: its turns go back to their groups).
+                        if waiting.0.claim == copy.claim {
+                            copy.turns.append(&mut waiting.0.turns);
+                        }
                         waiting.0 = copy;
                         waiting.1.extend(done);
                     }
@@ -196,8 +203,12 @@ async fn write(
             "cluster: a session's copy is larger than NATS's max_payload; if this node dies, its client starts a new session"
         );
         value = node.as_bytes().to_vec();
-        // Not held: the groups give them to a member again.
-        turns.clear();
+        // Not held beyond this node, but in its store (as before copies
+        // held them): given back, they would only come to this same
+        // session again and again.
+        for turn in turns.drain(..) {
+            turn.finished();
+        }
     }
     let (key, value) = (super::owners::key(&client_id), Bytes::from(value));
     let deadline = tokio::time::Instant::now() + KEEP_FOR;
@@ -296,11 +307,9 @@ async fn updated(
 /// `written`: the next copy goes over that (unless a claim came since).
 fn kept_at(kept: &Kept, client_id: &str, claim: u64, revision: u64, written: u64) {
     let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-    let ours = Held {
-        claim,
-        written: revision,
-    };
-    if let Some(held) = kept.get_mut(client_id).filter(|held| **held == ours) {
+    let ours = |held: &&mut Held| held.claim == claim && held.written == revision;
+    if let Some(held) = kept.get_mut(client_id).filter(ours) {
         held.written = written;
+        held.kept_at = Some(std::time::Instant::now());
     }
 }

@@ -102,6 +102,9 @@ pub(crate) struct Owners {
     copies_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<keeper::SessionCopy>>>,
     /// Sessions rebuilt here from a dead node's copy, for their resends.
     unanswered: Unanswered,
+    /// Parked sessions with a snapshot waiting to be taken (for a shared
+    /// group's turns).
+    snapshotting: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The control subject a node answers takeovers on.
@@ -135,6 +138,7 @@ impl Owners {
             copies,
             copies_rx: Mutex::new(Some(copies_rx)),
             unanswered: Unanswered::default(),
+            snapshotting: Mutex::default(),
         })
     }
 
@@ -633,7 +637,17 @@ impl Owners {
     /// Keep a snapshot of the session of `client_id` parked here.
     fn snapshot(self: &Arc<Self>, shared: &Arc<Shared>, client_id: &str) {
         let owners = Arc::downgrade(self);
-        let revision_of = move |id: &str| owners.upgrade()?.snapshot_revision(id);
+        let revision_of = move |id: &str| {
+            let owners = owners.upgrade()?;
+            // Taken from here on: a turn queued now waits for another.
+            let mut pending = owners
+                .snapshotting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            pending.remove(id);
+            drop(pending);
+            owners.snapshot_revision(id)
+        };
         let copies = self.copies.clone();
         parked::snapshot_at_reader(&self.durable, shared, client_id, revision_of, copies);
     }
@@ -781,10 +795,29 @@ impl ClientIds for Arc<Owners> {
         ticket
     }
 
-    fn turn_parked(&self, client_id: &str) {
-        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+    fn keeps_copies(&self, client_id: &str) -> bool {
+        self.snapshot_revision(client_id).is_some()
+    }
+
+    fn copy_kept_at(&self, client_id: &str) -> Option<std::time::Instant> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(client_id)?.kept_at
+    }
+
+    fn turn_parked(&self, client_id: &str) -> bool {
+        let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
+            return false;
+        };
+        if self.snapshot_revision(client_id).is_none() {
+            return false;
+        }
+        // One snapshot waiting per id: it holds every turn queued by then.
+        let mut pending = self.snapshotting.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.insert(client_id.to_string()) {
+            drop(pending);
             self.snapshot(&shared, client_id);
         }
+        true
     }
 
     fn stored_before(&self, client_id: &str, topic: &str, payload: &[u8]) -> Option<StoredCheck> {

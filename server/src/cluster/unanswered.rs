@@ -17,12 +17,14 @@
 //!
 //! The read is bounded in time as well, around when the copy was written
 //! (the KV entry's time): a connection writes its session's copy again
-//! before a QoS 2 PUBLISH when the copy is older than
+//! before a QoS 2 PUBLISH when the last one kept is older than
 //! `broker::FRESH_COPY`, and a stream write is given up after
 //! [`super::writer::RETRY_FOR`], so any such message was stored at most
 //! [`AFTER`] after the copy. Copies of one id go one at a time, each
 //! retried for `keeper::KEEP_FOR`, so the messages after a copy were
-//! stored at least [`BEFORE`] before it was written.
+//! stored at most [`BEFORE`] before it was written. A retained message is
+//! not checked: its retained value is a write of its own, which the dead
+//! node may not have made; it is routed again (at least once).
 //!
 //! Each stored message answers one resend (a client may send the same
 //! payload twice under two ids). What this cannot tell apart: a resend
@@ -45,11 +47,14 @@ use super::{batch, messages, parked};
 use crate::broker::backplane::StoredCheck;
 
 /// How long after a copy was written a message it missed can have been
-/// stored (see the module): `FRESH_COPY` + `RETRY_FOR` + clocks apart.
-const AFTER: Duration = Duration::from_secs(5 + 20 + 15);
+/// stored (see the module): `FRESH_COPY`, then twice `RETRY_FOR` (a
+/// message may wait in the outbox while the stream messages before it are
+/// retried, then be retried itself), and clocks apart.
+const AFTER: Duration = Duration::from_secs(5 + 2 * 20 + 15);
 /// How long before a copy was written a message it missed can have been
-/// stored: two `KEEP_FOR`s + clocks apart.
-const BEFORE: Duration = Duration::from_secs(20 + 20 + 15);
+/// stored: two copy writes of `KEEP_FOR` each (and the last attempt of
+/// each, up to 5 s), and clocks apart.
+const BEFORE: Duration = Duration::from_secs(2 * (20 + 5) + 15);
 /// How long a rebuilt session's resends are checked.
 const KEEP: Duration = Duration::from_secs(600);
 /// The longest one check reads the stream (then the resend is routed).

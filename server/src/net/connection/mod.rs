@@ -293,7 +293,13 @@ async fn run(live: &mut Live) -> Turn {
                 // after its last copy: answered, not routed again.
                 if let Some(Action::Route(message)) = actions.first() {
                     if let Some(check) = shared.stored_before(&client_id, message) {
-                        if check.await {
+                        let stored = tokio::select! {
+                            stored = check => stored,
+                            _ = poll_fn(|cx| kick.poll_kicked(cx)) => {
+                                break Some((End::Error(kicked(kick, shared)), false));
+                            }
+                        };
+                        if stored {
                             actions.remove(0);
                         }
                     }
