@@ -571,10 +571,8 @@ impl Shared {
     }
 
     /// In a cluster, for a resent (DUP) QoS 2 PUBLISH whose packet id the
-    /// session does not know: the check whether the dead node that held
-    /// the session stored it before its last copy could say so
-    /// ([`ClientIds::stored_before`]). `None` when the session was not
-    /// rebuilt from a dead node's copy.
+    /// session does not know: whether the dead node its session was rebuilt
+    /// from stored it ([`ClientIds::stored_before`]); `None`: not asked.
     pub(crate) fn stored_before(
         &self,
         client_id: &str,

@@ -218,6 +218,63 @@ impl Takeover {
     }
 }
 
+/// The piece count of an answer saying the holder's reader did not reach
+/// the asked position in time: it keeps the session (an older node waits
+/// for that many pieces, times out, and reads it as silence too).
+const NOT_READY: u32 = u32::MAX;
+
+/// The holder's answer to a [`Takeover`]: the session exported at stream
+/// position `at` (`blob`, empty when there is none) in pieces of at most
+/// `room` bytes, each headed by `at`, its index and the count of pieces (0:
+/// no session; [`NOT_READY`] with `not_ready`).
+pub(super) fn answer_pieces(at: u64, blob: &[u8], not_ready: bool, room: usize) -> Vec<Vec<u8>> {
+    let chunks: Vec<&[u8]> = if blob.is_empty() {
+        vec![&[]]
+    } else {
+        blob.chunks(room).collect()
+    };
+    let count = match (not_ready, blob.is_empty()) {
+        (true, _) => NOT_READY,
+        (false, true) => 0,
+        (false, false) => chunks.len() as u32,
+    };
+    let piece = |(index, chunk): (usize, &[u8])| {
+        let mut piece = Vec::with_capacity(16 + chunk.len());
+        piece.extend_from_slice(&at.to_be_bytes());
+        piece.extend_from_slice(&(index as u32).to_be_bytes());
+        piece.extend_from_slice(&count.to_be_bytes());
+        piece.extend_from_slice(chunk);
+        piece
+    };
+    chunks.into_iter().enumerate().map(piece).collect()
+}
+
+/// One piece of an [`answer_pieces`] answer, read.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Piece<'a> {
+    /// The holder keeps the session for now.
+    NotReady,
+    /// It held no session of that id.
+    NoSession,
+    /// A part of the session exported at `at`, one of `count`.
+    Part { at: u64, count: u32, data: &'a [u8] },
+}
+
+/// Read one piece of an answer; `None` when it is cut short.
+pub(super) fn read_piece(piece: &[u8]) -> Option<Piece<'_>> {
+    let at = u64::from_be_bytes(piece.get(..8)?.try_into().ok()?);
+    let count = u32::from_be_bytes(piece.get(12..16)?.try_into().ok()?);
+    Some(match count {
+        NOT_READY => Piece::NotReady,
+        0 => Piece::NoSession,
+        count => Piece::Part {
+            at,
+            count,
+            data: &piece[16..],
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -284,5 +341,29 @@ mod tests {
         assert_eq!(got[1].state, QueuedState::Released(Pid::new(4).unwrap()));
         assert_eq!(got[2].state, QueuedState::Queued);
         assert!(decode(&encode(&record, &queue)[..20]).is_err(), "truncated");
+    }
+
+    #[test]
+    fn a_takeover_answer_comes_in_pieces_and_reads_back() {
+        let blob: Vec<u8> = (0..250).map(|n| n as u8).collect();
+        let pieces = answer_pieces(9, &blob, false, 100);
+        assert_eq!(pieces.len(), 3);
+        let mut back = Vec::new();
+        for piece in &pieces {
+            match read_piece(piece) {
+                Some(Piece::Part {
+                    at: 9,
+                    count: 3,
+                    data,
+                }) => back.extend_from_slice(data),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(back, blob);
+        let none = answer_pieces(9, &[], false, 100);
+        assert_eq!(read_piece(&none[0]), Some(Piece::NoSession));
+        let not_ready = answer_pieces(9, &[], true, 100);
+        assert_eq!(read_piece(&not_ready[0]), Some(Piece::NotReady));
+        assert_eq!(read_piece(&pieces[0][..15]), None, "cut short");
     }
 }

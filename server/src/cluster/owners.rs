@@ -30,7 +30,7 @@ use futures_util::StreamExt;
 
 use super::{
     handoff,
-    handoff::Takeover,
+    handoff::{Piece, Takeover},
     keeper, leases,
     messages::Durable,
     parked::{self, Snapshot},
@@ -56,11 +56,6 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The longest a node waits for the holder's answer (the connection
 /// closed, the session handed over).
 const ANSWER_WAIT: Duration = Duration::from_secs(4);
-/// The chunk count of an answer saying the holder's reader did not reach
-/// the asked position within [`ANSWER_WAIT`]: it keeps the session (an
-/// older node waits for that many chunks, times out, and reads it as
-/// silence too).
-const NOT_READY: u32 = u32::MAX;
 /// How long a session handed over may take to be installed: until this
 /// node's reader reaches the position it was handed at.
 const INSTALL_WAIT: Duration = Duration::from_secs(30);
@@ -307,24 +302,8 @@ impl Owners {
             _ => (0, Vec::new()),
         };
         let room = (self.client.server_info().max_payload.max(4096) - 1024).max(1);
-        let chunks: Vec<&[u8]> = if blob.is_empty() {
-            vec![&[]]
-        } else {
-            blob.chunks(room).collect()
-        };
-        let count = if not_ready {
-            NOT_READY
-        } else if blob.is_empty() {
-            0
-        } else {
-            chunks.len() as u32
-        };
-        for (index, chunk) in chunks.into_iter().enumerate() {
-            let mut message = Vec::with_capacity(16 + chunk.len());
-            message.extend_from_slice(&at.to_be_bytes());
-            message.extend_from_slice(&(index as u32).to_be_bytes());
-            message.extend_from_slice(&count.to_be_bytes());
-            message.extend_from_slice(chunk);
+        let pieces = handoff::answer_pieces(at, &blob, not_ready, room);
+        for (index, message) in pieces.into_iter().enumerate() {
             // The first answers the request; the rest go to its inbox.
             let to = if index == 0 {
                 reply.clone()
@@ -382,19 +361,13 @@ impl Owners {
             let mut answer = first.payload;
             let mut got = 0u32;
             loop {
-                if answer.len() < 16 {
-                    return Answer::Silent;
-                }
-                let at = u64::from_be_bytes(answer[..8].try_into().expect("8 bytes"));
-                let count = u32::from_be_bytes(answer[12..16].try_into().expect("4 bytes"));
-                if count == NOT_READY {
+                let (at, count, data) = match handoff::read_piece(&answer) {
+                    Some(Piece::Part { at, count, data }) => (at, count, data),
+                    Some(Piece::NoSession) => return Answer::NoSession,
                     // It still has the session: the client tries again.
-                    return Answer::Silent;
-                }
-                if count == 0 {
-                    return Answer::NoSession;
-                }
-                blob.extend_from_slice(&answer[16..]);
+                    Some(Piece::NotReady) | None => return Answer::Silent,
+                };
+                blob.extend_from_slice(data);
                 got += 1;
                 if got == count {
                     return Answer::Session(at, blob);
