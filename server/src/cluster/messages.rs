@@ -598,7 +598,7 @@ fn run_due(waiting: &mut Vec<(u64, AtPosition)>, position: u64) {
 }
 
 /// The subject a topic's QoS 1/2 messages are stored under.
-fn stream_subject(topic: &str) -> String {
+pub(super) fn stream_subject(topic: &str) -> String {
     subject::topic_subject_under(ROOT, topic)
 }
 

@@ -27,16 +27,15 @@ use async_nats::jetstream::{self, kv};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use time::OffsetDateTime;
 
 use super::{
-    handoff,
-    handoff::{Piece, Takeover},
+    handoff::{self, Piece, Takeover},
     keeper, leases,
     messages::Durable,
     parked::{self, Snapshot},
     unanswered::Unanswered,
 };
-use time::OffsetDateTime;
 
 use crate::{
     broker::{backplane::StoredCheck, ClientIds, Shared},

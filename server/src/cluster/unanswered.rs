@@ -197,7 +197,8 @@ async fn count_stored(
         },
         _ => DeliverPolicy::ByStartTime { start_time: from },
     };
-    let subject = messages::stream_subject_of(&topic.into()).to_string();
+    // Not `stream_subject_of`: its per-thread cache is the publishers'.
+    let subject = messages::stream_subject(topic);
     let mut stored = 0;
     parked::read_once(&stream, deliver, vec![subject], |sequence, when, data| {
         if when > to {
